@@ -1,0 +1,3 @@
+module github.com/shoalkit/shoal
+
+go 1.25.0
