@@ -1,0 +1,115 @@
+package shoal_test
+
+import (
+	"fmt"
+	"os/exec"
+	"slices"
+	"strings"
+	"testing"
+)
+
+const module = "github.com/shoalkit/shoal"
+
+// libraries are the SDK's packages, which import the standard library,
+// third-party modules and internal/, never each other.
+var libraries = []string{"cgroupx", "metrics", "netvlan", "imagefs", "sched", "autoscale", "inspect", "alertcorr"}
+
+// allowedSibling is the one sibling import the design allows.
+var allowedSibling = map[string]string{"metrics": "cgroupx"}
+
+// pkg is a package of the module and everything it and its tests import.
+type pkg struct {
+	path    string
+	imports []string
+}
+
+// topOf returns the first path element of a package inside the module ("" for
+// the root package), and whether p is inside the module at all.
+func topOf(p string) (string, bool) {
+	if p == module {
+		return "", true
+	}
+	rest, ok := strings.CutPrefix(p, module+"/")
+	if !ok {
+		return "", false
+	}
+	top, _, _ := strings.Cut(rest, "/")
+	return top, true
+}
+
+// violations lists every import that breaks the one-way rule.
+func violations(pkgs []pkg) []string {
+	var out []string
+	for _, p := range pkgs {
+		from, _ := topOf(p.path)
+		for _, imp := range p.imports {
+			to, inModule := topOf(imp)
+			switch {
+			case !inModule || to == from:
+			case to == "examples":
+				out = append(out, fmt.Sprintf("%s imports %s: nothing imports the example daemons", p.path, imp))
+			case from == "examples":
+			case slices.Contains(libraries, from) && to == "internal":
+			case slices.Contains(libraries, to) && allowedSibling[from] == to:
+			case slices.Contains(libraries, from) && slices.Contains(libraries, to):
+				out = append(out, fmt.Sprintf("%s imports %s: library packages do not import siblings", p.path, imp))
+			case from == "internal" && slices.Contains(libraries, to):
+				out = append(out, fmt.Sprintf("%s imports %s: internal/ is below every library package", p.path, imp))
+			case slices.Contains(libraries, from):
+				out = append(out, fmt.Sprintf("%s imports %s: a library package imports only internal/ from this module", p.path, imp))
+			}
+		}
+	}
+	return out
+}
+
+func TestViolations(t *testing.T) {
+	m := func(rel string) string { return module + "/" + rel }
+	tests := []struct {
+		name string
+		pkgs []pkg
+		want int
+	}{
+		{"own subtree and internal", []pkg{{m("cgroupx"), []string{m("cgroupx/cgroupxtest"), m("internal/testenv"), "os", "github.com/containerd/cgroups/v3"}}}, 0},
+		{"metrics on cgroupx", []pkg{{m("metrics"), []string{m("cgroupx")}}}, 0},
+		{"cgroupx on metrics", []pkg{{m("cgroupx"), []string{m("metrics")}}}, 1},
+		{"sched on inspect", []pkg{{m("sched"), []string{m("inspect")}}}, 1},
+		{"netvlan model on imagefs", []pkg{{m("netvlan/ovsmodel"), []string{m("imagefs/imagefstest")}}}, 1},
+		{"library on examples", []pkg{{m("alertcorr"), []string{m("examples/alertd")}}}, 1},
+		{"internal on examples", []pkg{{m("internal/testenv"), []string{m("examples/pilot")}}}, 1},
+		{"internal on a library", []pkg{{m("internal/testenv"), []string{m("netvlan")}}}, 1},
+		{"example composes everything", []pkg{{m("examples/pilot"), []string{m("sched"), m("netvlan"), m("imagefs"), m("examples/internal/flags")}}}, 0},
+		{"library on the root package", []pkg{{m("autoscale"), []string{module}}}, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := violations(tt.pkgs); len(got) != tt.want {
+				t.Errorf("violations = %q, want %d", got, tt.want)
+			}
+		})
+	}
+}
+
+// TestImportDirection checks the module as it is: every package's imports,
+// its tests' imports included, keep the one-way rule.
+func TestImportDirection(t *testing.T) {
+	out, err := exec.CommandContext(t.Context(), "go", "list", "-e",
+		"-f", "{{.ImportPath}}{{range .Imports}} {{.}}{{end}}{{range .TestImports}} {{.}}{{end}}{{range .XTestImports}} {{.}}{{end}}",
+		"./...").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	var pkgs []pkg
+	for line := range strings.Lines(string(out)) {
+		f := strings.Fields(line)
+		if len(f) > 0 {
+			pkgs = append(pkgs, pkg{path: f[0], imports: f[1:]})
+		}
+	}
+	if len(pkgs) < 2 {
+		t.Fatalf("go list found %d packages; expected the module's", len(pkgs))
+	}
+	for _, v := range violations(pkgs) {
+		t.Error(v)
+	}
+}
