@@ -21,6 +21,8 @@ const (
 	Cgroups     Component = "cgroups"  // a writable cgroup hierarchy
 	OCIRegistry Component = "registry" // the docker-registry OCI registry
 	Runc        Component = "runc"     // runc and a static busybox for rootfs
+	Skopeo      Component = "skopeo"   // skopeo, an independent OCI image client
+	Lxcfs       Component = "lxcfs"    // lxcfs, the FUSE peer cgroupx is measured against
 )
 
 // IntegrationEnv is the environment variable that decides what a missing
@@ -53,6 +55,10 @@ func specOf(c Component) (componentSpec, bool) {
 		return componentSpec{packages: []string{"docker-registry"}}, true
 	case Runc:
 		return componentSpec{packages: []string{"runc", "busybox-static"}, root: true}, true
+	case Skopeo:
+		return componentSpec{packages: []string{"skopeo"}}, true
+	case Lxcfs:
+		return componentSpec{packages: []string{"lxcfs"}, root: true, check: checkFuse}, true
 	}
 	return componentSpec{}, false
 }
@@ -111,6 +117,12 @@ func (p probe) missing(c Component) error {
 		}
 	}
 	return nil
+}
+
+// checkFuse is lxcfs's probe: it mounts a FUSE filesystem.
+func checkFuse() error {
+	_, err := os.Stat("/dev/fuse")
+	return err
 }
 
 // decide turns the mode and what is missing into the test's fate: "" to go
