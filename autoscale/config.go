@@ -1,0 +1,562 @@
+package autoscale
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"time"
+)
+
+// ErrInvalid marks a configuration or an observation that cannot be used:
+// a NaN, negative or missing target, min above max, an unknown metric kind.
+// The wrapping error names the field.
+var ErrInvalid = errors.New("autoscale: invalid input")
+
+// ErrUnreadable marks a metric that could not be read in one decision (no
+// sample from any counted instance, a NaN or negative sample, a missing
+// request). It is reported per metric in [MetricProposal.Err]; it blocks a
+// scale-in but not a scale-out.
+var ErrUnreadable = errors.New("autoscale: metric unreadable")
+
+// MetricKind says where a metric's samples come from.
+type MetricKind int
+
+const (
+	// KindResource is a per-instance resource (CPU, memory) that has a
+	// request, so it can be targeted as an integer percent of the request
+	// (Kubernetes "Resource" metrics).
+	KindResource MetricKind = iota + 1
+	// KindInstance is a per-instance metric without a request: connections
+	// or TPS of each instance (Kubernetes "Pods" metrics).
+	KindInstance
+	// KindApp is one value for the whole app: total TPS, queue length
+	// (Kubernetes "Object" and "External" metrics).
+	KindApp
+)
+
+// String returns the kind's name.
+func (k MetricKind) String() string {
+	switch k {
+	case KindResource:
+		return "resource"
+	case KindInstance:
+		return "instance"
+	case KindApp:
+		return "app"
+	default:
+		return fmt.Sprintf("MetricKind(%d)", int(k))
+	}
+}
+
+// TargetType says how a metric's target is expressed.
+type TargetType int
+
+const (
+	// TargetUtilization is an integer percent of the instances' requests;
+	// only for [KindResource].
+	TargetUtilization TargetType = iota + 1
+	// TargetAverageValue is a value per instance: the average over the
+	// instances for per-instance metrics, the app value divided by the
+	// replica count for [KindApp].
+	TargetAverageValue
+	// TargetValue is a value for the whole app; only for [KindApp].
+	TargetValue
+)
+
+// String returns the target type's name.
+func (t TargetType) String() string {
+	switch t {
+	case TargetUtilization:
+		return "utilization"
+	case TargetAverageValue:
+		return "average-value"
+	case TargetValue:
+		return "value"
+	default:
+		return fmt.Sprintf("TargetType(%d)", int(t))
+	}
+}
+
+// MetricSpec is one metric the app scales on.
+type MetricSpec struct {
+	// Name identifies the metric; per-instance samples and app values are
+	// matched to it by this name.
+	Name string
+	// Kind says where the samples come from.
+	Kind MetricKind
+	// Target says how the target is expressed.
+	Target TargetType
+	// Utilization is the target percent of the request for
+	// [TargetUtilization] (Kubernetes averageUtilization; may exceed 100).
+	Utilization int
+	// Value is the target for [TargetAverageValue] and [TargetValue], in the
+	// metric's own unit.
+	Value float64
+	// IgnoreUnready leaves out the samples of instances that are not ready
+	// or still warming up, as Kubernetes does for CPU only (see
+	// [Instance.WarmingUp]). [CPUUtilization] sets it.
+	IgnoreUnready bool
+	// LowWater is the sustained-low threshold in the metric's value unit
+	// (percent for utilisation): with [SustainedLow] set, the app scales in
+	// only after every sample of this metric in the window stayed below
+	// it. 0 means this metric does not gate scale-in.
+	LowWater float64
+}
+
+// CPUUtilization is the Kubernetes default metric: CPU as an integer
+// percent of the request, samples of unready or warming-up instances left
+// out.
+func CPUUtilization(percent int) MetricSpec {
+	return MetricSpec{Name: "cpu", Kind: KindResource, Target: TargetUtilization, Utilization: percent, IgnoreUnready: true}
+}
+
+// InstanceAverage targets an average value per instance of a per-instance
+// metric such as connections or TPS.
+func InstanceAverage(name string, perInstance float64) MetricSpec {
+	return MetricSpec{Name: name, Kind: KindInstance, Target: TargetAverageValue, Value: perInstance}
+}
+
+// AppValue targets a whole-app value such as queue length or latency.
+func AppValue(name string, value float64) MetricSpec {
+	return MetricSpec{Name: name, Kind: KindApp, Target: TargetValue, Value: value}
+}
+
+// AppAverage targets a whole-app value shared out per instance, such as
+// total TPS with a per-instance budget.
+func AppAverage(name string, perInstance float64) MetricSpec {
+	return MetricSpec{Name: name, Kind: KindApp, Target: TargetAverageValue, Value: perInstance}
+}
+
+// Tolerances is the dead band around the target inside which nothing moves:
+// no scale-out while metric/target <= 1+Up, no scale-in while
+// metric/target >= 1-Down.
+type Tolerances struct {
+	// Up is the scale-out tolerance (Kubernetes default 0.1).
+	Up float64
+	// Down is the scale-in tolerance (Kubernetes default 0.1).
+	Down float64
+}
+
+func (t Tolerances) within(ratio float64) bool {
+	return 1-t.Down <= ratio && ratio <= 1+t.Up
+}
+
+// PolicyType is the unit of a rate policy.
+type PolicyType int
+
+const (
+	// PolicyInstances limits the change to a number of instances per period
+	// (Kubernetes "Pods").
+	PolicyInstances PolicyType = iota + 1
+	// PolicyPercent limits the change to a percent of the replica count at
+	// the start of the period (Kubernetes "Percent").
+	PolicyPercent
+)
+
+// Policy is one rate limit: at most Value instances or percent per Period.
+type Policy struct {
+	// Type is the unit of Value.
+	Type PolicyType
+	// Value is the number of instances or the percent; must be > 0.
+	Value int
+	// Period is the sliding window the change is counted over; 1 s to 30 min
+	// as in Kubernetes.
+	Period time.Duration
+}
+
+// Select says which policy wins when several apply.
+type Select int
+
+const (
+	// SelectMax allows the largest change of all policies (the Kubernetes
+	// default). The zero value means SelectMax.
+	SelectMax Select = iota
+	// SelectMin allows the smallest change.
+	SelectMin
+	// SelectDisabled forbids any change in this direction.
+	SelectDisabled
+)
+
+// Rules is the behaviour of one direction (autoscaling/v2 HPAScalingRules).
+type Rules struct {
+	// StabilizationWindow: scale-out uses the lowest and scale-in the
+	// highest recommendation of this window (0 to 1 h).
+	StabilizationWindow time.Duration
+	// Select picks among Policies.
+	Select Select
+	// Policies limit the rate of change; at least one unless Select is
+	// SelectDisabled.
+	Policies []Policy
+}
+
+// Behavior is the autoscaling/v2 behavior: rules for each direction.
+type Behavior struct {
+	// ScaleUp rules the scale-out.
+	ScaleUp Rules
+	// ScaleDown rules the scale-in.
+	ScaleDown Rules
+}
+
+// DefaultBehavior returns exactly what Kubernetes fills in for a spec with
+// an empty behavior: scale-out with no stabilisation and at most 4
+// instances or 100 % per 15 s, whichever is more; scale-in with a 300 s
+// stabilisation window and at most 100 % per 15 s.
+func DefaultBehavior() *Behavior {
+	return &Behavior{
+		ScaleUp: Rules{
+			StabilizationWindow: 0,
+			Select:              SelectMax,
+			Policies: []Policy{
+				{Type: PolicyInstances, Value: 4, Period: 15 * time.Second},
+				{Type: PolicyPercent, Value: 100, Period: 15 * time.Second},
+			},
+		},
+		ScaleDown: Rules{
+			StabilizationWindow: 300 * time.Second,
+			Select:              SelectMax,
+			Policies: []Policy{
+				{Type: PolicyPercent, Value: 100, Period: 15 * time.Second},
+			},
+		},
+	}
+}
+
+// SustainedLow is the cache-cluster rule: scale in only after every sample
+// of every metric with a LowWater stayed below it for Window. Scale-out
+// keeps the normal tolerance, so the dead band for scale-out (target ×
+// (1+Tolerances.Up)) and the one for scale-in (LowWater, sustained) are set
+// apart.
+type SustainedLow struct {
+	// Window is how long the metrics must stay low; 0 disables the rule.
+	Window time.Duration
+}
+
+// Migration caps each step by a data-migration bandwidth budget: moving
+// BytesPerInstance at BytesPerSecond allows
+// max(1, floor(BytesPerSecond × Period / BytesPerInstance)) instances per
+// Period. It always caps scale-in (data leaves the removed instances) and
+// also caps scale-out when ScaleOut is set (data rebalances onto new ones).
+type Migration struct {
+	// BytesPerInstance is the data to move per instance added or removed;
+	// 0 disables the cap.
+	BytesPerInstance float64
+	// BytesPerSecond is the migration rate allowed.
+	BytesPerSecond float64
+	// Period is the window the budget is counted over.
+	Period time.Duration
+	// ScaleOut applies the cap to scale-out too.
+	ScaleOut bool
+}
+
+// Forecast scales out ahead of load predicted from the app's own history:
+// the same moment one Season ago (the level now plus the change seen then)
+// and the linear trend over TrendWindow, both Lead ahead. A forecast only
+// ever raises the proposal; it never scales in on its own.
+type Forecast struct {
+	// Lead is how far ahead to provision (instance start-up plus warm-up);
+	// 0 disables forecasting.
+	Lead time.Duration
+	// Season is the seasonal period (for example 24 h); 0: no seasonal term.
+	Season time.Duration
+	// TrendWindow is the window the trend is fitted over; 0: no trend term.
+	TrendWindow time.Duration
+}
+
+// Config is the scaling policy of one app. Start from [DefaultConfig].
+type Config struct {
+	// MinReplicas is the floor (default 1, as Kubernetes). 0 allows
+	// scale-to-zero and needs a [KindApp] metric to wake the app.
+	MinReplicas int
+	// MaxReplicas is the ceiling (default 10; Kubernetes has no default).
+	MaxReplicas int
+	// Metrics are the metrics scaled on; the largest proposal wins.
+	Metrics []MetricSpec
+	// Tolerance is the dead band (default 0.1 up and down, as Kubernetes).
+	Tolerance Tolerances
+	// Behavior is the autoscaling/v2 behavior (default [DefaultBehavior]).
+	// nil reproduces a Kubernetes spec without behavior: scale-out capped
+	// at max(2×current, 4) per decision and scale-in stabilised over
+	// DownscaleStabilization. DefaultConfig deliberately uses the v2
+	// defaults instead, because their caps are per period rather than per
+	// decision and so do not depend on how often Recommend is called.
+	Behavior *Behavior
+	// DownscaleStabilization is the scale-in window used when Behavior is
+	// nil (default 300 s, the kube-controller-manager default).
+	DownscaleStabilization time.Duration
+	// StartupPeriod is how long after start an instance's samples may still
+	// carry start-up spikes (default 5 min, Kubernetes
+	// --horizontal-pod-autoscaler-cpu-initialization-period).
+	StartupPeriod time.Duration
+	// InitialReadinessDelay is how long after start a readiness change still
+	// counts as the first one (default 30 s, Kubernetes
+	// --horizontal-pod-autoscaler-initial-readiness-delay).
+	InitialReadinessDelay time.Duration
+	// SampleWindow is the window a per-instance sample is averaged over
+	// (default 30 s); a sample taken less than one window after the
+	// instance became ready still contains unready time.
+	SampleWindow time.Duration
+	// SustainedLow gates scale-in (default off).
+	SustainedLow SustainedLow
+	// Migration caps steps by a bandwidth budget (default off).
+	Migration Migration
+	// IdleBeforeZero is how long every app metric must have read 0 before
+	// the app is scaled to zero (default 5 min; only with MinReplicas 0).
+	IdleBeforeZero time.Duration
+	// Forecast scales out ahead of predicted load (default off).
+	Forecast Forecast
+}
+
+// DefaultConfig returns the Kubernetes defaults: min 1, max 10, tolerance
+// 0.1 each way, the autoscaling/v2 default behavior, 300 s scale-in
+// stabilisation, 5 min start-up period, 30 s initial readiness delay, 30 s
+// sample window, 5 min idle before zero; no metrics (add at least one),
+// sustained-low, migration cap and forecast off.
+func DefaultConfig() Config {
+	return Config{
+		MinReplicas:            1,
+		MaxReplicas:            10,
+		Tolerance:              Tolerances{Up: 0.1, Down: 0.1},
+		Behavior:               DefaultBehavior(),
+		DownscaleStabilization: 300 * time.Second,
+		StartupPeriod:          5 * time.Minute,
+		InitialReadinessDelay:  30 * time.Second,
+		SampleWindow:           30 * time.Second,
+		IdleBeforeZero:         5 * time.Minute,
+	}
+}
+
+// maxReplicasLimit bounds every replica count, as Kubernetes' int32 does.
+const maxReplicasLimit = math.MaxInt32
+
+// maxSample bounds samples and targets so that thousandths stay exact in
+// float64 and sums of a thousand of them stay inside int64.
+const maxSample = 1e12
+
+func invalid(field, format string, args ...any) error {
+	return fmt.Errorf("%w: %s: %s", ErrInvalid, field, fmt.Sprintf(format, args...))
+}
+
+func checkNonNeg(field string, v float64) error {
+	switch {
+	case math.IsNaN(v):
+		return invalid(field, "NaN")
+	case math.IsInf(v, 0):
+		return invalid(field, "infinite")
+	case v < 0:
+		return invalid(field, "negative (%g)", v)
+	}
+	return nil
+}
+
+func checkDuration(field string, d, limit time.Duration) error {
+	if d < 0 {
+		return invalid(field, "negative (%s)", d)
+	}
+	if limit > 0 && d > limit {
+		return invalid(field, "%s exceeds %s", d, limit)
+	}
+	return nil
+}
+
+// Validate reports the first problem of c, as an error wrapping
+// [ErrInvalid] that names the field.
+func (c *Config) Validate() error {
+	if c.MinReplicas < 0 {
+		return invalid("MinReplicas", "negative (%d)", c.MinReplicas)
+	}
+	if c.MaxReplicas < 1 {
+		return invalid("MaxReplicas", "must be at least 1, got %d", c.MaxReplicas)
+	}
+	if c.MaxReplicas > maxReplicasLimit {
+		return invalid("MaxReplicas", "exceeds %d", maxReplicasLimit)
+	}
+	if c.MinReplicas > c.MaxReplicas {
+		return invalid("MinReplicas", "%d is above MaxReplicas %d", c.MinReplicas, c.MaxReplicas)
+	}
+	if len(c.Metrics) == 0 {
+		return invalid("Metrics", "none configured")
+	}
+	hasApp, hasLow := false, false
+	for i := range c.Metrics {
+		if err := c.Metrics[i].validate(fmt.Sprintf("Metrics[%d]", i)); err != nil {
+			return err
+		}
+		for j := range i {
+			if c.Metrics[j].Name == c.Metrics[i].Name {
+				return invalid(fmt.Sprintf("Metrics[%d].Name", i), "duplicate %q", c.Metrics[i].Name)
+			}
+		}
+		hasApp = hasApp || c.Metrics[i].Kind == KindApp
+		hasLow = hasLow || c.Metrics[i].LowWater > 0
+	}
+	if c.MinReplicas == 0 && !hasApp {
+		return invalid("MinReplicas", "0 needs an app metric to wake the app from zero")
+	}
+	if err := checkNonNeg("Tolerance.Up", c.Tolerance.Up); err != nil {
+		return err
+	}
+	if err := checkNonNeg("Tolerance.Down", c.Tolerance.Down); err != nil {
+		return err
+	}
+	if c.Behavior != nil {
+		if err := c.Behavior.ScaleUp.validate("Behavior.ScaleUp"); err != nil {
+			return err
+		}
+		if err := c.Behavior.ScaleDown.validate("Behavior.ScaleDown"); err != nil {
+			return err
+		}
+	}
+	for _, d := range []struct {
+		field string
+		d     time.Duration
+		limit time.Duration
+	}{
+		{"DownscaleStabilization", c.DownscaleStabilization, time.Hour},
+		{"StartupPeriod", c.StartupPeriod, 0},
+		{"InitialReadinessDelay", c.InitialReadinessDelay, 0},
+		{"SampleWindow", c.SampleWindow, 0},
+		{"SustainedLow.Window", c.SustainedLow.Window, 0},
+		{"Migration.Period", c.Migration.Period, 0},
+		{"IdleBeforeZero", c.IdleBeforeZero, 0},
+		{"Forecast.Lead", c.Forecast.Lead, 0},
+		{"Forecast.Season", c.Forecast.Season, 0},
+		{"Forecast.TrendWindow", c.Forecast.TrendWindow, 0},
+	} {
+		if err := checkDuration(d.field, d.d, d.limit); err != nil {
+			return err
+		}
+	}
+	if c.SustainedLow.Window > 0 && !hasLow {
+		return invalid("SustainedLow.Window", "set but no metric has a LowWater")
+	}
+	if c.SustainedLow.Window == 0 && hasLow {
+		return invalid("SustainedLow.Window", "a metric has a LowWater but the window is 0")
+	}
+	if err := c.Migration.validate(); err != nil {
+		return err
+	}
+	if c.Forecast.Lead > 0 && c.Forecast.Season == 0 && c.Forecast.TrendWindow == 0 {
+		return invalid("Forecast", "Lead set but neither Season nor TrendWindow")
+	}
+	return nil
+}
+
+func (m *MetricSpec) validate(field string) error {
+	if m.Name == "" {
+		return invalid(field+".Name", "empty")
+	}
+	switch m.Kind {
+	case KindResource, KindInstance, KindApp:
+	default:
+		return invalid(field+".Kind", "unknown metric kind %d", int(m.Kind))
+	}
+	switch m.Target {
+	case TargetUtilization:
+		if m.Kind != KindResource {
+			return invalid(field+".Target", "utilization needs a resource metric, not %s", m.Kind)
+		}
+		if m.Utilization <= 0 {
+			return invalid(field+".Utilization", "must be a positive percent, got %d", m.Utilization)
+		}
+		if m.Utilization > 1e6 {
+			return invalid(field+".Utilization", "%d percent is out of range", m.Utilization)
+		}
+	case TargetAverageValue, TargetValue:
+		if m.Target == TargetValue && m.Kind != KindApp {
+			return invalid(field+".Target", "value needs an app metric, not %s", m.Kind)
+		}
+		if err := checkNonNeg(field+".Value", m.Value); err != nil {
+			return err
+		}
+		if m.Value == 0 {
+			return invalid(field+".Value", "missing (0)")
+		}
+		if m.Value > maxSample {
+			return invalid(field+".Value", "%g exceeds %g", m.Value, float64(maxSample))
+		}
+		if math.Round(m.Value*1000) < 1 {
+			return invalid(field+".Value", "%g is below the resolution of 0.001", m.Value)
+		}
+	default:
+		return invalid(field+".Target", "unknown target type %d", int(m.Target))
+	}
+	if err := checkNonNeg(field+".LowWater", m.LowWater); err != nil {
+		return err
+	}
+	if m.LowWater > 0 && m.LowWater >= m.targetValue() {
+		return invalid(field+".LowWater", "%g is not below the target %g", m.LowWater, m.targetValue())
+	}
+	return nil
+}
+
+// targetValue is the target in the unit of MetricProposal.Value.
+func (m *MetricSpec) targetValue() float64 {
+	if m.Target == TargetUtilization {
+		return float64(m.Utilization)
+	}
+	return m.Value
+}
+
+func (r *Rules) validate(field string) error {
+	if err := checkDuration(field+".StabilizationWindow", r.StabilizationWindow, time.Hour); err != nil {
+		return err
+	}
+	switch r.Select {
+	case SelectMax, SelectMin, SelectDisabled:
+	default:
+		return invalid(field+".Select", "unknown select policy %d", int(r.Select))
+	}
+	if len(r.Policies) == 0 && r.Select != SelectDisabled {
+		return invalid(field+".Policies", "none (use SelectDisabled to forbid changes)")
+	}
+	for i, p := range r.Policies {
+		f := fmt.Sprintf("%s.Policies[%d]", field, i)
+		switch p.Type {
+		case PolicyInstances, PolicyPercent:
+		default:
+			return invalid(f+".Type", "unknown policy type %d", int(p.Type))
+		}
+		if p.Value <= 0 {
+			return invalid(f+".Value", "must be positive, got %d", p.Value)
+		}
+		if p.Value > maxReplicasLimit {
+			return invalid(f+".Value", "exceeds %d", maxReplicasLimit)
+		}
+		if p.Period < time.Second || p.Period > 30*time.Minute {
+			return invalid(f+".Period", "%s is outside 1s..30m", p.Period)
+		}
+	}
+	return nil
+}
+
+func (m *Migration) validate() error {
+	if err := checkNonNeg("Migration.BytesPerInstance", m.BytesPerInstance); err != nil {
+		return err
+	}
+	if err := checkNonNeg("Migration.BytesPerSecond", m.BytesPerSecond); err != nil {
+		return err
+	}
+	if m.BytesPerInstance == 0 {
+		return nil
+	}
+	if m.BytesPerSecond == 0 {
+		return invalid("Migration.BytesPerSecond", "missing (0) while BytesPerInstance is set")
+	}
+	if m.Period <= 0 {
+		return invalid("Migration.Period", "missing (0) while BytesPerInstance is set")
+	}
+	return nil
+}
+
+// perPeriod is the number of instances the migration budget allows per
+// Period, at least one so that scaling can always progress.
+func (m *Migration) perPeriod() int {
+	n := math.Floor(m.BytesPerSecond * m.Period.Seconds() / m.BytesPerInstance)
+	if n < 1 || math.IsNaN(n) {
+		return 1
+	}
+	if n > maxReplicasLimit {
+		return maxReplicasLimit
+	}
+	return int(n)
+}
