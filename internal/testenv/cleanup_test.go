@@ -12,7 +12,7 @@ import (
 	"testing"
 )
 
-// leftovers is what TestHelperProcess made, for its parent to look for
+// leftovers is what the child test process made, for its parent to look for
 // afterwards.
 type leftovers struct {
 	Pids       []int
@@ -21,19 +21,14 @@ type leftovers struct {
 	Dirs       []string // temp dirs and cgroup directories
 }
 
-// recordEnv names the file TestHelperProcess writes its leftovers to; its
-// presence is what makes TestHelperProcess run at all.
+// recordEnv names the file the child test process writes its leftovers to;
+// its presence is what makes TestNothingLeftBehind act as the child.
 const recordEnv = "SHOAL_TESTENV_RECORD"
 
-// TestHelperProcess is not a test on its own: TestNothingLeftBehind runs the
-// test binary again with only this test selected and recordEnv set. It
+// makeOneOfEverything is the child's side of TestNothingLeftBehind: it
 // starts one of everything, writes down what it made, and then passes or
 // fails as asked.
-func TestHelperProcess(t *testing.T) {
-	record := os.Getenv(recordEnv)
-	if record == "" {
-		return // run directly: nothing to do
-	}
+func makeOneOfEverything(t *testing.T, record string) {
 	sw := StartOVS(t, WithTCP())
 	sw.AddBridge(t, "br0")
 	ns := NewNetns(t)
@@ -63,15 +58,20 @@ func TestHelperProcess(t *testing.T) {
 	}
 }
 
-// TestNothingLeftBehind runs TestHelperProcess in a child test process,
-// once passing and once failing, and checks that afterwards none of its
-// processes, namespaces, interfaces, cgroups or temp dirs remain.
+// TestNothingLeftBehind runs itself again in a child test process, which
+// starts one of everything and then passes or fails, and checks that
+// afterwards none of the child's processes, namespaces, interfaces, cgroups
+// or temp dirs remain.
 func TestNothingLeftBehind(t *testing.T) {
 	Require(t, OVS, Netns, Ethtool, Cgroups, OCIRegistry)
+	if record := os.Getenv(recordEnv); record != "" {
+		makeOneOfEverything(t, record)
+		return
+	}
 	for _, fail := range []bool{false, true} {
 		t.Run("fail="+strconv.FormatBool(fail), func(t *testing.T) {
 			record := filepath.Join(t.TempDir(), "leftovers.json")
-			cmd := exec.CommandContext(t.Context(), os.Args[0], "-test.run=^TestHelperProcess$", "-test.v", "-test.count=1")
+			cmd := exec.CommandContext(t.Context(), os.Args[0], "-test.run=^TestNothingLeftBehind$", "-test.v", "-test.count=1")
 			cmd.Env = append(os.Environ(), recordEnv+"="+record)
 			if fail {
 				cmd.Env = append(cmd.Env, recordEnv+"_FAIL=1")
