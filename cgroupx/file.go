@@ -1,0 +1,178 @@
+package cgroupx
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io/fs"
+	"syscall"
+)
+
+// readInto reads the whole file at path into buf[:0], growing it as
+// needed. It avoids os.File so that reading a small /proc or cgroup file
+// costs one open, a read or two and a close, and no allocation.
+func readInto(path string, buf []byte) ([]byte, error) {
+	var fd int
+	var err error
+	for {
+		fd, err = syscall.Open(path, syscall.O_RDONLY|syscall.O_CLOEXEC, 0)
+		if !errors.Is(err, syscall.EINTR) {
+			break
+		}
+	}
+	if err != nil {
+		return buf[:0], pathError("open", path, err)
+	}
+	defer syscall.Close(fd)
+	buf = buf[:0]
+	for {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+		n, err := syscall.Read(fd, buf[len(buf):cap(buf)])
+		if errors.Is(err, syscall.EINTR) {
+			continue
+		}
+		if err != nil {
+			return buf, pathError("read", path, err)
+		}
+		if n == 0 {
+			return buf, nil
+		}
+		buf = buf[:len(buf)+n]
+	}
+}
+
+func pathError(op, path string, err error) error {
+	pe := &fs.PathError{Op: op, Path: path, Err: err}
+	if errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.ESRCH) || errors.Is(err, syscall.ENODEV) {
+		return fmt.Errorf("cgroupx: %w: %w", ErrNotFound, pe)
+	}
+	return fmt.Errorf("cgroupx: %w", pe)
+}
+
+// readAll reads a file into a new slice.
+func (h *Host) readAll(path string) ([]byte, error) {
+	b, err := readInto(path, nil)
+	if err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+// withBuf runs fn with a pooled buffer.
+func (h *Host) withBuf(fn func(buf []byte) []byte) {
+	p, _ := h.bufs.Get().(*[]byte)
+	if p == nil {
+		b := make([]byte, 0, 8192)
+		p = &b
+	}
+	*p = fn((*p)[:0])
+	h.bufs.Put(p)
+}
+
+func isDir(path string) bool {
+	var st syscall.Stat_t
+	if err := syscall.Stat(path, &st); err != nil {
+		return false
+	}
+	return st.Mode&syscall.S_IFMT == syscall.S_IFDIR
+}
+
+// eachLine calls fn for every non-empty line of b, without the newline.
+func eachLine(b []byte, fn func(line []byte) bool) {
+	for len(b) > 0 {
+		i := bytes.IndexByte(b, '\n')
+		var line []byte
+		if i < 0 {
+			line, b = b, nil
+		} else {
+			line, b = b[:i], b[i+1:]
+		}
+		if len(line) > 0 && !fn(line) {
+			return
+		}
+	}
+}
+
+// eachKV calls fn for every "key value" line of a flat keyed file
+// (memory.stat, cpu.stat).
+func eachKV(b []byte, fn func(key, val []byte)) {
+	eachLine(b, func(line []byte) bool {
+		i := bytes.IndexByte(line, ' ')
+		if i <= 0 {
+			return true
+		}
+		fn(line[:i], bytes.TrimSpace(line[i+1:]))
+		return true
+	})
+}
+
+// atou parses a decimal unsigned integer with no sign or spaces.
+func atou(b []byte) (uint64, bool) {
+	if len(b) == 0 || len(b) > 20 {
+		return 0, false
+	}
+	var n uint64
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		d := uint64(c - '0')
+		if n > (^uint64(0)-d)/10 {
+			return 0, false
+		}
+		n = n*10 + d
+	}
+	return n, true
+}
+
+// atoi parses a decimal integer with an optional leading '-'.
+func atoi(b []byte) (int64, bool) {
+	neg := len(b) > 0 && b[0] == '-'
+	if neg {
+		b = b[1:]
+	}
+	u, ok := atou(b)
+	if !ok || u > 1<<63 || (!neg && u == 1<<63) {
+		return 0, false
+	}
+	if neg {
+		return -int64(u), true //nolint:gosec // range checked above
+	}
+	return int64(u), true
+}
+
+// Unlimited is the value of a limit that is not set ("max" in cgroup2, -1 or
+// the page-counter maximum in v1).
+const Unlimited = ^uint64(0)
+
+// v1Unlimited is the smallest value v1 reports for "no limit" on 4 KiB
+// pages (PAGE_COUNTER_MAX rounded to pages); anything at or above it is
+// treated as unlimited.
+const v1Unlimited = uint64(1<<63 - 4096)
+
+// parseLimit parses a single-value limit file: a number, "max" or "-1".
+func parseLimit(b []byte) (uint64, error) {
+	b = bytes.TrimSpace(b)
+	if string(b) == "max" || string(b) == "-1" {
+		return Unlimited, nil
+	}
+	n, ok := atou(b)
+	if !ok {
+		return 0, fmt.Errorf("cgroupx: limit %q: %w", b, ErrInvalid)
+	}
+	if n >= v1Unlimited {
+		return Unlimited, nil
+	}
+	return n, nil
+}
+
+// parseUintFile parses a file holding one unsigned number.
+func parseUintFile(b []byte) (uint64, error) {
+	n, ok := atou(bytes.TrimSpace(b))
+	if !ok {
+		return 0, fmt.Errorf("cgroupx: number %q: %w", bytes.TrimSpace(b), ErrInvalid)
+	}
+	return n, nil
+}

@@ -1,0 +1,380 @@
+package cgroupx
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+	"unsafe"
+)
+
+// Fixed-point constants of the kernel's load average
+// (include/linux/sched/loadavg.h).
+const (
+	FShift = 11          // bits of precision
+	Fixed1 = 1 << FShift // 1.0 as fixed-point
+	Exp1   = 1884        // 1/exp(5s/1min) as fixed-point
+	Exp5   = 2014        // 1/exp(5s/5min)
+	Exp15  = 2037        // 1/exp(5s/15min)
+)
+
+// LoadFreq is the kernel's load sampling period, LOAD_FREQ (5 s; the
+// kernel adds one tick).
+const LoadFreq = 5 * time.Second
+
+// CalcLoad is the kernel's calc_load: one step of the exponentially
+// decaying average, in fixed-point, rounding up while the load rises.
+// active is the number of active tasks times [Fixed1].
+func CalcLoad(load, exp, active uint64) uint64 {
+	newload := load*exp + active*(Fixed1-exp)
+	if active >= load {
+		newload += Fixed1 - 1
+	}
+	return newload / Fixed1
+}
+
+// CalcLoadN is the kernel's calc_load_n: n steps at once with the same
+// active count, as the kernel does after a tickless idle period.
+func CalcLoadN(load, exp, active uint64, n uint) uint64 {
+	return CalcLoad(load, fixedPowerInt(exp, FShift, n), active)
+}
+
+// fixedPowerInt is the kernel's fixed_power_int: x**n in fixed-point with
+// frac bits, rounding at each step.
+func fixedPowerInt(x uint64, frac uint, n uint) uint64 {
+	result := uint64(1) << frac
+	if n == 0 {
+		return result
+	}
+	for {
+		if n&1 != 0 {
+			result *= x
+			result += 1 << (frac - 1)
+			result >>= frac
+		}
+		n >>= 1
+		if n == 0 {
+			break
+		}
+		x *= x
+		x += 1 << (frac - 1)
+		x >>= frac
+	}
+	return result
+}
+
+// TaskCount is one scan of a cgroup subtree's threads.
+type TaskCount struct {
+	// Running counts threads in state R, Uninterruptible those in state D.
+	Running, Uninterruptible int
+	// Total counts every thread.
+	Total int
+	// LastPID is the highest thread id seen (the host's numbering).
+	LastPID int
+}
+
+// CountTasks scans every thread of every process in the cgroup and its
+// descendants, reading /proc/<pid>/task/<tid>/stat.
+func (c *Cgroup) CountTasks(ctx context.Context) (TaskCount, error) {
+	pids, err := c.PIDs(ctx)
+	if err != nil {
+		return TaskCount{}, err
+	}
+	var tc TaskCount
+	p, _ := c.host.bufs.Get().(*[]byte)
+	if p == nil {
+		b := make([]byte, 0, 8192)
+		p = &b
+	}
+	defer c.host.bufs.Put(p)
+	buf := (*p)[:cap(*p)]
+	if len(buf) < 8192 {
+		buf = make([]byte, 8192)
+		*p = buf[:0]
+	}
+	for _, pid := range pids {
+		if err := ctx.Err(); err != nil {
+			return TaskCount{}, err
+		}
+		countThreads(c.host.proc(strconv.Itoa(pid)+"/task"), buf, &tc)
+	}
+	return tc, nil
+}
+
+// countThreads adds the threads listed in one /proc/<pid>/task directory.
+// A process that exits during the scan is skipped, as the kernel would no
+// longer count it either.
+func countThreads(taskDir string, buf []byte, tc *TaskCount) {
+	dfd, err := syscall.Open(taskDir, syscall.O_RDONLY|syscall.O_DIRECTORY|syscall.O_CLOEXEC, 0)
+	if err != nil {
+		return
+	}
+	defer syscall.Close(dfd)
+	dirents := buf[:4096]
+	statBuf := buf[4096:]
+	var name [32]byte
+	for {
+		n, err := syscall.ReadDirent(dfd, dirents)
+		if err != nil || n <= 0 {
+			return
+		}
+		for off := 0; off+19 <= n; {
+			reclen := int(*(*uint16)(unsafe.Pointer(&dirents[off+16])))
+			if reclen <= 0 || off+reclen > n {
+				return
+			}
+			nameBytes := dirents[off+19 : off+reclen]
+			off += reclen
+			l := 0
+			for l < len(nameBytes) && nameBytes[l] != 0 {
+				l++
+			}
+			nameBytes = nameBytes[:l]
+			tid, ok := atou(nameBytes)
+			if !ok || l+len("/stat")+1 > len(name) {
+				continue
+			}
+			copy(name[:], nameBytes)
+			copy(name[l:], "/stat\x00")
+			state, ok := readStatState(dfd, &name[0], statBuf)
+			if !ok {
+				continue
+			}
+			tc.Total++
+			switch state {
+			case 'R':
+				tc.Running++
+			case 'D':
+				tc.Uninterruptible++
+			}
+			tc.LastPID = max(tc.LastPID, int(tid)) //nolint:gosec // a tid fits int
+		}
+	}
+}
+
+// readStatState reads <dirfd>/<path> (a NUL-terminated "tid/stat") and
+// returns the thread's state letter.
+func readStatState(dirfd int, path *byte, buf []byte) (byte, bool) {
+	fd, _, errno := syscall.Syscall6(syscall.SYS_OPENAT, uintptr(dirfd), uintptr(unsafe.Pointer(path)),
+		uintptr(syscall.O_RDONLY|syscall.O_CLOEXEC), 0, 0, 0)
+	if errno != 0 {
+		return 0, false
+	}
+	defer syscall.Close(int(fd))
+	n, err := syscall.Read(int(fd), buf)
+	if err != nil || n <= 0 {
+		return 0, false
+	}
+	return statState(buf[:n])
+}
+
+// PIDs returns the processes of the cgroup and its descendants, read from
+// cgroup.procs.
+func (c *Cgroup) PIDs(ctx context.Context) ([]int, error) {
+	w, err := c.procsDir()
+	if err != nil {
+		return nil, err
+	}
+	var pids []int
+	var walk func(dir string, top bool) error
+	walk = func(dir string, top bool) error {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		var rerr error
+		c.host.withBuf(func(buf []byte) []byte {
+			buf, rerr = readInto(filepath.Join(dir, "cgroup.procs"), buf)
+			if rerr != nil {
+				return buf
+			}
+			eachLine(buf, func(line []byte) bool {
+				n, ok := atou(line)
+				if !ok || n > 1<<22 {
+					rerr = fmt.Errorf("cgroupx: %s/cgroup.procs: %q: %w", dir, line, ErrInvalid)
+					return false
+				}
+				pids = append(pids, int(n))
+				return true
+			})
+			return buf
+		})
+		if rerr != nil {
+			if !top && notFound(rerr) {
+				return nil // removed during the walk
+			}
+			return rerr
+		}
+		entries, err := os.ReadDir(dir)
+		if err != nil {
+			if !top && errors.Is(err, os.ErrNotExist) {
+				return nil
+			}
+			return fmt.Errorf("cgroupx: %w", err)
+		}
+		for _, e := range entries {
+			if e.IsDir() {
+				if err := walk(filepath.Join(dir, e.Name()), false); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	}
+	if err := walk(w.dir, true); err != nil {
+		return nil, err
+	}
+	return pids, nil
+}
+
+// LoadAvg is a container's load average, as /proc/loadavg shows it.
+type LoadAvg struct {
+	// Avenrun holds the 1, 5 and 15-minute averages in the kernel's
+	// fixed-point (divide by [Fixed1]).
+	Avenrun [3]uint64
+	// Load1, Load5 and Load15 are Avenrun as numbers.
+	Load1, Load5, Load15 float64
+	// Running and Total are the runnable and all threads of the last scan,
+	// LastPID the highest thread id it saw.
+	Running, Total, LastPID int
+	// Samples is how many scans have been folded in.
+	Samples uint64
+}
+
+// Ticker is the part of *time.Ticker a LoadTracker uses, so tests can drive
+// it with a fake clock.
+type Ticker interface {
+	Chan() <-chan time.Time
+	Stop()
+}
+
+// LoadConfig configures a LoadTracker. The zero value is the default.
+type LoadConfig struct {
+	// Interval between scans; default [LoadFreq] (5 s), the kernel's, for
+	// which the EXP_* constants are made.
+	Interval time.Duration
+	// NewTicker makes the ticker that paces Run; default time.NewTicker.
+	NewTicker func(time.Duration) Ticker
+	// Logger receives scan errors that Run survives; nil discards them.
+	Logger *slog.Logger
+}
+
+// LoadTracker keeps a container's load average: every Interval it counts
+// the runnable (R) and uninterruptible (D) threads of the cgroup subtree and
+// folds the count into 1, 5 and 15-minute averages with the kernel's
+// calc_load, bit for bit. Its methods are safe for concurrent use; Run must
+// be called by one goroutine at a time.
+type LoadTracker struct {
+	cg  *Cgroup
+	cfg LoadConfig
+
+	mu       sync.Mutex
+	avg      LoadAvg
+	lastTick time.Time
+}
+
+type timeTicker struct{ *time.Ticker }
+
+// Chan returns the ticker's channel.
+func (t timeTicker) Chan() <-chan time.Time { return t.C }
+
+// NewLoadTracker returns a tracker for cg, with averages at zero as after a
+// boot.
+func NewLoadTracker(cg *Cgroup, cfg LoadConfig) *LoadTracker {
+	if cfg.Interval <= 0 {
+		cfg.Interval = LoadFreq
+	}
+	if cfg.NewTicker == nil {
+		cfg.NewTicker = func(d time.Duration) Ticker { return timeTicker{time.NewTicker(d)} }
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &LoadTracker{cg: cg, cfg: cfg}
+}
+
+// Run scans at every tick until ctx is done, then returns ctx's error. When
+// ticks were missed (a stopped process, a slow scan), the averages decay by
+// the missed intervals at once, with calc_load_n as the kernel does after
+// idling. It returns early with an error wrapping [ErrNotFound] when the
+// cgroup is removed.
+func (t *LoadTracker) Run(ctx context.Context) error {
+	tk := t.cfg.NewTicker(t.cfg.Interval)
+	defer tk.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case now := <-tk.Chan():
+			if err := t.sampleAt(ctx, now); err != nil {
+				if errors.Is(err, ErrNotFound) || ctx.Err() != nil {
+					return err
+				}
+				t.cfg.Logger.WarnContext(ctx, "cgroupx: load scan failed", "cgroup", t.cg.path, "err", err)
+			}
+		}
+	}
+}
+
+// Sample scans once now and folds the count in as one interval.
+func (t *LoadTracker) Sample(ctx context.Context) error {
+	return t.sampleAt(ctx, time.Time{})
+}
+
+func (t *LoadTracker) sampleAt(ctx context.Context, now time.Time) error {
+	tc, err := t.cg.CountTasks(ctx)
+	if err != nil {
+		return err
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	n := uint(1)
+	if !now.IsZero() && !t.lastTick.IsZero() {
+		if k := now.Sub(t.lastTick) / t.cfg.Interval; k > 1 {
+			n = uint(min(k, 1<<20)) //nolint:gosec // bounded
+		}
+	}
+	if !now.IsZero() {
+		t.lastTick = now
+	}
+	t.fold(tc, n)
+	return nil
+}
+
+// Fold folds a task count into the averages as n intervals, without
+// scanning; Sample and Run call it. It is exported for callers that count
+// tasks themselves.
+func (t *LoadTracker) Fold(tc TaskCount, n uint) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.fold(tc, n)
+}
+
+func (t *LoadTracker) fold(tc TaskCount, n uint) {
+	active := uint64(max(tc.Running+tc.Uninterruptible, 0)) * Fixed1 //nolint:gosec // non-negative
+	a := &t.avg
+	for i, exp := range [3]uint64{Exp1, Exp5, Exp15} {
+		if n == 1 {
+			a.Avenrun[i] = CalcLoad(a.Avenrun[i], exp, active)
+		} else {
+			a.Avenrun[i] = CalcLoadN(a.Avenrun[i], exp, active, n)
+		}
+	}
+	a.Load1 = float64(a.Avenrun[0]) / Fixed1
+	a.Load5 = float64(a.Avenrun[1]) / Fixed1
+	a.Load15 = float64(a.Avenrun[2]) / Fixed1
+	a.Running, a.Total, a.LastPID = tc.Running, tc.Total, tc.LastPID
+	a.Samples += uint64(n)
+}
+
+// Load returns the current averages.
+func (t *LoadTracker) Load() LoadAvg {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.avg
+}

@@ -1,0 +1,101 @@
+package cgroupx
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+)
+
+// ProcStat holds the fields of /proc/<pid>/stat (or
+// /proc/<pid>/task/<tid>/stat) that cgroupx uses; see proc(5).
+type ProcStat struct {
+	PID        int
+	Comm       string
+	State      byte // 'R', 'S', 'D', 'Z', 'T', 't', 'X', 'I', 'P'
+	PPID       int
+	UTime      uint64 // clock ticks (1/100 s)
+	STime      uint64 // clock ticks
+	NumThreads int
+	StartTime  uint64 // clock ticks after boot
+	RSSPages   uint64
+}
+
+// ParseProcStat parses one /proc/<pid>/stat line. The command name may hold
+// spaces and parentheses; it ends at the last ')'.
+func ParseProcStat(r io.Reader) (ProcStat, error) {
+	b, err := io.ReadAll(io.LimitReader(r, 4096))
+	if err != nil {
+		return ProcStat{}, fmt.Errorf("cgroupx: reading stat: %w", err)
+	}
+	return parseProcStat(b)
+}
+
+func parseProcStat(b []byte) (ProcStat, error) {
+	var s ProcStat
+	open := bytes.IndexByte(b, '(')
+	closing := bytes.LastIndexByte(b, ')')
+	if open < 1 || closing < open {
+		return s, fmt.Errorf("cgroupx: stat %q: no command: %w", trunc(b), ErrInvalid)
+	}
+	pid, ok := atou(bytes.TrimSpace(b[:open]))
+	if !ok || pid > 1<<22 {
+		return s, fmt.Errorf("cgroupx: stat %q: bad pid: %w", trunc(b), ErrInvalid)
+	}
+	s.PID = int(pid)
+	s.Comm = string(b[open+1 : closing])
+	// Fields from 3 (state) on, numbered as in proc(5).
+	var fields [22][]byte
+	rest := b[closing+1:]
+	n := 0
+	for n < len(fields) {
+		rest = bytes.TrimLeft(rest, " ")
+		if len(rest) == 0 || rest[0] == '\n' {
+			break
+		}
+		i := bytes.IndexAny(rest, " \n")
+		if i < 0 {
+			i = len(rest)
+		}
+		fields[n], rest = rest[:i], rest[i:]
+		n++
+	}
+	if n < len(fields) || len(fields[0]) != 1 {
+		return ProcStat{}, fmt.Errorf("cgroupx: stat %q: too few fields: %w", trunc(b), ErrInvalid)
+	}
+	s.State = fields[0][0]
+	get := func(field int) uint64 {
+		v, okf := atou(fields[field-3])
+		if !okf {
+			ok = false
+		}
+		return v
+	}
+	ok = true
+	ppid := get(4)
+	s.UTime, s.STime = get(14), get(15)
+	threads := get(20)
+	s.StartTime = get(22)
+	s.RSSPages = get(24)
+	if !ok || ppid > 1<<22 || threads > 1<<22 {
+		return ProcStat{}, fmt.Errorf("cgroupx: stat %q: bad number: %w", trunc(b), ErrInvalid)
+	}
+	s.PPID, s.NumThreads = int(ppid), int(threads)
+	return s, nil
+}
+
+// statState returns the state letter of a stat line without parsing the
+// rest: the first non-space byte after the last ')'.
+func statState(b []byte) (byte, bool) {
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 || i+2 >= len(b) || b[i+1] != ' ' {
+		return 0, false
+	}
+	return b[i+2], true
+}
+
+func trunc(b []byte) []byte {
+	if len(b) > 64 {
+		return b[:64]
+	}
+	return b
+}

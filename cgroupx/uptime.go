@@ -1,0 +1,115 @@
+package cgroupx
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"math"
+	"strconv"
+	"time"
+)
+
+// Uptime is how long a container has been up, as /proc/uptime would say
+// inside it.
+type Uptime struct {
+	// Uptime is the time since the container's init started: the process of
+	// the cgroup subtree that started first.
+	Uptime time.Duration
+	// Idle is the CPU time the container's CPUs spent idle over Uptime,
+	// summed over CPUs as the kernel sums it: Uptime × effective CPUs minus
+	// the CPU time the cgroup used, never below zero.
+	Idle time.Duration
+	// InitPID is the pid of the container's init.
+	InitPID int
+}
+
+// ParseUptime parses /proc/uptime ("12345.67 54321.89").
+func ParseUptime(r io.Reader) (uptime, idle time.Duration, err error) {
+	b, err := io.ReadAll(io.LimitReader(r, 4096))
+	if err != nil {
+		return 0, 0, fmt.Errorf("cgroupx: reading uptime: %w", err)
+	}
+	return parseUptime(b)
+}
+
+func parseUptime(b []byte) (uptime, idle time.Duration, err error) {
+	f := bytes.Fields(b)
+	if len(f) != 2 {
+		return 0, 0, fmt.Errorf("cgroupx: uptime %q: %w", trunc(b), ErrInvalid)
+	}
+	var d [2]time.Duration
+	for i, s := range f {
+		whole, frac, ok := bytes.Cut(s, []byte("."))
+		w, ok1 := atou(whole)
+		c, ok2 := atou(frac)
+		if !ok || !ok1 || !ok2 || len(frac) != 2 || w > math.MaxInt64/uint64(time.Second)-1 {
+			return 0, 0, fmt.Errorf("cgroupx: uptime %q: %w", trunc(b), ErrInvalid)
+		}
+		d[i] = time.Duration(w)*time.Second + time.Duration(c)*10*time.Millisecond //nolint:gosec // range checked
+	}
+	return d[0], d[1], nil
+}
+
+// HostUptime reads the host's /proc/uptime.
+func (h *Host) HostUptime(ctx context.Context) (uptime, idle time.Duration, err error) {
+	if err := ctx.Err(); err != nil {
+		return 0, 0, err
+	}
+	h.withBuf(func(buf []byte) []byte {
+		if buf, err = readInto(h.proc("uptime"), buf); err == nil {
+			uptime, idle, err = parseUptime(buf)
+		}
+		return buf
+	})
+	return uptime, idle, err
+}
+
+// Uptime returns the container's uptime and idle time. A cgroup with no
+// processes has no uptime: the error wraps [ErrNotFound].
+func (c *Cgroup) Uptime(ctx context.Context) (Uptime, error) {
+	pids, err := c.PIDs(ctx)
+	if err != nil {
+		return Uptime{}, err
+	}
+	var first ProcStat
+	found := false
+	for _, pid := range pids {
+		var st ProcStat
+		var rerr error
+		c.host.withBuf(func(buf []byte) []byte {
+			if buf, rerr = readInto(c.host.proc(strconv.Itoa(pid)+"/stat"), buf); rerr == nil {
+				st, rerr = parseProcStat(buf)
+			}
+			return buf
+		})
+		if notFound(rerr) {
+			continue // exited
+		}
+		if rerr != nil {
+			return Uptime{}, rerr
+		}
+		if !found || st.StartTime < first.StartTime {
+			first, found = st, true
+		}
+	}
+	if !found {
+		return Uptime{}, fmt.Errorf("cgroupx: cgroup %s has no processes: %w", c.path, ErrNotFound)
+	}
+	hostUp, _, err := c.host.HostUptime(ctx)
+	if err != nil {
+		return Uptime{}, err
+	}
+	start := time.Duration(min(first.StartTime, math.MaxInt64/uint64(time.Second/userHZ))) * (time.Second / userHZ) //nolint:gosec // bounded
+	u := Uptime{InitPID: first.PID, Uptime: max(hostUp-start, 0)}
+	cpus, err := c.CPUs(ctx)
+	if err != nil {
+		return Uptime{}, err
+	}
+	used, err := c.CPUTime(ctx)
+	if err != nil {
+		return Uptime{}, err
+	}
+	u.Idle = max(u.Uptime*time.Duration(cpus.Effective)-used.Total, 0)
+	return u, nil
+}
