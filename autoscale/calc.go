@@ -300,11 +300,6 @@ func proposeApp(spec *MetricSpec, obs *Observation, cfg *Config) MetricProposal 
 		p.Note = "from zero: ceil(ratio)"
 		return p
 	}
-	if cfg.Tolerance.within(ratio) {
-		p.Replicas = cur
-		p.Note = "within tolerance"
-		return p
-	}
 	ready := cur
 	if obs.Instances != nil {
 		ready = 0
@@ -315,6 +310,11 @@ func proposeApp(spec *MetricSpec, obs *Observation, cfg *Config) MetricProposal 
 		}
 	}
 	p.Ready = ready
+	if cfg.Tolerance.within(ratio) {
+		p.Replicas = cur
+		p.Note = "within tolerance"
+		return p
+	}
 	p.Replicas = ceilReplicas(ratio * float64(ready))
 	p.Note = "ceil(ratio × ready instances)"
 	return p

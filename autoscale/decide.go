@@ -473,21 +473,22 @@ func forecast(cfg *Config, hist *History, obs *Observation, d *Decision) {
 		}
 		p.Forecast = load
 		target := m.targetValue()
-		var need, capacity float64
+		ready := float64(obs.Current)
 		if m.Kind == KindApp && m.Target == TargetValue {
-			ready := max(p.Ready, 1)
-			need = load / target * float64(ready)
-			capacity = float64(ready) * (1 + cfg.Tolerance.Up)
-		} else {
-			need = load / target
-			capacity = float64(obs.Current) * (1 + cfg.Tolerance.Up)
+			ready = float64(max(p.Ready, 1))
 		}
-		if need <= capacity {
-			continue
+		need := load / target
+		if m.Kind == KindApp && m.Target == TargetValue {
+			need *= ready
 		}
-		p.ForecastReplicas = ceilReplicas(need)
-		if p.ForecastReplicas > best {
-			best, name = p.ForecastReplicas, m.Name
+		r := ceilReplicas(need)
+		if r > obs.Current && need <= ready*(1+cfg.Tolerance.Up) {
+			// Within the scale-out tolerance: hold, do not scale out.
+			r = obs.Current
+		}
+		p.ForecastReplicas = r
+		if r > best {
+			best, name = r, m.Name
 		}
 	}
 	if best > d.Desired {

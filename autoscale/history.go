@@ -101,7 +101,10 @@ func (h *History) prune(cfg *Config, now time.Time) {
 	h.Recommendations = dropBefore(h.Recommendations, now.Add(-recWindow), func(r Recommendation) time.Time { return r.At })
 	h.Events = dropBefore(h.Events, now.Add(-eventWindow), func(e ScaleEvent) time.Time { return e.At })
 
-	keep := max(cfg.SustainedLow.Window, cfg.IdleBeforeZero, cfg.Forecast.TrendWindow)
+	keep := max(cfg.SustainedLow.Window, cfg.Forecast.TrendWindow)
+	if cfg.MinReplicas == 0 {
+		keep = max(keep, cfg.IdleBeforeZero)
+	}
 	if cfg.Forecast.Lead > 0 && cfg.Forecast.Season > 0 {
 		keep = max(keep, cfg.Forecast.Season+cfg.Forecast.Season/8)
 	}
