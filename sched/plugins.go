@@ -1,0 +1,514 @@
+package sched
+
+import "fmt"
+
+func tolerated(tols []Toleration, t Taint) bool {
+	for _, tol := range tols {
+		if tol.tolerates(t) {
+			return true
+		}
+	}
+	return false
+}
+
+// taintToleration keeps requests off cordoned nodes and nodes with a
+// NoSchedule taint they do not tolerate (filter), and prefers nodes without
+// untolerated PreferNoSchedule taints (score).
+type taintToleration struct {
+	cordoned, tainted *Status
+}
+
+func newTaintToleration() *taintToleration {
+	return &taintToleration{
+		cordoned: NewStatus(Unschedulable, "node cordoned"),
+		tainted:  NewStatus(UnschedulableAndUnresolvable, "untolerated NoSchedule taint"),
+	}
+}
+
+func (p *taintToleration) Name() string { return PluginTaintToleration }
+
+func (p *taintToleration) PreFilter(c *Cycle) *Status {
+	if c.inv.tainted == 0 {
+		return NewStatus(Skip, "")
+	}
+	return nil
+}
+
+func (p *taintToleration) Filter(c *Cycle, n *NodeInfo) *Status {
+	if n.cordoned {
+		return p.cordoned
+	}
+	if !n.hasTaints {
+		return nil
+	}
+	for _, t := range n.taints {
+		if t.Effect == NoSchedule && !tolerated(c.req.Tolerations, t) {
+			return p.tainted
+		}
+	}
+	return nil
+}
+
+func (p *taintToleration) PreScore(c *Cycle) *Status { return p.PreFilter(c) }
+
+func (p *taintToleration) Score(c *Cycle, n *NodeInfo) int64 {
+	if !n.hasTaints {
+		return MaxScore
+	}
+	k := int64(0)
+	for _, t := range n.taints {
+		if t.Effect == PreferNoSchedule && !tolerated(c.req.Tolerations, t) {
+			k++
+		}
+	}
+	return MaxScore / (k + 1)
+}
+
+func (p *taintToleration) Explain(c *Cycle, blocked []*NodeInfo) []string {
+	cordoned, tainted := 0, 0
+	for _, n := range blocked {
+		if n.cordoned {
+			cordoned++
+		} else {
+			tainted++
+		}
+	}
+	var out []string
+	if cordoned > 0 {
+		out = append(out, fmt.Sprintf("%d cordoned node(s) would fit: uncordon one", cordoned))
+	}
+	if tainted > 0 {
+		out = append(out, fmt.Sprintf("%d node(s) with an untolerated NoSchedule taint would fit: add a toleration", tainted))
+	}
+	return out
+}
+
+// zoneLevel keeps a request inside its compute zones and service level.
+type zoneLevel struct {
+	zone, level *Status
+}
+
+func newZoneLevel() *zoneLevel {
+	return &zoneLevel{
+		zone:  NewStatus(UnschedulableAndUnresolvable, "zone not requested"),
+		level: NewStatus(UnschedulableAndUnresolvable, "level not requested"),
+	}
+}
+
+func (p *zoneLevel) Name() string { return PluginZoneLevel }
+
+func (p *zoneLevel) PreFilter(c *Cycle) *Status {
+	if c.anyZone && c.level == -1 {
+		return NewStatus(Skip, "")
+	}
+	return nil
+}
+
+func (p *zoneLevel) Filter(c *Cycle, n *NodeInfo) *Status {
+	if !c.zoneOK(n) {
+		return p.zone
+	}
+	if !c.levelOK(n) {
+		return p.level
+	}
+	return nil
+}
+
+func (p *zoneLevel) Explain(c *Cycle, blocked []*NodeInfo) []string {
+	if len(blocked) == 0 {
+		return nil
+	}
+	return []string{fmt.Sprintf("%d node(s) outside the requested zones/level would fit (e.g. %s in zone %q, level %q)",
+		len(blocked), blocked[0].Name(), blocked[0].spec.Zone, blocked[0].spec.Level)}
+}
+
+// networkZone keeps a request inside its network zone.
+type networkZone struct{ other *Status }
+
+func newNetworkZone() *networkZone {
+	return &networkZone{other: NewStatus(UnschedulableAndUnresolvable, "other network zone")}
+}
+
+func (p *networkZone) Name() string { return PluginNetworkZone }
+
+func (p *networkZone) PreFilter(c *Cycle) *Status {
+	if c.netZone == -1 {
+		return NewStatus(Skip, "")
+	}
+	return nil
+}
+
+func (p *networkZone) Filter(c *Cycle, n *NodeInfo) *Status {
+	if !c.netZoneOK(n) {
+		return p.other
+	}
+	return nil
+}
+
+func (p *networkZone) Explain(c *Cycle, blocked []*NodeInfo) []string {
+	if len(blocked) == 0 {
+		return nil
+	}
+	return []string{fmt.Sprintf("%d node(s) in other network zones would fit (e.g. %s in %q)",
+		len(blocked), blocked[0].Name(), blocked[0].spec.NetZone)}
+}
+
+// nodeLabels keeps a request on nodes carrying its NodeSelector labels.
+type nodeLabels struct{ mismatch *Status }
+
+func newNodeLabels() *nodeLabels {
+	return &nodeLabels{mismatch: NewStatus(UnschedulableAndUnresolvable, "node selector does not match")}
+}
+
+func (p *nodeLabels) Name() string { return PluginNodeLabels }
+
+func (p *nodeLabels) PreFilter(c *Cycle) *Status {
+	if len(c.selector) == 0 {
+		return NewStatus(Skip, "")
+	}
+	return nil
+}
+
+func (p *nodeLabels) Filter(c *Cycle, n *NodeInfo) *Status {
+	if !c.labelsOK(n) {
+		return p.mismatch
+	}
+	return nil
+}
+
+func (p *nodeLabels) Explain(c *Cycle, blocked []*NodeInfo) []string {
+	if len(blocked) == 0 {
+		return nil
+	}
+	return []string{fmt.Sprintf("%d node(s) without the selected labels would fit", len(blocked))}
+}
+
+// resourceFit checks free cpu, memory, disk and IPs left on the VLAN.
+type resourceFit struct {
+	cpu, mem, disk, ip *Status
+}
+
+func newResourceFit() *resourceFit {
+	return &resourceFit{
+		cpu:  NewStatus(Unschedulable, "insufficient cpu"),
+		mem:  NewStatus(Unschedulable, "insufficient memory"),
+		disk: NewStatus(Unschedulable, "insufficient disk"),
+		ip:   NewStatus(Unschedulable, "no IP left on the vlan"),
+	}
+}
+
+func (p *resourceFit) Name() string { return PluginResourceFit }
+
+func (p *resourceFit) Filter(c *Cycle, n *NodeInfo) *Status {
+	r := &c.req.Resources
+	switch {
+	case n.capacity.MilliCPU-n.alloc.MilliCPU < r.MilliCPU:
+		return p.cpu
+	case n.capacity.Memory-n.alloc.Memory < r.Memory:
+		return p.mem
+	case n.capacity.Disk-n.alloc.Disk < r.Disk:
+		return p.disk
+	case c.vlan != 0 && n.ipsLeft(c.vlan) < 1:
+		return p.ip
+	}
+	return nil
+}
+
+// antiAffinity allows at most k instances of the app per domain.
+type antiAffinity struct {
+	levels [numLevels]int
+	nlv    int
+	full   *Status
+}
+
+func newAntiAffinity() *antiAffinity {
+	return &antiAffinity{full: NewStatus(Unschedulable, "anti-affinity limit reached")}
+}
+
+func (p *antiAffinity) Name() string { return PluginAntiAffinity }
+
+func (p *antiAffinity) PreFilter(c *Cycle) *Status {
+	p.nlv = 0
+	for lv, lim := range c.anti {
+		if lim > 0 {
+			p.levels[p.nlv] = lv
+			p.nlv++
+		}
+	}
+	if p.nlv == 0 {
+		return NewStatus(Skip, "")
+	}
+	return nil
+}
+
+func (p *antiAffinity) Filter(c *Cycle, n *NodeInfo) *Status {
+	for _, lv := range p.levels[:p.nlv] {
+		lim := c.anti[lv]
+		if lv == lvNode {
+			if c.nodeCount[n.slot] >= lim {
+				return p.full
+			}
+			continue
+		}
+		if d := n.dom[lv]; d >= 0 && c.app.count(lv, d) >= lim {
+			return p.full
+		}
+	}
+	return nil
+}
+
+// spreadState is one spread rule prepared for the current replica.
+type spreadState struct {
+	lv         int
+	maxSkew    int32
+	minDomains int32
+	counts     []int32 // instances per domain (per slot for KeyNode)
+	elig       []bool
+	numElig    int
+	min, max   int32
+	scratch    []int32
+}
+
+func (st *spreadState) count(d int32) int32 {
+	if int(d) < len(st.counts) {
+		return st.counts[d]
+	}
+	return 0
+}
+
+// compute counts the app's instances per domain over the nodes in scope
+// and finds the least and most loaded eligible domains.
+func (st *spreadState) compute(c *Cycle) {
+	e := c.eligible()
+	lv := st.lv
+	st.elig, st.numElig = e.elig[lv], e.numElig[lv]
+	var mn, mx int32 = -1, 0
+	switch {
+	case lv == lvNode:
+		st.counts = c.nodeCount
+		withInstances := 0
+		for slot, cnt := range c.app.nodes {
+			if !st.elig[slot] {
+				continue
+			}
+			withInstances++
+			if mn < 0 || cnt < mn {
+				mn = cnt
+			}
+			mx = max(mx, cnt)
+		}
+		if withInstances < st.numElig {
+			mn = 0
+		}
+	default:
+		if !c.scoped {
+			st.counts = c.app.dom[lv]
+		} else {
+			size := len(c.inv.dom[lv].names)
+			if cap(st.scratch) < size {
+				st.scratch = make([]int32, size)
+			}
+			st.scratch = st.scratch[:size]
+			clear(st.scratch)
+			for slot, cnt := range c.app.nodes {
+				n := &c.inv.nodes[slot]
+				if d := n.dom[lv]; d >= 0 && c.inScope(n) {
+					st.scratch[d] += cnt
+				}
+			}
+			st.counts = st.scratch
+		}
+		for d, ok := range st.elig {
+			if !ok {
+				continue
+			}
+			cnt := st.count(int32(d))
+			if mn < 0 || cnt < mn {
+				mn = cnt
+			}
+			mx = max(mx, cnt)
+		}
+	}
+	if mn < 0 || st.numElig < int(st.minDomains) {
+		mn = 0
+	}
+	st.min, st.max = mn, mx
+}
+
+func (c *Cycle) compileSpread(dst []spreadState, soft bool) []spreadState {
+	n := 0
+	for _, r := range c.req.Spread {
+		if r.Soft != soft {
+			continue
+		}
+		if n == len(dst) {
+			dst = append(dst, spreadState{})
+		}
+		st := &dst[n]
+		st.lv, _ = levelOf(r.Key)
+		st.maxSkew = int32(min(r.MaxSkew, 1<<30))
+		st.minDomains = int32(min(r.MinDomains, 1<<30))
+		st.compute(c)
+		n++
+	}
+	return dst[:n]
+}
+
+// hardSpread enforces hard spread rules (PodTopologySpread DoNotSchedule).
+type hardSpread struct {
+	missing, skew *Status
+}
+
+func newHardSpread() *hardSpread {
+	return &hardSpread{
+		missing: NewStatus(UnschedulableAndUnresolvable, "node lacks the spread topology key"),
+		skew:    NewStatus(Unschedulable, "max skew exceeded"),
+	}
+}
+
+func (p *hardSpread) Name() string { return PluginHardSpread }
+
+func (p *hardSpread) PreFilter(c *Cycle) *Status {
+	c.hard = c.compileSpread(c.hard, false)
+	if len(c.hard) == 0 {
+		return NewStatus(Skip, "")
+	}
+	return nil
+}
+
+func (p *hardSpread) Filter(c *Cycle, n *NodeInfo) *Status {
+	for i := range c.hard {
+		st := &c.hard[i]
+		d := n.dom[st.lv]
+		if d < 0 {
+			return p.missing
+		}
+		if st.count(d)+1-st.min > st.maxSkew {
+			return p.skew
+		}
+	}
+	return nil
+}
+
+// softSpread prefers the emptier domains of soft spread rules.
+type softSpread struct{}
+
+func (p *softSpread) Name() string { return PluginSoftSpread }
+
+func (p *softSpread) PreScore(c *Cycle) *Status {
+	c.soft = c.compileSpread(c.soft, true)
+	if len(c.soft) == 0 {
+		return NewStatus(Skip, "")
+	}
+	return nil
+}
+
+func (p *softSpread) Score(c *Cycle, n *NodeInfo) int64 {
+	var sum int64
+	for i := range c.soft {
+		st := &c.soft[i]
+		d := n.dom[st.lv]
+		if d < 0 {
+			continue // nodes lacking the key score nothing for this rule
+		}
+		if st.max == st.min {
+			sum += MaxScore
+			continue
+		}
+		cnt := min(max(st.count(d), st.min), st.max)
+		sum += int64(MaxScore) * int64(st.max-cnt) / int64(st.max-st.min)
+	}
+	return sum / int64(len(c.soft))
+}
+
+// imageLocality prefers nodes that hold the request's image, the more the
+// larger the image: a 23 MB image is worth nothing, 1 GB or more is worth
+// MaxScore (kube-scheduler's thresholds). Unlike kube it does not scale by
+// how many nodes hold the image: spread and anti-affinity rules keep the
+// replicas from piling onto those few nodes.
+type imageLocality struct{ score int64 }
+
+const (
+	imageMinSize = 23 << 20
+	imageMaxSize = 1000 << 20
+)
+
+func (p *imageLocality) Name() string { return PluginImageLocality }
+
+func (p *imageLocality) PreScore(c *Cycle) *Status {
+	if c.image < 0 || c.inv.images[c.image].nodes == 0 {
+		return NewStatus(Skip, "")
+	}
+	size := min(max(c.inv.images[c.image].size, imageMinSize), imageMaxSize)
+	p.score = MaxScore * (size - imageMinSize) / (imageMaxSize - imageMinSize)
+	if p.score == 0 {
+		return NewStatus(Skip, "")
+	}
+	return nil
+}
+
+func (p *imageLocality) Score(c *Cycle, n *NodeInfo) int64 {
+	if c.inv.images[c.image].has(n.slot) {
+		return p.score
+	}
+	return 0
+}
+
+// usedShare returns (allocated + request) / capacity for cpu and memory,
+// and whether the node has that dimension.
+func usedShare(c *Cycle, n *NodeInfo) (cpu, mem float64, hasCPU, hasMem bool) {
+	r := &c.req.Resources
+	cpu = float64(n.alloc.MilliCPU+r.MilliCPU) * n.invCPU
+	mem = float64(n.alloc.Memory+r.Memory) * n.invMem
+	return cpu, mem, n.invCPU != 0, n.invMem != 0
+}
+
+func avgShare(cpu, mem float64, hasCPU, hasMem bool) float64 {
+	switch {
+	case hasCPU && hasMem:
+		return (cpu + mem) * 0.5
+	case hasCPU:
+		return cpu
+	case hasMem:
+		return mem
+	}
+	return 1
+}
+
+// leastAllocated prefers the emptiest nodes (spreads load).
+type leastAllocated struct{}
+
+func (p *leastAllocated) Name() string { return PluginLeastAllocated }
+
+func (p *leastAllocated) Score(c *Cycle, n *NodeInfo) int64 {
+	s := avgShare(usedShare(c, n))
+	return int64((1 - min(s, 1)) * MaxScore)
+}
+
+// mostAllocated prefers the fullest nodes (bin-packs).
+type mostAllocated struct{}
+
+func (p *mostAllocated) Name() string { return PluginMostAllocated }
+
+func (p *mostAllocated) Score(c *Cycle, n *NodeInfo) int64 {
+	s := avgShare(usedShare(c, n))
+	return int64(min(s, 1) * MaxScore)
+}
+
+// balancedAllocation prefers nodes whose cpu and memory shares stay close
+// (kube's BalancedAllocation: one minus their standard deviation).
+type balancedAllocation struct{}
+
+func (p *balancedAllocation) Name() string { return PluginBalanced }
+
+func (p *balancedAllocation) Score(c *Cycle, n *NodeInfo) int64 {
+	cpu, mem, hasCPU, hasMem := usedShare(c, n)
+	if !hasCPU || !hasMem {
+		return MaxScore
+	}
+	d := min(cpu, 1) - min(mem, 1)
+	if d < 0 {
+		d = -d
+	}
+	return int64((1 - d/2) * MaxScore)
+}
