@@ -183,8 +183,11 @@ func proposeInstance(spec *MetricSpec, obs *Observation, cfg *Config) MetricProp
 			// the target when it is above 100 %), so it cannot pull the
 			// average down.
 			if util {
-				fallback := int64(max(100, spec.Utilization))
-				total = addSat(total, missingFallback(spec, obs, fallback), &g.overflow)
+				if spec.Utilization > 100 {
+					total = addSat(total, missingFallback(spec, obs, int64(spec.Utilization)), &g.overflow)
+				} else {
+					total = addSat(total, g.missingReq, &g.overflow)
+				}
 				req = addSat(req, g.missingReq, &g.overflow)
 			} else {
 				total = addSat(total, targetMilli*int64(g.missing), &g.overflow)

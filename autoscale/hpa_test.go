@@ -296,7 +296,9 @@ func behaviorConfig(up, down Rules) Config {
 }
 
 func TestBehaviorRateLimits(t *testing.T) {
-	p := func(typ PolicyType, v int, period time.Duration) Policy { return Policy{Type: typ, Value: v, Period: period} }
+	p := func(typ PolicyType, v int, period time.Duration) Policy {
+		return Policy{Type: typ, Value: v, Period: period}
+	}
 	downDefault := DefaultBehavior().ScaleDown
 	downDefault.StabilizationWindow = 0
 	upDefault := DefaultBehavior().ScaleUp

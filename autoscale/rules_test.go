@@ -266,7 +266,9 @@ func TestValidateNamesTheField(t *testing.T) {
 		{"Metrics[0].Value", func(c *Config) { c.Metrics[0] = InstanceAverage("x", -1) }},
 		{"Metrics[0].Value", func(c *Config) { c.Metrics[0] = InstanceAverage("x", 0) }},
 		{"Metrics[0].Value", func(c *Config) { c.Metrics[0] = InstanceAverage("x", math.Inf(1)) }},
-		{"Metrics[0].Target", func(c *Config) { c.Metrics[0] = MetricSpec{Name: "x", Kind: KindInstance, Target: TargetValue, Value: 1} }},
+		{"Metrics[0].Target", func(c *Config) {
+			c.Metrics[0] = MetricSpec{Name: "x", Kind: KindInstance, Target: TargetValue, Value: 1}
+		}},
 		{"Metrics[0].Name", func(c *Config) { c.Metrics[0].Name = "" }},
 		{"Metrics[1].Name", func(c *Config) { c.Metrics = append(c.Metrics, CPUUtilization(60)) }},
 		{"Metrics[0].LowWater", func(c *Config) { c.Metrics[0].LowWater = 60; c.SustainedLow.Window = time.Minute }},

@@ -132,7 +132,11 @@ func WriteSteps(w io.Writer, steps []SimStep) error {
 		if st.Decision.Desired != st.Decision.Current || len(st.Decision.Steps) > 0 {
 			why = st.Decision.Reason()
 		}
-		if _, err := fmt.Fprintf(tw, "%s\t%g\t%d\t%d\t%s\n", st.At, st.Load, st.Ready, st.Replicas, why); err != nil {
+		row := fmt.Sprintf("%s\t%g\t%d\t%d", st.At, st.Load, st.Ready, st.Replicas)
+		if why != "" {
+			row += "\t" + why
+		}
+		if _, err := fmt.Fprintln(tw, row); err != nil {
 			return err
 		}
 	}
