@@ -23,6 +23,35 @@
 // itself: each metric's proposal, the rules that limited it, and why it
 // did not move. [Simulation] replays a load trace against a policy.
 //
+// # Defaults
+//
+// [DefaultConfig] carries the Kubernetes defaults (tolerance 0.1, 300 s
+// scale-down stabilisation, 5 min CPU start-up period, 30 s initial
+// readiness delay, min 1) and, deliberately, the autoscaling/v2 behavior a
+// spec gets when its behavior is present but empty ([DefaultBehavior]):
+// scale-out by max(4 instances, 100 %) per 15 s with no stabilisation,
+// scale-in by up to 100 % per 15 s after 300 s of stabilisation. Its caps
+// count per period, so they do not change with how often decisions are
+// made. A nil Config.Behavior reproduces a spec without behavior exactly:
+// at most max(2×current, 4) per decision and the 300 s scale-in window.
+//
+// # Where it differs from Kubernetes
+//
+//   - An app scaled to 0 with MinReplicas above 0 is brought back to
+//     MinReplicas (Kubernetes treats it as "autoscaling disabled"): a
+//     decision is never outside [MinReplicas, MaxReplicas].
+//   - An app metric with an average-value target is divided by
+//     Observation.Current (Kubernetes divides by the status replica count).
+//   - An instance with a zero Started time counts as started long ago
+//     (Kubernetes treats a pod without a start time as unready for CPU).
+//   - Failed and deleting instances need no request (Kubernetes fails the
+//     metric when any listed pod lacks one).
+//   - Tolerances are one setting per autoscaler, up and down, rather than a
+//     field of each direction's behavior; the effect is the same.
+//   - Samples are counted in thousandths, as Kubernetes quantities are, and
+//     must be finite, >= 0 and <= 1e12; anything else makes that metric
+//     unreadable for the decision.
+//
 // Usage:
 //
 //	cfg := autoscale.DefaultConfig()

@@ -3,7 +3,9 @@ package autoscale
 import (
 	"errors"
 	"math"
+	"reflect"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -377,4 +379,47 @@ func TestHistoryPrunes(t *testing.T) {
 	if a.History().Recommendations[0].Replicas == 99 {
 		t.Fatal("History() shares memory with the autoscaler")
 	}
+}
+
+func TestRecommendIsPure(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.Metrics = []MetricSpec{AppAverage("tps", 100)}
+	cfg.Forecast = Forecast{Lead: time.Minute, TrendWindow: time.Minute}
+	h := &History{
+		Recommendations: []Recommendation{{At: t0.Add(-time.Minute), Replicas: 4}},
+		Events:          []ScaleEvent{{At: t0.Add(-5 * time.Second), Change: 1}},
+		Points:          map[string][]Point{"tps": {{At: t0.Add(-time.Minute), Load: 100, OK: true}}},
+	}
+	before := h.Clone()
+	obs := Observation{Now: t0, Current: 4, App: map[string]float64{"tps": 900}}
+	d1, err1 := Recommend(&cfg, h, &obs)
+	d2, err2 := Recommend(&cfg, h, &obs)
+	if err1 != nil || err2 != nil || !reflect.DeepEqual(d1, d2) {
+		t.Fatalf("two calls differ: %v %v\n%s\n%s", err1, err2, d1.String(), d2.String())
+	}
+	if !reflect.DeepEqual(before, *h) {
+		t.Fatal("Recommend changed the history")
+	}
+}
+
+func TestAutoscalerConcurrentUse(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.Metrics = []MetricSpec{AppAverage("tps", 100)}
+	a, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Go(func() {
+			for i := range 50 {
+				obs := Observation{Now: t0.Add(time.Duration(g*50+i) * time.Second), Current: 3, App: map[string]float64{"tps": float64(100 * i)}}
+				if d, err := a.Decide(obs); err != nil || d.Desired < 1 || d.Desired > 10 {
+					t.Errorf("Decide: %d, %v", d.Desired, err)
+				}
+				_ = a.History()
+			}
+		})
+	}
+	wg.Wait()
 }
