@@ -68,6 +68,7 @@ func addSat(a, b int64, overflow *bool) int64 {
 func group(spec *MetricSpec, obs *Observation, cfg *Config) perInstance {
 	var g perInstance
 	needReq := spec.Target == TargetUtilization
+	startCut := obs.Now.Add(-cfg.StartupPeriod)
 	for i := range obs.Instances {
 		in := &obs.Instances[i]
 		if in.Deleting || in.Phase == PhaseFailed {
@@ -96,7 +97,7 @@ func group(spec *MetricSpec, obs *Observation, cfg *Config) perInstance {
 			g.missingReq = addSat(g.missingReq, req, &g.overflow)
 			continue
 		}
-		if spec.IgnoreUnready && in.WarmingUp(obs.Now, cfg) {
+		if spec.IgnoreUnready && in.warmingUp(startCut, cfg) {
 			g.unready++
 			g.unreadyReq = addSat(g.unreadyReq, req, &g.overflow)
 			continue

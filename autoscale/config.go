@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strings"
 	"time"
 )
 
@@ -378,7 +379,7 @@ func (c *Config) Validate() error {
 	}
 	hasApp, hasLow := false, false
 	for i := range c.Metrics {
-		if err := c.Metrics[i].validate(fmt.Sprintf("Metrics[%d]", i)); err != nil {
+		if err := c.Metrics[i].validate(i); err != nil {
 			return err
 		}
 		for j := range i {
@@ -441,7 +442,34 @@ func (c *Config) Validate() error {
 	return nil
 }
 
-func (m *MetricSpec) validate(field string) error {
+func (m *MetricSpec) validate(i int) error {
+	if err := m.check(); err != nil {
+		// Name the field only on failure: validation runs on every decision.
+		var f fieldError
+		if errors.As(err, &f) {
+			return invalid(fmt.Sprintf("Metrics[%d]%s", i, f.field), "%s", f.msg)
+		}
+		return err
+	}
+	return nil
+}
+
+// fieldError is a problem in a field of a nested value, named relative to it.
+type fieldError struct{ field, msg string }
+
+func (e fieldError) Error() string { return e.field + ": " + e.msg }
+
+func (m *MetricSpec) check() error {
+	field := ""
+	invalid := func(f, format string, args ...any) error {
+		return fieldError{field: f, msg: fmt.Sprintf(format, args...)}
+	}
+	checkNonNeg := func(f string, v float64) error {
+		if err := checkNonNeg(f, v); err != nil {
+			return fieldError{field: f, msg: strings.TrimPrefix(err.Error(), ErrInvalid.Error()+": "+f+": ")}
+		}
+		return nil
+	}
 	if m.Name == "" {
 		return invalid(field+".Name", "empty")
 	}
@@ -510,6 +538,11 @@ func (r *Rules) validate(field string) error {
 		return invalid(field+".Policies", "none (use SelectDisabled to forbid changes)")
 	}
 	for i, p := range r.Policies {
+		if p.Type == PolicyInstances || p.Type == PolicyPercent {
+			if p.Value > 0 && p.Value <= maxReplicasLimit && p.Period >= time.Second && p.Period <= 30*time.Minute {
+				continue
+			}
+		}
 		f := fmt.Sprintf("%s.Policies[%d]", field, i)
 		switch p.Type {
 		case PolicyInstances, PolicyPercent:

@@ -70,7 +70,13 @@ func (in *Instance) sample(metric string) (Sample, bool) {
 // not ready or its sample was taken less than one sample window after it
 // became ready; after it, when it is not ready and never was.
 func (in *Instance) WarmingUp(now time.Time, cfg *Config) bool {
-	if !in.Started.IsZero() && in.Started.Add(cfg.StartupPeriod).After(now) {
+	return in.warmingUp(now.Add(-cfg.StartupPeriod), cfg)
+}
+
+// warmingUp takes the start of the start-up period, now - StartupPeriod,
+// computed once per decision.
+func (in *Instance) warmingUp(startCut time.Time, cfg *Config) bool {
+	if !in.Started.IsZero() && in.Started.After(startCut) {
 		return !in.Ready || in.SampledAt.Before(in.ReadyChanged.Add(cfg.SampleWindow))
 	}
 	return !in.Ready && in.Started.Add(cfg.InitialReadinessDelay).After(in.ReadyChanged)
