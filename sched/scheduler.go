@@ -399,11 +399,6 @@ func (c *Cycle) placed(slot int32) {
 		c.touched = append(c.touched, slot)
 	}
 	c.nodeCount[slot]++
-	for lv, lim := range c.reqAnti {
-		if lim > 0 && (c.anti[lv] == 0 || lim < c.anti[lv]) {
-			c.anti[lv] = lim
-		}
-	}
 }
 
 func (c *Cycle) end() {

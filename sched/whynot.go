@@ -118,7 +118,7 @@ func (c *Cycle) diagnose() *Diagnosis {
 		}
 	}
 	if len(d.Hints) == 0 {
-		d.Hints = append(d.Hints, "no node passes more than all but two filters: relax the request or add nodes")
+		d.Hints = append(d.Hints, "every node fails two or more filters: relax the request or add nodes")
 	}
 	return d
 }
@@ -139,6 +139,9 @@ func ordinal(n int) string {
 }
 
 func formatCores(milli int64) string {
+	if milli == 1000 {
+		return "1 core"
+	}
 	return strconv.FormatFloat(float64(milli)/1000, 'f', -1, 64) + " cores"
 }
 
@@ -214,7 +217,7 @@ func (p *resourceFit) Explain(c *Cycle, blocked []*NodeInfo) []string {
 		}
 		var need []string
 		if v := k*r.MilliCPU - z.free.MilliCPU; r.MilliCPU > 0 && v > 0 {
-			need = append(need, formatCores(v)+" more")
+			need = append(need, strings.Replace(formatCores(v), " core", " more core", 1))
 		}
 		if v := k*r.Memory - z.free.Memory; r.Memory > 0 && v > 0 {
 			need = append(need, formatBytes(v)+" more memory")
@@ -227,7 +230,7 @@ func (p *resourceFit) Explain(c *Cycle, blocked []*NodeInfo) []string {
 		}
 		var one []string
 		if z.bestShort.MilliCPU > 0 {
-			one = append(one, formatCores(z.bestShort.MilliCPU)+" more")
+			one = append(one, strings.Replace(formatCores(z.bestShort.MilliCPU), " core", " more core", 1))
 		}
 		if z.bestShort.Memory > 0 {
 			one = append(one, formatBytes(z.bestShort.Memory)+" more memory")
@@ -240,7 +243,8 @@ func (p *resourceFit) Explain(c *Cycle, blocked []*NodeInfo) []string {
 		}
 		msg := fmt.Sprintf("%s: node %s needs %s for one replica", zone, z.best.Name(), strings.Join(one, " and "))
 		if len(need) > 0 {
-			msg = fmt.Sprintf("%s: %s in the zone for %d replica(s) (at least); ", zone, strings.Join(need, ", "), k) + msg[len(zone)+2:]
+			msg = fmt.Sprintf("%s needs at least %s for %d replica(s); node %s needs %s for one",
+				zone, strings.Join(need, ", "), k, z.best.Name(), strings.Join(one, " and "))
 		}
 		out = append(out, msg)
 	}

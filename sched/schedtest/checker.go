@@ -260,3 +260,20 @@ func (k *Checker) Apply(req sched.Request, res *sched.Result) error {
 	}
 	return nil
 }
+
+// SetCordoned mirrors Inventory.Cordon and Uncordon.
+func (k *Checker) SetCordoned(node string, cordoned bool) {
+	if c, ok := k.byKey[node]; ok {
+		c.spec.Cordoned = cordoned
+	}
+}
+
+// Used returns what the model holds allocated on a node and its instance
+// count of app, to compare with the inventory.
+func (k *Checker) Used(node, app string) (sched.Resources, int) {
+	c, ok := k.byKey[node]
+	if !ok {
+		return sched.Resources{}, 0
+	}
+	return c.used, c.apps[app]
+}

@@ -1,0 +1,200 @@
+package sched_test
+
+import (
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/shoalkit/shoal/sched"
+	"github.com/shoalkit/shoal/sched/schedtest"
+)
+
+// randomRequest draws a request over the keys, zones, levels, labels and
+// VLANs that schedtest.Fleet(Random) generates.
+func randomRequest(rng *rand.Rand, app string) sched.Request {
+	keys := []sched.TopologyKey{sched.KeyNode, sched.KeyRack, sched.KeySwitch, sched.KeyZone, sched.KeyNetZone, sched.KeyRoom}
+	r := sched.Request{
+		App:   app,
+		Count: 1 + rng.IntN(25),
+		Resources: sched.Resources{
+			MilliCPU: int64(rng.IntN(4000)),
+			Memory:   int64(rng.IntN(8)) << 30,
+			Disk:     int64(rng.IntN(3)) << 30,
+		},
+		AllOrNothing: rng.IntN(6) == 0,
+	}
+	if rng.IntN(3) == 0 {
+		r.Zones = []string{"zone-a"}
+	}
+	if rng.IntN(4) == 0 {
+		r.Level = []string{"general", "critical"}[rng.IntN(2)]
+	}
+	if rng.IntN(4) == 0 {
+		r.NetZone = "net1"
+	}
+	if rng.IntN(3) == 0 {
+		r.VLAN = []int{100, 200}[rng.IntN(2)]
+	}
+	if rng.IntN(4) == 0 {
+		r.NodeSelector = map[string]string{"disk": "ssd"}
+	}
+	if rng.IntN(4) == 0 {
+		r.Tolerations = []sched.Toleration{{Key: "dedicated", Exists: true}}
+	}
+	if rng.IntN(3) == 0 {
+		r.Image = "app:v1"
+	}
+	perm := rng.Perm(len(keys))
+	for i := range rng.IntN(3) {
+		r.Spread = append(r.Spread, sched.SpreadRule{
+			Key: keys[perm[i]], MaxSkew: 1 + rng.IntN(2), Soft: rng.IntN(3) == 0,
+		})
+		if !r.Spread[i].Soft && rng.IntN(3) == 0 {
+			r.Spread[i].MinDomains = 1 + rng.IntN(8)
+		}
+	}
+	perm = rng.Perm(len(keys))
+	for i := range rng.IntN(3) {
+		r.AntiAffinity = append(r.AntiAffinity, sched.AntiAffinity{Key: keys[perm[i]], Max: 1 + rng.IntN(3)})
+	}
+	return r
+}
+
+// TestPropertyPlacementsHoldEveryConstraint places random batches on
+// random fleets, in both modes, interleaved with releases and cordons, and
+// has the independent checker validate every placement, that an
+// unschedulable answer is true, and that the inventory's books match.
+func TestPropertyPlacementsHoldEveryConstraint(t *testing.T) {
+	seeds := 12
+	if testing.Short() {
+		seeds = 4
+	}
+	for seed := range uint64(seeds) {
+		for _, mode := range []sched.Mode{sched.Exact, sched.Sampled} {
+			t.Run(fmt.Sprintf("seed%d/mode%d", seed, mode), func(t *testing.T) {
+				t.Parallel()
+				propertyRun(t, seed, mode)
+			})
+		}
+	}
+}
+
+func propertyRun(t *testing.T, seed uint64, mode sched.Mode) {
+	rng := rand.New(rand.NewPCG(seed, 99))
+	nodes := schedtest.Fleet(schedtest.FleetConfig{Nodes: 60 + rng.IntN(150), Racks: 3 + rng.IntN(10), Switches: 2 + rng.IntN(3), Seed: seed, Random: true})
+	inv, err := schedtest.Inventory(nodes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	chk := schedtest.NewChecker(nodes)
+	cfg := sched.DefaultConfig()
+	cfg.Mode, cfg.Seed, cfg.MinFeasibleNodesToFind = mode, seed, 10
+	s, err := sched.New(inv, cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	type live struct {
+		id   sched.AllocationID
+		node string
+		a    sched.Allocation
+	}
+	var placed []live
+	apps := []string{"web", "db", "cache"}
+	for step := range 60 {
+		switch rng.IntN(6) {
+		case 0: // release a few
+			for range rng.IntN(10) {
+				if len(placed) == 0 {
+					break
+				}
+				i := rng.IntN(len(placed))
+				if err := inv.Release(placed[i].id); err != nil {
+					t.Fatal(err)
+				}
+				chk.Release(placed[i].node, placed[i].a)
+				placed = append(placed[:i], placed[i+1:]...)
+			}
+			continue
+		case 1: // cordon or uncordon one
+			n := nodes[rng.IntN(len(nodes))].Name
+			c := rng.IntN(2) == 0
+			var err error
+			if c {
+				err = inv.Cordon(n)
+			} else {
+				err = inv.Uncordon(n)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			chk.SetCordoned(n, c)
+			continue
+		}
+		req := randomRequest(rng, apps[rng.IntN(len(apps))])
+		res, err := s.Place(req)
+		if err != nil && !errors.Is(err, sched.ErrUnschedulable) {
+			t.Fatalf("step %d: Place(%+v) = %v", step, req, err)
+		}
+		if (err != nil) != (res.Unplaced > 0) || (res.Unplaced > 0) != (res.WhyNot != nil) {
+			t.Fatalf("step %d: err %v but %d unplaced, WhyNot %v", step, err, res.Unplaced, res.WhyNot)
+		}
+		if cerr := chk.Apply(req, res); cerr != nil {
+			t.Fatalf("step %d: request %+v: %v\nwhy-not: %v", step, req, cerr, res.WhyNot)
+		}
+		a := sched.Allocation{App: req.App, Resources: req.Resources, VLAN: req.VLAN, AntiAffinity: req.AntiAffinity}
+		for _, p := range res.Placements {
+			placed = append(placed, live{p.Allocation, p.Node, a})
+		}
+	}
+	for _, n := range nodes {
+		st, err := inv.Node(n.Name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, app := range apps {
+			used, cnt := chk.Used(n.Name, app)
+			if st.Allocated != used || st.Apps[app] != cnt {
+				t.Fatalf("node %s: inventory %+v/%d instances of %s, model %+v/%d", n.Name, st.Allocated, st.Apps[app], app, used, cnt)
+			}
+		}
+	}
+}
+
+// TestPropertyExactEqualsBruteForce checks, on random fleets, that exact
+// mode reports a replica unschedulable exactly when the checker finds no
+// feasible node, one replica at a time.
+func TestPropertyFeasibilityAgrees(t *testing.T) {
+	for seed := range uint64(6) {
+		rng := rand.New(rand.NewPCG(seed, 7))
+		nodes := schedtest.Fleet(schedtest.FleetConfig{Nodes: 80, Racks: 6, Switches: 3, Seed: seed + 100, Random: true})
+		inv, err := schedtest.Inventory(nodes)
+		if err != nil {
+			t.Fatal(err)
+		}
+		chk := schedtest.NewChecker(nodes)
+		s, err := sched.New(inv, sched.DefaultConfig(), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for step := range 80 {
+			req := randomRequest(rng, "web")
+			req.Count, req.AllOrNothing = 1, false
+			feasible := len(chk.Feasible(&req))
+			d, err := s.Explain(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d.Feasible != feasible {
+				t.Fatalf("seed %d step %d: Explain says %d feasible, checker %d; request %+v\n%v", seed, step, d.Feasible, feasible, req, d)
+			}
+			res, err := s.Place(req)
+			if (feasible == 0) != errors.Is(err, sched.ErrUnschedulable) {
+				t.Fatalf("seed %d step %d: %d feasible but Place = %v", seed, step, feasible, err)
+			}
+			if err := chk.Apply(req, res); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+}
