@@ -1,0 +1,594 @@
+package imagefs
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"maps"
+	"os"
+	"path"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+)
+
+// Include maps a file or directory of the build host into the image.
+type Include struct {
+	// Source is the host path, a file or a directory (copied recursively,
+	// symlinks kept as links).
+	Source string
+	// Target is the absolute path in the image ("/opt/tools").
+	Target string
+	// Role puts the include in its own layer with this role tag; "" puts
+	// it in the recipe's main layer.
+	Role string
+}
+
+// Recipe says how Build turns a directory into an image.
+type Recipe struct {
+	// Base is the image to build on; nil builds from scratch. Its layers
+	// are kept as they are (bytes and digests) and tagged RoleBase unless
+	// they already carry a role.
+	Base v1.Image
+	// Role tags the layer made from the build directory. Default RoleApp.
+	Role string
+	// Target is where the build directory lands in the image. Default "/".
+	Target string
+	// Include adds host files or directories.
+	Include []Include
+	// Clear lists glob patterns of paths left out of the new layers, such
+	// as caches and docs. A pattern without "/" matches a base name at any
+	// depth ("*.pyc"); one with "/" matches the whole path from the image
+	// root, where "**" matches any number of directories
+	// ("usr/share/doc/**", "**/__pycache__"). A matched directory is left
+	// out with everything below it. Base layers are not rewritten.
+	Clear []string
+	// Labels are merged into the config's labels.
+	Labels map[string]string
+	// Annotations go on the manifest.
+	Annotations map[string]string
+	// Entrypoint, Cmd, Env ("K=V", replacing a base value of the same key),
+	// WorkingDir and User set the config; empty leaves the base's.
+	Entrypoint []string
+	Cmd        []string
+	Env        []string
+	WorkingDir string
+	User       string
+	// Compression of the new layers. Default zstd level 3.
+	Compression Compression
+	// Created is the time written into the config, history and every tar
+	// header. Default the Unix epoch, so the same input gives the same
+	// digest.
+	Created time.Time
+}
+
+// LayerReport describes one layer of a built image.
+type LayerReport struct {
+	Role   string
+	Digest v1.Hash
+	DiffID v1.Hash
+	Size   int64 // compressed bytes
+	Files  int   // tar entries
+	Bytes  int64 // uncompressed bytes of file content
+	Reused bool  // a base layer, kept as it was
+}
+
+// Cleared counts what one Clear pattern removed.
+type Cleared struct {
+	Pattern string
+	Files   int   // non-directory entries left out
+	Bytes   int64 // their content bytes
+}
+
+// BuildReport says what Build produced and what Clear saved.
+type BuildReport struct {
+	Layers       []LayerReport
+	Cleared      []Cleared // one per pattern, in recipe order
+	ClearedFiles int
+	ClearedBytes int64
+}
+
+type buildEntry struct {
+	name string // image path without leading "/", dirs without trailing "/"
+	host string // "" for an implicit directory
+	info fs.FileInfo
+}
+
+// Build makes an OCI image from dir (may be "" when the recipe only
+// includes) and a recipe. The new layers hold the files with ownership set
+// to 0:0, times set to Recipe.Created and entries sorted by name, so the
+// same input always gives the same digest. The result has OCI media types
+// throughout and keeps go-containerregistry's v1.Image interface.
+func Build(ctx context.Context, dir string, r Recipe) (v1.Image, *BuildReport, error) {
+	if r.Role == "" {
+		r.Role = RoleApp
+	}
+	if r.Target == "" {
+		r.Target = "/"
+	}
+	if !path.IsAbs(r.Target) {
+		return nil, nil, fmt.Errorf("%w: target %q is not absolute", ErrInvalid, r.Target)
+	}
+	comp, err := r.Compression.normalize()
+	if err != nil {
+		return nil, nil, err
+	}
+	if r.Created.IsZero() {
+		r.Created = time.Unix(0, 0).UTC()
+	}
+	for _, p := range r.Clear {
+		if _, err := path.Match(strings.ReplaceAll(p, "**", "*"), ""); err != nil || p == "" {
+			return nil, nil, fmt.Errorf("%w: clear pattern %q", ErrInvalid, p)
+		}
+	}
+	rep := &BuildReport{Cleared: make([]Cleared, len(r.Clear))}
+	for k, p := range r.Clear {
+		rep.Cleared[k].Pattern = p
+	}
+	groups := map[string][]buildEntry{}
+	if dir != "" {
+		if err := collect(ctx, dir, r.Target, r.Clear, rep, groups, r.Role); err != nil {
+			return nil, nil, err
+		}
+	}
+	for _, inc := range r.Include {
+		if !path.IsAbs(inc.Target) {
+			return nil, nil, fmt.Errorf("%w: include target %q is not absolute", ErrInvalid, inc.Target)
+		}
+		role := inc.Role
+		if role == "" {
+			role = r.Role
+		}
+		if err := collect(ctx, inc.Source, inc.Target, r.Clear, rep, groups, role); err != nil {
+			return nil, nil, err
+		}
+	}
+	for _, c := range rep.Cleared {
+		rep.ClearedFiles += c.Files
+		rep.ClearedBytes += c.Bytes
+	}
+
+	var (
+		entries []layerEntry
+		cfg     *v1.ConfigFile
+		mAnn    map[string]string
+	)
+	if r.Base != nil {
+		var bm *v1.Manifest
+		entries, cfg, bm, err = imageEntries(r.Base)
+		if err != nil {
+			return nil, nil, err
+		}
+		mAnn = bm.Annotations
+		for k := range entries {
+			if entries[k].annotations[AnnotationRole] == "" {
+				a := maps.Clone(entries[k].annotations)
+				if a == nil {
+					a = map[string]string{}
+				}
+				a[AnnotationRole] = RoleBase
+				entries[k].annotations = a
+			}
+			lr, err := reportLayer(entries[k])
+			if err != nil {
+				return nil, nil, err
+			}
+			rep.Layers = append(rep.Layers, lr)
+		}
+	} else {
+		cfg = &v1.ConfigFile{OS: "linux", Architecture: runtime.GOARCH}
+	}
+	roles := slices.Collect(maps.Keys(groups))
+	slices.SortFunc(roles, func(a, b string) int {
+		if d := roleRank(a) - roleRank(b); d != 0 {
+			return d
+		}
+		return strings.Compare(a, b)
+	})
+	created := v1.Time{Time: r.Created}
+	for _, role := range roles {
+		l, lr, err := buildLayer(ctx, groups[role], comp, r.Created)
+		if err != nil {
+			return nil, nil, err
+		}
+		lr.Role = role
+		rep.Layers = append(rep.Layers, lr)
+		entries = append(entries, layerEntry{layer: l, annotations: map[string]string{AnnotationRole: role}})
+		cfg.History = append(cfg.History, v1.History{Created: created, CreatedBy: "imagefs build: " + role + " layer"})
+	}
+	applyRecipe(cfg, r)
+	ann := maps.Clone(mAnn)
+	if len(r.Annotations) > 0 {
+		if ann == nil {
+			ann = map[string]string{}
+		}
+		maps.Copy(ann, r.Annotations)
+	}
+	img, err := newImage(cfg, entries, ann)
+	if err != nil {
+		return nil, nil, err
+	}
+	return img, rep, nil
+}
+
+func reportLayer(e layerEntry) (LayerReport, error) {
+	lr := LayerReport{Role: e.annotations[AnnotationRole], Reused: true}
+	var err error
+	if lr.Digest, err = e.layer.Digest(); err != nil {
+		return lr, fmt.Errorf("imagefs: base layer: %w", err)
+	}
+	if lr.DiffID, err = e.layer.DiffID(); err != nil {
+		return lr, fmt.Errorf("imagefs: base layer: %w", err)
+	}
+	if lr.Size, err = e.layer.Size(); err != nil {
+		return lr, fmt.Errorf("imagefs: base layer: %w", err)
+	}
+	return lr, nil
+}
+
+func applyRecipe(cfg *v1.ConfigFile, r Recipe) {
+	cfg.Created = v1.Time{Time: r.Created}
+	if len(r.Labels) > 0 {
+		if cfg.Config.Labels == nil {
+			cfg.Config.Labels = map[string]string{}
+		}
+		maps.Copy(cfg.Config.Labels, r.Labels)
+	}
+	if len(r.Entrypoint) > 0 {
+		cfg.Config.Entrypoint = slices.Clone(r.Entrypoint)
+	}
+	if len(r.Cmd) > 0 {
+		cfg.Config.Cmd = slices.Clone(r.Cmd)
+	}
+	for _, kv := range r.Env {
+		k, _, _ := strings.Cut(kv, "=")
+		cfg.Config.Env = slices.DeleteFunc(cfg.Config.Env, func(e string) bool {
+			ek, _, _ := strings.Cut(e, "=")
+			return ek == k
+		})
+		cfg.Config.Env = append(cfg.Config.Env, kv)
+	}
+	if r.WorkingDir != "" {
+		cfg.Config.WorkingDir = r.WorkingDir
+	}
+	if r.User != "" {
+		cfg.Config.User = r.User
+	}
+}
+
+// matchClear returns the index of the first pattern matching name, or -1.
+func matchClear(patterns []string, name string) int {
+	base := path.Base(name)
+	for k, p := range patterns {
+		p = strings.TrimPrefix(p, "/")
+		if !strings.Contains(p, "/") {
+			if ok, _ := path.Match(p, base); ok {
+				return k
+			}
+			continue
+		}
+		if globSegments(strings.Split(p, "/"), strings.Split(name, "/")) {
+			return k
+		}
+	}
+	return -1
+}
+
+func globSegments(pat, name []string) bool {
+	for len(pat) > 0 {
+		if pat[0] == "**" {
+			for i := 0; i <= len(name); i++ {
+				if globSegments(pat[1:], name[i:]) {
+					return true
+				}
+			}
+			return false
+		}
+		if len(name) == 0 {
+			return false
+		}
+		if ok, _ := path.Match(pat[0], name[0]); !ok {
+			return false
+		}
+		pat, name = pat[1:], name[1:]
+	}
+	return len(name) == 0
+}
+
+func collect(ctx context.Context, src, target string, clear []string, rep *BuildReport, groups map[string][]buildEntry, role string) error {
+	target = strings.TrimPrefix(path.Clean(target), "/")
+	info, err := os.Lstat(src)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("%w: build source %s: %w", ErrNotFound, src, err)
+		}
+		return fmt.Errorf("imagefs: build source: %w", err)
+	}
+	// Parents of the target are implicit directories.
+	if target != "" {
+		parts := strings.Split(target, "/")
+		for k := 1; k < len(parts); k++ {
+			groups[role] = append(groups[role], buildEntry{name: strings.Join(parts[:k], "/")})
+		}
+	}
+	if !info.IsDir() {
+		if target == "" {
+			return fmt.Errorf("%w: file %s cannot be the image root", ErrInvalid, src)
+		}
+		groups[role] = append(groups[role], buildEntry{name: target, host: src, info: info})
+		return nil
+	}
+	return filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return fmt.Errorf("imagefs: build walk: %w", err)
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(src, p)
+		if err != nil {
+			return fmt.Errorf("imagefs: build walk: %w", err)
+		}
+		name := path.Join(target, filepath.ToSlash(rel))
+		if name == "." {
+			name = ""
+		}
+		if name != "" {
+			if k := matchClear(clear, name); k >= 0 {
+				files, bytes, err := countTree(p, d)
+				if err != nil {
+					return err
+				}
+				rep.Cleared[k].Files += files
+				rep.Cleared[k].Bytes += bytes
+				if d.IsDir() {
+					return filepath.SkipDir
+				}
+				return nil
+			}
+		}
+		fi, err := d.Info()
+		if err != nil {
+			return fmt.Errorf("imagefs: build walk: %w", err)
+		}
+		if fi.Mode()&fs.ModeSocket != 0 {
+			return nil
+		}
+		groups[role] = append(groups[role], buildEntry{name: name, host: p, info: fi})
+		return nil
+	})
+}
+
+func countTree(p string, d fs.DirEntry) (int, int64, error) {
+	var files int
+	var size int64
+	if !d.IsDir() {
+		fi, err := d.Info()
+		if err != nil {
+			return 0, 0, fmt.Errorf("imagefs: clear: %w", err)
+		}
+		if fi.Mode().IsRegular() {
+			size = fi.Size()
+		}
+		return 1, size, nil
+	}
+	err := filepath.WalkDir(p, func(_ string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		fi, err := d.Info()
+		if err != nil {
+			return err
+		}
+		files++
+		if fi.Mode().IsRegular() {
+			size += fi.Size()
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, 0, fmt.Errorf("imagefs: clear: %w", err)
+	}
+	return files, size, nil
+}
+
+// buildLayer writes the entries as a deterministic tar, compressed.
+func buildLayer(ctx context.Context, ents []buildEntry, comp Compression, mtime time.Time) (v1.Layer, LayerReport, error) {
+	var lr LayerReport
+	slices.SortStableFunc(ents, func(a, b buildEntry) int { return strings.Compare(a.name, b.name) })
+	// Later duplicates (an include over the directory) win; implicit
+	// directories never replace a real entry.
+	dedup := ents[:0]
+	for _, e := range ents {
+		if n := len(dedup); n > 0 && dedup[n-1].name == e.name {
+			if e.host != "" {
+				dedup[n-1] = e
+			}
+			continue
+		}
+		dedup = append(dedup, e)
+	}
+	ents = dedup
+	var blob bytes.Buffer
+	cw, err := comp.compressor(&blob)
+	if err != nil {
+		return nil, lr, fmt.Errorf("imagefs: compressor: %w", err)
+	}
+	diff := sha256.New()
+	tw := tar.NewWriter(io.MultiWriter(cw, diff))
+	links := map[inode]string{}
+	for _, e := range ents {
+		if err := ctx.Err(); err != nil {
+			return nil, lr, err
+		}
+		hdr, err := entryHeader(e, mtime, links)
+		if err != nil {
+			return nil, lr, err
+		}
+		if err := tw.WriteHeader(hdr); err != nil {
+			return nil, lr, fmt.Errorf("imagefs: tar %s: %w", e.name, err)
+		}
+		lr.Files++
+		if hdr.Typeflag == tar.TypeReg && hdr.Size > 0 {
+			n, err := copyFile(tw, e.host, hdr.Size)
+			if err != nil {
+				return nil, lr, err
+			}
+			lr.Bytes += n
+		}
+	}
+	if err := tw.Close(); err != nil {
+		return nil, lr, fmt.Errorf("imagefs: tar: %w", err)
+	}
+	if err := cw.Close(); err != nil {
+		return nil, lr, fmt.Errorf("imagefs: compress: %w", err)
+	}
+	diffID := v1.Hash{Algorithm: "sha256", Hex: hex.EncodeToString(diff.Sum(nil))}
+	l, err := newMemLayer(blob.Bytes(), diffID, comp.mediaType())
+	if err != nil {
+		return nil, lr, err
+	}
+	lr.Digest, lr.DiffID, lr.Size = l.digest, diffID, int64(len(l.blob))
+	return l, lr, nil
+}
+
+type inode struct{ dev, ino uint64 }
+
+func entryHeader(e buildEntry, mtime time.Time, links map[inode]string) (*tar.Header, error) {
+	hdr := &tar.Header{Name: e.name, ModTime: mtime, Typeflag: tar.TypeDir, Mode: 0o755, Format: tar.FormatPAX}
+	if e.info == nil {
+		hdr.Name += "/"
+		return hdr, nil
+	}
+	mode := e.info.Mode()
+	hdr.Mode = int64(mode.Perm())
+	if mode&fs.ModeSetuid != 0 {
+		hdr.Mode |= 0o4000
+	}
+	if mode&fs.ModeSetgid != 0 {
+		hdr.Mode |= 0o2000
+	}
+	if mode&fs.ModeSticky != 0 {
+		hdr.Mode |= 0o1000
+	}
+	st, _ := e.info.Sys().(*syscall.Stat_t)
+	switch {
+	case mode.IsDir():
+		hdr.Name += "/"
+		if e.name == "" {
+			hdr.Name = "./"
+		}
+	case mode.IsRegular():
+		if st != nil && st.Nlink > 1 {
+			key := inode{st.Dev, st.Ino}
+			if first, ok := links[key]; ok {
+				hdr.Typeflag, hdr.Linkname = tar.TypeLink, first
+				return hdr, nil
+			}
+			links[key] = e.name
+		}
+		hdr.Typeflag, hdr.Size = tar.TypeReg, e.info.Size()
+	case mode&fs.ModeSymlink != 0:
+		target, err := os.Readlink(e.host)
+		if err != nil {
+			return nil, fmt.Errorf("imagefs: readlink: %w", err)
+		}
+		hdr.Typeflag, hdr.Linkname = tar.TypeSymlink, target
+	case mode&fs.ModeNamedPipe != 0:
+		hdr.Typeflag = tar.TypeFifo
+	case mode&fs.ModeDevice != 0 && st != nil:
+		hdr.Typeflag = tar.TypeBlock
+		if mode&fs.ModeCharDevice != 0 {
+			hdr.Typeflag = tar.TypeChar
+		}
+		hdr.Devmajor, hdr.Devminor = int64(unixMajor(st.Rdev)), int64(unixMinor(st.Rdev))
+	default:
+		return nil, fmt.Errorf("%w: %s has unsupported file type %v", ErrInvalid, e.host, mode.Type())
+	}
+	return hdr, nil
+}
+
+func unixMajor(dev uint64) uint32 { return uint32((dev >> 8) & 0xfff) | uint32((dev>>32)&0xfffff000) } //nolint:gosec // bit fields
+func unixMinor(dev uint64) uint32 { return uint32(dev&0xff) | uint32((dev>>12)&0xffffff00) }         //nolint:gosec // bit fields
+
+func copyFile(w io.Writer, p string, size int64) (int64, error) {
+	f, err := os.Open(p)
+	if err != nil {
+		return 0, fmt.Errorf("imagefs: build: %w", err)
+	}
+	defer f.Close()
+	n, err := io.Copy(w, io.LimitReader(f, size))
+	if err != nil {
+		return n, fmt.Errorf("imagefs: build %s: %w", p, err)
+	}
+	if n != size {
+		return n, fmt.Errorf("imagefs: build %s: file changed size while read (%d of %d bytes)", p, n, size)
+	}
+	return n, nil
+}
+
+// Recompress returns img with every layer recompressed (zstd, gzip or
+// none): same diff ids and config content, new digests, OCI media types.
+// Layer annotations are kept. Each layer's diff id is verified on the way.
+func Recompress(ctx context.Context, img v1.Image, c Compression) (v1.Image, error) {
+	comp, err := c.normalize()
+	if err != nil {
+		return nil, err
+	}
+	entries, cfg, m, err := imageEntries(img)
+	if err != nil {
+		return nil, err
+	}
+	for k, e := range entries {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		mt, err := e.layer.MediaType()
+		if err != nil {
+			return nil, fmt.Errorf("imagefs: layer %d: %w", k, err)
+		}
+		if _, _, err := algorithmOf(mt); err != nil {
+			return nil, err
+		}
+		diffID := cfg.RootFS.DiffIDs[k]
+		rc, err := e.layer.Uncompressed()
+		if err != nil {
+			return nil, fmt.Errorf("imagefs: layer %d: %w", k, err)
+		}
+		var blob bytes.Buffer
+		cw, err := comp.compressor(&blob)
+		if err != nil {
+			_ = rc.Close()
+			return nil, err
+		}
+		h := sha256.New()
+		_, err = io.Copy(io.MultiWriter(cw, h), rc)
+		_ = rc.Close()
+		if err != nil {
+			return nil, fmt.Errorf("%w: layer %d: %w", ErrCorrupt, k, err)
+		}
+		if err := cw.Close(); err != nil {
+			return nil, fmt.Errorf("imagefs: compress layer %d: %w", k, err)
+		}
+		if err := checkHash(fmt.Sprintf("layer %d content", k), h, diffID); err != nil {
+			return nil, err
+		}
+		l, err := newMemLayer(blob.Bytes(), diffID, comp.mediaType())
+		if err != nil {
+			return nil, err
+		}
+		entries[k].layer = l
+	}
+	return newImage(cfg, entries, m.Annotations)
+}

@@ -1,0 +1,225 @@
+package imagefs
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"maps"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+)
+
+// Annotation keys this package writes on layer descriptors.
+const (
+	// AnnotationRole tags a layer with its role (RoleBase, RoleRuntime,
+	// RoleApp); pre-distribution sends layers in that order.
+	AnnotationRole = "org.shoalkit.imagefs.role"
+)
+
+// Layer roles, in the order pre-distribution sends them.
+const (
+	RoleBase    = "base"
+	RoleRuntime = "runtime"
+	RoleApp     = "app"
+)
+
+func roleRank(role string) int {
+	switch role {
+	case RoleBase:
+		return 0
+	case RoleRuntime:
+		return 1
+	case RoleApp:
+		return 2
+	}
+	return 3
+}
+
+func sha256Hash(b []byte) v1.Hash {
+	s := sha256.Sum256(b)
+	return v1.Hash{Algorithm: "sha256", Hex: hex.EncodeToString(s[:])}
+}
+
+// memLayer is a layer whose compressed bytes are held in memory, with its
+// digests computed once.
+type memLayer struct {
+	blob   []byte
+	digest v1.Hash
+	diffID v1.Hash
+	mt     types.MediaType
+	alg    Algorithm
+}
+
+func newMemLayer(blob []byte, diffID v1.Hash, mt types.MediaType) (*memLayer, error) {
+	alg, _, err := algorithmOf(mt)
+	if err != nil {
+		return nil, err
+	}
+	return &memLayer{blob: blob, digest: sha256Hash(blob), diffID: diffID, mt: mt, alg: alg}, nil
+}
+
+func (l *memLayer) Digest() (v1.Hash, error)          { return l.digest, nil }
+func (l *memLayer) DiffID() (v1.Hash, error)          { return l.diffID, nil }
+func (l *memLayer) Size() (int64, error)              { return int64(len(l.blob)), nil }
+func (l *memLayer) MediaType() (types.MediaType, error) { return l.mt, nil }
+func (l *memLayer) Compressed() (io.ReadCloser, error) {
+	return io.NopCloser(bytes.NewReader(l.blob)), nil
+}
+
+func (l *memLayer) Uncompressed() (io.ReadCloser, error) {
+	return decompressor(l.alg, bytes.NewReader(l.blob))
+}
+
+// mediaLayer presents a layer under another media type carrying the same
+// bytes (a Docker gzip layer as an OCI gzip layer).
+type mediaLayer struct {
+	v1.Layer
+	mt types.MediaType
+}
+
+func (l mediaLayer) MediaType() (types.MediaType, error) { return l.mt, nil }
+
+// ociLayer returns l with its OCI media type, refusing unknown ones.
+func ociLayer(l v1.Layer) (v1.Layer, error) {
+	mt, err := l.MediaType()
+	if err != nil {
+		return nil, err
+	}
+	_, oci, err := algorithmOf(mt)
+	if err != nil {
+		return nil, err
+	}
+	if oci == mt {
+		return l, nil
+	}
+	return mediaLayer{Layer: l, mt: oci}, nil
+}
+
+// layerEntry is a layer with the annotations its manifest descriptor carries.
+type layerEntry struct {
+	layer       v1.Layer
+	annotations map[string]string
+}
+
+// image is an OCI image assembled by this package: the manifest and config are
+// serialised once, so digests are stable, and media types are always OCI.
+type image struct {
+	rawManifest []byte
+	rawConfig   []byte
+	manifest    *v1.Manifest
+	config      *v1.ConfigFile
+	layers      []v1.Layer
+}
+
+// newImage serialises cfg and a manifest for the layers. cfg.RootFS.DiffIDs
+// is rewritten from the layers.
+func newImage(cfg *v1.ConfigFile, entries []layerEntry, annotations map[string]string) (*image, error) {
+	cfg = cfg.DeepCopy()
+	cfg.RootFS.Type = "layers"
+	cfg.RootFS.DiffIDs = make([]v1.Hash, 0, len(entries))
+	m := &v1.Manifest{
+		SchemaVersion: 2,
+		MediaType:     types.OCIManifestSchema1,
+		Layers:        make([]v1.Descriptor, 0, len(entries)),
+	}
+	layers := make([]v1.Layer, 0, len(entries))
+	for _, e := range entries {
+		l, err := ociLayer(e.layer)
+		if err != nil {
+			return nil, err
+		}
+		d, err := l.Digest()
+		if err != nil {
+			return nil, fmt.Errorf("imagefs: layer digest: %w", err)
+		}
+		diffID, err := l.DiffID()
+		if err != nil {
+			return nil, fmt.Errorf("imagefs: layer diff id: %w", err)
+		}
+		size, err := l.Size()
+		if err != nil {
+			return nil, fmt.Errorf("imagefs: layer size: %w", err)
+		}
+		mt, _ := l.MediaType()
+		desc := v1.Descriptor{MediaType: mt, Size: size, Digest: d}
+		if len(e.annotations) > 0 {
+			desc.Annotations = maps.Clone(e.annotations)
+		}
+		m.Layers = append(m.Layers, desc)
+		cfg.RootFS.DiffIDs = append(cfg.RootFS.DiffIDs, diffID)
+		layers = append(layers, l)
+	}
+	rawConfig, err := json.Marshal(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("imagefs: config: %w", err)
+	}
+	m.Config = v1.Descriptor{MediaType: types.OCIConfigJSON, Size: int64(len(rawConfig)), Digest: sha256Hash(rawConfig)}
+	if len(annotations) > 0 {
+		m.Annotations = maps.Clone(annotations)
+	}
+	rawManifest, err := json.Marshal(m)
+	if err != nil {
+		return nil, fmt.Errorf("imagefs: manifest: %w", err)
+	}
+	return &image{rawManifest: rawManifest, rawConfig: rawConfig, manifest: m, config: cfg, layers: layers}, nil
+}
+
+func (i *image) MediaType() (types.MediaType, error) { return types.OCIManifestSchema1, nil }
+func (i *image) Size() (int64, error)                { return int64(len(i.rawManifest)), nil }
+func (i *image) ConfigName() (v1.Hash, error)        { return i.manifest.Config.Digest, nil }
+func (i *image) ConfigFile() (*v1.ConfigFile, error) { return i.config.DeepCopy(), nil }
+func (i *image) RawConfigFile() ([]byte, error)      { return bytes.Clone(i.rawConfig), nil }
+func (i *image) Digest() (v1.Hash, error)            { return sha256Hash(i.rawManifest), nil }
+func (i *image) Manifest() (*v1.Manifest, error)     { return i.manifest.DeepCopy(), nil }
+func (i *image) RawManifest() ([]byte, error)        { return bytes.Clone(i.rawManifest), nil }
+func (i *image) Layers() ([]v1.Layer, error)         { return append([]v1.Layer(nil), i.layers...), nil }
+
+func (i *image) LayerByDigest(h v1.Hash) (v1.Layer, error) {
+	for k, d := range i.manifest.Layers {
+		if d.Digest == h {
+			return i.layers[k], nil
+		}
+	}
+	if h == i.manifest.Config.Digest {
+		return newMemLayer(bytes.Clone(i.rawConfig), h, mediaTar)
+	}
+	return nil, fmt.Errorf("%w: layer %s", ErrNotFound, h)
+}
+
+func (i *image) LayerByDiffID(h v1.Hash) (v1.Layer, error) {
+	for k, d := range i.config.RootFS.DiffIDs {
+		if d == h {
+			return i.layers[k], nil
+		}
+	}
+	return nil, fmt.Errorf("%w: layer with diff id %s", ErrNotFound, h)
+}
+
+// imageEntries returns the layers of img with the annotations of their
+// manifest descriptors.
+func imageEntries(img v1.Image) ([]layerEntry, *v1.ConfigFile, *v1.Manifest, error) {
+	m, err := img.Manifest()
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("imagefs: manifest: %w", err)
+	}
+	cfg, err := img.ConfigFile()
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("imagefs: config: %w", err)
+	}
+	layers, err := img.Layers()
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("imagefs: layers: %w", err)
+	}
+	if len(layers) != len(m.Layers) {
+		return nil, nil, nil, fmt.Errorf("%w: manifest has %d layers, image %d", ErrInvalid, len(m.Layers), len(layers))
+	}
+	out := make([]layerEntry, len(layers))
+	for k, l := range layers {
+		out[k] = layerEntry{layer: l, annotations: m.Layers[k].Annotations}
+	}
+	return out, cfg, m, nil
+}

@@ -1,0 +1,756 @@
+package imagefs
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/layout"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+	"golang.org/x/sys/unix"
+)
+
+// AnnotationRefName is the OCI annotation naming an image in index.json.
+const AnnotationRefName = "org.opencontainers.image.ref.name"
+
+// StoreConfig configures a node Store.
+type StoreConfig struct {
+	// Root is the store's directory. It holds an OCI image layout in oci/
+	// (blobs and index.json, readable by any OCI tool), the unpacked layers
+	// in layers/<diff id>, prepared containers in containers/<id>, and
+	// tmp/ for work in progress, which Open empties. Required.
+	Root string
+	// Parallel is how many layers are fetched and unpacked at once.
+	// Default: GOMAXPROCS.
+	Parallel int
+	// Logger receives progress at debug level. Default: discard.
+	Logger *slog.Logger
+}
+
+// DefaultStoreConfig returns the defaults for a store in root.
+func DefaultStoreConfig(root string) StoreConfig {
+	return StoreConfig{Root: root, Parallel: runtime.GOMAXPROCS(0)}
+}
+
+// Store is a node's image store: blobs in an OCI layout and each layer
+// unpacked once into its own directory, ready to be stacked by Prepare.
+// A Store is safe for concurrent use. Two Stores must not share a root.
+type Store struct {
+	cfg    StoreConfig
+	oci    layout.Path
+	log    *slog.Logger
+	mu     sync.RWMutex // held shared by Add and Prepare, exclusively by Remove and GC
+	idxMu  sync.Mutex   // serialises index.json rewrites
+	flight sync.Mutex
+	busy   map[string]*layerCall
+}
+
+type layerCall struct {
+	done chan struct{}
+	err  error
+}
+
+// OpenStore opens (creating when needed) the store at cfg.Root and removes
+// work left in tmp/ by a crash.
+func OpenStore(cfg StoreConfig) (*Store, error) {
+	if cfg.Root == "" {
+		return nil, fmt.Errorf("%w: store root is empty", ErrInvalid)
+	}
+	if cfg.Parallel < 0 {
+		return nil, fmt.Errorf("%w: store parallel %d < 0", ErrInvalid, cfg.Parallel)
+	}
+	if cfg.Parallel == 0 {
+		cfg.Parallel = runtime.GOMAXPROCS(0)
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	root, err := filepath.Abs(cfg.Root)
+	if err != nil {
+		return nil, fmt.Errorf("%w: store root: %w", ErrInvalid, err)
+	}
+	cfg.Root = root
+	s := &Store{cfg: cfg, oci: layout.Path(filepath.Join(root, "oci")), log: cfg.Logger, busy: map[string]*layerCall{}}
+	if err := os.RemoveAll(s.path("tmp")); err != nil {
+		return nil, fmt.Errorf("imagefs: clean store tmp: %w", err)
+	}
+	for _, d := range []string{"oci/blobs/sha256", "layers", "containers", "tmp"} {
+		if err := os.MkdirAll(s.path(d), 0o755); err != nil {
+			return nil, fmt.Errorf("imagefs: store: %w", err)
+		}
+	}
+	if _, err := os.Stat(s.path("oci/oci-layout")); errors.Is(err, os.ErrNotExist) {
+		if err := writeAtomic(s.path("tmp"), s.path("oci/oci-layout"), []byte(`{"imageLayoutVersion":"1.0.0"}`)); err != nil {
+			return nil, err
+		}
+	}
+	if _, err := os.Stat(s.path("oci/index.json")); errors.Is(err, os.ErrNotExist) {
+		if err := s.writeIndex(&v1.IndexManifest{SchemaVersion: 2, MediaType: types.OCIImageIndex}); err != nil {
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+// Root returns the store's directory.
+func (s *Store) Root() string { return s.cfg.Root }
+
+// Layout returns the store's OCI image layout, for go-containerregistry's
+// layout package.
+func (s *Store) Layout() layout.Path { return s.oci }
+
+func (s *Store) path(p ...string) string { return filepath.Join(append([]string{s.cfg.Root}, p...)...) }
+
+func (s *Store) blobPath(h v1.Hash) string { return s.path("oci", "blobs", h.Algorithm, h.Hex) }
+
+// LayerDir returns the directory a layer with the given diff id is unpacked
+// into (it may not exist yet).
+func (s *Store) LayerDir(diffID v1.Hash) string { return s.path("layers", diffID.Hex) }
+
+// HasBlob reports whether the store holds the blob.
+func (s *Store) HasBlob(h v1.Hash) bool {
+	if !validHash(h) {
+		return false
+	}
+	_, err := os.Stat(s.blobPath(h))
+	return err == nil
+}
+
+// OpenBlob opens a blob of the store; it implements BlobSource.
+func (s *Store) OpenBlob(_ context.Context, h v1.Hash) (io.ReadCloser, error) {
+	if !validHash(h) {
+		return nil, fmt.Errorf("%w: digest %q", ErrInvalid, h)
+	}
+	f, err := os.Open(s.blobPath(h))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("%w: blob %s", ErrNotFound, h)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("imagefs: blob %s: %w", h, err)
+	}
+	return f, nil
+}
+
+var hexDigest = regexp.MustCompile(`^[0-9a-f]{64}$`) //nolint:gochecknoglobals // a compiled constant
+
+func validHash(h v1.Hash) bool { return h.Algorithm == "sha256" && hexDigest.MatchString(h.Hex) }
+
+// BlobSource is somewhere a blob can be fetched from, such as a peer node.
+// OpenBlob returns an error wrapping ErrNotFound when it does not hold the
+// blob. Implementations must be safe for concurrent use.
+type BlobSource interface {
+	OpenBlob(ctx context.Context, h v1.Hash) (io.ReadCloser, error)
+}
+
+// AddResult reports what Add did.
+type AddResult struct {
+	Digest      v1.Hash // the manifest digest
+	Fetched     int     // layer blobs fetched (from sources or the image)
+	FromSources int     // of which from a BlobSource rather than the image
+	Unpacked    int     // layers unpacked
+	Bytes       int64   // compressed bytes fetched
+}
+
+// Add stores img under name (which may be empty): every layer blob not yet
+// present is fetched — from the first of sources that has it, else from img
+// itself — and unpacked on arrival, the blob written and the layer unpacked
+// from the same stream; layers go in parallel. Digests, sizes and diff ids are
+// verified while reading. A layer is written into tmp/, synced with one
+// syncfs and renamed into place, so a failure or crash never leaves a half
+// layer or a half blob. The image becomes visible (index.json) only when all
+// its layers are in.
+func (s *Store) Add(ctx context.Context, img v1.Image, name string, sources ...BlobSource) (AddResult, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	var res AddResult
+	rawManifest, err := img.RawManifest()
+	if err != nil {
+		return res, fmt.Errorf("imagefs: manifest: %w", err)
+	}
+	m, err := v1.ParseManifest(bytes.NewReader(rawManifest))
+	if err != nil {
+		return res, fmt.Errorf("%w: manifest: %w", ErrInvalid, err)
+	}
+	mt, err := img.MediaType()
+	if err != nil {
+		return res, fmt.Errorf("imagefs: media type: %w", err)
+	}
+	if mt != types.OCIManifestSchema1 && mt != types.DockerManifestSchema2 {
+		return res, fmt.Errorf("%w: manifest media type %q", ErrUnsupportedMediaType, mt)
+	}
+	rawConfig, err := img.RawConfigFile()
+	if err != nil {
+		return res, fmt.Errorf("imagefs: config: %w", err)
+	}
+	if got := sha256Hash(rawConfig); got != m.Config.Digest || int64(len(rawConfig)) != m.Config.Size {
+		return res, fmt.Errorf("%w: config is %s (%d bytes), manifest says %s (%d bytes)", ErrDigestMismatch, got, len(rawConfig), m.Config.Digest, m.Config.Size)
+	}
+	cfg, err := v1.ParseConfigFile(bytes.NewReader(rawConfig))
+	if err != nil {
+		return res, fmt.Errorf("%w: config: %w", ErrInvalid, err)
+	}
+	if len(cfg.RootFS.DiffIDs) != len(m.Layers) {
+		return res, fmt.Errorf("%w: %d layers but %d diff ids", ErrInvalid, len(m.Layers), len(cfg.RootFS.DiffIDs))
+	}
+	for k, d := range m.Layers {
+		if _, _, err := algorithmOf(d.MediaType); err != nil {
+			return res, err
+		}
+		if !validHash(d.Digest) || !validHash(cfg.RootFS.DiffIDs[k]) {
+			return res, fmt.Errorf("%w: layer %d digest %q / diff id %q", ErrInvalid, k, d.Digest, cfg.RootFS.DiffIDs[k])
+		}
+	}
+	order := make([]int, len(m.Layers))
+	for k := range order {
+		order[k] = k
+	}
+	// Base layers first: they are the ones most often shared.
+	slices.SortStableFunc(order, func(a, b int) int {
+		return roleRank(m.Layers[a].Annotations[AnnotationRole]) - roleRank(m.Layers[b].Annotations[AnnotationRole])
+	})
+	var (
+		mu    sync.Mutex
+		wg    sync.WaitGroup
+		first error
+		sem   = make(chan struct{}, s.cfg.Parallel)
+	)
+	lctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	for _, k := range order {
+		desc, diffID := m.Layers[k], cfg.RootFS.DiffIDs[k]
+		select {
+		case sem <- struct{}{}:
+		case <-lctx.Done():
+		}
+		if lctx.Err() != nil {
+			break
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			st, err := s.ensureLayer(lctx, img, desc, diffID, sources)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				if first == nil {
+					first = fmt.Errorf("imagefs: layer %s: %w", desc.Digest, err)
+					cancel()
+				}
+				return
+			}
+			res.Fetched += st.fetched
+			res.FromSources += st.fromSource
+			res.Unpacked += st.unpacked
+			res.Bytes += st.bytes
+		}()
+	}
+	wg.Wait()
+	if first != nil {
+		return res, first
+	}
+	if err := ctx.Err(); err != nil {
+		return res, err
+	}
+	if err := s.putBlob(m.Config.Digest, rawConfig); err != nil {
+		return res, err
+	}
+	res.Digest = sha256Hash(rawManifest)
+	if err := s.putBlob(res.Digest, rawManifest); err != nil {
+		return res, err
+	}
+	desc := v1.Descriptor{MediaType: mt, Size: int64(len(rawManifest)), Digest: res.Digest}
+	if name != "" {
+		desc.Annotations = map[string]string{AnnotationRefName: name}
+	}
+	return res, s.updateIndex(func(idx *v1.IndexManifest) {
+		idx.Manifests = slices.DeleteFunc(idx.Manifests, func(d v1.Descriptor) bool {
+			return d.Digest == desc.Digest && d.Annotations[AnnotationRefName] == name ||
+				name != "" && d.Annotations[AnnotationRefName] == name
+		})
+		idx.Manifests = append(idx.Manifests, desc)
+	})
+}
+
+type layerStats struct {
+	fetched, fromSource, unpacked int
+	bytes                         int64
+}
+
+// ensureLayer makes sure the blob desc and its unpacked layer are present,
+// once per layer even when several Adds ask at the same time.
+func (s *Store) ensureLayer(ctx context.Context, img v1.Image, desc v1.Descriptor, diffID v1.Hash, sources []BlobSource) (layerStats, error) {
+	key := desc.Digest.Hex + "/" + diffID.Hex
+	for {
+		s.flight.Lock()
+		c, ok := s.busy[key]
+		if !ok {
+			c = &layerCall{done: make(chan struct{})}
+			s.busy[key] = c
+			s.flight.Unlock()
+			st, err := s.fetchLayer(ctx, img, desc, diffID, sources)
+			c.err = err
+			s.flight.Lock()
+			delete(s.busy, key)
+			s.flight.Unlock()
+			close(c.done)
+			return st, err
+		}
+		s.flight.Unlock()
+		select {
+		case <-c.done:
+		case <-ctx.Done():
+			return layerStats{}, ctx.Err()
+		}
+		if c.err == nil {
+			return layerStats{}, nil
+		}
+		// The other caller failed (perhaps cancelled): try ourselves.
+	}
+}
+
+func (s *Store) fetchLayer(ctx context.Context, img v1.Image, desc v1.Descriptor, diffID v1.Hash, sources []BlobSource) (layerStats, error) {
+	var st layerStats
+	haveBlob := s.HasBlob(desc.Digest)
+	_, err := os.Stat(s.LayerDir(diffID))
+	haveLayer := err == nil
+	if haveBlob && haveLayer {
+		return st, nil
+	}
+	alg, _, err := algorithmOf(desc.MediaType)
+	if err != nil {
+		return st, err
+	}
+	var rc io.ReadCloser
+	if haveBlob {
+		if rc, err = s.OpenBlob(ctx, desc.Digest); err != nil {
+			return st, err
+		}
+	} else {
+		rc, st.fromSource, err = openFromSources(ctx, img, desc.Digest, sources)
+		if err != nil {
+			return st, err
+		}
+		st.fetched = 1
+	}
+	defer rc.Close()
+	tmp, err := os.MkdirTemp(s.path("tmp"), "layer-")
+	if err != nil {
+		return st, fmt.Errorf("imagefs: %w", err)
+	}
+	defer os.RemoveAll(tmp)
+	var (
+		src      io.Reader = rc
+		blobFile *os.File
+		counter  = &countingReader{r: rc}
+	)
+	if !haveBlob {
+		if blobFile, err = os.Create(filepath.Join(tmp, "blob")); err != nil {
+			return st, fmt.Errorf("imagefs: %w", err)
+		}
+		defer blobFile.Close()
+		src = io.TeeReader(counter, blobFile)
+	}
+	limited := io.LimitReader(src, desc.Size+1)
+	if haveLayer {
+		// Only the blob is missing (the same content arrived before under
+		// another compression): copy and verify it.
+		h := sha256.New()
+		if _, err := io.Copy(h, limited); err != nil {
+			return st, fmt.Errorf("%w: reading blob: %w", ErrCorrupt, err)
+		}
+		if err := checkHash("layer", h, desc.Digest); err != nil {
+			return st, err
+		}
+	} else {
+		rootfs := filepath.Join(tmp, "rootfs")
+		if err := os.Mkdir(rootfs, 0o755); err != nil {
+			return st, fmt.Errorf("imagefs: %w", err)
+		}
+		if _, err := unpackLayer(ctx, limited, alg, rootfs, desc.Digest, diffID); err != nil {
+			return st, err
+		}
+		st.unpacked = 1
+	}
+	if !haveBlob && counter.n != desc.Size {
+		return st, fmt.Errorf("%w: blob %s is %d bytes, manifest says %d", ErrDigestMismatch, desc.Digest, counter.n, desc.Size)
+	}
+	st.bytes = counter.n
+	if err := syncDir(tmp); err != nil {
+		return st, err
+	}
+	if !haveBlob {
+		if err := os.Rename(filepath.Join(tmp, "blob"), s.blobPath(desc.Digest)); err != nil {
+			return st, fmt.Errorf("imagefs: store blob: %w", err)
+		}
+	}
+	if !haveLayer {
+		err := os.Rename(filepath.Join(tmp, "rootfs"), s.LayerDir(diffID))
+		if err != nil && !errors.Is(err, os.ErrExist) && !errors.Is(err, unix.ENOTEMPTY) {
+			return st, fmt.Errorf("imagefs: store layer: %w", err)
+		}
+	}
+	s.log.DebugContext(ctx, "layer stored", "digest", desc.Digest.String(), "bytes", st.bytes, "unpacked", st.unpacked == 1)
+	return st, nil
+}
+
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
+}
+
+func openFromSources(ctx context.Context, img v1.Image, h v1.Hash, sources []BlobSource) (io.ReadCloser, int, error) {
+	for _, src := range sources {
+		rc, err := src.OpenBlob(ctx, h)
+		if err == nil {
+			return rc, 1, nil
+		}
+		if ctx.Err() != nil {
+			return nil, 0, ctx.Err()
+		}
+	}
+	if img == nil {
+		return nil, 0, fmt.Errorf("%w: blob %s in no source", ErrNotFound, h)
+	}
+	l, err := img.LayerByDigest(h)
+	if err != nil {
+		return nil, 0, fmt.Errorf("imagefs: layer %s: %w", h, err)
+	}
+	rc, err := l.Compressed()
+	if err != nil {
+		return nil, 0, fmt.Errorf("imagefs: fetch layer %s: %w", h, err)
+	}
+	return rc, 0, nil
+}
+
+// syncDir flushes the file system holding dir with one syncfs: cheaper than
+// an fsync per file and enough to make the rename that follows safe.
+func syncDir(dir string) error {
+	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("imagefs: syncfs %s: %w", dir, err)
+	}
+	defer unix.Close(fd)
+	if err := unix.Syncfs(fd); err != nil {
+		return fmt.Errorf("imagefs: syncfs %s: %w", dir, err)
+	}
+	return nil
+}
+
+// putBlob stores a small blob (config, manifest) atomically after checking
+// its digest.
+func (s *Store) putBlob(h v1.Hash, b []byte) error {
+	if got := sha256Hash(b); got != h {
+		return fmt.Errorf("%w: blob is %s, want %s", ErrDigestMismatch, got, h)
+	}
+	if s.HasBlob(h) {
+		return nil
+	}
+	return writeAtomic(s.path("tmp"), s.blobPath(h), b)
+}
+
+func writeAtomic(tmpDir, dst string, b []byte) error {
+	f, err := os.CreateTemp(tmpDir, "blob-")
+	if err != nil {
+		return fmt.Errorf("imagefs: %w", err)
+	}
+	defer os.Remove(f.Name())
+	if _, err := f.Write(b); err != nil {
+		_ = f.Close()
+		return fmt.Errorf("imagefs: write %s: %w", dst, err)
+	}
+	if err := f.Sync(); err != nil {
+		_ = f.Close()
+		return fmt.Errorf("imagefs: sync %s: %w", dst, err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("imagefs: %w", err)
+	}
+	if err := os.Rename(f.Name(), dst); err != nil {
+		return fmt.Errorf("imagefs: %w", err)
+	}
+	return nil
+}
+
+func (s *Store) readIndex() (*v1.IndexManifest, error) {
+	b, err := os.ReadFile(s.path("oci", "index.json"))
+	if err != nil {
+		return nil, fmt.Errorf("imagefs: store index: %w", err)
+	}
+	idx, err := v1.ParseIndexManifest(bytes.NewReader(b))
+	if err != nil {
+		return nil, fmt.Errorf("%w: store index: %w", ErrCorrupt, err)
+	}
+	return idx, nil
+}
+
+func (s *Store) writeIndex(idx *v1.IndexManifest) error {
+	b, err := json.MarshalIndent(idx, "", "  ")
+	if err != nil {
+		return fmt.Errorf("imagefs: store index: %w", err)
+	}
+	return writeAtomic(s.path("tmp"), s.path("oci", "index.json"), b)
+}
+
+func (s *Store) updateIndex(f func(*v1.IndexManifest)) error {
+	s.idxMu.Lock()
+	defer s.idxMu.Unlock()
+	idx, err := s.readIndex()
+	if err != nil {
+		return err
+	}
+	f(idx)
+	return s.writeIndex(idx)
+}
+
+// ImageInfo describes an image in the store.
+type ImageInfo struct {
+	Name       string  // the ref name it was added under, "" if none
+	Digest     v1.Hash // manifest digest
+	Containers int     // prepared containers using it
+}
+
+// Images lists the images of the store.
+func (s *Store) Images() ([]ImageInfo, error) {
+	idx, err := s.readIndex()
+	if err != nil {
+		return nil, err
+	}
+	users, err := s.containerImages()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]ImageInfo, 0, len(idx.Manifests))
+	for _, d := range idx.Manifests {
+		n := 0
+		for _, h := range users {
+			if h == d.Digest {
+				n++
+			}
+		}
+		out = append(out, ImageInfo{Name: d.Annotations[AnnotationRefName], Digest: d.Digest, Containers: n})
+	}
+	return out, nil
+}
+
+// resolve finds an image by ref name or by "sha256:..." digest.
+func (s *Store) resolve(ref string) (v1.Hash, error) {
+	idx, err := s.readIndex()
+	if err != nil {
+		return v1.Hash{}, err
+	}
+	for _, d := range idx.Manifests {
+		if d.Annotations[AnnotationRefName] == ref && ref != "" || d.Digest.String() == ref {
+			return d.Digest, nil
+		}
+	}
+	return v1.Hash{}, fmt.Errorf("%w: image %q in store", ErrNotFound, ref)
+}
+
+// Image returns the stored image with the given ref name or digest. Its
+// layers read the store's blobs.
+func (s *Store) Image(ref string) (v1.Image, error) {
+	h, err := s.resolve(ref)
+	if err != nil {
+		return nil, err
+	}
+	img, err := s.oci.Image(h)
+	if err != nil {
+		return nil, fmt.Errorf("imagefs: store image %s: %w", h, err)
+	}
+	return img, nil
+}
+
+// Remove drops the image name (or digest) from the store's index. Blobs and
+// layers stay until GC. It fails with ErrInUse while a prepared container
+// uses the image and with ErrNotFound when there is no such image.
+func (s *Store) Remove(_ context.Context, ref string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	h, err := s.resolve(ref)
+	if err != nil {
+		return err
+	}
+	users, err := s.containerImages()
+	if err != nil {
+		return err
+	}
+	for id, u := range users {
+		if u == h {
+			return fmt.Errorf("%w: image %s is used by container %q", ErrInUse, ref, id)
+		}
+	}
+	return s.updateIndex(func(idx *v1.IndexManifest) {
+		idx.Manifests = slices.DeleteFunc(idx.Manifests, func(d v1.Descriptor) bool {
+			return d.Digest.String() == ref || d.Annotations[AnnotationRefName] == ref
+		})
+	})
+}
+
+// LayerRefs returns, for every unpacked layer (by diff id), how many images
+// of the store use it: the reference counts GC works from.
+func (s *Store) LayerRefs() (map[v1.Hash]int, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	refs := map[v1.Hash]int{}
+	ents, err := os.ReadDir(s.path("layers"))
+	if err != nil {
+		return nil, fmt.Errorf("imagefs: %w", err)
+	}
+	for _, e := range ents {
+		refs[v1.Hash{Algorithm: "sha256", Hex: e.Name()}] = 0
+	}
+	_, diffIDs, err := s.liveSets()
+	if err != nil {
+		return nil, err
+	}
+	for h, n := range diffIDs {
+		refs[h] += n
+	}
+	return refs, nil
+}
+
+// liveSets returns the blobs and diff ids the indexed images reference, with
+// counts.
+func (s *Store) liveSets() (map[v1.Hash]int, map[v1.Hash]int, error) {
+	idx, err := s.readIndex()
+	if err != nil {
+		return nil, nil, err
+	}
+	blobs, diffIDs := map[v1.Hash]int{}, map[v1.Hash]int{}
+	for _, d := range idx.Manifests {
+		blobs[d.Digest]++
+		m, cfg, err := s.manifestConfig(d.Digest)
+		if err != nil {
+			return nil, nil, err
+		}
+		blobs[m.Config.Digest]++
+		for _, l := range m.Layers {
+			blobs[l.Digest]++
+		}
+		for _, h := range cfg.RootFS.DiffIDs {
+			diffIDs[h]++
+		}
+	}
+	return blobs, diffIDs, nil
+}
+
+func (s *Store) manifestConfig(h v1.Hash) (*v1.Manifest, *v1.ConfigFile, error) {
+	b, err := os.ReadFile(s.blobPath(h))
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: manifest %s: %w", ErrNotFound, h, err)
+	}
+	m, err := v1.ParseManifest(bytes.NewReader(b))
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: manifest %s: %w", ErrCorrupt, h, err)
+	}
+	cb, err := os.ReadFile(s.blobPath(m.Config.Digest))
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: config %s: %w", ErrNotFound, m.Config.Digest, err)
+	}
+	cfg, err := v1.ParseConfigFile(bytes.NewReader(cb))
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: config %s: %w", ErrCorrupt, m.Config.Digest, err)
+	}
+	if len(cfg.RootFS.DiffIDs) != len(m.Layers) {
+		return nil, nil, fmt.Errorf("%w: image %s has %d layers and %d diff ids", ErrCorrupt, h, len(m.Layers), len(cfg.RootFS.DiffIDs))
+	}
+	return m, cfg, nil
+}
+
+// GCResult reports what GC removed.
+type GCResult struct {
+	Blobs  []v1.Hash // blobs removed
+	Layers []v1.Hash // unpacked layers removed, by diff id
+}
+
+// GC removes blobs and unpacked layers no image in the index references.
+func (s *Store) GC(ctx context.Context) (GCResult, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var res GCResult
+	blobs, diffIDs, err := s.liveSets()
+	if err != nil {
+		return res, err
+	}
+	ents, err := os.ReadDir(s.path("oci", "blobs", "sha256"))
+	if err != nil {
+		return res, fmt.Errorf("imagefs: %w", err)
+	}
+	for _, e := range ents {
+		h := v1.Hash{Algorithm: "sha256", Hex: e.Name()}
+		if blobs[h] > 0 {
+			continue
+		}
+		if err := os.Remove(s.blobPath(h)); err != nil {
+			return res, fmt.Errorf("imagefs: gc: %w", err)
+		}
+		res.Blobs = append(res.Blobs, h)
+	}
+	ents, err = os.ReadDir(s.path("layers"))
+	if err != nil {
+		return res, fmt.Errorf("imagefs: %w", err)
+	}
+	for _, e := range ents {
+		if err := ctx.Err(); err != nil {
+			return res, err
+		}
+		h := v1.Hash{Algorithm: "sha256", Hex: e.Name()}
+		if diffIDs[h] > 0 {
+			continue
+		}
+		// Rename first, so a crash mid-removal never leaves a half layer
+		// under a live name.
+		doomed := filepath.Join(s.path("tmp"), "gc-"+e.Name())
+		if err := os.Rename(s.LayerDir(h), doomed); err != nil {
+			return res, fmt.Errorf("imagefs: gc: %w", err)
+		}
+		if err := os.RemoveAll(doomed); err != nil {
+			return res, fmt.Errorf("imagefs: gc: %w", err)
+		}
+		res.Layers = append(res.Layers, h)
+	}
+	return res, nil
+}
+
+var containerID = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$`) //nolint:gochecknoglobals // a compiled constant
+
+// containerImages maps each prepared container id to its image digest.
+func (s *Store) containerImages() (map[string]v1.Hash, error) {
+	ents, err := os.ReadDir(s.path("containers"))
+	if err != nil {
+		return nil, fmt.Errorf("imagefs: %w", err)
+	}
+	out := make(map[string]v1.Hash, len(ents))
+	for _, e := range ents {
+		b, err := os.ReadFile(s.path("containers", e.Name(), "image"))
+		if err != nil {
+			continue // being prepared or released
+		}
+		h, err := v1.NewHash(strings.TrimSpace(string(b)))
+		if err != nil {
+			continue
+		}
+		out[e.Name()] = h
+	}
+	return out, nil
+}
