@@ -9,9 +9,8 @@ import (
 
 // The cases below port the inputs and expected replica counts of the
 // Kubernetes replica calculator tests
-// (pkg/controller/podautoscaler/replica_calculator_test.go) and the
-// behavior-rate tests of the horizontal controller: same inputs, same
-// counts.
+// (pkg/controller/podautoscaler/replica_calculator_test.go): same inputs,
+// same counts. behavior_test.go ports those of the horizontal controller.
 
 var t0 = time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
 
@@ -295,6 +294,10 @@ func behaviorConfig(up, down Rules) Config {
 	return c
 }
 
+// TestBehaviorRateLimits ports the cases of TestCalculateScaleUpLimitWithScalingRules,
+// TestCalculateScaleDownLimitWithBehaviors and TestConvertDesiredReplicasWithBehaviorRate
+// from Karmada's FederatedHPA, a copy of the Kubernetes HPA controller,
+// plus the autoscaling/v2 defaults.
 func TestBehaviorRateLimits(t *testing.T) {
 	p := func(typ PolicyType, v int, period time.Duration) Policy {
 		return Policy{Type: typ, Value: v, Period: period}

@@ -423,3 +423,22 @@ func TestAutoscalerConcurrentUse(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+func TestSimulationRejectsBadInput(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.Metrics = []MetricSpec{InstanceAverage("tps", 100)}
+	sim := Simulation{Config: cfg, StartupDelay: 30 * time.Second}
+	steps, err := sim.Run([]float64{100, 500, math.NaN()})
+	if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "load[2]") || len(steps) != 2 {
+		t.Fatalf("Run = %d steps, %v; want 2 steps and ErrInvalid naming load[2]", len(steps), err)
+	}
+	// The new instances are pending for the start-up delay: ready lags
+	// the replica count.
+	if steps[1].Replicas != 5 || steps[1].Ready != 1 || Sparkline(steps) != "15" {
+		t.Fatalf("steps %+v, sparkline %q", steps, Sparkline(steps))
+	}
+	sim.Config.MaxReplicas = 0
+	if _, err := sim.Run([]float64{1}); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("bad config: %v", err)
+	}
+}
