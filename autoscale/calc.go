@@ -63,57 +63,70 @@ func addSat(a, b int64, overflow *bool) int64 {
 	return a + b
 }
 
-// group sorts the instances as Kubernetes' groupPods does and sums their
-// samples.
-func group(spec *MetricSpec, obs *Observation, cfg *Config) perInstance {
-	var g perInstance
-	needReq := spec.Target == TargetUtilization
+// groupAll sorts the instances as Kubernetes' groupPods does and sums
+// their samples, for every per-instance metric of cfg in one pass over the
+// instances; out[i] belongs to cfg.Metrics[i] (app metrics stay zero).
+func groupAll(cfg *Config, obs *Observation, out []perInstance) {
 	startCut := obs.Now.Add(-cfg.StartupPeriod)
 	for i := range obs.Instances {
 		in := &obs.Instances[i]
 		if in.Deleting || in.Phase == PhaseFailed {
-			g.ignored++
+			for j := range cfg.Metrics {
+				out[j].ignored++
+			}
 			continue
 		}
-		s, found := in.sample(spec.Name)
-		var req int64
-		if needReq {
-			r, ok := toMilli(s.Request)
-			if !found || !ok || r == 0 {
+		warm, warmKnown := false, false
+		for j := range cfg.Metrics {
+			spec := &cfg.Metrics[j]
+			if spec.Kind == KindApp {
+				continue
+			}
+			g := &out[j]
+			s, found := in.sampleAt(spec.Name, j)
+			var req int64
+			if spec.Target == TargetUtilization {
+				r, ok := toMilli(s.Request)
+				if !found || !ok || r == 0 {
+					if g.err == nil {
+						g.err = fmt.Errorf("%w: instance %q has no request for %s", ErrUnreadable, in.Name, spec.Name)
+					}
+					continue
+				}
+				req = r
+			}
+			if in.Phase == PhasePending {
+				g.unready++
+				g.unreadyReq = addSat(g.unreadyReq, req, &g.overflow)
+				continue
+			}
+			if !found || s.Missing {
+				g.missing++
+				g.missingReq = addSat(g.missingReq, req, &g.overflow)
+				continue
+			}
+			if spec.IgnoreUnready {
+				if !warmKnown {
+					warm, warmKnown = in.warmingUp(startCut, cfg), true
+				}
+				if warm {
+					g.unready++
+					g.unreadyReq = addSat(g.unreadyReq, req, &g.overflow)
+					continue
+				}
+			}
+			v, ok := toMilli(s.Value)
+			if !ok {
 				if g.err == nil {
-					g.err = fmt.Errorf("%w: instance %q has no request for %s", ErrUnreadable, in.Name, spec.Name)
+					g.err = badSample(fmt.Sprintf("sample of %s from instance %q", spec.Name, in.Name), s.Value)
 				}
 				continue
 			}
-			req = r
+			g.ready++
+			g.readyTotal = addSat(g.readyTotal, v, &g.overflow)
+			g.readyReq = addSat(g.readyReq, req, &g.overflow)
 		}
-		if in.Phase == PhasePending {
-			g.unready++
-			g.unreadyReq = addSat(g.unreadyReq, req, &g.overflow)
-			continue
-		}
-		if !found || s.Missing {
-			g.missing++
-			g.missingReq = addSat(g.missingReq, req, &g.overflow)
-			continue
-		}
-		if spec.IgnoreUnready && in.warmingUp(startCut, cfg) {
-			g.unready++
-			g.unreadyReq = addSat(g.unreadyReq, req, &g.overflow)
-			continue
-		}
-		v, ok := toMilli(s.Value)
-		if !ok {
-			if g.err == nil {
-				g.err = badSample(fmt.Sprintf("sample of %s from instance %q", spec.Name, in.Name), s.Value)
-			}
-			continue
-		}
-		g.ready++
-		g.readyTotal = addSat(g.readyTotal, v, &g.overflow)
-		g.readyReq = addSat(g.readyReq, req, &g.overflow)
 	}
-	return g
 }
 
 // utilization is Kubernetes' integer percent: total×100/requests.
@@ -129,9 +142,8 @@ func utilization(total, req int64) int64 {
 
 // proposeInstance ports the Kubernetes replica calculator for per-instance
 // metrics (GetResourceReplicas and calcPlainMetricReplicas).
-func proposeInstance(spec *MetricSpec, obs *Observation, cfg *Config) MetricProposal {
+func proposeInstance(spec *MetricSpec, g perInstance, obs *Observation, cfg *Config) MetricProposal {
 	p := MetricProposal{Metric: spec.Name, Target: spec.targetValue()}
-	g := group(spec, obs, cfg)
 	p.Ready, p.Unready, p.Missing, p.Ignored = g.ready, g.unready, g.missing, g.ignored
 	switch {
 	case g.err != nil:
@@ -324,7 +336,7 @@ func proposeApp(spec *MetricSpec, obs *Observation, cfg *Config) MetricProposal 
 	return p
 }
 
-func propose(spec *MetricSpec, obs *Observation, cfg *Config) MetricProposal {
+func propose(spec *MetricSpec, g perInstance, obs *Observation, cfg *Config) MetricProposal {
 	if spec.Kind == KindApp {
 		return proposeApp(spec, obs, cfg)
 	}
@@ -334,5 +346,5 @@ func propose(spec *MetricSpec, obs *Observation, cfg *Config) MetricProposal {
 			Err: fmt.Errorf("%w: no instances to sample %s (scaled to zero)", ErrUnreadable, spec.Name),
 		}
 	}
-	return proposeInstance(spec, obs, cfg)
+	return proposeInstance(spec, g, obs, cfg)
 }

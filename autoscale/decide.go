@@ -153,10 +153,18 @@ func Recommend(cfg *Config, hist *History, obs *Observation) (Decision, error) {
 	}
 
 	d.Metrics = make([]MetricProposal, len(cfg.Metrics))
+	var small [4]perInstance
+	var groups []perInstance
+	if len(cfg.Metrics) > len(small) {
+		groups = make([]perInstance, len(cfg.Metrics))
+	} else {
+		groups = small[:len(cfg.Metrics)]
+	}
+	groupAll(cfg, obs, groups)
 	invalidCount, proposed := 0, 0
 	var firstErr error
 	for i := range cfg.Metrics {
-		p := propose(&cfg.Metrics[i], obs, cfg)
+		p := propose(&cfg.Metrics[i], groups[i], obs, cfg)
 		if p.Err != nil {
 			invalidCount++
 			if firstErr == nil {

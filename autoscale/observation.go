@@ -56,6 +56,15 @@ type Instance struct {
 	Samples []Sample
 }
 
+// sampleAt looks for the sample of metric at index hint first: callers
+// usually list samples in the order of Config.Metrics.
+func (in *Instance) sampleAt(metric string, hint int) (Sample, bool) {
+	if hint < len(in.Samples) && in.Samples[hint].Metric == metric {
+		return in.Samples[hint], true
+	}
+	return in.sample(metric)
+}
+
 func (in *Instance) sample(metric string) (Sample, bool) {
 	for i := range in.Samples {
 		if in.Samples[i].Metric == metric {
@@ -117,7 +126,9 @@ func toMilli(v float64) (int64, bool) {
 	if math.IsNaN(v) || v < 0 || v > maxSample {
 		return 0, false
 	}
-	return int64(math.Round(v * 1000)), true
+	// v×1000 stays below 2^52, where adding one half is exact: this
+	// rounds half up like math.Round does for non-negative values.
+	return int64(v*1000 + 0.5), true
 }
 
 func badSample(what string, v float64) error {
