@@ -485,3 +485,35 @@ func TestOutOfBoundsGoesToBound(t *testing.T) {
 }
 
 func nan() float64 { return math.NaN() }
+
+func TestManyMetrics(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.MaxReplicas = 100
+	names := []string{"a", "b", "c", "d", "e", "f"}
+	obs := Observation{Now: t0, Current: 2, App: map[string]float64{}}
+	for i := range 2 {
+		in := Instance{Name: "i", Ready: true}
+		for j, n := range names {
+			in.Samples = append(in.Samples, Sample{Metric: n, Value: float64(10 * (j + 1))})
+		}
+		_ = i
+		obs.Instances = append(obs.Instances, in)
+	}
+	// Samples listed in the reverse order of the metrics still match.
+	for i := len(names) - 1; i >= 0; i-- {
+		cfg.Metrics = append(cfg.Metrics, InstanceAverage(names[i], 10))
+	}
+	d, err := Recommend(&cfg, nil, &obs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, m := range d.Metrics {
+		want := 2 * (len(names) - i)
+		if m.Err != nil || m.Replicas != want {
+			t.Fatalf("metric %s: %d (%v), want %d", m.Metric, m.Replicas, m.Err, want)
+		}
+	}
+	if d.Desired != 6 { // 12 proposed, capped at max(2+4, 2×2) per 15 s
+		t.Fatalf("desired %d\n%s", d.Desired, d.String())
+	}
+}
