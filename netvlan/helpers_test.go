@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
 
 	"github.com/shoalkit/shoal/internal/testenv"
 )
@@ -156,4 +157,80 @@ func threadsOutside(t testing.TB) []string {
 	}
 	runtime.KeepAlive(self)
 	return bad
+}
+
+// etherTypeTest is the IEEE local experimental EtherType, for frames the
+// tests make by hand.
+const etherTypeTest = 0x88b5
+
+// rawSocket opens an AF_PACKET socket bound to ifName inside the namespace
+// at path, receiving every protocol.
+func rawSocket(t testing.TB, path, ifName string) int {
+	t.Helper()
+	var fd int
+	var err error
+	inNs(t, path, func() {
+		var ifi *net.Interface
+		if ifi, err = net.InterfaceByName(ifName); err != nil {
+			return
+		}
+		proto := int(htons(unix.ETH_P_ALL))
+		if fd, err = unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, proto); err != nil {
+			return
+		}
+		err = unix.Bind(fd, &unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_ALL), Ifindex: ifi.Index})
+	})
+	if err != nil {
+		t.Fatalf("packet socket on %s: %v", ifName, err)
+	}
+	t.Cleanup(func() { _ = unix.Close(fd) })
+	return fd
+}
+
+func htons(v uint16) uint16 { return v<<8 | v>>8 }
+
+// sendTagged sends a broadcast frame tagged with vlan (0: untagged) and
+// carrying payload under etherTypeTest.
+func sendTagged(t testing.TB, fd, vlan int, src net.HardwareAddr, payload string) {
+	t.Helper()
+	f := []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}
+	f = append(f, src...)
+	if vlan != 0 {
+		f = append(f, 0x81, 0x00, byte(vlan>>8), byte(vlan))
+	}
+	f = append(f, etherTypeTest>>8, etherTypeTest&0xff)
+	f = append(f, payload...)
+	for len(f) < 60 {
+		f = append(f, 0)
+	}
+	if _, err := unix.Write(fd, f); err != nil {
+		t.Fatalf("send frame: %v", err)
+	}
+}
+
+// received returns the payloads of etherTypeTest frames that arrive on fd
+// within d.
+func received(t testing.TB, fd int, d time.Duration) []string {
+	t.Helper()
+	var got []string
+	deadline := time.Now().Add(d)
+	buf := make([]byte, 2048)
+	for {
+		left := time.Until(deadline)
+		if left <= 0 {
+			return got
+		}
+		tv := unix.NsecToTimeval(left.Nanoseconds())
+		if err := unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv); err != nil {
+			t.Fatal(err)
+		}
+		n, err := unix.Read(fd, buf)
+		if err != nil {
+			continue // timeout or EINTR: the loop checks the deadline
+		}
+		f := buf[:n]
+		if len(f) >= 14 && int(f[12])<<8|int(f[13]) == etherTypeTest {
+			got = append(got, strings.TrimRight(string(f[14:]), "\x00"))
+		}
+	}
 }
