@@ -211,7 +211,7 @@ func (s *Switch) Attach(ctx context.Context, a Attachment) (Port, error) {
 	rollback.push(func() {
 		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.ReadyTimeout)
 		defer cancel()
-		if err := s.deleteRows(dctx, []portRef{{uuid: req.uuid, bridge: br.UUID}}); err != nil {
+		if err := s.deleteRows(dctx, []portRef{{uuid: req.uuid, bridge: br.UUID, ifaces: req.ifaceUUIDs()}}); err != nil {
 			s.log.Warn("netvlan: rollback of port failed", "port", name, "err", err)
 		}
 	})

@@ -23,6 +23,15 @@ type addRequest struct {
 	done    chan struct{} // closed when err and portUUID are set
 	err     error
 	uuid    string // the new Port row
+	iuuid   string // the new Interface row
+}
+
+// ifaceUUIDs returns the new Interface row's UUID as a list.
+func (r *addRequest) ifaceUUIDs() []string {
+	if r.iuuid == "" {
+		return nil
+	}
+	return []string{r.iuuid}
 }
 
 // committer batches concurrent port insertions into shared transactions
@@ -183,6 +192,7 @@ func (c *committer) finish(batch []*addRequest, res []ovsdb.OperationResult, mut
 		if res[mutIdx[r.bridge.UUID]].Count == 0 {
 			r.err = newError(ErrNotFound, "bridge %q does not exist", r.bridge.Name)
 		} else {
+			r.iuuid = res[2*i].UUID.GoUUID
 			r.uuid = res[2*i+1].UUID.GoUUID
 		}
 		close(r.done)

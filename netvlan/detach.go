@@ -17,6 +17,7 @@ import (
 // no bridge does).
 type portRef struct {
 	uuid, bridge string
+	ifaces       []string
 }
 
 // Detach removes every interface of a container that this switch's owner
@@ -52,6 +53,7 @@ func (s *Switch) remove(ctx context.Context, ports []ovsmodel.Port) error {
 	refs := make([]portRef, len(ports))
 	for i, p := range ports {
 		refs[i].uuid = p.UUID
+		refs[i].ifaces = p.Interfaces
 		if br, ok := owners[p.UUID]; ok {
 			refs[i].bridge = br.UUID
 		}
@@ -80,18 +82,17 @@ func (s *Switch) deleteRows(ctx context.Context, refs []portRef) error {
 		last := start+s.cfg.DeleteChunk >= len(refs)
 		byBridge := map[string][]string{}
 		var ops []ovsdb.Operation
+		var rows []ovsdb.Operation
 		for _, r := range chunk {
-			if r.bridge == "" {
-				// Not on a bridge: delete the row itself if it is still there.
-				p := &ovsmodel.Port{UUID: r.uuid}
-				o, err := s.ovs.Where(p).Delete()
-				if err != nil {
-					return wrapError(ErrUnavailable, err, "delete port %s", r.uuid)
-				}
-				ops = append(ops, o...)
-				continue
+			// OVSDB would collect the unreferenced rows itself; deleting
+			// them explicitly also cleans up rows no bridge holds.
+			rows = append(rows, deleteByUUID(ovsmodel.PortTable, r.uuid))
+			for _, i := range r.ifaces {
+				rows = append(rows, deleteByUUID(ovsmodel.InterfaceTable, i))
 			}
-			byBridge[r.bridge] = append(byBridge[r.bridge], r.uuid)
+			if r.bridge != "" {
+				byBridge[r.bridge] = append(byBridge[r.bridge], r.uuid)
+			}
 		}
 		for br, uuids := range byBridge {
 			b := &ovsmodel.Bridge{UUID: br}
@@ -101,6 +102,7 @@ func (s *Switch) deleteRows(ctx context.Context, refs []portRef) error {
 			}
 			ops = append(ops, o...)
 		}
+		ops = append(ops, rows...)
 		var target int
 		if !last {
 			o, next, err := s.bumpNextCfg(ctx)
@@ -118,6 +120,16 @@ func (s *Switch) deleteRows(ctx context.Context, refs []portRef) error {
 		}
 	}
 	return nil
+}
+
+// deleteByUUID deletes one row; deleting a row that is already gone
+// matches nothing and is not an error.
+func deleteByUUID(table, uuid string) ovsdb.Operation {
+	return ovsdb.Operation{
+		Op:    ovsdb.OperationDelete,
+		Table: table,
+		Where: []ovsdb.Condition{ovsdb.NewCondition("_uuid", ovsdb.ConditionEqual, ovsdb.UUID{GoUUID: uuid})},
+	}
 }
 
 // bumpNextCfg returns the mutation that increments Open_vSwitch.next_cfg

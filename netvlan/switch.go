@@ -221,6 +221,11 @@ func (s *Switch) reconnectLoop() {
 
 // ready waits until the switch is connected and its cache populated.
 func (s *Switch) ready(ctx context.Context) error {
+	select {
+	case <-s.closed:
+		return newError(ErrClosed, "switch is closed")
+	default:
+	}
 	s.mu.Lock()
 	up := s.up
 	s.mu.Unlock()
