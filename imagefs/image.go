@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"runtime"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/types"
@@ -222,4 +223,51 @@ func imageEntries(img v1.Image) ([]layerEntry, *v1.ConfigFile, *v1.Manifest, err
 		out[k] = layerEntry{layer: l, annotations: m.Layers[k].Annotations}
 	}
 	return out, cfg, m, nil
+}
+
+// AnnotatedLayer is a layer with the annotations of its manifest descriptor
+// (AnnotationRole among them).
+type AnnotatedLayer struct {
+	Layer       v1.Layer
+	Annotations map[string]string
+}
+
+// NewImage assembles an OCI image from a config and layers, bottom first.
+// The config's rootfs is rewritten from the layers; a nil config means an
+// empty linux config for this machine's architecture. Docker gzip and tar
+// layers are carried under their OCI media types; other types are refused.
+func NewImage(cfg *v1.ConfigFile, layers ...AnnotatedLayer) (v1.Image, error) {
+	if cfg == nil {
+		cfg = &v1.ConfigFile{OS: "linux", Architecture: runtime.GOARCH}
+	}
+	entries := make([]layerEntry, len(layers))
+	for k, l := range layers {
+		if l.Layer == nil {
+			return nil, fmt.Errorf("%w: layer %d is nil", ErrInvalid, k)
+		}
+		entries[k] = layerEntry{layer: l.Layer, annotations: l.Annotations}
+	}
+	return newImage(cfg, entries, nil)
+}
+
+// LayerFromTar compresses an uncompressed layer tar read from r into an
+// in-memory layer. The tar is not interpreted; its sha256 is the diff id.
+func LayerFromTar(r io.Reader, c Compression) (v1.Layer, error) {
+	comp, err := c.normalize()
+	if err != nil {
+		return nil, err
+	}
+	var blob bytes.Buffer
+	cw, err := comp.compressor(&blob)
+	if err != nil {
+		return nil, err
+	}
+	h := sha256.New()
+	if _, err := io.Copy(io.MultiWriter(cw, h), r); err != nil {
+		return nil, fmt.Errorf("imagefs: layer from tar: %w", err)
+	}
+	if err := cw.Close(); err != nil {
+		return nil, fmt.Errorf("imagefs: layer from tar: %w", err)
+	}
+	return newMemLayer(blob.Bytes(), v1.Hash{Algorithm: "sha256", Hex: hex.EncodeToString(h.Sum(nil))}, comp.mediaType())
 }

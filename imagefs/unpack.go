@@ -296,6 +296,11 @@ func (u *unpacker) entry(tr *tar.Reader, hdr *tar.Header) error {
 	if hdr.Typeflag == tar.TypeXGlobalHeader {
 		return nil
 	}
+	if isSparse(hdr) {
+		// A sparse entry expands a few bytes of archive into any number
+		// of zeros: a cheap bomb, and never written by image builders.
+		return fmt.Errorf("%w: entry %q is a sparse file", ErrCorrupt, name)
+	}
 	if name == "" {
 		if hdr.Typeflag != tar.TypeDir {
 			return fmt.Errorf("%w: root entry %q is not a directory", ErrUnsafePath, hdr.Name)
@@ -470,6 +475,18 @@ func (u *unpacker) meta(pfd, fd int, name, base string, hdr *tar.Header, mode ui
 		return fmt.Errorf("imagefs: times of %q: %w", name, err)
 	}
 	return nil
+}
+
+func isSparse(hdr *tar.Header) bool {
+	if hdr.Typeflag == tar.TypeGNUSparse {
+		return true
+	}
+	for k := range hdr.PAXRecords {
+		if strings.HasPrefix(k, "GNU.sparse.") {
+			return true
+		}
+	}
+	return false
 }
 
 func paxXattrs(hdr *tar.Header) map[string]string {

@@ -16,6 +16,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
+	"runtime/debug"
 
 	"golang.org/x/sys/unix"
 
@@ -276,7 +278,16 @@ func FuzzUnpackTar(f *testing.F) {
 		f.Add(imagefstest.Tar(f, s...))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		outer := t.TempDir()
+		watchdog := time.AfterFunc(5*time.Second, func() {
+			debug.SetTraceback("all")
+			panic("fuzz body hung")
+		})
+		defer watchdog.Stop()
+		outer, err := os.MkdirTemp("", "fuzz-unpack-")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer os.RemoveAll(outer)
 		root := filepath.Join(outer, "root")
 		if err := os.Mkdir(root, 0o755); err != nil {
 			t.Fatal(err)
