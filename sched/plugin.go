@@ -9,15 +9,15 @@ import (
 type Code int
 
 const (
-	// Success: the node passes. A nil *Status also means success.
+	// Success means the node passes. A nil *Status also means success.
 	Success Code = iota
-	// Unschedulable: the node fails now but could pass after a change of
+	// Unschedulable means the node fails now but could pass after a change of
 	// the inventory (capacity freed, an instance released).
 	Unschedulable
-	// UnschedulableAndUnresolvable: the node cannot pass for this request
+	// UnschedulableAndUnresolvable means the node cannot pass for this request
 	// whatever is released (wrong zone, missing topology key).
 	UnschedulableAndUnresolvable
-	// Skip, returned by PreFilter or PreScore, says the plugin has nothing
+	// Skip means, returned by PreFilter or PreScore, that the plugin has nothing
 	// to do for this request: its Filter or Score is not called.
 	Skip
 )
@@ -59,14 +59,18 @@ type Plugin interface {
 }
 
 // FilterPlugin decides whether a node can take one replica of the request.
-// It is called once per node per replica, so it must not allocate.
+// It is called once per node per replica, so it must not allocate. In
+// exact mode Filter runs on several goroutines at once for different nodes
+// (see Config.Parallelism): it must only read the plugin's state, which
+// PreFilter may write.
 type FilterPlugin interface {
 	Plugin
 	Filter(c *Cycle, n *NodeInfo) *Status
 }
 
 // ScorePlugin rates a feasible node from 0 to MaxScore; higher is better.
-// It is called once per feasible node per replica.
+// It is called once per feasible node per replica, concurrently like
+// Filter, so it must only read state that PreScore prepared.
 type ScorePlugin interface {
 	Plugin
 	Score(c *Cycle, n *NodeInfo) int64

@@ -25,8 +25,10 @@ func newTaintToleration() *taintToleration {
 	}
 }
 
+// Name returns the plugin name.
 func (p *taintToleration) Name() string { return PluginTaintToleration }
 
+// PreFilter prepares the replica, or skips the plugin when the request has nothing for it.
 func (p *taintToleration) PreFilter(c *Cycle) *Status {
 	if c.inv.tainted == 0 {
 		return NewStatus(Skip, "")
@@ -34,23 +36,33 @@ func (p *taintToleration) PreFilter(c *Cycle) *Status {
 	return nil
 }
 
+// Filter implements FilterPlugin.
 func (p *taintToleration) Filter(c *Cycle, n *NodeInfo) *Status {
 	if n.cordoned {
 		return p.cordoned
 	}
-	if !n.hasTaints {
-		return nil
-	}
-	for _, t := range n.taints {
-		if t.Effect == NoSchedule && !tolerated(c.req.Tolerations, t) {
-			return p.tainted
-		}
+	if !c.taintsOK(n) {
+		return p.tainted
 	}
 	return nil
 }
 
+func (c *Cycle) taintsOK(n *NodeInfo) bool {
+	if !n.hasTaints {
+		return true
+	}
+	for _, t := range n.taints {
+		if t.Effect == NoSchedule && !tolerated(c.req.Tolerations, t) {
+			return false
+		}
+	}
+	return true
+}
+
+// PreScore prepares the replica, or skips the plugin when the request has nothing for it.
 func (p *taintToleration) PreScore(c *Cycle) *Status { return p.PreFilter(c) }
 
+// Score implements ScorePlugin.
 func (p *taintToleration) Score(c *Cycle, n *NodeInfo) int64 {
 	if !n.hasTaints {
 		return MaxScore
@@ -64,6 +76,7 @@ func (p *taintToleration) Score(c *Cycle, n *NodeInfo) int64 {
 	return MaxScore / (k + 1)
 }
 
+// Explain implements Explainer.
 func (p *taintToleration) Explain(c *Cycle, blocked []*NodeInfo) []string {
 	cordoned, tainted := 0, 0
 	for _, n := range blocked {
@@ -95,8 +108,10 @@ func newZoneLevel() *zoneLevel {
 	}
 }
 
+// Name returns the plugin name.
 func (p *zoneLevel) Name() string { return PluginZoneLevel }
 
+// PreFilter prepares the replica, or skips the plugin when the request has nothing for it.
 func (p *zoneLevel) PreFilter(c *Cycle) *Status {
 	if c.anyZone && c.level == -1 {
 		return NewStatus(Skip, "")
@@ -104,6 +119,7 @@ func (p *zoneLevel) PreFilter(c *Cycle) *Status {
 	return nil
 }
 
+// Filter implements FilterPlugin.
 func (p *zoneLevel) Filter(c *Cycle, n *NodeInfo) *Status {
 	if !c.zoneOK(n) {
 		return p.zone
@@ -114,6 +130,7 @@ func (p *zoneLevel) Filter(c *Cycle, n *NodeInfo) *Status {
 	return nil
 }
 
+// Explain implements Explainer.
 func (p *zoneLevel) Explain(c *Cycle, blocked []*NodeInfo) []string {
 	if len(blocked) == 0 {
 		return nil
@@ -129,8 +146,10 @@ func newNetworkZone() *networkZone {
 	return &networkZone{other: NewStatus(UnschedulableAndUnresolvable, "other network zone")}
 }
 
+// Name returns the plugin name.
 func (p *networkZone) Name() string { return PluginNetworkZone }
 
+// PreFilter prepares the replica, or skips the plugin when the request has nothing for it.
 func (p *networkZone) PreFilter(c *Cycle) *Status {
 	if c.netZone == -1 {
 		return NewStatus(Skip, "")
@@ -138,6 +157,7 @@ func (p *networkZone) PreFilter(c *Cycle) *Status {
 	return nil
 }
 
+// Filter implements FilterPlugin.
 func (p *networkZone) Filter(c *Cycle, n *NodeInfo) *Status {
 	if !c.netZoneOK(n) {
 		return p.other
@@ -145,6 +165,7 @@ func (p *networkZone) Filter(c *Cycle, n *NodeInfo) *Status {
 	return nil
 }
 
+// Explain implements Explainer.
 func (p *networkZone) Explain(c *Cycle, blocked []*NodeInfo) []string {
 	if len(blocked) == 0 {
 		return nil
@@ -160,8 +181,10 @@ func newNodeLabels() *nodeLabels {
 	return &nodeLabels{mismatch: NewStatus(UnschedulableAndUnresolvable, "node selector does not match")}
 }
 
+// Name returns the plugin name.
 func (p *nodeLabels) Name() string { return PluginNodeLabels }
 
+// PreFilter prepares the replica, or skips the plugin when the request has nothing for it.
 func (p *nodeLabels) PreFilter(c *Cycle) *Status {
 	if len(c.selector) == 0 {
 		return NewStatus(Skip, "")
@@ -169,6 +192,7 @@ func (p *nodeLabels) PreFilter(c *Cycle) *Status {
 	return nil
 }
 
+// Filter implements FilterPlugin.
 func (p *nodeLabels) Filter(c *Cycle, n *NodeInfo) *Status {
 	if !c.labelsOK(n) {
 		return p.mismatch
@@ -176,6 +200,7 @@ func (p *nodeLabels) Filter(c *Cycle, n *NodeInfo) *Status {
 	return nil
 }
 
+// Explain implements Explainer.
 func (p *nodeLabels) Explain(c *Cycle, blocked []*NodeInfo) []string {
 	if len(blocked) == 0 {
 		return nil
@@ -197,10 +222,15 @@ func newResourceFit() *resourceFit {
 	}
 }
 
+// Name returns the plugin name.
 func (p *resourceFit) Name() string { return PluginResourceFit }
 
+// Filter implements FilterPlugin.
 func (p *resourceFit) Filter(c *Cycle, n *NodeInfo) *Status {
-	r := &c.req.Resources
+	if c.fitsResources(n) {
+		return nil
+	}
+	r := &c.res
 	switch {
 	case n.capacity.MilliCPU-n.alloc.MilliCPU < r.MilliCPU:
 		return p.cpu
@@ -214,47 +244,65 @@ func (p *resourceFit) Filter(c *Cycle, n *NodeInfo) *Status {
 	return nil
 }
 
+// fitsResources is resourceFit's test, small enough to inline in the
+// scheduler's node loop.
+func (c *Cycle) fitsResources(n *NodeInfo) bool {
+	return c.fitsHot(&c.inv.hot[n.slot]) && (c.vlan == 0 || n.ipsLeft(c.vlan) > 0)
+}
+
+func (c *Cycle) fitsHot(h *nodeHot) bool {
+	return h.free.MilliCPU >= c.res.MilliCPU && h.free.Memory >= c.res.Memory && h.free.Disk >= c.res.Disk
+}
+
 // antiAffinity allows at most k instances of the app per domain.
 type antiAffinity struct {
-	levels [numLevels]int
-	nlv    int
-	full   *Status
+	full *Status
 }
 
 func newAntiAffinity() *antiAffinity {
 	return &antiAffinity{full: NewStatus(Unschedulable, "anti-affinity limit reached")}
 }
 
+// Name returns the plugin name.
 func (p *antiAffinity) Name() string { return PluginAntiAffinity }
 
+// PreFilter prepares the replica, or skips the plugin when the request has nothing for it.
 func (p *antiAffinity) PreFilter(c *Cycle) *Status {
-	p.nlv = 0
+	c.nAnti = 0
 	for lv, lim := range c.anti {
 		if lim > 0 {
-			p.levels[p.nlv] = lv
-			p.nlv++
+			c.antiLv[c.nAnti] = lv
+			c.nAnti++
 		}
 	}
-	if p.nlv == 0 {
+	if c.nAnti == 0 {
 		return NewStatus(Skip, "")
 	}
 	return nil
 }
 
+// Filter implements FilterPlugin.
 func (p *antiAffinity) Filter(c *Cycle, n *NodeInfo) *Status {
-	for _, lv := range p.levels[:p.nlv] {
+	if c.antiOK(n) {
+		return nil
+	}
+	return p.full
+}
+
+func (c *Cycle) antiOK(n *NodeInfo) bool {
+	for _, lv := range c.antiLv[:c.nAnti] {
 		lim := c.anti[lv]
 		if lv == lvNode {
 			if c.nodeCount[n.slot] >= lim {
-				return p.full
+				return false
 			}
 			continue
 		}
 		if d := n.dom[lv]; d >= 0 && c.app.count(lv, d) >= lim {
-			return p.full
+			return false
 		}
 	}
-	return nil
+	return true
 }
 
 // spreadState is one spread rule prepared for the current replica.
@@ -283,8 +331,8 @@ func (st *spreadState) compute(c *Cycle) {
 	lv := st.lv
 	st.elig, st.numElig = e.elig[lv], e.numElig[lv]
 	var mn, mx int32 = -1, 0
-	switch {
-	case lv == lvNode:
+	switch lv {
+	case lvNode:
 		st.counts = c.nodeCount
 		withInstances := 0
 		for slot, cnt := range c.app.nodes {
@@ -366,8 +414,10 @@ func newHardSpread() *hardSpread {
 	}
 }
 
+// Name returns the plugin name.
 func (p *hardSpread) Name() string { return PluginHardSpread }
 
+// PreFilter prepares the replica, or skips the plugin when the request has nothing for it.
 func (p *hardSpread) PreFilter(c *Cycle) *Status {
 	c.hard = c.compileSpread(c.hard, false)
 	if len(c.hard) == 0 {
@@ -376,6 +426,7 @@ func (p *hardSpread) PreFilter(c *Cycle) *Status {
 	return nil
 }
 
+// Filter implements FilterPlugin.
 func (p *hardSpread) Filter(c *Cycle, n *NodeInfo) *Status {
 	for i := range c.hard {
 		st := &c.hard[i]
@@ -390,11 +441,24 @@ func (p *hardSpread) Filter(c *Cycle, n *NodeInfo) *Status {
 	return nil
 }
 
+func (c *Cycle) spreadOK(n *NodeInfo) bool {
+	for i := range c.hard {
+		st := &c.hard[i]
+		d := n.dom[st.lv]
+		if d < 0 || st.count(d)+1-st.min > st.maxSkew {
+			return false
+		}
+	}
+	return true
+}
+
 // softSpread prefers the emptier domains of soft spread rules.
 type softSpread struct{}
 
+// Name returns the plugin name.
 func (p *softSpread) Name() string { return PluginSoftSpread }
 
+// PreScore prepares the replica, or skips the plugin when the request has nothing for it.
 func (p *softSpread) PreScore(c *Cycle) *Status {
 	c.soft = c.compileSpread(c.soft, true)
 	if len(c.soft) == 0 {
@@ -403,6 +467,7 @@ func (p *softSpread) PreScore(c *Cycle) *Status {
 	return nil
 }
 
+// Score implements ScorePlugin.
 func (p *softSpread) Score(c *Cycle, n *NodeInfo) int64 {
 	var sum int64
 	for i := range c.soft {
@@ -433,8 +498,10 @@ const (
 	imageMaxSize = 1000 << 20
 )
 
+// Name returns the plugin name.
 func (p *imageLocality) Name() string { return PluginImageLocality }
 
+// PreScore prepares the replica, or skips the plugin when the request has nothing for it.
 func (p *imageLocality) PreScore(c *Cycle) *Status {
 	if c.image < 0 || c.inv.images[c.image].nodes == 0 {
 		return NewStatus(Skip, "")
@@ -447,6 +514,7 @@ func (p *imageLocality) PreScore(c *Cycle) *Status {
 	return nil
 }
 
+// Score implements ScorePlugin.
 func (p *imageLocality) Score(c *Cycle, n *NodeInfo) int64 {
 	if c.inv.images[c.image].has(n.slot) {
 		return p.score
@@ -454,23 +522,22 @@ func (p *imageLocality) Score(c *Cycle, n *NodeInfo) int64 {
 	return 0
 }
 
-// usedShare returns (allocated + request) / capacity for cpu and memory,
-// and whether the node has that dimension.
-func usedShare(c *Cycle, n *NodeInfo) (cpu, mem float64, hasCPU, hasMem bool) {
-	r := &c.req.Resources
-	cpu = float64(n.alloc.MilliCPU+r.MilliCPU) * n.invCPU
-	mem = float64(n.alloc.Memory+r.Memory) * n.invMem
-	return cpu, mem, n.invCPU != 0, n.invMem != 0
+// usedShare returns (allocated + request) / capacity for cpu and memory;
+// a dimension the node lacks (capacity 0) is left out by the scores.
+func (c *Cycle) usedShare(h *nodeHot) (cpu, mem float64) {
+	return 1 - float64(h.free.MilliCPU-c.res.MilliCPU)*h.invCPU, 1 - float64(h.free.Memory-c.res.Memory)*h.invMem
 }
 
-func avgShare(cpu, mem float64, hasCPU, hasMem bool) float64 {
+// avgShare is the mean used share over the dimensions the node has.
+func (c *Cycle) avgShare(h *nodeHot) float64 {
+	cpu, mem := c.usedShare(h)
 	switch {
-	case hasCPU && hasMem:
-		return (cpu + mem) * 0.5
-	case hasCPU:
-		return cpu
-	case hasMem:
-		return mem
+	case h.invCPU != 0 && h.invMem != 0:
+		return min((cpu+mem)*0.5, 1)
+	case h.invCPU != 0:
+		return min(cpu, 1)
+	case h.invMem != 0:
+		return min(mem, 1)
 	}
 	return 1
 }
@@ -478,37 +545,45 @@ func avgShare(cpu, mem float64, hasCPU, hasMem bool) float64 {
 // leastAllocated prefers the emptiest nodes (spreads load).
 type leastAllocated struct{}
 
+// Name returns the plugin name.
 func (p *leastAllocated) Name() string { return PluginLeastAllocated }
 
-func (p *leastAllocated) Score(c *Cycle, n *NodeInfo) int64 {
-	s := avgShare(usedShare(c, n))
-	return int64((1 - min(s, 1)) * MaxScore)
-}
+// Score implements ScorePlugin.
+func (p *leastAllocated) Score(c *Cycle, n *NodeInfo) int64 { return c.leastScore(&c.inv.hot[n.slot]) }
+
+func (c *Cycle) leastScore(h *nodeHot) int64 { return int64((1 - c.avgShare(h)) * MaxScore) }
 
 // mostAllocated prefers the fullest nodes (bin-packs).
 type mostAllocated struct{}
 
+// Name returns the plugin name.
 func (p *mostAllocated) Name() string { return PluginMostAllocated }
 
-func (p *mostAllocated) Score(c *Cycle, n *NodeInfo) int64 {
-	s := avgShare(usedShare(c, n))
-	return int64(min(s, 1) * MaxScore)
-}
+// Score implements ScorePlugin.
+func (p *mostAllocated) Score(c *Cycle, n *NodeInfo) int64 { return c.mostScore(&c.inv.hot[n.slot]) }
+
+func (c *Cycle) mostScore(h *nodeHot) int64 { return int64(c.avgShare(h) * MaxScore) }
 
 // balancedAllocation prefers nodes whose cpu and memory shares stay close
 // (kube's BalancedAllocation: one minus their standard deviation).
 type balancedAllocation struct{}
 
+// Name returns the plugin name.
 func (p *balancedAllocation) Name() string { return PluginBalanced }
 
+// Score implements ScorePlugin.
 func (p *balancedAllocation) Score(c *Cycle, n *NodeInfo) int64 {
-	cpu, mem, hasCPU, hasMem := usedShare(c, n)
-	if !hasCPU || !hasMem {
+	return c.balancedScore(&c.inv.hot[n.slot])
+}
+
+func (c *Cycle) balancedScore(h *nodeHot) int64 {
+	if h.invCPU == 0 || h.invMem == 0 {
 		return MaxScore
 	}
+	cpu, mem := c.usedShare(h)
 	d := min(cpu, 1) - min(mem, 1)
 	if d < 0 {
 		d = -d
 	}
-	return int64((1 - d/2) * MaxScore)
+	return int64((1 - d*0.5) * MaxScore)
 }

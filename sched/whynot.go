@@ -96,10 +96,10 @@ func (c *Cycle) diagnose() *Diagnosis {
 				fails++
 			}
 		}
-		switch {
-		case fails == 0:
+		switch fails {
+		case 0:
 			d.Feasible++
-		case fails == 1:
+		case 1:
 			verdicts[c.fidx[first]].Only++
 			only[first] = append(only[first], n)
 		}
@@ -273,7 +273,7 @@ func (p *antiAffinity) Explain(c *Cycle, blocked []*NodeInfo) []string {
 		return nil
 	}
 	var out []string
-	for _, lv := range p.levels[:p.nlv] {
+	for _, lv := range c.antiLv[:c.nAnti] {
 		lim := c.anti[lv]
 		full := map[int32]bool{}
 		for _, n := range blocked {
