@@ -358,6 +358,11 @@ func collect(ctx context.Context, src, target string, clear []string, rep *Build
 				return nil
 			}
 		}
+		if name == "" {
+			// The image root's metadata belongs to the base, not to
+			// whatever mode the build directory happens to have.
+			return nil
+		}
 		fi, err := d.Info()
 		if err != nil {
 			return fmt.Errorf("imagefs: build walk: %w", err)

@@ -240,6 +240,13 @@ func NewImage(cfg *v1.ConfigFile, layers ...AnnotatedLayer) (v1.Image, error) {
 	if cfg == nil {
 		cfg = &v1.ConfigFile{OS: "linux", Architecture: runtime.GOARCH}
 	}
+	if len(cfg.History) == 0 {
+		// One history entry per layer, as Docker-lineage tools expect.
+		cfg = cfg.DeepCopy()
+		for range layers {
+			cfg.History = append(cfg.History, v1.History{Created: cfg.Created, CreatedBy: "imagefs"})
+		}
+	}
 	entries := make([]layerEntry, len(layers))
 	for k, l := range layers {
 		if l.Layer == nil {
@@ -270,4 +277,18 @@ func LayerFromTar(r io.Reader, c Compression) (v1.Layer, error) {
 		return nil, fmt.Errorf("imagefs: layer from tar: %w", err)
 	}
 	return newMemLayer(blob.Bytes(), v1.Hash{Algorithm: "sha256", Hex: hex.EncodeToString(h.Sum(nil))}, comp.mediaType())
+}
+
+// ToOCI returns img with OCI media types throughout: manifest, config and
+// layers (Docker gzip and tar layers keep their bytes and digests under the
+// OCI types). go-containerregistry's mutate.Canonical and mutate.Time emit
+// Docker v2 schema 2 manifests around OCI layers, which strict clients
+// refuse; pass their result through ToOCI. The config is re-serialised from
+// v1.ConfigFile, so fields it does not know are dropped.
+func ToOCI(img v1.Image) (v1.Image, error) {
+	entries, cfg, m, err := imageEntries(img)
+	if err != nil {
+		return nil, err
+	}
+	return newImage(cfg, entries, m.Annotations)
 }

@@ -240,6 +240,8 @@ type fakeServe struct {
 
 func (f fakeServe) LayerByDigest(v1.Hash) (v1.Layer, error) { return f.layer, nil }
 
+func (f fakeServe) Layers() ([]v1.Layer, error) { return []v1.Layer{f.layer}, nil }
+
 func (f fakeServe) MediaType() (types.MediaType, error) { return types.OCIManifestSchema1, nil }
 
 func (f fakeServe) RawManifest() ([]byte, error) {
