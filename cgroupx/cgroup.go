@@ -60,7 +60,7 @@ func (c *Cgroup) controller(name string) (where, error) {
 	if d, ok := c.v1[name]; ok {
 		return where{dir: d, base: c.host.v1[name].dir}, nil
 	}
-	if c.v2 != "" && (c.host.v2Ctrl[name] || (c.host.mode == ModeV2 && name == "cpuset")) {
+	if c.v2 != "" && c.host.v2Ctrl[name] {
 		return where{dir: c.v2, base: c.host.v2.dir, v2: true}, nil
 	}
 	return where{}, fmt.Errorf("cgroupx: controller %s not available for %s: %w", name, c.path, ErrUnsupported)
