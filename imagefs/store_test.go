@@ -388,3 +388,19 @@ func TestPrepareRunsWithRunc(t *testing.T) {
 		t.Fatalf("upper marker = %q", got)
 	}
 }
+
+func (f fakeServe) Digest() (v1.Hash, error) {
+	b, err := f.RawManifest()
+	if err != nil {
+		return v1.Hash{}, err
+	}
+	return sha(b), nil
+}
+
+func (f fakeServe) Manifest() (*v1.Manifest, error) {
+	b, err := f.RawManifest()
+	if err != nil {
+		return nil, err
+	}
+	return v1.ParseManifest(bytes.NewReader(b))
+}
