@@ -49,6 +49,7 @@ type committer struct {
 	busy  bool
 	queue []*addRequest
 	names atomic.Uint64 // for named UUIDs unique within a transaction
+	txns  atomic.Uint64 // transactions run, for tests and Stats
 }
 
 // add inserts r's Interface and Port and adds the Port to r's bridge.
@@ -130,6 +131,7 @@ func (c *committer) commit(ctx context.Context, batch []*addRequest) {
 	ops, mutIdx, err := c.ops(batch)
 	if err == nil {
 		var res []ovsdb.OperationResult
+		c.txns.Add(1)
 		res, _, err = c.s.transact(ctx, ops)
 		if err == nil {
 			c.finish(batch, res, mutIdx)
