@@ -2,6 +2,17 @@ package sched
 
 import "fmt"
 
+// skipper hands out one Skip status per plugin, so that skipping does not
+// allocate on every replica.
+type skipper struct{ skip *Status }
+
+func (s *skipper) skipStatus() *Status {
+	if s.skip == nil {
+		s.skip = &Status{code: Skip}
+	}
+	return s.skip
+}
+
 func tolerated(tols []Toleration, t Taint) bool {
 	for _, tol := range tols {
 		if tol.tolerates(t) {
@@ -15,6 +26,7 @@ func tolerated(tols []Toleration, t Taint) bool {
 // NoSchedule taint they do not tolerate (filter), and prefers nodes without
 // untolerated PreferNoSchedule taints (score).
 type taintToleration struct {
+	skipper
 	cordoned, tainted *Status
 }
 
@@ -31,7 +43,7 @@ func (p *taintToleration) Name() string { return PluginTaintToleration }
 // PreFilter prepares the replica, or skips the plugin when the request has nothing for it.
 func (p *taintToleration) PreFilter(c *Cycle) *Status {
 	if c.inv.tainted == 0 {
-		return NewStatus(Skip, "")
+		return p.skipStatus()
 	}
 	return nil
 }
@@ -98,6 +110,7 @@ func (p *taintToleration) Explain(c *Cycle, blocked []*NodeInfo) []string {
 
 // zoneLevel keeps a request inside its compute zones and service level.
 type zoneLevel struct {
+	skipper
 	zone, level *Status
 }
 
@@ -114,7 +127,7 @@ func (p *zoneLevel) Name() string { return PluginZoneLevel }
 // PreFilter prepares the replica, or skips the plugin when the request has nothing for it.
 func (p *zoneLevel) PreFilter(c *Cycle) *Status {
 	if c.anyZone && c.level == -1 {
-		return NewStatus(Skip, "")
+		return p.skipStatus()
 	}
 	return nil
 }
@@ -140,7 +153,10 @@ func (p *zoneLevel) Explain(c *Cycle, blocked []*NodeInfo) []string {
 }
 
 // networkZone keeps a request inside its network zone.
-type networkZone struct{ other *Status }
+type networkZone struct {
+	skipper
+	other *Status
+}
 
 func newNetworkZone() *networkZone {
 	return &networkZone{other: NewStatus(UnschedulableAndUnresolvable, "other network zone")}
@@ -152,7 +168,7 @@ func (p *networkZone) Name() string { return PluginNetworkZone }
 // PreFilter prepares the replica, or skips the plugin when the request has nothing for it.
 func (p *networkZone) PreFilter(c *Cycle) *Status {
 	if c.netZone == -1 {
-		return NewStatus(Skip, "")
+		return p.skipStatus()
 	}
 	return nil
 }
@@ -175,7 +191,10 @@ func (p *networkZone) Explain(c *Cycle, blocked []*NodeInfo) []string {
 }
 
 // nodeLabels keeps a request on nodes carrying its NodeSelector labels.
-type nodeLabels struct{ mismatch *Status }
+type nodeLabels struct {
+	skipper
+	mismatch *Status
+}
 
 func newNodeLabels() *nodeLabels {
 	return &nodeLabels{mismatch: NewStatus(UnschedulableAndUnresolvable, "node selector does not match")}
@@ -187,7 +206,7 @@ func (p *nodeLabels) Name() string { return PluginNodeLabels }
 // PreFilter prepares the replica, or skips the plugin when the request has nothing for it.
 func (p *nodeLabels) PreFilter(c *Cycle) *Status {
 	if len(c.selector) == 0 {
-		return NewStatus(Skip, "")
+		return p.skipStatus()
 	}
 	return nil
 }
@@ -256,6 +275,7 @@ func (c *Cycle) fitsHot(h *nodeHot) bool {
 
 // antiAffinity allows at most k instances of the app per domain.
 type antiAffinity struct {
+	skipper
 	full *Status
 }
 
@@ -276,7 +296,7 @@ func (p *antiAffinity) PreFilter(c *Cycle) *Status {
 		}
 	}
 	if c.nAnti == 0 {
-		return NewStatus(Skip, "")
+		return p.skipStatus()
 	}
 	return nil
 }
@@ -404,6 +424,7 @@ func (c *Cycle) compileSpread(dst []spreadState, soft bool) []spreadState {
 
 // hardSpread enforces hard spread rules (PodTopologySpread DoNotSchedule).
 type hardSpread struct {
+	skipper
 	missing, skew *Status
 }
 
@@ -421,7 +442,7 @@ func (p *hardSpread) Name() string { return PluginHardSpread }
 func (p *hardSpread) PreFilter(c *Cycle) *Status {
 	c.hard = c.compileSpread(c.hard, false)
 	if len(c.hard) == 0 {
-		return NewStatus(Skip, "")
+		return p.skipStatus()
 	}
 	return nil
 }
@@ -453,7 +474,7 @@ func (c *Cycle) spreadOK(n *NodeInfo) bool {
 }
 
 // softSpread prefers the emptier domains of soft spread rules.
-type softSpread struct{}
+type softSpread struct{ skipper }
 
 // Name returns the plugin name.
 func (p *softSpread) Name() string { return PluginSoftSpread }
@@ -462,7 +483,7 @@ func (p *softSpread) Name() string { return PluginSoftSpread }
 func (p *softSpread) PreScore(c *Cycle) *Status {
 	c.soft = c.compileSpread(c.soft, true)
 	if len(c.soft) == 0 {
-		return NewStatus(Skip, "")
+		return p.skipStatus()
 	}
 	return nil
 }
@@ -491,7 +512,10 @@ func (p *softSpread) Score(c *Cycle, n *NodeInfo) int64 {
 // MaxScore (kube-scheduler's thresholds). Unlike kube it does not scale by
 // how many nodes hold the image: spread and anti-affinity rules keep the
 // replicas from piling onto those few nodes.
-type imageLocality struct{ score int64 }
+type imageLocality struct {
+	skipper
+	score int64
+}
 
 const (
 	imageMinSize = 23 << 20
@@ -504,12 +528,12 @@ func (p *imageLocality) Name() string { return PluginImageLocality }
 // PreScore prepares the replica, or skips the plugin when the request has nothing for it.
 func (p *imageLocality) PreScore(c *Cycle) *Status {
 	if c.image < 0 || c.inv.images[c.image].nodes == 0 {
-		return NewStatus(Skip, "")
+		return p.skipStatus()
 	}
 	size := min(max(c.inv.images[c.image].size, imageMinSize), imageMaxSize)
 	p.score = MaxScore * (size - imageMinSize) / (imageMaxSize - imageMinSize)
 	if p.score == 0 {
-		return NewStatus(Skip, "")
+		return p.skipStatus()
 	}
 	return nil
 }

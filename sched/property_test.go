@@ -198,3 +198,61 @@ func TestPropertyFeasibilityAgrees(t *testing.T) {
 		}
 	}
 }
+
+// TestPropertyLoopsAgree runs the same random requests through the three
+// node loops — exact on one goroutine, exact on two (4,500 nodes), and
+// the per-node sampled loop told to score every node — and expects the
+// very same placements: same feasible sets, same scores, same tie-breaks.
+func TestPropertyLoopsAgree(t *testing.T) {
+	nodes := schedtest.Fleet(schedtest.FleetConfig{Nodes: 4500, Racks: 40, Switches: 8, Seed: 5, Random: true})
+	cfgs := map[string]sched.Config{}
+	for _, name := range []string{"exact1", "exact2", "sampled100"} {
+		cfg := sched.DefaultConfig()
+		cfg.Seed = 3
+		switch name {
+		case "exact1":
+			cfg.Parallelism = 1
+		case "exact2":
+			cfg.Parallelism = 2
+		case "sampled100":
+			cfg.Mode, cfg.PercentageOfNodesToScore = sched.Sampled, 100
+		}
+		cfgs[name] = cfg
+	}
+	got := map[string][]string{}
+	for name, cfg := range cfgs {
+		inv, err := schedtest.Inventory(nodes)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := sched.New(inv, cfg, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rng := rand.New(rand.NewPCG(11, 12))
+		for range 30 {
+			res, err := s.Place(randomRequest(rng, []string{"web", "db"}[rng.IntN(2)]))
+			if err != nil && !errors.Is(err, sched.ErrUnschedulable) {
+				t.Fatal(err)
+			}
+			for _, p := range res.Placements {
+				got[name] = append(got[name], p.Node)
+			}
+			got[name] = append(got[name], fmt.Sprintf("unplaced=%d", res.Unplaced))
+		}
+	}
+	if len(got["exact1"]) < 100 {
+		t.Fatalf("only %d placements: the test exercises too little", len(got["exact1"]))
+	}
+	for _, name := range []string{"exact2", "sampled100"} {
+		a, b := got["exact1"], got[name]
+		if len(a) != len(b) {
+			t.Fatalf("%s: %d results, exact1 %d", name, len(b), len(a))
+		}
+		for i := range a {
+			if a[i] != b[i] {
+				t.Fatalf("%s differs from exact1 at %d: %s vs %s", name, i, b[i], a[i])
+			}
+		}
+	}
+}

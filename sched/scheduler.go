@@ -312,6 +312,8 @@ type Cycle struct {
 	hard, soft []spreadState
 	outs       []scanOut
 	work       []workScratch
+	dirty      int32   // the slot the previous replica of the batch went to, or -1
+	sig        []uint8 // the active plugin kinds the workers' caches were built for
 	state      map[string]any
 }
 
@@ -408,6 +410,8 @@ func (c *Cycle) begin(req *Request) {
 	}
 	c.nodeCount = c.nodeCount[:len(inv.nodes)]
 	c.touched = c.touched[:0]
+	c.dirty = -1
+	c.invalidate()
 	for slot, cnt := range c.app.nodes {
 		c.nodeCount[slot] = cnt
 		c.touched = append(c.touched, slot)
@@ -419,6 +423,7 @@ func (c *Cycle) placed(slot int32) {
 	if c.nodeCount[slot] == 0 {
 		c.touched = append(c.touched, slot)
 	}
+	c.dirty = slot
 	c.nodeCount[slot]++
 }
 
@@ -535,6 +540,12 @@ func (c *Cycle) prepare() {
 		c.scorers = append(c.scorers, sp)
 		c.weights = append(c.weights, s.weights[i])
 		c.skinds = append(c.skinds, scoreKind(sp))
+	}
+	// The workers' caches hold for one set of active plugins.
+	n := len(c.fkinds) + 1 + len(c.skinds)
+	if len(c.sig) != n || !slices.Equal(c.sig[:len(c.fkinds)], c.fkinds) || !slices.Equal(c.sig[len(c.fkinds)+1:], c.skinds) {
+		c.sig = append(append(append(c.sig[:0], c.fkinds...), 0xff), c.skinds...)
+		c.invalidate()
 	}
 }
 
@@ -698,15 +709,50 @@ func (c *Cycle) score(si int, k uint8, n *NodeInfo) int64 {
 	return c.scorers[si].Score(c, n)
 }
 
-// workScratch is one node-loop worker's candidate list and scores.
+// workScratch is one node-loop worker's state. base and baseScore cache,
+// for the worker's range of slots, the candidates that pass the stable
+// filters and their stable score; they stay valid for the whole of a
+// batch, where the only node that changes between replicas is the one
+// the previous replica went to.
 type workScratch struct {
-	cand   []int32
-	scores []int64
+	cand      []int32
+	scores    []int64
+	base      []int32
+	baseScore []int64
+	valid     bool
 }
 
 func (c *Cycle) grow(p int) {
 	for len(c.work) < p {
 		c.work = append(c.work, workScratch{})
+	}
+}
+
+// Stable plugins give the same answer for a node throughout a batch
+// unless the node itself changes: resources, zones, labels, taints and
+// images. Spread, anti-affinity and custom plugins are re-run on every
+// replica.
+func stableFilter(k uint8) bool {
+	switch k {
+	case kindResourceFit, kindZoneLevel, kindNetworkZone, kindNodeLabels, kindTaints:
+		return true
+	}
+	return false
+}
+
+func stableScore(k uint8) bool {
+	switch k {
+	case kindLeast, kindMost, kindBalanced, kindImage, kindTaintScore:
+		return true
+	}
+	return false
+}
+
+// invalidate drops the workers' caches; begin calls it for every batch and
+// prepare when the set of active plugins changes.
+func (c *Cycle) invalidate() {
+	for i := range c.work {
+		c.work[i].valid = false
 	}
 }
 
@@ -718,93 +764,58 @@ func (c *Cycle) grow(p int) {
 // keep in registers. The result equals scan's: same feasible set, same
 // scores, same tie-break.
 func (c *Cycle) columns(lo, hi int, w *workScratch, salt uint64) scanOut {
-	nodes, hot := c.inv.nodes, c.inv.hot
+	nodes := c.inv.nodes
 	total := len(nodes)
-	cand := w.cand[:0]
-	// First sweep: liveness and, when ResourceFit takes part, free
-	// resources, both from the compact hot slice. Filters are a
-	// conjunction, so running ResourceFit first changes nothing but speed.
-	if c.resFit {
-		for i := lo; i < hi; i++ {
-			if h := &hot[i]; h.live && c.fitsHot(h) {
-				cand = append(cand, int32(i))
-			}
-		}
-		if c.vlan != 0 {
-			j := 0
-			for _, i := range cand {
-				if nodes[i].ipsLeft(c.vlan) > 0 {
-					cand[j] = i
-					j++
-				}
-			}
-			cand = cand[:j]
-		}
+	if !w.valid {
+		c.buildBase(lo, hi, w)
+	} else if x := c.dirty; x >= int32(lo) && x < int32(hi) {
+		c.refreshBase(x, w)
+	}
+	cand, scores := w.cand[:0], w.scores[:0]
+	dynFilters := false
+	for _, fk := range c.fkinds {
+		dynFilters = dynFilters || !stableFilter(fk)
+	}
+	if !dynFilters {
+		cand = append(cand, w.base...)
+		scores = append(scores, w.baseScore...)
 	} else {
-		for i := lo; i < hi; i++ {
-			if hot[i].live {
-				cand = append(cand, int32(i))
+	next:
+		for b, i := range w.base {
+			n := &nodes[i]
+			for fi, fk := range c.fkinds {
+				switch fk {
+				case kindResourceFit, kindZoneLevel, kindNetworkZone, kindNodeLabels, kindTaints:
+				case kindAntiAffinity:
+					if !c.antiOK(n) {
+						continue next
+					}
+				case kindHardSpread:
+					if !c.spreadOK(n) {
+						continue next
+					}
+				default:
+					if c.filters[fi].Filter(c, n) != nil {
+						continue next
+					}
+				}
 			}
+			cand = append(cand, i)
+			scores = append(scores, w.baseScore[b])
 		}
 	}
-	for fi, fk := range c.fkinds {
-		j := 0
-		switch fk {
-		case kindResourceFit:
-			continue
-		case kindAntiAffinity:
-			for _, i := range cand {
-				if c.antiOK(&nodes[i]) {
-					cand[j] = i
-					j++
-				}
-			}
-		case kindHardSpread:
-			for _, i := range cand {
-				if c.spreadOK(&nodes[i]) {
-					cand[j] = i
-					j++
-				}
-			}
-		default:
-			for _, i := range cand {
-				if c.passes(fi, fk, &nodes[i]) {
-					cand[j] = i
-					j++
-				}
-			}
-		}
-		cand = cand[:j]
-	}
-	w.cand = cand
+	w.cand, w.scores = cand, scores
 	out := scanOut{best: -1, visited: hi - lo}
 	if len(cand) == 0 {
 		return out
 	}
-	if cap(w.scores) < len(cand) {
-		w.scores = make([]int64, len(cand), cap(cand))
-	}
-	scores := w.scores[:len(cand)]
-	clear(scores)
 	for si, sk := range c.skinds {
+		if stableScore(sk) {
+			continue
+		}
 		wt := c.weights[si]
-		switch sk {
-		case kindLeast:
-			for j, i := range cand {
-				scores[j] += wt * c.leastScore(&hot[i])
-			}
-		case kindBalanced:
-			for j, i := range cand {
-				scores[j] += wt * c.balancedScore(&hot[i])
-			}
-		case kindMost:
-			for j, i := range cand {
-				scores[j] += wt * c.mostScore(&hot[i])
-			}
-		default:
-			for j, i := range cand {
-				scores[j] += wt * c.score(si, sk, &nodes[i])
-			}
+		for j, i := range cand {
+			scores[j] += wt * c.score(si, sk, &nodes[i])
 		}
 	}
 	off := int(salt % uint64(total))
@@ -821,6 +832,104 @@ func (c *Cycle) columns(lo, hi int, w *workScratch, salt uint64) scanOut {
 	}
 	out.best, out.score, out.tie = cand[best], scores[best], uint64(bestTie)
 	return out
+}
+
+// buildBase sweeps slots [lo, hi): liveness and free resources from the
+// compact hot slice first (filters are a conjunction, so running
+// ResourceFit first changes nothing but speed), then the other stable
+// filters, then the stable scores.
+func (c *Cycle) buildBase(lo, hi int, w *workScratch) {
+	nodes, hot := c.inv.nodes, c.inv.hot
+	base := w.base[:0]
+	if c.resFit {
+		for i := lo; i < hi; i++ {
+			if h := &hot[i]; h.live && c.fitsHot(h) {
+				base = append(base, int32(i))
+			}
+		}
+		if c.vlan != 0 {
+			j := 0
+			for _, i := range base {
+				if nodes[i].ipsLeft(c.vlan) > 0 {
+					base[j] = i
+					j++
+				}
+			}
+			base = base[:j]
+		}
+	} else {
+		for i := lo; i < hi; i++ {
+			if hot[i].live {
+				base = append(base, int32(i))
+			}
+		}
+	}
+	for fi, fk := range c.fkinds {
+		if fk == kindResourceFit || !stableFilter(fk) {
+			continue
+		}
+		j := 0
+		for _, i := range base {
+			if c.passes(fi, fk, &nodes[i]) {
+				base[j] = i
+				j++
+			}
+		}
+		base = base[:j]
+	}
+	scores := slices.Grow(w.baseScore[:0], len(base))[:len(base)]
+	clear(scores)
+	for si, sk := range c.skinds {
+		wt := c.weights[si]
+		switch sk {
+		case kindLeast:
+			for j, i := range base {
+				scores[j] += wt * c.leastScore(&hot[i])
+			}
+		case kindBalanced:
+			for j, i := range base {
+				scores[j] += wt * c.balancedScore(&hot[i])
+			}
+		case kindMost:
+			for j, i := range base {
+				scores[j] += wt * c.mostScore(&hot[i])
+			}
+		case kindImage, kindTaintScore:
+			for j, i := range base {
+				scores[j] += wt * c.score(si, sk, &nodes[i])
+			}
+		}
+	}
+	w.base, w.baseScore, w.valid = base, scores, true
+}
+
+// refreshBase re-evaluates the one node that changed since the base was
+// built: it drops out if it no longer passes, or gets its score redone.
+func (c *Cycle) refreshBase(x int32, w *workScratch) {
+	b, found := slices.BinarySearch(w.base, x)
+	if !found {
+		return // it did not pass before; taking resources cannot make it pass
+	}
+	n := &c.inv.nodes[x]
+	ok := true
+	for fi, fk := range c.fkinds {
+		if stableFilter(fk) && !c.passes(fi, fk, n) {
+			ok = false
+			break
+		}
+	}
+	if !ok {
+		w.base = slices.Delete(w.base, b, b+1)
+		w.baseScore = slices.Delete(w.baseScore, b, b+1)
+		return
+	}
+	var sc int64
+	for si, sk := range c.skinds {
+		if stableScore(sk) {
+			sc += c.weights[si] * c.score(si, sk, n)
+		}
+	}
+	w.baseScore[b] = sc
 }
 
 func tieKey(i, off, total int) int {
