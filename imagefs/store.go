@@ -173,6 +173,22 @@ type AddResult struct {
 // layer or a half blob. The image becomes visible (index.json) only when all
 // its layers are in.
 func (s *Store) Add(ctx context.Context, img v1.Image, name string, sources ...BlobSource) (AddResult, error) {
+	return s.AddWith(ctx, img, name, AddOptions{Sources: sources})
+}
+
+// AddOptions tunes AddWith.
+type AddOptions struct {
+	// Sources are tried in order for every missing blob before the image
+	// itself (typically Peers that already hold it).
+	Sources []BlobSource
+	// OnLayer, when set, is called (from any goroutine) each time a layer
+	// of the image is present in the store: blob stored and unpacked.
+	OnLayer func(desc v1.Descriptor)
+}
+
+// AddWith is Add with options.
+func (s *Store) AddWith(ctx context.Context, img v1.Image, name string, opt AddOptions) (AddResult, error) {
+	sources := opt.Sources
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	var res AddResult
@@ -243,6 +259,9 @@ func (s *Store) Add(ctx context.Context, img v1.Image, name string, sources ...B
 			defer wg.Done()
 			defer func() { <-sem }()
 			st, err := s.ensureLayer(lctx, img, desc, diffID, sources)
+			if err == nil && opt.OnLayer != nil {
+				opt.OnLayer(desc)
+			}
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {
