@@ -60,6 +60,11 @@ func (l *latencies) add(d time.Duration) {
 }
 
 func (l *latencies) report(b *testing.B) {
+	l.reportP99(b)
+	b.ReportMetric(float64(l.n)/b.Elapsed().Seconds(), "placements/s")
+}
+
+func (l *latencies) reportP99(b *testing.B) {
 	n := min(l.n, len(l.d))
 	if n == 0 {
 		return
@@ -67,7 +72,6 @@ func (l *latencies) report(b *testing.B) {
 	s := slices.Clone(l.d[:n])
 	slices.Sort(s)
 	b.ReportMetric(float64(s[(n*99)/100]), "p99-ns")
-	b.ReportMetric(float64(l.n)/b.Elapsed().Seconds(), "placements/s")
 }
 
 // steady places one replica per op for apps chosen round-robin, releasing
@@ -113,6 +117,15 @@ func basicRequest(app string) sched.Request {
 // (kube-scheduler CI minimum at 5,000 nodes: about 680-810 pods/s).
 func BenchmarkPlaceExact(b *testing.B) {
 	inv, s := benchFleet(b, sched.DefaultConfig())
+	steady(b, s, inv, 100, 200, basicRequest)
+}
+
+// BenchmarkPlaceExactOneGoroutine: exact mode with Config.Parallelism 1,
+// the cost of the node loop on one core.
+func BenchmarkPlaceExactOneGoroutine(b *testing.B) {
+	cfg := sched.DefaultConfig()
+	cfg.Parallelism = 1
+	inv, s := benchFleet(b, cfg)
 	steady(b, s, inv, 100, 200, basicRequest)
 }
 
@@ -182,12 +195,15 @@ func BenchmarkPlaceBatch1000(b *testing.B) {
 	req := basicRequest("batch")
 	req.Count = 1000
 	req.Spread = []sched.SpreadRule{{Key: sched.KeyRack, MaxSkew: 1}}
+	lat := newLatencies()
 	b.ReportAllocs()
 	for b.Loop() {
+		t0 := time.Now()
 		res, err := s.Place(req)
 		if err != nil {
 			b.Fatal(err)
 		}
+		lat.add(time.Since(t0))
 		b.StopTimer()
 		for _, p := range res.Placements {
 			if err := inv.Release(p.Allocation); err != nil {
@@ -196,6 +212,7 @@ func BenchmarkPlaceBatch1000(b *testing.B) {
 		}
 		b.StartTimer()
 	}
+	lat.reportP99(b)
 }
 
 // BenchmarkInventoryUpdate: one op is one update, alternately an

@@ -278,22 +278,24 @@ type allocation struct {
 // in a slice with interned topology ids, and per-app instance counts per
 // node and per domain are adjusted in place.
 type Inventory struct {
-	mu       sync.Mutex
-	nodes    []NodeInfo
-	hot      []nodeHot // by slot, like nodes
-	byName   map[string]int32
-	freeSlot []int32
-	live     int
-	dom      [numLevels]domainTable // lvNode unused
-	levels   domainTable
-	labels   map[labelPair]int32
-	images   []imageInfo
-	imageIDs map[string]int32
-	apps     map[string]*appState
-	allocs   map[AllocationID]allocation
-	nextID   AllocationID
-	topoGen  uint64 // changes when nodes or their topology, labels or level change
-	tainted  int    // live nodes with taints or cordoned
+	mu        sync.Mutex
+	nodes     []NodeInfo
+	hot       []nodeHot          // by slot, like nodes
+	domOf     [numLevels][]int32 // domain per level by slot (-1: lacks the key), dense for the spread loops
+	byName    map[string]int32
+	freeSlot  []int32
+	live      int
+	dom       [numLevels]domainTable // lvNode unused
+	levels    domainTable
+	labels    map[labelPair]int32
+	images    []imageInfo
+	imageIDs  map[string]int32
+	apps      map[string]*appState
+	spareApps []*appState
+	allocs    map[AllocationID]allocation
+	nextID    AllocationID
+	topoGen   uint64 // changes when nodes or their topology, labels or level change
+	tainted   int    // live nodes with taints or cordoned
 }
 
 // NewInventory returns an empty inventory.
@@ -365,6 +367,12 @@ func (inv *Inventory) AddNode(n Node) error {
 		}
 	}
 	ni.level = inv.levels.intern(n.Level)
+	for lv := range inv.domOf {
+		for len(inv.domOf[lv]) < len(inv.nodes) {
+			inv.domOf[lv] = append(inv.domOf[lv], -1)
+		}
+		inv.domOf[lv][slot] = ni.dom[lv]
+	}
 	for k, v := range n.Labels {
 		p := labelPair{k, v}
 		id, ok := inv.labels[p]
@@ -444,6 +452,9 @@ func (inv *Inventory) RemoveNode(name string) ([]AllocationID, error) {
 	slot := ni.slot
 	inv.nodes[slot] = NodeInfo{slot: slot}
 	inv.hot[slot] = nodeHot{}
+	for lv := range inv.domOf {
+		inv.domOf[lv][slot] = -1
+	}
 	delete(inv.byName, name)
 	inv.freeSlot = append(inv.freeSlot, slot)
 	inv.live--
@@ -631,9 +642,28 @@ func (inv *Inventory) app(name string) *appState {
 	if a, ok := inv.apps[name]; ok {
 		return a
 	}
-	a := &appState{name: name, nodes: make(map[int32]int32)}
+	var a *appState
+	if k := len(inv.spareApps); k > 0 {
+		a, inv.spareApps = inv.spareApps[k-1], inv.spareApps[:k-1]
+		a.name = name
+	} else {
+		a = &appState{name: name, nodes: make(map[int32]int32)}
+	}
 	inv.apps[name] = a
 	return a
+}
+
+// dropApp forgets an app with no instances left. Its state, all counts
+// back at zero, is kept for reuse (up to a few dozen), so that an app
+// scaling between zero and one does not allocate on every update.
+func (inv *Inventory) dropApp(a *appState) {
+	if inv.apps[a.name] != a {
+		return // dropped already
+	}
+	delete(inv.apps, a.name)
+	if len(inv.spareApps) < 64 {
+		inv.spareApps = append(inv.spareApps, a)
+	}
 }
 
 func (inv *Inventory) allocateLocked(ni *NodeInfo, app *appState, res Resources, vlan int32, anti [numLevels]int32) AllocationID {
@@ -753,7 +783,7 @@ func (inv *Inventory) releaseLocked(id AllocationID) bool {
 		}
 	}
 	if app.total == 0 {
-		delete(inv.apps, app.name)
+		inv.dropApp(app)
 	}
 	return true
 }

@@ -309,16 +309,20 @@ func (p *antiAffinity) Filter(c *Cycle, n *NodeInfo) *Status {
 	return p.full
 }
 
-func (c *Cycle) antiOK(n *NodeInfo) bool {
+func (c *Cycle) antiOK(n *NodeInfo) bool { return c.antiOKSlot(n.slot) }
+
+// antiOKSlot reads the dense per-level domain slices, not the node, so
+// that the exact-mode loop sweeps a few kilobytes per rule.
+func (c *Cycle) antiOKSlot(slot int32) bool {
 	for _, lv := range c.antiLv[:c.nAnti] {
 		lim := c.anti[lv]
 		if lv == lvNode {
-			if c.nodeCount[n.slot] >= lim {
+			if c.nodeCount[slot] >= lim {
 				return false
 			}
 			continue
 		}
-		if d := n.dom[lv]; d >= 0 && c.app.count(lv, d) >= lim {
+		if d := c.inv.domOf[lv][slot]; d >= 0 && c.app.count(lv, d) >= lim {
 			return false
 		}
 	}
@@ -462,10 +466,12 @@ func (p *hardSpread) Filter(c *Cycle, n *NodeInfo) *Status {
 	return nil
 }
 
-func (c *Cycle) spreadOK(n *NodeInfo) bool {
+func (c *Cycle) spreadOK(n *NodeInfo) bool { return c.spreadOKSlot(n.slot) }
+
+func (c *Cycle) spreadOKSlot(slot int32) bool {
 	for i := range c.hard {
 		st := &c.hard[i]
-		d := n.dom[st.lv]
+		d := c.inv.domOf[st.lv][slot]
 		if d < 0 || st.count(d)+1-st.min > st.maxSkew {
 			return false
 		}

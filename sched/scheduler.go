@@ -195,7 +195,7 @@ func (s *Scheduler) Place(req Request) (*Result, error) {
 	c := &s.cycle
 	c.begin(&req)
 	defer c.end()
-	res := &Result{Placements: make([]Placement, 0, req.Count)}
+	res := &Result{Placements: make([]Placement, 0, min(req.Count, 1024))}
 	for r := 0; r < req.Count; r++ {
 		c.replica = r
 		slot, score, ok := c.placeOne()
@@ -433,7 +433,7 @@ func (c *Cycle) end() {
 	}
 	c.touched = c.touched[:0]
 	if c.app != nil && c.app.total == 0 {
-		delete(c.inv.apps, c.app.name)
+		c.inv.dropApp(c.app)
 	}
 	c.app = nil
 	c.req = nil
@@ -782,20 +782,19 @@ func (c *Cycle) columns(lo, hi int, w *workScratch, salt uint64) scanOut {
 	} else {
 	next:
 		for b, i := range w.base {
-			n := &nodes[i]
 			for fi, fk := range c.fkinds {
 				switch fk {
 				case kindResourceFit, kindZoneLevel, kindNetworkZone, kindNodeLabels, kindTaints:
 				case kindAntiAffinity:
-					if !c.antiOK(n) {
+					if !c.antiOKSlot(i) {
 						continue next
 					}
 				case kindHardSpread:
-					if !c.spreadOK(n) {
+					if !c.spreadOKSlot(i) {
 						continue next
 					}
 				default:
-					if c.filters[fi].Filter(c, n) != nil {
+					if c.filters[fi].Filter(c, &nodes[i]) != nil {
 						continue next
 					}
 				}
