@@ -1,0 +1,119 @@
+package imagefs_test
+
+import (
+	"archive/tar"
+	"context"
+	"errors"
+	"maps"
+	"slices"
+	"testing"
+
+	"github.com/shoalkit/shoal/imagefs"
+	"github.com/shoalkit/shoal/imagefs/imagefstest"
+)
+
+// TestSquashMatchesOverlay prepares the original and the squashed image and
+// compares what the two overlays show, entry by entry.
+func TestSquashMatchesOverlay(t *testing.T) {
+	requireRoot(t)
+	ctx := context.Background()
+	c := imagefs.Compression{}
+	img := newImage(t,
+		tarLayer(t, c, imagefs.RoleBase,
+			imagefstest.Entry{Name: "base/", Type: tar.TypeDir},
+			imagefstest.Entry{Name: "base/keep", Body: []byte("base")},
+			imagefstest.Entry{Name: "base/del", Body: []byte("deleted by a squashed layer")},
+			imagefstest.Entry{Name: "shared/", Type: tar.TypeDir},
+			imagefstest.Entry{Name: "shared/old", Body: []byte("hidden by opaque in range")},
+		),
+		tarLayer(t, c, imagefs.RoleRuntime,
+			imagefstest.Entry{Name: "a", Body: []byte("a1")},
+			imagefstest.Entry{Name: "d/", Type: tar.TypeDir},
+			imagefstest.Entry{Name: "d/x", Body: []byte("x")},
+			imagefstest.Entry{Name: "d/y", Body: []byte("y")},
+			imagefstest.Entry{Name: "h1", Body: []byte("original h1")},
+			imagefstest.Entry{Name: "h2", Type: tar.TypeLink, Linkname: "h1"},
+			imagefstest.Entry{Name: "h3", Type: tar.TypeLink, Linkname: "h1"},
+			imagefstest.Entry{Name: "gone", Body: []byte("gone")},
+			imagefstest.Entry{Name: "dir2file/", Type: tar.TypeDir},
+			imagefstest.Entry{Name: "dir2file/child", Body: []byte("c")},
+			imagefstest.Entry{Name: "ln", Type: tar.TypeSymlink, Linkname: "/base/keep"},
+		),
+		tarLayer(t, c, imagefs.RoleRuntime,
+			imagefstest.Entry{Name: ".wh.gone"},
+			imagefstest.Entry{Name: "base/.wh.del"},
+			imagefstest.Entry{Name: "d/", Type: tar.TypeDir, Mode: 0o700},
+			imagefstest.Entry{Name: "d/.wh..wh..opq"},
+			imagefstest.Entry{Name: "d/z", Body: []byte("z")},
+			imagefstest.Entry{Name: "shared/", Type: tar.TypeDir},
+			imagefstest.Entry{Name: "shared/.wh..wh..opq"},
+			imagefstest.Entry{Name: "shared/new", Body: []byte("new")},
+			imagefstest.Entry{Name: "a", Body: []byte("a2")},
+			imagefstest.Entry{Name: "h1", Body: []byte("replaced h1")},
+			imagefstest.Entry{Name: "dir2file", Body: []byte("now a file")},
+		),
+		tarLayer(t, c, imagefs.RoleApp,
+			imagefstest.Entry{Name: "app", Body: []byte("app")},
+			imagefstest.Entry{Name: "d/", Type: tar.TypeDir, Mode: 0o750},
+			imagefstest.Entry{Name: "d/w", Body: []byte("w")},
+			imagefstest.Entry{Name: ".wh.a"},
+		),
+	)
+	sq, err := imagefs.Squash(ctx, img, 1, 4, imagefs.Compression{Algorithm: imagefs.Gzip})
+	if err != nil {
+		t.Fatalf("Squash: %v", err)
+	}
+	if err := imagefs.Validate(ctx, sq, imagefs.ValidateOptions{}); err != nil {
+		t.Fatalf("Validate: %v", err)
+	}
+	om, _ := img.Manifest()
+	sm, _ := sq.Manifest()
+	if len(sm.Layers) != 2 || sm.Layers[0].Digest != om.Layers[0].Digest || sm.Layers[1].Annotations[imagefs.AnnotationRole] != imagefs.RoleApp {
+		t.Fatalf("squashed manifest layers %+v", sm.Layers)
+	}
+	cfg, _ := sq.ConfigFile()
+	if len(cfg.History) != 2 {
+		t.Fatalf("history %+v", cfg.History)
+	}
+	s := openStore(t)
+	for _, x := range []struct{ name, id string }{{"orig", "o"}, {"squashed", "s"}} {
+		im := img
+		if x.id == "s" {
+			im = sq
+		}
+		if _, err := s.Add(ctx, im, x.name); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ro, err := s.Prepare(ctx, "orig", "o")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Release(ctx, "o") //nolint:errcheck // cleanup
+	rs, err := s.Prepare(ctx, "squashed", "s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Release(ctx, "s") //nolint:errcheck // cleanup
+	want, got := snapshot(t, ro.Path), snapshot(t, rs.Path)
+	for _, k := range slices.Sorted(maps.Keys(mergeKeys(want, got))) {
+		if k == "." {
+			continue
+		}
+		if want[k] != got[k] {
+			t.Errorf("%s:\n  squashed %q\n  original %q", k, got[k], want[k])
+		}
+	}
+	if _, ok := got["h2"]; !ok || got["gone"] != "" || got["a"] != "" {
+		t.Errorf("squashed view: h2 %q, gone %q, a %q", got["h2"], got["gone"], got["a"])
+	}
+}
+
+func TestSquashBadRange(t *testing.T) {
+	img := threeLayers(t, imagefs.Compression{})
+	for _, r := range [][2]int{{0, 1}, {-1, 2}, {1, 4}, {2, 1}} {
+		if _, err := imagefs.Squash(context.Background(), img, r[0], r[1], imagefs.Compression{}); !errors.Is(err, imagefs.ErrInvalid) {
+			t.Errorf("range %v: err = %v, want ErrInvalid", r, err)
+		}
+	}
+}
