@@ -559,8 +559,7 @@ func (c *Cycle) usedShare(h *nodeHot) (cpu, mem float64) {
 }
 
 // avgShare is the mean used share over the dimensions the node has.
-func (c *Cycle) avgShare(h *nodeHot) float64 {
-	cpu, mem := c.usedShare(h)
+func avgShare(h *nodeHot, cpu, mem float64) float64 {
 	switch {
 	case h.invCPU != 0 && h.invMem != 0:
 		return min((cpu+mem)*0.5, 1)
@@ -579,9 +578,9 @@ type leastAllocated struct{}
 func (p *leastAllocated) Name() string { return PluginLeastAllocated }
 
 // Score implements ScorePlugin.
-func (p *leastAllocated) Score(c *Cycle, n *NodeInfo) int64 { return c.leastScore(&c.inv.hot[n.slot]) }
-
-func (c *Cycle) leastScore(h *nodeHot) int64 { return int64((1 - c.avgShare(h)) * MaxScore) }
+func (p *leastAllocated) Score(c *Cycle, n *NodeInfo) int64 {
+	return c.resourceScores(&c.inv.hot[n.slot], 1, 0, 0)
+}
 
 // mostAllocated prefers the fullest nodes (bin-packs).
 type mostAllocated struct{}
@@ -590,9 +589,9 @@ type mostAllocated struct{}
 func (p *mostAllocated) Name() string { return PluginMostAllocated }
 
 // Score implements ScorePlugin.
-func (p *mostAllocated) Score(c *Cycle, n *NodeInfo) int64 { return c.mostScore(&c.inv.hot[n.slot]) }
-
-func (c *Cycle) mostScore(h *nodeHot) int64 { return int64(c.avgShare(h) * MaxScore) }
+func (p *mostAllocated) Score(c *Cycle, n *NodeInfo) int64 {
+	return c.resourceScores(&c.inv.hot[n.slot], 0, 0, 1)
+}
 
 // balancedAllocation prefers nodes whose cpu and memory shares stay close
 // (kube's BalancedAllocation: one minus their standard deviation).
@@ -603,17 +602,30 @@ func (p *balancedAllocation) Name() string { return PluginBalanced }
 
 // Score implements ScorePlugin.
 func (p *balancedAllocation) Score(c *Cycle, n *NodeInfo) int64 {
-	return c.balancedScore(&c.inv.hot[n.slot])
+	return c.resourceScores(&c.inv.hot[n.slot], 0, 1, 0)
 }
 
-func (c *Cycle) balancedScore(h *nodeHot) int64 {
-	if h.invCPU == 0 || h.invMem == 0 {
-		return MaxScore
-	}
+// resourceScores is the weighted sum of the least-allocated (wl),
+// balanced (wb) and most-allocated (wm) scores of a node, sharing one
+// computation of its used shares. The three plugins call it with one
+// weight each, so the fused loops give exactly their scores.
+func (c *Cycle) resourceScores(h *nodeHot, wl, wb, wm int64) int64 {
 	cpu, mem := c.usedShare(h)
-	d := min(cpu, 1) - min(mem, 1)
-	if d < 0 {
-		d = -d
+	var sc int64
+	if wl != 0 || wm != 0 {
+		avg := avgShare(h, cpu, mem)
+		sc += wl*int64((1-avg)*MaxScore) + wm*int64(avg*MaxScore)
 	}
-	return int64((1 - d*0.5) * MaxScore)
+	if wb != 0 {
+		if h.invCPU == 0 || h.invMem == 0 {
+			sc += wb * MaxScore
+		} else {
+			d := min(cpu, 1) - min(mem, 1)
+			if d < 0 {
+				d = -d
+			}
+			sc += wb * int64((1-d*0.5)*MaxScore)
+		}
+	}
+	return sc
 }

@@ -700,11 +700,11 @@ func (c *Cycle) passes(fi int, k uint8, n *NodeInfo) bool {
 func (c *Cycle) score(si int, k uint8, n *NodeInfo) int64 {
 	switch k {
 	case kindLeast:
-		return c.leastScore(&c.inv.hot[n.slot])
+		return c.resourceScores(&c.inv.hot[n.slot], 1, 0, 0)
 	case kindMost:
-		return c.mostScore(&c.inv.hot[n.slot])
+		return c.resourceScores(&c.inv.hot[n.slot], 0, 0, 1)
 	case kindBalanced:
-		return c.balancedScore(&c.inv.hot[n.slot])
+		return c.resourceScores(&c.inv.hot[n.slot], 0, 1, 0)
 	}
 	return c.scorers[si].Score(c, n)
 }
@@ -836,66 +836,77 @@ func (c *Cycle) columns(lo, hi int, w *workScratch, salt uint64) scanOut {
 // buildBase sweeps slots [lo, hi): liveness and free resources from the
 // compact hot slice first (filters are a conjunction, so running
 // ResourceFit first changes nothing but speed), then the other stable
-// filters, then the stable scores.
+// filters, then the stable scores. When nothing but ResourceFit filters,
+// the resource scores are computed in the same sweep, while the node's
+// hot entry is in cache.
 func (c *Cycle) buildBase(lo, hi int, w *workScratch) {
 	nodes, hot := c.inv.nodes, c.inv.hot
-	base := w.base[:0]
-	if c.resFit {
+	var wl, wb, wm int64 // weights of the resource scores, 0 if inactive
+	otherScores := false
+	for si, sk := range c.skinds {
+		switch sk {
+		case kindLeast:
+			wl = c.weights[si]
+		case kindBalanced:
+			wb = c.weights[si]
+		case kindMost:
+			wm = c.weights[si]
+		case kindImage, kindTaintScore:
+			otherScores = true
+		}
+	}
+	otherFilters := c.vlan != 0 && c.resFit
+	for _, fk := range c.fkinds {
+		otherFilters = otherFilters || fk != kindResourceFit && stableFilter(fk)
+	}
+	base, scores := w.base[:0], w.baseScore[:0]
+	fused := !otherFilters && c.resFit
+	switch {
+	case fused:
+		for i := lo; i < hi; i++ {
+			if h := &hot[i]; h.live && c.fitsHot(h) {
+				base = append(base, int32(i))
+				scores = append(scores, c.resourceScores(h, wl, wb, wm))
+			}
+		}
+	case c.resFit:
 		for i := lo; i < hi; i++ {
 			if h := &hot[i]; h.live && c.fitsHot(h) {
 				base = append(base, int32(i))
 			}
 		}
-		if c.vlan != 0 {
-			j := 0
-			for _, i := range base {
-				if nodes[i].ipsLeft(c.vlan) > 0 {
-					base[j] = i
-					j++
-				}
-			}
-			base = base[:j]
-		}
-	} else {
+	default:
 		for i := lo; i < hi; i++ {
 			if hot[i].live {
 				base = append(base, int32(i))
 			}
 		}
 	}
-	for fi, fk := range c.fkinds {
-		if fk == kindResourceFit || !stableFilter(fk) {
-			continue
+	if !fused {
+		for fi, fk := range c.fkinds {
+			if !stableFilter(fk) || fk == kindResourceFit && c.vlan == 0 {
+				continue
+			}
+			j := 0
+			for _, i := range base {
+				if c.passes(fi, fk, &nodes[i]) {
+					base[j] = i
+					j++
+				}
+			}
+			base = base[:j]
 		}
-		j := 0
 		for _, i := range base {
-			if c.passes(fi, fk, &nodes[i]) {
-				base[j] = i
-				j++
-			}
+			scores = append(scores, c.resourceScores(&hot[i], wl, wb, wm))
 		}
-		base = base[:j]
 	}
-	scores := slices.Grow(w.baseScore[:0], len(base))[:len(base)]
-	clear(scores)
-	for si, sk := range c.skinds {
-		wt := c.weights[si]
-		switch sk {
-		case kindLeast:
-			for j, i := range base {
-				scores[j] += wt * c.leastScore(&hot[i])
-			}
-		case kindBalanced:
-			for j, i := range base {
-				scores[j] += wt * c.balancedScore(&hot[i])
-			}
-		case kindMost:
-			for j, i := range base {
-				scores[j] += wt * c.mostScore(&hot[i])
-			}
-		case kindImage, kindTaintScore:
-			for j, i := range base {
-				scores[j] += wt * c.score(si, sk, &nodes[i])
+	if otherScores {
+		for si, sk := range c.skinds {
+			if sk == kindImage || sk == kindTaintScore {
+				wt := c.weights[si]
+				for j, i := range base {
+					scores[j] += wt * c.score(si, sk, &nodes[i])
+				}
 			}
 		}
 	}
