@@ -1,0 +1,377 @@
+// Command imgctl builds, squashes, moves and prepares OCI images with
+// imagefs:
+//
+//	imgctl build -dir ./app -base oci:/srv/base:base -clear '*.pyc' -label team=web -entrypoint /app/run -o oci:/srv/out:app
+//	imgctl squash -from 1 -to 4 oci:/srv/out:app oci:/srv/out:app-squashed
+//	imgctl push -insecure oci:/srv/out:app 127.0.0.1:5000/web/app:1
+//	imgctl pull -insecure -store /var/lib/shoal 127.0.0.1:5000/web/app:1
+//	imgctl predistribute -insecure -stores /n1,/n2,/n3 127.0.0.1:5000/web/app:1
+//	imgctl prepare -store /var/lib/shoal -id c1 127.0.0.1:5000/web/app:1
+//	imgctl release -store /var/lib/shoal -id c1
+//
+// An image is named either "oci:DIR:NAME" (an OCI layout on disk) or a
+// registry reference.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/layout"
+	"github.com/google/go-containerregistry/pkg/v1/match"
+
+	"github.com/shoalkit/shoal/imagefs"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "imgctl:", err)
+		stop()
+		os.Exit(1) //nolint:gocritic // stop already ran
+	}
+}
+
+const usage = "usage: imgctl build|squash|push|pull|predistribute|prepare|release [flags] args (imgctl CMD -h for flags)"
+
+func run(ctx context.Context, args []string, out io.Writer) error {
+	if len(args) == 0 {
+		return errors.New(usage)
+	}
+	cmds := map[string]func(context.Context, []string, io.Writer) error{
+		"build": cmdBuild, "squash": cmdSquash, "push": cmdPush, "pull": cmdPull,
+		"predistribute": cmdPredistribute, "prepare": cmdPrepare, "release": cmdRelease,
+	}
+	f, ok := cmds[args[0]]
+	if !ok {
+		return fmt.Errorf("unknown command %q; %s", args[0], usage)
+	}
+	return f(ctx, args[1:], out)
+}
+
+type listFlag []string
+
+func (l *listFlag) String() string     { return strings.Join(*l, ",") }
+func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
+
+func remoteConfig(insecure bool) imagefs.RemoteConfig {
+	c := imagefs.DefaultRemoteConfig()
+	c.Insecure = insecure
+	return c
+}
+
+// loadImage reads "oci:DIR:NAME" from a layout or pulls a registry reference.
+func loadImage(ctx context.Context, spec string, insecure bool) (v1.Image, error) {
+	if rest, ok := strings.CutPrefix(spec, "oci:"); ok {
+		dir, name, _ := strings.Cut(rest, ":")
+		p, err := layout.FromPath(dir)
+		if err != nil {
+			return nil, fmt.Errorf("layout %s: %w", dir, err)
+		}
+		idx, err := p.ImageIndex()
+		if err != nil {
+			return nil, err
+		}
+		im, err := idx.IndexManifest()
+		if err != nil {
+			return nil, err
+		}
+		for _, d := range im.Manifests {
+			if name == "" || d.Annotations[imagefs.AnnotationRefName] == name {
+				return p.Image(d.Digest)
+			}
+		}
+		return nil, fmt.Errorf("%w: %q in layout %s", imagefs.ErrNotFound, name, dir)
+	}
+	return imagefs.Pull(ctx, spec, remoteConfig(insecure))
+}
+
+// saveImage writes img to "oci:DIR:NAME" or pushes it to a reference.
+func saveImage(ctx context.Context, img v1.Image, spec string, insecure bool, out io.Writer) error {
+	d, err := img.Digest()
+	if err != nil {
+		return err
+	}
+	if rest, ok := strings.CutPrefix(spec, "oci:"); ok {
+		dir, name, _ := strings.Cut(rest, ":")
+		p, err := layout.FromPath(dir)
+		if err != nil {
+			if p, err = layout.Write(dir, empty.Index); err != nil {
+				return fmt.Errorf("layout %s: %w", dir, err)
+			}
+		}
+		var opts []layout.Option
+		if name != "" {
+			opts = append(opts, layout.WithAnnotations(map[string]string{imagefs.AnnotationRefName: name}))
+		}
+		if err := p.ReplaceImage(img, match.Annotation(imagefs.AnnotationRefName, name), opts...); err != nil {
+			return fmt.Errorf("layout %s: %w", dir, err)
+		}
+		fmt.Fprintf(out, "%s %s\n", d, spec)
+		return nil
+	}
+	if _, err := imagefs.Push(ctx, img, spec, remoteConfig(insecure)); err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "%s %s\n", d, spec)
+	return nil
+}
+
+func compressionFlags(fs *flag.FlagSet) func() imagefs.Compression {
+	alg := fs.String("compression", "zstd", "layer compression: zstd, gzip or none")
+	level := fs.Int("level", 0, "compression level (0 = the algorithm's default)")
+	return func() imagefs.Compression {
+		return imagefs.Compression{Algorithm: imagefs.Algorithm(*alg), Level: *level}
+	}
+}
+
+func cmdBuild(ctx context.Context, args []string, out io.Writer) error {
+	fs := flag.NewFlagSet("build", flag.ContinueOnError)
+	dir := fs.String("dir", "", "directory to build the image from")
+	base := fs.String("base", "", "base image (oci:DIR:NAME or a reference)")
+	role := fs.String("role", imagefs.RoleApp, "role tag of the directory's layer")
+	target := fs.String("target", "/", "where the directory lands in the image")
+	output := fs.String("o", "", "output: oci:DIR:NAME or a reference to push to")
+	insecure := fs.Bool("insecure", false, "plain HTTP to the registry")
+	entrypoint := fs.String("entrypoint", "", "entrypoint, split on spaces")
+	var includes, clears, labels, env listFlag
+	fs.Var(&includes, "include", "SRC:TARGET[:ROLE] to add (repeatable)")
+	fs.Var(&clears, "clear", "glob to leave out (repeatable)")
+	fs.Var(&labels, "label", "KEY=VALUE label (repeatable)")
+	fs.Var(&env, "env", "KEY=VALUE environment variable (repeatable)")
+	comp := compressionFlags(fs)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *output == "" {
+		return errors.New("build: -o is required")
+	}
+	r := imagefs.Recipe{Role: *role, Target: *target, Clear: clears, Env: env, Compression: comp(), Labels: map[string]string{}}
+	if *entrypoint != "" {
+		r.Entrypoint = strings.Fields(*entrypoint)
+	}
+	for _, l := range labels {
+		k, v, ok := strings.Cut(l, "=")
+		if !ok {
+			return fmt.Errorf("build: label %q is not KEY=VALUE", l)
+		}
+		r.Labels[k] = v
+	}
+	for _, inc := range includes {
+		parts := strings.SplitN(inc, ":", 3)
+		if len(parts) < 2 {
+			return fmt.Errorf("build: include %q is not SRC:TARGET[:ROLE]", inc)
+		}
+		i := imagefs.Include{Source: parts[0], Target: parts[1]}
+		if len(parts) == 3 {
+			i.Role = parts[2]
+		}
+		r.Include = append(r.Include, i)
+	}
+	if *base != "" {
+		b, err := loadImage(ctx, *base, *insecure)
+		if err != nil {
+			return fmt.Errorf("build: base: %w", err)
+		}
+		r.Base = b
+	}
+	img, rep, err := imagefs.Build(ctx, *dir, r)
+	if err != nil {
+		return err
+	}
+	for _, l := range rep.Layers {
+		fmt.Fprintf(out, "layer %-8s %s %10d bytes %6d files reused=%v\n", l.Role, l.Digest, l.Size, l.Files, l.Reused)
+	}
+	for _, c := range rep.Cleared {
+		fmt.Fprintf(out, "cleared %-24q %6d files %10d bytes\n", c.Pattern, c.Files, c.Bytes)
+	}
+	if err := imagefs.Validate(ctx, img, imagefs.ValidateOptions{}); err != nil {
+		return err
+	}
+	return saveImage(ctx, img, *output, *insecure, out)
+}
+
+func cmdSquash(ctx context.Context, args []string, out io.Writer) error {
+	fs := flag.NewFlagSet("squash", flag.ContinueOnError)
+	from := fs.Int("from", 0, "first layer to merge")
+	to := fs.Int("to", -1, "layer after the last to merge (-1 = all)")
+	insecure := fs.Bool("insecure", false, "plain HTTP to the registry")
+	comp := compressionFlags(fs)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() != 2 {
+		return errors.New("squash: want SRC DST")
+	}
+	img, err := loadImage(ctx, fs.Arg(0), *insecure)
+	if err != nil {
+		return err
+	}
+	if *to < 0 {
+		ls, err := img.Layers()
+		if err != nil {
+			return err
+		}
+		*to = len(ls)
+	}
+	sq, err := imagefs.Squash(ctx, img, *from, *to, comp())
+	if err != nil {
+		return err
+	}
+	return saveImage(ctx, sq, fs.Arg(1), *insecure, out)
+}
+
+func cmdPush(ctx context.Context, args []string, out io.Writer) error {
+	fs := flag.NewFlagSet("push", flag.ContinueOnError)
+	insecure := fs.Bool("insecure", false, "plain HTTP to the registry")
+	recompress := fs.String("recompress", "", "recompress layers first: zstd, gzip or none")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() != 2 {
+		return errors.New("push: want SRC REFERENCE")
+	}
+	img, err := loadImage(ctx, fs.Arg(0), *insecure)
+	if err != nil {
+		return err
+	}
+	if *recompress != "" {
+		if img, err = imagefs.Recompress(ctx, img, imagefs.Compression{Algorithm: imagefs.Algorithm(*recompress)}); err != nil {
+			return err
+		}
+	}
+	return saveImage(ctx, img, fs.Arg(1), *insecure, out)
+}
+
+func cmdPull(ctx context.Context, args []string, out io.Writer) error {
+	fs := flag.NewFlagSet("pull", flag.ContinueOnError)
+	insecure := fs.Bool("insecure", false, "plain HTTP to the registry")
+	store := fs.String("store", "", "node store directory")
+	name := fs.String("name", "", "name in the store (default the reference)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 || *store == "" {
+		return errors.New("pull: want -store DIR REFERENCE")
+	}
+	img, err := loadImage(ctx, fs.Arg(0), *insecure)
+	if err != nil {
+		return err
+	}
+	s, err := imagefs.OpenStore(imagefs.DefaultStoreConfig(*store))
+	if err != nil {
+		return err
+	}
+	if *name == "" {
+		*name = fs.Arg(0)
+	}
+	start := time.Now()
+	res, err := s.Add(ctx, img, *name)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "%s %s: %d layers fetched (%d bytes), %d unpacked in %v\n", res.Digest, *name, res.Fetched, res.Bytes, res.Unpacked, time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+func cmdPredistribute(ctx context.Context, args []string, out io.Writer) error {
+	fs := flag.NewFlagSet("predistribute", flag.ContinueOnError)
+	insecure := fs.Bool("insecure", false, "plain HTTP to the registry")
+	stores := fs.String("stores", "", "comma-separated node store directories")
+	basePort := fs.Int("base-port", 18080, "node i serves its blobs on 127.0.0.1:base-port+i")
+	fanout := fs.Int("fanout", 3, "nodes each node feeds")
+	name := fs.String("name", "", "name in the stores (default the reference)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 || *stores == "" {
+		return errors.New("predistribute: want -stores DIR,DIR,... REFERENCE")
+	}
+	if *basePort <= 0 || *basePort >= 32768 {
+		return fmt.Errorf("predistribute: base port %d outside 1..32767", *basePort)
+	}
+	img, err := loadImage(ctx, fs.Arg(0), *insecure)
+	if err != nil {
+		return err
+	}
+	if *name == "" {
+		*name = fs.Arg(0)
+	}
+	var nodes []imagefs.Node
+	for k, dir := range strings.Split(*stores, ",") {
+		s, err := imagefs.OpenStore(imagefs.DefaultStoreConfig(dir))
+		if err != nil {
+			return err
+		}
+		addr := fmt.Sprintf("127.0.0.1:%d", *basePort+k)
+		var lc net.ListenConfig
+		l, err := lc.Listen(ctx, "tcp", addr)
+		if err != nil {
+			return fmt.Errorf("predistribute: node %s: %w", dir, err)
+		}
+		srv := &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second}
+		go func() { _ = srv.Serve(l) }()
+		defer srv.Close()
+		nodes = append(nodes, imagefs.Node{Store: s, URL: "http://" + addr})
+	}
+	start := time.Now()
+	results, err := imagefs.Predistribute(ctx, img, *name, nodes, imagefs.DistributeConfig{Fanout: *fanout})
+	for _, r := range results {
+		fmt.Fprintf(out, "%s: %d fetched (%d from peers, %d bytes), %d unpacked, err=%v\n", r.URL, r.Result.Fetched, r.Result.FromSources, r.Result.Bytes, r.Result.Unpacked, r.Err)
+	}
+	fmt.Fprintf(out, "%d nodes in %v\n", len(nodes), time.Since(start).Round(time.Millisecond))
+	return err
+}
+
+func cmdPrepare(ctx context.Context, args []string, out io.Writer) error {
+	fs := flag.NewFlagSet("prepare", flag.ContinueOnError)
+	store := fs.String("store", "", "node store directory")
+	id := fs.String("id", "", "container id")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 || *store == "" || *id == "" {
+		return errors.New("prepare: want -store DIR -id ID IMAGE")
+	}
+	s, err := imagefs.OpenStore(imagefs.DefaultStoreConfig(*store))
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	r, err := s.Prepare(ctx, fs.Arg(0), *id)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "%s (upper %s) in %v\n", r.Path, r.Upper, time.Since(start).Round(time.Microsecond))
+	return nil
+}
+
+func cmdRelease(ctx context.Context, args []string, _ io.Writer) error {
+	fs := flag.NewFlagSet("release", flag.ContinueOnError)
+	store := fs.String("store", "", "node store directory")
+	id := fs.String("id", "", "container id")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *store == "" || *id == "" {
+		return errors.New("release: want -store DIR -id ID")
+	}
+	s, err := imagefs.OpenStore(imagefs.DefaultStoreConfig(*store))
+	if err != nil {
+		return err
+	}
+	return s.Release(ctx, *id)
+}
