@@ -39,8 +39,8 @@
 //
 // When a replica cannot be placed, Result.WhyNot (and Scheduler.Explain at
 // any time) counts, for each filter, the nodes it rejected, and asks the
-// filters that alone block nodes what would have to change: "zone "a"
-// needs at least 12 more cores for 3 replica(s)", "spread over rack needs
+// filters that alone block nodes what would have to change: "12 more
+// cores in zone "a" (at least, for 3 replica(s))", "spread over rack needs
 // a 4th rack", "anti-affinity (at most 1 per rack) … needs a 51st rack or
 // Max 2".
 //

@@ -113,3 +113,42 @@ func ExampleInventory_Allocate() {
 	// 6000 15 1
 	// 0 16
 }
+
+// gpuOnly is a custom filter: only nodes labelled gpu=yes.
+type gpuOnly struct{ no *sched.Status }
+
+func (p *gpuOnly) Name() string { return "GPUOnly" }
+
+func (p *gpuOnly) Filter(_ *sched.Cycle, n *sched.NodeInfo) *sched.Status {
+	if v, _ := n.Label("gpu"); v == "yes" {
+		return nil // nil is success
+	}
+	return p.no
+}
+
+// Register a custom filter plugin in an explicit registry and enable it.
+func ExampleRegistry_Register() {
+	reg := sched.NewRegistry()
+	err := reg.Register("GPUOnly", func() (sched.Plugin, error) {
+		return &gpuOnly{no: sched.NewStatus(sched.UnschedulableAndUnresolvable, "no gpu")}, nil
+	})
+	if err != nil {
+		panic(err)
+	}
+	inv := sched.NewInventory()
+	_ = inv.AddNode(sched.Node{Name: "cpu1", Capacity: sched.Resources{MilliCPU: 8000}})
+	_ = inv.AddNode(sched.Node{Name: "gpu1", Labels: map[string]string{"gpu": "yes"}, Capacity: sched.Resources{MilliCPU: 8000}})
+	cfg := sched.DefaultConfig()
+	cfg.Filters = append(cfg.Filters, "GPUOnly")
+	s, err := sched.New(inv, cfg, reg)
+	if err != nil {
+		panic(err)
+	}
+	res, _ := s.Place(sched.Request{App: "train", Count: 1, Resources: sched.Resources{MilliCPU: 4000}})
+	fmt.Println(res.Placements[0].Node)
+	_, err = s.Place(sched.Request{App: "train", Count: 2, Resources: sched.Resources{MilliCPU: 4000}})
+	fmt.Println(err)
+	// Output:
+	// gpu1
+	// sched: unschedulable: 1 of 2 replicas of app "train" unplaced: 0/2 nodes feasible; ResourceFit rejected 1 (insufficient cpu 1); GPUOnly rejected 1 (no gpu 1); to place: 4 more cores on nodes without a zone (at least, for 1 replica(s)); node gpu1 needs 4 more cores for one
+}

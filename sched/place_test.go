@@ -197,7 +197,7 @@ func TestWhyNotResources(t *testing.T) {
 	}
 	d := res.WhyNot
 	t.Log(d)
-	if !hasHint(d, `zone "A" needs at least 12 more cores for 3 replica(s); node a0 needs 4 more cores for one`) {
+	if !hasHint(d, `12 more cores in zone "A" (at least, for 3 replica(s)); node a0 needs 4 more cores for one`) {
 		t.Errorf("hints %q lack the 12 cores for zone A", d.Hints)
 	}
 	if v := verdict(d, PluginZoneLevel); v.Rejected != 4 {
@@ -220,7 +220,7 @@ func TestWhyNotVLAN(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Log(d)
-	if !hasHint(d, "2 more IPs on vlan 100") || !hasHint(d, "an IP on vlan 100") {
+	if !hasHint(d, `2 more IPs on vlan 100 in zone "zone-a"`) || !hasHint(d, "an IP on vlan 100") {
 		t.Errorf("hints %q", d.Hints)
 	}
 }

@@ -883,15 +883,35 @@ func (c *Cycle) buildBase(lo, hi int, w *workScratch) {
 		}
 	}
 	if !fused {
+		zones := c.inv.domOf[lvZone]
+		netZones := c.inv.domOf[lvNetZone]
 		for fi, fk := range c.fkinds {
 			if !stableFilter(fk) || fk == kindResourceFit && c.vlan == 0 {
 				continue
 			}
 			j := 0
-			for _, i := range base {
-				if c.passes(fi, fk, &nodes[i]) {
-					base[j] = i
-					j++
+			switch {
+			case fk == kindZoneLevel && c.level == -1:
+				// zones only: the dense zone slice, no node reads
+				for _, i := range base {
+					if z := zones[i]; z >= 0 && slices.Contains(c.zones, z) {
+						base[j] = i
+						j++
+					}
+				}
+			case fk == kindNetworkZone:
+				for _, i := range base {
+					if netZones[i] == c.netZone {
+						base[j] = i
+						j++
+					}
+				}
+			default:
+				for _, i := range base {
+					if c.passes(fi, fk, &nodes[i]) {
+						base[j] = i
+						j++
+					}
 				}
 			}
 			base = base[:j]

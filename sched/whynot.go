@@ -18,8 +18,9 @@ type Diagnosis struct {
 	Unplaced int
 	// Filters lists, in profile order, the filters that rejected nodes.
 	Filters []FilterVerdict
-	// Hints say what would have to change, e.g. "zone \"a\": 12 more
-	// cores for 3 replicas" or "spread over rack needs a 4th rack".
+	// Hints say what would have to change, e.g. "12 more cores in zone
+	// \"a\" (at least, for 3 replica(s))" or "spread over rack needs a 4th
+	// rack".
 	Hints []string
 }
 
@@ -211,9 +212,9 @@ func (p *resourceFit) Explain(c *Cycle, blocked []*NodeInfo) []string {
 	k := int64(max(c.unplaced, 1))
 	var out []string
 	for _, z := range order {
-		zone := "zone " + strconv.Quote(z.name)
+		zone, where := "zone "+strconv.Quote(z.name), "in zone "+strconv.Quote(z.name)
 		if z.name == "" {
-			zone = "nodes without a zone"
+			zone, where = "nodes without a zone", "on nodes without a zone"
 		}
 		var need []string
 		if v := k*r.MilliCPU - z.free.MilliCPU; r.MilliCPU > 0 && v > 0 {
@@ -243,8 +244,8 @@ func (p *resourceFit) Explain(c *Cycle, blocked []*NodeInfo) []string {
 		}
 		msg := fmt.Sprintf("%s: node %s needs %s for one replica", zone, z.best.Name(), strings.Join(one, " and "))
 		if len(need) > 0 {
-			msg = fmt.Sprintf("%s needs at least %s for %d replica(s); node %s needs %s for one",
-				zone, strings.Join(need, ", "), k, z.best.Name(), strings.Join(one, " and "))
+			msg = fmt.Sprintf("%s %s (at least, for %d replica(s)); node %s needs %s for one",
+				strings.Join(need, ", "), where, k, z.best.Name(), strings.Join(one, " and "))
 		}
 		out = append(out, msg)
 	}
