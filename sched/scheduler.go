@@ -340,6 +340,8 @@ func (c *Cycle) DomainCount(n *NodeInfo, key TopologyKey) int {
 }
 
 // SetState stores per-cycle data for a custom plugin, keyed by its name.
+// Call it from PreFilter or PreScore only: Filter and Score run
+// concurrently and may only read it with State.
 func (c *Cycle) SetState(key string, v any) {
 	if c.state == nil {
 		c.state = make(map[string]any)
