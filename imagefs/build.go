@@ -524,8 +524,8 @@ func entryHeader(e buildEntry, mtime time.Time, links map[inode]string) (*tar.He
 	return hdr, nil
 }
 
-func unixMajor(dev uint64) uint32 { return uint32((dev >> 8) & 0xfff) | uint32((dev>>32)&0xfffff000) } //nolint:gosec // bit fields
-func unixMinor(dev uint64) uint32 { return uint32(dev&0xff) | uint32((dev>>12)&0xffffff00) }         //nolint:gosec // bit fields
+func unixMajor(dev uint64) uint32 { return uint32((dev>>8)&0xfff) | uint32((dev>>32)&0xfffff000) } //nolint:gosec // bit fields
+func unixMinor(dev uint64) uint32 { return uint32(dev&0xff) | uint32((dev>>12)&0xffffff00) }       //nolint:gosec // bit fields
 
 func copyFile(w io.Writer, p string, size int64) (int64, error) {
 	f, err := os.Open(p)

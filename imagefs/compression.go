@@ -1,7 +1,6 @@
 package imagefs
 
 import (
-	"bytes"
 	"fmt"
 	"io"
 	"runtime"
@@ -115,6 +114,7 @@ func (c Compression) compressor(w io.Writer) (io.WriteCloser, error) {
 
 type nopWriteCloser struct{ io.Writer }
 
+// Close does nothing: the underlying writer belongs to the caller.
 func (nopWriteCloser) Close() error { return nil }
 
 // decompressor returns a reader of the uncompressed bytes of r. The zstd
@@ -145,23 +145,8 @@ func decompressor(alg Algorithm, r io.Reader) (io.ReadCloser, error) {
 
 type zstdReadCloser struct{ *zstd.Decoder }
 
+// Close releases the decoder's goroutines.
 func (z zstdReadCloser) Close() error { z.Decoder.Close(); return nil }
-
-// compressBytes compresses b into a new slice.
-func (c Compression) compressBytes(b []byte) ([]byte, error) {
-	var buf bytes.Buffer
-	w, err := c.compressor(&buf)
-	if err != nil {
-		return nil, err
-	}
-	if _, err := w.Write(b); err != nil {
-		return nil, err
-	}
-	if err := w.Close(); err != nil {
-		return nil, err
-	}
-	return buf.Bytes(), nil
-}
 
 // readAhead reads r in a goroutine into up to n chunks of size bytes, so the
 // producer (a decompressor) runs while the consumer writes files. Close stops
@@ -207,7 +192,7 @@ func (a *aheadReader) fill(r io.Reader) {
 			}
 		}
 		if err != nil {
-			if err == io.ErrUnexpectedEOF { //nolint:errorlint // io.ReadFull returns it unwrapped
+			if err == io.ErrUnexpectedEOF {
 				err = io.EOF
 			}
 			a.err = err
@@ -216,6 +201,7 @@ func (a *aheadReader) fill(r io.Reader) {
 	}
 }
 
+// Read returns bytes the filler goroutine has read ahead.
 func (a *aheadReader) Read(p []byte) (int, error) {
 	for len(a.cur) == 0 {
 		if a.buf != nil {
@@ -233,11 +219,12 @@ func (a *aheadReader) Read(p []byte) (int, error) {
 	return n, nil
 }
 
+// Close stops the filler goroutine and waits for it to let go.
 func (a *aheadReader) Close() error {
 	if !a.shut {
 		a.shut = true
 		close(a.done)
-		for range a.full { //nolint:revive // drain so the filler can exit
+		for range a.full {
 		}
 	}
 	return nil

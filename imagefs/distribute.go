@@ -226,6 +226,8 @@ type treeSource struct {
 	timeout time.Duration
 }
 
+// OpenBlob waits for the parent to hold h, then streams it from the
+// parent; ErrNotFound sends the caller to the next source.
 func (t *treeSource) OpenBlob(ctx context.Context, h v1.Hash) (io.ReadCloser, error) {
 	timer := time.NewTimer(t.timeout)
 	defer timer.Stop()

@@ -53,8 +53,10 @@ func distributionImage(t testing.TB) v1.Image {
 	if err != nil {
 		t.Fatal(err)
 	}
-	img, _, err := imagefs.Build(ctx, app, imagefs.Recipe{Base: b, Target: "/app",
-		Include: []imagefs.Include{{Source: rt, Target: "/opt/runtime", Role: imagefs.RoleRuntime}}})
+	img, _, err := imagefs.Build(ctx, app, imagefs.Recipe{
+		Base: b, Target: "/app",
+		Include: []imagefs.Include{{Source: rt, Target: "/opt/runtime", Role: imagefs.RoleRuntime}},
+	})
 	if err != nil {
 		t.Fatal(err)
 	}

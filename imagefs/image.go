@@ -63,14 +63,24 @@ func newMemLayer(blob []byte, diffID v1.Hash, mt types.MediaType) (*memLayer, er
 	return &memLayer{blob: blob, digest: sha256Hash(blob), diffID: diffID, mt: mt, alg: alg}, nil
 }
 
-func (l *memLayer) Digest() (v1.Hash, error)          { return l.digest, nil }
-func (l *memLayer) DiffID() (v1.Hash, error)          { return l.diffID, nil }
-func (l *memLayer) Size() (int64, error)              { return int64(len(l.blob)), nil }
+// Digest is the sha256 of the compressed blob.
+func (l *memLayer) Digest() (v1.Hash, error) { return l.digest, nil }
+
+// DiffID is the sha256 of the uncompressed tar.
+func (l *memLayer) DiffID() (v1.Hash, error) { return l.diffID, nil }
+
+// Size is the compressed size.
+func (l *memLayer) Size() (int64, error) { return int64(len(l.blob)), nil }
+
+// MediaType is the layer's OCI media type.
 func (l *memLayer) MediaType() (types.MediaType, error) { return l.mt, nil }
+
+// Compressed reads the blob.
 func (l *memLayer) Compressed() (io.ReadCloser, error) {
 	return io.NopCloser(bytes.NewReader(l.blob)), nil
 }
 
+// Uncompressed decompresses the blob as its media type says.
 func (l *memLayer) Uncompressed() (io.ReadCloser, error) {
 	return decompressor(l.alg, bytes.NewReader(l.blob))
 }
@@ -82,6 +92,7 @@ type mediaLayer struct {
 	mt types.MediaType
 }
 
+// MediaType is the OCI type standing in for the original.
 func (l mediaLayer) MediaType() (types.MediaType, error) { return l.mt, nil }
 
 // ociLayer returns l with its OCI media type, refusing unknown ones.
@@ -169,16 +180,34 @@ func newImage(cfg *v1.ConfigFile, entries []layerEntry, annotations map[string]s
 	return &image{rawManifest: rawManifest, rawConfig: rawConfig, manifest: m, config: cfg, layers: layers}, nil
 }
 
+// MediaType is always the OCI manifest type.
 func (i *image) MediaType() (types.MediaType, error) { return types.OCIManifestSchema1, nil }
-func (i *image) Size() (int64, error)                { return int64(len(i.rawManifest)), nil }
-func (i *image) ConfigName() (v1.Hash, error)        { return i.manifest.Config.Digest, nil }
-func (i *image) ConfigFile() (*v1.ConfigFile, error) { return i.config.DeepCopy(), nil }
-func (i *image) RawConfigFile() ([]byte, error)      { return bytes.Clone(i.rawConfig), nil }
-func (i *image) Digest() (v1.Hash, error)            { return sha256Hash(i.rawManifest), nil }
-func (i *image) Manifest() (*v1.Manifest, error)     { return i.manifest.DeepCopy(), nil }
-func (i *image) RawManifest() ([]byte, error)        { return bytes.Clone(i.rawManifest), nil }
-func (i *image) Layers() ([]v1.Layer, error)         { return append([]v1.Layer(nil), i.layers...), nil }
 
+// Size is the manifest's size.
+func (i *image) Size() (int64, error) { return int64(len(i.rawManifest)), nil }
+
+// ConfigName is the config blob's digest.
+func (i *image) ConfigName() (v1.Hash, error) { return i.manifest.Config.Digest, nil }
+
+// ConfigFile returns a copy of the parsed config.
+func (i *image) ConfigFile() (*v1.ConfigFile, error) { return i.config.DeepCopy(), nil }
+
+// RawConfigFile returns the serialised config.
+func (i *image) RawConfigFile() ([]byte, error) { return bytes.Clone(i.rawConfig), nil }
+
+// Digest is the manifest's digest.
+func (i *image) Digest() (v1.Hash, error) { return sha256Hash(i.rawManifest), nil }
+
+// Manifest returns a copy of the parsed manifest.
+func (i *image) Manifest() (*v1.Manifest, error) { return i.manifest.DeepCopy(), nil }
+
+// RawManifest returns the serialised manifest.
+func (i *image) RawManifest() ([]byte, error) { return bytes.Clone(i.rawManifest), nil }
+
+// Layers returns the layers, bottom first.
+func (i *image) Layers() ([]v1.Layer, error) { return append([]v1.Layer(nil), i.layers...), nil }
+
+// LayerByDigest finds a layer (or the config blob) by digest.
 func (i *image) LayerByDigest(h v1.Hash) (v1.Layer, error) {
 	for k, d := range i.manifest.Layers {
 		if d.Digest == h {
@@ -191,6 +220,7 @@ func (i *image) LayerByDigest(h v1.Hash) (v1.Layer, error) {
 	return nil, fmt.Errorf("%w: layer %s", ErrNotFound, h)
 }
 
+// LayerByDiffID finds a layer by its diff id.
 func (i *image) LayerByDiffID(h v1.Hash) (v1.Layer, error) {
 	for k, d := range i.config.RootFS.DiffIDs {
 		if d == h {

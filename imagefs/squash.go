@@ -229,9 +229,9 @@ func emitLayer(ctx context.Context, l v1.Layer, p *layerPlan, tw *tar.Writer) er
 	}
 	defer rc.Close()
 	tr := tar.NewReader(rc)
-	shadow := map[string][]byte{}       // skipped link target -> content
+	shadow := map[string][]byte{}         // skipped link target -> content
 	shadowHdr := map[string]*tar.Header{} // and its header
-	carried := map[string]string{}      // skipped target -> name now carrying it
+	carried := map[string]string{}        // skipped target -> name now carrying it
 	for i := 0; ; i++ {
 		if err := ctx.Err(); err != nil {
 			return err

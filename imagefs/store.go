@@ -144,7 +144,7 @@ func (s *Store) OpenBlob(_ context.Context, h v1.Hash) (io.ReadCloser, error) {
 	return f, nil
 }
 
-var hexDigest = regexp.MustCompile(`^[0-9a-f]{64}$`) //nolint:gochecknoglobals // a compiled constant
+var hexDigest = regexp.MustCompile(`^[0-9a-f]{64}$`)
 
 func validHash(h v1.Hash) bool { return h.Algorithm == "sha256" && hexDigest.MatchString(h.Hex) }
 
@@ -751,7 +751,7 @@ func (s *Store) GC(ctx context.Context) (GCResult, error) {
 	return res, nil
 }
 
-var containerID = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$`) //nolint:gochecknoglobals // a compiled constant
+var containerID = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$`)
 
 // containerImages maps each prepared container id to its image digest.
 func (s *Store) containerImages() (map[string]v1.Hash, error) {

@@ -296,7 +296,7 @@ func (l lyingConfig) ConfigFile() (*v1.ConfigFile, error) {
 }
 
 func (l lyingConfig) RawManifest() ([]byte, error) {
-	m, _ := l.Image.Manifest()
+	m, _ := l.Manifest()
 	b, _ := l.RawConfigFile()
 	m.Config.Digest, m.Config.Size = sha(b), int64(len(b))
 	return jsonMarshal(m)

@@ -375,7 +375,7 @@ func (u *unpacker) entry(tr *tar.Reader, hdr *tar.Header) error {
 		return u.create(pfd, dir, base, func() error { return unix.Linkat(tfd, tbase, pfd, base, 0) })
 	case tar.TypeChar, tar.TypeBlock, tar.TypeFifo:
 		typ := map[byte]uint32{tar.TypeChar: unix.S_IFCHR, tar.TypeBlock: unix.S_IFBLK, tar.TypeFifo: unix.S_IFIFO}[hdr.Typeflag]
-		dev := unix.Mkdev(uint32(hdr.Devmajor), uint32(hdr.Devminor)) //nolint:gosec // tar limits the range
+		dev := unix.Mkdev(uint32(hdr.Devmajor), uint32(hdr.Devminor))                                                         //nolint:gosec // tar limits the range
 		if err := u.create(pfd, dir, base, func() error { return unix.Mknodat(pfd, base, typ|mode, int(dev)) }); err != nil { //nolint:gosec // device numbers fit
 			return err
 		}

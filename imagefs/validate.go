@@ -37,8 +37,12 @@ func Validate(ctx context.Context, img v1.Image, opt ValidateOptions) error {
 	if err != nil {
 		return fmt.Errorf("%w: validate: manifest: %w", ErrInvalid, err)
 	}
-	if d, err := img.Digest(); err != nil || d != sha256Hash(rawManifest) {
-		return fmt.Errorf("%w: validate: image digest %v is not the manifest's %s (%v)", ErrDigestMismatch, d, sha256Hash(rawManifest), err)
+	d, err := img.Digest()
+	if err != nil {
+		return fmt.Errorf("imagefs: validate: digest: %w", err)
+	}
+	if d != sha256Hash(rawManifest) {
+		return fmt.Errorf("%w: validate: image digest %v is not the manifest's %s", ErrDigestMismatch, d, sha256Hash(rawManifest))
 	}
 	mt, err := img.MediaType()
 	if err != nil {

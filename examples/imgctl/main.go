@@ -41,7 +41,7 @@ func main() {
 	if err := run(ctx, os.Args[1:], os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "imgctl:", err)
 		stop()
-		os.Exit(1) //nolint:gocritic // stop already ran
+		os.Exit(1)
 	}
 }
 

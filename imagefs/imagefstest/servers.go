@@ -1,6 +1,7 @@
 package imagefstest
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"log"
@@ -26,7 +27,8 @@ func Serve(tb testing.TB, h http.Handler) string {
 		err error
 	)
 	for range 20 {
-		l, err = net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(tb)))
+		var lc net.ListenConfig
+		l, err = lc.Listen(context.Background(), "tcp", fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(tb)))
 		if err == nil {
 			break
 		}

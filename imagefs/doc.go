@@ -1,0 +1,50 @@
+// Package imagefs builds, moves and unpacks compressed layered OCI images so
+// that a container's root file system is ready before it is asked for.
+//
+// It builds on go-containerregistry: every function accepts and returns
+// v1.Image and v1.Layer, so remote, layout and mutate keep working on the
+// results. Images it writes use OCI media types throughout (manifest,
+// config, layers) and zstd layers by default.
+//
+//   - Build turns a directory and a Recipe (base image, includes, clear
+//     globs, layer role tags, labels, entrypoint) into a deterministic image
+//     and reports what Clear saved; Squash merges a range of layers,
+//     honouring whiteouts and opaque directories; Recompress switches
+//     between zstd and gzip; ToOCI repairs the Docker manifests
+//     mutate.Canonical and mutate.Time emit; Validate checks digests, sizes,
+//     diff ids and media types for every compression.
+//   - Push and Pull move images to and from a registry, layers in parallel,
+//     requests retried, digests verified.
+//   - A Store is a node's image store: blobs in an OCI layout and every
+//     layer unpacked once, by the package's own unpacker (whiteouts turned
+//     into overlayfs form, paths that escape refused, one syncfs and an
+//     atomic rename per layer), with reference counts and GC. Prepare
+//     stacks the unpacked layers into an overlay mount for a container in
+//     milliseconds; Release undoes it.
+//   - Predistribute fills many stores ahead of need: stores serve their
+//     blobs to each other over HTTP (Store.Handler, Peer), so the registry
+//     sends each blob about once.
+//
+// Usage:
+//
+//	img, report, err := imagefs.Build(ctx, "./app", imagefs.Recipe{
+//		Base:       base, // a v1.Image, e.g. from imagefs.Pull
+//		Clear:      []string{"*.pyc", "usr/share/doc/**"},
+//		Labels:     map[string]string{"team": "web"},
+//		Entrypoint: []string{"/app/run"},
+//	})
+//	if err != nil { ... }
+//	log.Printf("cleared %d files, %d bytes", report.ClearedFiles, report.ClearedBytes)
+//	if _, err := imagefs.Push(ctx, img, "registry.local:5000/web/app:1", imagefs.DefaultRemoteConfig()); err != nil { ... }
+//
+//	// On a node:
+//	store, err := imagefs.OpenStore(imagefs.DefaultStoreConfig("/var/lib/shoal/images"))
+//	img, err = imagefs.Pull(ctx, "registry.local:5000/web/app:1", imagefs.DefaultRemoteConfig())
+//	_, err = store.Add(ctx, img, "web/app:1") // fetch + unpack, ahead of need
+//	rootfs, err := store.Prepare(ctx, "web/app:1", "c1") // overlay mount, no unpacking
+//	// run the container on rootfs.Path, then:
+//	err = store.Release(ctx, "c1")
+//
+// Overlay mounts, whiteout devices and trusted.* xattrs need root
+// (CAP_SYS_ADMIN and CAP_MKNOD).
+package imagefs
