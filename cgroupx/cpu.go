@@ -7,6 +7,7 @@ import (
 	"io"
 	"math"
 	"path/filepath"
+	"slices"
 	"time"
 )
 
@@ -37,15 +38,13 @@ func (c *Cgroup) CPUs(ctx context.Context) (CPUs, error) {
 		return CPUs{}, err
 	}
 	out := CPUs{QuotaMicros: -1}
-	var err error
+	_, _, online, err := c.host.totals(ctx)
+	if err != nil {
+		return CPUs{}, err
+	}
+	out.Online = slices.Clone(online)
+	out.Cpuset = out.Online
 	c.host.withBuf(func(buf []byte) []byte {
-		if buf, err = readInto(c.host.abs("/sys/devices/system/cpu/online"), buf); err != nil {
-			return buf
-		}
-		if out.Online, err = parseCPUList(buf); err != nil {
-			return buf
-		}
-		out.Cpuset = out.Online
 		if w, werr := c.controller("cpu"); werr == nil {
 			if buf, err = c.quota(w, buf, &out); err != nil {
 				return buf
@@ -75,10 +74,10 @@ func (c *Cgroup) quota(w where, buf []byte, out *CPUs) ([]byte, error) {
 	for _, d := range ancestors(w.dir, w.base) {
 		var q int64
 		var p uint64
+		if d == w.base {
+			break // the root cgroup has no quota, on v1 or v2
+		}
 		if w.v2 {
-			if d == w.base {
-				break
-			}
 			if buf, err = readInto(filepath.Join(d, "cpu.max"), buf); err != nil {
 				if notFound(err) {
 					continue

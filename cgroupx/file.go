@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"strings"
 	"syscall"
 )
 
@@ -39,7 +40,14 @@ func readInto(path string, buf []byte) ([]byte, error) {
 		if n == 0 {
 			return buf, nil
 		}
+		short := n < cap(buf)-len(buf)
 		buf = buf[:len(buf)+n]
+		// /proc and cgroup files are seq_files: one read fills the
+		// buffer up to the end of the file, so a short read is the end
+		// and the read that would return 0 can be saved.
+		if short && seqFile(path) {
+			return buf, nil
+		}
 	}
 }
 
@@ -175,4 +183,10 @@ func parseUintFile(b []byte) (uint64, error) {
 		return 0, fmt.Errorf("cgroupx: number %q: %w", bytes.TrimSpace(b), ErrInvalid)
 	}
 	return n, nil
+}
+
+// seqFile reports whether path is under /proc or /sys, whose files are
+// generated whole by the kernel on read.
+func seqFile(path string) bool {
+	return strings.Contains(path, "/proc/") || strings.Contains(path, "/sys/")
 }

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 )
 
 // Host is the view of one machine's cgroup file systems and /proc. It is
@@ -22,6 +23,45 @@ type Host struct {
 	v2     *hierarchy
 	v2Ctrl map[string]bool // controllers enabled at the cgroup2 root
 	bufs   sync.Pool
+
+	// Host-wide values that change only on hotplug or swapon, cached for
+	// hostTTL so that a container's Meminfo or CPUs does not pay for
+	// generating the host's /proc/meminfo each time.
+	cacheMu   sync.Mutex
+	cacheAt   time.Time
+	memTotal  uint64
+	swapTotal uint64
+	online    []int
+}
+
+// hostTTL is how long host totals (MemTotal, SwapTotal, online CPUs) are
+// cached.
+const hostTTL = time.Second
+
+// totals returns the host's MemTotal and SwapTotal and its online CPUs,
+// read at most once per hostTTL.
+func (h *Host) totals(ctx context.Context) (memTotal, swapTotal uint64, online []int, err error) {
+	h.cacheMu.Lock()
+	defer h.cacheMu.Unlock()
+	if !h.cacheAt.IsZero() && time.Since(h.cacheAt) < hostTTL {
+		return h.memTotal, h.swapTotal, h.online, nil
+	}
+	m, err := h.HostMeminfo(ctx)
+	if err != nil {
+		return 0, 0, nil, err
+	}
+	var cpus []int
+	h.withBuf(func(buf []byte) []byte {
+		if buf, err = readInto(h.abs("/sys/devices/system/cpu/online"), buf); err == nil {
+			cpus, err = parseCPUList(buf)
+		}
+		return buf
+	})
+	if err != nil {
+		return 0, 0, nil, err
+	}
+	h.memTotal, h.swapTotal, h.online, h.cacheAt = m.MemTotal, m.SwapTotal, cpus, time.Now()
+	return h.memTotal, h.swapTotal, h.online, nil
 }
 
 // hierarchy is one mounted cgroup hierarchy.

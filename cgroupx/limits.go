@@ -63,7 +63,7 @@ func knobError(knob string, err error) error {
 // be created, so a missing one is a knob the host lacks.
 func writeKnob(dir, name, value string) error {
 	path := filepath.Join(dir, name)
-	fd, err := syscall.Open(path, syscall.O_WRONLY|syscall.O_CLOEXEC, 0)
+	fd, err := syscall.Open(path, syscall.O_WRONLY|syscall.O_TRUNC|syscall.O_CLOEXEC, 0)
 	if err != nil {
 		return knobError(name, pathError("open", path, err))
 	}

@@ -1,6 +1,7 @@
 package cgroupx
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -102,22 +103,38 @@ func (c *Cgroup) CountTasks(ctx context.Context) (TaskCount, error) {
 		if err := ctx.Err(); err != nil {
 			return TaskCount{}, err
 		}
-		countThreads(c.host.proc(strconv.Itoa(pid)+"/task"), buf, &tc)
+		countProcess(c.host.proc(strconv.Itoa(pid)+"/task"), pid, buf, &tc)
 	}
 	return tc, nil
 }
 
-// countThreads adds the threads listed in one /proc/<pid>/task directory.
-// A process that exits during the scan is skipped, as the kernel would no
-// longer count it either.
-func countThreads(taskDir string, buf []byte, tc *TaskCount) {
+// countProcess adds the threads of one process. The leader's
+// /proc/<pid>/task/<pid>/stat is read first: it says how many threads the
+// process has, and a single-threaded process (most of them) needs no
+// listing of its task directory. A process that exits during the scan is
+// skipped, as the kernel would no longer count it either.
+func countProcess(taskDir string, pid int, buf []byte, tc *TaskCount) {
+	dirents := buf[:4096]
+	statBuf := buf[4096:]
+	// The leader by its full path: no directory to open for a
+	// single-threaded process.
+	var pathArr [512]byte
+	path := append(pathArr[:0], taskDir...)
+	path = append(path, '/')
+	path = strconv.AppendInt(path, int64(pid), 10)
+	path = append(path, "/stat\x00"...)
+	leader, threads, ok := readLeaderStat(atFDCWD, &path[0], statBuf)
+	if ok {
+		tc.add(leader, pid)
+		if threads == 1 {
+			return
+		}
+	}
 	dfd, err := syscall.Open(taskDir, syscall.O_RDONLY|syscall.O_DIRECTORY|syscall.O_CLOEXEC, 0)
 	if err != nil {
 		return
 	}
 	defer syscall.Close(dfd)
-	dirents := buf[:4096]
-	statBuf := buf[4096:]
 	var name [32]byte
 	for {
 		n, err := syscall.ReadDirent(dfd, dirents)
@@ -136,42 +153,81 @@ func countThreads(taskDir string, buf []byte, tc *TaskCount) {
 				l++
 			}
 			nameBytes = nameBytes[:l]
-			tid, ok := atou(nameBytes)
-			if !ok || l+len("/stat")+1 > len(name) {
+			tid, okt := atou(nameBytes)
+			if !okt || l+len("/stat")+1 > len(name) || (ok && tid == uint64(pid)) { //nolint:gosec // pid is positive
 				continue
 			}
 			copy(name[:], nameBytes)
 			copy(name[l:], "/stat\x00")
-			state, ok := readStatState(dfd, &name[0], statBuf)
-			if !ok {
-				continue
+			if b, okr := readStat(dfd, &name[0], statBuf); okr {
+				if state, oks := statState(b); oks {
+					tc.add(state, int(tid)) //nolint:gosec // a tid fits int
+				}
 			}
-			tc.Total++
-			switch state {
-			case 'R':
-				tc.Running++
-			case 'D':
-				tc.Uninterruptible++
-			}
-			tc.LastPID = max(tc.LastPID, int(tid)) //nolint:gosec // a tid fits int
 		}
 	}
 }
 
-// readStatState reads <dirfd>/<path> (a NUL-terminated "tid/stat") and
-// returns the thread's state letter.
-func readStatState(dirfd int, path *byte, buf []byte) (byte, bool) {
-	fd, _, errno := syscall.Syscall6(syscall.SYS_OPENAT, uintptr(dirfd), uintptr(unsafe.Pointer(path)),
+func (tc *TaskCount) add(state byte, tid int) {
+	tc.Total++
+	switch state {
+	case 'R':
+		tc.Running++
+	case 'D':
+		tc.Uninterruptible++
+	}
+	tc.LastPID = max(tc.LastPID, tid)
+}
+
+// readLeaderStat reads a leader's stat and returns its state and the
+// process's thread count (field 20).
+func readLeaderStat(dirfd int, path *byte, buf []byte) (state byte, threads int, ok bool) {
+	b, ok := readStat(dirfd, path, buf)
+	if !ok {
+		return 0, 0, false
+	}
+	state, ok = statState(b)
+	if !ok {
+		return 0, 0, false
+	}
+	// Field 20 is the 18th field after the state (field 3).
+	i := bytes.LastIndexByte(b, ')') + 2
+	for field := 3; field < 20; field++ {
+		j := bytes.IndexByte(b[i:], ' ')
+		if j < 0 {
+			return state, 0, true
+		}
+		i += j + 1
+	}
+	end := bytes.IndexByte(b[i:], ' ')
+	if end < 0 {
+		return state, 0, true
+	}
+	n, okn := atou(b[i : i+end])
+	if !okn || n > 1<<22 {
+		return state, 0, true // unknown: list the task directory
+	}
+	return state, int(n), true
+}
+
+// atFDCWD makes openat resolve a relative path from the working directory,
+// and ignore the directory for an absolute one.
+const atFDCWD = -100
+
+// readStat reads <dirfd>/<path> (a NUL-terminated "tid/stat") into buf.
+func readStat(dirfd int, path *byte, buf []byte) ([]byte, bool) {
+	fd, _, errno := syscall.Syscall6(syscall.SYS_OPENAT, uintptr(dirfd), //nolint:gosec // AT_FDCWD is negative by design
+		uintptr(unsafe.Pointer(path)),
 		uintptr(syscall.O_RDONLY|syscall.O_CLOEXEC), 0, 0, 0)
 	if errno != 0 {
-		return 0, false
+		return nil, false
 	}
 	defer syscall.Close(int(fd))
 	n, err := syscall.Read(int(fd), buf)
 	if err != nil || n <= 0 {
-		return 0, false
+		return nil, false
 	}
-	return statState(buf[:n])
+	return buf[:n], true
 }
 
 // PIDs returns the processes of the cgroup and its descendants, read from
@@ -209,6 +265,12 @@ func (c *Cgroup) PIDs(ctx context.Context) ([]int, error) {
 				return nil // removed during the walk
 			}
 			return rerr
+		}
+		// A directory's link count is 2 + its subdirectories on kernfs
+		// (and tmpfs, ext4): a leaf cgroup needs no listing.
+		var st syscall.Stat_t
+		if err := syscall.Stat(dir, &st); err == nil && st.Nlink == 2 {
+			return nil
 		}
 		entries, err := os.ReadDir(dir)
 		if err != nil {

@@ -12,7 +12,8 @@ import (
 // are bytes.
 //
 // MemTotal is the smallest memory limit over the cgroup and its ancestors,
-// capped by the host's MemTotal. MemFree is MemTotal minus the cgroup's
+// capped by the host's MemTotal (host totals are re-read at most once a
+// second). MemFree is MemTotal minus the cgroup's
 // usage. MemAvailable is MemFree plus the reclaimable page cache
 // (active_file + inactive_file) and reclaimable slab, capped by MemTotal;
 // shmem and tmpfs pages sit on the anon lists and are never counted as
@@ -285,7 +286,7 @@ func (c *Cgroup) Meminfo(ctx context.Context) (Meminfo, error) {
 	if err != nil {
 		return Meminfo{}, err
 	}
-	host, err := c.host.HostMeminfo(ctx)
+	hostMem, hostSwap, _, err := c.host.totals(ctx)
 	if err != nil {
 		return Meminfo{}, err
 	}
@@ -326,7 +327,7 @@ func (c *Cgroup) Meminfo(ctx context.Context) (Meminfo, error) {
 	m := Meminfo{
 		Limit:        limit,
 		Usage:        usage,
-		MemTotal:     min(limit, host.MemTotal),
+		MemTotal:     min(limit, hostMem),
 		Cached:       st.cache,
 		SwapCached:   st.swapcached,
 		ActiveAnon:   st.activeAnon,
@@ -349,7 +350,7 @@ func (c *Cgroup) Meminfo(ctx context.Context) (Meminfo, error) {
 		m.MemFree = m.MemTotal - usage
 	}
 	m.MemAvailable = min(m.MemTotal, m.MemFree+st.activeFile+st.inactiveFile+st.slabReclaimable)
-	m.SwapTotal = min(swapLim, host.SwapTotal)
+	m.SwapTotal = min(swapLim, hostSwap)
 	if swapUsed == 0 && !w.v2 {
 		swapUsed = st.swap
 	}

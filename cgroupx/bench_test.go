@@ -1,0 +1,197 @@
+package cgroupx_test
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/shoalkit/shoal/cgroupx"
+	"github.com/shoalkit/shoal/cgroupx/cgroupxtest"
+	"github.com/shoalkit/shoal/internal/testenv"
+)
+
+// benchContainer is a real cgroup with a small workload: four sleeping
+// processes and a 256 MiB limit, as a typical idle container.
+func benchContainer(b *testing.B, procs int) *cgroupx.Cgroup {
+	b.Helper()
+	testenv.Require(b, testenv.Cgroups)
+	ctx := b.Context()
+	cg := testenv.NewCgroup(b)
+	host, err := cgroupx.NewHost(ctx)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctr, err := host.Open(ctx, cg.Name)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := ctr.SetLimits(ctx, cgroupx.Limits{Memory: ptr(int64(256 << 20)), CPUQuota: ptr(int64(50000))}); err != nil {
+		b.Fatal(err)
+	}
+	for range procs {
+		cg.Start(b, "sleep", "1000")
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		tc, err := ctr.CountTasks(ctx)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if tc.Total == procs {
+			break
+		}
+		if time.Now().After(deadline) {
+			b.Fatalf("%d of %d processes", tc.Total, procs)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return ctr
+}
+
+func BenchmarkMeminfo(b *testing.B) {
+	b.Run("real", func(b *testing.B) {
+		ctr := benchContainer(b, 4)
+		ctx := b.Context()
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := ctr.Meminfo(ctx); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	for _, l := range layouts {
+		b.Run("fixture-"+l.name, func(b *testing.B) {
+			ctx := b.Context()
+			tree := cgroupxtest.New(b, l.layout)
+			tree.SetMemory("/pod", cgroupxtest.Memory{Limit: 1 << 30})
+			tree.SetMemory("/pod/ctr", cgroupxtest.Memory{Limit: 256 << 20, Usage: 100 << 20})
+			cg := open(ctx, b, newHost(ctx, b, tree), "/pod/ctr")
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := cg.Meminfo(ctx); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkMeminfoVsLxcfs reads /proc/meminfo of the same cgroup through
+// lxcfs (started here on a private mount) and through cgroupx, rendering
+// included. lxcfs answers for the cgroup of the reader's pid-namespace init,
+// pid 1, so both read pid 1's cgroup.
+func BenchmarkMeminfoVsLxcfs(b *testing.B) {
+	testenv.Require(b, testenv.Cgroups)
+	ctx := b.Context()
+	host, err := cgroupx.NewHost(ctx)
+	if err != nil {
+		b.Fatal(err)
+	}
+	init, err := host.OpenPID(ctx, 1)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("cgroupx", func(b *testing.B) {
+		var out nopWriter
+		b.ReportAllocs()
+		for b.Loop() {
+			m, err := init.Meminfo(ctx)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if err := cgroupx.WriteMeminfo(&out, m, nil); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("lxcfs", func(b *testing.B) {
+		testenv.Require(b, testenv.Lxcfs)
+		mnt := startLxcfs(b)
+		path := filepath.Join(mnt, "proc/meminfo")
+		b.ReportAllocs()
+		buf := make([]byte, 8192)
+		for b.Loop() {
+			f, err := os.Open(path)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if _, err := f.Read(buf); err != nil {
+				b.Fatal(err)
+			}
+			f.Close()
+		}
+	})
+}
+
+type nopWriter struct{}
+
+func (nopWriter) Write(p []byte) (int, error) { return len(p), nil }
+
+// startLxcfs runs lxcfs in the foreground on a private mount point and
+// stops it by pid (it unmounts on SIGTERM); a lazy unmount follows in case
+// it did not.
+func startLxcfs(b *testing.B) string {
+	b.Helper()
+	mnt := filepath.Join(b.TempDir(), "lxcfs")
+	if err := os.Mkdir(mnt, 0o755); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = exec.Command("umount", "-l", mnt).Run() })
+	testenv.StartProcess(b, "lxcfs", "-f", "--pidfile", filepath.Join(filepath.Dir(mnt), "lxcfs.pid"), mnt)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if _, err := os.Stat(filepath.Join(mnt, "proc/meminfo")); err == nil {
+			return mnt
+		}
+		if time.Now().After(deadline) {
+			b.Fatal("lxcfs did not mount")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func BenchmarkSample(b *testing.B) {
+	ctr := benchContainer(b, 4)
+	ctx := b.Context()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := ctr.Sample(ctx); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkLoadScan counts the threads of a container and reports the
+// cost per thread.
+func BenchmarkLoadScan(b *testing.B) {
+	for _, procs := range []int{10, 100} {
+		b.Run(strconv.Itoa(procs)+"procs", func(b *testing.B) {
+			ctr := benchContainer(b, procs)
+			ctx := b.Context()
+			b.ReportAllocs()
+			threads := 0
+			for b.Loop() {
+				tc, err := ctr.CountTasks(ctx)
+				if err != nil {
+					b.Fatal(err)
+				}
+				threads = tc.Total
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(threads), "ns/thread")
+		})
+	}
+}
+
+func BenchmarkCPUs(b *testing.B) {
+	ctr := benchContainer(b, 1)
+	ctx := b.Context()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := ctr.CPUs(ctx); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

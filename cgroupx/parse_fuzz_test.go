@@ -1,0 +1,111 @@
+package cgroupx
+
+import (
+	"bytes"
+	"errors"
+	"testing"
+)
+
+// Fuzz tests for the parsers of /proc and /sys files that have no exported
+// reader form. Each must return ErrInvalid or a value, never panic.
+
+func checkInvalid(t *testing.T, err error) {
+	t.Helper()
+	if err != nil && !errors.Is(err, ErrInvalid) {
+		t.Fatalf("error %v does not wrap ErrInvalid", err)
+	}
+}
+
+func FuzzParseMemStat(f *testing.F) {
+	f.Add([]byte("total_cache 100\ntotal_rss 200\nhierarchical_memory_limit 9223372036854771712\n"), true)
+	f.Add([]byte("anon 1\nfile 2\nslab_reclaimable 3\n"), false)
+	f.Fuzz(func(t *testing.T, in []byte, v1 bool) {
+		_, err := parseMemStat(in, v1)
+		checkInvalid(t, err)
+	})
+}
+
+func FuzzParseLimit(f *testing.F) {
+	for _, s := range []string{"max\n", "-1", "9223372036854771712\n", "268435456"} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, in []byte) {
+		_, err := parseLimit(in)
+		checkInvalid(t, err)
+	})
+}
+
+func FuzzParseCPUMax(f *testing.F) {
+	f.Add([]byte("max 100000\n"))
+	f.Add([]byte("50000 100000\n"))
+	f.Fuzz(func(t *testing.T, in []byte) {
+		q, p, err := parseCPUMax(in)
+		checkInvalid(t, err)
+		if err == nil && (p == 0 || q < -1) {
+			t.Fatalf("accepted quota %d period %d", q, p)
+		}
+	})
+}
+
+func FuzzParseCPUStat(f *testing.F) {
+	f.Add([]byte("usage_usec 100\nuser_usec 60\nsystem_usec 40\nnr_periods 0\n"), false)
+	f.Add([]byte("user 100\nsystem 40\n"), true)
+	f.Fuzz(func(t *testing.T, in []byte, acct bool) {
+		var ct CPUTime
+		var err error
+		if acct {
+			ct, err = parseCPUAcctStat(in)
+		} else {
+			ct, err = parseCPUStatV2(in)
+		}
+		checkInvalid(t, err)
+		if err == nil && (ct.Total < 0 || ct.User < 0 || ct.System < 0) {
+			t.Fatalf("negative %+v", ct)
+		}
+	})
+}
+
+func FuzzParsePressure(f *testing.F) {
+	f.Add([]byte("some avg10=0.00 avg60=0.00 avg300=0.00 total=0\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=0\n"))
+	f.Fuzz(func(t *testing.T, in []byte) {
+		p, err := ParsePressure(bytes.NewReader(in))
+		checkInvalid(t, err)
+		if err == nil && (p.Some.Total < 0 || p.Full.Total < 0) {
+			t.Fatalf("negative %+v", p)
+		}
+	})
+}
+
+func FuzzParseIOStat(f *testing.F) {
+	f.Add([]byte("8:0 rbytes=1 wbytes=2 rios=3 wios=4 dbytes=0 dios=0\n"))
+	f.Fuzz(func(t *testing.T, in []byte) {
+		_, err := ParseIOStat(bytes.NewReader(in))
+		checkInvalid(t, err)
+	})
+}
+
+func FuzzParseBlkioStat(f *testing.F) {
+	f.Add([]byte("8:0 Read 4096\n8:0 Write 8192\n8:0 Total 12288\nTotal 12288\n"))
+	f.Fuzz(func(t *testing.T, in []byte) {
+		_, err := ParseBlkioStat(bytes.NewReader(in))
+		checkInvalid(t, err)
+	})
+}
+
+func FuzzParseIOMax(f *testing.F) {
+	f.Add([]byte("8:0 rbps=1048576 wbps=max riops=max wiops=300\n"))
+	f.Fuzz(func(t *testing.T, in []byte) {
+		var l Limits
+		checkInvalid(t, parseIOMax(in, &l))
+	})
+}
+
+func FuzzParseWeight(f *testing.F) {
+	f.Add([]byte("default 100\n8:0 200\n"))
+	f.Add([]byte("500\n"))
+	f.Fuzz(func(t *testing.T, in []byte) {
+		if w := parseWeight(in); w != nil && *w > 10000 {
+			t.Fatalf("weight %d", *w)
+		}
+	})
+}
