@@ -65,12 +65,16 @@ type Config struct {
 	ReconnectMax time.Duration
 
 	// ReadyTimeout bounds the wait for ovs-vswitchd to give a new port its
-	// ofport when the caller's context has no earlier deadline. Default 10s.
+	// ofport when the caller's context has no earlier deadline. Default 30s:
+	// with the userspace datapath on a small machine one reconfiguration
+	// takes about a second at 900 ports, longer under load.
 	ReadyTimeout time.Duration
 
-	// MaxBatch caps how many concurrent Attach calls share one transaction
-	// (ovs-vswitchd reconfigures the bridge once per transaction).
-	// Default 64.
+	// MaxBatch caps how many concurrent Attach calls share one transaction,
+	// and how many attachments Reconcile has in flight at once.
+	// ovs-vswitchd reconfigures the bridge once per round whatever the
+	// number of changes, so the more ports in flight, the more ports per
+	// reconfiguration. Default 256.
 	MaxBatch int
 
 	// DeleteChunk is how many ports one deleting transaction removes;
@@ -98,8 +102,8 @@ func DefaultConfig() Config {
 		ConnectTimeout:    5 * time.Second,
 		ReconnectInterval: 20 * time.Millisecond,
 		ReconnectMax:      100 * time.Millisecond,
-		ReadyTimeout:      10 * time.Second,
-		MaxBatch:          64,
+		ReadyTimeout:      30 * time.Second,
+		MaxBatch:          256,
 		DeleteChunk:       50,
 		PaceTimeout:       5 * time.Second,
 	}

@@ -234,3 +234,22 @@ func (s *Switch) restoreLeases(ctx context.Context) error {
 	}
 	return nil
 }
+
+// detachAll detaches many containers with one paced, chunked delete.
+func (s *Switch) detachAll(ctx context.Context, containerIDs []string) error {
+	ports, err := s.ownedPorts(ctx)
+	if err != nil {
+		return err
+	}
+	want := make(map[string]bool, len(containerIDs))
+	for _, id := range containerIDs {
+		want[id] = true
+	}
+	var mine []ovsmodel.Port
+	for _, p := range ports {
+		if want[p.ExternalIDs[keyContainer]] {
+			mine = append(mine, p)
+		}
+	}
+	return s.remove(ctx, mine)
+}
