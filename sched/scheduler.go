@@ -40,9 +40,11 @@ type Config struct {
 	// MinFeasibleNodesToFind is, in Sampled mode, the least number of
 	// feasible nodes to find before choosing (default 100, as kube).
 	MinFeasibleNodesToFind int
-	// Filters lists the filter plugins to run, in order. The cheapest and
-	// most selective first: the loop stops at a node's first rejection,
-	// and why-not counts each node under that first rejection.
+	// Filters lists the filter plugins to run. A node must pass them all;
+	// the order only shapes why-not answers, which count each node under
+	// the first filter (in this order) that rejects it. The exact-mode
+	// loop runs ResourceFit and the other filters that depend only on the
+	// node first, whatever the order, as that changes nothing but speed.
 	Filters []string
 	// Scores lists the score plugins and their weights (at least 1).
 	Scores []ScoreWeight
@@ -978,9 +980,20 @@ func tieKey(i, off, total int) int {
 // comes first after a per-replica offset derived from the seed: cheap,
 // and independent of the order the nodes are visited in.
 func (c *Cycle) scan(start, count, want int, salt uint64) scanOut {
-	nodes := c.inv.nodes
+	nodes, hot := c.inv.nodes, c.inv.hot
 	total := len(nodes)
 	fkinds, skinds, weights := c.fkinds, c.skinds, c.weights
+	var wl, wb, wm int64 // the resource scores, summed in one call
+	for si, sk := range skinds {
+		switch sk {
+		case kindLeast:
+			wl = weights[si]
+		case kindBalanced:
+			wb = weights[si]
+		case kindMost:
+			wm = weights[si]
+		}
+	}
 	off := int(salt % uint64(total))
 	out := scanOut{best: -1}
 	found := 0
@@ -989,12 +1002,20 @@ func (c *Cycle) scan(start, count, want int, salt uint64) scanOut {
 		if i >= total {
 			i -= total
 		}
-		n := &nodes[i]
-		if !n.live {
+		h := &hot[i]
+		if !h.live || c.resFit && !c.fitsHot(h) {
 			continue
 		}
+		n := &nodes[i]
 		feasible := true
 		for fi, fk := range fkinds {
+			if fk == kindResourceFit {
+				if c.vlan != 0 && n.ipsLeft(c.vlan) < 1 {
+					feasible = false
+					break
+				}
+				continue
+			}
 			if !c.passes(fi, fk, n) {
 				feasible = false
 				break
@@ -1003,15 +1024,14 @@ func (c *Cycle) scan(start, count, want int, salt uint64) scanOut {
 		if !feasible {
 			continue
 		}
-		var sc int64
+		sc := c.resourceScores(h, wl, wb, wm)
 		for si, sk := range skinds {
-			sc += weights[si] * c.score(si, sk, n)
+			if sk != kindLeast && sk != kindBalanced && sk != kindMost {
+				sc += weights[si] * c.score(si, sk, n)
+			}
 		}
 		if out.best < 0 || sc >= out.score {
-			tie := i - off
-			if tie < 0 {
-				tie += total
-			}
+			tie := tieKey(i, off, total)
 			if out.best < 0 || sc > out.score || uint64(tie) < out.tie {
 				out.best, out.score, out.tie = int32(i), sc, uint64(tie)
 			}
