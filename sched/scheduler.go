@@ -195,7 +195,8 @@ func (s *Scheduler) Place(req Request) (*Result, error) {
 	s.inv.mu.Lock()
 	defer s.inv.mu.Unlock()
 	c := &s.cycle
-	c.begin(&req)
+	c.reqBuf = req
+	c.begin(&c.reqBuf)
 	defer c.end()
 	res := &Result{Placements: make([]Placement, 0, min(req.Count, 1024))}
 	for r := 0; r < req.Count; r++ {
@@ -235,7 +236,8 @@ func (s *Scheduler) Explain(req Request) (*Diagnosis, error) {
 	s.inv.mu.Lock()
 	defer s.inv.mu.Unlock()
 	c := &s.cycle
-	c.begin(&req)
+	c.reqBuf = req
+	c.begin(&c.reqBuf)
 	defer c.end()
 	c.unplaced = req.Count
 	c.prepare()
@@ -277,6 +279,7 @@ type Cycle struct {
 	s        *Scheduler
 	inv      *Inventory
 	req      *Request
+	reqBuf   Request // the request of the running Place, so that it need not escape
 	replica  int
 	unplaced int
 	app      *appState
@@ -312,7 +315,8 @@ type Cycle struct {
 	weights  []int64
 
 	hard, soft []spreadState
-	outs       []scanOut
+	outs       []scanOut // per worker, written by the workers at their own index
+	wg         sync.WaitGroup
 	work       []workScratch
 	dirty      int32   // the slot the previous replica of the batch went to, or -1
 	sig        []uint8 // the active plugin kinds the workers' caches were built for
@@ -580,20 +584,19 @@ func (c *Cycle) placeOne() (slot int32, score int64, ok bool) {
 	default:
 		c.grow(p)
 		chunk := (total + p - 1) / p
-		outs := c.outs[:0]
-		for range p {
-			outs = append(outs, scanOut{})
+		for len(c.outs) < p {
+			c.outs = append(c.outs, scanOut{})
 		}
-		c.outs = outs
-		var wg sync.WaitGroup
 		for w := 1; w < p; w++ {
-			lo := w * chunk
-			wg.Go(func() { outs[w] = c.columns(lo, min(lo+chunk, total), &c.work[w], salt) })
+			c.wg.Go(func() {
+				lo := w * chunk
+				c.outs[w] = c.columns(lo, min(lo+chunk, total), &c.work[w], salt)
+			})
 		}
-		outs[0] = c.columns(0, chunk, &c.work[0], salt)
-		wg.Wait()
-		r = outs[0]
-		for _, o := range outs[1:] {
+		c.outs[0] = c.columns(0, chunk, &c.work[0], salt)
+		c.wg.Wait()
+		r = c.outs[0]
+		for _, o := range c.outs[1:p] {
 			if o.beats(r) {
 				r = o
 			}
