@@ -432,7 +432,10 @@ func (inv *Inventory) RemoveNode(name string) ([]AllocationID, error) {
 	if err != nil {
 		return nil, err
 	}
-	released := slices.Clone(ni.allocs)
+	var released []AllocationID
+	if len(ni.allocs) > 0 {
+		released = slices.Clone(ni.allocs)
+	}
 	for _, id := range released {
 		inv.releaseLocked(id)
 	}
