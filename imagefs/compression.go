@@ -229,3 +229,10 @@ func (a *aheadReader) Close() error {
 	}
 	return nil
 }
+
+// Decompress returns the uncompressed bytes of a layer blob compressed with
+// alg. Decoding runs ahead of the reader in its own goroutines; Close stops
+// them.
+func Decompress(alg Algorithm, r io.Reader) (io.ReadCloser, error) {
+	return decompressor(alg, r)
+}
