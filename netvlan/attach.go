@@ -9,11 +9,12 @@ import (
 	"net"
 	"net/netip"
 	"slices"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
+	"github.com/ovn-org/libovsdb/model"
+	"github.com/ovn-org/libovsdb/ovsdb"
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 
@@ -55,6 +56,8 @@ type Attachment struct {
 	MAC net.HardwareAddr
 	// MTU of both ends. Zero: Config.MTU.
 	MTU int
+	// Rate limits the container's traffic. Zero: unlimited.
+	Rate RateLimit
 }
 
 // Port is an attached container interface as netvlan recorded it in OVSDB.
@@ -74,7 +77,10 @@ type Port struct {
 	Ofport      int    // OpenFlow port number; 0 until ovs-vswitchd has it, -1 on error
 	LinkState   string // "up", "down" or "" when unknown
 	Error       string // Interface.error: why ovs-vswitchd could not open it
-	UUID        string   // the Port row
+	UUID        string // the Port row
+	Rate        RateLimit
+	RateEgress  RateMode // how Rate.Egress is enforced
+	RateIngress RateMode // how Rate.Ingress is enforced
 }
 
 // key identifies an attachment.
@@ -125,6 +131,9 @@ func (s *Switch) normalize(a *Attachment) error {
 	}
 	if a.MAC != nil && (len(a.MAC) != 6 || a.MAC[0]&1 != 0) {
 		return newError(ErrInvalid, "container %s: mac %v is not a unicast Ethernet address", a.ContainerID, a.MAC)
+	}
+	if err := a.Rate.check(); err != nil {
+		return wrapError(ErrInvalid, err, "container %s", a.ContainerID)
 	}
 	return nil
 }
@@ -203,21 +212,40 @@ func (s *Switch) Attach(ctx context.Context, a Attachment) (Port, error) {
 	if err := s.setupContainer(cns, &a); err != nil {
 		return Port{}, err
 	}
-	req := &addRequest{bridge: *br}
+	req := &addRequest{bridge: *br, ingress: a.Rate.Ingress}
 	req.iface, req.port = s.rows(name, &a)
+	egress, err := s.applyEgress(cns, &a, &req.iface)
+	if err != nil {
+		return Port{}, err
+	}
+	if egress != RateUnlimited {
+		req.port.ExternalIDs[keyRateEgress] = string(egress)
+	}
 	if err := s.commit.add(ctx, req); err != nil {
 		return Port{}, err
 	}
 	rollback.push(func() {
 		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.ReadyTimeout)
 		defer cancel()
-		if err := s.deleteRows(dctx, []portRef{{uuid: req.uuid, bridge: br.UUID, ifaces: req.ifaceUUIDs()}}); err != nil {
+		if err := s.deleteRows(dctx, []portRef{req.ref()}); err != nil {
 			s.log.Warn("netvlan: rollback of port failed", "port", name, "err", err)
 		}
 	})
 	iface, err := s.waitOfport(ctx, name)
 	if err != nil {
 		return Port{}, wrapError(errKind(err), err, "container %s port %s", a.ContainerID, name)
+	}
+	if a.Rate.Ingress > 0 {
+		mode, err := s.confirmIngress(ctx, name, a.Rate.Ingress)
+		if err != nil {
+			return Port{}, wrapError(errKind(err), err, "container %s", a.ContainerID)
+		}
+		if mode != RateOVSHTB {
+			if err := s.setPortID(ctx, req.uuid, keyRateIngress, string(mode)); err != nil {
+				return Port{}, err
+			}
+		}
+		req.port.ExternalIDs[keyRateIngress] = string(mode)
 	}
 	ok = true
 	p := s.portFromRows(&req.port, iface, a.Bridge)
@@ -315,6 +343,9 @@ func (s *Switch) setupContainer(cns *containerNetns, a *Attachment) error {
 		if err := cns.setTxChecksum(a.IfName, false); err != nil {
 			return err
 		}
+		if on, err := cns.txChecksum(a.IfName); err != nil || on {
+			return wrapError(ErrUnavailable, err, "container %s: tx checksum offload of %s is still on", a.ContainerID, a.IfName)
+		}
 	}
 	if err := cns.h.LinkSetUp(link); err != nil {
 		return fail(err, "set "+a.IfName+" up")
@@ -360,6 +391,12 @@ func (s *Switch) rows(name string, a *Attachment) (ovsmodel.Interface, ovsmodel.
 	}
 	if a.Gateway.IsValid() {
 		ids[keyGateway] = a.Gateway.String()
+	}
+	if !a.Rate.IsZero() {
+		ids[keyRate] = a.Rate.String()
+	}
+	if a.Rate.Ingress > 0 {
+		ids[keyRateIngress] = string(RateOVSHTB)
 	}
 	port := ovsmodel.Port{Name: name, ExternalIDs: ids}
 	if a.VLAN != 0 {
@@ -431,6 +468,8 @@ func (s *Switch) portFromRows(p *ovsmodel.Port, iface *ovsmodel.Interface, bridg
 	if p.Tag != nil {
 		out.VLAN = *p.Tag
 	}
+	out.Rate, _ = ParseRateLimit(ids[keyRate])
+	out.RateEgress, out.RateIngress = RateMode(ids[keyRateEgress]), RateMode(ids[keyRateIngress])
 	out.Addr, _ = netip.ParsePrefix(ids[keyAddr])
 	out.Gateway, _ = netip.ParseAddr(ids[keyGateway])
 	out.MAC, _ = net.ParseMAC(ids[keyMAC])
@@ -456,14 +495,20 @@ func randomBytes(b []byte) {
 	_, _ = rand.Read(b)
 }
 
-// formatInts joins VLAN ids for messages and external_ids.
-func formatInts(v []int) string {
-	s := make([]string, len(v))
-	for i, x := range v {
-		s[i] = strconv.Itoa(x)
-	}
-	return strings.Join(s, ",")
-}
-
 // sinceMs is the milliseconds since t, for logs.
 func sinceMs(t time.Time) float64 { return float64(time.Since(t).Microseconds()) / 1000 }
+
+// setPortID sets one external_ids key of the Port row uuid.
+func (s *Switch) setPortID(ctx context.Context, uuid, key, value string) error {
+	p := &ovsmodel.Port{UUID: uuid}
+	del, err := s.ovs.Where(p).Mutate(p, model.Mutation{Field: &p.ExternalIDs, Mutator: ovsdb.MutateOperationDelete, Value: []string{key}})
+	if err != nil {
+		return wrapError(ErrUnavailable, err, "update port %s", uuid)
+	}
+	ins, err := s.ovs.Where(p).Mutate(p, model.Mutation{Field: &p.ExternalIDs, Mutator: ovsdb.MutateOperationInsert, Value: map[string]string{key: value}})
+	if err != nil {
+		return wrapError(ErrUnavailable, err, "update port %s", uuid)
+	}
+	_, _, err = s.transact(ctx, append(del, ins...))
+	return err
+}

@@ -58,9 +58,14 @@ func (e *benchEnv) fill(b *testing.B, n int) {
 		a := e.next()
 		as[i] = &a
 	}
+	e.attach(b, as)
+}
+
+func (e *benchEnv) attach(b *testing.B, as []*Attachment) {
+	b.Helper()
 	_, failed := e.s.attachAll(b.Context(), as)
 	if len(failed) > 0 {
-		b.Fatalf("fill: %d failed, first: %v", len(failed), failed[0].Err)
+		b.Fatalf("%d of %d attachments failed, first: %v", len(failed), len(as), failed[0].Err)
 	}
 }
 
@@ -220,9 +225,7 @@ func BenchmarkReconcileNoop(b *testing.B) {
 		desired[i] = e.next()
 		as[i] = &desired[i]
 	}
-	if _, failed := e.s.attachAll(b.Context(), as); len(failed) > 0 {
-		b.Fatal(failed[0].Err)
-	}
+	e.attach(b, as)
 	for b.Loop() {
 		rep, err := e.s.Reconcile(b.Context(), desired)
 		if err != nil || rep.Changed() || rep.Unchanged != len(desired) {
@@ -249,9 +252,7 @@ func BenchmarkRestartRecovery(b *testing.B) {
 		Attachment{ContainerID: "probe-a", Netns: pa.Path, VLAN: 10, Addr: netip.MustParsePrefix("10.91.0.1/16")},
 		Attachment{ContainerID: "probe-b", Netns: pb.Path, VLAN: 10, Addr: netip.MustParsePrefix("10.91.0.2/16")})
 	as = append(as, &desired[len(desired)-2], &desired[len(desired)-1])
-	if _, failed := e.s.attachAll(b.Context(), as); len(failed) > 0 {
-		b.Fatal(failed[0].Err)
-	}
+	e.attach(b, as)
 	for b.Loop() {
 		e.sw.KillSwitch(b)
 		start := time.Now()

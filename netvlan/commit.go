@@ -15,9 +15,14 @@ import (
 
 // addRequest is one port waiting to be inserted.
 type addRequest struct {
-	bridge ovsmodel.Bridge // UUID and Name
-	iface  ovsmodel.Interface
-	port   ovsmodel.Port
+	bridge  ovsmodel.Bridge // UUID and Name
+	iface   ovsmodel.Interface
+	port    ovsmodel.Port
+	ingress uint64 // bits/s: a linux-htb QoS with one queue goes with the port
+
+	idx   [4]int // result indexes of the Interface, Port, QoS, Queue inserts (-1: none)
+	qos   string // the new QoS row
+	queue string // the new Queue row
 
 	promote chan struct{} // closed when this request's caller must lead
 	done    chan struct{} // closed when err and portUUID are set
@@ -26,12 +31,16 @@ type addRequest struct {
 	iuuid   string // the new Interface row
 }
 
-// ifaceUUIDs returns the new Interface row's UUID as a list.
-func (r *addRequest) ifaceUUIDs() []string {
-	if r.iuuid == "" {
-		return nil
+// ref returns what deleteRows needs to remove the request's rows.
+func (r *addRequest) ref() portRef {
+	ref := portRef{uuid: r.uuid, bridge: r.bridge.UUID}
+	if r.iuuid != "" {
+		ref.ifaces = []string{r.iuuid}
 	}
-	return []string{r.iuuid}
+	if r.qos != "" {
+		ref.qos, ref.queues = r.qos, []string{r.queue}
+	}
+	return ref
 }
 
 // committer batches concurrent port insertions into shared transactions
@@ -163,7 +172,15 @@ func (c *committer) ops(batch []*addRequest) ([]ovsdb.Operation, map[string]int,
 		iface.UUID = "iface_" + n
 		port.UUID = "port_" + n
 		port.Interfaces = []string{iface.UUID}
-		o, err := c.s.ovs.Create(&iface, &port)
+		models := []model.Model{&iface, &port}
+		r.idx = [4]int{len(ops), len(ops) + 1, -1, -1}
+		if r.ingress > 0 {
+			queue, qos := htbRows(r.ingress, c.s.cfg.Owner, n)
+			port.QOS = &qos.UUID
+			models = append(models, &qos, &queue)
+			r.idx[2], r.idx[3] = len(ops)+2, len(ops)+3
+		}
+		o, err := c.s.ovs.Create(models...)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -190,12 +207,15 @@ func (c *committer) ops(batch []*addRequest) ([]ovsdb.Operation, map[string]int,
 // was gone (the mutation matched no row, and OVSDB dropped the unreferenced
 // Port and Interface).
 func (c *committer) finish(batch []*addRequest, res []ovsdb.OperationResult, mutIdx map[string]int) {
-	for i, r := range batch {
+	for _, r := range batch {
 		if res[mutIdx[r.bridge.UUID]].Count == 0 {
 			r.err = newError(ErrNotFound, "bridge %q does not exist", r.bridge.Name)
 		} else {
-			r.iuuid = res[2*i].UUID.GoUUID
-			r.uuid = res[2*i+1].UUID.GoUUID
+			r.iuuid = res[r.idx[0]].UUID.GoUUID
+			r.uuid = res[r.idx[1]].UUID.GoUUID
+			if r.idx[2] >= 0 {
+				r.qos, r.queue = res[r.idx[2]].UUID.GoUUID, res[r.idx[3]].UUID.GoUUID
+			}
 		}
 		close(r.done)
 	}

@@ -70,12 +70,16 @@ type Config struct {
 	// takes about a second at 900 ports, longer under load.
 	ReadyTimeout time.Duration
 
-	// MaxBatch caps how many concurrent Attach calls share one transaction,
-	// and how many attachments Reconcile has in flight at once.
-	// ovs-vswitchd reconfigures the bridge once per round whatever the
-	// number of changes, so the more ports in flight, the more ports per
-	// reconfiguration. Default 256.
+	// MaxBatch caps how many concurrent Attach calls share one
+	// transaction. Default 256.
 	MaxBatch int
+
+	// MaxInFlight is how many attachments Reconcile makes at once; they
+	// share transactions through group commit. ovs-vswitchd's userspace
+	// datapath spends time proportional to the bridge's size on every port
+	// it adds, so more in flight only makes each one wait longer.
+	// Default 32.
+	MaxInFlight int
 
 	// DeleteChunk is how many ports one deleting transaction removes;
 	// netvlan then waits for ovs-vswitchd to catch up before the next chunk,
@@ -104,6 +108,7 @@ func DefaultConfig() Config {
 		ReconnectMax:      100 * time.Millisecond,
 		ReadyTimeout:      30 * time.Second,
 		MaxBatch:          256,
+		MaxInFlight:       32,
 		DeleteChunk:       50,
 		PaceTimeout:       5 * time.Second,
 	}
@@ -138,6 +143,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxBatch <= 0 {
 		c.MaxBatch = d.MaxBatch
+	}
+	if c.MaxInFlight <= 0 {
+		c.MaxInFlight = d.MaxInFlight
 	}
 	if c.DeleteChunk <= 0 {
 		c.DeleteChunk = d.DeleteChunk

@@ -18,6 +18,8 @@ import (
 type portRef struct {
 	uuid, bridge string
 	ifaces       []string
+	qos          string // QoS and Queue are root tables: OVSDB keeps them until deleted
+	queues       []string
 }
 
 // Detach removes every interface of a container that this switch's owner
@@ -54,6 +56,11 @@ func (s *Switch) remove(ctx context.Context, ports []ovsmodel.Port) error {
 	for i, p := range ports {
 		refs[i].uuid = p.UUID
 		refs[i].ifaces = p.Interfaces
+		if p.QOS != nil {
+			if queues, ok := s.qosOf(ctx, *p.QOS); ok {
+				refs[i].qos, refs[i].queues = *p.QOS, queues
+			}
+		}
 		if br, ok := owners[p.UUID]; ok {
 			refs[i].bridge = br.UUID
 		}
@@ -89,6 +96,12 @@ func (s *Switch) deleteRows(ctx context.Context, refs []portRef) error {
 			rows = append(rows, deleteByUUID(ovsmodel.PortTable, r.uuid))
 			for _, i := range r.ifaces {
 				rows = append(rows, deleteByUUID(ovsmodel.InterfaceTable, i))
+			}
+			if r.qos != "" {
+				rows = append(rows, deleteByUUID(ovsmodel.QoSTable, r.qos))
+			}
+			for _, q := range r.queues {
+				rows = append(rows, deleteByUUID(ovsmodel.QueueTable, q))
 			}
 			if r.bridge != "" {
 				byBridge[r.bridge] = append(byBridge[r.bridge], r.uuid)

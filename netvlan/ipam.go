@@ -186,7 +186,7 @@ type poolState struct {
 	Pool
 	used   map[netip.Addr]string // address to owner
 	owners map[string]netip.Addr // owner to address
-	next netip.Addr            // where the next search starts: recently freed addresses are reused last
+	next   netip.Addr            // where the next search starts: recently freed addresses are reused last
 }
 
 // NewIPAM returns an IPAM over pools: one pool per VLAN, and no two pools

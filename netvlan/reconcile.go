@@ -90,7 +90,9 @@ func (s *Switch) Reconcile(ctx context.Context, desired []Attachment) (Report, e
 			remove = append(remove, p)
 			reattach = append(reattach, a)
 			have[k] = true
-		case a.Addr.IsValid() && a.Addr.String() != p.ExternalIDs[keyAddr]:
+		case a.Addr.IsValid() && a.Addr.String() != p.ExternalIDs[keyAddr],
+			!a.Rate.IsZero() && a.Rate.String() != p.ExternalIDs[keyRate],
+			a.Rate.IsZero() && p.ExternalIDs[keyRate] != "" && p.ExternalIDs[keyRate] != a.Rate.String():
 			remove = append(remove, p)
 			reattach = append(reattach, a)
 			have[k] = true
@@ -230,8 +232,8 @@ func (s *Switch) hostLinks() (map[string]bool, error) {
 	return m, nil
 }
 
-// attachAll attaches concurrently, MaxBatch at a time, so the attachments
-// share transactions.
+// attachAll attaches concurrently, MaxInFlight at a time, so the
+// attachments share transactions.
 func (s *Switch) attachAll(ctx context.Context, as []*Attachment) ([]Port, []Failure) {
 	var (
 		mu     sync.Mutex
@@ -239,7 +241,7 @@ func (s *Switch) attachAll(ctx context.Context, as []*Attachment) ([]Port, []Fai
 		failed []Failure
 		wg     sync.WaitGroup
 	)
-	sem := make(chan struct{}, s.cfg.MaxBatch)
+	sem := make(chan struct{}, s.cfg.MaxInFlight)
 	for _, a := range as {
 		wg.Add(1)
 		sem <- struct{}{}

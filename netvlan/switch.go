@@ -56,6 +56,8 @@ type Switch struct {
 	commit  committer
 	deletes sync.Mutex // one paced delete at a time
 	watch   watchers
+	probe   sync.Once // of the tc police action
+	police  bool      // the kernel has it
 }
 
 // Open connects to ovsdb-server at cfg.Endpoint, starts monitoring the
@@ -105,7 +107,7 @@ func Open(ctx context.Context, cfg Config) (*Switch, error) {
 		return nil, err
 	}
 	s.done.Add(1)
-	go s.reconnectLoop()
+	go s.reconnectLoop() //nolint:contextcheck // outlives Open's ctx; Close stops it
 	return s, nil
 }
 
@@ -146,7 +148,7 @@ func (s *Switch) monitor() *client.Monitor {
 		client.WithTable(&port, &port.Name, &port.Tag, &port.Trunks, &port.VLANMode, &port.Interfaces, &port.ExternalIDs, &port.QOS),
 		client.WithTable(&iface, &iface.Name, &iface.Type, &iface.Ofport, &iface.Error, &iface.LinkState,
 			&iface.AdminState, &iface.ExternalIDs, &iface.IngressPolicingRate, &iface.IngressPolicingBurst),
-		client.WithTable(&qos, &qos.Type, &qos.OtherConfig, &qos.ExternalIDs),
+		client.WithTable(&qos, &qos.Type, &qos.OtherConfig, &qos.Queues, &qos.ExternalIDs),
 	)
 }
 

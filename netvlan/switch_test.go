@@ -46,7 +46,8 @@ func insertPort(t *testing.T, srv *netvlantest.Server, name string, tag int, ids
 			"name": name, "tag": tag, "external_ids": m,
 			"interfaces": ovsdb.OvsSet{GoSet: []any{ovsdb.UUID{GoUUID: "iface"}}},
 		}},
-		ovsdb.Operation{Op: ovsdb.OperationMutate, Table: ovsmodel.BridgeTable,
+		ovsdb.Operation{
+			Op: ovsdb.OperationMutate, Table: ovsmodel.BridgeTable,
 			Where:     []ovsdb.Condition{ovsdb.NewCondition("name", ovsdb.ConditionEqual, "br0")},
 			Mutations: []ovsdb.Mutation{*ovsdb.NewMutation("ports", ovsdb.MutateOperationInsert, ovsdb.OvsSet{GoSet: []any{ovsdb.UUID{GoUUID: "port"}}})},
 		},
