@@ -84,7 +84,7 @@ func (c *Cgroup) procsDir() (where, error) {
 	if c.host.mode == ModeV2 && c.v2 != "" {
 		return where{dir: c.v2, base: c.host.v2.dir, v2: true}, nil
 	}
-	for _, name := range []string{"pids", "memory", "cpu", "cpuacct", "freezer", "name=systemd"} {
+	for _, name := range []string{"memory", "pids", "cpu", "cpuacct", "freezer", "name=systemd"} {
 		if d, ok := c.v1[name]; ok {
 			return where{dir: d, base: c.host.v1[name].dir}, nil
 		}

@@ -239,8 +239,8 @@ func (c *Cgroup) DiskUsage(ctx context.Context, pid int) ([]DiskUsage, error) {
 		}
 		var st syscall.Statfs_t
 		if err := syscall.Statfs(filepath.Join(root, m.MountPoint), &st); err != nil {
-			if errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.EACCES) || errors.Is(err, syscall.ENOTDIR) {
-				continue
+			if errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.ENOTDIR) {
+				continue // unmounted since, or hidden by a later mount
 			}
 			return nil, fmt.Errorf("cgroupx: statfs %s: %w", m.MountPoint, err)
 		}

@@ -262,7 +262,7 @@ func TestIntegrationContainer(t *testing.T) {
 		t.Errorf("load %+v, want avenrun %v", l, want)
 	}
 
-	// Half a CPU: over two seconds the busy loop gets about one second.
+	// Half a CPU: over two seconds the busy loop gets at most one second.
 	before, err := ctr.CPUTime(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -275,10 +275,12 @@ func TestIntegrationContainer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if used := after.Total - before.Total; used < 600*time.Millisecond || used > 1400*time.Millisecond {
+	// The quota is a ceiling, not a guarantee: on a busy machine the loop
+	// may get less, never more (one period of slack for the edges).
+	if used := after.Total - before.Total; used <= 0 || used > 1100*time.Millisecond {
 		t.Errorf("cpu used over 2 s at 0.5 cpu: %v", used)
 	}
-	if len(top) != 4 || top[0].PID != spin.Pid || top[0].CPUPercent < 30 || top[0].CPUPercent > 70 {
+	if len(top) != 4 || top[0].PID != spin.Pid || top[0].CPUPercent <= 0 || top[0].CPUPercent > 55 {
 		t.Errorf("top: %+v", top)
 	}
 	for _, e := range top {

@@ -59,14 +59,53 @@ type Tree struct {
 	Root   string
 	Layout Layout
 	t      testing.TB
+	err    error
 	mem    map[string]Memory
 }
+
+// fatalf stops the test, or records the first error of a tree made by
+// NewAt.
+func (tr *Tree) fatalf(format string, args ...any) {
+	if tr.t != nil {
+		tr.t.Helper()
+		tr.t.Fatalf(format, args...)
+		return
+	}
+	if tr.err == nil {
+		tr.err = fmt.Errorf(format, args...)
+	}
+}
+
+func (tr *Tree) helper() {
+	if tr.t != nil {
+		tr.t.Helper()
+	}
+}
+
+// Err returns the first error a tree made by NewAt met, or nil. (A tree
+// made by New fails its test instead.)
+func (tr *Tree) Err() error { return tr.err }
 
 // New writes an empty host of the given layout into t.TempDir(), with
 // DefaultHost values.
 func New(t testing.TB, layout Layout) *Tree {
 	t.Helper()
 	tr := &Tree{Root: t.TempDir(), Layout: layout, t: t, mem: map[string]Memory{}}
+	tr.init()
+	return tr
+}
+
+// NewAt writes an empty host of the given layout into dir, for Examples
+// and programs that have no testing.TB. Errors are recorded, not fatal:
+// check Err after building the tree. The caller removes dir.
+func NewAt(dir string, layout Layout) *Tree {
+	tr := &Tree{Root: dir, Layout: layout, mem: map[string]Memory{}}
+	tr.init()
+	return tr
+}
+
+func (tr *Tree) init() {
+	layout := tr.Layout
 	var mi strings.Builder
 	id := 30
 	line := func(mp, fstype, opts string) {
@@ -92,18 +131,18 @@ func New(t testing.TB, layout Layout) *Tree {
 		tr.mkdirAll(tr.v2Root())
 		tr.write(filepath.Join(tr.v2Root(), "cgroup.controllers"), "cpuset cpu io memory hugetlb pids rdma misc\n")
 	default:
-		t.Fatalf("cgroupxtest: unknown layout %d", layout)
+		tr.fatalf("cgroupxtest: unknown layout %d", layout)
+		return
 	}
 	tr.write(filepath.Join(tr.Root, "proc/self/mountinfo"), mi.String())
 	tr.SetHost(DefaultHost())
 	tr.Mkdir("/")
-	return tr
 }
 
 // SetHost (re)writes /proc/meminfo, /proc/uptime, /proc/cpuinfo, /proc/stat
 // and /sys/devices/system/cpu/online.
 func (tr *Tree) SetHost(h Host) {
-	tr.t.Helper()
+	tr.helper()
 	kb := func(b uint64) uint64 { return b / 1024 }
 	tr.write(filepath.Join(tr.Root, "proc/meminfo"), fmt.Sprintf(
 		"MemTotal:       %8d kB\nMemFree:        %8d kB\nMemAvailable:   %8d kB\nBuffers:        %8d kB\nCached:         %8d kB\n"+
@@ -157,7 +196,7 @@ func (tr *Tree) Dir(controller, path string) string {
 	}
 	h, ok := tr.hierarchyOf(controller)
 	if !ok {
-		tr.t.Fatalf("cgroupxtest: no v1 hierarchy for controller %q", controller)
+		tr.fatalf("cgroupxtest: no v1 hierarchy for controller %q", controller)
 	}
 	return filepath.Join(h, path)
 }
@@ -180,7 +219,7 @@ func (tr *Tree) dirs(path string) []string {
 // Mkdir creates cgroup path (and its parents) in every hierarchy, with the
 // files of an unlimited, empty cgroup.
 func (tr *Tree) Mkdir(path string) {
-	tr.t.Helper()
+	tr.helper()
 	parts := strings.Split(strings.Trim(path, "/"), "/")
 	p := "/"
 	tr.mkdirOne(p)
@@ -260,7 +299,7 @@ func (tr *Tree) writePressure(d string) {
 func (tr *Tree) onlineList() string {
 	b, err := os.ReadFile(filepath.Join(tr.Root, "sys/devices/system/cpu/online"))
 	if err != nil {
-		tr.t.Fatalf("cgroupxtest: %v", err)
+		tr.fatalf("cgroupxtest: %v", err)
 	}
 	return string(b)
 }
@@ -282,7 +321,7 @@ type Memory struct {
 // memory.stat with hierarchical_memory_limit on v1; memory.max,
 // memory.swap.*, memory.current and memory.stat on v2.
 func (tr *Tree) SetMemory(path string, m Memory) {
-	tr.t.Helper()
+	tr.helper()
 	tr.Mkdir(path)
 	tr.mem[filepath.Clean("/"+path)] = m
 	tr.writeMemory()
@@ -357,7 +396,7 @@ func limitV2(n uint64) string {
 // unlimited. It writes cpu.cfs_quota_us and cpu.cfs_period_us on v1,
 // cpu.max on v2.
 func (tr *Tree) SetCPU(path string, quota int64, period uint64) {
-	tr.t.Helper()
+	tr.helper()
 	tr.Mkdir(path)
 	if tr.Layout == V2 {
 		q := "max"
@@ -375,7 +414,7 @@ func (tr *Tree) SetCPU(path string, quota int64, period uint64) {
 // SetCpuset writes the CPUs of cgroup path (a list such as "0-1,3"), as
 // both the configured and the effective set.
 func (tr *Tree) SetCpuset(path, cpus string) {
-	tr.t.Helper()
+	tr.helper()
 	tr.Mkdir(path)
 	d := tr.Dir("cpuset", path)
 	if tr.Layout == V2 {
@@ -390,7 +429,7 @@ func (tr *Tree) SetCpuset(path, cpus string) {
 // SetCPUUsage writes the CPU time cgroup path has used, in nanoseconds of
 // user and system time (cpuacct.usage and cpuacct.stat on v1, cpu.stat on v2).
 func (tr *Tree) SetCPUUsage(path string, userNs, systemNs uint64) {
-	tr.t.Helper()
+	tr.helper()
 	tr.Mkdir(path)
 	if tr.Layout == V2 {
 		tr.write(filepath.Join(tr.Dir("", path), "cpu.stat"), fmt.Sprintf("usage_usec %d\nuser_usec %d\nsystem_usec %d\n",
@@ -425,7 +464,7 @@ type Process struct {
 // (and its threads to tasks or cgroup.threads) of cgroup path in every
 // hierarchy.
 func (tr *Tree) AddProcess(path string, p Process) {
-	tr.t.Helper()
+	tr.helper()
 	tr.Mkdir(path)
 	if p.State == 0 {
 		p.State = 'S'
@@ -477,7 +516,7 @@ func StatLine(pid int, comm string, state byte, threads int, p Process) string {
 // WriteFile writes a file of cgroup path for controller (see Dir), for
 // values the typed setters do not cover.
 func (tr *Tree) WriteFile(controller, path, name, content string) {
-	tr.t.Helper()
+	tr.helper()
 	tr.Mkdir(path)
 	tr.write(filepath.Join(tr.Dir(controller, path), name), content)
 }
@@ -485,32 +524,32 @@ func (tr *Tree) WriteFile(controller, path, name, content string) {
 // WriteHostFile writes a file under the tree's root, such as
 // "proc/loadavg".
 func (tr *Tree) WriteHostFile(rel, content string) {
-	tr.t.Helper()
+	tr.helper()
 	tr.write(filepath.Join(tr.Root, rel), content)
 }
 
 func (tr *Tree) appendLine(path, line string) {
 	f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY|os.O_CREATE, 0o644)
 	if err != nil {
-		tr.t.Fatalf("cgroupxtest: %v", err)
+		tr.fatalf("cgroupxtest: %v", err)
 	}
 	if _, err := f.WriteString(line + "\n"); err != nil {
-		tr.t.Fatalf("cgroupxtest: %v", err)
+		tr.fatalf("cgroupxtest: %v", err)
 	}
 	if err := f.Close(); err != nil {
-		tr.t.Fatalf("cgroupxtest: %v", err)
+		tr.fatalf("cgroupxtest: %v", err)
 	}
 }
 
 func (tr *Tree) mkdirAll(d string) {
 	if err := os.MkdirAll(d, 0o755); err != nil {
-		tr.t.Fatalf("cgroupxtest: %v", err)
+		tr.fatalf("cgroupxtest: %v", err)
 	}
 }
 
 func (tr *Tree) write(path, content string) {
 	tr.mkdirAll(filepath.Dir(path))
 	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
-		tr.t.Fatalf("cgroupxtest: %v", err)
+		tr.fatalf("cgroupxtest: %v", err)
 	}
 }
