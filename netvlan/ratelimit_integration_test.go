@@ -2,6 +2,7 @@ package netvlan
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net"
 	"net/netip"
@@ -50,7 +51,7 @@ func throughput(t *testing.T, from, to, addr string, d time.Duration) float64 {
 			}
 			n += int64(k)
 			if err != nil {
-				if err == io.EOF {
+				if errors.Is(err, io.EOF) {
 					err = nil
 				}
 				res <- result{n: n, dur: time.Since(first), err: err}
