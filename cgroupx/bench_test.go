@@ -52,16 +52,22 @@ func benchContainer(b *testing.B, procs int) *cgroupx.Cgroup {
 }
 
 func BenchmarkMeminfo(b *testing.B) {
-	b.Run("real", func(b *testing.B) {
-		ctr := benchContainer(b, 4)
-		ctx := b.Context()
-		b.ReportAllocs()
-		for b.Loop() {
-			if _, err := ctr.Meminfo(ctx); err != nil {
-				b.Fatal(err)
+	for _, keep := range []bool{false, true} {
+		b.Run("real/"+handle(keep), func(b *testing.B) {
+			ctr := benchContainer(b, 4)
+			if keep {
+				ctr = ctr.KeepOpen()
+				defer ctr.Close()
 			}
-		}
-	})
+			ctx := b.Context()
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := ctr.Meminfo(ctx); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
 	for _, l := range layouts {
 		b.Run("fixture-"+l.name, func(b *testing.B) {
 			ctx := b.Context()
@@ -94,19 +100,26 @@ func BenchmarkMeminfoVsLxcfs(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	b.Run("cgroupx", func(b *testing.B) {
-		var out nopWriter
-		b.ReportAllocs()
-		for b.Loop() {
-			m, err := init.Meminfo(ctx)
-			if err != nil {
-				b.Fatal(err)
+	for _, keep := range []bool{false, true} {
+		b.Run("cgroupx/"+handle(keep), func(b *testing.B) {
+			cg := init
+			if keep {
+				cg = init.KeepOpen()
+				defer cg.Close()
 			}
-			if err := cgroupx.WriteMeminfo(&out, m, nil); err != nil {
-				b.Fatal(err)
+			var out nopWriter
+			b.ReportAllocs()
+			for b.Loop() {
+				m, err := cg.Meminfo(ctx)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if err := cgroupx.WriteMeminfo(&out, m, nil); err != nil {
+					b.Fatal(err)
+				}
 			}
-		}
-	})
+		})
+	}
 	b.Run("lxcfs", func(b *testing.B) {
 		testenv.Require(b, testenv.Lxcfs)
 		mnt := startLxcfs(b)
@@ -153,14 +166,30 @@ func startLxcfs(b *testing.B) string {
 	}
 }
 
+// handle names the kind of handle a benchmark reads through.
+func handle(keep bool) string {
+	if keep {
+		return "keepopen"
+	}
+	return "open"
+}
+
 func BenchmarkSample(b *testing.B) {
-	ctr := benchContainer(b, 4)
-	ctx := b.Context()
-	b.ReportAllocs()
-	for b.Loop() {
-		if _, err := ctr.Sample(ctx); err != nil {
-			b.Fatal(err)
-		}
+	for _, keep := range []bool{false, true} {
+		b.Run(handle(keep), func(b *testing.B) {
+			ctr := benchContainer(b, 4)
+			if keep {
+				ctr = ctr.KeepOpen()
+				defer ctr.Close()
+			}
+			ctx := b.Context()
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := ctr.Sample(ctx); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
 
@@ -168,21 +197,31 @@ func BenchmarkSample(b *testing.B) {
 // cost per thread.
 func BenchmarkLoadScan(b *testing.B) {
 	for _, procs := range []int{10, 100} {
-		b.Run(strconv.Itoa(procs)+"procs", func(b *testing.B) {
-			ctr := benchContainer(b, procs)
-			ctx := b.Context()
-			b.ReportAllocs()
-			threads := 0
-			for b.Loop() {
-				tc, err := ctr.CountTasks(ctx)
-				if err != nil {
-					b.Fatal(err)
-				}
-				threads = tc.Total
-			}
-			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(threads), "ns/thread")
-		})
+		for _, keep := range []bool{false, true} {
+			b.Run(strconv.Itoa(procs)+"procs/"+handle(keep), func(b *testing.B) {
+				benchLoadScan(b, procs, keep)
+			})
+		}
 	}
+}
+
+func benchLoadScan(b *testing.B, procs int, keep bool) {
+	ctr := benchContainer(b, procs)
+	if keep {
+		ctr = ctr.KeepOpen()
+		defer ctr.Close()
+	}
+	ctx := b.Context()
+	b.ReportAllocs()
+	threads := 0
+	for b.Loop() {
+		tc, err := ctr.CountTasks(ctx)
+		if err != nil {
+			b.Fatal(err)
+		}
+		threads = tc.Total
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(threads), "ns/thread")
 }
 
 func BenchmarkCPUs(b *testing.B) {

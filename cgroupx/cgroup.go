@@ -8,14 +8,17 @@ import (
 )
 
 // Cgroup is one container's cgroup, on whichever hierarchies the host has.
-// Its methods read the kernel's files on every call (nothing is cached), and
-// it is safe for concurrent use.
+// Its methods read the kernel's files on every call, and it is safe for
+// concurrent use. A handle from [Cgroup.KeepOpen] keeps those files open
+// between calls and must be closed.
 type Cgroup struct {
 	host *Host
 	path string
 	v1   map[string]string // controller → absolute directory
 	v2   string            // absolute directory in cgroup2, "" when absent
 	pid  int
+
+	files *fileCache // open files of a KeepOpen handle; nil otherwise
 }
 
 // Path returns the cgroup's path relative to the hierarchy root (the memory

@@ -51,7 +51,7 @@ func (c *Cgroup) CPUs(ctx context.Context) (CPUs, error) {
 			}
 		}
 		if w, werr := c.controller("cpuset"); werr == nil {
-			if buf, err = cpuset(w, buf, &out); err != nil {
+			if buf, err = c.cpuset(w, buf, &out); err != nil {
 				return buf
 			}
 		}
@@ -78,7 +78,7 @@ func (c *Cgroup) quota(w where, buf []byte, out *CPUs) ([]byte, error) {
 			break // the root cgroup has no quota, on v1 or v2
 		}
 		if w.v2 {
-			if buf, err = readInto(filepath.Join(d, "cpu.max"), buf); err != nil {
+			if buf, err = c.read(filepath.Join(d, "cpu.max"), buf); err != nil {
 				if notFound(err) {
 					continue
 				}
@@ -88,7 +88,7 @@ func (c *Cgroup) quota(w where, buf []byte, out *CPUs) ([]byte, error) {
 				return buf, err
 			}
 		} else {
-			if buf, err = readInto(filepath.Join(d, "cpu.cfs_quota_us"), buf); err != nil {
+			if buf, err = c.read(filepath.Join(d, "cpu.cfs_quota_us"), buf); err != nil {
 				if notFound(err) {
 					continue
 				}
@@ -102,7 +102,7 @@ func (c *Cgroup) quota(w where, buf []byte, out *CPUs) ([]byte, error) {
 			if q < 0 {
 				continue
 			}
-			if buf, err = readInto(filepath.Join(d, "cpu.cfs_period_us"), buf); err != nil {
+			if buf, err = c.read(filepath.Join(d, "cpu.cfs_period_us"), buf); err != nil {
 				return buf, err
 			}
 			if p, err = parseUintFile(buf); err != nil {
@@ -141,14 +141,14 @@ func parseCPUMax(b []byte) (quota int64, period uint64, err error) {
 	return q, p, nil
 }
 
-func cpuset(w where, buf []byte, out *CPUs) ([]byte, error) {
+func (c *Cgroup) cpuset(w where, buf []byte, out *CPUs) ([]byte, error) {
 	names := []string{"cpuset.effective_cpus", "cpuset.cpus"}
 	if w.v2 {
 		names = []string{"cpuset.cpus.effective"}
 	}
 	var err error
 	for _, name := range names {
-		buf, err = readInto(filepath.Join(w.dir, name), buf)
+		buf, err = c.read(filepath.Join(w.dir, name), buf)
 		if notFound(err) {
 			continue
 		}
@@ -250,20 +250,20 @@ func (c *Cgroup) CPUTime(ctx context.Context) (CPUTime, error) {
 	var out CPUTime
 	c.host.withBuf(func(buf []byte) []byte {
 		if w.v2 {
-			if buf, err = readInto(filepath.Join(w.dir, "cpu.stat"), buf); err != nil {
+			if buf, err = c.read(filepath.Join(w.dir, "cpu.stat"), buf); err != nil {
 				return buf
 			}
 			out, err = parseCPUStatV2(buf)
 			return buf
 		}
-		if buf, err = readInto(filepath.Join(w.dir, "cpuacct.usage"), buf); err != nil {
+		if buf, err = c.read(filepath.Join(w.dir, "cpuacct.usage"), buf); err != nil {
 			return buf
 		}
 		var ns uint64
 		if ns, err = parseUintFile(buf); err != nil {
 			return buf
 		}
-		if buf, err = readInto(filepath.Join(w.dir, "cpuacct.stat"), buf); err != nil {
+		if buf, err = c.read(filepath.Join(w.dir, "cpuacct.stat"), buf); err != nil {
 			return buf
 		}
 		out, err = parseCPUAcctStat(buf)

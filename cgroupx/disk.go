@@ -32,7 +32,7 @@ func (c *Cgroup) IO(ctx context.Context) ([]DeviceIO, error) {
 		if err != nil {
 			return nil, err
 		}
-		b, err := readInto(filepath.Join(w.dir, "io.stat"), nil)
+		b, err := c.read(filepath.Join(w.dir, "io.stat"), nil)
 		if err != nil {
 			return nil, err
 		}
@@ -50,7 +50,7 @@ func (c *Cgroup) IO(ctx context.Context) ([]DeviceIO, error) {
 		{"blkio.throttle.io_service_bytes_recursive", func(d *DeviceIO) *uint64 { return &d.ReadBytes }, func(d *DeviceIO) *uint64 { return &d.WriteBytes }},
 		{"blkio.throttle.io_serviced_recursive", func(d *DeviceIO) *uint64 { return &d.ReadOps }, func(d *DeviceIO) *uint64 { return &d.WriteOps }},
 	} {
-		b, err := readInto(filepath.Join(w.dir, f.name), nil)
+		b, err := c.read(filepath.Join(w.dir, f.name), nil)
 		if err != nil {
 			return nil, err
 		}

@@ -310,3 +310,42 @@ func FuzzParseMeminfo(f *testing.F) {
 		}
 	})
 }
+
+// TestKeepOpenMatchesPlain reads every layout through a plain handle and a
+// KeepOpen one, before and after the files change.
+func TestKeepOpenMatchesPlain(t *testing.T) {
+	ctx := t.Context()
+	for _, l := range layouts {
+		t.Run(l.name, func(t *testing.T) {
+			tree := cgroupxtest.New(t, l.layout)
+			tree.SetMemory("/pod", cgroupxtest.Memory{Limit: 512 << 20})
+			tree.SetMemory("/pod/ctr", cgroupxtest.Memory{Limit: 1 << 30, Usage: 100 << 20, ActiveFile: 10 << 20})
+			tree.SetCPU("/pod/ctr", 50000, 100000)
+			tree.AddProcess("/pod/ctr", cgroupxtest.Process{PID: 10, State: 'R', Threads: []cgroupxtest.Thread{{TID: 11, State: 'D'}}})
+			plain := open(ctx, t, newHost(ctx, t, tree), "/pod/ctr")
+			kept := plain.KeepOpen()
+			defer kept.Close()
+			for round := range 2 {
+				a, err := plain.Sample(ctx)
+				if err != nil {
+					t.Fatal(err)
+				}
+				b, err := kept.Sample(ctx)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if a.Memory != b.Memory || a.CPUs.Quota != b.CPUs.Quota || a.Tasks != b.Tasks || a.CPU != b.CPU {
+					t.Errorf("round %d: plain %+v\nkept %+v", round, a, b)
+				}
+				// Change the files in place, as the kernel does.
+				tree.SetMemory("/pod/ctr", cgroupxtest.Memory{Limit: 1 << 30, Usage: 200 << 20})
+				tree.SetCPU("/pod/ctr", 25000, 100000)
+				tree.AddProcess("/pod/ctr", cgroupxtest.Process{PID: 20, State: 'R'})
+			}
+			m, err := kept.Meminfo(ctx)
+			if err != nil || m.Usage != 200<<20 {
+				t.Errorf("kept handle did not see the change: %+v %v", m, err)
+			}
+		})
+	}
+}

@@ -133,6 +133,28 @@ func TestIntegrationContainer(t *testing.T) {
 		t.Errorf("inner cpus: %+v %v", c, err)
 	}
 
+	// A KeepOpen handle re-reads its open files: it must see the workload
+	// arrive exactly as a fresh open does.
+	kept := ctr.KeepOpen()
+	defer kept.Close()
+	if m, err := kept.Meminfo(ctx); err != nil || m.MemTotal != memLimit {
+		t.Fatalf("kept meminfo before: %+v %v", m, err)
+	}
+
+	keptInner := inner.KeepOpen()
+	defer keptInner.Close()
+	if _, err := keptInner.Meminfo(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range cg.Dirs() {
+		if err := os.Remove(filepath.Join(d, "inner")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := keptInner.Meminfo(ctx); !errors.Is(err, cgroupx.ErrNotFound) {
+		t.Errorf("kept handle on a removed cgroup: %v", err)
+	}
+
 	// The workload.
 	started := time.Now()
 	hog := cg.Start(t, "perl", "-e", `my $x = "a" x (64 << 20); sleep 1000`)
@@ -245,6 +267,12 @@ func TestIntegrationContainer(t *testing.T) {
 		}
 		return tc.Total == 4 && tc.Running == 1 && tc.Uninterruptible == wantD, strconv.Itoa(tc.Total)
 	})
+	if ktc, err := kept.CountTasks(ctx); err != nil || ktc != tc {
+		t.Errorf("kept count %+v %v, plain %+v", ktc, err, tc)
+	}
+	if km, err := kept.Meminfo(ctx); err != nil || km.AnonPages < 64<<20 || km.Shmem < 32<<20 {
+		t.Errorf("kept meminfo after the workload: %+v %v", km, err)
+	}
 	if tc.LastPID < slices.Max(pids) {
 		t.Errorf("last pid %d < %d", tc.LastPID, slices.Max(pids))
 	}

@@ -88,6 +88,10 @@ func (c *Cgroup) CountTasks(ctx context.Context) (TaskCount, error) {
 		return TaskCount{}, err
 	}
 	var tc TaskCount
+	if c.files != nil {
+		c.files.beginScan()
+		defer c.files.endScan()
+	}
 	p, _ := c.host.bufs.Get().(*[]byte)
 	if p == nil {
 		b := make([]byte, 0, 8192)
@@ -103,7 +107,7 @@ func (c *Cgroup) CountTasks(ctx context.Context) (TaskCount, error) {
 		if err := ctx.Err(); err != nil {
 			return TaskCount{}, err
 		}
-		countProcess(c.host.proc(strconv.Itoa(pid)+"/task"), pid, buf, &tc)
+		countProcess(c.host.proc(strconv.Itoa(pid)+"/task"), pid, buf, &tc, c.files)
 	}
 	return tc, nil
 }
@@ -113,9 +117,13 @@ func (c *Cgroup) CountTasks(ctx context.Context) (TaskCount, error) {
 // process has, and a single-threaded process (most of them) needs no
 // listing of its task directory. A process that exits during the scan is
 // skipped, as the kernel would no longer count it either.
-func countProcess(taskDir string, pid int, buf []byte, tc *TaskCount) {
+func countProcess(taskDir string, pid int, buf []byte, tc *TaskCount, cache *fileCache) {
 	dirents := buf[:4096]
 	statBuf := buf[4096:]
+	if cache != nil {
+		countProcessCached(taskDir, pid, dirents, statBuf, tc, cache)
+		return
+	}
 	// The leader by its full path: no directory to open for a
 	// single-threaded process.
 	var pathArr [512]byte
@@ -168,6 +176,54 @@ func countProcess(taskDir string, pid int, buf []byte, tc *TaskCount) {
 	}
 }
 
+// countProcessCached is countProcess through a KeepOpen handle's cache.
+func countProcessCached(taskDir string, pid int, dirents, statBuf []byte, tc *TaskCount, cache *fileCache) {
+	b, ok := cache.taskStat(taskDir, pid, statBuf)
+	if ok {
+		state, threads, okl := leaderStat(b)
+		if okl {
+			tc.add(state, pid)
+			if threads == 1 {
+				return
+			}
+		} else {
+			ok = false
+		}
+	}
+	dfd, err := syscall.Open(taskDir, syscall.O_RDONLY|syscall.O_DIRECTORY|syscall.O_CLOEXEC, 0)
+	if err != nil {
+		return
+	}
+	defer syscall.Close(dfd)
+	for {
+		n, err := syscall.ReadDirent(dfd, dirents)
+		if err != nil || n <= 0 {
+			return
+		}
+		for off := 0; off+19 <= n; {
+			reclen := int(*(*uint16)(unsafe.Pointer(&dirents[off+16])))
+			if reclen <= 0 || off+reclen > n {
+				return
+			}
+			nameBytes := dirents[off+19 : off+reclen]
+			off += reclen
+			l := 0
+			for l < len(nameBytes) && nameBytes[l] != 0 {
+				l++
+			}
+			tid, okt := atou(nameBytes[:l])
+			if !okt || tid > 1<<22 || (ok && tid == uint64(pid)) { //nolint:gosec // pid is positive
+				continue
+			}
+			if b, okr := cache.taskStat(taskDir, int(tid), statBuf); okr {
+				if state, oks := statState(b); oks {
+					tc.add(state, int(tid))
+				}
+			}
+		}
+	}
+}
+
 func (tc *TaskCount) add(state byte, tid int) {
 	tc.Total++
 	switch state {
@@ -186,6 +242,11 @@ func readLeaderStat(dirfd int, path *byte, buf []byte) (state byte, threads int,
 	if !ok {
 		return 0, 0, false
 	}
+	return leaderStat(b)
+}
+
+// leaderStat returns the state and thread count (field 20) of a stat line.
+func leaderStat(b []byte) (state byte, threads int, ok bool) {
 	state, ok = statState(b)
 	if !ok {
 		return 0, 0, false
@@ -245,7 +306,7 @@ func (c *Cgroup) PIDs(ctx context.Context) ([]int, error) {
 		}
 		var rerr error
 		c.host.withBuf(func(buf []byte) []byte {
-			buf, rerr = readInto(filepath.Join(dir, "cgroup.procs"), buf)
+			buf, rerr = c.read(filepath.Join(dir, "cgroup.procs"), buf)
 			if rerr != nil {
 				return buf
 			}

@@ -298,7 +298,7 @@ func (c *Cgroup) Meminfo(ctx context.Context) (Meminfo, error) {
 		readErr        error
 	)
 	c.host.withBuf(func(buf []byte) []byte {
-		if buf, readErr = readInto(filepath.Join(w.dir, "memory.stat"), buf); readErr != nil {
+		if buf, readErr = c.read(filepath.Join(w.dir, "memory.stat"), buf); readErr != nil {
 			return buf
 		}
 		if st, readErr = parseMemStat(buf, !w.v2); readErr != nil {
@@ -308,17 +308,17 @@ func (c *Cgroup) Meminfo(ctx context.Context) (Meminfo, error) {
 		if w.v2 {
 			usageFile = "memory.current"
 		}
-		if buf, readErr = readInto(filepath.Join(w.dir, usageFile), buf); readErr != nil {
+		if buf, readErr = c.read(filepath.Join(w.dir, usageFile), buf); readErr != nil {
 			return buf
 		}
 		if usage, readErr = parseUintFile(buf); readErr != nil {
 			return buf
 		}
 		if !w.v2 {
-			limit, swapLim, swapUsed, buf, readErr = v1MemLimits(w, st, buf)
+			limit, swapLim, swapUsed, buf, readErr = v1MemLimits(c.read, w, st, buf)
 			return buf
 		}
-		limit, swapLim, swapUsed, buf, readErr = v2MemLimits(w, buf)
+		limit, swapLim, swapUsed, buf, readErr = v2MemLimits(c.read, w, buf)
 		return buf
 	})
 	if readErr != nil {
@@ -358,11 +358,14 @@ func (c *Cgroup) Meminfo(ctx context.Context) (Meminfo, error) {
 	return m, nil
 }
 
+// readFunc reads a whole file into buf.
+type readFunc func(path string, buf []byte) ([]byte, error)
+
 // v1MemLimits returns the memory limit, the swap the cgroup may use and
 // the swap it uses, on a v1 hierarchy. memory.stat's hierarchical_* lines
 // already hold the smallest limit over the ancestors; older kernels without
 // them get a walk up the tree.
-func v1MemLimits(w where, st memStat, buf []byte) (limit, swapLim, swapUsed uint64, _ []byte, err error) {
+func v1MemLimits(read readFunc, w where, st memStat, buf []byte) (limit, swapLim, swapUsed uint64, _ []byte, err error) {
 	limit, swapLim = Unlimited, Unlimited
 	if st.haveHier {
 		limit = st.hierLimit
@@ -371,7 +374,7 @@ func v1MemLimits(w where, st memStat, buf []byte) (limit, swapLim, swapUsed uint
 		}
 	} else {
 		for _, d := range ancestors(w.dir, w.base) {
-			if buf, err = readInto(filepath.Join(d, "memory.limit_in_bytes"), buf); err != nil {
+			if buf, err = read(filepath.Join(d, "memory.limit_in_bytes"), buf); err != nil {
 				return 0, 0, 0, buf, err
 			}
 			l, err := parseLimit(buf)
@@ -389,13 +392,13 @@ func v1MemLimits(w where, st memStat, buf []byte) (limit, swapLim, swapUsed uint
 
 // v2MemLimits walks memory.max and memory.swap.max up the cgroup2 tree
 // (the root has neither) and reads memory.swap.current.
-func v2MemLimits(w where, buf []byte) (limit, swapLim, swapUsed uint64, _ []byte, err error) {
+func v2MemLimits(read readFunc, w where, buf []byte) (limit, swapLim, swapUsed uint64, _ []byte, err error) {
 	limit, swapLim = Unlimited, Unlimited
 	for _, d := range ancestors(w.dir, w.base) {
 		if d == w.base {
 			break
 		}
-		if buf, err = readInto(filepath.Join(d, "memory.max"), buf); err != nil {
+		if buf, err = read(filepath.Join(d, "memory.max"), buf); err != nil {
 			return 0, 0, 0, buf, err
 		}
 		l, err := parseLimit(buf)
@@ -403,7 +406,7 @@ func v2MemLimits(w where, buf []byte) (limit, swapLim, swapUsed uint64, _ []byte
 			return 0, 0, 0, buf, err
 		}
 		limit = min(limit, l)
-		if buf, err = readInto(filepath.Join(d, "memory.swap.max"), buf); err == nil {
+		if buf, err = read(filepath.Join(d, "memory.swap.max"), buf); err == nil {
 			if l, err = parseLimit(buf); err != nil {
 				return 0, 0, 0, buf, err
 			}
@@ -412,7 +415,7 @@ func v2MemLimits(w where, buf []byte) (limit, swapLim, swapUsed uint64, _ []byte
 			return 0, 0, 0, buf, err
 		}
 	}
-	if buf, err = readInto(filepath.Join(w.dir, "memory.swap.current"), buf); err == nil {
+	if buf, err = read(filepath.Join(w.dir, "memory.swap.current"), buf); err == nil {
 		if swapUsed, err = parseUintFile(buf); err != nil {
 			return 0, 0, 0, buf, err
 		}

@@ -106,7 +106,7 @@ func (c *Cgroup) Pressure(ctx context.Context) (Pressure, error) {
 			dst  *PressureStats
 		}{{"cpu.pressure", &p.CPU}, {"memory.pressure", &p.Memory}, {"io.pressure", &p.IO}} {
 			var rerr error
-			buf, rerr = readInto(filepath.Join(c.v2, r.file), buf)
+			buf, rerr = c.read(filepath.Join(c.v2, r.file), buf)
 			if notFound(rerr) {
 				continue
 			}

@@ -1,0 +1,91 @@
+package cgroupx
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+// The KeepOpen tests live inside the package to look at the cache.
+
+func TestKeepOpenSweepsExitedThreads(t *testing.T) {
+	ctx := t.Context()
+	root := t.TempDir()
+	writeFixture(t, root)
+	h, err := NewHost(ctx, WithRoot(root))
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain, err := h.Open(ctx, "/ctr")
+	if err != nil {
+		t.Fatal(err)
+	}
+	kept := plain.KeepOpen()
+	defer kept.Close()
+	tc, err := kept.CountTasks(ctx)
+	if err != nil || tc.Total != 3 || tc.Running != 1 || tc.Uninterruptible != 1 {
+		t.Fatalf("count %+v %v", tc, err)
+	}
+	if len(kept.files.tasks) != 3 {
+		t.Fatalf("%d task files cached", len(kept.files.tasks))
+	}
+	// Thread 12 exits: its file goes, and its descriptor with the next scan.
+	if err := os.RemoveAll(root + "/proc/10/task/12"); err != nil {
+		t.Fatal(err)
+	}
+	tc, err = kept.CountTasks(ctx)
+	if err != nil || tc.Total != 2 || tc.Uninterruptible != 0 {
+		t.Fatalf("after exit %+v %v", tc, err)
+	}
+	if len(kept.files.tasks) != 2 {
+		t.Errorf("%d task files cached after the exit", len(kept.files.tasks))
+	}
+	if err := kept.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := kept.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if len(kept.files.tasks)+len(kept.files.fds) != 0 {
+		t.Errorf("descriptors left after Close")
+	}
+	if _, err := kept.Meminfo(ctx); !errors.Is(err, ErrClosed) {
+		t.Errorf("after Close: %v", err)
+	}
+	if _, err := kept.CountTasks(ctx); err == nil {
+		t.Errorf("count after Close: no error")
+	}
+	if err := plain.Close(); err != nil {
+		t.Errorf("plain close: %v", err)
+	}
+}
+
+// writeFixture writes a minimal cgroup2 host by hand: process 10 with
+// threads 10 (R), 11 (S) and 12 (D) in /ctr. (cgroupxtest imports this
+// package, so the internal tests cannot use it.)
+func writeFixture(t *testing.T, root string) {
+	t.Helper()
+	files := map[string]string{
+		"proc/self/mountinfo":              "26 1 0:24 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n",
+		"proc/meminfo":                     "MemTotal: 1000 kB\nMemFree: 500 kB\nSwapTotal: 0 kB\n",
+		"sys/devices/system/cpu/online":    "0-1\n",
+		"sys/fs/cgroup/cgroup.controllers": "cpu memory pids\n",
+		"sys/fs/cgroup/ctr/cgroup.procs":   "10\n",
+		"sys/fs/cgroup/ctr/memory.stat":    "anon 1024\nfile 0\n",
+		"sys/fs/cgroup/ctr/memory.current": "2048\n",
+		"sys/fs/cgroup/ctr/memory.max":     "max\n",
+		"proc/10/task/10/stat":             "10 (a) R 1 10 10 0 -1 0 0 0 0 0 0 0 0 0 20 0 3 0 100 0 0\n",
+		"proc/10/task/11/stat":             "11 (a) S 1 10 10 0 -1 0 0 0 0 0 0 0 0 0 20 0 3 0 100 0 0\n",
+		"proc/10/task/12/stat":             "12 (a) D 1 10 10 0 -1 0 0 0 0 0 0 0 0 0 20 0 3 0 100 0 0\n",
+	}
+	for name, content := range files {
+		p := filepath.Join(root, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
