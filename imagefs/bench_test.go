@@ -46,7 +46,7 @@ type benchLayer struct {
 	files      int
 }
 
-//nolint:gochecknoglobals // benchmark fixtures built once per process, not per -count
+// Benchmark fixtures, built once per process rather than once per -count.
 var (
 	layerOnce  sync.Once
 	benchLyr   benchLayer
@@ -245,8 +245,10 @@ func bigImage(b *testing.B) v1.Image {
 		if err != nil {
 			b.Fatal(err)
 		}
-		img, _, err := imagefs.Build(ctx, app, imagefs.Recipe{Base: bi, Target: "/app",
-			Include: []imagefs.Include{{Source: rt, Target: "/opt/rt", Role: imagefs.RoleRuntime}}})
+		img, _, err := imagefs.Build(ctx, app, imagefs.Recipe{
+			Base: bi, Target: "/app",
+			Include: []imagefs.Include{{Source: rt, Target: "/opt/rt", Role: imagefs.RoleRuntime}},
+		})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -359,14 +361,7 @@ func BenchmarkPredistribute(b *testing.B) {
 			iters := 0
 			for b.Loop() {
 				b.StopTimer()
-				ns := make([]imagefs.Node, nodes)
-				for k := range ns {
-					s, err := imagefs.OpenStore(imagefs.DefaultStoreConfig(filepath.Join(root, fmt.Sprintf("n%d-%d", iters, k))))
-					if err != nil {
-						b.Fatal(err)
-					}
-					ns[k] = imagefs.Node{Store: s, URL: "http://" + imagefstest.Serve(b, s.Handler())}
-				}
+				ns := tmpfsNodes(b, filepath.Join(root, fmt.Sprint(iters)), nodes) //nolint:contextcheck // testenv.FreePort probes with its own short context
 				proxy.Reset()
 				b.StartTimer()
 				pulled, err := imagefs.Pull(ctx, ref, fastRemote())
@@ -387,4 +382,17 @@ func BenchmarkPredistribute(b *testing.B) {
 			b.ReportMetric(float64(egress)/float64(iters)/float64(size), "egress/image")
 		})
 	}
+}
+
+// tmpfsNodes opens n stores below root, each served on loopback.
+func tmpfsNodes(b *testing.B, root string, n int) []imagefs.Node {
+	ns := make([]imagefs.Node, n)
+	for k := range ns {
+		s, err := imagefs.OpenStore(imagefs.DefaultStoreConfig(filepath.Join(root, fmt.Sprint(k))))
+		if err != nil {
+			b.Fatal(err)
+		}
+		ns[k] = imagefs.Node{Store: s, URL: "http://" + imagefstest.Serve(b, s.Handler())}
+	}
+	return ns
 }

@@ -404,3 +404,57 @@ func (f fakeServe) Manifest() (*v1.Manifest, error) {
 	}
 	return v1.ParseManifest(bytes.NewReader(b))
 }
+
+func TestOpenStoreCleansCrashLeftovers(t *testing.T) {
+	root := t.TempDir()
+	s, err := imagefs.OpenStore(imagefs.DefaultStoreConfig(root))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// What a crash mid-unpack leaves: a half layer in tmp/.
+	half := filepath.Join(s.Root(), "tmp", "layer-123", "rootfs", "usr")
+	if err := os.MkdirAll(half, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := imagefs.OpenStore(imagefs.DefaultStoreConfig(root)); err != nil {
+		t.Fatal(err)
+	}
+	if ents, _ := os.ReadDir(filepath.Join(root, "tmp")); len(ents) != 0 {
+		t.Fatalf("tmp/ after reopen holds %v", ents)
+	}
+	if _, err := imagefs.OpenStore(imagefs.StoreConfig{}); !errors.Is(err, imagefs.ErrInvalid) {
+		t.Fatalf("empty root err = %v, want ErrInvalid", err)
+	}
+}
+
+func TestStoreConcurrentAddsUnpackOnce(t *testing.T) {
+	ctx := context.Background()
+	img := newImage(t,
+		tarLayer(t, imagefs.Compression{}, imagefs.RoleBase, imagefstest.Entry{Name: "a", Body: bytes.Repeat([]byte("a"), 1<<20)}),
+		tarLayer(t, imagefs.Compression{}, imagefs.RoleApp, imagefstest.Entry{Name: "b", Body: []byte("b")}),
+	)
+	s := openStore(t)
+	results := make(chan imagefs.AddResult, 4)
+	errs := make(chan error, 4)
+	for range 4 {
+		go func() {
+			r, err := s.Add(ctx, img, "img")
+			results <- r
+			errs <- err
+		}()
+	}
+	unpacked := 0
+	for range 4 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+		unpacked += (<-results).Unpacked
+	}
+	if unpacked != 2 {
+		t.Fatalf("layers unpacked %d times in all, want 2", unpacked)
+	}
+	imgs, _ := s.Images()
+	if len(imgs) != 1 {
+		t.Fatalf("images %v, want one entry", imgs)
+	}
+}
