@@ -1,6 +1,9 @@
 package sched
 
-import "fmt"
+import (
+	"fmt"
+	"slices"
+)
 
 // skipper hands out one Skip status per plugin, so that skipping does not
 // allocate on every replica.
@@ -290,9 +293,19 @@ func (p *antiAffinity) Name() string { return PluginAntiAffinity }
 func (p *antiAffinity) PreFilter(c *Cycle) *Status {
 	c.nAnti = 0
 	for lv, lim := range c.anti {
-		if lim > 0 {
-			c.antiLv[c.nAnti] = lv
-			c.nAnti++
+		if lim <= 0 {
+			continue
+		}
+		c.antiLv[c.nAnti] = lv
+		c.nAnti++
+		if lv == lvNode {
+			continue
+		}
+		// Whether each domain has room, so the node loops test one bool.
+		size := len(c.inv.dom[lv].names)
+		c.antiOk[lv] = slices.Grow(c.antiOk[lv][:0], size)[:size]
+		for d := range c.antiOk[lv] {
+			c.antiOk[lv][d] = c.app.count(lv, int32(d)) < lim
 		}
 	}
 	if c.nAnti == 0 {
@@ -322,7 +335,7 @@ func (c *Cycle) antiOKSlot(slot int32) bool {
 			}
 			continue
 		}
-		if d := c.inv.domOf[lv][slot]; d >= 0 && c.app.count(lv, d) >= lim {
+		if d := c.inv.domOf[lv][slot]; d >= 0 && !c.antiOk[lv][d] {
 			return false
 		}
 	}
@@ -339,6 +352,8 @@ type spreadState struct {
 	numElig    int
 	min, max   int32
 	scratch    []int32
+	ok         []bool // per domain: a replica may go there (hard rules)
+	nodeLimit  int32  // KeyNode: a replica may go where the count is below
 }
 
 func (st *spreadState) count(d int32) int32 {
@@ -405,6 +420,17 @@ func (st *spreadState) compute(c *Cycle) {
 		mn = 0
 	}
 	st.min, st.max = mn, mx
+	// Whether a replica may go into each domain, so that the node loops
+	// test one bool per candidate. For KeyNode the limit is on the dense
+	// per-slot count instead.
+	st.nodeLimit = mn + st.maxSkew
+	if lv != lvNode {
+		size := len(c.inv.dom[lv].names)
+		st.ok = slices.Grow(st.ok[:0], size)[:size]
+		for d := range st.ok {
+			st.ok[d] = st.count(int32(d))+1-mn <= st.maxSkew
+		}
+	}
 }
 
 func (c *Cycle) compileSpread(dst []spreadState, soft bool) []spreadState {
@@ -470,13 +496,19 @@ func (c *Cycle) spreadOK(n *NodeInfo) bool { return c.spreadOKSlot(n.slot) }
 
 func (c *Cycle) spreadOKSlot(slot int32) bool {
 	for i := range c.hard {
-		st := &c.hard[i]
-		d := c.inv.domOf[st.lv][slot]
-		if d < 0 || st.count(d)+1-st.min > st.maxSkew {
+		if !c.hard[i].allows(c, slot) {
 			return false
 		}
 	}
 	return true
+}
+
+func (st *spreadState) allows(c *Cycle, slot int32) bool {
+	if st.lv == lvNode {
+		return c.nodeCount[slot] < st.nodeLimit
+	}
+	d := c.inv.domOf[st.lv][slot]
+	return d >= 0 && st.ok[d]
 }
 
 // softSpread prefers the emptier domains of soft spread rules.

@@ -297,6 +297,7 @@ type Cycle struct {
 	image    int32
 	antiLv   [numLevels]int
 	nAnti    int
+	antiOk   [numLevels][]bool // per domain: below the anti-affinity limit
 	reqAnti  [numLevels]int32
 	anti     [numLevels]int32 // request's and placed instances' limits
 	tieSalt  uint64
@@ -778,37 +779,72 @@ func (c *Cycle) columns(lo, hi int, w *workScratch, salt uint64) scanOut {
 	} else if x := c.dirty; x >= int32(lo) && x < int32(hi) {
 		c.refreshBase(x, w)
 	}
-	cand, scores := w.cand[:0], w.scores[:0]
-	dynFilters := false
-	for _, fk := range c.fkinds {
-		dynFilters = dynFilters || !stableFilter(fk)
-	}
-	if !dynFilters {
-		cand = append(cand, w.base...)
-		scores = append(scores, w.baseScore...)
-	} else {
-	next:
-		for b, i := range w.base {
-			for fi, fk := range c.fkinds {
-				switch fk {
-				case kindResourceFit, kindZoneLevel, kindNetworkZone, kindNodeLabels, kindTaints:
-				case kindAntiAffinity:
-					if !c.antiOKSlot(i) {
-						continue next
+	// The dynamic filters narrow a copy of the cached candidates, a
+	// filter (and for spread, a rule) at a time.
+	cand := append(w.cand[:0], w.base...)
+	scores := append(w.scores[:0], w.baseScore...)
+	for fi, fk := range c.fkinds {
+		if stableFilter(fk) || len(cand) == 0 {
+			continue
+		}
+		j := 0
+		switch fk {
+		case kindHardSpread:
+			for r := range c.hard {
+				st := &c.hard[r]
+				j = 0
+				if st.lv == lvNode {
+					counts, limit := c.nodeCount, st.nodeLimit
+					for b, i := range cand {
+						if counts[i] < limit {
+							cand[j], scores[j] = i, scores[b]
+							j++
+						}
 					}
-				case kindHardSpread:
-					if !c.spreadOKSlot(i) {
-						continue next
-					}
-				default:
-					if c.filters[fi].Filter(c, &nodes[i]) != nil {
-						continue next
+				} else {
+					dom, ok := c.inv.domOf[st.lv], st.ok
+					for b, i := range cand {
+						if d := dom[i]; d >= 0 && ok[d] {
+							cand[j], scores[j] = i, scores[b]
+							j++
+						}
 					}
 				}
+				cand, scores = cand[:j], scores[:j]
 			}
-			cand = append(cand, i)
-			scores = append(scores, w.baseScore[b])
+			continue
+		case kindAntiAffinity:
+			for _, lv := range c.antiLv[:c.nAnti] {
+				j = 0
+				if lv == lvNode {
+					counts, limit := c.nodeCount, c.anti[lvNode]
+					for b, i := range cand {
+						if counts[i] < limit {
+							cand[j], scores[j] = i, scores[b]
+							j++
+						}
+					}
+				} else {
+					dom, ok := c.inv.domOf[lv], c.antiOk[lv]
+					for b, i := range cand {
+						if d := dom[i]; d < 0 || ok[d] {
+							cand[j], scores[j] = i, scores[b]
+							j++
+						}
+					}
+				}
+				cand, scores = cand[:j], scores[:j]
+			}
+			continue
+		default:
+			for b, i := range cand {
+				if c.filters[fi].Filter(c, &nodes[i]) == nil {
+					cand[j], scores[j] = i, scores[b]
+					j++
+				}
+			}
 		}
+		cand, scores = cand[:j], scores[:j]
 	}
 	w.cand, w.scores = cand, scores
 	out := scanOut{best: -1, visited: hi - lo}
