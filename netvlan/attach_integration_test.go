@@ -1,11 +1,12 @@
 package netvlan
 
 import (
+	"context"
 	"errors"
 	"net/netip"
-	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/shoalkit/shoal/internal/testenv"
 )
@@ -150,5 +151,80 @@ func TestIntegrationDuplicateAndDetach(t *testing.T) {
 	if n := s.IPAM().InUse(10); n != 0 {
 		t.Errorf("leases after detach = %d", n)
 	}
-	_ = strconv.Itoa
+}
+
+func TestIntegrationEventsAndHealth(t *testing.T) {
+	testenv.Require(t, testenv.OVS, testenv.Netns)
+	sw := testenv.StartOVS(t)
+	sw.AddBridge(t, "br0")
+	s := openSwitch(t, sw)
+	ns := testenv.NewNetns(t)
+	events := make(chan Event, 64)
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	go func() { _ = s.Run(ctx, func(e Event) { events <- e }) }()
+	time.Sleep(20 * time.Millisecond) // let Run register
+	p, err := s.Attach(t.Context(), Attachment{ContainerID: "ev", Netns: ns.Path, VLAN: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[EventKind]bool{EventPortAdded: false, EventOfport: false}
+	deadline := time.After(5 * time.Second)
+	for !want[EventPortAdded] || !want[EventOfport] {
+		select {
+		case e := <-events:
+			if e.Kind == EventOfport && (e.Port != p.Name || e.ContainerID != "ev" || e.Ofport != p.Ofport) {
+				t.Errorf("ofport event = %+v", e)
+			}
+			want[e.Kind] = true
+		case <-deadline:
+			t.Fatalf("events seen: %v", want)
+		}
+	}
+	// ovs-vsctl bumps next_cfg and waits for cur_cfg: both are reported.
+	sw.Vsctl(t, "set", "Open_vSwitch", ".", "external_ids:shoal-test=1")
+	for caughtUp := false; !caughtUp; {
+		select {
+		case e := <-events:
+			caughtUp = e.Kind == EventConfig && e.NextCfg > 0 && e.CurCfg == e.NextCfg
+		case <-time.After(5 * time.Second):
+			t.Fatal("no config event with cur_cfg caught up")
+		}
+	}
+	h, err := s.Health(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h.Lag != 0 || h.NextCfg == 0 {
+		t.Errorf("health after catching up = %+v", h)
+	}
+	if !h.Connected || h.Ports != 1 || h.PortsNoOfport != 0 || h.PortsWithError != 0 || h.Bridges != 1 {
+		t.Errorf("health = %+v", h)
+	}
+	// The container's end goes down: the host end follows, and the link
+	// state change is reported.
+	ns.Run(t, "ip", "link", "set", "eth0", "down")
+	deadline = time.After(10 * time.Second)
+	for {
+		select {
+		case e := <-events:
+			if e.Kind == EventLinkState && e.Port == p.Name && e.LinkState == "down" {
+				if err := s.Detach(t.Context(), "ev"); err != nil {
+					t.Fatal(err)
+				}
+				for {
+					select {
+					case e := <-events:
+						if e.Kind == EventPortRemoved && e.Port == p.Name {
+							return
+						}
+					case <-time.After(5 * time.Second):
+						t.Fatal("no port-removed event")
+					}
+				}
+			}
+		case <-deadline:
+			t.Fatal("no link-state down event")
+		}
+	}
 }

@@ -2,7 +2,6 @@ package netvlan
 
 import (
 	"context"
-	"fmt"
 	"net/netip"
 	"os/exec"
 	"slices"
@@ -190,7 +189,7 @@ func BenchmarkGroupCommit(b *testing.B) {
 	b.ReportMetric(float64(ports)/attach.Seconds(), "ports/s")
 }
 
-// BenchmarkGroupCommitVsctl adds 10 ports with one `ovs-vsctl add-port`
+// BenchmarkGroupCommitVsctl adds 5 ports with one `ovs-vsctl add-port`
 // each onto the same 900-port bridge, as a script would; ports/s compares
 // with BenchmarkGroupCommit.
 func BenchmarkGroupCommitVsctl(b *testing.B) {
@@ -201,13 +200,13 @@ func BenchmarkGroupCommitVsctl(b *testing.B) {
 	for b.Loop() {
 		var names []string
 		start := time.Now()
-		for range 10 {
+		for range 5 {
 			a := e.next()
 			e.vsctlAttach(b, a)
 			names = append(names, e.s.portName(a.ContainerID, a.IfName))
 		}
 		attach += time.Since(start)
-		ports += 10
+		ports += 5
 		for _, n := range names {
 			e.sw.Vsctl(b, "--timeout=30", "del-port", "br0", n)
 			e.s.deleteLink(n)
@@ -229,7 +228,8 @@ func BenchmarkReconcileNoop(b *testing.B) {
 	for b.Loop() {
 		rep, err := e.s.Reconcile(b.Context(), desired)
 		if err != nil || rep.Changed() || rep.Unchanged != len(desired) {
-			b.Fatalf("%+v %v", rep, err)
+			b.Fatalf("no-op reconcile: %d added, %d removed, %d retagged, %d unchanged, %d failed, err %v",
+				len(rep.Added), len(rep.Removed), len(rep.Retagged), rep.Unchanged, len(rep.Failed), err)
 		}
 	}
 }
@@ -260,9 +260,10 @@ func BenchmarkRestartRecovery(b *testing.B) {
 		if _, err := e.s.Reconcile(b.Context(), desired); err != nil {
 			b.Fatal(err)
 		}
-		if !waitPingCtx(b.Context(), pa, "10.91.0.2", 30*time.Second) {
+		if !waitPingCtx(b.Context(), pa, "10.91.0.2", 60*time.Second) {
 			b.Fatalf("no forwarding %v after restart", time.Since(start))
 		}
+		b.ReportMetric(time.Since(start).Seconds(), "s-to-forwarding")
 	}
 }
 
@@ -276,5 +277,3 @@ func waitPingCtx(ctx context.Context, ns *testenv.Namespace, addr string, timeou
 	}
 	return false
 }
-
-var _ = fmt.Sprint

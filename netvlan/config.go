@@ -65,9 +65,10 @@ type Config struct {
 	ReconnectMax time.Duration
 
 	// ReadyTimeout bounds the wait for ovs-vswitchd to give a new port its
-	// ofport when the caller's context has no earlier deadline. Default 30s:
-	// with the userspace datapath on a small machine one reconfiguration
-	// takes about a second at 900 ports, longer under load.
+	// ofport when the caller's context has no earlier deadline. Default 60s:
+	// the userspace datapath spends time proportional to the bridge's size
+	// on every port it adds; on a 2-core VM a single add at 900 ports takes
+	// seconds, and a burst of adds waits for all of them.
 	ReadyTimeout time.Duration
 
 	// MaxBatch caps how many concurrent Attach calls share one
@@ -106,7 +107,7 @@ func DefaultConfig() Config {
 		ConnectTimeout:    5 * time.Second,
 		ReconnectInterval: 20 * time.Millisecond,
 		ReconnectMax:      100 * time.Millisecond,
-		ReadyTimeout:      30 * time.Second,
+		ReadyTimeout:      60 * time.Second,
 		MaxBatch:          256,
 		MaxInFlight:       32,
 		DeleteChunk:       50,
