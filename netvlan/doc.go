@@ -43,6 +43,15 @@
 //   - Transmit checksum offload is turned off inside the container: the
 //     userspace (netdev) datapath does not fill checksums in, and TCP would
 //     fail.
+//   - Rate limits (Attachment.Rate) are enforced by what works on the host,
+//     and Port.RateEgress and Port.RateIngress say what is in force: OVS
+//     ingress policing only when the kernel has the tc police action
+//     (without it ingress_policing_rate is silently a no-op), else a tbf
+//     qdisc inside the container; an OVS linux-htb QoS on the host port,
+//     else a tbf qdisc on the host end.
+//   - Run(ctx, handle) reports ofport, link state and error changes of the
+//     ports, reconnections and cur_cfg/next_cfg; Health returns the same as
+//     values for metrics.
 //
 // Errors wrap ErrInvalid, ErrNotFound, ErrConflict, ErrExhausted,
 // ErrUnavailable or ErrClosed; match them with errors.Is.

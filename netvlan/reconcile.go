@@ -2,10 +2,13 @@ package netvlan
 
 import (
 	"context"
+	"errors"
+	"net/netip"
 	"slices"
 	"sync"
 
 	"github.com/ovn-org/libovsdb/ovsdb"
+	"github.com/vishvananda/netlink"
 
 	"github.com/shoalkit/shoal/netvlan/ovsmodel"
 )
@@ -110,6 +113,9 @@ func (s *Switch) Reconcile(ctx context.Context, desired []Attachment) (Report, e
 				rep.Unchanged++
 			}
 		}
+	}
+	for _, a := range reattach {
+		s.keepAddress(a, ports)
 	}
 	for _, p := range remove {
 		rep.Removed = append(rep.Removed, s.portFromRows(&p, nil, bridgeName(owners[p.UUID])))
@@ -221,7 +227,14 @@ func optional[T any](p *T) []T {
 // hostLinks returns the names of the links in the host namespace, from one
 // netlink dump.
 func (s *Switch) hostLinks() (map[string]bool, error) {
-	links, err := s.host.h.LinkList()
+	var links []netlink.Link
+	var err error
+	// A dump that races with link changes is interrupted; take a fresh one.
+	for range 5 {
+		if links, err = s.host.h.LinkList(); !errors.Is(err, netlink.ErrDumpInterrupted) {
+			break
+		}
+	}
 	if err != nil {
 		return nil, wrapError(ErrUnavailable, err, "list links in the host namespace")
 	}
@@ -261,4 +274,24 @@ func (s *Switch) attachAll(ctx context.Context, as []*Attachment) ([]Port, []Fai
 	wg.Wait()
 	slices.SortFunc(added, func(a, b Port) int { return compareStrings(a.key(), b.key()) })
 	return added, failed
+}
+
+// keepAddress gives a re-made attachment that names no address the one its
+// old port recorded, so a container keeps its IP across a repair.
+func (s *Switch) keepAddress(a *Attachment, ports []ovsmodel.Port) {
+	if a.Addr.IsValid() {
+		return
+	}
+	for _, p := range ports {
+		if p.ExternalIDs[keyContainer] != a.ContainerID || p.ExternalIDs[keyIfName] != a.IfName {
+			continue
+		}
+		if addr, err := netip.ParsePrefix(p.ExternalIDs[keyAddr]); err == nil {
+			a.Addr = addr
+			if gw, err := netip.ParseAddr(p.ExternalIDs[keyGateway]); err == nil && !a.Gateway.IsValid() {
+				a.Gateway = gw
+			}
+		}
+		return
+	}
 }
