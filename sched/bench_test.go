@@ -46,13 +46,21 @@ func benchFleet(b *testing.B, cfg sched.Config) (*sched.Inventory, *sched.Schedu
 }
 
 // latencies collects per-op durations in a fixed ring, so recording does
-// not allocate, and reports their 99th percentile.
+// not allocate, and reports their 99th percentile. It also reports
+// cpu-ns/op, the CPU time the whole process used per op (all threads, GC
+// included): on a machine shared with other jobs ns/op and p99 grow with
+// their load, cpu-ns/op much less.
 type latencies struct {
-	d []time.Duration
-	n int
+	d    []time.Duration
+	n    int
+	cpu0 time.Duration
 }
 
-func newLatencies() *latencies { return &latencies{d: make([]time.Duration, 1<<16)} }
+func newLatencies() *latencies {
+	l := &latencies{d: make([]time.Duration, 1<<16)}
+	l.cpu0, _ = processCPU()
+	return l
+}
 
 func (l *latencies) add(d time.Duration) {
 	l.d[l.n%len(l.d)] = d
@@ -68,6 +76,9 @@ func (l *latencies) reportP99(b *testing.B) {
 	n := min(l.n, len(l.d))
 	if n == 0 {
 		return
+	}
+	if cpu, ok := processCPU(); ok {
+		b.ReportMetric(float64(cpu-l.cpu0)/float64(l.n), "cpu-ns/op")
 	}
 	s := slices.Clone(l.d[:n])
 	slices.Sort(s)

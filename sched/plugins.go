@@ -646,7 +646,12 @@ func (c *Cycle) resourceScores(h *nodeHot, wl, wb, wm int64) int64 {
 	var sc int64
 	if wl != 0 || wm != 0 {
 		avg := avgShare(h, cpu, mem)
-		sc += wl*int64((1-avg)*MaxScore) + wm*int64(avg*MaxScore)
+		if wl != 0 {
+			sc += wl * int64((1-avg)*MaxScore)
+		}
+		if wm != 0 {
+			sc += wm * int64(avg*MaxScore)
+		}
 	}
 	if wb != 0 {
 		if h.invCPU == 0 || h.invMem == 0 {

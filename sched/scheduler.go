@@ -781,8 +781,18 @@ func (c *Cycle) columns(lo, hi int, w *workScratch, salt uint64) scanOut {
 	}
 	// The dynamic filters narrow a copy of the cached candidates, a
 	// filter (and for spread, a rule) at a time.
-	cand := append(w.cand[:0], w.base...)
-	scores := append(w.scores[:0], w.baseScore...)
+	cand, scores := w.base, w.baseScore
+	dynamic := false
+	for _, fk := range c.fkinds {
+		dynamic = dynamic || !stableFilter(fk)
+	}
+	for _, sk := range c.skinds {
+		dynamic = dynamic || !stableScore(sk)
+	}
+	if dynamic { // work on a copy: the cache must survive the replica
+		cand = append(w.cand[:0], w.base...)
+		scores = append(w.scores[:0], w.baseScore...)
+	}
 	for fi, fk := range c.fkinds {
 		if stableFilter(fk) || len(cand) == 0 {
 			continue
@@ -846,7 +856,9 @@ func (c *Cycle) columns(lo, hi int, w *workScratch, salt uint64) scanOut {
 		}
 		cand, scores = cand[:j], scores[:j]
 	}
-	w.cand, w.scores = cand, scores
+	if dynamic {
+		w.cand, w.scores = cand, scores
+	}
 	out := scanOut{best: -1, visited: hi - lo}
 	if len(cand) == 0 {
 		return out
