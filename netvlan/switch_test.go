@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/netip"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -323,5 +324,90 @@ func TestHealthReportsLag(t *testing.T) {
 	}
 	if !h.Connected || h.Lag != 3 || h.Bridges != 1 {
 		t.Fatalf("health = %+v", h)
+	}
+}
+
+func TestDeletesAreChunkedAndPaced(t *testing.T) {
+	srv := netvlantest.StartServer(t, "br0")
+	for i := range 5 {
+		insertPort(t, srv, "nvdel"+strconv.Itoa(i), 10, ours("c"+strconv.Itoa(i), ""))
+	}
+	cfg := DefaultConfig()
+	cfg.Endpoint, cfg.Bridge = srv.Endpoint, "br0"
+	cfg.DeleteChunk = 2
+	// No ovs-vswitchd behind the in-memory server: cur_cfg never catches
+	// up, so each pause runs to PaceTimeout.
+	cfg.PaceTimeout = 30 * time.Millisecond
+	s, err := Open(t.Context(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	start := time.Now()
+	rep, err := s.Reconcile(t.Context(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Removed) != 5 {
+		t.Fatalf("removed %d", len(rep.Removed))
+	}
+	// Three chunks (2+2+1), a pause after each but the last.
+	if d := time.Since(start); d < 2*cfg.PaceTimeout {
+		t.Errorf("took %v: the chunks were not paced", d)
+	}
+	var h Health
+	deadline := time.Now().Add(time.Second)
+	for h.NextCfg != 2 && time.Now().Before(deadline) {
+		h, _ = s.Health(t.Context())
+		time.Sleep(5 * time.Millisecond)
+	}
+	if h.NextCfg != 2 || h.Ports != 0 {
+		t.Fatalf("health = %+v, want next_cfg bumped once per paced chunk and no ports", h)
+	}
+	if n := countPorts(t, s); n != 0 {
+		t.Fatalf("%d ports left", n)
+	}
+}
+
+func TestGroupCommitSharesTransactions(t *testing.T) {
+	s, _ := openFake(t)
+	br, err := s.bridge(t.Context(), "br0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 40
+	before := s.commit.txns.Load()
+	reqs := make([]*addRequest, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		a := Attachment{ContainerID: "g" + strconv.Itoa(i), IfName: "eth0", VLAN: 10, Netns: "/x"}
+		reqs[i] = &addRequest{bridge: *br}
+		reqs[i].iface, reqs[i].port = s.rows("nvg"+strconv.Itoa(i), &a)
+		wg.Go(func() { errs[i] = s.commit.add(t.Context(), reqs[i]) })
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil || reqs[i].uuid == "" {
+			t.Fatalf("request %d: %v (uuid %q)", i, err, reqs[i].uuid)
+		}
+	}
+	txns := s.commit.txns.Load() - before
+	t.Logf("%d ports in %d transactions", n, txns)
+	if txns >= n {
+		t.Errorf("%d transactions for %d concurrent requests: nothing was shared", txns, n)
+	}
+	if got := countPorts(t, s); got != n {
+		t.Fatalf("%d ports, want %d", got, n)
+	}
+	// A request whose context ends while it waits is withdrawn or
+	// completed, never lost in between.
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	a := Attachment{ContainerID: "late", IfName: "eth0", VLAN: 10, Netns: "/x"}
+	r := &addRequest{bridge: *br}
+	r.iface, r.port = s.rows("nvlate", &a)
+	if err := s.commit.add(ctx, r); err != nil && r.uuid != "" {
+		t.Fatalf("failed request has a port: %v", err)
 	}
 }
