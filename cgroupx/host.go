@@ -222,7 +222,7 @@ func (h *Host) OpenPID(ctx context.Context, pid int) (*Cgroup, error) {
 	for _, l := range lines {
 		if l.ID == 0 && len(l.Controllers) == 0 {
 			if h.v2 != nil {
-				v2 = strings.TrimPrefix(l.Path, strings.TrimSuffix(h.v2.mountRoot, "/"))
+				v2 = relToMount(l.Path, h.v2.mountRoot)
 				if h.mode == ModeV2 || display == "" {
 					display = v2
 				}
@@ -234,7 +234,7 @@ func (h *Host) OpenPID(ctx context.Context, pid int) (*Cgroup, error) {
 			if !ok {
 				continue
 			}
-			p := strings.TrimPrefix(l.Path, strings.TrimSuffix(hy.mountRoot, "/"))
+			p := relToMount(l.Path, hy.mountRoot)
 			paths[c] = p
 			if c == "memory" || display == "" {
 				display = p
@@ -277,6 +277,23 @@ func (h *Host) open(display string, paths map[string]string, v2 string, pid int)
 		return nil, fmt.Errorf("cgroupx: cgroup %q: %w", display, ErrNotFound)
 	}
 	return cg, nil
+}
+
+// relToMount returns a /proc/<pid>/cgroup path relative to a mount of
+// the hierarchy whose root is mountRoot (a container's view of its own
+// cgroup, mounted at /sys/fs/cgroup/... with root /docker/abc, shows
+// /docker/abc as "/").
+func relToMount(path, mountRoot string) string {
+	if mountRoot == "/" || mountRoot == "" {
+		return path
+	}
+	if path == mountRoot {
+		return "/"
+	}
+	if rest, ok := strings.CutPrefix(path, mountRoot+"/"); ok {
+		return "/" + rest
+	}
+	return path
 }
 
 // cleanCgroupPath returns path cleaned and rooted at "/", refusing ".."

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"math"
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -347,5 +348,41 @@ func TestKeepOpenMatchesPlain(t *testing.T) {
 				t.Errorf("kept handle did not see the change: %+v %v", m, err)
 			}
 		})
+	}
+}
+
+func TestMeminfoV2Root(t *testing.T) {
+	ctx := t.Context()
+	tree := cgroupxtest.New(t, cgroupxtest.V2)
+	m, err := open(ctx, t, newHost(ctx, t, tree), "/").Meminfo(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.MemTotal != 16<<30 || m.MemFree != 12<<30 || m.Limit != cgroupx.Unlimited {
+		t.Errorf("root meminfo %+v", m)
+	}
+}
+
+// TestOpenPIDInContainer reads a v1 mount table as a container sees it:
+// each hierarchy mounted with its root at the container's cgroup.
+func TestOpenPIDInContainer(t *testing.T) {
+	ctx := t.Context()
+	tree := cgroupxtest.New(t, cgroupxtest.V1)
+	tree.SetMemory("/", cgroupxtest.Memory{Usage: 10 << 20})
+	mi, err := os.ReadFile(tree.Root + "/proc/self/mountinfo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tree.WriteHostFile("proc/self/mountinfo", strings.ReplaceAll(string(mi), " / /sys/fs/cgroup/", " /docker/abc /sys/fs/cgroup/"))
+	tree.WriteHostFile("proc/7/cgroup", "4:memory:/docker/abc\n3:cpu,cpuacct:/docker/abc\n")
+	cg, err := newHost(ctx, t, tree).OpenPID(ctx, 7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cg.Path() != "/" {
+		t.Errorf("path %q", cg.Path())
+	}
+	if m, err := cg.Meminfo(ctx); err != nil || m.Usage != 10<<20 {
+		t.Errorf("meminfo %+v %v", m, err)
 	}
 }

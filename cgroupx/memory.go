@@ -286,6 +286,13 @@ func (c *Cgroup) Meminfo(ctx context.Context) (Meminfo, error) {
 	if err != nil {
 		return Meminfo{}, err
 	}
+	if w.v2 && w.dir == w.base {
+		// The cgroup2 root has no memory.current or limits: it is the
+		// whole machine.
+		m, err := c.host.HostMeminfo(ctx)
+		m.Limit = Unlimited
+		return m, err
+	}
 	hostMem, hostSwap, _, err := c.host.totals(ctx)
 	if err != nil {
 		return Meminfo{}, err

@@ -137,3 +137,17 @@ func FuzzParseProcCgroup(f *testing.F) {
 		}
 	})
 }
+
+func TestRelToMount(t *testing.T) {
+	for _, tc := range []struct{ path, root, want string }{
+		{"/docker/abc", "/", "/docker/abc"},
+		{"/docker/abc", "/docker/abc", "/"},
+		{"/docker/abc/sub", "/docker/abc", "/sub"},
+		{"/docker/abcdef", "/docker/abc", "/docker/abcdef"},
+		{"/other", "/docker/abc", "/other"},
+	} {
+		if got := relToMount(tc.path, tc.root); got != tc.want {
+			t.Errorf("relToMount(%q, %q) = %q, want %q", tc.path, tc.root, got, tc.want)
+		}
+	}
+}
