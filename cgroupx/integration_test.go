@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -35,6 +37,13 @@ func waitFor(t *testing.T, what string, cond func() (bool, string)) {
 
 func ptr[T any](v T) *T { return &v }
 
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
 // mkChild makes a sub-cgroup of cg in every hierarchy (testenv removes it
 // with cg), giving a v1 cpuset group its parent's CPUs and memory nodes.
 func mkChild(t *testing.T, cg *testenv.Cgroup, name string) {
@@ -57,9 +66,10 @@ func mkChild(t *testing.T, cg *testenv.Cgroup, name string) {
 // TestIntegrationContainer runs a small container on the real cgroups of
 // the machine: a cgroup limited to 256 MiB and half a CPU, holding a
 // process that allocates 64 MiB, one that wrote 32 MiB to tmpfs and 8 MiB
-// to disk with O_DIRECT, a busy loop, and a sleeper frozen by the v1 freezer
-// (frozen tasks are in uninterruptible sleep, state D). Every value cgroupx
-// reports is checked against what was done.
+// to disk with O_DIRECT, a busy loop, a sleeper frozen by the v1 freezer
+// (shown in state D) and a vfork parent waiting for its sleeping child
+// (state D, counted in load by the kernel too). Every value cgroupx reports
+// is checked against what was done.
 func TestIntegrationContainer(t *testing.T) {
 	testenv.Require(t, testenv.Cgroups)
 	ctx := t.Context()
@@ -165,6 +175,19 @@ func TestIntegrationContainer(t *testing.T) {
 	spin := cg.Start(t, "sh", "-c", "while :; do :; done")
 	sleeper := cg.Start(t, "sleep", "1000")
 	pids := []int{hog.Pid, writer.Pid, spin.Pid, sleeper.Pid}
+	// A vfork parent waits for its child in uninterruptible sleep, state D,
+	// and counts in the kernel's load: the child sleeps and never execs.
+	// perl's syscall(58) is vfork on amd64.
+	vforks := runtime.GOARCH == "amd64"
+	if vforks {
+		vf := cg.Start(t, "perl", "-e", `my $pid = syscall(58); if ($pid == 0) { select(undef, undef, undef, 1000); exit 0 } sleep 1000`)
+		pids = append(pids, vf.Pid)
+		waitFor(t, "the vfork parent in D", func() (bool, string) {
+			b, _ := os.ReadFile("/proc/" + strconv.Itoa(vf.Pid) + "/stat")
+			st, err := cgroupx.ParseProcStat(bytes.NewReader(b))
+			return err == nil && st.Comm == "perl" && st.State == 'D', string(b)
+		})
+	}
 	// testenv's shell joins every hierarchy and then execs: wait for the
 	// exec, so that no process is caught half-way.
 	for _, p := range []struct {
@@ -253,11 +276,14 @@ func TestIntegrationContainer(t *testing.T) {
 		}
 	}
 
-	// Four single-threaded processes: the busy loop runs (throttled or not,
-	// it stays R) and the frozen sleeper is D.
-	wantD := 0
+	// Single-threaded processes: the busy loop runs (throttled or not, it
+	// stays R), the frozen sleeper and the vfork parent are D.
+	wantD, wantTotal := 0, 4
 	if frozen {
-		wantD = 1
+		wantD++
+	}
+	if vforks {
+		wantD, wantTotal = wantD+1, wantTotal+2
 	}
 	var tc cgroupx.TaskCount
 	waitFor(t, "task states", func() (bool, string) {
@@ -265,7 +291,7 @@ func TestIntegrationContainer(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		return tc.Total == 4 && tc.Running == 1 && tc.Uninterruptible == wantD, strconv.Itoa(tc.Total)
+		return tc.Total == wantTotal && tc.Running == 1 && tc.Uninterruptible == wantD, fmt.Sprintf("%+v", tc)
 	})
 	if ktc, err := kept.CountTasks(ctx); err != nil || ktc != tc {
 		t.Errorf("kept count %+v %v, plain %+v", ktc, err, tc)
@@ -286,7 +312,7 @@ func TestIntegrationContainer(t *testing.T) {
 			want[i] = cgroupx.CalcLoad(want[i], e, uint64(1+wantD)*cgroupx.Fixed1)
 		}
 	}
-	if l := lt.Load(); l.Avenrun != want || l.Total != 4 || l.Running != 1 {
+	if l := lt.Load(); l.Avenrun != want || l.Total != wantTotal || l.Running != 1 {
 		t.Errorf("load %+v, want avenrun %v", l, want)
 	}
 
@@ -308,7 +334,7 @@ func TestIntegrationContainer(t *testing.T) {
 	if used := after.Total - before.Total; used <= 0 || used > 1100*time.Millisecond {
 		t.Errorf("cpu used over 2 s at 0.5 cpu: %v", used)
 	}
-	if len(top) != 4 || top[0].PID != spin.Pid || top[0].CPUPercent <= 0 || top[0].CPUPercent > 55 {
+	if len(top) != len(pids)+btoi(vforks) || top[0].PID != spin.Pid || top[0].CPUPercent <= 0 || top[0].CPUPercent > 55 {
 		t.Errorf("top: %+v", top)
 	}
 	for _, e := range top {

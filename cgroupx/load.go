@@ -392,6 +392,10 @@ type LoadConfig struct {
 // folds the count into 1, 5 and 15-minute averages with the kernel's
 // calc_load, bit for bit. Its methods are safe for concurrent use; Run must
 // be called by one goroutine at a time.
+//
+// The count is what /proc shows. It differs from the kernel's own in one
+// case: a task frozen by the v1 freezer shows as D and is counted here,
+// while the kernel has left frozen tasks out of its load since Linux 6.1.
 type LoadTracker struct {
 	cg  *Cgroup
 	cfg LoadConfig
