@@ -266,6 +266,12 @@ func TestUnpackReplacesAndKeepsDirs(t *testing.T) {
 	}
 }
 
+// FuzzUnpackTar feeds hostile archives to the unpacker and checks that
+// nothing is ever written outside the root. Every execution touches the file
+// system, so run it with a short minimisation budget or the default 60 s per
+// interesting input stalls the fuzzer:
+//
+//	go test -run '^$' -fuzz FuzzUnpackTar -fuzztime 5m -fuzzminimizetime 20x ./imagefs/
 func FuzzUnpackTar(f *testing.F) {
 	seeds := [][]imagefstest.Entry{
 		{{Name: "../x", Body: []byte("x")}},
