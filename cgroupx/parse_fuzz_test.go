@@ -1,10 +1,14 @@
 package cgroupx
 
 import (
+	"bufio"
 	"bytes"
 	"errors"
 	"testing"
 )
+
+// bufioTooLong is the error of a host line longer than the scanner takes.
+var bufioTooLong = bufio.ErrTooLong
 
 // Fuzz tests for the parsers of /proc and /sys files that have no exported
 // reader form. Each must return ErrInvalid or a value, never panic.
@@ -106,6 +110,43 @@ func FuzzParseWeight(f *testing.F) {
 	f.Fuzz(func(t *testing.T, in []byte) {
 		if w := parseWeight(in); w != nil && *w > 10000 {
 			t.Fatalf("weight %d", *w)
+		}
+	})
+}
+
+// FuzzLeaderStat checks the scan's fast path against the full parser: where
+// ParseProcStat accepts a line, the state and thread count agree.
+func FuzzLeaderStat(f *testing.F) {
+	f.Add([]byte("10 (a) R 1 10 10 0 -1 0 0 0 0 0 0 0 0 0 20 0 3 0 100 0 0\n"))
+	f.Add([]byte("12 (a b) c) D 1 12 12 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 500 100 10 0\n"))
+	f.Fuzz(func(t *testing.T, in []byte) {
+		state, threads, ok := leaderStat(in)
+		st, err := parseProcStat(in)
+		checkInvalid(t, err)
+		if err != nil {
+			return
+		}
+		if !ok || state != st.State || (threads != 0 && threads != st.NumThreads) {
+			t.Fatalf("fast path %c/%d/%v, parser %c/%d", state, threads, ok, st.State, st.NumThreads)
+		}
+	})
+}
+
+// FuzzRenderersOverHostFiles feeds arbitrary host files to the renderers
+// that pass host lines through: they return an error or output, never
+// panic.
+func FuzzRenderersOverHostFiles(f *testing.F) {
+	f.Add([]byte("processor\t: 0\nmodel name\t: x\n\nprocessor\t: 1\n\n"))
+	f.Add([]byte("MemTotal:       24684084 kB\nHugePages_Total:       0\n"))
+	f.Add([]byte("cpu  1 2 3 4\ncpu0 1 2 3 4\nintr 0\n"))
+	f.Fuzz(func(t *testing.T, host []byte) {
+		var out bytes.Buffer
+		checkInvalid(t, WriteCPUInfo(&out, bytes.NewReader(host), CPUs{Effective: 2, Cpuset: []int{0, 1}}))
+		if err := WriteMeminfo(&out, Meminfo{MemTotal: 1 << 30}, bytes.NewReader(host)); err != nil && !errors.Is(err, bufioTooLong) {
+			t.Fatal(err)
+		}
+		if err := WriteStat(&out, StatCPU{CPUs: 2}, bytes.NewReader(host)); err != nil && !errors.Is(err, bufioTooLong) {
+			t.Fatal(err)
 		}
 	})
 }

@@ -43,21 +43,28 @@ func parseProcStat(b []byte) (ProcStat, error) {
 	}
 	s.PID = int(pid)
 	s.Comm = string(b[open+1 : closing])
-	// Fields from 3 (state) on, numbered as in proc(5).
+	// Fields from 3 (state) on, numbered as in proc(5); the kernel puts one
+	// space after the command.
 	var fields [22][]byte
 	rest := b[closing+1:]
+	if len(rest) == 0 || rest[0] != ' ' {
+		return ProcStat{}, fmt.Errorf("cgroupx: stat %q: no space after the command: %w", trunc(b), ErrInvalid)
+	}
+	rest = rest[1:]
 	n := 0
-	for n < len(fields) {
-		rest = bytes.TrimLeft(rest, " ")
-		if len(rest) == 0 || rest[0] == '\n' {
-			break
-		}
+	for n < len(fields) && len(rest) > 0 && rest[0] != '\n' {
 		i := bytes.IndexAny(rest, " \n")
 		if i < 0 {
 			i = len(rest)
 		}
+		if i == 0 {
+			return ProcStat{}, fmt.Errorf("cgroupx: stat %q: empty field: %w", trunc(b), ErrInvalid)
+		}
 		fields[n], rest = rest[:i], rest[i:]
 		n++
+		if len(rest) > 0 && rest[0] == ' ' {
+			rest = rest[1:]
+		}
 	}
 	if n < len(fields) || len(fields[0]) != 1 {
 		return ProcStat{}, fmt.Errorf("cgroupx: stat %q: too few fields: %w", trunc(b), ErrInvalid)
