@@ -173,3 +173,32 @@ func TestIntegrationLoadavgWatch(t *testing.T) {
 		t.Errorf("loadavg -w: exit %d %q: %q, want %q", code, errOut.String(), out.String(), line.String())
 	}
 }
+
+// TestIntegrationFreeNproc limits a real cgroup to 256 MiB and half a CPU and
+// checks what free -m and nproc print for it.
+func TestIntegrationFreeNproc(t *testing.T) {
+	testenv.Require(t, testenv.Cgroups)
+	ctx := t.Context()
+	cg := testenv.NewCgroup(t)
+	host, err := cgroupx.NewHost(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctr, err := host.Open(ctx, cg.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mem, quota, period := int64(256<<20), int64(50000), uint64(100000)
+	if err := ctr.SetLimits(ctx, cgroupx.Limits{Memory: &mem, CPUQuota: &quota, CPUPeriod: &period}); err != nil {
+		t.Fatal(err)
+	}
+	out, errOut, code := ctools(t, nil, "--cgroup", "/"+cg.Name, "free", "-m")
+	lines := strings.Split(out, "\n")
+	if code != 0 || len(lines) < 2 || !strings.HasPrefix(lines[1], "Mem:             256 ") {
+		t.Errorf("free -m: exit %d %q\n%s", code, errOut, out)
+	}
+	out, errOut, code = ctools(t, nil, "--cgroup", "/"+cg.Name, "nproc")
+	if code != 0 || out != "1\n" {
+		t.Errorf("nproc: exit %d %q: %q", code, errOut, out)
+	}
+}
