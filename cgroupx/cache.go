@@ -28,9 +28,6 @@ type taskFD struct {
 	gen uint64
 }
 
-// ErrClosed reports the use of a KeepOpen handle after Close.
-var ErrClosed = errors.New("cgroupx: cgroup handle closed")
-
 // KeepOpen returns a handle on the same cgroup that keeps the cgroup files
 // and thread stat files it reads open between calls, for a collector that
 // samples the same container every few seconds: a read then costs one

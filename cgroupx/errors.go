@@ -13,4 +13,6 @@ var (
 	ErrInvalid = errors.New("cgroupx: invalid")
 	// ErrUnsupported reports a controller or knob the host does not have.
 	ErrUnsupported = errors.New("cgroupx: unsupported")
+	// ErrClosed reports the use of a KeepOpen handle after Close.
+	ErrClosed = errors.New("cgroupx: cgroup handle closed")
 )
