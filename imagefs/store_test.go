@@ -458,3 +458,21 @@ func TestStoreConcurrentAddsUnpackOnce(t *testing.T) {
 		t.Fatalf("images %v, want one entry", imgs)
 	}
 }
+
+func TestStoreUncompressedLayers(t *testing.T) {
+	ctx := context.Background()
+	good := tarLayer(t, imagefs.Compression{Algorithm: imagefs.None}, "", imagefstest.Entry{Name: "f", Body: []byte("plain")})
+	s := openStore(t)
+	if _, err := s.Add(ctx, newImage(t, good), "plain"); err != nil {
+		t.Fatalf("Add: %v", err)
+	}
+	d, _ := good.Layer.DiffID()
+	if got := readFile(t, filepath.Join(s.LayerDir(d), "f")); got != "plain" {
+		t.Fatalf("f = %q", got)
+	}
+	s2 := openStore(t)
+	if _, err := s2.Add(ctx, fakeServe{Image: newImage(t, good), layer: corruptLayer{Layer: good.Layer}}, "bad"); !errors.Is(err, imagefs.ErrDigestMismatch) && !errors.Is(err, imagefs.ErrCorrupt) {
+		t.Fatalf("corrupt tar layer: err = %v", err)
+	}
+	assertEmptyStore(t, s2)
+}

@@ -78,6 +78,20 @@ func UnpackTar(ctx context.Context, r io.Reader, dir string) (UnpackStats, error
 // unpackLayer unpacks a compressed layer stream into dir, verifying its
 // digest and diff id; a zero want hash skips that check.
 func unpackLayer(ctx context.Context, compressed io.Reader, alg Algorithm, dir string, wantDigest, wantDiffID v1.Hash) (UnpackStats, error) {
+	if alg == None {
+		// The blob is the tar: its digest is the diff id, hashed once.
+		st, err := UnpackTar(ctx, compressed, dir)
+		if err != nil {
+			return st, err
+		}
+		if wantDigest.Hex != "" && st.DiffID != wantDigest {
+			return st, fmt.Errorf("%w: layer is %s, want %s", ErrDigestMismatch, st.DiffID, wantDigest)
+		}
+		if wantDiffID.Hex != "" && st.DiffID != wantDiffID {
+			return st, fmt.Errorf("%w: layer diff id is %s, config says %s", ErrDigestMismatch, st.DiffID, wantDiffID)
+		}
+		return st, nil
+	}
 	ch := sha256.New()
 	tee := io.TeeReader(compressed, ch)
 	d, err := decompressor(alg, tee)
