@@ -429,7 +429,7 @@ func NewLoadTracker(cg *Cgroup, cfg LoadConfig) *LoadTracker {
 // ticks were missed (a stopped process, a slow scan), the averages decay by
 // the missed intervals at once, with calc_load_n as the kernel does after
 // idling. It returns early with an error wrapping [ErrNotFound] when the
-// cgroup is removed.
+// cgroup is removed, or [ErrClosed] when its KeepOpen handle is closed.
 func (t *LoadTracker) Run(ctx context.Context) error {
 	tk := t.cfg.NewTicker(t.cfg.Interval)
 	defer tk.Stop()
@@ -439,7 +439,7 @@ func (t *LoadTracker) Run(ctx context.Context) error {
 			return ctx.Err()
 		case now := <-tk.Chan():
 			if err := t.sampleAt(ctx, now); err != nil {
-				if errors.Is(err, ErrNotFound) || ctx.Err() != nil {
+				if errors.Is(err, ErrNotFound) || errors.Is(err, ErrClosed) || ctx.Err() != nil {
 					return err
 				}
 				t.cfg.Logger.WarnContext(ctx, "cgroupx: load scan failed", "cgroup", t.cg.path, "err", err)

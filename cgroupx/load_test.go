@@ -218,3 +218,19 @@ func FuzzParseProcStat(f *testing.F) {
 		}
 	})
 }
+
+func TestLoadTrackerClosedHandle(t *testing.T) {
+	ctx := t.Context()
+	tree := cgroupxtest.New(t, cgroupxtest.V1)
+	tree.AddProcess("/ctr", cgroupxtest.Process{PID: 5, State: 'R'})
+	kept := open(ctx, t, newHost(ctx, t, tree), "/ctr").KeepOpen()
+	if err := kept.Close(); err != nil {
+		t.Fatal(err)
+	}
+	tk := fakeTicker{c: make(chan time.Time, 1)}
+	tk.c <- time.Now()
+	lt := cgroupx.NewLoadTracker(kept, cgroupx.LoadConfig{NewTicker: func(time.Duration) cgroupx.Ticker { return tk }})
+	if err := lt.Run(ctx); !errors.Is(err, cgroupx.ErrClosed) {
+		t.Errorf("run on a closed handle: %v", err)
+	}
+}
