@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -209,5 +210,37 @@ func TestValidateCatchesLies(t *testing.T) {
 	}
 	if err := imagefs.Validate(ctx, fakeServe{Image: img, layer: corruptLayer{Layer: l.Layer, mt: "application/x-mystery"}}, imagefs.ValidateOptions{}); !errors.Is(err, imagefs.ErrUnsupportedMediaType) {
 		t.Fatalf("unknown media type: err = %v", err)
+	}
+}
+
+func TestBuildKeepsLinks(t *testing.T) {
+	requireRoot(t)
+	ctx := context.Background()
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "bin/busybox"), []byte("multi-call"))
+	if err := os.Link(filepath.Join(dir, "bin/busybox"), filepath.Join(dir, "bin/sh")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("/bin/busybox", filepath.Join(dir, "bin/ls")); err != nil {
+		t.Fatal(err)
+	}
+	img, _, err := imagefs.Build(ctx, dir, imagefs.Recipe{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := openStore(t)
+	if _, err := s.Add(ctx, img, "links"); err != nil {
+		t.Fatal(err)
+	}
+	cfg, _ := img.ConfigFile()
+	got := snapshot(t, s.LayerDir(cfg.RootFS.DiffIDs[0]))
+	if !strings.Contains(got["bin/sh"], "link=bin/busybox") {
+		t.Errorf("bin/sh = %q, want a hardlink to bin/busybox", got["bin/sh"])
+	}
+	if !strings.HasSuffix(got["bin/ls"], "-> /bin/busybox") {
+		t.Errorf("bin/ls = %q, want a symlink to /bin/busybox", got["bin/ls"])
+	}
+	if !strings.Contains(got["bin/busybox"], "uid=0 gid=0 mtime=0") {
+		t.Errorf("bin/busybox = %q, want normalised owner and time", got["bin/busybox"])
 	}
 }

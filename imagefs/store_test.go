@@ -476,3 +476,32 @@ func TestStoreUncompressedLayers(t *testing.T) {
 	}
 	assertEmptyStore(t, s2)
 }
+
+// TestPrepareManyLayers stacks more layers than mount(2)'s one-page option
+// string can name, which the new mount API's lowerdir+ allows.
+func TestPrepareManyLayers(t *testing.T) {
+	requireRoot(t)
+	ctx := context.Background()
+	var layers []imagefs.AnnotatedLayer
+	for k := range 70 {
+		layers = append(layers, tarLayer(t, imagefs.Compression{}, "",
+			imagefstest.Entry{Name: "top", Body: []byte{byte('a' + k%26)}},
+			imagefstest.Entry{Name: "l/" + strings.Repeat("x", k+1), Body: []byte("x")}))
+	}
+	s := openStore(t)
+	if _, err := s.Add(ctx, newImage(t, layers...), "deep"); err != nil {
+		t.Fatal(err)
+	}
+	r, err := s.Prepare(ctx, "deep", "deep")
+	if err != nil {
+		t.Fatalf("Prepare of 70 layers: %v", err)
+	}
+	defer s.Release(ctx, "deep") //nolint:errcheck // cleanup
+	if got := readFile(t, filepath.Join(r.Path, "top")); got != string(rune('a'+69%26)) {
+		t.Fatalf("top = %q, want the topmost layer's", got)
+	}
+	ents, _ := os.ReadDir(filepath.Join(r.Path, "l"))
+	if len(ents) != 70 {
+		t.Fatalf("l/ has %d entries, want 70", len(ents))
+	}
+}
