@@ -21,6 +21,7 @@ import (
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"golang.org/x/sys/unix"
 )
 
 // Include maps a file or directory of the build host into the image.
@@ -488,6 +489,18 @@ func entryHeader(e buildEntry, mtime time.Time, links map[inode]string) (*tar.He
 		hdr.Mode |= 0o1000
 	}
 	st, _ := e.info.Sys().(*syscall.Stat_t)
+	if mode.IsDir() || mode.IsRegular() {
+		x, err := readXattrs(e.host)
+		if err != nil {
+			return nil, err
+		}
+		for k, v := range x {
+			if hdr.PAXRecords == nil {
+				hdr.PAXRecords = map[string]string{}
+			}
+			hdr.PAXRecords[xattrPAX+k] = v
+		}
+	}
 	switch {
 	case mode.IsDir():
 		hdr.Name += "/"
@@ -596,4 +609,42 @@ func Recompress(ctx context.Context, img v1.Image, c Compression) (v1.Image, err
 		entries[k].layer = l
 	}
 	return newImage(cfg, entries, m.Annotations)
+}
+
+// readXattrs returns the extended attributes of p worth carrying into an
+// image: file capabilities and user attributes. SELinux labels belong to the
+// build host, overlay attributes to its storage, and ACLs are left out.
+func readXattrs(p string) (map[string]string, error) {
+	size, err := unix.Llistxattr(p, nil)
+	if err != nil || size == 0 {
+		if err == nil || errors.Is(err, unix.ENOTSUP) {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("imagefs: xattrs of %s: %w", p, err)
+	}
+	buf := make([]byte, size)
+	n, err := unix.Llistxattr(p, buf)
+	if err != nil {
+		return nil, fmt.Errorf("imagefs: xattrs of %s: %w", p, err)
+	}
+	var out map[string]string
+	for _, name := range strings.Split(strings.TrimRight(string(buf[:n]), "\x00"), "\x00") {
+		if name != "security.capability" && !strings.HasPrefix(name, "user.") {
+			continue
+		}
+		vsize, err := unix.Lgetxattr(p, name, nil)
+		if err != nil {
+			continue // removed meanwhile
+		}
+		val := make([]byte, vsize)
+		vn, err := unix.Lgetxattr(p, name, val)
+		if err != nil {
+			continue
+		}
+		if out == nil {
+			out = map[string]string{}
+		}
+		out[name] = string(val[:vn])
+	}
+	return out, nil
 }

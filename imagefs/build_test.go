@@ -13,6 +13,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/types"
+	"golang.org/x/sys/unix"
 
 	"github.com/shoalkit/shoal/imagefs"
 	"github.com/shoalkit/shoal/imagefs/imagefstest"
@@ -224,6 +225,9 @@ func TestBuildKeepsLinks(t *testing.T) {
 	if err := os.Symlink("/bin/busybox", filepath.Join(dir, "bin/ls")); err != nil {
 		t.Fatal(err)
 	}
+	if err := unix.Setxattr(filepath.Join(dir, "bin/busybox"), "user.shoal", []byte("kept"), 0); err != nil {
+		t.Fatal(err)
+	}
 	img, _, err := imagefs.Build(ctx, dir, imagefs.Recipe{})
 	if err != nil {
 		t.Fatal(err)
@@ -239,6 +243,10 @@ func TestBuildKeepsLinks(t *testing.T) {
 	}
 	if !strings.HasSuffix(got["bin/ls"], "-> /bin/busybox") {
 		t.Errorf("bin/ls = %q, want a symlink to /bin/busybox", got["bin/ls"])
+	}
+	buf := make([]byte, 16)
+	if n, err := unix.Lgetxattr(filepath.Join(s.LayerDir(cfg.RootFS.DiffIDs[0]), "bin/busybox"), "user.shoal", buf); err != nil || string(buf[:n]) != "kept" {
+		t.Errorf("xattr user.shoal after build and unpack: %q, %v", buf[:max(n, 0)], err)
 	}
 	if !strings.Contains(got["bin/busybox"], "uid=0 gid=0 mtime=0") {
 		t.Errorf("bin/busybox = %q, want normalised owner and time", got["bin/busybox"])
