@@ -155,11 +155,30 @@ func (c *Cgroup) Dirs() []string {
 
 // Start starts a command that is inside the cgroup, in every hierarchy,
 // before it executes its first instruction: a shell writes its own pid to
-// each cgroup.procs and then execs the command.
+// each cgroup.procs and then execs the command. Start returns once the shell
+// has joined every hierarchy and is about to exec, so /proc/PID/cgroup is
+// already right. A frozen group is thawed before the process is stopped.
 func (c *Cgroup) Start(t testing.TB, name string, args ...string) *Process {
 	t.Helper()
-	script := `for f in ` + shellQuoteProcs(c.Dirs()) + `; do echo $$ > "$f" || exit 99; done; exec "$@"`
-	return startCmd(t, exec.Command("/bin/sh", append([]string{"-c", script, "sh", name}, args...)...)) //nolint:noctx // stopped by pid
+	// Fd 3 is closed just before the exec: EOF on r says the shell is in.
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatalf("testenv: %v", err)
+	}
+	defer r.Close()
+	script := `for f in ` + shellQuoteProcs(c.Dirs()) + `; do echo $$ > "$f" || exit 99; done; exec 3>&-; exec "$@"`
+	cmd := exec.Command("/bin/sh", append([]string{"-c", script, "sh", name}, args...)...) //nolint:noctx // stopped by pid
+	cmd.ExtraFiles = []*os.File{w}
+	p := startCmd(t, cmd)
+	_ = w.Close()
+	// Registered after the process's own stop, so it runs before it: a
+	// frozen task would never die of SIGKILL.
+	t.Cleanup(func() { thaw(c.Dirs()) })
+	_ = r.SetReadDeadline(time.Now().Add(readyTimeout))
+	if _, err := io.Copy(io.Discard, r); err != nil {
+		t.Fatalf("testenv: %s did not join cgroup %s: %v\n%s", name, c.Name, err, p.Output())
+	}
+	return p
 }
 
 // AddPid moves a running process into the cgroup in every hierarchy.
@@ -192,21 +211,32 @@ func removeCgroups(t testing.TB, roots []string) {
 			}
 			return nil
 		})
-		// A frozen v1 group cannot be killed: thaw it first.
-		for _, d := range tree {
-			if _, err := os.Stat(filepath.Join(d, "freezer.state")); err == nil {
-				_ = os.WriteFile(filepath.Join(d, "freezer.state"), []byte("THAWED"), 0o644)
-			}
-			if _, err := os.Stat(filepath.Join(d, "cgroup.freeze")); err == nil {
-				_ = os.WriteFile(filepath.Join(d, "cgroup.freeze"), []byte("0"), 0o644)
-			}
-		}
+		thaw(tree)
 		slices.Reverse(tree) // deepest last in walk order, so first now
 		for _, d := range tree {
 			if err := killAndRemove(d); err != nil {
 				t.Errorf("testenv: remove cgroup %s: %v", d, err)
 			}
 		}
+	}
+}
+
+// thaw thaws every group in dirs and below (v1 freezer and cgroup2): a
+// frozen task cannot be killed.
+func thaw(dirs []string) {
+	for _, root := range dirs {
+		_ = filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {
+			if err != nil || !d.IsDir() {
+				return nil //nolint:nilerr // a group that vanished needs no thawing
+			}
+			if _, err := os.Stat(filepath.Join(p, "freezer.state")); err == nil {
+				_ = os.WriteFile(filepath.Join(p, "freezer.state"), []byte("THAWED"), 0o644)
+			}
+			if _, err := os.Stat(filepath.Join(p, "cgroup.freeze")); err == nil {
+				_ = os.WriteFile(filepath.Join(p, "cgroup.freeze"), []byte("0"), 0o644)
+			}
+			return nil
+		})
 	}
 }
 

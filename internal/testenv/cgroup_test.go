@@ -6,8 +6,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
-	"time"
 )
 
 func TestParseCgroupMounts(t *testing.T) {
@@ -68,22 +68,12 @@ func TestCgroup(t *testing.T) {
 		t.Fatal("no cgroup directories made")
 	}
 	p := cg.Start(t, "sleep", "60")
-	self := "/proc/" + strconv.Itoa(p.Pid) + "/cgroup"
-	var lines string
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		b, err := os.ReadFile(self)
-		if err != nil {
-			t.Fatal(err)
-		}
-		lines = string(b)
-		// The shell wrapper has exec'd sleep once its comm is "sleep".
-		comm, _ := os.ReadFile("/proc/" + strconv.Itoa(p.Pid) + "/comm")
-		if strings.TrimSpace(string(comm)) == "sleep" || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(10 * time.Millisecond)
+	// Start returns once the process has joined: no polling.
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(p.Pid) + "/cgroup")
+	if err != nil {
+		t.Fatal(err)
 	}
+	lines := string(b)
 	for _, d := range cg.Dirs() {
 		procs, err := os.ReadFile(filepath.Join(d, "cgroup.procs"))
 		if err != nil {
@@ -109,6 +99,36 @@ func TestCgroup(t *testing.T) {
 	for _, d := range cg.Dirs() {
 		if procs, _ := os.ReadFile(filepath.Join(d, "cgroup.procs")); len(strings.TrimSpace(string(procs))) != 0 {
 			t.Errorf("%s still holds %q after Stop", d, procs)
+		}
+	}
+}
+
+// TestCgroupFrozenCleanup freezes a test's cgroup with its process inside
+// and checks that cleanup still kills the process and removes the group.
+func TestCgroupFrozenCleanup(t *testing.T) {
+	var pid int
+	var dirs []string
+	t.Run("frozen", func(t *testing.T) {
+		cg := NewCgroup(t)
+		freezer, ok := cg.V1["freezer"]
+		if !ok {
+			t.Skip("no v1 freezer hierarchy on this host")
+		}
+		pid = cg.Start(t, "sleep", "60").Pid
+		dirs = cg.Dirs()
+		if err := os.WriteFile(filepath.Join(freezer, "freezer.state"), []byte("FROZEN"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if pid == 0 {
+		t.Skip("subtest skipped")
+	}
+	if err := syscall.Kill(pid, 0); err == nil {
+		t.Errorf("frozen pid %d survived cleanup", pid)
+	}
+	for _, d := range dirs {
+		if _, err := os.Stat(d); err == nil {
+			t.Errorf("cgroup %s survived cleanup", d)
 		}
 	}
 }

@@ -137,7 +137,13 @@ func (p *Process) signalAndWait(t testing.TB, sig syscall.Signal) {
 			_ = syscall.Kill(-p.Pid, syscall.SIGKILL)
 		}
 	}
-	<-p.done
+	// A task that survives SIGKILL (frozen, or stuck in the kernel) must not
+	// hang the whole test binary: report it and go on.
+	select {
+	case <-p.done:
+	case <-time.After(stopGrace):
+		t.Errorf("testenv: %s pid %d still alive %v after SIGKILL (frozen?)", p.Name, p.Pid, stopGrace)
+	}
 }
 
 // run runs a short command to completion and fails the test on error,
