@@ -228,3 +228,42 @@ func TestIntegrationEventsAndHealth(t *testing.T) {
 		}
 	}
 }
+
+func TestIntegrationAttachWithoutVswitchdRollsBack(t *testing.T) {
+	testenv.Require(t, testenv.OVS, testenv.Netns)
+	sw := testenv.StartOVS(t)
+	sw.AddBridge(t, "br0")
+	pool, err := ParsePool(10, "10.87.0.0/24", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := DefaultConfig()
+	cfg.Endpoint, cfg.HostNetns, cfg.Bridge, cfg.Pools = sw.Endpoint, sw.Host.Path, "br0", []Pool{pool}
+	cfg.ReadyTimeout = 2 * time.Second
+	s, err := Open(t.Context(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ns := testenv.NewNetns(t)
+	// ovsdb-server takes the rows, but nobody gives the port an ofport: the
+	// failure comes after the commit, so the rows must be deleted again.
+	sw.StopSwitch(t)
+	_, err = s.Attach(t.Context(), Attachment{ContainerID: "late", Netns: ns.Path, VLAN: 10})
+	if !errors.Is(err, ErrUnavailable) || !strings.Contains(err.Error(), "no ofport") {
+		t.Fatalf("attach without ovs-vswitchd: %v", err)
+	}
+	if got := sw.Vsctl(t, "--no-wait", "list-ports", "br0"); got != "" {
+		t.Errorf("ports left: %q", got)
+	}
+	if got := sw.Vsctl(t, "--no-wait", "--columns=name", "list", "Interface"); strings.Contains(got, "nv") {
+		t.Errorf("interfaces left:\n%s", got)
+	}
+	if out := sw.Host.Run(t, "ip", "-o", "link"); strings.Contains(out, " nv") {
+		t.Errorf("veth left in host namespace:\n%s", out)
+	}
+	if n := s.IPAM().InUse(10); n != 0 {
+		t.Errorf("%d leases left", n)
+	}
+	sw.StartSwitch(t)
+}
