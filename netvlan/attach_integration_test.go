@@ -267,3 +267,24 @@ func TestIntegrationAttachWithoutVswitchdRollsBack(t *testing.T) {
 	}
 	sw.StartSwitch(t)
 }
+
+func TestIntegrationTCPEndpoint(t *testing.T) {
+	testenv.Require(t, testenv.OVS, testenv.Netns)
+	sw := testenv.StartOVS(t, testenv.WithTCP())
+	sw.AddBridge(t, "br0")
+	cfg := DefaultConfig()
+	cfg.Endpoint, cfg.HostNetns, cfg.Bridge = sw.TCP, sw.Host.Path, "br0"
+	s, err := Open(t.Context(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ns := testenv.NewNetns(t)
+	p, err := s.Attach(t.Context(), Attachment{ContainerID: "tcp", Netns: ns.Path, VLAN: 42})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := sw.Vsctl(t, "get", "Port", p.Name, "tag"); got != "42" || p.Ofport <= 0 {
+		t.Fatalf("tag %s, port %+v", got, p)
+	}
+}
