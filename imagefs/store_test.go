@@ -10,8 +10,10 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 	"golang.org/x/sys/unix"
 
@@ -503,5 +505,34 @@ func TestPrepareManyLayers(t *testing.T) {
 	ents, _ := os.ReadDir(filepath.Join(r.Path, "l"))
 	if len(ents) != 70 {
 		t.Fatalf("l/ has %d entries, want 70", len(ents))
+	}
+}
+
+// TestStoreAcceptsDockerImages stores a Docker v2 schema 2 image (what
+// mutate.Time makes, and what most registries still serve).
+func TestStoreAcceptsDockerImages(t *testing.T) {
+	ctx := context.Background()
+	img := newImage(t, tarLayer(t, imagefs.Compression{Algorithm: imagefs.Gzip}, "", imagefstest.Entry{Name: "f", Body: []byte("docker")}))
+	docker, err := mutate.Time(img, time.Unix(1, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if mt, _ := docker.MediaType(); mt != types.DockerManifestSchema2 {
+		t.Fatalf("mutate.Time gave %s", mt)
+	}
+	s := openStore(t)
+	res, err := s.Add(ctx, docker, "docker")
+	if err != nil {
+		t.Fatalf("Add: %v", err)
+	}
+	back, err := s.Image("docker")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d, _ := back.Digest(); d != res.Digest {
+		t.Fatalf("stored digest %s, Add said %s", d, res.Digest)
+	}
+	if err := imagefs.Validate(ctx, back, imagefs.ValidateOptions{AllowDocker: true}); err != nil {
+		t.Fatalf("Validate stored image: %v", err)
 	}
 }
