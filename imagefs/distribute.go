@@ -55,14 +55,39 @@ type Peer struct {
 	URL string
 	// Client sends the requests. Default http.DefaultClient.
 	Client *http.Client
+	// Wait, when positive, keeps asking a peer that does not hold the blob
+	// yet (404) for up to this long, with backoff: a node on another host
+	// can so follow its parent in a distribution tree without an in-process
+	// signal. Zero asks once.
+	Wait time.Duration
 }
 
 // OpenBlob fetches a blob from the peer; ErrNotFound when the peer does not
-// hold it. The caller verifies the content (Store.Add does).
+// hold it (after Wait, if set). The caller verifies the content (Store.Add
+// does).
 func (p Peer) OpenBlob(ctx context.Context, h v1.Hash) (io.ReadCloser, error) {
 	if !validHash(h) {
 		return nil, fmt.Errorf("%w: digest %q", ErrInvalid, h)
 	}
+	deadline := time.Now().Add(p.Wait)
+	delay := 20 * time.Millisecond
+	for {
+		rc, err := p.get(ctx, h)
+		if !errors.Is(err, ErrNotFound) || p.Wait <= 0 || time.Now().Add(delay).After(deadline) {
+			return rc, err
+		}
+		t := time.NewTimer(delay)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return nil, ctx.Err()
+		}
+		delay = min(2*delay, time.Second)
+	}
+}
+
+func (p Peer) get(ctx context.Context, h v1.Hash) (io.ReadCloser, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(p.URL, "/")+"/blobs/sha256/"+h.Hex, nil)
 	if err != nil {
 		return nil, fmt.Errorf("%w: peer %q: %w", ErrInvalid, p.URL, err)

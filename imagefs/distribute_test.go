@@ -2,9 +2,11 @@ package imagefs_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"testing"
+	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
@@ -138,3 +140,39 @@ func TestPeerFallsBackToOrigin(t *testing.T) {
 		t.Fatal("bad digest accepted")
 	}
 }
+
+// TestPeerWaitFollowsParent has a node follow a parent that receives the
+// image later, over HTTP only, as a node on another host would: the origin
+// is never asked.
+func TestPeerWaitFollowsParent(t *testing.T) {
+	ctx := context.Background()
+	img := newImage(t,
+		tarLayer(t, imagefs.Compression{}, imagefs.RoleBase, imagefstest.Entry{Name: "base", Body: []byte("b")}),
+		tarLayer(t, imagefs.Compression{}, imagefs.RoleApp, imagefstest.Entry{Name: "app", Body: []byte("a")}))
+	ns := startNodes(t, 2)
+	done := make(chan error, 1)
+	go func() {
+		_, err := ns[1].Store.Add(ctx, noOrigin{img}, "x", imagefs.Peer{URL: ns[0].URL, Wait: 10 * time.Second})
+		done <- err
+	}()
+	time.Sleep(200 * time.Millisecond)
+	if _, err := ns[0].Store.Add(ctx, img, "x"); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("follower: %v", err)
+	}
+	// Without Wait the follower of an empty peer falls through to the
+	// origin, which here refuses.
+	empty := startNodes(t, 1)
+	if _, err := openStore(t).Add(ctx, noOrigin{img}, "x", imagefs.Peer{URL: empty[0].URL}); !errors.Is(err, errNoOrigin) {
+		t.Fatalf("err = %v, want the origin's refusal", err)
+	}
+}
+
+var errNoOrigin = errors.New("origin must not be asked")
+
+// noOrigin is an image whose blobs cannot be fetched from its origin.
+type noOrigin struct{ v1.Image }
+
+func (noOrigin) LayerByDigest(v1.Hash) (v1.Layer, error) { return nil, errNoOrigin }
