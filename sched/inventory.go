@@ -295,7 +295,14 @@ type Inventory struct {
 	allocs    map[AllocationID]allocation
 	nextID    AllocationID
 	topoGen   uint64 // changes when nodes or their topology, labels or level change
-	tainted   int    // live nodes with taints or cordoned
+	// changeLog lists the slots whose state changed (allocations, cordon,
+	// taints, IPs, images), so that a scheduler can refresh its cached
+	// candidates and scores for those nodes only. Entry k has version
+	// logBase+k+1; version is the latest.
+	changeLog []int32
+	logBase   uint64
+	version   uint64
+	tainted   int // live nodes with taints or cordoned
 }
 
 // NewInventory returns an empty inventory.
@@ -404,6 +411,27 @@ func (inv *Inventory) AddNode(n Node) error {
 	return nil
 }
 
+// touch records that a node's state changed.
+func (inv *Inventory) touch(slot int32) {
+	if len(inv.changeLog) >= 1<<14 {
+		// Keep the recent half; a reader further behind rebuilds.
+		half := len(inv.changeLog) / 2
+		inv.logBase += uint64(half)
+		inv.changeLog = append(inv.changeLog[:0], inv.changeLog[half:]...)
+	}
+	inv.changeLog = append(inv.changeLog, slot)
+	inv.version++
+}
+
+// changesSince returns the slots changed after version v, or false if the
+// log no longer reaches back that far.
+func (inv *Inventory) changesSince(v uint64) ([]int32, bool) {
+	if v < inv.logBase || v > inv.version {
+		return nil, false
+	}
+	return inv.changeLog[v-inv.logBase:], true
+}
+
 func cloneMap[K comparable, V any](m map[K]V) map[K]V {
 	if m == nil {
 		return nil
@@ -482,6 +510,7 @@ func (inv *Inventory) setCordoned(name string, c bool) error {
 	ni.cordoned = c
 	ni.spec.Cordoned = c
 	inv.adjustTainted(before, ni)
+	inv.touch(ni.slot)
 	return nil
 }
 
@@ -511,6 +540,7 @@ func (inv *Inventory) SetTaints(name string, taints []Taint) error {
 	ni.spec.Taints = ni.taints
 	ni.hasTaints = len(ni.taints) > 0
 	inv.adjustTainted(before, ni)
+	inv.touch(ni.slot)
 	return nil
 }
 
@@ -529,6 +559,7 @@ func (inv *Inventory) SetVLANIPs(name string, vlan, left int) error {
 	if err != nil {
 		return err
 	}
+	inv.touch(ni.slot)
 	for i := range ni.vlans {
 		if int(ni.vlans[i].vlan) == vlan {
 			ni.vlans[i].left = int32(min(left, 1<<30))
@@ -566,8 +597,9 @@ func (inv *Inventory) addImageLocked(ni *NodeInfo, image string, size int64) {
 	}
 	im := &inv.images[id]
 	if size > 0 {
-		im.size = size
+		im.size = size // schedulers key their caches on the image's score
 	}
+	inv.touch(ni.slot)
 	if im.has(ni.slot) {
 		return
 	}
@@ -594,6 +626,7 @@ func (inv *Inventory) RemoveImage(name, image string) error {
 	im := &inv.images[id]
 	im.bits[ni.slot>>6] &^= 1 << (uint(ni.slot) & 63)
 	im.nodes--
+	inv.touch(ni.slot)
 	if i := slices.Index(ni.images, id); i >= 0 {
 		ni.images = slices.Delete(ni.images, i, i+1)
 	}
@@ -713,6 +746,7 @@ func (inv *Inventory) allocateLocked(ni *NodeInfo, app *appState, res Resources,
 			app.anti[lv] = append(app.anti[lv], ruleRef{max: m, refs: 1})
 		}
 	}
+	inv.touch(ni.slot)
 	id := inv.nextID
 	inv.nextID++
 	inv.allocs[id] = allocation{node: ni.slot, vlan: vlan, app: app, res: res, anti: anti}
@@ -740,6 +774,7 @@ func (inv *Inventory) releaseLocked(id AllocationID) bool {
 	ni.alloc.MilliCPU -= a.res.MilliCPU
 	ni.alloc.Memory -= a.res.Memory
 	ni.alloc.Disk -= a.res.Disk
+	inv.touch(a.node)
 	h := &inv.hot[a.node]
 	h.free.MilliCPU += a.res.MilliCPU
 	h.free.Memory += a.res.Memory

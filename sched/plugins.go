@@ -570,6 +570,7 @@ func (p *imageLocality) PreScore(c *Cycle) *Status {
 	}
 	size := min(max(c.inv.images[c.image].size, imageMinSize), imageMaxSize)
 	p.score = MaxScore * (size - imageMinSize) / (imageMaxSize - imageMinSize)
+	c.imageScore = p.score
 	if p.score == 0 {
 		return p.skipStatus()
 	}

@@ -201,8 +201,9 @@ func TestPropertyFeasibilityAgrees(t *testing.T) {
 
 // TestPropertyLoopsAgree runs the same random requests through the three
 // node loops — exact on one goroutine, exact on two (4,500 nodes), and
-// the per-node sampled loop told to score every node — and expects the
-// very same placements: same feasible sets, same scores, same tie-breaks.
+// the per-node sampled loop told to score every node — with releases and
+// cordons in between, and expects the very same placements: same
+// feasible sets, same scores, same tie-breaks.
 func TestPropertyLoopsAgree(t *testing.T) {
 	nodes := schedtest.Fleet(schedtest.FleetConfig{Nodes: 4500, Racks: 40, Switches: 8, Seed: 5, Random: true})
 	cfgs := map[string]sched.Config{}
@@ -230,13 +231,35 @@ func TestPropertyLoopsAgree(t *testing.T) {
 			t.Fatal(err)
 		}
 		rng := rand.New(rand.NewPCG(11, 12))
-		for range 30 {
+		var ids []sched.AllocationID
+		for range 60 {
+			// Releases and cordons between calls exercise the refresh of
+			// the cached candidates, where nodes leave and join.
+			for range rng.IntN(8) {
+				if len(ids) == 0 {
+					break
+				}
+				k := rng.IntN(len(ids))
+				if err := inv.Release(ids[k]); err != nil {
+					t.Fatal(err)
+				}
+				ids = append(ids[:k], ids[k+1:]...)
+			}
+			if rng.IntN(3) == 0 {
+				n := nodes[rng.IntN(len(nodes))].Name
+				if rng.IntN(2) == 0 {
+					_ = inv.Cordon(n)
+				} else {
+					_ = inv.Uncordon(n)
+				}
+			}
 			res, err := s.Place(randomRequest(rng, []string{"web", "db"}[rng.IntN(2)]))
 			if err != nil && !errors.Is(err, sched.ErrUnschedulable) {
 				t.Fatal(err)
 			}
 			for _, p := range res.Placements {
 				got[name] = append(got[name], p.Node)
+				ids = append(ids, p.Allocation)
 			}
 			got[name] = append(got[name], fmt.Sprintf("unplaced=%d", res.Unplaced))
 		}
@@ -254,5 +277,81 @@ func TestPropertyLoopsAgree(t *testing.T) {
 				t.Fatalf("%s differs from exact1 at %d: %s vs %s", name, i, b[i], a[i])
 			}
 		}
+	}
+}
+
+// TestPropertyCacheFollowsChanges repeats one request (so the exact-mode
+// cache of candidates and scores is reused from call to call) while nodes
+// fill up, are released, cordoned, uncordoned, lose and regain IPs and
+// images, and expects exact mode on two goroutines to agree at every step
+// with the uncached per-node loop.
+func TestPropertyCacheFollowsChanges(t *testing.T) {
+	nodes := schedtest.Fleet(schedtest.FleetConfig{Nodes: 4200, Racks: 30, Switches: 6, Seed: 8, Random: true})
+	type run struct {
+		inv *sched.Inventory
+		s   *sched.Scheduler
+		ids []sched.AllocationID
+	}
+	var runs []*run
+	for _, mode := range []sched.Mode{sched.Exact, sched.Sampled} {
+		inv, err := schedtest.Inventory(nodes)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg := sched.DefaultConfig()
+		cfg.Mode, cfg.Parallelism, cfg.PercentageOfNodesToScore = mode, 2, 100
+		s, err := sched.New(inv, cfg, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		runs = append(runs, &run{inv: inv, s: s})
+	}
+	rng := rand.New(rand.NewPCG(21, 22))
+	req := sched.Request{App: "web", Count: 3, Resources: sched.Resources{MilliCPU: 1500, Memory: 2 << 30}, VLAN: 100, Image: "app:v1"}
+	joined := 0
+	for step := range 400 {
+		op, k, n := rng.IntN(8), rng.Int(), nodes[rng.IntN(len(nodes))].Name
+		var got [2]string
+		for r, ru := range runs {
+			switch op {
+			case 0, 1: // release a few
+				for j := range 3 {
+					if len(ru.ids) > 0 {
+						i := (k + j) % len(ru.ids)
+						if err := ru.inv.Release(ru.ids[i]); err != nil {
+							t.Fatal(err)
+						}
+						ru.ids = append(ru.ids[:i], ru.ids[i+1:]...)
+					}
+				}
+			case 2:
+				_ = ru.inv.Cordon(n)
+			case 3:
+				_ = ru.inv.Uncordon(n)
+			case 4:
+				_ = ru.inv.SetVLANIPs(n, 100, k%4)
+			case 5:
+				_ = ru.inv.AddImage(n, "app:v1", 400<<20)
+			case 6:
+				_ = ru.inv.RemoveImage(n, "app:v1")
+			}
+			res, err := ru.s.Place(req)
+			if err != nil && !errors.Is(err, sched.ErrUnschedulable) {
+				t.Fatal(err)
+			}
+			for _, p := range res.Placements {
+				ru.ids = append(ru.ids, p.Allocation)
+				got[r] += p.Node + " "
+			}
+		}
+		if got[0] != got[1] {
+			t.Fatalf("step %d (op %d): exact placed %q, the per-node loop %q", step, op, got[0], got[1])
+		}
+		if op <= 1 || op == 3 || op == 4 {
+			joined++
+		}
+	}
+	if len(runs[0].ids) < 100 || joined < 100 {
+		t.Fatalf("too little exercised: %d live allocations, %d joining ops", len(runs[0].ids), joined)
 	}
 }

@@ -319,8 +319,9 @@ type Cycle struct {
 	outs       []scanOut // per worker, written by the workers at their own index
 	wg         sync.WaitGroup
 	work       []workScratch
-	dirty      int32   // the slot the previous replica of the batch went to, or -1
-	sig        []uint8 // the active plugin kinds the workers' caches were built for
+	sig        []uint8   // the active plugin kinds
+	key        stableKey // what the stable plugins read of the request
+	imageScore int64     // ImageLocality's score for the request's image
 	state      map[string]any
 }
 
@@ -419,8 +420,6 @@ func (c *Cycle) begin(req *Request) {
 	}
 	c.nodeCount = c.nodeCount[:len(inv.nodes)]
 	c.touched = c.touched[:0]
-	c.dirty = -1
-	c.invalidate()
 	for slot, cnt := range c.app.nodes {
 		c.nodeCount[slot] = cnt
 		c.touched = append(c.touched, slot)
@@ -432,7 +431,6 @@ func (c *Cycle) placed(slot int32) {
 	if c.nodeCount[slot] == 0 {
 		c.touched = append(c.touched, slot)
 	}
-	c.dirty = slot
 	c.nodeCount[slot]++
 }
 
@@ -542,6 +540,7 @@ func (c *Cycle) prepare() {
 		c.resFit = c.resFit || c.fkinds[len(c.fkinds)-1] == kindResourceFit
 	}
 	c.scorers, c.weights, c.skinds = c.scorers[:0], c.weights[:0], c.skinds[:0]
+	c.imageScore = 0
 	for i, sp := range s.scorers {
 		if ps, ok := sp.(PreScorePlugin); ok && ps.PreScore(c).Code() == Skip {
 			continue
@@ -550,12 +549,50 @@ func (c *Cycle) prepare() {
 		c.weights = append(c.weights, s.weights[i])
 		c.skinds = append(c.skinds, scoreKind(sp))
 	}
-	// The workers' caches hold for one set of active plugins.
-	n := len(c.fkinds) + 1 + len(c.skinds)
-	if len(c.sig) != n || !slices.Equal(c.sig[:len(c.fkinds)], c.fkinds) || !slices.Equal(c.sig[len(c.fkinds)+1:], c.skinds) {
-		c.sig = append(append(append(c.sig[:0], c.fkinds...), 0xff), c.skinds...)
-		c.invalidate()
+	// The workers' caches hold for one set of active plugins and one
+	// request, as far as the stable plugins read it.
+	c.sig = append(append(append(c.sig[:0], c.fkinds...), 0xff), c.skinds...)
+	c.key = stableKey{
+		res: c.res, vlan: c.vlan, anyZone: c.anyZone, level: c.level, netZone: c.netZone, noSel: c.noSel,
+		image: c.image, imageScore: c.imageScore,
+		zones: c.zones, selector: c.selector, tolerations: c.req.Tolerations, kinds: c.sig, weights: c.weights,
 	}
+}
+
+// stableKey is what the stable plugins read of a request: two requests
+// with equal keys get the same cached candidates and scores.
+type stableKey struct {
+	res         Resources
+	vlan        int32
+	anyZone     bool
+	noSel       bool
+	level       int32
+	netZone     int32
+	image       int32
+	imageScore  int64
+	zones       []int32
+	selector    []int32
+	tolerations []Toleration
+	kinds       []uint8
+	weights     []int64
+}
+
+func (k *stableKey) equal(o *stableKey) bool {
+	return k.res == o.res && k.vlan == o.vlan && k.anyZone == o.anyZone && k.noSel == o.noSel &&
+		k.level == o.level && k.netZone == o.netZone && k.image == o.image && k.imageScore == o.imageScore &&
+		slices.Equal(k.zones, o.zones) && slices.Equal(k.selector, o.selector) &&
+		slices.Equal(k.tolerations, o.tolerations) && slices.Equal(k.kinds, o.kinds) && slices.Equal(k.weights, o.weights)
+}
+
+// set copies o into k, slices included, reusing k's storage.
+func (k *stableKey) set(o *stableKey) {
+	zones, selector, tolerations, kinds, weights := k.zones, k.selector, k.tolerations, k.kinds, k.weights
+	*k = *o
+	k.zones = append(zones[:0], o.zones...)
+	k.selector = append(selector[:0], o.selector...)
+	k.tolerations = append(tolerations[:0], o.tolerations...)
+	k.kinds = append(kinds[:0], o.kinds...)
+	k.weights = append(weights[:0], o.weights...)
 }
 
 // placeOne chooses the node for the current replica. In exact mode on a
@@ -719,15 +756,21 @@ func (c *Cycle) score(si int, k uint8, n *NodeInfo) int64 {
 
 // workScratch is one node-loop worker's state. base and baseScore cache,
 // for the worker's range of slots, the candidates that pass the stable
-// filters and their stable score; they stay valid for the whole of a
-// batch, where the only node that changes between replicas is the one
-// the previous replica went to.
+// filters and their stable score. They stay valid across replicas and
+// across Place calls while the request's stable key, the worker's range
+// and the inventory's topology stay the same: the nodes whose state
+// changed in between, read from the inventory's change log, are
+// re-evaluated one by one.
 type workScratch struct {
 	cand      []int32
 	scores    []int64
 	base      []int32
 	baseScore []int64
 	valid     bool
+	key       stableKey
+	lo, hi    int
+	topoGen   uint64
+	version   uint64
 }
 
 func (c *Cycle) grow(p int) {
@@ -756,14 +799,6 @@ func stableScore(k uint8) bool {
 	return false
 }
 
-// invalidate drops the workers' caches; begin calls it for every batch and
-// prepare when the set of active plugins changes.
-func (c *Cycle) invalidate() {
-	for i := range c.work {
-		c.work[i].valid = false
-	}
-}
-
 // columns is the exact-mode node loop over slots [lo, hi), run a plugin at
 // a time rather than a node at a time: each filter narrows a list of
 // candidate slots in a tight loop of its own, then each score adds to a
@@ -774,11 +809,24 @@ func (c *Cycle) invalidate() {
 func (c *Cycle) columns(lo, hi int, w *workScratch, salt uint64) scanOut {
 	nodes := c.inv.nodes
 	total := len(nodes)
-	if !w.valid {
-		c.buildBase(lo, hi, w)
-	} else if x := c.dirty; x >= int32(lo) && x < int32(hi) {
-		c.refreshBase(x, w)
+	inv := c.inv
+	fresh := w.valid && w.lo == lo && w.hi == hi && w.topoGen == inv.topoGen && w.key.equal(&c.key)
+	var changed []int32
+	if fresh && w.version != inv.version {
+		changed, fresh = inv.changesSince(w.version)
 	}
+	if fresh {
+		for _, x := range changed {
+			if x >= int32(lo) && x < int32(hi) {
+				c.refreshBase(x, w)
+			}
+		}
+	} else {
+		c.buildBase(lo, hi, w)
+		w.key.set(&c.key)
+		w.lo, w.hi, w.topoGen = lo, hi, inv.topoGen
+	}
+	w.version = inv.version
 	// The dynamic filters narrow a copy of the cached candidates, a
 	// filter (and for spread, a rule) at a time.
 	cand, scores := w.base, w.baseScore
@@ -988,33 +1036,43 @@ func (c *Cycle) buildBase(lo, hi int, w *workScratch) {
 	w.base, w.baseScore, w.valid = base, scores, true
 }
 
-// refreshBase re-evaluates the one node that changed since the base was
-// built: it drops out if it no longer passes, or gets its score redone.
+// refreshBase re-evaluates one node whose state changed since the base
+// was built: it leaves, joins or stays with a new score.
 func (c *Cycle) refreshBase(x int32, w *workScratch) {
 	b, found := slices.BinarySearch(w.base, x)
-	if !found {
-		return // it did not pass before; taking resources cannot make it pass
-	}
 	n := &c.inv.nodes[x]
-	ok := true
+	ok := c.inv.hot[x].live
 	for fi, fk := range c.fkinds {
-		if stableFilter(fk) && !c.passes(fi, fk, n) {
-			ok = false
-			break
+		if ok && stableFilter(fk) {
+			ok = c.passes(fi, fk, n)
 		}
 	}
-	if !ok {
+	switch {
+	case !ok && found:
 		w.base = slices.Delete(w.base, b, b+1)
 		w.baseScore = slices.Delete(w.baseScore, b, b+1)
-		return
-	}
-	var sc int64
-	for si, sk := range c.skinds {
-		if stableScore(sk) {
-			sc += c.weights[si] * c.score(si, sk, n)
+	case ok:
+		var wl, wb, wm, sc int64
+		for si, sk := range c.skinds {
+			switch sk {
+			case kindLeast:
+				wl = c.weights[si]
+			case kindBalanced:
+				wb = c.weights[si]
+			case kindMost:
+				wm = c.weights[si]
+			case kindImage, kindTaintScore:
+				sc += c.weights[si] * c.score(si, sk, n)
+			}
+		}
+		sc += c.resourceScores(&c.inv.hot[x], wl, wb, wm)
+		if found {
+			w.baseScore[b] = sc
+		} else {
+			w.base = slices.Insert(w.base, b, x)
+			w.baseScore = slices.Insert(w.baseScore, b, sc)
 		}
 	}
-	w.baseScore[b] = sc
 }
 
 func tieKey(i, off, total int) int {
