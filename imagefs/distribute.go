@@ -56,9 +56,9 @@ type Peer struct {
 	// Client sends the requests. Default http.DefaultClient.
 	Client *http.Client
 	// Wait, when positive, keeps asking a peer that does not hold the blob
-	// yet (404) for up to this long, with backoff: a node on another host
-	// can so follow its parent in a distribution tree without an in-process
-	// signal. Zero asks once.
+	// yet (404) or does not answer yet for up to this long, with backoff: a
+	// node on another host can so follow its parent in a distribution tree
+	// without an in-process signal. Zero asks once.
 	Wait time.Duration
 }
 
@@ -72,8 +72,9 @@ func (p Peer) OpenBlob(ctx context.Context, h v1.Hash) (io.ReadCloser, error) {
 	deadline := time.Now().Add(p.Wait)
 	delay := 20 * time.Millisecond
 	for {
+		// A peer that is not up yet is treated like one without the blob.
 		rc, err := p.get(ctx, h)
-		if !errors.Is(err, ErrNotFound) || p.Wait <= 0 || time.Now().Add(delay).After(deadline) {
+		if err == nil || ctx.Err() != nil || p.Wait <= 0 || time.Now().Add(delay).After(deadline) {
 			return rc, err
 		}
 		t := time.NewTimer(delay)

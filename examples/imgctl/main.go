@@ -8,6 +8,8 @@
 //	imgctl predistribute -insecure -stores /n1,/n2,/n3 127.0.0.1:5000/web/app:1
 //	imgctl prepare -store /var/lib/shoal -id c1 127.0.0.1:5000/web/app:1
 //	imgctl release -store /var/lib/shoal -id c1
+//	imgctl serve -store /var/lib/shoal -addr 127.0.0.1:18080   # blobs to peers
+//	imgctl pull -store /n2 -peer http://10.0.0.1:18080 -wait 2m REF  # follow a parent
 //
 // An image is named either "oci:DIR:NAME" (an OCI layout on disk) or a
 // registry reference.
@@ -45,7 +47,7 @@ func main() {
 	}
 }
 
-const usage = "usage: imgctl build|squash|push|pull|predistribute|prepare|release [flags] args (imgctl CMD -h for flags)"
+const usage = "usage: imgctl build|squash|push|pull|predistribute|prepare|release|serve [flags] args (imgctl CMD -h for flags)"
 
 func run(ctx context.Context, args []string, out io.Writer) error {
 	if len(args) == 0 {
@@ -53,7 +55,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	}
 	cmds := map[string]func(context.Context, []string, io.Writer) error{
 		"build": cmdBuild, "squash": cmdSquash, "push": cmdPush, "pull": cmdPull,
-		"predistribute": cmdPredistribute, "prepare": cmdPrepare, "release": cmdRelease,
+		"predistribute": cmdPredistribute, "prepare": cmdPrepare, "release": cmdRelease, "serve": cmdServe,
 	}
 	f, ok := cmds[args[0]]
 	if !ok {
@@ -261,11 +263,18 @@ func cmdPull(ctx context.Context, args []string, out io.Writer) error {
 	insecure := fs.Bool("insecure", false, "plain HTTP to the registry")
 	store := fs.String("store", "", "node store directory")
 	name := fs.String("name", "", "name in the store (default the reference)")
+	wait := fs.Duration("wait", 0, "how long to wait for a peer to get a blob it lacks")
+	var peers listFlag
+	fs.Var(&peers, "peer", "URL of a peer store to fetch blobs from first (repeatable)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if fs.NArg() != 1 || *store == "" {
 		return errors.New("pull: want -store DIR REFERENCE")
+	}
+	var sources []imagefs.BlobSource
+	for _, p := range peers {
+		sources = append(sources, imagefs.Peer{URL: p, Wait: *wait})
 	}
 	img, err := loadImage(ctx, fs.Arg(0), *insecure)
 	if err != nil {
@@ -279,11 +288,11 @@ func cmdPull(ctx context.Context, args []string, out io.Writer) error {
 		*name = fs.Arg(0)
 	}
 	start := time.Now()
-	res, err := s.Add(ctx, img, *name)
+	res, err := s.Add(ctx, img, *name, sources...)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "%s %s: %d layers fetched (%d bytes), %d unpacked in %v\n", res.Digest, *name, res.Fetched, res.Bytes, res.Unpacked, time.Since(start).Round(time.Millisecond))
+	fmt.Fprintf(out, "%s %s: %d layers fetched (%d from peers, %d bytes), %d unpacked in %v\n", res.Digest, *name, res.Fetched, res.FromSources, res.Bytes, res.Unpacked, time.Since(start).Round(time.Millisecond))
 	return nil
 }
 
@@ -374,4 +383,35 @@ func cmdRelease(ctx context.Context, args []string, _ io.Writer) error {
 		return err
 	}
 	return s.Release(ctx, *id)
+}
+
+func cmdServe(ctx context.Context, args []string, out io.Writer) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	store := fs.String("store", "", "node store directory")
+	addr := fs.String("addr", "127.0.0.1:18080", "address to serve the store's blobs on")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *store == "" {
+		return errors.New("serve: want -store DIR")
+	}
+	s, err := imagefs.OpenStore(imagefs.DefaultStoreConfig(*store))
+	if err != nil {
+		return err
+	}
+	var lc net.ListenConfig
+	l, err := lc.Listen(ctx, "tcp", *addr)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		<-ctx.Done()
+		_ = srv.Close()
+	}()
+	fmt.Fprintf(out, "serving %s on http://%s\n", *store, l.Addr())
+	if err := srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
 }

@@ -63,6 +63,22 @@ func TestBuildSquashPushPullPrepare(t *testing.T) {
 	if strings.Count(out, "err=<nil>") != 3 || !strings.Contains(out, "1 from peers") {
 		t.Fatalf("predistribute output:\n%s", out)
 	}
+
+	// serve one store, and pull into another from it as a peer.
+	ctx, cancel := context.WithCancel(context.Background())
+	servePort := port + 10
+	served := make(chan error, 1)
+	go func() {
+		served <- run(ctx, []string{"serve", "-store", store, "-addr", "127.0.0.1:" + itoa(servePort)}, &bytes.Buffer{})
+	}()
+	out = imgctl(t, "pull", "-insecure", "-store", filepath.Join(tmp, "follower"), "-peer", "http://127.0.0.1:"+itoa(servePort), "-wait", "5s", ref)
+	cancel()
+	if err := <-served; err != nil {
+		t.Fatalf("serve: %v", err)
+	}
+	if !strings.Contains(out, "1 from peers") {
+		t.Fatalf("pull from peer output: %s", out)
+	}
 }
 
 func itoa(n int) string {
