@@ -773,6 +773,18 @@ type workScratch struct {
 	version   uint64
 }
 
+// dst returns where a filter pass over cand writes: the worker's own
+// buffers on the first pass, in place afterwards.
+func (w *workScratch) dst(cand []int32, scores []int64, copied *bool) ([]int32, []int64) {
+	if *copied {
+		return cand, scores
+	}
+	*copied = true
+	w.cand = slices.Grow(w.cand[:0], len(cand))[:len(cand)]
+	w.scores = slices.Grow(w.scores[:0], len(cand))[:len(cand)]
+	return w.cand, w.scores
+}
+
 func (c *Cycle) grow(p int) {
 	for len(c.work) < p {
 		c.work = append(c.work, workScratch{})
@@ -829,33 +841,27 @@ func (c *Cycle) columns(lo, hi int, w *workScratch, salt uint64) scanOut {
 	w.version = inv.version
 	// The dynamic filters narrow a copy of the cached candidates, a
 	// filter (and for spread, a rule) at a time.
+	// The dynamic filters narrow the cached candidates a filter (and for
+	// spread and anti-affinity, a rule) at a time. The first pass copies
+	// into the worker's own buffers, the cache must survive the replica;
+	// later passes work in place.
 	cand, scores := w.base, w.baseScore
-	dynamic := false
-	for _, fk := range c.fkinds {
-		dynamic = dynamic || !stableFilter(fk)
-	}
-	for _, sk := range c.skinds {
-		dynamic = dynamic || !stableScore(sk)
-	}
-	if dynamic { // work on a copy: the cache must survive the replica
-		cand = append(w.cand[:0], w.base...)
-		scores = append(w.scores[:0], w.baseScore...)
-	}
+	copied := false
 	for fi, fk := range c.fkinds {
-		if stableFilter(fk) || len(cand) == 0 {
+		if stableFilter(fk) {
 			continue
 		}
-		j := 0
 		switch fk {
 		case kindHardSpread:
 			for r := range c.hard {
 				st := &c.hard[r]
-				j = 0
+				dc, ds := w.dst(cand, scores, &copied)
+				j := 0
 				if st.lv == lvNode {
 					counts, limit := c.nodeCount, st.nodeLimit
 					for b, i := range cand {
 						if counts[i] < limit {
-							cand[j], scores[j] = i, scores[b]
+							dc[j], ds[j] = i, scores[b]
 							j++
 						}
 					}
@@ -863,22 +869,22 @@ func (c *Cycle) columns(lo, hi int, w *workScratch, salt uint64) scanOut {
 					dom, ok := c.inv.domOf[st.lv], st.ok
 					for b, i := range cand {
 						if d := dom[i]; d >= 0 && ok[d] {
-							cand[j], scores[j] = i, scores[b]
+							dc[j], ds[j] = i, scores[b]
 							j++
 						}
 					}
 				}
-				cand, scores = cand[:j], scores[:j]
+				cand, scores = dc[:j], ds[:j]
 			}
-			continue
 		case kindAntiAffinity:
 			for _, lv := range c.antiLv[:c.nAnti] {
-				j = 0
+				dc, ds := w.dst(cand, scores, &copied)
+				j := 0
 				if lv == lvNode {
 					counts, limit := c.nodeCount, c.anti[lvNode]
 					for b, i := range cand {
 						if counts[i] < limit {
-							cand[j], scores[j] = i, scores[b]
+							dc[j], ds[j] = i, scores[b]
 							j++
 						}
 					}
@@ -886,26 +892,34 @@ func (c *Cycle) columns(lo, hi int, w *workScratch, salt uint64) scanOut {
 					dom, ok := c.inv.domOf[lv], c.antiOk[lv]
 					for b, i := range cand {
 						if d := dom[i]; d < 0 || ok[d] {
-							cand[j], scores[j] = i, scores[b]
+							dc[j], ds[j] = i, scores[b]
 							j++
 						}
 					}
 				}
-				cand, scores = cand[:j], scores[:j]
+				cand, scores = dc[:j], ds[:j]
 			}
-			continue
 		default:
+			dc, ds := w.dst(cand, scores, &copied)
+			j := 0
 			for b, i := range cand {
 				if c.filters[fi].Filter(c, &nodes[i]) == nil {
-					cand[j], scores[j] = i, scores[b]
+					dc[j], ds[j] = i, scores[b]
 					j++
 				}
 			}
+			cand, scores = dc[:j], ds[:j]
 		}
-		cand, scores = cand[:j], scores[:j]
 	}
-	if dynamic {
-		w.cand, w.scores = cand, scores
+	dynScores := false
+	for _, sk := range c.skinds {
+		dynScores = dynScores || !stableScore(sk)
+	}
+	if dynScores && !copied { // the dynamic scores add in place
+		dc, ds := w.dst(cand, scores, &copied)
+		copy(dc, cand)
+		copy(ds, scores)
+		cand, scores = dc, ds
 	}
 	out := scanOut{best: -1, visited: hi - lo}
 	if len(cand) == 0 {
