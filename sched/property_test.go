@@ -199,15 +199,16 @@ func TestPropertyFeasibilityAgrees(t *testing.T) {
 	}
 }
 
-// TestPropertyLoopsAgree runs the same random requests through the three
-// node loops — exact on one goroutine, exact on two (4,500 nodes), and
-// the per-node sampled loop told to score every node — with releases and
-// cordons in between, and expects the very same placements: same
-// feasible sets, same scores, same tie-breaks.
+// TestPropertyLoopsAgree runs the same random requests through the node
+// loops — exact on one goroutine, exact on two (4,500 nodes), the sampled
+// window told to score every node, all three with their caches — and the
+// plain uncached per-node loop, with releases and cordons in between, and
+// expects the very same placements: same feasible sets, same scores, same
+// tie-breaks.
 func TestPropertyLoopsAgree(t *testing.T) {
 	nodes := schedtest.Fleet(schedtest.FleetConfig{Nodes: 4500, Racks: 40, Switches: 8, Seed: 5, Random: true})
 	cfgs := map[string]sched.Config{}
-	for _, name := range []string{"exact1", "exact2", "sampled100"} {
+	for _, name := range []string{"exact1", "exact2", "sampled100", "uncached"} {
 		cfg := sched.DefaultConfig()
 		cfg.Seed = 3
 		switch name {
@@ -229,6 +230,9 @@ func TestPropertyLoopsAgree(t *testing.T) {
 		s, err := sched.New(inv, cfg, nil)
 		if err != nil {
 			t.Fatal(err)
+		}
+		if name == "uncached" {
+			sched.SetUncached(s)
 		}
 		rng := rand.New(rand.NewPCG(11, 12))
 		var ids []sched.AllocationID
@@ -267,24 +271,24 @@ func TestPropertyLoopsAgree(t *testing.T) {
 	if len(got["exact1"]) < 100 {
 		t.Fatalf("only %d placements: the test exercises too little", len(got["exact1"]))
 	}
-	for _, name := range []string{"exact2", "sampled100"} {
-		a, b := got["exact1"], got[name]
+	for _, name := range []string{"exact1", "exact2", "sampled100"} {
+		a, b := got["uncached"], got[name]
 		if len(a) != len(b) {
-			t.Fatalf("%s: %d results, exact1 %d", name, len(b), len(a))
+			t.Fatalf("%s: %d results, uncached %d", name, len(b), len(a))
 		}
 		for i := range a {
 			if a[i] != b[i] {
-				t.Fatalf("%s differs from exact1 at %d: %s vs %s", name, i, b[i], a[i])
+				t.Fatalf("%s differs from the uncached loop at %d: %s vs %s", name, i, b[i], a[i])
 			}
 		}
 	}
 }
 
-// TestPropertyCacheFollowsChanges repeats one request (so the exact-mode
-// cache of candidates and scores is reused from call to call) while nodes
-// fill up, are released, cordoned, uncordoned, lose and regain IPs and
-// images, and expects exact mode on two goroutines to agree at every step
-// with the uncached per-node loop.
+// TestPropertyCacheFollowsChanges repeats one request (so the cache of
+// candidates and scores is reused from call to call) while nodes fill up,
+// are released, cordoned, uncordoned, lose and regain IPs and images, and
+// expects exact mode on two goroutines and the sampled window to agree at
+// every step with the uncached per-node loop.
 func TestPropertyCacheFollowsChanges(t *testing.T) {
 	nodes := schedtest.Fleet(schedtest.FleetConfig{Nodes: 4200, Racks: 30, Switches: 6, Seed: 8, Random: true})
 	type run struct {
@@ -293,16 +297,23 @@ func TestPropertyCacheFollowsChanges(t *testing.T) {
 		ids []sched.AllocationID
 	}
 	var runs []*run
-	for _, mode := range []sched.Mode{sched.Exact, sched.Sampled} {
+	// exact, sampled 100%, uncached exact; sampled 10%, uncached sampled 10%
+	for k, mode := range []sched.Mode{sched.Exact, sched.Sampled, sched.Exact, sched.Sampled, sched.Sampled} {
 		inv, err := schedtest.Inventory(nodes)
 		if err != nil {
 			t.Fatal(err)
 		}
 		cfg := sched.DefaultConfig()
 		cfg.Mode, cfg.Parallelism, cfg.PercentageOfNodesToScore = mode, 2, 100
+		if k >= 3 {
+			cfg.PercentageOfNodesToScore, cfg.MinFeasibleNodesToFind = 10, 20
+		}
 		s, err := sched.New(inv, cfg, nil)
 		if err != nil {
 			t.Fatal(err)
+		}
+		if k == 2 || k == 4 {
+			sched.SetUncached(s)
 		}
 		runs = append(runs, &run{inv: inv, s: s})
 	}
@@ -311,7 +322,7 @@ func TestPropertyCacheFollowsChanges(t *testing.T) {
 	joined := 0
 	for step := range 400 {
 		op, k, n := rng.IntN(8), rng.Int(), nodes[rng.IntN(len(nodes))].Name
-		var got [2]string
+		var got [5]string
 		for r, ru := range runs {
 			switch op {
 			case 0, 1: // release a few
@@ -344,8 +355,11 @@ func TestPropertyCacheFollowsChanges(t *testing.T) {
 				got[r] += p.Node + " "
 			}
 		}
-		if got[0] != got[1] {
-			t.Fatalf("step %d (op %d): exact placed %q, the per-node loop %q", step, op, got[0], got[1])
+		if got[0] != got[2] || got[1] != got[2] {
+			t.Fatalf("step %d (op %d): exact placed %q, the sampled window %q, the uncached loop %q", step, op, got[0], got[1], got[2])
+		}
+		if got[3] != got[4] {
+			t.Fatalf("step %d (op %d): the 10%% sampled window placed %q, the uncached loop %q", step, op, got[3], got[4])
 		}
 		if op <= 1 || op == 3 || op == 4 {
 			joined++

@@ -90,8 +90,11 @@ type Scheduler struct {
 	weights     []int64
 	next        int // Sampled: where the next window starts
 	parallelism int
-	cycle       Cycle
-	elig        eligCache
+	// uncached makes placeOne use scan, the plain per-node loop without
+	// caches; tests compare the fast loops with it.
+	uncached bool
+	cycle    Cycle
+	elig     eligCache
 }
 
 // New returns a Scheduler for inv built from the plugins of reg (nil means
@@ -612,9 +615,16 @@ func (c *Cycle) placeOne() (slot int32, score int64, ok bool) {
 	salt := mix64(c.tieSalt + uint64(c.replica)*0x9e3779b97f4a7c15)
 	var r scanOut
 	switch p := min(c.s.parallelism, total/minNodesPerWorker); {
+	case c.s.uncached: // tests: the plain per-node loop, the reference
+		start, want := 0, total
+		if c.s.cfg.Mode == Sampled {
+			start, want = c.s.next%total, c.s.numToFind(c.inv.live)
+		}
+		r = c.scan(start, total, want, salt)
+		c.s.next = (start + r.visited) % total
 	case c.s.cfg.Mode == Sampled:
 		start := c.s.next % total
-		r = c.scan(start, total, c.s.numToFind(c.inv.live), salt)
+		r = c.window(start, c.s.numToFind(c.inv.live), salt)
 		c.s.next = (start + r.visited) % total
 	case p <= 1:
 		c.grow(1)
@@ -821,24 +831,7 @@ func stableScore(k uint8) bool {
 func (c *Cycle) columns(lo, hi int, w *workScratch, salt uint64) scanOut {
 	nodes := c.inv.nodes
 	total := len(nodes)
-	inv := c.inv
-	fresh := w.valid && w.lo == lo && w.hi == hi && w.topoGen == inv.topoGen && w.key.equal(&c.key)
-	var changed []int32
-	if fresh && w.version != inv.version {
-		changed, fresh = inv.changesSince(w.version)
-	}
-	if fresh {
-		for _, x := range changed {
-			if x >= int32(lo) && x < int32(hi) {
-				c.refreshBase(x, w)
-			}
-		}
-	} else {
-		c.buildBase(lo, hi, w)
-		w.key.set(&c.key)
-		w.lo, w.hi, w.topoGen = lo, hi, inv.topoGen
-	}
-	w.version = inv.version
+	c.syncBase(lo, hi, w)
 	// The dynamic filters narrow a copy of the cached candidates, a
 	// filter (and for spread, a rule) at a time.
 	// The dynamic filters narrow the cached candidates a filter (and for
@@ -947,6 +940,85 @@ func (c *Cycle) columns(lo, hi int, w *workScratch, salt uint64) scanOut {
 		}
 	}
 	out.best, out.score, out.tie = cand[best], scores[best], uint64(bestTie)
+	return out
+}
+
+// syncBase brings the worker's cache for slots [lo, hi) up to date:
+// rebuilt when the request's stable key, the range or the topology
+// changed, else refreshed for the nodes the change log names.
+func (c *Cycle) syncBase(lo, hi int, w *workScratch) {
+	inv := c.inv
+	fresh := w.valid && w.lo == lo && w.hi == hi && w.topoGen == inv.topoGen && w.key.equal(&c.key)
+	var changed []int32
+	if fresh && w.version != inv.version {
+		changed, fresh = inv.changesSince(w.version)
+	}
+	if fresh {
+		for _, x := range changed {
+			if x >= int32(lo) && x < int32(hi) {
+				c.refreshBase(x, w)
+			}
+		}
+	} else {
+		c.buildBase(lo, hi, w)
+		w.key.set(&c.key)
+		w.lo, w.hi, w.topoGen = lo, hi, inv.topoGen
+	}
+	w.version = inv.version
+}
+
+// window is sampled mode on the cached candidates: from the first
+// candidate at or after start, wrapping, it runs the dynamic filters
+// until want nodes pass, and picks the best. It visits exactly the nodes
+// scan would and returns the same node, without touching the others.
+func (c *Cycle) window(start, want int, salt uint64) scanOut {
+	c.grow(1)
+	w := &c.work[0]
+	total := len(c.inv.nodes)
+	c.syncBase(0, total, w)
+	out := scanOut{best: -1, visited: total}
+	base, baseScore := w.base, w.baseScore
+	if len(base) == 0 {
+		return out
+	}
+	off := int(salt % uint64(total))
+	b0, _ := slices.BinarySearch(base, int32(start))
+	found := 0
+	for k := range base {
+		b := b0 + k
+		if b >= len(base) {
+			b -= len(base)
+		}
+		i := base[b]
+		n := &c.inv.nodes[i]
+		ok := true
+		for fi, fk := range c.fkinds {
+			if !stableFilter(fk) && !c.passes(fi, fk, n) {
+				ok = false
+				break
+			}
+		}
+		if !ok {
+			continue
+		}
+		sc := baseScore[b]
+		for si, sk := range c.skinds {
+			if !stableScore(sk) {
+				sc += c.weights[si] * c.score(si, sk, n)
+			}
+		}
+		if out.best < 0 || sc >= out.score {
+			tie := tieKey(int(i), off, total)
+			if out.best < 0 || sc > out.score || uint64(tie) < out.tie {
+				out.best, out.score, out.tie = i, sc, uint64(tie)
+			}
+		}
+		found++
+		if found >= want {
+			out.visited = tieKey(int(i), start, total) + 1
+			break
+		}
+	}
 	return out
 }
 
