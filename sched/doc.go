@@ -25,15 +25,24 @@
 //
 // In Exact mode (the default) every node is filtered and every feasible
 // node scored for every replica, so the best node by score always wins.
-// The loop runs a plugin at a time over a compact slice of node state and
-// is shared by Config.Parallelism goroutines on large inventories.
-//
 // In Sampled mode, as with kube-scheduler's percentageOfNodesToScore, each
 // replica's node loop starts where the previous one stopped and ends once
 // it has found enough feasible nodes (Config.PercentageOfNodesToScore,
 // adaptive by default, and at least Config.MinFeasibleNodesToFind); the
 // best of those wins. Sampling never turns a feasible request away: a
 // replica is unschedulable only when no node at all is feasible.
+//
+// Both modes give the results of the plain loop (every filter, then every
+// score, on every node in turn) but avoid most of its work. Built-in
+// plugins are recognised and run a plugin at a time over compact slices of
+// node state. The candidates that pass the filters depending only on the
+// node (resources, zones, labels, taints) and their scores from plugins
+// depending only on the node (resources, image, taints) are cached and
+// kept across replicas and Place calls for the same request shape:
+// between calls only the nodes named by the inventory's change log are
+// re-evaluated. Spread, anti-affinity and custom plugins run on every
+// replica. In Exact mode the loop is shared by Config.Parallelism
+// goroutines on large inventories.
 //
 // # Why not
 //
