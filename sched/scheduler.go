@@ -90,6 +90,7 @@ type Scheduler struct {
 	weights     []int64
 	next        int // Sampled: where the next window starts
 	parallelism int
+	custom      bool // some plugin is not a built-in: it may read AppCount
 	// uncached makes placeOne use scan, the plain per-node loop without
 	// caches; tests compare the fast loops with it.
 	uncached bool
@@ -156,6 +157,12 @@ func New(inv *Inventory, cfg Config, reg *Registry) (*Scheduler, error) {
 		}
 		s.scorers = append(s.scorers, sp)
 		s.weights = append(s.weights, sw.Weight)
+	}
+	for _, f := range s.filters {
+		s.custom = s.custom || filterKind(f) == kindGeneric
+	}
+	for _, sp := range s.scorers {
+		s.custom = s.custom || scoreKind(sp) == kindGeneric
 	}
 	s.cycle.s = s
 	s.cycle.inv = inv
@@ -305,8 +312,10 @@ type Cycle struct {
 	anti     [numLevels]int32 // request's and placed instances' limits
 	tieSalt  uint64
 
-	nodeCount []int32 // per slot instance count of the app, kept current
-	touched   []int32
+	nodeCount   []int32 // per slot instance count of the app, kept current once filled
+	touched     []int32
+	countsReady bool
+	needCounts  bool
 
 	filters  []FilterPlugin // active for this replica
 	fkinds   []uint8        // built-in kind of each, for the inlined fast path
@@ -423,14 +432,33 @@ func (c *Cycle) begin(req *Request) {
 	}
 	c.nodeCount = c.nodeCount[:len(inv.nodes)]
 	c.touched = c.touched[:0]
-	for slot, cnt := range c.app.nodes {
-		c.nodeCount[slot] = cnt
-		c.touched = append(c.touched, slot)
+	c.countsReady = false
+	// The dense per-node counts cost a walk over the app's instances;
+	// only node-level rules and custom plugins (through AppCount) read
+	// them.
+	c.needCounts = c.anti[lvNode] > 0 || c.s.custom
+	for _, r := range req.Spread {
+		c.needCounts = c.needCounts || r.Key == KeyNode
 	}
 	c.state = nil
 }
 
+// ensureCounts fills the dense per-node instance counts of the app.
+func (c *Cycle) ensureCounts() {
+	if c.countsReady {
+		return
+	}
+	c.countsReady = true
+	for slot, cnt := range c.app.nodes {
+		c.nodeCount[slot] = cnt
+		c.touched = append(c.touched, slot)
+	}
+}
+
 func (c *Cycle) placed(slot int32) {
+	if !c.countsReady {
+		return // ensureCounts will read the inventory, which has it
+	}
 	if c.nodeCount[slot] == 0 {
 		c.touched = append(c.touched, slot)
 	}
@@ -525,6 +553,9 @@ func (c *Cycle) eligible() *eligCache {
 // and selects the plugins that take part.
 func (c *Cycle) prepare() {
 	s := c.s
+	if c.needCounts {
+		c.ensureCounts()
+	}
 	c.filters, c.fidx, c.fkinds, c.resFit = c.filters[:0], c.fidx[:0], c.fkinds[:0], false
 	c.blockAll, c.blockBy = nil, -1
 	for i, f := range s.filters {
@@ -635,11 +666,24 @@ func (c *Cycle) placeOne() (slot int32, score int64, ok bool) {
 		for len(c.outs) < p {
 			c.outs = append(c.outs, scanOut{})
 		}
+		// Goroutines pay off when a worker must sweep its whole range;
+		// refreshing a few nodes and taking the best of the cached scores
+		// costs less than waking them, so that runs on the caller.
+		parallel := false
+		for w := range p {
+			lo := w * chunk
+			parallel = parallel || !c.fresh(lo, min(lo+chunk, total), &c.work[w])
+		}
 		for w := 1; w < p; w++ {
-			c.wg.Go(func() {
+			run := func() {
 				lo := w * chunk
 				c.outs[w] = c.columns(lo, min(lo+chunk, total), &c.work[w], salt)
-			})
+			}
+			if parallel {
+				c.wg.Go(run)
+			} else {
+				run()
+			}
 		}
 		c.outs[0] = c.columns(0, chunk, &c.work[0], salt)
 		c.wg.Wait()
@@ -948,10 +992,10 @@ func (c *Cycle) columns(lo, hi int, w *workScratch, salt uint64) scanOut {
 // changed, else refreshed for the nodes the change log names.
 func (c *Cycle) syncBase(lo, hi int, w *workScratch) {
 	inv := c.inv
-	fresh := w.valid && w.lo == lo && w.hi == hi && w.topoGen == inv.topoGen && w.key.equal(&c.key)
+	fresh := c.fresh(lo, hi, w)
 	var changed []int32
-	if fresh && w.version != inv.version {
-		changed, fresh = inv.changesSince(w.version)
+	if fresh {
+		changed, _ = inv.changesSince(w.version)
 	}
 	if fresh {
 		for _, x := range changed {
@@ -965,6 +1009,17 @@ func (c *Cycle) syncBase(lo, hi int, w *workScratch) {
 		w.lo, w.hi, w.topoGen = lo, hi, inv.topoGen
 	}
 	w.version = inv.version
+}
+
+// fresh reports whether the worker's cache for [lo, hi) can be brought up
+// to date from the change log rather than rebuilt.
+func (c *Cycle) fresh(lo, hi int, w *workScratch) bool {
+	inv := c.inv
+	if !w.valid || w.lo != lo || w.hi != hi || w.topoGen != inv.topoGen || !w.key.equal(&c.key) {
+		return false
+	}
+	_, ok := inv.changesSince(w.version)
+	return ok
 }
 
 // window is sampled mode on the cached candidates: from the first
