@@ -140,6 +140,20 @@ func BenchmarkPlaceExactOneGoroutine(b *testing.B) {
 	steady(b, s, inv, 100, 200, basicRequest)
 }
 
+// BenchmarkPlaceExactCold: every placement asks for a different amount
+// of cpu, so the cached candidates and scores are rebuilt every time: the
+// cost of a full sweep of the 10,000 nodes.
+func BenchmarkPlaceExactCold(b *testing.B) {
+	inv, s := benchFleet(b, sched.DefaultConfig())
+	n := 0
+	steady(b, s, inv, 100, 200, func(app string) sched.Request {
+		r := basicRequest(app)
+		r.Resources.MilliCPU += int64(n) // one shape per app: 100 shapes in turn
+		n++
+		return r
+	})
+}
+
 // BenchmarkPlaceSampled: the rotating window (adaptive percentage: 5% of
 // 10,000 nodes, 500 feasible nodes scored per placement).
 func BenchmarkPlaceSampled(b *testing.B) {
