@@ -355,7 +355,7 @@ func (u *unpacker) entry(tr *tar.Reader, hdr *tar.Header) error {
 		}
 		u.dirs = append(u.dirs, dirMeta{name: name, hdr: hdr, xattrs: paxXattrs(hdr)})
 		return nil
-	case tar.TypeReg, tar.TypeRegA: //nolint:staticcheck // TypeRegA still appears in old archives
+	case tar.TypeReg: // archive/tar reports legacy TypeRegA entries as TypeReg (or TypeDir)
 		return u.file(tr, hdr, pfd, dir, base, mode)
 	case tar.TypeSymlink:
 		if hdr.Linkname == "" || strings.IndexByte(hdr.Linkname, 0) >= 0 {
