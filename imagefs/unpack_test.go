@@ -82,9 +82,9 @@ func snapshot(t *testing.T, dir string) map[string]string {
 
 func requireRoot(t *testing.T) {
 	t.Helper()
-	// runc needs root; Require fails under SHOAL_INTEGRATION=require when
-	// either is missing, so root-only tests are not silently skipped in CI.
-	testenv.Require(t, testenv.Runc)
+	// Require fails under SHOAL_INTEGRATION=require when root is missing,
+	// so root-only tests are not silently skipped in CI.
+	testenv.Require(t, testenv.Root)
 }
 
 // goldenLayer exercises whiteouts, opaque dirs, hardlinks, symlinks,

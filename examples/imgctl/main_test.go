@@ -22,7 +22,7 @@ func imgctl(t *testing.T, args ...string) string {
 }
 
 func TestBuildSquashPushPullPrepare(t *testing.T) {
-	testenv.Require(t, testenv.Runc) // prepare mounts an overlay: root
+	testenv.Require(t, testenv.Root) // prepare mounts an overlay
 	reg := imagefstest.StartRegistry(t)
 	dir, tmp := t.TempDir(), t.TempDir()
 	imagefstest.WriteTree(t, dir, imagefstest.TreeSpec{Seed: 1, Files: 50, Bytes: 200 << 10})

@@ -14,6 +14,7 @@ type Component string
 
 // The components testenv knows.
 const (
+	Root        Component = "root"     // root itself: mounts, xattrs, device nodes
 	OVS         Component = "ovs"      // ovsdb-server, ovs-vswitchd and their tools
 	Netns       Component = "netns"    // network namespaces and veth pairs (iproute2)
 	Ping        Component = "ping"     // ping, for reachability checks
@@ -41,6 +42,8 @@ type componentSpec struct {
 
 func specOf(c Component) (componentSpec, bool) {
 	switch c {
+	case Root:
+		return componentSpec{root: true}, true
 	case OVS:
 		return componentSpec{packages: []string{"openvswitch-switch", "iproute2"}, root: true, check: checkOVS}, true
 	case Netns:

@@ -31,6 +31,8 @@ func TestMissing(t *testing.T) {
 		{"ovs without ovsdb-server", OVS, 0, have("ip", "ovs-vswitchd"), []string{"ovs needs ovsdb-server", "openvswitch-switch"}},
 		{"ovs without vswitchd", OVS, 0, have("ip", "ovsdb-server"), []string{"ovs needs ovs-vswitchd"}},
 		{"package not listed", Ping, 0, have("ping"), []string{"iputils-ping is not in debian-packages.txt"}},
+		{"root as uid 1000", Root, 1000, have(), []string{"root needs root", "uid 1000"}},
+		{"root as root", Root, 0, have(), nil},
 		{"unknown component", Component("nope"), 0, have(), []string{`unknown component "nope"`}},
 	}
 	for _, tt := range tests {
@@ -87,7 +89,7 @@ func TestDecide(t *testing.T) {
 // packages are in it, each with the commands testenv looks up.
 func TestPackageList(t *testing.T) {
 	pkgs := packageCommands(debianPackages)
-	for _, c := range []Component{OVS, Netns, Ping, Ethtool, Cgroups, OCIRegistry, Runc, Skopeo, Lxcfs} {
+	for _, c := range []Component{Root, OVS, Netns, Ping, Ethtool, Cgroups, OCIRegistry, Runc, Skopeo, Lxcfs} {
 		spec, ok := specOf(c)
 		if !ok {
 			t.Fatalf("component %s has no spec", c)
