@@ -14,16 +14,17 @@ type Component string
 
 // The components testenv knows.
 const (
-	Root        Component = "root"     // root itself: mounts, xattrs, device nodes
-	OVS         Component = "ovs"      // ovsdb-server, ovs-vswitchd and their tools
-	Netns       Component = "netns"    // network namespaces and veth pairs (iproute2)
-	Ping        Component = "ping"     // ping, for reachability checks
-	Ethtool     Component = "ethtool"  // ethtool, to inspect offloads
-	Cgroups     Component = "cgroups"  // a writable cgroup hierarchy
-	OCIRegistry Component = "registry" // the docker-registry OCI registry
-	Runc        Component = "runc"     // runc and a static busybox for rootfs
-	Skopeo      Component = "skopeo"   // skopeo, an independent OCI image client
-	Lxcfs       Component = "lxcfs"    // lxcfs, the FUSE peer cgroupx is measured against
+	Root        Component = "root"       // root itself: mounts, xattrs, device nodes
+	OVS         Component = "ovs"        // ovsdb-server, ovs-vswitchd and their tools
+	Netns       Component = "netns"      // network namespaces and veth pairs (iproute2)
+	Ping        Component = "ping"       // ping, for reachability checks
+	Ethtool     Component = "ethtool"    // ethtool, to inspect offloads
+	Cgroups     Component = "cgroups"    // a writable cgroup hierarchy
+	OCIRegistry Component = "registry"   // the docker-registry OCI registry
+	Runc        Component = "runc"       // runc and a static busybox for rootfs
+	Skopeo      Component = "skopeo"     // skopeo, an independent OCI image client
+	Lxcfs       Component = "lxcfs"      // lxcfs, the FUSE peer cgroupx is measured against
+	Containerd  Component = "containerd" // containerd and ctr, the peer imagefs is measured against
 )
 
 // IntegrationEnv is the environment variable that decides what a missing
@@ -60,6 +61,8 @@ func specOf(c Component) (componentSpec, bool) {
 		return componentSpec{packages: []string{"runc", "busybox-static"}, root: true}, true
 	case Skopeo:
 		return componentSpec{packages: []string{"skopeo"}}, true
+	case Containerd:
+		return componentSpec{packages: []string{"containerd"}, root: true}, true
 	case Lxcfs:
 		return componentSpec{packages: []string{"lxcfs"}, root: true, check: checkFuse}, true
 	}
