@@ -48,10 +48,12 @@ type Config struct {
 	Filters []string
 	// Scores lists the score plugins and their weights (at least 1).
 	Scores []ScoreWeight
-	// Parallelism is the number of goroutines that share the node loop
-	// in Exact mode, one per 2,048 nodes at most; 0 means
-	// runtime.GOMAXPROCS(0), 1 keeps the loop on the caller's goroutine.
-	// The goroutines live only for the loop. Sampled mode is sequential.
+	// Parallelism is the number of goroutines that share a full sweep of
+	// the nodes in Exact mode (one per 2,048 nodes at most; sweeps happen
+	// when the cached candidates must be rebuilt, see the package doc);
+	// 0 means runtime.GOMAXPROCS(0), 1 keeps all work on the caller's
+	// goroutine. The goroutines live only for the sweep. Sampled mode and
+	// cache refreshes run on the caller's goroutine.
 	Parallelism int
 	// Seed breaks ties between equally scored nodes. The same inventory,
 	// request sequence, config and seed give the same placements.
