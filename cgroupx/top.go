@@ -33,14 +33,7 @@ func (c *Cgroup) Processes(ctx context.Context) ([]ProcessSample, error) {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		var st ProcStat
-		var rerr error
-		c.host.withBuf(func(buf []byte) []byte {
-			if buf, rerr = readInto(c.host.proc(strconv.Itoa(pid)+"/stat"), buf); rerr == nil {
-				st, rerr = parseProcStat(buf)
-			}
-			return buf
-		})
+		st, rerr := c.procStat(pid)
 		if notFound(rerr) {
 			continue
 		}
@@ -111,4 +104,17 @@ func (c *Cgroup) Top(ctx context.Context, interval time.Duration) ([]TopEntry, e
 		return nil, err
 	}
 	return Top(prev, cur, time.Since(start)), nil
+}
+
+// procStat reads and parses /proc/<pid>/stat through the host's buffer.
+func (c *Cgroup) procStat(pid int) (ProcStat, error) {
+	var st ProcStat
+	var err error
+	c.host.withBuf(func(buf []byte) []byte {
+		if buf, err = readInto(c.host.proc(strconv.Itoa(pid)+"/stat"), buf); err == nil {
+			st, err = parseProcStat(buf)
+		}
+		return buf
+	})
+	return st, err
 }

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"strconv"
 	"time"
 )
 
@@ -75,14 +74,7 @@ func (c *Cgroup) Uptime(ctx context.Context) (Uptime, error) {
 	var first ProcStat
 	found := false
 	for _, pid := range pids {
-		var st ProcStat
-		var rerr error
-		c.host.withBuf(func(buf []byte) []byte {
-			if buf, rerr = readInto(c.host.proc(strconv.Itoa(pid)+"/stat"), buf); rerr == nil {
-				st, rerr = parseProcStat(buf)
-			}
-			return buf
-		})
+		st, rerr := c.procStat(pid)
 		if notFound(rerr) {
 			continue // exited
 		}
