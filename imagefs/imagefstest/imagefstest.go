@@ -1,12 +1,10 @@
-// Package imagefstest makes deterministic test content for imagefs: layer
-// tar archives from a list of entries (hostile ones included) and seeded
-// synthetic file trees, so tests and benchmarks never download an image.
 package imagefstest
 
 import (
 	"archive/tar"
 	"bytes"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -14,7 +12,8 @@ import (
 	"time"
 )
 
-// Entry is one tar entry for Tar. The zero Type means a regular file.
+// Entry is one tar entry for Tar and WriteTar. The zero Type means a
+// regular file.
 type Entry struct {
 	Name     string
 	Type     byte   // tar.TypeReg (default), TypeDir, TypeSymlink, TypeLink, TypeChar, ...
@@ -31,7 +30,18 @@ type Entry struct {
 func Tar(tb testing.TB, entries ...Entry) []byte {
 	tb.Helper()
 	var buf bytes.Buffer
-	tw := tar.NewWriter(&buf)
+	if err := WriteTar(&buf, entries...); err != nil {
+		tb.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// WriteTar writes the archive Tar returns to w, and returns the first error
+// instead of failing a test: for callers with no testing.TB (Examples,
+// programs that write fixtures) and for code off the test's goroutine, such
+// as a layer opener or an HTTP handler, where t.Fatal must not be called.
+func WriteTar(w io.Writer, entries ...Entry) error {
+	tw := tar.NewWriter(w)
 	for _, e := range entries {
 		h := &tar.Header{
 			Name: e.Name, Typeflag: e.Type, Linkname: e.Linkname, Mode: e.Mode,
@@ -59,18 +69,18 @@ func Tar(tb testing.TB, entries ...Entry) []byte {
 			h.PAXRecords["SCHILY.xattr."+k] = v
 		}
 		if err := tw.WriteHeader(h); err != nil {
-			tb.Fatalf("imagefstest: tar header %q: %v", e.Name, err)
+			return fmt.Errorf("imagefstest: tar header %q: %w", e.Name, err)
 		}
 		if h.Typeflag == tar.TypeReg {
 			if _, err := tw.Write(e.Body); err != nil {
-				tb.Fatalf("imagefstest: tar body %q: %v", e.Name, err)
+				return fmt.Errorf("imagefstest: tar body %q: %w", e.Name, err)
 			}
 		}
 	}
 	if err := tw.Close(); err != nil {
-		tb.Fatalf("imagefstest: tar: %v", err)
+		return fmt.Errorf("imagefstest: tar: %w", err)
 	}
-	return buf.Bytes()
+	return nil
 }
 
 // TreeSpec describes a synthetic file tree.

@@ -4,6 +4,7 @@
 //
 //	nodes := schedtest.Fleet(schedtest.FleetConfig{Nodes: 1000, Racks: 50, Switches: 10, Seed: 1})
 //	inv, _ := schedtest.Inventory(nodes)
+//	s, _ := sched.New(inv, sched.DefaultConfig(), sched.NewRegistry())
 //	chk := schedtest.NewChecker(nodes)
 //	res, _ := s.Place(req)
 //	if err := chk.Apply(req, res); err != nil { t.Fatal(err) }
