@@ -3,6 +3,7 @@ package netvlan
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/netip"
@@ -102,15 +103,28 @@ func TestIntegrationRateLimits(t *testing.T) {
 	if !waitPing(peer, netip.MustParseAddr("10.89.0.1"), 3*time.Second) {
 		t.Fatal("no connectivity")
 	}
-	check := func(name string, got, limit float64) {
+	// A limiter must never let more through than its rate; noise on a
+	// shared machine (other tests, the race detector) only ever makes a
+	// transfer slower. So: any run above +10 % fails at once, and the rate
+	// must be reached within 10 % in one of three runs.
+	check := func(name, from, to, host string, port int, limit float64) {
 		t.Helper()
-		t.Logf("%s: %.1f Mbit/s against a limit of %.1f", name, got/1e6, limit/1e6)
-		if got < 0.9*limit || got > 1.1*limit {
-			t.Errorf("%s: %.1f Mbit/s, want within 10%% of %.1f", name, got/1e6, limit/1e6)
+		var best float64
+		for attempt := range 3 {
+			got := throughput(t, from, to, fmt.Sprintf("%s:%d", host, port+attempt), 2*time.Second)
+			t.Logf("%s run %d: %.1f Mbit/s against a limit of %.1f", name, attempt+1, got/1e6, limit/1e6)
+			if got > 1.1*limit {
+				t.Errorf("%s: %.1f Mbit/s exceeds the limit of %.1f by more than 10%%", name, got/1e6, limit/1e6)
+				return
+			}
+			if best = max(best, got); best >= 0.9*limit {
+				return
+			}
 		}
+		t.Errorf("%s: best of 3 runs %.1f Mbit/s, want within 10%% of %.1f", name, best/1e6, limit/1e6)
 	}
-	check("egress", throughput(t, limited.Path, peer.Path, "10.89.0.2:7101", 2*time.Second), egress)
-	check("ingress", throughput(t, peer.Path, limited.Path, "10.89.0.1:7102", 2*time.Second), ingress)
+	check("egress", limited.Path, peer.Path, "10.89.0.2", 7101, egress)
+	check("ingress", peer.Path, limited.Path, "10.89.0.1", 7111, ingress)
 	// An unlimited pair on the same bridge runs well above both limits, or
 	// the measurement above would prove nothing.
 	a, b := testenv.NewNetns(t), testenv.NewNetns(t)
