@@ -26,6 +26,10 @@ var (
 	// ErrCorrupt reports an archive or compressed stream that cannot be read:
 	// truncated, not a tar, not the compression its media type says.
 	ErrCorrupt = errors.New("imagefs: corrupt content")
+	// ErrTooLarge reports a layer that unpacks to more than a configured
+	// Limits field allows: too many bytes, entries, or too long a file or
+	// path. The message names the limit.
+	ErrTooLarge = errors.New("imagefs: too large")
 	// ErrUnsupportedMediaType reports a manifest, config or layer media type
 	// this package does not handle.
 	ErrUnsupportedMediaType = errors.New("imagefs: unsupported media type")

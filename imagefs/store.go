@@ -38,11 +38,16 @@ type StoreConfig struct {
 	Parallel int
 	// Logger receives progress at debug level. Default: discard.
 	Logger *slog.Logger
+	// Limits bound what one layer may unpack to (bytes, entries, file
+	// size, path length and depth), enforced while the layer streams; a
+	// layer over them fails Add with ErrTooLarge and leaves nothing in
+	// the store. Zero fields take their defaults: DefaultLimits.
+	Limits Limits
 }
 
 // DefaultStoreConfig returns the defaults for a store in root.
 func DefaultStoreConfig(root string) StoreConfig {
-	return StoreConfig{Root: root, Parallel: runtime.GOMAXPROCS(0)}
+	return StoreConfig{Root: root, Parallel: runtime.GOMAXPROCS(0), Limits: DefaultLimits()}
 }
 
 // Store is a node's image store: blobs in an OCI layout and each layer
@@ -78,6 +83,7 @@ func OpenStore(cfg StoreConfig) (*Store, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	cfg.Limits = cfg.Limits.withDefaults()
 	root, err := filepath.Abs(cfg.Root)
 	if err != nil {
 		return nil, fmt.Errorf("%w: store root: %w", ErrInvalid, err)
@@ -353,6 +359,12 @@ func (s *Store) fetchLayer(ctx context.Context, img v1.Image, desc v1.Descriptor
 	if err != nil {
 		return st, err
 	}
+	b := s.cfg.Limits.bounds(desc.Size)
+	if ceiling := orMax64(s.cfg.Limits.MaxLayerBytes); desc.Size > ceiling {
+		// The blob is teed to disk as it is read: a manifest may not
+		// promise more of it than a layer may unpack to.
+		return st, fmt.Errorf("%w: blob of %d bytes exceeds MaxLayerBytes (%d bytes)", ErrTooLarge, desc.Size, ceiling)
+	}
 	var rc io.ReadCloser
 	if haveBlob {
 		if rc, err = s.OpenBlob(ctx, desc.Digest); err != nil {
@@ -399,7 +411,7 @@ func (s *Store) fetchLayer(ctx context.Context, img v1.Image, desc v1.Descriptor
 		if err := os.Mkdir(rootfs, 0o755); err != nil {
 			return st, fmt.Errorf("imagefs: %w", err)
 		}
-		if _, err := unpackLayer(ctx, limited, alg, rootfs, desc.Digest, diffID); err != nil {
+		if _, err := unpackLayer(ctx, limited, alg, rootfs, desc.Digest, diffID, b); err != nil {
 			return st, err
 		}
 		st.unpacked = 1

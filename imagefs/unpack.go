@@ -54,33 +54,55 @@ type UnpackStats struct {
 // children. Nothing is fsynced: callers that need durability sync the file
 // system once (the Store does, with syncfs).
 //
+// The layer is held to DefaultLimits; UnpackTarWith takes others.
+//
 // On error dir holds a partial tree; the caller removes it.
 func UnpackTar(ctx context.Context, r io.Reader, dir string) (UnpackStats, error) {
+	return unpackTar(ctx, r, dir, DefaultLimits().bounds(0))
+}
+
+// UnpackTarWith is UnpackTar with the given limits (zero fields take their
+// defaults). A layer that passes one fails with an error wrapping
+// ErrTooLarge as soon as the stream shows it, before the excess is written.
+func UnpackTarWith(ctx context.Context, r io.Reader, dir string, lim Limits) (UnpackStats, error) {
+	return unpackTar(ctx, r, dir, lim.bounds(0))
+}
+
+func unpackTar(ctx context.Context, r io.Reader, dir string, b bounds) (UnpackStats, error) {
 	h := sha256.New()
-	u, err := newUnpacker(dir)
+	u, err := newUnpacker(dir, b)
 	if err != nil {
 		return UnpackStats{}, err
 	}
 	defer u.close()
-	tee := io.TeeReader(r, h)
+	u.in = &cappedReader{r: r, b: &u.b}
+	tee := io.TeeReader(u.in, h)
 	if err := u.run(ctx, tee); err != nil {
+		if u.in.err != nil {
+			// The tar reader wraps read errors as corrupt content; the
+			// limit is the real reason.
+			return u.stats, u.in.err
+		}
 		return u.stats, err
 	}
 	// The tar end marker may be followed by padding that is part of the
-	// diff id.
+	// diff id (and is held to the same cap).
 	if _, err := io.Copy(io.Discard, tee); err != nil {
+		if u.in.err != nil {
+			return u.stats, u.in.err
+		}
 		return u.stats, fmt.Errorf("%w: reading past tar end: %w", ErrCorrupt, err)
 	}
 	u.stats.DiffID = v1.Hash{Algorithm: "sha256", Hex: hex.EncodeToString(h.Sum(nil))}
 	return u.stats, nil
 }
 
-// unpackLayer unpacks a compressed layer stream into dir, verifying its
-// digest and diff id; a zero want hash skips that check.
-func unpackLayer(ctx context.Context, compressed io.Reader, alg Algorithm, dir string, wantDigest, wantDiffID v1.Hash) (UnpackStats, error) {
+// unpackLayer unpacks a compressed layer stream into dir within b, verifying
+// its digest and diff id; a zero want hash skips that check.
+func unpackLayer(ctx context.Context, compressed io.Reader, alg Algorithm, dir string, wantDigest, wantDiffID v1.Hash, b bounds) (UnpackStats, error) {
 	if alg == None {
 		// The blob is the tar: its digest is the diff id, hashed once.
-		st, err := UnpackTar(ctx, compressed, dir)
+		st, err := unpackTar(ctx, compressed, dir, b)
 		if err != nil {
 			return st, err
 		}
@@ -99,7 +121,7 @@ func unpackLayer(ctx context.Context, compressed io.Reader, alg Algorithm, dir s
 		return UnpackStats{}, err
 	}
 	defer d.Close()
-	st, err := UnpackTar(ctx, d, dir)
+	st, err := unpackTar(ctx, d, dir, b)
 	if err != nil {
 		return st, err
 	}
@@ -135,6 +157,8 @@ type dirMeta struct {
 }
 
 type unpacker struct {
+	b       bounds
+	in      *cappedReader // the tar stream, counted
 	root    int
 	chown   bool
 	lastDir string
@@ -144,12 +168,12 @@ type unpacker struct {
 	stats   UnpackStats
 }
 
-func newUnpacker(dir string) (*unpacker, error) {
+func newUnpacker(dir string, b bounds) (*unpacker, error) {
 	fd, err := unix.Open(dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return nil, fmt.Errorf("imagefs: open unpack root %s: %w", dir, err)
 	}
-	return &unpacker{root: fd, chown: os.Geteuid() == 0, lastFd: -1, buf: make([]byte, 256<<10)}, nil
+	return &unpacker{b: b, root: fd, chown: os.Geteuid() == 0, lastFd: -1, buf: make([]byte, 256<<10)}, nil
 }
 
 func (u *unpacker) close() {
@@ -195,12 +219,43 @@ func (u *unpacker) run(ctx context.Context, r io.Reader) error {
 		if err != nil {
 			return fmt.Errorf("%w: tar: %w", ErrCorrupt, err)
 		}
+		if u.stats.Entries >= u.b.entries {
+			return fmt.Errorf("%w: layer has more than MaxEntries (%d) entries", ErrTooLarge, u.b.entries)
+		}
+		if err := u.checkEntry(hdr); err != nil {
+			return err
+		}
 		if err := u.entry(tr, hdr); err != nil {
 			return err
 		}
 		u.stats.Entries++
 	}
 	return u.finishDirs()
+}
+
+// checkEntry holds one header to the limits, before anything of it is
+// written.
+func (u *unpacker) checkEntry(hdr *tar.Header) error {
+	if len(hdr.Name) > u.b.pathBytes {
+		return fmt.Errorf("%w: entry name of %d bytes exceeds MaxPathBytes (%d)", ErrTooLarge, len(hdr.Name), u.b.pathBytes)
+	}
+	if len(hdr.Linkname) > u.b.pathBytes {
+		return fmt.Errorf("%w: link target of %q is %d bytes, over MaxPathBytes (%d)", ErrTooLarge, hdr.Name, len(hdr.Linkname), u.b.pathBytes)
+	}
+	if depth := strings.Count(strings.Trim(path.Clean("/"+hdr.Name), "/"), "/") + 1; depth > u.b.pathDepth {
+		return fmt.Errorf("%w: entry %q is %d deep, over MaxPathDepth (%d)", ErrTooLarge, hdr.Name, depth, u.b.pathDepth)
+	}
+	if hdr.Typeflag == tar.TypeReg {
+		if hdr.Size > u.b.file {
+			return fmt.Errorf("%w: file %q is %d bytes, over MaxFileBytes (%d)", ErrTooLarge, hdr.Name, hdr.Size, u.b.file)
+		}
+		// Refuse a file that cannot fit in what is left of the stream
+		// cap now, rather than after writing most of it.
+		if u.in != nil && hdr.Size > u.b.stream-u.in.n {
+			return u.b.streamErr()
+		}
+	}
+	return nil
 }
 
 func resolveErr(name string, err error) error {
@@ -618,8 +673,9 @@ func (u *unpacker) dirMeta(fd int, d dirMeta) error {
 
 // UnpackCompressed unpacks a compressed layer stream (as its media type's
 // algorithm says) into dir, like UnpackTar, with decompression running ahead
-// of the file writes. It checks no digest; Store.Add does.
+// of the file writes. It checks no digest; Store.Add does. The layer is held
+// to DefaultLimits.
 func UnpackCompressed(ctx context.Context, r io.Reader, alg Algorithm, dir string) error {
-	_, err := unpackLayer(ctx, r, alg, dir, v1.Hash{}, v1.Hash{})
+	_, err := unpackLayer(ctx, r, alg, dir, v1.Hash{}, v1.Hash{}, DefaultLimits().bounds(0))
 	return err
 }

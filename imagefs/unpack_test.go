@@ -267,7 +267,7 @@ func TestUnpackReplacesAndKeepsDirs(t *testing.T) {
 }
 
 // FuzzUnpackTar feeds hostile archives to the unpacker and checks that
-// nothing is ever written outside the root. Every execution touches the file
+// nothing is ever written outside the root, nor more than its limits allow. Every execution touches the file
 // system, so run it with a short minimisation budget or the default 60 s per
 // interesting input stalls the fuzzer:
 //
@@ -298,8 +298,16 @@ func FuzzUnpackTar(f *testing.F) {
 		if err := os.Mkdir(root, 0o755); err != nil {
 			t.Fatal(err)
 		}
-		_, _ = imagefs.UnpackTar(context.Background(), bytes.NewReader(data), root)
+		// Small limits, so hostile sizes and counts are exercised too.
+		lim := imagefs.Limits{MaxLayerBytes: 1 << 20, MaxEntries: 64, MaxFileBytes: 256 << 10, MaxPathBytes: 255, MaxPathDepth: 16}
+		st, err := imagefs.UnpackTarWith(context.Background(), bytes.NewReader(data), root, lim)
 		assertOnlyRoot(t, outer)
+		if st.Entries > lim.MaxEntries || st.Bytes > lim.MaxLayerBytes {
+			t.Fatalf("unpacked %d entries, %d bytes past the limits (err %v)", st.Entries, st.Bytes, err)
+		}
+		if n := treeBytes(t, root); n > lim.MaxLayerBytes {
+			t.Fatalf("wrote %d bytes with MaxLayerBytes %d", n, lim.MaxLayerBytes)
+		}
 		// Nothing inside may be a hardlink to a file outside: every
 		// regular file with several links must have them all inside.
 		_ = filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
