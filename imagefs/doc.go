@@ -17,10 +17,12 @@
 //     requests retried, digests verified.
 //   - A Store is a node's image store: blobs in an OCI layout and every
 //     layer unpacked once, by the package's own unpacker (whiteouts turned
-//     into overlayfs form, paths that escape refused, one syncfs and an
-//     atomic rename per layer), with reference counts and GC. Prepare
-//     stacks the unpacked layers into an overlay mount for a container in
-//     milliseconds; Release undoes it.
+//     into overlayfs form, paths that escape refused, decompression bombs
+//     stopped by Limits while they stream, one syncfs and an atomic rename
+//     per layer), with reference counts and GC. Prepare stacks the
+//     unpacked layers into an overlay mount for a container in
+//     milliseconds, marking the image in use before it mounts, so a crash
+//     never lets GC take layers from under a container; Release undoes it.
 //   - Predistribute fills many stores ahead of need: stores serve their
 //     blobs to each other over HTTP (Store.Handler, Peer), so the registry
 //     sends each blob about once.

@@ -7,7 +7,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"golang.org/x/sys/unix"
 )
 
@@ -23,13 +25,23 @@ type Rootfs struct {
 // the store (ref is its name or digest): an overlay of the unpacked layers,
 // top layer first, plus an upper and work directory of the container's own.
 // Nothing is fetched or unpacked here; a missing layer is ErrNotFound.
-// Preparing an id twice is ErrExist. It needs CAP_SYS_ADMIN.
+// Preparing an id that is prepared and mounted is ErrExist. It needs
+// CAP_SYS_ADMIN.
+//
+// The container's image marker (containers/<id>/image, what GC and Remove
+// count as a use of the image) is written atomically before the overlay is
+// mounted, so a crash at any point never leaves a mount of layers GC
+// thinks unused. After such a crash (or a reboot) the container is
+// prepared but not mounted: Prepare of the same id and image mounts it
+// again, keeping its upper directory, and Release removes it.
 func (s *Store) Prepare(ctx context.Context, ref, id string) (*Rootfs, error) {
 	if !containerID.MatchString(id) {
 		return nil, fmt.Errorf("%w: container id %q", ErrInvalid, id)
 	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
+	unlock := s.ids.lock(id)
+	defer unlock()
 	h, err := s.resolve(ref)
 	if err != nil {
 		return nil, err
@@ -50,28 +62,33 @@ func (s *Store) Prepare(ctx context.Context, ref, id string) (*Rootfs, error) {
 		return nil, err
 	}
 	dir := s.path("containers", id)
-	if err := os.Mkdir(dir, 0o700); err != nil {
-		if errors.Is(err, os.ErrExist) {
-			return nil, fmt.Errorf("%w: container %q", ErrExist, id)
-		}
-		return nil, fmt.Errorf("imagefs: prepare %q: %w", id, err)
-	}
 	r := &Rootfs{ID: id, Path: filepath.Join(dir, "rootfs"), Upper: filepath.Join(dir, "upper"), Image: h.String()}
+	fresh, err := s.claimContainer(dir, id, h)
+	if err != nil {
+		return nil, err
+	}
 	work := filepath.Join(dir, "work")
 	ok := false
 	defer func() {
-		if !ok {
-			_ = os.RemoveAll(dir)
+		if !ok && fresh {
+			_ = discardContainer(dir)
 		}
 	}()
+	if fresh {
+		// The marker first: from here on GC keeps the image, whatever
+		// happens to this process.
+		if err := writeMarker(dir, r.Image); err != nil {
+			return nil, fmt.Errorf("imagefs: prepare %q: %w", id, err)
+		}
+	}
 	for _, d := range []string{r.Path, r.Upper, work} {
-		if err := os.Mkdir(d, 0o755); err != nil {
+		if err := os.Mkdir(d, 0o755); err != nil && (fresh || !errors.Is(err, os.ErrExist)) {
 			return nil, fmt.Errorf("imagefs: prepare %q: %w", id, err)
 		}
 	}
 	if len(lowers) == 0 {
 		empty := filepath.Join(dir, "empty")
-		if err := os.Mkdir(empty, 0o755); err != nil {
+		if err := os.Mkdir(empty, 0o755); err != nil && (fresh || !errors.Is(err, os.ErrExist)) {
 			return nil, fmt.Errorf("imagefs: prepare %q: %w", id, err)
 		}
 		lowers = append(lowers, empty)
@@ -79,18 +96,46 @@ func (s *Store) Prepare(ctx context.Context, ref, id string) (*Rootfs, error) {
 	if err := mountOverlay(lowers, r.Upper, work, r.Path); err != nil {
 		return nil, fmt.Errorf("imagefs: prepare %q: %w", id, err)
 	}
-	// The image file marks the container as a user of the image; written
-	// last so a container that failed to prepare holds nothing.
-	if err := os.WriteFile(filepath.Join(dir, "image"), []byte(r.Image+"\n"), 0o600); err != nil {
-		_ = unix.Unmount(r.Path, unix.MNT_DETACH)
-		return nil, fmt.Errorf("imagefs: prepare %q: %w", id, err)
-	}
 	ok = true
 	return r, nil
 }
 
+// claimContainer makes dir the container's directory. It reports fresh when
+// it created dir; when dir is left by a crash with a marker for image h and
+// no mount, it reports !fresh and Prepare finishes the job; a container
+// prepared and mounted, or prepared from another image, is ErrExist. A
+// directory without a marker is a leftover of a crashed Prepare or Release
+// (the per-id lock rules out one in progress) and is removed first.
+func (s *Store) claimContainer(dir, id string, h v1.Hash) (bool, error) {
+	for range 2 {
+		err := os.Mkdir(dir, 0o700)
+		if err == nil {
+			return true, nil
+		}
+		if !errors.Is(err, os.ErrExist) {
+			return false, fmt.Errorf("imagefs: prepare %q: %w", id, err)
+		}
+		marked, ok := readMarker(dir)
+		if !ok {
+			s.log.Debug("removing a container left half-prepared", "id", id)
+			if err := discardContainer(dir); err != nil {
+				return false, fmt.Errorf("imagefs: prepare %q: %w", id, err)
+			}
+			continue
+		}
+		if marked != h || isMounted(dir) {
+			return false, fmt.Errorf("%w: container %q", ErrExist, id)
+		}
+		s.log.Debug("mounting a container left prepared but unmounted", "id", id)
+		return false, nil
+	}
+	return false, fmt.Errorf("%w: container %q", ErrExist, id)
+}
+
 // Release unmounts the container's root and removes its upper directory.
-// Releasing an id that is not prepared does nothing.
+// Releasing an id that is not prepared does nothing, and so does releasing
+// one twice; a container left half-prepared by a crash is removed like any
+// other.
 func (s *Store) Release(ctx context.Context, id string) error {
 	if !containerID.MatchString(id) {
 		return fmt.Errorf("%w: container id %q", ErrInvalid, id)
@@ -100,18 +145,17 @@ func (s *Store) Release(ctx context.Context, id string) error {
 	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
+	unlock := s.ids.lock(id)
+	defer unlock()
 	dir := s.path("containers", id)
 	if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
 		return nil
 	}
-	mnt := filepath.Join(dir, "rootfs")
-	if err := unix.Unmount(mnt, 0); err != nil && !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOENT) {
-		if !errors.Is(err, unix.EBUSY) {
-			return fmt.Errorf("imagefs: release %q: unmount: %w", id, err)
-		}
-		// Something still has it open: detach, the kernel frees it later.
-		if err := unix.Unmount(mnt, unix.MNT_DETACH); err != nil {
-			return fmt.Errorf("imagefs: release %q: unmount: %w", id, err)
+	// Only a mount is unmounted: a container a crash or reboot left
+	// unmounted needs no privilege to remove.
+	if isMounted(dir) {
+		if err := unmountRootfs(filepath.Join(dir, "rootfs")); err != nil {
+			return fmt.Errorf("imagefs: release %q: %w", id, err)
 		}
 	}
 	// Drop the image mark first: a half-removed directory is no longer a
@@ -123,6 +167,144 @@ func (s *Store) Release(ctx context.Context, id string) error {
 		return fmt.Errorf("imagefs: release %q: %w", id, err)
 	}
 	return nil
+}
+
+// unmountRootfs unmounts a container's root, detaching it when something
+// still has it open (the kernel frees it later).
+func unmountRootfs(mnt string) error {
+	err := unix.Unmount(mnt, 0)
+	if err == nil || errors.Is(err, unix.EINVAL) || errors.Is(err, unix.ENOENT) {
+		return nil
+	}
+	if !errors.Is(err, unix.EBUSY) {
+		return fmt.Errorf("unmount: %w", err)
+	}
+	if err := unix.Unmount(mnt, unix.MNT_DETACH); err != nil {
+		return fmt.Errorf("unmount: %w", err)
+	}
+	return nil
+}
+
+// writeMarker writes the container's image marker atomically: a temporary
+// file, synced, renamed. A crash leaves either no marker or a whole one.
+func writeMarker(dir, image string) error {
+	f, err := os.CreateTemp(dir, ".image-")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(f.Name())
+	if _, err := f.WriteString(image + "\n"); err != nil {
+		_ = f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		_ = f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(f.Name(), filepath.Join(dir, "image"))
+}
+
+// readMarker returns the image a container directory is marked with.
+func readMarker(dir string) (v1.Hash, bool) {
+	b, err := os.ReadFile(filepath.Join(dir, "image"))
+	if err != nil {
+		return v1.Hash{}, false
+	}
+	h, err := v1.NewHash(strings.TrimSpace(string(b)))
+	if err != nil {
+		return v1.Hash{}, false
+	}
+	return h, true
+}
+
+// isMounted reports whether the container's rootfs is a mount point: a
+// mount has a device of its own.
+func isMounted(dir string) bool {
+	var parent, root unix.Stat_t
+	if unix.Stat(dir, &parent) != nil || unix.Lstat(filepath.Join(dir, "rootfs"), &root) != nil {
+		return false
+	}
+	return parent.Dev != root.Dev
+}
+
+// discardContainer removes a container directory that holds no marker (or
+// whose Prepare failed): its mount, if a crash left one, is detached first.
+func discardContainer(dir string) error {
+	if mnt := filepath.Join(dir, "rootfs"); isMounted(dir) {
+		if err := unix.Unmount(mnt, unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) {
+			return fmt.Errorf("unmount %s: %w", mnt, err)
+		}
+	}
+	if err := os.Remove(filepath.Join(dir, "image")); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	return os.RemoveAll(dir)
+}
+
+// reconcileContainers removes container directories a crash left without a
+// marker (Prepare before its marker, Release after dropping it): they hold
+// nothing, and may hold a mount the previous version made before its
+// marker. Containers with a marker stay, mounted or not: they are uses of
+// their image until Release. Callers hold s.mu exclusively, or own the
+// store alone (OpenStore), so no Prepare is half-way.
+func (s *Store) reconcileContainers() ([]string, error) {
+	ents, err := os.ReadDir(s.path("containers"))
+	if err != nil {
+		return nil, fmt.Errorf("imagefs: %w", err)
+	}
+	var removed []string
+	for _, e := range ents {
+		dir := s.path("containers", e.Name())
+		if _, ok := readMarker(dir); ok {
+			if !isMounted(dir) {
+				s.log.Debug("container prepared but not mounted; Prepare mounts it again, Release removes it", "id", e.Name())
+			}
+			continue
+		}
+		if err := discardContainer(dir); err != nil {
+			return removed, fmt.Errorf("imagefs: remove half-prepared container %q: %w", e.Name(), err)
+		}
+		removed = append(removed, e.Name())
+	}
+	return removed, nil
+}
+
+// idLocks serialises Prepare and Release of one container id, leaving
+// other ids free to go in parallel.
+type idLocks struct {
+	mu sync.Mutex
+	m  map[string]*idLock
+}
+
+type idLock struct {
+	mu    sync.Mutex
+	users int
+}
+
+func (l *idLocks) lock(id string) (unlock func()) {
+	l.mu.Lock()
+	if l.m == nil {
+		l.m = map[string]*idLock{}
+	}
+	k := l.m[id]
+	if k == nil {
+		k = &idLock{}
+		l.m[id] = k
+	}
+	k.users++
+	l.mu.Unlock()
+	k.mu.Lock()
+	return func() {
+		k.mu.Unlock()
+		l.mu.Lock()
+		if k.users--; k.users == 0 {
+			delete(l.m, id)
+		}
+		l.mu.Unlock()
+	}
 }
 
 // mountOverlay mounts an overlay at target. It uses the new mount API, whose

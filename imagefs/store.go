@@ -61,6 +61,7 @@ type Store struct {
 	idxMu  sync.Mutex   // serialises index.json rewrites
 	flight sync.Mutex
 	busy   map[string]*layerCall
+	ids    idLocks // per container id, held by Prepare and Release
 }
 
 type layerCall struct {
@@ -69,7 +70,8 @@ type layerCall struct {
 }
 
 // OpenStore opens (creating when needed) the store at cfg.Root and removes
-// work left in tmp/ by a crash.
+// what a crash left: work in tmp/ and container directories without an
+// image marker (see Prepare).
 func OpenStore(cfg StoreConfig) (*Store, error) {
 	if cfg.Root == "" {
 		return nil, fmt.Errorf("%w: store root is empty", ErrInvalid)
@@ -107,6 +109,9 @@ func OpenStore(cfg StoreConfig) (*Store, error) {
 		if err := s.writeIndex(&v1.IndexManifest{SchemaVersion: 2, MediaType: types.OCIImageIndex}); err != nil {
 			return nil, err
 		}
+	}
+	if _, err := s.reconcileContainers(); err != nil {
+		return nil, err
 	}
 	return s, nil
 }
@@ -661,25 +666,50 @@ func (s *Store) LayerRefs() (map[v1.Hash]int, error) {
 }
 
 // liveSets returns the blobs and diff ids the indexed images reference, with
-// counts.
+// counts, and those of images prepared containers are marked with that are
+// no longer in the index (their name was given to another image): a
+// prepared container keeps its layers whatever happens to the index.
 func (s *Store) liveSets() (map[v1.Hash]int, map[v1.Hash]int, error) {
 	idx, err := s.readIndex()
 	if err != nil {
 		return nil, nil, err
 	}
-	blobs, diffIDs := map[v1.Hash]int{}, map[v1.Hash]int{}
+	users, err := s.containerImages()
+	if err != nil {
+		return nil, nil, err
+	}
+	images := make([]v1.Hash, 0, len(idx.Manifests))
+	indexed := map[v1.Hash]bool{}
 	for _, d := range idx.Manifests {
-		blobs[d.Digest]++
-		m, cfg, err := s.manifestConfig(d.Digest)
+		images = append(images, d.Digest)
+		indexed[d.Digest] = true
+	}
+	for _, h := range users {
+		if !indexed[h] {
+			images = append(images, h)
+			indexed[h] = true
+		}
+	}
+	blobs, diffIDs := map[v1.Hash]int{}, map[v1.Hash]int{}
+	for k, h := range images {
+		m, cfg, err := s.manifestConfig(h)
 		if err != nil {
+			if k >= len(idx.Manifests) && errors.Is(err, ErrNotFound) {
+				// A marker of an image whose blobs are already gone
+				// (collected by a version without this rule): nothing
+				// left to keep.
+				s.log.Warn("prepared container's image is missing from the store", "image", h.String(), "err", err)
+				continue
+			}
 			return nil, nil, err
 		}
+		blobs[h]++
 		blobs[m.Config.Digest]++
 		for _, l := range m.Layers {
 			blobs[l.Digest]++
 		}
-		for _, h := range cfg.RootFS.DiffIDs {
-			diffIDs[h]++
+		for _, d := range cfg.RootFS.DiffIDs {
+			diffIDs[d]++
 		}
 	}
 	return blobs, diffIDs, nil
@@ -712,13 +742,22 @@ func (s *Store) manifestConfig(h v1.Hash) (*v1.Manifest, *v1.ConfigFile, error) 
 type GCResult struct {
 	Blobs  []v1.Hash // blobs removed
 	Layers []v1.Hash // unpacked layers removed, by diff id
+	// Containers are ids of container directories a crash left without
+	// an image marker, removed.
+	Containers []string
 }
 
-// GC removes blobs and unpacked layers no image in the index references.
+// GC removes blobs and unpacked layers no image in the index references,
+// and container directories a crash left half-prepared. A container with an
+// image marker keeps its image's layers, mounted or not, until Release.
 func (s *Store) GC(ctx context.Context) (GCResult, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var res GCResult
+	var err error
+	if res.Containers, err = s.reconcileContainers(); err != nil {
+		return res, err
+	}
 	blobs, diffIDs, err := s.liveSets()
 	if err != nil {
 		return res, err
