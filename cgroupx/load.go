@@ -138,39 +138,49 @@ func countProcess(taskDir string, pid int, buf []byte, tc *TaskCount, cache *fil
 			return
 		}
 	}
+	var name [32]byte
+	forEachTask(taskDir, dirents, func(dfd int, tid uint64, tidName []byte) {
+		l := len(tidName)
+		if l+len("/stat")+1 > len(name) || (ok && tid == uint64(pid)) { //nolint:gosec // pid is positive
+			return
+		}
+		copy(name[:], tidName)
+		copy(name[l:], "/stat\x00")
+		if b, okr := readStat(dfd, &name[0], statBuf); okr {
+			if state, oks := statState(b); oks {
+				tc.add(state, int(tid)) //nolint:gosec // a tid fits int
+			}
+		}
+	})
+}
+
+// forEachTask lists a task directory with getdents into dirents, without
+// allocating, and calls fn with the directory's descriptor and each numeric
+// entry's id and name.
+func forEachTask(taskDir string, dirents []byte, fn func(dfd int, tid uint64, name []byte)) {
 	dfd, err := syscall.Open(taskDir, syscall.O_RDONLY|syscall.O_DIRECTORY|syscall.O_CLOEXEC, 0)
 	if err != nil {
 		return
 	}
 	defer syscall.Close(dfd)
-	var name [32]byte
 	for {
 		n, err := syscall.ReadDirent(dfd, dirents)
 		if err != nil || n <= 0 {
 			return
 		}
+		// struct linux_dirent64: ino 8, off 8, reclen 2, type 1, name.
 		for off := 0; off+19 <= n; {
 			reclen := int(*(*uint16)(unsafe.Pointer(&dirents[off+16])))
 			if reclen <= 0 || off+reclen > n {
 				return
 			}
-			nameBytes := dirents[off+19 : off+reclen]
+			name := dirents[off+19 : off+reclen]
 			off += reclen
-			l := 0
-			for l < len(nameBytes) && nameBytes[l] != 0 {
-				l++
+			if l := bytes.IndexByte(name, 0); l >= 0 {
+				name = name[:l]
 			}
-			nameBytes = nameBytes[:l]
-			tid, okt := atou(nameBytes)
-			if !okt || l+len("/stat")+1 > len(name) || (ok && tid == uint64(pid)) { //nolint:gosec // pid is positive
-				continue
-			}
-			copy(name[:], nameBytes)
-			copy(name[l:], "/stat\x00")
-			if b, okr := readStat(dfd, &name[0], statBuf); okr {
-				if state, oks := statState(b); oks {
-					tc.add(state, int(tid)) //nolint:gosec // a tid fits int
-				}
+			if tid, ok := atou(name); ok {
+				fn(dfd, tid, name)
 			}
 		}
 	}
@@ -190,38 +200,16 @@ func countProcessCached(taskDir string, pid int, dirents, statBuf []byte, tc *Ta
 			ok = false
 		}
 	}
-	dfd, err := syscall.Open(taskDir, syscall.O_RDONLY|syscall.O_DIRECTORY|syscall.O_CLOEXEC, 0)
-	if err != nil {
-		return
-	}
-	defer syscall.Close(dfd)
-	for {
-		n, err := syscall.ReadDirent(dfd, dirents)
-		if err != nil || n <= 0 {
+	forEachTask(taskDir, dirents, func(_ int, tid uint64, _ []byte) {
+		if tid > 1<<22 || (ok && tid == uint64(pid)) { //nolint:gosec // pid is positive
 			return
 		}
-		for off := 0; off+19 <= n; {
-			reclen := int(*(*uint16)(unsafe.Pointer(&dirents[off+16])))
-			if reclen <= 0 || off+reclen > n {
-				return
-			}
-			nameBytes := dirents[off+19 : off+reclen]
-			off += reclen
-			l := 0
-			for l < len(nameBytes) && nameBytes[l] != 0 {
-				l++
-			}
-			tid, okt := atou(nameBytes[:l])
-			if !okt || tid > 1<<22 || (ok && tid == uint64(pid)) { //nolint:gosec // pid is positive
-				continue
-			}
-			if b, okr := cache.taskStat(taskDir, int(tid), statBuf); okr {
-				if state, oks := statState(b); oks {
-					tc.add(state, int(tid))
-				}
+		if b, okr := cache.taskStat(taskDir, int(tid), statBuf); okr {
+			if state, oks := statState(b); oks {
+				tc.add(state, int(tid))
 			}
 		}
-	}
+	})
 }
 
 func (tc *TaskCount) add(state byte, tid int) {
