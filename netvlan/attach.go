@@ -16,6 +16,7 @@ import (
 	"github.com/ovn-org/libovsdb/model"
 	"github.com/ovn-org/libovsdb/ovsdb"
 	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netlink/nl"
 	"golang.org/x/sys/unix"
 
 	"github.com/shoalkit/shoal/netvlan/ovsmodel"
@@ -169,6 +170,12 @@ func (u undo) run() {
 // and the address lease it made are removed again. Attaching the same
 // container interface twice is ErrConflict.
 func (s *Switch) Attach(ctx context.Context, a Attachment) (Port, error) {
+	return s.attach(ctx, a, nil)
+}
+
+// attach is Attach calling committed, when not nil, once the port's rows
+// are in OVSDB and only the wait for ovs-vswitchd remains.
+func (s *Switch) attach(ctx context.Context, a Attachment, committed func()) (Port, error) {
 	if err := s.normalize(&a); err != nil {
 		return Port{}, err
 	}
@@ -224,6 +231,9 @@ func (s *Switch) Attach(ctx context.Context, a Attachment) (Port, error) {
 	if err := s.commit.add(ctx, req); err != nil {
 		return Port{}, err
 	}
+	if committed != nil {
+		committed()
+	}
 	rollback.push(func() {
 		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.ReadyTimeout)
 		defer cancel()
@@ -231,7 +241,7 @@ func (s *Switch) Attach(ctx context.Context, a Attachment) (Port, error) {
 			s.log.Warn("netvlan: rollback of port failed", "port", name, "err", err)
 		}
 	})
-	iface, err := s.waitOfport(ctx, name)
+	iface, err := s.waitOfport(ctx, name, req.iuuid)
 	if err != nil {
 		return Port{}, wrapError(errKind(err), err, "container %s port %s", a.ContainerID, name)
 	}
@@ -347,6 +357,11 @@ func (s *Switch) setupContainer(cns *containerNetns, a *Attachment) error {
 			return wrapError(ErrUnavailable, err, "container %s: tx checksum offload of %s is still on", a.ContainerID, a.IfName)
 		}
 	}
+	if !s.cfg.KeepIPv6 {
+		if err := noLinkLocal(cns.h, link); err != nil {
+			return fail(err, "IPv6 address generation of "+a.IfName)
+		}
+	}
 	if err := cns.h.LinkSetUp(link); err != nil {
 		return fail(err, "set "+a.IfName+" up")
 	}
@@ -360,10 +375,33 @@ func (s *Switch) setupContainer(cns *containerNetns, a *Attachment) error {
 	if err != nil {
 		return fail(err, "find host end")
 	}
+	if err := disableIPv6(s.host.ns, host.Attrs().Name); err != nil {
+		return fail(err, "disable IPv6 on the host end")
+	}
 	if err := s.host.h.LinkSetUp(host); err != nil {
 		return fail(err, "set host end up")
 	}
 	return nil
+}
+
+// noLinkLocal stops the kernel from giving the container end an IPv6
+// link-local address (addrgenmode none), which must happen before the link
+// comes up. Without an address the kernel sends nothing on its own: no
+// duplicate address detection, router solicitations or MLD reports. The
+// bridge floods every such multicast to every port of the VLAN (on the
+// userspace datapath ovs-vswitchd's main thread copies it out N times and
+// keeps a datapath flow per sender whose actions list all N ports, which
+// every reconfiguration revalidates), and each new port sends several
+// within seconds of coming up: a burst of attaches onto a bridge of N
+// ports costs on the order of N² packet copies and ovs-vswitchd falls
+// seconds behind. IPv6 stays usable for addresses the container adds
+// itself. A kernel without IPv6 needs nothing.
+func noLinkLocal(h *netlink.Handle, link netlink.Link) error {
+	err := h.LinkSetIP6AddrGenMode(link, nl.IN6_ADDR_GEN_MODE_NONE)
+	if errors.Is(err, unix.EAFNOSUPPORT) {
+		return nil
+	}
+	return err
 }
 
 // rows builds the Interface and Port rows of an attachment.
@@ -414,23 +452,24 @@ func (s *Switch) rows(name string, a *Attachment) (ovsmodel.Interface, ovsmodel.
 	return iface, port
 }
 
-// waitOfport waits until ovs-vswitchd has opened the interface: ofport set,
-// or an error.
-func (s *Switch) waitOfport(ctx context.Context, name string) (*ovsmodel.Interface, error) {
+// waitOfport waits until ovs-vswitchd has opened the interface, the
+// Interface row uuid called name: ofport set, or an error. It reads the
+// index, not the cache, because every change wakes every waiter.
+func (s *Switch) waitOfport(ctx context.Context, name, uuid string) (*ovsmodel.Interface, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.ReadyTimeout)
 	defer cancel()
 	var got *ovsmodel.Interface
 	err := s.waitFor(ctx, func() (bool, error) {
-		i := s.iface(ctx, name)
-		if i == nil || i.Ofport == nil {
+		r, ok := s.index.iface(uuid)
+		if !ok || r.ofport == nil {
 			return false, nil
 		}
-		if *i.Ofport > 0 {
-			got = i
+		if *r.ofport > 0 {
+			got = &ovsmodel.Interface{UUID: uuid, Name: name, Ofport: r.ofport, LinkState: r.linkState, Error: r.err}
 			return true, nil
 		}
-		if i.Error != nil && *i.Error != "" {
-			return false, newError(ErrUnavailable, "ovs-vswitchd cannot open %s: %s", name, *i.Error)
+		if r.err != nil && *r.err != "" {
+			return false, newError(ErrUnavailable, "ovs-vswitchd cannot open %s: %s", name, *r.err)
 		}
 		return false, nil
 	})

@@ -33,6 +33,12 @@
 //   - Concurrent Attach calls share transactions (group commit), because
 //     ovs-vswitchd reconfigures the whole bridge once per transaction; large
 //     deletes are chunked and paced on cur_cfg so ovs-vswitchd never stalls.
+//   - IPv6 is off on the host end of every veth (a switch port needs no
+//     address) and the container end gets no IPv6 link-local address
+//     (Config.KeepIPv6 keeps it): otherwise each new port sends duplicate
+//     address detection, router solicitations and MLD reports that the
+//     bridge floods to every port of the VLAN, and with hundreds of ports
+//     ovs-vswitchd spends seconds copying them.
 //   - Ownership is decided by external_ids only (shoal-owner, container_id,
 //     container_iface), never by a name prefix: ports of other tools on the
 //     same bridge are never touched.

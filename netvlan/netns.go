@@ -72,6 +72,24 @@ func handleAt(ns netns.NsHandle) (*netlink.Handle, error) {
 	return h, nil
 }
 
+// disableIPv6 turns IPv6 off on the interface name in ns
+// (net.ipv6.conf.NAME.disable_ipv6=1), before it comes up. A switch port
+// needs no address, and without IPv6 the interface gets no link-local
+// address and no fe80::/64 or ff00::/8 route: every route change makes
+// ovs-vswitchd dump the routing table and re-read every interface's
+// addresses, work that grows with the number of ports. A kernel without
+// IPv6 needs nothing.
+func disableIPv6(ns netns.NsHandle, name string) error {
+	return inNetns(ns, func() error {
+		// /proc/sys/net shows the namespace of the thread that opens it.
+		err := os.WriteFile("/proc/sys/net/ipv6/conf/"+name+"/disable_ipv6", []byte("1\n"), 0o644)
+		if errors.Is(err, os.ErrNotExist) {
+			return nil
+		}
+		return err
+	})
+}
+
 // containerNetns is an open container namespace: a netlink handle and an
 // ioctl socket inside it.
 type containerNetns struct {

@@ -245,8 +245,11 @@ func (s *Switch) hostLinks() (map[string]bool, error) {
 	return m, nil
 }
 
-// attachAll attaches concurrently, MaxInFlight at a time, so the
-// attachments share transactions.
+// attachAll attaches concurrently so the attachments share transactions.
+// At most MaxInFlight are being prepared or committed at once; one whose
+// rows are committed gives up its place while it waits for its ofport, so
+// the next ones join the transactions ovs-vswitchd is still working
+// through instead of waiting for a whole reconfiguration of the bridge.
 func (s *Switch) attachAll(ctx context.Context, as []*Attachment) ([]Port, []Failure) {
 	var (
 		mu     sync.Mutex
@@ -260,8 +263,9 @@ func (s *Switch) attachAll(ctx context.Context, as []*Attachment) ([]Port, []Fai
 		sem <- struct{}{}
 		go func() {
 			defer wg.Done()
-			defer func() { <-sem }()
-			p, err := s.Attach(ctx, *a)
+			release := sync.OnceFunc(func() { <-sem })
+			defer release()
+			p, err := s.attach(ctx, *a, release)
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {

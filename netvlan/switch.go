@@ -54,6 +54,7 @@ type Switch struct {
 	done      sync.WaitGroup
 
 	commit  committer
+	index   rowIndex
 	deletes sync.Mutex // one paced delete at a time
 	watch   watchers
 	probe   sync.Once // of the tc police action
@@ -158,6 +159,7 @@ func (s *Switch) connect(ctx context.Context) error {
 	if err := s.ovs.Connect(ctx); err != nil {
 		return wrapError(ErrUnavailable, err, "connect to ovsdb-server at %s", s.cfg.Endpoint)
 	}
+	s.index.reset()
 	s.ovs.Cache().AddEventHandler(&cache.EventHandlerFuncs{
 		AddFunc:    func(table string, m model.Model) { s.onChange(table, nil, m) },
 		UpdateFunc: func(table string, old, m model.Model) { s.onChange(table, old, m) },
@@ -260,6 +262,7 @@ func (s *Switch) Connected() bool {
 
 // onChange runs on libovsdb's cache goroutine for every row change.
 func (s *Switch) onChange(table string, old, m model.Model) {
+	s.index.update(table, old, m)
 	s.notify()
 	s.observe(table, old, m)
 }
@@ -315,10 +318,14 @@ func (s *Switch) transact(ctx context.Context, ops []ovsdb.Operation) ([]ovsdb.O
 	return res, -1, nil
 }
 
-// bridge returns the bridge called name from the cache.
+// bridge returns the bridge called name from the cache, with its UUID and
+// name only.
 func (s *Switch) bridge(ctx context.Context, name string) (*ovsmodel.Bridge, error) {
 	if err := s.ready(ctx); err != nil {
 		return nil, err
+	}
+	if uuid, ok := s.index.bridge(name); ok {
+		return &ovsmodel.Bridge{UUID: uuid, Name: name}, nil
 	}
 	b := &ovsmodel.Bridge{Name: name}
 	if err := s.ovs.Get(ctx, b); err != nil {
@@ -327,16 +334,7 @@ func (s *Switch) bridge(ctx context.Context, name string) (*ovsmodel.Bridge, err
 		}
 		return nil, wrapError(ErrUnavailable, err, "look up bridge %q", name)
 	}
-	return b, nil
-}
-
-// iface returns the interface called name from the cache, or nil.
-func (s *Switch) iface(ctx context.Context, name string) *ovsmodel.Interface {
-	i := &ovsmodel.Interface{Name: name}
-	if err := s.ovs.Get(ctx, i); err != nil {
-		return nil
-	}
-	return i
+	return &ovsmodel.Bridge{UUID: b.UUID, Name: b.Name}, nil
 }
 
 // ownedPorts returns every port whose external_ids carry this switch's owner.
