@@ -143,8 +143,12 @@ func (v *Veth) create(t testing.TB, a, b string) *Veth {
 			t.Errorf("testenv: delete veth %s: %v: %s", a, err, out)
 		}
 	})
-	run(t, ip, nsArgs(v.NsA, "link", "set", a, "up")...)
-	run(t, ip, nsArgs(v.NsB, "link", "set", b, "up")...)
+	// No IPv6 link-local addresses: otherwise every new end sends
+	// duplicate-address checks, router solicitations and MLD reports that a
+	// switch floods to all its ports, and on the userspace datapath that
+	// flood alone stalls ovs-vswitchd once a bridge has hundreds of ports.
+	run(t, ip, nsArgs(v.NsA, "link", "set", a, "addrgenmode", "none", "up")...)
+	run(t, ip, nsArgs(v.NsB, "link", "set", b, "addrgenmode", "none", "up")...)
 	return v
 }
 

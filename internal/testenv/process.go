@@ -14,8 +14,12 @@ import (
 	"time"
 )
 
-// stopGrace is how long Stop waits after SIGTERM before SIGKILL.
-const stopGrace = 5 * time.Second
+// How long Stop waits after SIGTERM before SIGKILL, and after SIGKILL
+// before it reports the process as stuck.
+const (
+	stopGrace = 5 * time.Second
+	killGrace = 60 * time.Second
+)
 
 // Process is a command a test started. Its output goes to a log file in the
 // test's temp dir, printed when the test fails. It is stopped by pid in
@@ -138,11 +142,13 @@ func (p *Process) signalAndWait(t testing.TB, sig syscall.Signal) {
 		}
 	}
 	// A task that survives SIGKILL (frozen, or stuck in the kernel) must not
-	// hang the whole test binary: report it and go on.
+	// hang the whole test binary: report it and go on. The bound is long
+	// because exiting can be slow for real: an ovs-vswitchd with 1,000 ports
+	// waits out an RCU grace period per packet socket it closes (10-30 s).
 	select {
 	case <-p.done:
-	case <-time.After(stopGrace):
-		t.Errorf("testenv: %s pid %d still alive %v after SIGKILL (frozen?)", p.Name, p.Pid, stopGrace)
+	case <-time.After(killGrace):
+		t.Errorf("testenv: %s pid %d still alive %v after SIGKILL (frozen?)", p.Name, p.Pid, killGrace)
 	}
 }
 

@@ -23,6 +23,10 @@ func TestSwitchVLAN(t *testing.T) {
 	if !reaches(a, "10.99.0.2", 5*time.Second) {
 		t.Fatal("same VLAN: 10.99.0.1 does not reach 10.99.0.2")
 	}
+	// No IPv6 chatter for the switch to flood: no link-local address.
+	if out := a.Run(t, "ip", "-6", "addr", "show", "dev", "eth0"); strings.Contains(out, "inet6") {
+		t.Errorf("eth0 has an IPv6 address:\n%s", out)
+	}
 
 	sw.Vsctl(t, "--timeout=10", "set", "port", portB, "tag=20")
 	a.Run(t, "ip", "neigh", "flush", "all")
