@@ -190,6 +190,11 @@ func (s *Switch) attach(ctx context.Context, a Attachment, committed func()) (Po
 	if existing := s.portByName(ctx, name); existing != nil {
 		return Port{}, newError(ErrConflict, "container %s interface %s is already attached as port %s", a.ContainerID, a.IfName, name)
 	}
+	// In flight until Attach returns: from before the veth exists until
+	// its rows are committed and seen, or the veth is gone again, Reconcile
+	// must not take it for one a crash left behind.
+	s.beginAttach(name)
+	defer s.endAttach(name)
 	var rollback undo
 	ok := false
 	defer func() {
@@ -319,6 +324,18 @@ func (s *Switch) createVeth(cns *containerNetns, name string, a *Attachment) err
 			return wrapError(ErrConflict, err, "container %s: interface %s already exists in the host namespace or %s in the container's", a.ContainerID, name, a.IfName)
 		}
 		return wrapError(ErrUnavailable, err, "container %s: create veth %s", a.ContainerID, name)
+	}
+	// Ownership goes on the host end in the kernel before anything else
+	// can fail, so that a crash before the rows are committed leaves a veth
+	// Reconcile can recognise as ours (see alias.go). The kernel ignores an
+	// alias in the request that creates the link, so it is set here.
+	host, err := s.host.h.LinkByName(name)
+	if err == nil {
+		err = s.host.h.LinkSetAlias(host, encodeAlias(s.cfg.Owner, a.ContainerID, a.IfName))
+	}
+	if err != nil {
+		s.deleteLink(name)
+		return wrapError(ErrUnavailable, err, "container %s: set the alias of veth %s", a.ContainerID, name)
 	}
 	return nil
 }

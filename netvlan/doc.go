@@ -41,7 +41,12 @@
 //     ovs-vswitchd spends seconds copying them.
 //   - Ownership is decided by external_ids only (shoal-owner, container_id,
 //     container_iface), never by a name prefix: ports of other tools on the
-//     same bridge are never touched.
+//     same bridge are never touched. The host end of each veth also
+//     carries it in the kernel, as its alias
+//     ("netvlan:OWNER:CONTAINER:IFACE", escaped; see alias.go), set right
+//     after the pair is created: Reconcile deletes a veth whose alias names
+//     its owner but which has no Port row (the agent died before the rows
+//     were committed), never one of another owner or without an alias.
 //   - Address leases live in the ports' external_ids, so OVSDB is the
 //     record, and a restarted agent claims them back on Open.
 //   - Namespace work runs on fresh OS threads locked for the purpose; a

@@ -20,6 +20,12 @@ type Report struct {
 	Retagged  []Port    // VLAN tag, trunks or VLAN mode fixed in place
 	Unchanged int       // desired ports that were already right
 	Failed    []Failure // desired attachments that could not be made
+	// Orphaned are host veth ends whose alias names this switch's owner
+	// but which had no Port row (the agent died between creating the pair
+	// and committing the rows): deleted, with their peers. Only
+	// ContainerID (as the alias has it: '#' and a hash when it was long),
+	// IfName and Name are set.
+	Orphaned []Port
 }
 
 // Failure is one desired attachment Reconcile could not make.
@@ -31,7 +37,7 @@ type Failure struct {
 
 // Changed reports whether Reconcile changed anything.
 func (r Report) Changed() bool {
-	return len(r.Added)+len(r.Removed)+len(r.Retagged) > 0
+	return len(r.Added)+len(r.Removed)+len(r.Retagged)+len(r.Orphaned) > 0
 }
 
 // Reconcile brings the switch to the desired attachments, after a restart
@@ -43,7 +49,11 @@ func (r Report) Changed() bool {
 //     when still desired and the namespace exists; OVSDB alone cannot tell,
 //     as such a port keeps its ofport and shows no error;
 //   - ports with a wrong tag, trunks or VLAN mode are fixed in place;
-//   - desired attachments without a port are attached.
+//   - desired attachments without a port are attached;
+//   - host veth ends whose alias names this switch's owner but which have
+//     no Port row (a crash between creating the pair and committing the
+//     rows) are deleted, unless an Attach of that name is in flight;
+//     veths with another owner's alias or none are never touched.
 //
 // Removals go in paced chunks, fixes in chunks of DeleteChunk per
 // transaction, and attachments concurrently so that they share
@@ -71,8 +81,11 @@ func (s *Switch) Reconcile(ctx context.Context, desired []Attachment) (Report, e
 	if err != nil {
 		return rep, err
 	}
-	links, err := s.hostLinks()
+	links, orphans, err := s.hostLinks()
 	if err != nil {
+		return rep, err
+	}
+	if rep.Orphaned, err = s.removeOrphans(ctx, orphans); err != nil {
 		return rep, err
 	}
 	owners, err := s.bridgesOf(ctx)
@@ -224,9 +237,10 @@ func optional[T any](p *T) []T {
 	return []T{*p}
 }
 
-// hostLinks returns the names of the links in the host namespace, from one
-// netlink dump.
-func (s *Switch) hostLinks() (map[string]bool, error) {
+// hostLinks returns the names of the links in the host namespace and the
+// veths among them whose alias names this switch's owner, from one netlink
+// dump.
+func (s *Switch) hostLinks() (map[string]bool, []ownedVeth, error) {
 	var links []netlink.Link
 	var err error
 	// A dump that races with link changes is interrupted; take a fresh one.
@@ -236,13 +250,21 @@ func (s *Switch) hostLinks() (map[string]bool, error) {
 		}
 	}
 	if err != nil {
-		return nil, wrapError(ErrUnavailable, err, "list links in the host namespace")
+		return nil, nil, wrapError(ErrUnavailable, err, "list links in the host namespace")
 	}
 	m := make(map[string]bool, len(links))
+	var owned []ownedVeth
 	for _, l := range links {
-		m[l.Attrs().Name] = true
+		attrs := l.Attrs()
+		m[attrs.Name] = true
+		if l.Type() != "veth" || attrs.Alias == "" {
+			continue
+		}
+		if a, ok := parseAlias(attrs.Alias); ok && a.ownedBy(s.cfg.Owner) {
+			owned = append(owned, ownedVeth{name: attrs.Name, index: attrs.Index, alias: attrs.Alias, parsed: a})
+		}
 	}
-	return m, nil
+	return m, owned, nil
 }
 
 // attachAll attaches concurrently so the attachments share transactions.

@@ -59,6 +59,12 @@ type Switch struct {
 	watch   watchers
 	probe   sync.Once // of the tc police action
 	police  bool      // the kernel has it
+
+	// attaching counts the Attach calls in flight per port name; Reconcile
+	// holds attachMu while it decides on and deletes a veth without a Port
+	// row, so it never deletes one an Attach is still committing.
+	attachMu  sync.Mutex
+	attaching map[string]int
 }
 
 // Open connects to ovsdb-server at cfg.Endpoint, starts monitoring the
