@@ -19,6 +19,7 @@ import (
 
 	"github.com/shoalkit/shoal/imagefs"
 	"github.com/shoalkit/shoal/imagefs/imagefstest"
+	"github.com/shoalkit/shoal/internal/testenv"
 )
 
 // tmpfsDir returns a directory on tmpfs: a private tmpfs mount when root,
@@ -188,9 +189,7 @@ func BenchmarkDecode(b *testing.B) {
 // BenchmarkPrepare measures image present → rootfs mounted (Prepare) and
 // reports its p50 and p99, for 1 to 20 layers.
 func BenchmarkPrepare(b *testing.B) {
-	if os.Geteuid() != 0 {
-		b.Skip("overlay mounts need root")
-	}
+	testenv.Require(b, testenv.Root) // overlay mounts
 	ctx := context.Background()
 	for _, n := range []int{1, 5, 10, 20} {
 		b.Run(fmt.Sprintf("layers=%d", n), func(b *testing.B) {
@@ -287,9 +286,7 @@ func bigImage(b *testing.B) v1.Image {
 // containerd (benchContainerdRootfs) unpacks into its overlayfs snapshotter
 // and mounts, from its own content store on the same tmpfs.
 func BenchmarkBlobsToRootfs245MB(b *testing.B) {
-	if os.Geteuid() != 0 {
-		b.Skip("overlay mounts need root")
-	}
+	testenv.Require(b, testenv.Root) // overlay mounts
 	ctx := context.Background()
 	img := bigImage(b)
 	root := tmpfsDir(b)
