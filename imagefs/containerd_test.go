@@ -146,15 +146,23 @@ func (c *containerd) mountImage(ref, target string) error {
 }
 
 // unmountImage undoes mountImage and removes the unpacked layers too, so
-// that the next mountImage unpacks again. It removes the top layer's
-// snapshot (the image holds it), lets a synchronous garbage collection take
-// the layers below (removing them by hand races the collector, which takes
-// a layer as soon as nothing holds it) and waits until the overlayfs
-// snapshotter's directories are gone, so no clean-up overlaps what comes
-// next.
+// that the next mountImage unpacks again. It removes the container's
+// snapshot while its lease (named after the target by ctr images mount)
+// still holds it, then the lease; it removes the top layer's snapshot (the
+// image holds it), lets a synchronous garbage collection take the layers
+// below (removing them by hand races the collector, which takes a layer as
+// soon as nothing holds it) and waits until the overlayfs snapshotter's
+// directories are gone, so no clean-up overlaps what comes next.
+//
+// Not ctr images unmount --rm: it deletes the lease first, so the collector
+// and its own removal race for the container's snapshot, and when the
+// collector wins containerd 1.6 keeps the parent's child link, so the top
+// layer can never be removed ("cannot remove snapshot with child").
 func (c *containerd) unmountImage(tb testing.TB, img v1.Image, target string) {
 	tb.Helper()
-	c.run(tb, "images", "unmount", "--rm", target)
+	c.run(tb, "images", "unmount", target)
+	c.run(tb, "snapshots", "rm", target)
+	c.run(tb, "leases", "rm", "--sync", target)
 	chain := chainIDs(tb, img)
 	c.run(tb, "snapshots", "rm", chain[len(chain)-1])
 	lease := "shoal-gc"
