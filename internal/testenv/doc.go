@@ -24,6 +24,12 @@
 // and taps left in the host namespace would outlive the test. Ports of the
 // switch are therefore interfaces in OVS.Host.
 //
+// A Fabric is a network of hosts with shaped uplinks inside one namespace,
+// for distribution tests and benchmarks where the links, not the CPUs the
+// hosts share, must be the bottleneck: servers Listen as a host, clients
+// dial through a host's Client, the registry can run as a host
+// (StartRegistry with OnFabric), and the kernel counts what each host sent.
+//
 // The Debian packages behind the components are listed once, in
 // debian-packages.txt, which `make test` installs from.
 package testenv

@@ -3,6 +3,7 @@ package testenv
 import (
 	"context"
 	"fmt"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -19,7 +20,10 @@ type Registry struct {
 	URL     string // "http://" + Addr
 	Storage string // the filesystem storage root
 
-	proc *Process
+	proc   *Process
+	probe  *http.Client // asks /v2/ whether the registry is up
+	fabric *Fabric      // nil: the test's own namespace
+	host   int
 }
 
 // registryConfig is written for each registry; the packaged
@@ -43,22 +47,54 @@ http:
   secret: %s
 `
 
+// RegistryOption changes how StartRegistry runs the registry.
+type RegistryOption func(*Registry)
+
+// OnFabric runs the registry as host k of fabric f: inside the fabric's
+// namespace, listening on f.Addr(k), everything it sends shaped to host
+// k's uplink and counted by f.Sent(k). Reach it with a fabric Client.
+func OnFabric(f *Fabric, k int) RegistryOption {
+	return func(r *Registry) { r.fabric, r.host = f, k }
+}
+
 // StartRegistry starts docker-registry for the test, waits until /v2/
 // answers, and stops it by pid in t.Cleanup.
-func StartRegistry(t testing.TB) *Registry {
+func StartRegistry(t testing.TB, opts ...RegistryOption) *Registry {
 	t.Helper()
 	Require(t, OCIRegistry)
 	dir := t.TempDir()
 	r := &Registry{Storage: filepath.Join(dir, "storage")}
-	r.Addr = "127.0.0.1:" + strconv.Itoa(FreePort(t))
+	for _, o := range opts {
+		o(r)
+	}
+	if r.fabric != nil {
+		r.fabric.checkHost(t, r.host)
+		r.Addr = net.JoinHostPort(r.fabric.Addr(r.host), strconv.Itoa(r.fabric.Port()))
+		r.probe = r.fabric.client(t, "127.0.0.1")
+	} else {
+		r.Addr = "127.0.0.1:" + strconv.Itoa(FreePort(t))
+		r.probe = http.DefaultClient
+	}
 	r.URL = "http://" + r.Addr
 	cfg := filepath.Join(dir, "config.yml")
 	if err := os.WriteFile(cfg, fmt.Appendf(nil, registryConfig, r.Storage, r.Addr, uniqueName("s")), 0o600); err != nil {
 		t.Fatalf("testenv: registry config: %v", err)
 	}
-	r.proc = StartProcess(t, path(t, "docker-registry"), "serve", cfg)
-	r.waitReady(t)
+	r.start(t)
 	return r
+}
+
+// start runs docker-registry serve with the config next to the storage and
+// waits until it answers.
+func (r *Registry) start(t testing.TB) {
+	t.Helper()
+	cfg := filepath.Join(filepath.Dir(r.Storage), "config.yml")
+	var ns *Namespace
+	if r.fabric != nil {
+		ns = r.fabric.NS
+	}
+	r.proc = startCmd(t, commandIn(ns, path(t, "docker-registry"), "serve", cfg))
+	r.waitReady(t)
 }
 
 // Pid is the registry process's pid.
@@ -72,9 +108,7 @@ func (r *Registry) Stop(t testing.TB) { t.Helper(); r.proc.Stop(t) }
 func (r *Registry) Restart(t testing.TB) {
 	t.Helper()
 	r.proc.Stop(t)
-	cfg := filepath.Join(filepath.Dir(r.Storage), "config.yml")
-	r.proc = StartProcess(t, path(t, "docker-registry"), "serve", cfg)
-	r.waitReady(t)
+	r.start(t)
 }
 
 func (r *Registry) waitReady(t testing.TB) {
@@ -86,7 +120,7 @@ func (r *Registry) waitReady(t testing.TB) {
 		if err != nil {
 			t.Fatalf("testenv: %v", err)
 		}
-		resp, err := http.DefaultClient.Do(req)
+		resp, err := r.probe.Do(req)
 		if err == nil {
 			_ = resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {

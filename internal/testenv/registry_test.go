@@ -67,11 +67,17 @@ type reply struct {
 // whose body it drains and closes.
 func do(t *testing.T, method, url string, body []byte) reply {
 	t.Helper()
+	return doWith(t, http.DefaultClient, method, url, body)
+}
+
+// doWith is do through client c.
+func doWith(t *testing.T, c *http.Client, method, url string, body []byte) reply {
+	t.Helper()
 	req, err := http.NewRequestWithContext(t.Context(), method, url, bytes.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := c.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
