@@ -172,7 +172,7 @@ func BenchmarkPredistributeFabric(b *testing.B) {
 			for b.Loop() {
 				b.StopTimer()
 				dir := filepath.Join(root, fmt.Sprint(iters))
-				nodes, stop := s.nodes(b, dir, c.nodes)
+				nodes, stop := s.nodes(b, dir, c.nodes) //nolint:contextcheck // listeners live as long as the benchmark, under its own context
 				before := s.f.Sent(b, 0)
 				b.StartTimer()
 				if err := s.distribute(ctx, nodes, c.strategy); err != nil {

@@ -96,10 +96,11 @@ func (f *Fabric) Listen(t testing.TB, k int) net.Listener {
 	f.checkHost(t, k)
 	addr := net.JoinHostPort(f.Addr(k), strconv.Itoa(f.Port()))
 	var l net.Listener
+	ctx := t.Context()
 	err := f.NS.Do(func() error {
 		var err error
 		var lc net.ListenConfig
-		l, err = lc.Listen(context.Background(), "tcp", addr)
+		l, err = lc.Listen(ctx, "tcp", addr)
 		return err
 	})
 	if err != nil {
