@@ -23,6 +23,9 @@ type Entry struct {
 	UID, GID int
 	ModTime  time.Time         // default 2020-01-02 03:04:05 UTC
 	Xattrs   map[string]string // written as SCHILY.xattr PAX records
+	// Devmajor and Devminor number a character or block device. A
+	// character device 0:0 is what overlayfs reads as a whiteout.
+	Devmajor, Devminor int64
 }
 
 // Tar returns an uncompressed tar archive of the entries, in order. Names
@@ -46,6 +49,7 @@ func WriteTar(w io.Writer, entries ...Entry) error {
 		h := &tar.Header{
 			Name: e.Name, Typeflag: e.Type, Linkname: e.Linkname, Mode: e.Mode,
 			Uid: e.UID, Gid: e.GID, ModTime: e.ModTime, Format: tar.FormatPAX,
+			Devmajor: e.Devmajor, Devminor: e.Devminor,
 		}
 		if h.Typeflag == 0 {
 			h.Typeflag = tar.TypeReg

@@ -25,6 +25,7 @@ const (
 	Skopeo      Component = "skopeo"     // skopeo, an independent OCI image client
 	Lxcfs       Component = "lxcfs"      // lxcfs, the FUSE peer cgroupx is measured against
 	Containerd  Component = "containerd" // containerd and ctr, the peer imagefs is measured against
+	Umoci       Component = "umoci"      // umoci, an independent OCI image unpacker
 )
 
 // IntegrationEnv is the environment variable that decides what a missing
@@ -61,6 +62,8 @@ func specOf(c Component) (componentSpec, bool) {
 		return componentSpec{packages: []string{"runc", "busybox-static"}, root: true}, true
 	case Skopeo:
 		return componentSpec{packages: []string{"skopeo"}}, true
+	case Umoci:
+		return componentSpec{packages: []string{"umoci"}}, true
 	case Containerd:
 		return componentSpec{packages: []string{"containerd"}, root: true}, true
 	case Lxcfs:
