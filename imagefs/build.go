@@ -72,6 +72,11 @@ type Recipe struct {
 	// header. Default the Unix epoch, so the same input gives the same
 	// digest.
 	Created time.Time
+	// SpillDir, when set, receives the compressed blobs of the new layers
+	// as files instead of memory, so an image larger than memory can be
+	// built. The image reads its layers from there: remove the directory
+	// only once the image is no longer used (pushed, or added to a Store).
+	SpillDir string
 }
 
 // LayerReport describes one layer of a built image.
@@ -199,7 +204,7 @@ func Build(ctx context.Context, dir string, r Recipe) (v1.Image, *BuildReport, e
 	})
 	created := v1.Time{Time: r.Created}
 	for _, role := range roles {
-		l, lr, err := buildLayer(ctx, groups[role], comp, r.Created)
+		l, lr, err := buildLayer(ctx, groups[role], comp, r.Created, r.SpillDir)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -410,8 +415,7 @@ func countTree(p string, d fs.DirEntry) (int, int64, error) {
 }
 
 // buildLayer writes the entries as a deterministic tar, compressed.
-func buildLayer(ctx context.Context, ents []buildEntry, comp Compression, mtime time.Time) (v1.Layer, LayerReport, error) {
-	var lr LayerReport
+func buildLayer(ctx context.Context, ents []buildEntry, comp Compression, mtime time.Time, spillDir string) (_ v1.Layer, lr LayerReport, err error) {
 	slices.SortStableFunc(ents, func(a, b buildEntry) int { return strings.Compare(a.name, b.name) })
 	// Later duplicates (an include over the directory) win; implicit
 	// directories never replace a real entry.
@@ -426,8 +430,16 @@ func buildLayer(ctx context.Context, ents []buildEntry, comp Compression, mtime 
 		dedup = append(dedup, e)
 	}
 	ents = dedup
-	var blob bytes.Buffer
-	cw, err := comp.compressor(&blob)
+	blob, err := newBlobSink(spillDir)
+	if err != nil {
+		return nil, lr, err
+	}
+	defer func() {
+		if err != nil {
+			blob.discard()
+		}
+	}()
+	cw, err := comp.compressor(blob)
 	if err != nil {
 		return nil, lr, fmt.Errorf("imagefs: compressor: %w", err)
 	}
@@ -461,11 +473,13 @@ func buildLayer(ctx context.Context, ents []buildEntry, comp Compression, mtime 
 		return nil, lr, fmt.Errorf("imagefs: compress: %w", err)
 	}
 	diffID := v1.Hash{Algorithm: "sha256", Hex: hex.EncodeToString(diff.Sum(nil))}
-	l, err := newMemLayer(blob.Bytes(), diffID, comp.mediaType())
+	l, err := blob.layer(diffID, comp.mediaType())
 	if err != nil {
 		return nil, lr, err
 	}
-	lr.Digest, lr.DiffID, lr.Size = l.digest, diffID, int64(len(l.blob))
+	lr.Digest, _ = l.Digest()
+	lr.Size, _ = l.Size()
+	lr.DiffID = diffID
 	return l, lr, nil
 }
 

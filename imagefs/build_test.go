@@ -252,3 +252,74 @@ func TestBuildKeepsLinks(t *testing.T) {
 		t.Errorf("bin/busybox = %q, want normalised owner and time", got["bin/busybox"])
 	}
 }
+
+// TestBuildSpillDir builds the same image in memory and through SpillDir:
+// the same digests, the blobs in files of exactly the layers' sizes, an
+// image that validates and unpacks; a failed build leaves no file behind.
+func TestBuildSpillDir(t *testing.T) {
+	ctx := context.Background()
+	src, inc := t.TempDir(), t.TempDir()
+	imagefstest.WriteTree(t, src, imagefstest.TreeSpec{Seed: 21, Files: 200, Bytes: 2 << 20})
+	writeFile(t, filepath.Join(inc, "tool"), []byte("a tool"))
+	recipe := imagefs.Recipe{Include: []imagefs.Include{{Source: inc, Target: "/opt/tools", Role: imagefs.RoleRuntime}}}
+	mem, memReport, err := imagefs.Build(ctx, src, recipe)
+	if err != nil {
+		t.Fatal(err)
+	}
+	recipe.SpillDir = t.TempDir()
+	spilled, report, err := imagefs.Build(ctx, src, recipe)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if digestOf(t, spilled) != digestOf(t, mem) {
+		t.Fatalf("spilled build %s, in-memory build %s", digestOf(t, spilled), digestOf(t, mem))
+	}
+	ents, err := os.ReadDir(recipe.SpillDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var onDisk, inImage int64
+	for _, e := range ents {
+		fi, err := e.Info()
+		if err != nil {
+			t.Fatal(err)
+		}
+		onDisk += fi.Size()
+	}
+	for k, l := range report.Layers {
+		inImage += l.Size
+		if l.Digest != memReport.Layers[k].Digest {
+			t.Errorf("layer %d: report %s, in memory %s", k, l.Digest, memReport.Layers[k].Digest)
+		}
+	}
+	if len(ents) != 2 || onDisk != inImage {
+		t.Fatalf("spill dir holds %d files, %d bytes; want 2 files, %d bytes", len(ents), onDisk, inImage)
+	}
+	if err := imagefs.Validate(ctx, spilled, imagefs.ValidateOptions{}); err != nil {
+		t.Fatalf("Validate: %v", err)
+	}
+	s := openStore(t)
+	if _, err := s.Add(ctx, spilled, "spilled"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestBuildSpillDirFull spills to a 256 KiB tmpfs: the build fails with
+// the write error, and the half-written blob is removed.
+func TestBuildSpillDirFull(t *testing.T) {
+	requireRoot(t)
+	src := t.TempDir()
+	imagefstest.WriteTree(t, src, imagefstest.TreeSpec{Seed: 22, Files: 100, Bytes: 4 << 20})
+	full := t.TempDir()
+	if err := unix.Mount("tmpfs", full, "tmpfs", 0, "size=256k"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = unix.Unmount(full, unix.MNT_DETACH) })
+	_, _, err := imagefs.Build(context.Background(), src, imagefs.Recipe{SpillDir: full, Compression: imagefs.Compression{Algorithm: imagefs.Gzip, Level: 1}})
+	if !errors.Is(err, unix.ENOSPC) {
+		t.Fatalf("Build into a full spill dir: %v, want ENOSPC", err)
+	}
+	if ents, _ := os.ReadDir(full); len(ents) != 0 {
+		t.Fatalf("failed build left %d files in the spill dir", len(ents))
+	}
+}

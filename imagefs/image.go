@@ -5,9 +5,12 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"maps"
+	"os"
 	"runtime"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -83,6 +86,125 @@ func (l *memLayer) Compressed() (io.ReadCloser, error) {
 // Uncompressed decompresses the blob as its media type says.
 func (l *memLayer) Uncompressed() (io.ReadCloser, error) {
 	return decompressor(l.alg, bytes.NewReader(l.blob))
+}
+
+// fileLayer is a layer whose compressed bytes are in a file (Build's
+// SpillDir), with its digests computed while it was written.
+type fileLayer struct {
+	path   string
+	size   int64
+	digest v1.Hash
+	diffID v1.Hash
+	mt     types.MediaType
+	alg    Algorithm
+}
+
+// Digest is the sha256 of the compressed blob.
+func (l *fileLayer) Digest() (v1.Hash, error) { return l.digest, nil }
+
+// DiffID is the sha256 of the uncompressed tar.
+func (l *fileLayer) DiffID() (v1.Hash, error) { return l.diffID, nil }
+
+// Size is the compressed size.
+func (l *fileLayer) Size() (int64, error) { return l.size, nil }
+
+// MediaType is the layer's OCI media type.
+func (l *fileLayer) MediaType() (types.MediaType, error) { return l.mt, nil }
+
+// Compressed reads the blob from its file.
+func (l *fileLayer) Compressed() (io.ReadCloser, error) {
+	f, err := os.Open(l.path)
+	if err != nil {
+		return nil, fmt.Errorf("imagefs: spilled layer %s: %w", l.digest, err)
+	}
+	return f, nil
+}
+
+// Uncompressed decompresses the blob as its media type says.
+func (l *fileLayer) Uncompressed() (io.ReadCloser, error) {
+	f, err := l.Compressed()
+	if err != nil {
+		return nil, err
+	}
+	rc, err := decompressor(l.alg, f)
+	if err != nil {
+		_ = f.Close()
+		return nil, err
+	}
+	return closeBoth{rc, f}, nil
+}
+
+// closeBoth is a reader whose Close closes it and then the file below it.
+type closeBoth struct {
+	io.ReadCloser
+	under io.Closer
+}
+
+// Close closes the reader, then the file.
+func (c closeBoth) Close() error {
+	return errors.Join(c.ReadCloser.Close(), c.under.Close())
+}
+
+// blobSink takes the compressed bytes of a new layer: in memory, or in a
+// file of dir when dir is set, hashed on the way.
+type blobSink struct {
+	dir  string
+	mem  bytes.Buffer
+	file *os.File
+	hash hash.Hash
+	n    int64
+}
+
+func newBlobSink(dir string) (*blobSink, error) {
+	s := &blobSink{dir: dir}
+	if dir == "" {
+		return s, nil
+	}
+	f, err := os.CreateTemp(dir, "layer-*.blob")
+	if err != nil {
+		return nil, fmt.Errorf("imagefs: spill layer: %w", err)
+	}
+	s.file, s.hash = f, sha256.New()
+	return s, nil
+}
+
+// Write stores p.
+func (s *blobSink) Write(p []byte) (int, error) {
+	if s.file == nil {
+		return s.mem.Write(p)
+	}
+	n, err := s.file.Write(p)
+	s.hash.Write(p[:n])
+	s.n += int64(n)
+	return n, err
+}
+
+// layer ends the blob and returns it as a layer.
+func (s *blobSink) layer(diffID v1.Hash, mt types.MediaType) (v1.Layer, error) {
+	if s.file == nil {
+		return newMemLayer(s.mem.Bytes(), diffID, mt)
+	}
+	alg, _, err := algorithmOf(mt)
+	if err != nil {
+		s.discard()
+		return nil, err
+	}
+	if err := s.file.Close(); err != nil {
+		s.discard()
+		return nil, fmt.Errorf("imagefs: spill layer: %w", err)
+	}
+	return &fileLayer{
+		path: s.file.Name(), size: s.n, diffID: diffID, mt: mt, alg: alg,
+		digest: v1.Hash{Algorithm: "sha256", Hex: hex.EncodeToString(s.hash.Sum(nil))},
+	}, nil
+}
+
+// discard drops a blob that will not become a layer.
+func (s *blobSink) discard() {
+	if s.file != nil {
+		_ = s.file.Close()
+		_ = os.Remove(s.file.Name())
+	}
 }
 
 // mediaLayer presents a layer under another media type carrying the same

@@ -190,6 +190,14 @@ func cmdBuild(ctx context.Context, args []string, out io.Writer) error {
 		}
 		r.Base = b
 	}
+	// The new layers wait on disk, not in memory, until they are written
+	// out: an image may be larger than this machine's memory.
+	spill, err := os.MkdirTemp("", "imgctl-build-")
+	if err != nil {
+		return fmt.Errorf("build: %w", err)
+	}
+	defer os.RemoveAll(spill)
+	r.SpillDir = spill
 	img, rep, err := imagefs.Build(ctx, *dir, r)
 	if err != nil {
 		return err
