@@ -16,9 +16,17 @@ import (
 )
 
 // Handler serves the store's blobs to peers over HTTP: GET and HEAD of
-// /blobs/sha256/<hex>, with Content-Length, Range support and a
-// Docker-Content-Digest header. Only complete, verified blobs are ever
-// visible (they are renamed into place).
+// /blobs/sha256/<hex>, with Content-Length and a Docker-Content-Digest
+// header.
+//
+// A complete blob is served from disk with Range support. A blob the store
+// is still fetching (in flight, see AddOptions.OnFetch) is streamed as it
+// arrives: 200 with the descriptor's size as Content-Length, each chunk
+// flushed as soon as it is written, the last byte only once the store has
+// verified the whole blob; a Range header is ignored for it (the whole
+// blob is sent). If the store's fetch fails, the response is aborted, so
+// the client sees a broken transfer, never a complete-looking body. Either
+// way a client must verify what it receives (Store.Add does).
 func (s *Store) Handler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
@@ -29,6 +37,10 @@ func (s *Store) Handler() http.Handler {
 		h := v1.Hash{Algorithm: "sha256", Hex: hexd}
 		if !ok || !validHash(h) {
 			http.Error(w, "imagefs: no such path", http.StatusNotFound)
+			return
+		}
+		if fr := s.openFlight(r.Context(), h); fr != nil {
+			serveFlight(w, r, fr)
 			return
 		}
 		f, err := os.Open(s.blobPath(h))
@@ -49,22 +61,27 @@ func (s *Store) Handler() http.Handler {
 }
 
 // Peer is another node's Store, reached through its Handler. It is a
-// BlobSource.
+// BlobSource. A peer that is still fetching a blob answers at once and
+// streams it as it arrives (cut-through), so a node can follow a peer that
+// is itself receiving the blob; a peer that has not begun it answers 404.
 type Peer struct {
 	// URL is the base URL of the peer's Handler ("http://127.0.0.1:8081").
 	URL string
 	// Client sends the requests. Default http.DefaultClient.
 	Client *http.Client
-	// Wait, when positive, keeps asking a peer that does not hold the blob
-	// yet (404) or does not answer yet for up to this long, with backoff: a
-	// node on another host can so follow its parent in a distribution tree
-	// without an in-process signal. Zero asks once.
+	// Wait, when positive, keeps asking a peer that has not begun the
+	// blob yet (404) or does not answer yet for up to this long, with
+	// backoff: a node on another host can so follow its parent in a
+	// distribution tree without an in-process signal. Once the peer has
+	// begun, its answer streams. Zero asks once.
 	Wait time.Duration
 }
 
-// OpenBlob fetches a blob from the peer; ErrNotFound when the peer does not
-// hold it (after Wait, if set). The caller verifies the content (Store.Add
-// does).
+// OpenBlob fetches a blob from the peer; ErrNotFound when the peer neither
+// holds nor is fetching it (after Wait, if set). The body may still be
+// arriving at the peer: if the peer's own fetch fails, reading it fails.
+// The caller verifies the content (Store.Add does, and falls back to its
+// next source when a transfer breaks).
 func (p Peer) OpenBlob(ctx context.Context, h v1.Hash) (io.ReadCloser, error) {
 	if !validHash(h) {
 		return nil, fmt.Errorf("%w: digest %q", ErrInvalid, h)
@@ -120,13 +137,27 @@ type Node struct {
 }
 
 // DistributeConfig configures Predistribute.
+//
+// Choosing Fanout: every node relays each blob as it arrives (cut-through),
+// so a blob pipelines down the tree instead of being stored and passed on
+// hop by hop. When the links are the bottleneck, Fanout 1 — a chain —
+// saturates every link: each node uploads to exactly one child at its full
+// link rate while it downloads, and N nodes take about the time of one plus
+// a small per-hop latency. A larger fanout shares a parent's uplink among
+// its children (each gets 1/Fanout of it) but makes the tree shallower: it
+// suits a fast or shared core where per-hop latency, not link rate,
+// dominates, and it confines the damage of a failing node to fewer
+// descendants. The default, 3, is that middle ground; use 1 for bulk
+// distribution over equal, bandwidth-limited links.
 type DistributeConfig struct {
 	// Fanout is how many nodes each node feeds: node i fetches every blob
-	// from node (i-1)/Fanout once that node holds it, and node 0 from the
-	// image's origin (the registry). Default 3.
+	// from node (i-1)/Fanout as soon as that node has begun to fetch it
+	// (streaming it as it arrives), and node 0 from the image's origin
+	// (the registry). Default 3.
 	Fanout int
-	// PeerTimeout bounds the wait for a parent and its transfer; after it,
-	// or when the parent fails, the node falls back to the origin.
+	// PeerTimeout bounds the wait for a parent to begin a blob, and any
+	// stall of a transfer from it (no byte for that long); after it, or
+	// when the parent fails, the node falls back to the origin.
 	// Default 2 minutes.
 	PeerTimeout time.Duration
 	// Client talks to peers. Default http.DefaultClient.
@@ -150,12 +181,19 @@ type NodeResult struct {
 
 // Predistribute pushes img into every node's store ahead of need, so
 // Prepare finds it unpacked. The registry (img's origin) serves each blob
-// about once: nodes form a tree of the given fanout, every node fetches a
-// blob from its parent as soon as the parent has stored it, so transfers
-// pipeline down the tree layer by layer, base layers first (layer role
-// tags), and each layer is unpacked on arrival. A node whose parent fails
-// falls back to the origin. It returns one result per node and the first
-// error.
+// about once: nodes form a tree of the given fanout, and every node asks
+// its parent for a blob as soon as the parent has begun to fetch it; the
+// parent streams it while it is still arriving (Store.Handler), so a blob
+// flows down the whole tree at once, base layers first (layer role tags),
+// each node unpacking it on arrival and verifying it before it keeps it.
+//
+// When a parent's transfer breaks (the parent died, or its own fetch
+// failed), the child asks the parent once more — the parent may have
+// started the blob again from elsewhere — and else falls back to the
+// origin; a child whose parent never begins the blob within PeerTimeout
+// falls back too. A failure so costs the registry one more copy per
+// affected subtree, not one per node. It returns one result per node and
+// the first error.
 func Predistribute(ctx context.Context, img v1.Image, name string, nodes []Node, cfg DistributeConfig) ([]NodeResult, error) {
 	if cfg.Fanout < 0 || cfg.PeerTimeout < 0 {
 		return nil, fmt.Errorf("%w: distribute config fanout %d, timeout %v", ErrInvalid, cfg.Fanout, cfg.PeerTimeout)
@@ -177,7 +215,7 @@ func Predistribute(ctx context.Context, img v1.Image, name string, nodes []Node,
 	}
 	boards := make([]*blobBoard, len(nodes))
 	for k := range boards {
-		boards[k] = &blobBoard{ready: map[v1.Hash]chan struct{}{}, done: make(chan struct{})}
+		boards[k] = newBlobBoard()
 	}
 	results := make([]NodeResult, len(nodes))
 	var wg sync.WaitGroup
@@ -189,18 +227,21 @@ func Predistribute(ctx context.Context, img v1.Image, name string, nodes []Node,
 			var sources []BlobSource
 			if k > 0 {
 				parent := (k - 1) / cfg.Fanout
-				sources = append(sources, &treeSource{
-					board:   boards[parent],
-					peer:    Peer{URL: nodes[parent].URL, Client: cfg.Client},
-					timeout: cfg.PeerTimeout,
-				})
+				ts := &treeSource{
+					board:    boards[parent],
+					peer:     Peer{URL: nodes[parent].URL, Client: cfg.Client},
+					timeout:  cfg.PeerTimeout,
+					streamed: map[v1.Hash]int{},
+				}
+				sources = append(sources, ts, treeRetry{ts})
 			}
 			res, err := n.Store.AddWith(ctx, img, name, AddOptions{
 				Sources: sources,
-				OnLayer: func(desc v1.Descriptor) { boards[k].mark(desc.Digest) },
+				OnFetch: func(desc v1.Descriptor) { boards[k].fetching(desc.Digest) },
+				OnLayer: func(desc v1.Descriptor) { boards[k].stored(desc.Digest) },
 			})
 			results[k] = NodeResult{URL: n.URL, Result: res, Err: err}
-			cfg.Logger.DebugContext(ctx, "node done", "url", n.URL, "fetched", res.Fetched, "from_peers", res.FromSources, "err", err)
+			cfg.Logger.DebugContext(ctx, "node done", "url", n.URL, "fetched", res.Fetched, "from_peers", res.FromSources, "retried", res.Retried, "err", err)
 		}()
 	}
 	wg.Wait()
@@ -212,69 +253,167 @@ func Predistribute(ctx context.Context, img v1.Image, name string, nodes []Node,
 	return results, nil
 }
 
-// blobBoard tells children which blobs a node holds.
+// blobBoard tells children what a node is doing with each blob: how many
+// fetches of it the node has begun (each one servable while in flight) and
+// whether it stored it.
 type blobBoard struct {
-	mu    sync.Mutex
-	ready map[v1.Hash]chan struct{}
-	done  chan struct{} // closed when the node's Add returned
-	once  sync.Once
+	mu      sync.Mutex
+	blobs   map[v1.Hash]blobState
+	done    bool          // the node's Add returned
+	changed chan struct{} // closed and replaced on every change
 }
 
-func (b *blobBoard) ch(h v1.Hash) chan struct{} {
+type blobState struct {
+	fetches int  // fetches begun
+	stored  bool // blob stored and layer unpacked
+}
+
+func newBlobBoard() *blobBoard {
+	return &blobBoard{blobs: map[v1.Hash]blobState{}, changed: make(chan struct{})}
+}
+
+func (b *blobBoard) update(f func()) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	c, ok := b.ready[h]
-	if !ok {
-		c = make(chan struct{})
-		b.ready[h] = c
-	}
-	return c
+	f()
+	close(b.changed)
+	b.changed = make(chan struct{})
 }
 
-func (b *blobBoard) mark(h v1.Hash) {
-	c := b.ch(h)
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	select {
-	case <-c:
-	default:
-		close(c)
+func (b *blobBoard) fetching(h v1.Hash) {
+	b.update(func() {
+		st := b.blobs[h]
+		st.fetches++
+		b.blobs[h] = st
+	})
+}
+
+func (b *blobBoard) stored(h v1.Hash) {
+	b.update(func() {
+		st := b.blobs[h]
+		st.stored = true
+		b.blobs[h] = st
+	})
+}
+
+func (b *blobBoard) finish() { b.update(func() { b.done = true }) }
+
+// wait returns the state of h once the node has stored it or begun more
+// than after fetches of it; ErrNotFound when the node finished without
+// either, or timeout fires first.
+func (b *blobBoard) wait(ctx context.Context, h v1.Hash, after int, timeout <-chan time.Time) (blobState, error) {
+	for {
+		b.mu.Lock()
+		st, done, changed := b.blobs[h], b.done, b.changed
+		b.mu.Unlock()
+		if st.stored || st.fetches > after {
+			return st, nil
+		}
+		if done {
+			return st, fmt.Errorf("%w: parent ended without %s", ErrNotFound, h)
+		}
+		select {
+		case <-changed:
+		case <-timeout:
+			return st, fmt.Errorf("%w: parent too slow for %s", ErrNotFound, h)
+		case <-ctx.Done():
+			return st, ctx.Err()
+		}
 	}
 }
 
-func (b *blobBoard) finish() { b.once.Do(func() { close(b.done) }) }
-
-// treeSource waits until the parent node holds a blob, then fetches it from
-// the parent over HTTP.
+// treeSource fetches a blob from the parent node over HTTP as soon as the
+// parent has begun fetching it, streaming it while it arrives there.
 type treeSource struct {
 	board   *blobBoard
 	peer    Peer
 	timeout time.Duration
+
+	mu       sync.Mutex
+	streamed map[v1.Hash]int // the parent's fetch count when a stream of h opened
 }
 
-// OpenBlob waits for the parent to hold h, then streams it from the
-// parent; ErrNotFound sends the caller to the next source.
+// OpenBlob waits for the parent to begin or hold h, then streams it from
+// the parent; ErrNotFound sends the caller to the next source.
 func (t *treeSource) OpenBlob(ctx context.Context, h v1.Hash) (io.ReadCloser, error) {
+	return t.open(ctx, h, 0)
+}
+
+// treeRetry is the second chance at the parent after a stream from it
+// broke: the parent may have begun the blob again (from the origin, when
+// its own source died) or stored it, and the child follows that rather
+// than going to the origin itself — so a failure costs the registry one
+// copy per subtree, not one per node below it.
+type treeRetry struct{ t *treeSource }
+
+// OpenBlob asks the parent again for h once it has begun a newer fetch of
+// it or stored it; ErrNotFound when no stream from the parent broke.
+func (r treeRetry) OpenBlob(ctx context.Context, h v1.Hash) (io.ReadCloser, error) {
+	r.t.mu.Lock()
+	after, ok := r.t.streamed[h]
+	r.t.mu.Unlock()
+	if !ok {
+		return nil, fmt.Errorf("%w: no transfer of %s from parent %s to resume", ErrNotFound, h, r.t.peer.URL)
+	}
+	return r.t.open(ctx, h, after)
+}
+
+func (t *treeSource) open(ctx context.Context, h v1.Hash, after int) (io.ReadCloser, error) {
 	timer := time.NewTimer(t.timeout)
 	defer timer.Stop()
-	select {
-	case <-t.board.ch(h):
-	case <-t.board.done:
-		// The parent finished (or failed) without this blob, unless it
-		// marked it just before finishing.
-		select {
-		case <-t.board.ch(h):
-		default:
-			return nil, fmt.Errorf("%w: parent %s ended without %s", ErrNotFound, t.peer.URL, h)
+	for {
+		st, err := t.board.wait(ctx, h, after, timer.C)
+		if err != nil {
+			return nil, fmt.Errorf("imagefs: parent %s: %w", t.peer.URL, err)
 		}
-	case <-timer.C:
-		return nil, fmt.Errorf("%w: parent %s too slow for %s", ErrNotFound, t.peer.URL, h)
-	case <-ctx.Done():
-		return nil, ctx.Err()
+		sctx, cancel := context.WithCancel(ctx)
+		rc, err := t.peer.OpenBlob(sctx, h)
+		if err == nil {
+			t.mu.Lock()
+			t.streamed[h] = st.fetches
+			t.mu.Unlock()
+			return newStallReader(rc, cancel, t.timeout), nil
+		}
+		cancel()
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		if st.stored || !errors.Is(err, ErrNotFound) {
+			// Stored but not served, or not reachable: not from here.
+			return nil, fmt.Errorf("%w: %w", ErrNotFound, err)
+		}
+		// A 404 between two fetches of the parent (one failed, the next
+		// not yet begun): wait for the next.
+		after = st.fetches
 	}
-	rc, err := t.peer.OpenBlob(ctx, h)
-	if err != nil && !errors.Is(err, ErrNotFound) {
-		return nil, fmt.Errorf("%w: %w", ErrNotFound, err)
+}
+
+// stallReader cancels a transfer that delivers nothing for timeout, so a
+// parent that hangs mid-stream sends its child to the next source.
+type stallReader struct {
+	rc     io.ReadCloser
+	cancel context.CancelFunc
+	timer  *time.Timer
+	wait   time.Duration
+}
+
+func newStallReader(rc io.ReadCloser, cancel context.CancelFunc, wait time.Duration) *stallReader {
+	return &stallReader{rc: rc, cancel: cancel, timer: time.AfterFunc(wait, cancel), wait: wait}
+}
+
+// Read reads from the transfer; each byte that arrives rearms the timeout.
+func (r *stallReader) Read(p []byte) (int, error) {
+	n, err := r.rc.Read(p)
+	if n > 0 {
+		r.timer.Reset(r.wait)
 	}
-	return rc, err
+	return n, err
+}
+
+// Close ends the transfer.
+func (r *stallReader) Close() error {
+	r.timer.Stop()
+	err := r.rc.Close()
+	r.cancel()
+	return err
 }

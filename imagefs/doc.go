@@ -25,7 +25,10 @@
 //     never lets GC take layers from under a container; Release undoes it.
 //   - Predistribute fills many stores ahead of need: stores serve their
 //     blobs to each other over HTTP (Store.Handler, Peer), so the registry
-//     sends each blob about once.
+//     sends each blob about once. A store relays a blob while it is still
+//     receiving it (cut-through): a chain of nodes (Fanout 1) takes about
+//     the time of one when links are the bottleneck. A transfer that
+//     breaks part-way falls back to the next source, then the origin.
 //
 // Usage:
 //
@@ -43,6 +46,8 @@
 //	store, err := imagefs.OpenStore(imagefs.DefaultStoreConfig("/var/lib/shoal/images"))
 //	img, err = imagefs.Pull(ctx, "registry.local:5000/web/app:1", imagefs.DefaultRemoteConfig())
 //	_, err = store.Add(ctx, img, "web/app:1") // fetch + unpack, ahead of need
+//	// or, for many nodes, each serving its store.Handler() at its URL:
+//	_, err = imagefs.Predistribute(ctx, img, "web/app:1", nodes, imagefs.DistributeConfig{Fanout: 1})
 //	rootfs, err := store.Prepare(ctx, "web/app:1", "c1") // overlay mount, no unpacking
 //	// run the container on rootfs.Path, then:
 //	err = store.Release(ctx, "c1")

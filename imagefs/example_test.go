@@ -2,9 +2,14 @@ package imagefs_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
+	"testing/iotest"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"github.com/shoalkit/shoal/imagefs"
 )
@@ -58,4 +63,55 @@ func ExampleRecompress() {
 	// Output:
 	// application/vnd.oci.image.layer.v1.tar+gzip
 	// true
+}
+
+// deadPeer sends the first bytes of a blob and then fails, as a peer that
+// dies mid-transfer.
+type deadPeer struct{ img v1.Image }
+
+func (p deadPeer) OpenBlob(_ context.Context, h v1.Hash) (io.ReadCloser, error) {
+	l, err := p.img.LayerByDigest(h)
+	if err != nil {
+		return nil, err
+	}
+	rc, err := l.Compressed()
+	if err != nil {
+		return nil, err
+	}
+	broken := io.MultiReader(io.LimitReader(rc, 8), iotest.ErrReader(errors.New("peer died")))
+	return struct {
+		io.Reader
+		io.Closer
+	}{broken, rc}, nil
+}
+
+// Add an image whose peer dies part-way through a blob: the store discards
+// what it got and fetches the blob again from the image's origin.
+func ExampleStore_AddWith() {
+	ctx := context.Background()
+	dir, _ := os.MkdirTemp("", "imagefs-example-")
+	defer os.RemoveAll(dir)
+	src := filepath.Join(dir, "src")
+	_ = os.Mkdir(src, 0o755)
+	_ = os.WriteFile(filepath.Join(src, "data"), []byte("some content"), 0o644)
+	img, _, _ := imagefs.Build(ctx, src, imagefs.Recipe{})
+
+	store, err := imagefs.OpenStore(imagefs.DefaultStoreConfig(filepath.Join(dir, "store")))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	res, err := store.AddWith(ctx, img, "app:1", imagefs.AddOptions{
+		Sources: []imagefs.BlobSource{deadPeer{img}},
+		OnFetch: func(d v1.Descriptor) { fmt.Println("fetching", d.MediaType) },
+	})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Printf("fetched %d, from peers %d, retried %d\n", res.Fetched, res.FromSources, res.Retried)
+	// Output:
+	// fetching application/vnd.oci.image.layer.v1.tar+zstd
+	// fetching application/vnd.oci.image.layer.v1.tar+zstd
+	// fetched 1, from peers 0, retried 1
 }

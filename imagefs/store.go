@@ -62,6 +62,10 @@ type Store struct {
 	flight sync.Mutex
 	busy   map[string]*layerCall
 	ids    idLocks // per container id, held by Prepare and Release
+	// relay holds the blobs being fetched, for readers that follow them
+	// as they arrive (relay.go).
+	relayMu sync.Mutex
+	relay   map[v1.Hash]*flight
 }
 
 type layerCall struct {
@@ -91,7 +95,7 @@ func OpenStore(cfg StoreConfig) (*Store, error) {
 		return nil, fmt.Errorf("%w: store root: %w", ErrInvalid, err)
 	}
 	cfg.Root = root
-	s := &Store{cfg: cfg, oci: layout.Path(filepath.Join(root, "oci")), log: cfg.Logger, busy: map[string]*layerCall{}}
+	s := &Store{cfg: cfg, oci: layout.Path(filepath.Join(root, "oci")), log: cfg.Logger, busy: map[string]*layerCall{}, relay: map[v1.Hash]*flight{}}
 	if err := os.RemoveAll(s.path("tmp")); err != nil {
 		return nil, fmt.Errorf("imagefs: clean store tmp: %w", err)
 	}
@@ -140,10 +144,18 @@ func (s *Store) HasBlob(h v1.Hash) bool {
 	return err == nil
 }
 
-// OpenBlob opens a blob of the store; it implements BlobSource.
-func (s *Store) OpenBlob(_ context.Context, h v1.Hash) (io.ReadCloser, error) {
+// OpenBlob opens a blob of the store; it implements BlobSource. A blob the
+// store is still fetching (see AddOptions.OnFetch) is returned too: the
+// reader follows it as it arrives, waiting for more while ctx lasts, and
+// ends with io.EOF only once the store has verified and stored the whole
+// blob; if the store's fetch fails, Read returns an error instead. A
+// complete blob is read from disk and does not depend on ctx.
+func (s *Store) OpenBlob(ctx context.Context, h v1.Hash) (io.ReadCloser, error) {
 	if !validHash(h) {
 		return nil, fmt.Errorf("%w: digest %q", ErrInvalid, h)
+	}
+	if fr := s.openFlight(ctx, h); fr != nil {
+		return fr, nil
 	}
 	f, err := os.Open(s.blobPath(h))
 	if errors.Is(err, os.ErrNotExist) {
@@ -170,15 +182,24 @@ type BlobSource interface {
 type AddResult struct {
 	Digest      v1.Hash // the manifest digest
 	Fetched     int     // layer blobs fetched (from sources or the image)
-	FromSources int     // of which from a BlobSource rather than the image
+	FromSources int     // of which finally from a BlobSource rather than the image
 	Unpacked    int     // layers unpacked
-	Bytes       int64   // compressed bytes fetched
+	Bytes       int64   // compressed bytes of the fetched blobs as stored
+	// Retried counts fetches from a BlobSource that failed part-way (a
+	// read error, a size or digest mismatch, a bad archive: the source
+	// died or lied) and were started again from the next source or the
+	// image's origin. Bytes of the failed attempts are not in Bytes.
+	Retried int
 }
 
 // Add stores img under name (which may be empty): every layer blob not yet
 // present is fetched — from the first of sources that has it, else from img
 // itself — and unpacked on arrival, the blob written and the layer unpacked
-// from the same stream; layers go in parallel. Digests, sizes and diff ids are
+// from the same stream; layers go in parallel. When a blob from a source
+// fails part-way (read error, wrong size or digest, bad archive), what was
+// written is discarded and the next source is tried, then img's origin,
+// whose failure is final (AddResult.Retried). While a blob arrives, other
+// stores can already read it (OpenBlob, Handler). Digests, sizes and diff ids are
 // verified while reading. A layer is written into tmp/, synced with one
 // syncfs and renamed into place, so a failure or crash never leaves a half
 // layer or a half blob. The image becomes visible (index.json) only when all
@@ -195,6 +216,12 @@ type AddOptions struct {
 	// OnLayer, when set, is called (from any goroutine) each time a layer
 	// of the image is present in the store: blob stored and unpacked.
 	OnLayer func(desc v1.Descriptor)
+	// OnFetch, when set, is called (from any goroutine) when the store
+	// begins to fetch a layer blob it lacks, once the blob is registered
+	// in flight: from then on OpenBlob and Handler serve it as it grows.
+	// It is called again for each retry from another source, and not at
+	// all for blobs the store already holds.
+	OnFetch func(desc v1.Descriptor)
 }
 
 // AddWith is Add with options.
@@ -269,7 +296,7 @@ func (s *Store) AddWith(ctx context.Context, img v1.Image, name string, opt AddO
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			st, err := s.ensureLayer(lctx, img, desc, diffID, sources)
+			st, err := s.ensureLayer(lctx, img, desc, diffID, sources, opt.OnFetch)
 			if err == nil && opt.OnLayer != nil {
 				opt.OnLayer(desc)
 			}
@@ -286,6 +313,7 @@ func (s *Store) AddWith(ctx context.Context, img v1.Image, name string, opt AddO
 			res.FromSources += st.fromSource
 			res.Unpacked += st.unpacked
 			res.Bytes += st.bytes
+			res.Retried += st.retried
 		}()
 	}
 	wg.Wait()
@@ -316,13 +344,13 @@ func (s *Store) AddWith(ctx context.Context, img v1.Image, name string, opt AddO
 }
 
 type layerStats struct {
-	fetched, fromSource, unpacked int
-	bytes                         int64
+	fetched, fromSource, unpacked, retried int
+	bytes                                  int64
 }
 
 // ensureLayer makes sure the blob desc and its unpacked layer are present,
 // once per layer even when several Adds ask at the same time.
-func (s *Store) ensureLayer(ctx context.Context, img v1.Image, desc v1.Descriptor, diffID v1.Hash, sources []BlobSource) (layerStats, error) {
+func (s *Store) ensureLayer(ctx context.Context, img v1.Image, desc v1.Descriptor, diffID v1.Hash, sources []BlobSource, onFetch func(v1.Descriptor)) (layerStats, error) {
 	key := desc.Digest.Hex + "/" + diffID.Hex
 	for {
 		s.flight.Lock()
@@ -331,7 +359,7 @@ func (s *Store) ensureLayer(ctx context.Context, img v1.Image, desc v1.Descripto
 			c = &layerCall{done: make(chan struct{})}
 			s.busy[key] = c
 			s.flight.Unlock()
-			st, err := s.fetchLayer(ctx, img, desc, diffID, sources)
+			st, err := s.fetchLayer(ctx, img, desc, diffID, sources, onFetch)
 			c.err = err
 			s.flight.Lock()
 			delete(s.busy, key)
@@ -352,7 +380,7 @@ func (s *Store) ensureLayer(ctx context.Context, img v1.Image, desc v1.Descripto
 	}
 }
 
-func (s *Store) fetchLayer(ctx context.Context, img v1.Image, desc v1.Descriptor, diffID v1.Hash, sources []BlobSource) (layerStats, error) {
+func (s *Store) fetchLayer(ctx context.Context, img v1.Image, desc v1.Descriptor, diffID v1.Hash, sources []BlobSource, onFetch func(v1.Descriptor)) (layerStats, error) {
 	var st layerStats
 	haveBlob := s.HasBlob(desc.Digest)
 	_, err := os.Stat(s.LayerDir(diffID))
@@ -364,42 +392,93 @@ func (s *Store) fetchLayer(ctx context.Context, img v1.Image, desc v1.Descriptor
 	if err != nil {
 		return st, err
 	}
-	b := s.cfg.Limits.bounds(desc.Size)
 	if ceiling := orMax64(s.cfg.Limits.MaxLayerBytes); desc.Size > ceiling {
 		// The blob is teed to disk as it is read: a manifest may not
 		// promise more of it than a layer may unpack to.
 		return st, fmt.Errorf("%w: blob of %d bytes exceeds MaxLayerBytes (%d bytes)", ErrTooLarge, desc.Size, ceiling)
 	}
-	var rc io.ReadCloser
 	if haveBlob {
-		if rc, err = s.OpenBlob(ctx, desc.Digest); err != nil {
-			return st, err
-		}
-	} else {
-		rc, st.fromSource, err = openFromSources(ctx, img, desc.Digest, sources)
+		f, err := os.Open(s.blobPath(desc.Digest))
 		if err != nil {
+			return st, fmt.Errorf("imagefs: blob %s: %w", desc.Digest, err)
+		}
+		defer f.Close()
+		return s.storeLayer(ctx, f, desc, diffID, alg, true, haveLayer, nil)
+	}
+	// Each source in turn, then the image's origin. A source may die or
+	// lie part-way: what it sent is discarded and the next one is asked.
+	for k := 0; ; k++ {
+		fromSource := k < len(sources)
+		var rc io.ReadCloser
+		if fromSource {
+			if rc, err = sources[k].OpenBlob(ctx, desc.Digest); err != nil {
+				if ctx.Err() != nil {
+					return st, ctx.Err()
+				}
+				continue // does not hold it: next
+			}
+		} else if rc, err = openOrigin(img, desc.Digest); err != nil {
 			return st, err
 		}
-		st.fetched = 1
+		got, err := s.storeLayer(ctx, rc, desc, diffID, alg, false, haveLayer, onFetch)
+		_ = rc.Close()
+		if err == nil {
+			got.fetched, got.retried = 1, st.retried
+			if fromSource {
+				got.fromSource = 1
+			}
+			return got, nil
+		}
+		if ctx.Err() != nil {
+			return st, ctx.Err()
+		}
+		if !fromSource {
+			return st, err // the origin's word is final
+		}
+		st.retried++
+		s.log.DebugContext(ctx, "blob from a source failed part-way, trying the next", "digest", desc.Digest.String(), "source", k, "err", err)
 	}
-	defer rc.Close()
+}
+
+// storeLayer reads the blob desc from r into a temp dir — teeing it to a
+// temp blob file unless haveBlob, unpacking it unless haveLayer —, verifies
+// it and renames what it made into place. While it tees, the blob is in
+// flight for readers (relay.go).
+func (s *Store) storeLayer(ctx context.Context, r io.Reader, desc v1.Descriptor, diffID v1.Hash, alg Algorithm, haveBlob, haveLayer bool, onFetch func(v1.Descriptor)) (st layerStats, err error) {
 	tmp, err := os.MkdirTemp(s.path("tmp"), "layer-")
 	if err != nil {
 		return st, fmt.Errorf("imagefs: %w", err)
 	}
 	defer os.RemoveAll(tmp)
 	var (
-		src      io.Reader = rc
-		blobFile *os.File
-		counter  = &countingReader{r: rc}
+		src     = r
+		counter = &countingReader{r: r}
+		fl      *flight
+		landed  bool // the blob is in place and fl ended
 	)
 	if !haveBlob {
-		if blobFile, err = os.Create(filepath.Join(tmp, "blob")); err != nil {
+		blobFile, err := os.Create(filepath.Join(tmp, "blob"))
+		if err != nil {
 			return st, fmt.Errorf("imagefs: %w", err)
 		}
 		defer blobFile.Close()
-		src = io.TeeReader(counter, blobFile)
+		if fl, err = s.startFlight(desc.Digest, desc.Size, blobFile.Name()); err != nil {
+			return st, err
+		}
+		defer func() {
+			if !landed {
+				if err == nil {
+					err = fmt.Errorf("imagefs: blob %s not stored", desc.Digest)
+				}
+				s.endFlight(fl, err)
+			}
+		}()
+		if onFetch != nil {
+			onFetch(desc)
+		}
+		src = io.TeeReader(counter, flightWriter{w: blobFile, f: fl})
 	}
+	b := s.cfg.Limits.bounds(desc.Size)
 	limited := io.LimitReader(src, desc.Size+1)
 	if haveLayer {
 		// Only the blob is missing (the same content arrived before under
@@ -432,6 +511,10 @@ func (s *Store) fetchLayer(ctx context.Context, img v1.Image, desc v1.Descriptor
 		if err := os.Rename(filepath.Join(tmp, "blob"), s.blobPath(desc.Digest)); err != nil {
 			return st, fmt.Errorf("imagefs: store blob: %w", err)
 		}
+		// In place before it leaves the relay: a reader finds it in one
+		// or the other.
+		landed = true
+		s.endFlight(fl, nil)
 	}
 	if !haveLayer {
 		err := os.Rename(filepath.Join(tmp, "rootfs"), s.LayerDir(diffID))
@@ -454,28 +537,20 @@ func (c *countingReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-func openFromSources(ctx context.Context, img v1.Image, h v1.Hash, sources []BlobSource) (io.ReadCloser, int, error) {
-	for _, src := range sources {
-		rc, err := src.OpenBlob(ctx, h)
-		if err == nil {
-			return rc, 1, nil
-		}
-		if ctx.Err() != nil {
-			return nil, 0, ctx.Err()
-		}
-	}
+// openOrigin opens the blob h from img itself (its registry, usually).
+func openOrigin(img v1.Image, h v1.Hash) (io.ReadCloser, error) {
 	if img == nil {
-		return nil, 0, fmt.Errorf("%w: blob %s in no source", ErrNotFound, h)
+		return nil, fmt.Errorf("%w: blob %s in no source", ErrNotFound, h)
 	}
 	l, err := img.LayerByDigest(h)
 	if err != nil {
-		return nil, 0, fmt.Errorf("imagefs: layer %s: %w", h, err)
+		return nil, fmt.Errorf("imagefs: layer %s: %w", h, err)
 	}
 	rc, err := l.Compressed()
 	if err != nil {
-		return nil, 0, fmt.Errorf("imagefs: fetch layer %s: %w", h, err)
+		return nil, fmt.Errorf("imagefs: fetch layer %s: %w", h, err)
 	}
-	return rc, 0, nil
+	return rc, nil
 }
 
 // syncDir flushes the file system holding dir with one syncfs: cheaper than

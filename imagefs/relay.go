@@ -1,0 +1,262 @@
+package imagefs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strconv"
+	"sync"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+)
+
+// A blob the store is fetching is "in flight": it is being teed into
+// tmp/<layer-…>/blob while it unpacks. Readers (Store.OpenBlob, and through
+// it Store.Handler) may follow it as it grows — the cut-through that lets a
+// chain of nodes pipeline a blob instead of passing it on whole.
+//
+// Safety rules:
+//   - a reader holds its own read-only *os.File of the temp file, opened by
+//     the writer before anything is written, so the writer's rename into
+//     place or removal of its temp dir never pulls the data away; the file
+//     is closed when the writer has finished and the last reader has gone;
+//   - a reader sees only bytes already written, and never the last byte of
+//     the blob until the writer has verified it (digest, size, archive) and
+//     renamed it into place: a reader of a blob that fails gets an error,
+//     never a body that looks complete;
+//   - nothing starts a goroutine: readers wait on a channel the writer
+//     closes on progress, and on their own context.
+
+// flight is one in-flight blob.
+type flight struct {
+	digest v1.Hash
+	size   int64 // what the descriptor promises
+
+	mu      sync.Mutex
+	written int64
+	done    bool
+	err     error         // the writer's outcome once done; nil is success
+	wake    chan struct{} // closed on progress, replaced when taken
+	taken   bool          // a reader is waiting on wake
+	file    *os.File      // read-only handle of the temp blob
+	refs    int           // the writer and each open reader
+}
+
+// startFlight registers a blob the store begins to write at path, with a
+// read handle opened now. It returns nil (and registers nothing) when the
+// digest is already in flight, which only a manifest lying about diff ids
+// can cause: the first writer keeps serving it.
+func (s *Store) startFlight(h v1.Hash, size int64, path string) (*flight, error) {
+	rf, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("imagefs: open blob for readers: %w", err)
+	}
+	f := &flight{digest: h, size: size, wake: make(chan struct{}), file: rf, refs: 1}
+	s.relayMu.Lock()
+	defer s.relayMu.Unlock()
+	if _, busy := s.relay[h]; busy {
+		_ = rf.Close()
+		return nil, nil
+	}
+	s.relay[h] = f
+	return f, nil
+}
+
+// endFlight unregisters f and records the writer's outcome. On success it
+// must be called after the blob was renamed into place, so a reader that no
+// longer finds f in flight finds the blob on disk.
+func (s *Store) endFlight(f *flight, err error) {
+	if f == nil {
+		return
+	}
+	s.relayMu.Lock()
+	if s.relay[f.digest] == f {
+		delete(s.relay, f.digest)
+	}
+	s.relayMu.Unlock()
+	if err == nil {
+		// Should never happen: endFlight(nil) is only called once all
+		// bytes were verified.
+		f.mu.Lock()
+		short := f.written != f.size
+		f.mu.Unlock()
+		if short {
+			err = fmt.Errorf("%w: blob %s ended short", ErrCorrupt, f.digest)
+		}
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.done, f.err = true, err
+	f.signal()
+	f.release()
+}
+
+// openFlight returns a reader of h when it is in flight, else nil.
+func (s *Store) openFlight(ctx context.Context, h v1.Hash) *flightReader {
+	s.relayMu.Lock()
+	defer s.relayMu.Unlock()
+	f, ok := s.relay[h]
+	if !ok {
+		return nil
+	}
+	// Registered means endFlight has not run: the writer's reference keeps
+	// the file open, so taking one more is safe.
+	f.mu.Lock()
+	f.refs++
+	f.mu.Unlock()
+	return &flightReader{ctx: ctx, f: f, stop: make(chan struct{})}
+}
+
+// advance records n more bytes written.
+func (f *flight) advance(n int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.written += int64(n)
+	f.signal()
+}
+
+// signal wakes the waiting readers; f.mu is held.
+func (f *flight) signal() {
+	if f.taken {
+		close(f.wake)
+		f.wake, f.taken = make(chan struct{}), false
+	}
+}
+
+// release drops one reference; f.mu is held.
+func (f *flight) release() {
+	f.refs--
+	if f.refs == 0 {
+		_ = f.file.Close()
+	}
+}
+
+// flightWriter passes writes to the temp blob and reports them to readers.
+type flightWriter struct {
+	w io.Writer
+	f *flight // nil: nobody follows
+}
+
+func (w flightWriter) Write(p []byte) (int, error) {
+	n, err := w.w.Write(p)
+	if w.f != nil && n > 0 {
+		w.f.advance(n)
+	}
+	return n, err
+}
+
+// flightReader reads an in-flight blob from the start, waiting for the
+// writer as needed. Its waits end with its context.
+type flightReader struct {
+	ctx  context.Context //nolint:containedctx // the context of the OpenBlob call the reader belongs to, as an http.Response body's
+	f    *flight
+	off  int64
+	stop chan struct{} // closed by Close: a waiting Read returns
+	once sync.Once
+}
+
+// Read returns bytes as the writer delivers them; io.EOF only once the
+// writer has stored the complete, verified blob.
+func (r *flightReader) Read(p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	f := r.f
+	for {
+		select {
+		case <-r.stop:
+			return 0, fmt.Errorf("imagefs: read of closed blob %s: %w", f.digest, os.ErrClosed)
+		default:
+		}
+		f.mu.Lock()
+		visible := f.written
+		if !f.done || f.err != nil {
+			// The last byte waits for the writer's verdict.
+			visible = min(visible, f.size-1)
+		}
+		visible = min(visible, f.size)
+		if avail := visible - r.off; avail > 0 {
+			f.mu.Unlock()
+			// The reference this reader holds keeps the file open.
+			n, err := f.file.ReadAt(p[:min(int64(len(p)), avail)], r.off)
+			r.off += int64(n)
+			if n > 0 {
+				return n, nil
+			}
+			if err == nil || errors.Is(err, io.EOF) {
+				err = io.ErrUnexpectedEOF
+			}
+			return 0, fmt.Errorf("imagefs: read in-flight blob %s: %w", f.digest, err)
+		}
+		if f.done {
+			err := f.err
+			f.mu.Unlock()
+			if err != nil {
+				return 0, fmt.Errorf("imagefs: blob %s failed in flight: %w", f.digest, err)
+			}
+			return 0, io.EOF
+		}
+		f.taken = true
+		wake := f.wake
+		f.mu.Unlock()
+		select {
+		case <-wake:
+		case <-r.stop:
+		case <-r.ctx.Done():
+			return 0, r.ctx.Err()
+		}
+	}
+}
+
+// Close releases the reader's hold on the blob and ends a Read waiting for
+// more; it is idempotent.
+func (r *flightReader) Close() error {
+	r.once.Do(func() {
+		close(r.stop)
+		r.f.mu.Lock()
+		defer r.f.mu.Unlock()
+		r.f.release()
+	})
+	return nil
+}
+
+// serveFlight answers a GET or HEAD of an in-flight blob: 200 with the
+// descriptor's size as Content-Length, then the bytes as they arrive, each
+// chunk flushed. A Range header is ignored (the whole blob is sent): a
+// partial answer cannot be produced before the bytes exist and a peer asks
+// for whole blobs. When the writer fails the response is aborted, so the
+// client sees a broken transfer rather than a complete body.
+func serveFlight(w http.ResponseWriter, r *http.Request, fr *flightReader) {
+	defer fr.Close()
+	w.Header().Set("Content-Type", "application/octet-stream")
+	w.Header().Set("Docker-Content-Digest", fr.f.digest.String())
+	w.Header().Set("Content-Length", strconv.FormatInt(fr.f.size, 10))
+	w.WriteHeader(http.StatusOK)
+	if r.Method == http.MethodHead {
+		return
+	}
+	rc := http.NewResponseController(w)
+	buf := make([]byte, 64<<10)
+	for {
+		n, err := fr.Read(buf)
+		if n > 0 {
+			if _, werr := w.Write(buf[:n]); werr != nil {
+				return // the client went away
+			}
+			if ferr := rc.Flush(); ferr != nil {
+				return
+			}
+		}
+		if errors.Is(err, io.EOF) {
+			return
+		}
+		if err != nil {
+			// The writer failed or the client went away: break the
+			// connection so no short body passes for a whole one.
+			panic(http.ErrAbortHandler)
+		}
+	}
+}
