@@ -39,8 +39,8 @@ func (s *Store) Handler() http.Handler {
 			http.Error(w, "imagefs: no such path", http.StatusNotFound)
 			return
 		}
-		if fr := s.openFlight(r.Context(), h); fr != nil {
-			serveFlight(w, r, fr)
+		if fr := s.openRelay(r.Context(), h); fr != nil {
+			serveRelay(w, r, fr)
 			return
 		}
 		f, err := os.Open(s.blobPath(h))

@@ -30,8 +30,8 @@ import (
 //   - nothing starts a goroutine: readers wait on a channel the writer
 //     closes on progress, and on their own context.
 
-// flight is one in-flight blob.
-type flight struct {
+// relayBlob is one in-flight blob.
+type relayBlob struct {
 	digest v1.Hash
 	size   int64 // what the descriptor promises
 
@@ -45,16 +45,16 @@ type flight struct {
 	refs    int           // the writer and each open reader
 }
 
-// startFlight registers a blob the store begins to write at path, with a
+// startRelay registers a blob the store begins to write at path, with a
 // read handle opened now. It returns nil (and registers nothing) when the
 // digest is already in flight, which only a manifest lying about diff ids
 // can cause: the first writer keeps serving it.
-func (s *Store) startFlight(h v1.Hash, size int64, path string) (*flight, error) {
+func (s *Store) startRelay(h v1.Hash, size int64, path string) (*relayBlob, error) {
 	rf, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("imagefs: open blob for readers: %w", err)
 	}
-	f := &flight{digest: h, size: size, wake: make(chan struct{}), file: rf, refs: 1}
+	f := &relayBlob{digest: h, size: size, wake: make(chan struct{}), file: rf, refs: 1}
 	s.relayMu.Lock()
 	defer s.relayMu.Unlock()
 	if _, busy := s.relay[h]; busy {
@@ -65,10 +65,10 @@ func (s *Store) startFlight(h v1.Hash, size int64, path string) (*flight, error)
 	return f, nil
 }
 
-// endFlight unregisters f and records the writer's outcome. On success it
+// endRelay unregisters f and records the writer's outcome. On success it
 // must be called after the blob was renamed into place, so a reader that no
 // longer finds f in flight finds the blob on disk.
-func (s *Store) endFlight(f *flight, err error) {
+func (s *Store) endRelay(f *relayBlob, err error) {
 	if f == nil {
 		return
 	}
@@ -77,41 +77,36 @@ func (s *Store) endFlight(f *flight, err error) {
 		delete(s.relay, f.digest)
 	}
 	s.relayMu.Unlock()
-	if err == nil {
-		// Should never happen: endFlight(nil) is only called once all
-		// bytes were verified.
-		f.mu.Lock()
-		short := f.written != f.size
-		f.mu.Unlock()
-		if short {
-			err = fmt.Errorf("%w: blob %s ended short", ErrCorrupt, f.digest)
-		}
-	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if err == nil && f.written != f.size {
+		// The writer checked the size before; never let readers take a
+		// blob of another size for a complete one all the same.
+		err = fmt.Errorf("%w: blob %s is %d bytes, want %d", ErrDigestMismatch, f.digest, f.written, f.size)
+	}
 	f.done, f.err = true, err
 	f.signal()
 	f.release()
 }
 
-// openFlight returns a reader of h when it is in flight, else nil.
-func (s *Store) openFlight(ctx context.Context, h v1.Hash) *flightReader {
+// openRelay returns a reader of h when it is in flight, else nil.
+func (s *Store) openRelay(ctx context.Context, h v1.Hash) *relayReader {
 	s.relayMu.Lock()
 	defer s.relayMu.Unlock()
 	f, ok := s.relay[h]
 	if !ok {
 		return nil
 	}
-	// Registered means endFlight has not run: the writer's reference keeps
+	// Registered means endRelay has not run: the writer's reference keeps
 	// the file open, so taking one more is safe.
 	f.mu.Lock()
 	f.refs++
 	f.mu.Unlock()
-	return &flightReader{ctx: ctx, f: f, stop: make(chan struct{})}
+	return &relayReader{ctx: ctx, f: f, stop: make(chan struct{})}
 }
 
 // advance records n more bytes written.
-func (f *flight) advance(n int) {
+func (f *relayBlob) advance(n int) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.written += int64(n)
@@ -119,7 +114,7 @@ func (f *flight) advance(n int) {
 }
 
 // signal wakes the waiting readers; f.mu is held.
-func (f *flight) signal() {
+func (f *relayBlob) signal() {
 	if f.taken {
 		close(f.wake)
 		f.wake, f.taken = make(chan struct{}), false
@@ -127,20 +122,20 @@ func (f *flight) signal() {
 }
 
 // release drops one reference; f.mu is held.
-func (f *flight) release() {
+func (f *relayBlob) release() {
 	f.refs--
 	if f.refs == 0 {
 		_ = f.file.Close()
 	}
 }
 
-// flightWriter passes writes to the temp blob and reports them to readers.
-type flightWriter struct {
+// relayWriter passes writes to the temp blob and reports them to readers.
+type relayWriter struct {
 	w io.Writer
-	f *flight // nil: nobody follows
+	f *relayBlob // nil: nobody follows
 }
 
-func (w flightWriter) Write(p []byte) (int, error) {
+func (w relayWriter) Write(p []byte) (int, error) {
 	n, err := w.w.Write(p)
 	if w.f != nil && n > 0 {
 		w.f.advance(n)
@@ -148,11 +143,11 @@ func (w flightWriter) Write(p []byte) (int, error) {
 	return n, err
 }
 
-// flightReader reads an in-flight blob from the start, waiting for the
+// relayReader reads an in-flight blob from the start, waiting for the
 // writer as needed. Its waits end with its context.
-type flightReader struct {
+type relayReader struct {
 	ctx  context.Context //nolint:containedctx // the context of the OpenBlob call the reader belongs to, as an http.Response body's
-	f    *flight
+	f    *relayBlob
 	off  int64
 	stop chan struct{} // closed by Close: a waiting Read returns
 	once sync.Once
@@ -160,7 +155,7 @@ type flightReader struct {
 
 // Read returns bytes as the writer delivers them; io.EOF only once the
 // writer has stored the complete, verified blob.
-func (r *flightReader) Read(p []byte) (int, error) {
+func (r *relayReader) Read(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
@@ -213,7 +208,7 @@ func (r *flightReader) Read(p []byte) (int, error) {
 
 // Close releases the reader's hold on the blob and ends a Read waiting for
 // more; it is idempotent.
-func (r *flightReader) Close() error {
+func (r *relayReader) Close() error {
 	r.once.Do(func() {
 		close(r.stop)
 		r.f.mu.Lock()
@@ -223,13 +218,13 @@ func (r *flightReader) Close() error {
 	return nil
 }
 
-// serveFlight answers a GET or HEAD of an in-flight blob: 200 with the
+// serveRelay answers a GET or HEAD of an in-flight blob: 200 with the
 // descriptor's size as Content-Length, then the bytes as they arrive, each
 // chunk flushed. A Range header is ignored (the whole blob is sent): a
 // partial answer cannot be produced before the bytes exist and a peer asks
 // for whole blobs. When the writer fails the response is aborted, so the
 // client sees a broken transfer rather than a complete body.
-func serveFlight(w http.ResponseWriter, r *http.Request, fr *flightReader) {
+func serveRelay(w http.ResponseWriter, r *http.Request, fr *relayReader) {
 	defer fr.Close()
 	w.Header().Set("Content-Type", "application/octet-stream")
 	w.Header().Set("Docker-Content-Digest", fr.f.digest.String())

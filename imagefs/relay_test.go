@@ -132,12 +132,21 @@ type gatedLayer struct {
 	g    *gate
 	cut  int64
 	mode gateMode
+	// once, when set, gates only the first fetch; later ones flow.
+	once *sync.Once
 }
 
 func (l gatedLayer) Compressed() (io.ReadCloser, error) {
 	rc, err := l.Layer.Compressed()
 	if err != nil {
 		return nil, err
+	}
+	if l.once != nil {
+		first := false
+		l.once.Do(func() { first = true })
+		if !first {
+			return rc, nil
+		}
 	}
 	size, err := l.Size()
 	if err != nil {
@@ -853,4 +862,46 @@ func TestOpenBlobFollowsInFlightBlob(t *testing.T) {
 	if open := openUnder(t, parent.Root()); len(open) != 0 {
 		t.Fatalf("files of the parent still open: %v", open)
 	}
+}
+
+// TestPredistributeStalledParentTimesOut holds the root's blob at its
+// middle: its child, stalled mid-stream for longer than PeerTimeout, gives
+// up on the parent and completes from the origin while the root is still
+// held.
+func TestPredistributeStalledParentTimesOut(t *testing.T) {
+	ctx := t.Context()
+	img, big, _ := relayImage(t, 512<<10)
+	digest, _ := big.Layer.Digest()
+	half := int64(len(compressedBlob(t, big.Layer)) / 2)
+	g := newGate(t)
+	origin := gatedImage{Image: img, gated: map[v1.Hash]v1.Layer{digest: gatedLayer{Layer: big.Layer, g: g, cut: half, once: new(sync.Once)}}}
+	ns := startNodes(t, 2)
+	type outcome struct {
+		res []imagefs.NodeResult
+		err error
+	}
+	done := make(chan outcome, 1)
+	go func() {
+		res, err := imagefs.Predistribute(ctx, origin, "x", ns, imagefs.DistributeConfig{Fanout: 1, PeerTimeout: 500 * time.Millisecond})
+		done <- outcome{res, err}
+	}()
+	deadline := time.Now().Add(20 * time.Second)
+	for !ns[1].Store.HasBlob(digest) {
+		if time.Now().After(deadline) {
+			t.Fatal("the child never gave up on its stalled parent")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if ns[0].Store.HasBlob(digest) {
+		t.Fatal("the root holds the blob while its origin is held")
+	}
+	g.release()
+	o := <-done
+	if o.err != nil {
+		t.Fatalf("Predistribute: %v", o.err)
+	}
+	if r := o.res[1].Result; r.Retried != 1 || r.Fetched != 2 || r.Unpacked != 2 {
+		t.Fatalf("child %+v, want one retry after the stall", r)
+	}
+	checkNodes(t, ns, "x")
 }

@@ -65,7 +65,7 @@ type Store struct {
 	// relay holds the blobs being fetched, for readers that follow them
 	// as they arrive (relay.go).
 	relayMu sync.Mutex
-	relay   map[v1.Hash]*flight
+	relay   map[v1.Hash]*relayBlob
 }
 
 type layerCall struct {
@@ -95,7 +95,7 @@ func OpenStore(cfg StoreConfig) (*Store, error) {
 		return nil, fmt.Errorf("%w: store root: %w", ErrInvalid, err)
 	}
 	cfg.Root = root
-	s := &Store{cfg: cfg, oci: layout.Path(filepath.Join(root, "oci")), log: cfg.Logger, busy: map[string]*layerCall{}, relay: map[v1.Hash]*flight{}}
+	s := &Store{cfg: cfg, oci: layout.Path(filepath.Join(root, "oci")), log: cfg.Logger, busy: map[string]*layerCall{}, relay: map[v1.Hash]*relayBlob{}}
 	if err := os.RemoveAll(s.path("tmp")); err != nil {
 		return nil, fmt.Errorf("imagefs: clean store tmp: %w", err)
 	}
@@ -154,7 +154,7 @@ func (s *Store) OpenBlob(ctx context.Context, h v1.Hash) (io.ReadCloser, error) 
 	if !validHash(h) {
 		return nil, fmt.Errorf("%w: digest %q", ErrInvalid, h)
 	}
-	if fr := s.openFlight(ctx, h); fr != nil {
+	if fr := s.openRelay(ctx, h); fr != nil {
 		return fr, nil
 	}
 	f, err := os.Open(s.blobPath(h))
@@ -199,10 +199,10 @@ type AddResult struct {
 // fails part-way (read error, wrong size or digest, bad archive), what was
 // written is discarded and the next source is tried, then img's origin,
 // whose failure is final (AddResult.Retried). While a blob arrives, other
-// stores can already read it (OpenBlob, Handler). Digests, sizes and diff ids are
-// verified while reading. A layer is written into tmp/, synced with one
-// syncfs and renamed into place, so a failure or crash never leaves a half
-// layer or a half blob. The image becomes visible (index.json) only when all
+// stores can already read it (OpenBlob, Handler). Digests, sizes and diff
+// ids are verified while reading. A layer is written into tmp/, synced with
+// one syncfs and renamed into place, so a failure or crash never leaves a
+// half layer or a half blob. The image becomes visible (index.json) only when all
 // its layers are in.
 func (s *Store) Add(ctx context.Context, img v1.Image, name string, sources ...BlobSource) (AddResult, error) {
 	return s.AddWith(ctx, img, name, AddOptions{Sources: sources})
@@ -453,7 +453,7 @@ func (s *Store) storeLayer(ctx context.Context, r io.Reader, desc v1.Descriptor,
 	var (
 		src     = r
 		counter = &countingReader{r: r}
-		fl      *flight
+		fl      *relayBlob
 		landed  bool // the blob is in place and fl ended
 	)
 	if !haveBlob {
@@ -462,7 +462,7 @@ func (s *Store) storeLayer(ctx context.Context, r io.Reader, desc v1.Descriptor,
 			return st, fmt.Errorf("imagefs: %w", err)
 		}
 		defer blobFile.Close()
-		if fl, err = s.startFlight(desc.Digest, desc.Size, blobFile.Name()); err != nil {
+		if fl, err = s.startRelay(desc.Digest, desc.Size, blobFile.Name()); err != nil {
 			return st, err
 		}
 		defer func() {
@@ -470,13 +470,13 @@ func (s *Store) storeLayer(ctx context.Context, r io.Reader, desc v1.Descriptor,
 				if err == nil {
 					err = fmt.Errorf("imagefs: blob %s not stored", desc.Digest)
 				}
-				s.endFlight(fl, err)
+				s.endRelay(fl, err)
 			}
 		}()
 		if onFetch != nil {
 			onFetch(desc)
 		}
-		src = io.TeeReader(counter, flightWriter{w: blobFile, f: fl})
+		src = io.TeeReader(counter, relayWriter{w: blobFile, f: fl})
 	}
 	b := s.cfg.Limits.bounds(desc.Size)
 	limited := io.LimitReader(src, desc.Size+1)
@@ -514,7 +514,7 @@ func (s *Store) storeLayer(ctx context.Context, r io.Reader, desc v1.Descriptor,
 		// In place before it leaves the relay: a reader finds it in one
 		// or the other.
 		landed = true
-		s.endFlight(fl, nil)
+		s.endRelay(fl, nil)
 	}
 	if !haveLayer {
 		err := os.Rename(filepath.Join(tmp, "rootfs"), s.LayerDir(diffID))
