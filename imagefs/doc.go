@@ -26,7 +26,7 @@
 //   - Predistribute fills many stores ahead of need: stores serve their
 //     blobs to each other over HTTP (Store.Handler, Peer), so the registry
 //     sends each blob about once. A store relays a blob while it is still
-//     receiving it (cut-through): a chain of nodes (Fanout 1) takes about
+//     receiving it (cut-through): a chain of nodes (Fanout 1, the default) takes about
 //     the time of one when links are the bottleneck. A transfer that
 //     breaks part-way falls back to the next source, then the origin.
 //

@@ -309,7 +309,7 @@ func cmdPredistribute(ctx context.Context, args []string, out io.Writer) error {
 	insecure := fs.Bool("insecure", false, "plain HTTP to the registry")
 	stores := fs.String("stores", "", "comma-separated node store directories")
 	basePort := fs.Int("base-port", 18080, "node i serves its blobs on 127.0.0.1:base-port+i")
-	fanout := fs.Int("fanout", 3, "nodes each node feeds")
+	fanout := fs.Int("fanout", imagefs.DefaultDistributeConfig().Fanout, "nodes each node feeds (1: a chain, fastest when links are the bottleneck)")
 	name := fs.String("name", "", "name in the stores (default the reference)")
 	if err := fs.Parse(args); err != nil {
 		return err
