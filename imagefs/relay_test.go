@@ -905,3 +905,52 @@ func TestPredistributeStalledParentTimesOut(t *testing.T) {
 	}
 	checkNodes(t, ns, "x")
 }
+
+// stallingSource sends a layer that turns out to be hostile at once and
+// then stalls, as a peer would whose own source stalled: it answers the
+// next read only when its context ends, and reports that it ended.
+type stallingSource struct {
+	first []byte
+	let   chan struct{} // closed when the read's context ended
+}
+
+func (s stallingSource) OpenBlob(ctx context.Context, _ v1.Hash) (io.ReadCloser, error) {
+	return io.NopCloser(io.MultiReader(bytes.NewReader(s.first), readerFunc(func([]byte) (int, error) {
+		<-ctx.Done()
+		close(s.let)
+		return 0, ctx.Err()
+	}))), nil
+}
+
+type readerFunc func([]byte) (int, error)
+
+func (f readerFunc) Read(p []byte) (int, error) { return f(p) }
+
+// TestFailedAttemptLetsGoOfStalledSource: when a blob from a source fails
+// part-way (a path that escapes) while the source is still waiting for
+// bytes, the store ends that read instead of waiting for the source, and
+// the origin serves the layer.
+func TestFailedAttemptLetsGoOfStalledSource(t *testing.T) {
+	img := newImage(t, tarLayer(t, imagefs.Compression{}, "", imagefstest.Entry{Name: "ok", Body: []byte("fine")}))
+	hostile, err := imagefs.LayerFromTar(bytes.NewReader(imagefstest.Tar(t, imagefstest.Entry{Name: "../escape", Body: []byte("x")})), imagefs.Compression{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := stallingSource{first: compressedBlob(t, hostile), let: make(chan struct{})}
+	// Without the abort the Add would wait for this deadline.
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	s := openStore(t)
+	res, err := s.Add(ctx, img, "x", src)
+	if err != nil {
+		t.Fatalf("Add: %v", err)
+	}
+	if res.Retried != 1 || res.FromSources != 0 {
+		t.Fatalf("result %+v, want one retry and the layer from the origin", res)
+	}
+	select {
+	case <-src.let:
+	default:
+		t.Fatal("the stalled source's read was never ended")
+	}
+}

@@ -403,24 +403,31 @@ func (s *Store) fetchLayer(ctx context.Context, img v1.Image, desc v1.Descriptor
 			return st, fmt.Errorf("imagefs: blob %s: %w", desc.Digest, err)
 		}
 		defer f.Close()
-		return s.storeLayer(ctx, f, desc, diffID, alg, true, haveLayer, nil)
+		return s.storeLayer(ctx, f, desc, diffID, alg, true, haveLayer, nil, nil)
 	}
 	// Each source in turn, then the image's origin. A source may die or
 	// lie part-way: what it sent is discarded and the next one is asked.
 	for k := 0; ; k++ {
 		fromSource := k < len(sources)
 		var rc io.ReadCloser
+		// The attempt's own context: cancelling it ends a read the
+		// source is blocked in, so a transfer that failed part-way is
+		// let go at once.
+		actx, abort := context.WithCancel(ctx)
 		if fromSource {
-			if rc, err = sources[k].OpenBlob(ctx, desc.Digest); err != nil {
+			if rc, err = sources[k].OpenBlob(actx, desc.Digest); err != nil {
+				abort()
 				if ctx.Err() != nil {
 					return st, ctx.Err()
 				}
 				continue // does not hold it: next
 			}
 		} else if rc, err = openOrigin(img, desc.Digest); err != nil {
+			abort()
 			return st, err
 		}
-		got, err := s.storeLayer(ctx, rc, desc, diffID, alg, false, haveLayer, onFetch)
+		got, err := s.storeLayer(ctx, rc, desc, diffID, alg, false, haveLayer, onFetch, abort)
+		abort()
 		_ = rc.Close()
 		if err == nil {
 			got.fetched, got.retried = 1, st.retried
@@ -443,8 +450,9 @@ func (s *Store) fetchLayer(ctx context.Context, img v1.Image, desc v1.Descriptor
 // storeLayer reads the blob desc from r into a temp dir — teeing it to a
 // temp blob file unless haveBlob, unpacking it unless haveLayer —, verifies
 // it and renames what it made into place. While it tees, the blob is in
-// flight for readers (relay.go).
-func (s *Store) storeLayer(ctx context.Context, r io.Reader, desc v1.Descriptor, diffID v1.Hash, alg Algorithm, haveBlob, haveLayer bool, onFetch func(v1.Descriptor)) (st layerStats, err error) {
+// flight for readers (relay.go). abort, when set, ends a read of r blocked
+// at its source (see unpackLayer).
+func (s *Store) storeLayer(ctx context.Context, r io.Reader, desc v1.Descriptor, diffID v1.Hash, alg Algorithm, haveBlob, haveLayer bool, onFetch func(v1.Descriptor), abort func()) (st layerStats, err error) {
 	tmp, err := os.MkdirTemp(s.path("tmp"), "layer-")
 	if err != nil {
 		return st, fmt.Errorf("imagefs: %w", err)
@@ -495,7 +503,7 @@ func (s *Store) storeLayer(ctx context.Context, r io.Reader, desc v1.Descriptor,
 		if err := os.Mkdir(rootfs, 0o755); err != nil {
 			return st, fmt.Errorf("imagefs: %w", err)
 		}
-		if _, err := unpackLayer(ctx, limited, alg, rootfs, desc.Digest, diffID, b); err != nil {
+		if _, err := unpackLayer(ctx, limited, alg, rootfs, desc.Digest, diffID, b, abort); err != nil {
 			return st, err
 		}
 		st.unpacked = 1

@@ -98,8 +98,11 @@ func unpackTar(ctx context.Context, r io.Reader, dir string, b bounds) (UnpackSt
 }
 
 // unpackLayer unpacks a compressed layer stream into dir within b, verifying
-// its digest and diff id; a zero want hash skips that check.
-func unpackLayer(ctx context.Context, compressed io.Reader, alg Algorithm, dir string, wantDigest, wantDiffID v1.Hash, b bounds) (UnpackStats, error) {
+// its digest and diff id; a zero want hash skips that check. abort, when
+// not nil, is called on failure before the decoder is closed: closing it
+// waits for its goroutine's read of compressed, which abort must end (a
+// stream still waiting for bytes would otherwise hold the failure up).
+func unpackLayer(ctx context.Context, compressed io.Reader, alg Algorithm, dir string, wantDigest, wantDiffID v1.Hash, b bounds, abort func()) (_ UnpackStats, err error) {
 	if alg == None {
 		// The blob is the tar: its digest is the diff id, hashed once.
 		st, err := unpackTar(ctx, compressed, dir, b)
@@ -120,7 +123,12 @@ func unpackLayer(ctx context.Context, compressed io.Reader, alg Algorithm, dir s
 	if err != nil {
 		return UnpackStats{}, err
 	}
-	defer d.Close()
+	defer func() {
+		if err != nil && abort != nil {
+			abort()
+		}
+		_ = d.Close()
+	}()
 	st, err := unpackTar(ctx, d, dir, b)
 	if err != nil {
 		return st, err
@@ -676,6 +684,6 @@ func (u *unpacker) dirMeta(fd int, d dirMeta) error {
 // of the file writes. It checks no digest; Store.Add does. The layer is held
 // to DefaultLimits.
 func UnpackCompressed(ctx context.Context, r io.Reader, alg Algorithm, dir string) error {
-	_, err := unpackLayer(ctx, r, alg, dir, v1.Hash{}, v1.Hash{}, DefaultLimits().bounds(0))
+	_, err := unpackLayer(ctx, r, alg, dir, v1.Hash{}, v1.Hash{}, DefaultLimits().bounds(0), nil)
 	return err
 }
