@@ -75,6 +75,11 @@ type Peer struct {
 	// distribution tree without an in-process signal. Once the peer has
 	// begun, its answer streams. Zero asks once.
 	Wait time.Duration
+	// StallTimeout, when positive, cancels a transfer that delivers no
+	// byte for this long (the read fails), so a peer that hangs part-way
+	// sends the store on to its next source. Zero waits as long as the
+	// context allows.
+	StallTimeout time.Duration
 }
 
 // OpenBlob fetches a blob from the peer; ErrNotFound when the peer neither
@@ -86,6 +91,20 @@ func (p Peer) OpenBlob(ctx context.Context, h v1.Hash) (io.ReadCloser, error) {
 	if !validHash(h) {
 		return nil, fmt.Errorf("%w: digest %q", ErrInvalid, h)
 	}
+	if p.StallTimeout > 0 {
+		sctx, cancel := context.WithCancel(ctx)
+		rc, err := p.open(sctx, h)
+		if err != nil {
+			cancel()
+			return nil, err
+		}
+		return newStallReader(rc, cancel, p.StallTimeout), nil
+	}
+	return p.open(ctx, h)
+}
+
+// open asks for h, again and again within Wait.
+func (p Peer) open(ctx context.Context, h v1.Hash) (io.ReadCloser, error) {
 	deadline := time.Now().Add(p.Wait)
 	delay := 20 * time.Millisecond
 	for {
@@ -230,7 +249,7 @@ func Predistribute(ctx context.Context, img v1.Image, name string, nodes []Node,
 				parent := (k - 1) / cfg.Fanout
 				ts := &treeSource{
 					board:    boards[parent],
-					peer:     Peer{URL: nodes[parent].URL, Client: cfg.Client},
+					peer:     Peer{URL: nodes[parent].URL, Client: cfg.Client, StallTimeout: cfg.PeerTimeout},
 					timeout:  cfg.PeerTimeout,
 					streamed: map[v1.Hash]int{},
 				}
@@ -367,15 +386,13 @@ func (t *treeSource) open(ctx context.Context, h v1.Hash, after int) (io.ReadClo
 		if err != nil {
 			return nil, fmt.Errorf("imagefs: parent %s: %w", t.peer.URL, err)
 		}
-		sctx, cancel := context.WithCancel(ctx)
-		rc, err := t.peer.OpenBlob(sctx, h)
+		rc, err := t.peer.OpenBlob(ctx, h) // the peer's StallTimeout is t.timeout
 		if err == nil {
 			t.mu.Lock()
 			t.streamed[h] = st.fetches
 			t.mu.Unlock()
-			return newStallReader(rc, cancel, t.timeout), nil
+			return rc, nil
 		}
-		cancel()
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
@@ -389,8 +406,8 @@ func (t *treeSource) open(ctx context.Context, h v1.Hash, after int) (io.ReadClo
 	}
 }
 
-// stallReader cancels a transfer that delivers nothing for timeout, so a
-// parent that hangs mid-stream sends its child to the next source.
+// stallReader cancels a transfer that delivers nothing for wait, so a peer
+// that hangs mid-stream sends its reader to the next source.
 type stallReader struct {
 	rc     io.ReadCloser
 	cancel context.CancelFunc

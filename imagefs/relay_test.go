@@ -954,3 +954,39 @@ func TestFailedAttemptLetsGoOfStalledSource(t *testing.T) {
 		t.Fatal("the stalled source's read was never ended")
 	}
 }
+
+// TestPeerStallTimeout: a peer on another host that sends half a blob and
+// then hangs is cut off after Peer.StallTimeout, and the origin serves the
+// layer.
+func TestPeerStallTimeout(t *testing.T) {
+	img, big, body := relayImage(t, 256<<10)
+	blob := compressedBlob(t, big.Layer)
+	digest, _ := big.Layer.Digest()
+	ended := make(chan struct{})
+	url := "http://" + imagefstest.Serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !strings.HasSuffix(r.URL.Path, digest.Hex) {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Content-Length", strconv.Itoa(len(blob)))
+		_, _ = w.Write(blob[:len(blob)/2])
+		_ = http.NewResponseController(w).Flush()
+		<-r.Context().Done() // hang until the client gives up
+		close(ended)
+	}))
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute) // without the timeout, Add waits for this
+	defer cancel()
+	s := openStore(t)
+	res, err := s.Add(ctx, img, "x", imagefs.Peer{URL: url, StallTimeout: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatalf("Add: %v", err)
+	}
+	if res.Retried != 1 || res.FromSources != 0 {
+		t.Fatalf("result %+v, want the big blob retried from the origin", res)
+	}
+	waitFor(t, "the hung request to end", ended)
+	diffID, _ := big.Layer.DiffID()
+	if b, err := os.ReadFile(filepath.Join(s.LayerDir(diffID), "big")); err != nil || !bytes.Equal(b, body) {
+		t.Fatalf("unpacked big file: %d bytes, %v", len(b), err)
+	}
+}

@@ -13,6 +13,7 @@ import (
 	"path"
 	"slices"
 	"strings"
+	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"golang.org/x/sys/unix"
@@ -49,9 +50,11 @@ type UnpackStats struct {
 // targets are stored as they are (an absolute target resolves inside the
 // container's root when the container runs, never while unpacking).
 // Ownership is kept when the process may chown, modes, times and xattrs
-// always (trusted.overlay.* xattrs in the archive are dropped). Directory
-// metadata is applied last, so read-only directories still receive their
-// children. Nothing is fsynced: callers that need durability sync the file
+// always (trusted.overlay.* xattrs in the archive are dropped). A directory
+// the archive implies without listing it is made 0755, owned by root, with
+// the time of the entry that implied it: the same layer gives the same tree
+// whatever the umask and the clock. Directory metadata is applied last, so
+// read-only directories still receive their children. Nothing is fsynced: callers that need durability sync the file
 // system once (the Store does, with syncfs).
 //
 // The layer is held to DefaultLimits; UnpackTarWith takes others.
@@ -174,6 +177,8 @@ type unpacker struct {
 	dirs    []dirMeta
 	buf     []byte
 	stats   UnpackStats
+	// mtime is the current entry's: directories it implies get it too.
+	mtime time.Time
 }
 
 func newUnpacker(dir string, b bounds) (*unpacker, error) {
@@ -325,6 +330,15 @@ func (u *unpacker) mkdirAll(dir string) error {
 		if err != nil && !errors.Is(err, unix.EEXIST) {
 			return resolveErr(strings.Join(parts[:k+1], "/"), err)
 		}
+		if err == nil {
+			// A directory the archive implies but does not list: 0755,
+			// root's, and the time of the entry that implied it, so the
+			// result depends neither on the umask nor on the clock.
+			u.dirs = append(u.dirs, dirMeta{
+				name: strings.Join(parts[:k+1], "/"),
+				hdr:  &tar.Header{Mode: 0o755, ModTime: u.mtime},
+			})
+		}
 		fd, err := unix.Openat2(cur, p, &unix.OpenHow{
 			Flags:   unix.O_PATH | unix.O_DIRECTORY | unix.O_CLOEXEC | unix.O_NOFOLLOW,
 			Resolve: unix.RESOLVE_BENEATH | unix.RESOLVE_NO_SYMLINKS,
@@ -373,6 +387,7 @@ func (u *unpacker) entry(tr *tar.Reader, hdr *tar.Header) error {
 	if hdr.Typeflag == tar.TypeXGlobalHeader {
 		return nil
 	}
+	u.mtime = hdr.ModTime
 	if isSparse(hdr) {
 		// A sparse entry expands a few bytes of archive into any number
 		// of zeros: a cheap bomb, and never written by image builders.
