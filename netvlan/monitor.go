@@ -17,7 +17,7 @@ type EventKind string
 // The events a Switch reports through Run.
 const (
 	EventDisconnected EventKind = "disconnected" // the connection to ovsdb-server dropped
-	EventReconnected  EventKind = "reconnected"  // connected and monitoring again
+	EventReconnected  EventKind = "reconnected"  // connected and monitoring again; calls may already have succeeded before it arrives
 	EventPortAdded    EventKind = "port-added"   // an owned interface appeared in OVSDB
 	EventPortRemoved  EventKind = "port-removed" // an owned interface left OVSDB
 	EventOfport       EventKind = "ofport"       // an owned interface's ofport changed (-1: ovs-vswitchd could not open it)
