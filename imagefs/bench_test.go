@@ -371,16 +371,7 @@ func BenchmarkBlobsToRootfs245MB(b *testing.B) {
 func BenchmarkPredistribute(b *testing.B) {
 	ctx := context.Background()
 	proxy := imagefstest.StartProxy(b, imagefstest.StartRegistry(b))
-	src := b.TempDir()
-	imagefstest.WriteTree(b, src, imagefstest.TreeSpec{Seed: 9, Files: 1500, Bytes: 24 << 20})
-	base, _, err := imagefs.Build(ctx, src, imagefs.Recipe{Role: imagefs.RoleBase, Target: "/usr"})
-	if err != nil {
-		b.Fatal(err)
-	}
-	img, _, err := imagefs.Build(ctx, src, imagefs.Recipe{Base: base, Target: "/app"})
-	if err != nil {
-		b.Fatal(err)
-	}
+	img := baseAndAppImage(b, imagefstest.TreeSpec{Seed: 9, Files: 1500, Bytes: 24 << 20})
 	ref := proxy.Addr + "/bench/dist:1"
 	if _, err := imagefs.Push(ctx, img, ref, fastRemote()); err != nil {
 		b.Fatal(err)
@@ -421,6 +412,25 @@ func BenchmarkPredistribute(b *testing.B) {
 			b.ReportMetric(cpu.Seconds()/float64(iters*nodes), "cpu-s/node")
 		})
 	}
+}
+
+// baseAndAppImage is an image of two layers made from one generated tree:
+// a base layer at /usr and an app layer at /app, what the pre-distribution
+// benchmarks move.
+func baseAndAppImage(b *testing.B, spec imagefstest.TreeSpec) v1.Image {
+	b.Helper()
+	ctx := context.Background()
+	src := b.TempDir()
+	imagefstest.WriteTree(b, src, spec)
+	base, _, err := imagefs.Build(ctx, src, imagefs.Recipe{Role: imagefs.RoleBase, Target: "/usr"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	img, _, err := imagefs.Build(ctx, src, imagefs.Recipe{Base: base, Target: "/app"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return img
 }
 
 // tmpfsNodes opens n stores below root, each served on loopback.

@@ -148,16 +148,7 @@ func TestPredistributeFabric(t *testing.T) {
 // kernel counted leaving the registry, over the image size.
 func BenchmarkPredistributeFabric(b *testing.B) {
 	ctx := context.Background()
-	src := b.TempDir()
-	imagefstest.WriteTree(b, src, imagefstest.TreeSpec{Seed: 9, Files: 600, Bytes: 16 << 20})
-	base, _, err := imagefs.Build(ctx, src, imagefs.Recipe{Role: imagefs.RoleBase, Target: "/usr"})
-	if err != nil {
-		b.Fatal(err)
-	}
-	img, _, err := imagefs.Build(ctx, src, imagefs.Recipe{Base: base, Target: "/app"})
-	if err != nil {
-		b.Fatal(err)
-	}
+	img := baseAndAppImage(b, imagefstest.TreeSpec{Seed: 9, Files: 600, Bytes: 16 << 20})
 	const rate = 100_000_000
 	s := newFabricSite(b, 10, rate, img)
 	b.Logf("image %.1f MB; one copy over a %d Mbit/s link takes %.2f s", float64(s.size)/1e6, rate/1_000_000, float64(s.size)*8/rate)

@@ -180,6 +180,25 @@ func relayImage(t *testing.T, size int) (v1.Image, imagefs.AnnotatedLayer, []byt
 	return newImage(t, big, app), big, body
 }
 
+// addUntilFetching adds origin to s in the background and returns once s
+// has begun to fetch the blob digest; Add's error arrives on the channel.
+func addUntilFetching(t *testing.T, s *imagefs.Store, origin v1.Image, digest v1.Hash) <-chan error {
+	t.Helper()
+	fetching := make(chan struct{})
+	var once sync.Once
+	done := make(chan error, 1)
+	go func() {
+		_, err := s.AddWith(t.Context(), origin, "x", imagefs.AddOptions{OnFetch: func(d v1.Descriptor) {
+			if d.Digest == digest {
+				once.Do(func() { close(fetching) })
+			}
+		}})
+		done <- err
+	}()
+	waitFor(t, "the store to begin the blob", fetching)
+	return done
+}
+
 func waitFor(t *testing.T, what string, ch <-chan struct{}) {
 	t.Helper()
 	select {
@@ -218,26 +237,12 @@ func sha256Hex(b []byte) string {
 func TestHandlerStreamsInFlightBlob(t *testing.T) {
 	ctx := t.Context()
 	img, big, body := relayImage(t, 1<<20)
-	blob := compressedBlob(t, big.Layer)
-	digest, _ := big.Layer.Digest()
+	origin, g, digest, blob := heldMidBlob(t, img, big.Layer)
 	half := int64(len(blob) / 2)
-	g := newGate(t)
-	origin := gatedImage{Image: img, gated: map[v1.Hash]v1.Layer{digest: gatedLayer{Layer: big.Layer, g: g, cut: half}}}
 
 	parent := openStore(t)
 	url := "http://" + imagefstest.Serve(t, parent.Handler())
-	fetching := make(chan struct{})
-	var fetchOnce sync.Once
-	parentDone := make(chan error, 1)
-	go func() {
-		_, err := parent.AddWith(ctx, origin, "x", imagefs.AddOptions{OnFetch: func(d v1.Descriptor) {
-			if d.Digest == digest {
-				fetchOnce.Do(func() { close(fetching) })
-			}
-		}})
-		parentDone <- err
-	}()
-	waitFor(t, "the parent to begin the blob", fetching)
+	parentDone := addUntilFetching(t, parent, origin, digest)
 
 	head := get(t, http.MethodHead, blobURL(url, digest), nil)
 	_ = head.Body.Close()
@@ -346,18 +351,7 @@ func TestInFlightReadersSeeWriterFailure(t *testing.T) {
 			origin := gatedImage{Image: img, gated: map[v1.Hash]v1.Layer{digest: gatedLayer{Layer: big.Layer, g: g, cut: half, mode: c.mode}}}
 			s := openStore(t)
 			url := "http://" + imagefstest.Serve(t, s.Handler())
-			fetching := make(chan struct{})
-			var once sync.Once
-			done := make(chan error, 1)
-			go func() {
-				_, err := s.AddWith(ctx, origin, "x", imagefs.AddOptions{OnFetch: func(d v1.Descriptor) {
-					if d.Digest == digest {
-						once.Do(func() { close(fetching) })
-					}
-				}})
-				done <- err
-			}()
-			waitFor(t, "the store to begin the blob", fetching)
+			done := addUntilFetching(t, s, origin, digest)
 			resp := get(t, http.MethodGet, blobURL(url, digest), nil)
 			defer resp.Body.Close()
 			local, err := s.OpenBlob(ctx, digest)
@@ -580,25 +574,10 @@ func checkNodes(t *testing.T, ns []imagefs.Node, name string) {
 func TestPredistributeChainCutThrough(t *testing.T) {
 	ctx := t.Context()
 	proxy, img, pulled, big := pushedBigImage(t, 2<<20)
-	digest, _ := big.Layer.Digest()
-	blob := compressedBlob(t, big.Layer)
+	origin, g, digest, blob := heldMidBlob(t, pulled, big.Layer)
 	half := int64(len(blob) / 2)
-	g := newGate(t)
-	layer, err := pulled.LayerByDigest(digest)
-	if err != nil {
-		t.Fatal(err)
-	}
-	origin := gatedImage{Image: pulled, gated: map[v1.Hash]v1.Layer{digest: gatedLayer{Layer: layer, g: g, cut: half}}}
 	ns := startNodes(t, 6)
-	type outcome struct {
-		res []imagefs.NodeResult
-		err error
-	}
-	done := make(chan outcome, 1)
-	go func() {
-		res, err := imagefs.Predistribute(ctx, origin, "relay:1", ns, imagefs.DistributeConfig{Fanout: 1})
-		done <- outcome{res, err}
-	}()
+	done := predistributeInBackground(ctx, origin, "relay:1", ns, imagefs.DistributeConfig{Fanout: 1})
 	last := ns[len(ns)-1].URL
 	waitInFlight(t, last, digest)
 	resp := get(t, http.MethodGet, blobURL(last, digest), nil)
@@ -641,6 +620,38 @@ func TestPredistributeChainCutThrough(t *testing.T) {
 	}
 }
 
+// heldMidBlob is the image with l's blob held by a gate at its
+// middle; it returns the gated origin, the gate, and the blob's digest and
+// bytes.
+func heldMidBlob(t *testing.T, img v1.Image, l v1.Layer) (gatedImage, *gate, v1.Hash, []byte) {
+	t.Helper()
+	digest, _ := l.Digest()
+	blob := compressedBlob(t, l)
+	layer, err := img.LayerByDigest(digest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := newGate(t)
+	return gatedImage{Image: img, gated: map[v1.Hash]v1.Layer{digest: gatedLayer{Layer: layer, g: g, cut: int64(len(blob) / 2)}}}, g, digest, blob
+}
+
+// distributeOutcome is what Predistribute returned.
+type distributeOutcome struct {
+	res []imagefs.NodeResult
+	err error
+}
+
+// predistributeInBackground runs Predistribute on its own goroutine, for a
+// test that watches the nodes while a gate holds the origin.
+func predistributeInBackground(ctx context.Context, origin v1.Image, name string, ns []imagefs.Node, cfg imagefs.DistributeConfig) <-chan distributeOutcome {
+	done := make(chan distributeOutcome, 1)
+	go func() {
+		res, err := imagefs.Predistribute(ctx, origin, name, ns, cfg)
+		done <- distributeOutcome{res, err}
+	}()
+	return done
+}
+
 // serveKillable serves h on loopback like imagefstest.Serve, with a kill
 // that drops the server and its connections at once, as a dying node.
 func serveKillable(t *testing.T, h http.Handler) (string, func()) {
@@ -681,27 +692,12 @@ func serveKillable(t *testing.T, h http.Handler) (string, func()) {
 func TestPredistributeParentDiesMidStream(t *testing.T) {
 	ctx := t.Context()
 	proxy, img, pulled, big := pushedBigImage(t, 1<<20)
-	digest, _ := big.Layer.Digest()
-	blob := compressedBlob(t, big.Layer)
+	origin, g, digest, blob := heldMidBlob(t, pulled, big.Layer)
 	half := int64(len(blob) / 2)
-	g := newGate(t)
-	layer, err := pulled.LayerByDigest(digest)
-	if err != nil {
-		t.Fatal(err)
-	}
-	origin := gatedImage{Image: pulled, gated: map[v1.Hash]v1.Layer{digest: gatedLayer{Layer: layer, g: g, cut: half}}}
 	ns := startNodes(t, 5)
 	var kill func()
 	ns[1].URL, kill = serveKillable(t, ns[1].Store.Handler())
-	type outcome struct {
-		res []imagefs.NodeResult
-		err error
-	}
-	done := make(chan outcome, 1)
-	go func() {
-		res, err := imagefs.Predistribute(ctx, origin, "relay:1", ns, imagefs.DistributeConfig{Fanout: 1})
-		done <- outcome{res, err}
-	}()
+	done := predistributeInBackground(ctx, origin, "relay:1", ns, imagefs.DistributeConfig{Fanout: 1})
 	// The blob streams through node 1 down to the last node.
 	last := ns[len(ns)-1].URL
 	waitInFlight(t, last, digest)
@@ -760,11 +756,8 @@ func openUnder(t *testing.T, dir string) []string {
 func TestOpenBlobFollowsInFlightBlob(t *testing.T) {
 	ctx := t.Context()
 	img, big, _ := relayImage(t, 512<<10)
-	blob := compressedBlob(t, big.Layer)
-	digest, _ := big.Layer.Digest()
+	origin, g, digest, blob := heldMidBlob(t, img, big.Layer)
 	half := int64(len(blob) / 2)
-	g := newGate(t)
-	origin := gatedImage{Image: img, gated: map[v1.Hash]v1.Layer{digest: gatedLayer{Layer: big.Layer, g: g, cut: half}}}
 	// Two layers at once, whatever GOMAXPROCS: the small one is stored
 	// while the big one is held.
 	cfg := imagefs.DefaultStoreConfig(t.TempDir())
@@ -876,15 +869,7 @@ func TestPredistributeStalledParentTimesOut(t *testing.T) {
 	g := newGate(t)
 	origin := gatedImage{Image: img, gated: map[v1.Hash]v1.Layer{digest: gatedLayer{Layer: big.Layer, g: g, cut: half, once: new(sync.Once)}}}
 	ns := startNodes(t, 2)
-	type outcome struct {
-		res []imagefs.NodeResult
-		err error
-	}
-	done := make(chan outcome, 1)
-	go func() {
-		res, err := imagefs.Predistribute(ctx, origin, "x", ns, imagefs.DistributeConfig{Fanout: 1, PeerTimeout: 500 * time.Millisecond})
-		done <- outcome{res, err}
-	}()
+	done := predistributeInBackground(ctx, origin, "x", ns, imagefs.DistributeConfig{Fanout: 1, PeerTimeout: 500 * time.Millisecond})
 	deadline := time.Now().Add(20 * time.Second)
 	for !ns[1].Store.HasBlob(digest) {
 		if time.Now().After(deadline) {
