@@ -2,7 +2,8 @@ package netvlan
 
 import (
 	"errors"
-	"fmt"
+
+	"github.com/shoalkit/shoal/internal/errs"
 )
 
 // Sentinel errors. Every error netvlan returns wraps one of them, so a caller
@@ -25,36 +26,14 @@ var (
 	ErrClosed = errors.New("netvlan: closed")
 )
 
-// kindError is an error of one of the sentinel kinds with a message that
-// names the problem, and optionally the error that caused it.
-type kindError struct {
-	kind  error
-	msg   string
-	cause error
-}
-
-func (e *kindError) Error() string {
-	if e.cause == nil {
-		return "netvlan: " + e.msg
-	}
-	return "netvlan: " + e.msg + ": " + e.cause.Error()
-}
-
-func (e *kindError) Unwrap() []error {
-	if e.cause == nil {
-		return []error{e.kind}
-	}
-	return []error{e.kind, e.cause}
-}
-
 // newError returns an error of the given kind whose message is
 // "netvlan: " + fmt.Sprintf(format, args...).
 func newError(kind error, format string, args ...any) error {
-	return &kindError{kind: kind, msg: fmt.Sprintf(format, args...)}
+	return errs.New("netvlan", kind, format, args...)
 }
 
 // wrapError is newError with a cause, appended to the message and matched by
 // errors.Is and errors.As as well as the kind.
 func wrapError(kind, cause error, format string, args ...any) error {
-	return &kindError{kind: kind, msg: fmt.Sprintf(format, args...), cause: cause}
+	return errs.Wrap("netvlan", kind, cause, format, args...)
 }
