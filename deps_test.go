@@ -1,6 +1,7 @@
 package shoal_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"os/exec"
 	"slices"
@@ -90,26 +91,90 @@ func TestViolations(t *testing.T) {
 	}
 }
 
-// TestImportDirection checks the module as it is: every package's imports,
-// its tests' imports included, keep the one-way rule.
-func TestImportDirection(t *testing.T) {
-	out, err := exec.CommandContext(t.Context(), "go", "list", "-e",
-		"-f", "{{.ImportPath}}{{range .Imports}} {{.}}{{end}}{{range .TestImports}} {{.}}{{end}}{{range .XTestImports}} {{.}}{{end}}",
-		"./...").Output()
+// goList runs `go list` in dir (a module's root) and returns its output.
+func goList(t *testing.T, dir string, args ...string) string {
+	t.Helper()
+	cmd := exec.CommandContext(t.Context(), "go", append([]string{"list"}, args...)...)
+	cmd.Dir = dir
+	cmd.Env = append(cmd.Environ(), "GOWORK=off")
+	out, err := cmd.Output()
 	if err != nil {
-		t.Fatalf("go list: %v", err)
+		t.Fatalf("go list %s in %s: %v", strings.Join(args, " "), dir, err)
 	}
+	return string(out)
+}
+
+// TestImportDirection checks both modules as they are: every package's
+// imports, its tests' imports included, keep the one-way rule.
+func TestImportDirection(t *testing.T) {
 	var pkgs []pkg
-	for line := range strings.Lines(string(out)) {
-		f := strings.Fields(line)
-		if len(f) > 0 {
-			pkgs = append(pkgs, pkg{path: f[0], imports: f[1:]})
+	for _, dir := range []string{".", "examples"} {
+		out := goList(t, dir, "-e",
+			"-f", "{{.ImportPath}}{{range .Imports}} {{.}}{{end}}{{range .TestImports}} {{.}}{{end}}{{range .XTestImports}} {{.}}{{end}}",
+			"./...")
+		for line := range strings.Lines(out) {
+			f := strings.Fields(line)
+			if len(f) > 0 {
+				pkgs = append(pkgs, pkg{path: f[0], imports: f[1:]})
+			}
 		}
 	}
-	if len(pkgs) < 2 {
-		t.Fatalf("go list found %d packages; expected the module's", len(pkgs))
+	if !slices.ContainsFunc(pkgs, func(p pkg) bool { return p.path == module+"/examples/ctools" }) {
+		t.Fatalf("go list did not list the examples module's packages: %d packages", len(pkgs))
 	}
 	for _, v := range violations(pkgs) {
 		t.Error(v)
+	}
+}
+
+// heavyModules are what the daemons need and an importer of the SDK must not
+// inherit: etcd and its grpc, protobuf-gateway and zap, the browser driver,
+// Kubernetes.
+var heavyModules = []string{"go.etcd.io/", "google.golang.org/grpc", "github.com/grpc-ecosystem/", "go.uber.org/zap", "github.com/chromedp/", "k8s.io/", "github.com/opencontainers/runc"}
+
+// heavy returns the module paths of mods that are in heavyModules.
+func heavy(mods []string) []string {
+	var out []string
+	for _, m := range mods {
+		if slices.ContainsFunc(heavyModules, func(h string) bool { return strings.HasPrefix(m, h) }) {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+func TestHeavy(t *testing.T) {
+	got := heavy([]string{"go.etcd.io/etcd/client/v3", "golang.org/x/sys", "google.golang.org/grpc", "github.com/chromedp/chromedp", "github.com/google/go-containerregistry"})
+	if want := []string{"go.etcd.io/etcd/client/v3", "google.golang.org/grpc", "github.com/chromedp/chromedp"}; !slices.Equal(got, want) {
+		t.Errorf("heavy = %q, want %q", got, want)
+	}
+}
+
+// TestSDKModuleStaysLight checks that no package the SDK module builds, tests
+// included, comes from a heavy module, and that its go.mod requires none: the
+// daemons' module (examples/) is where etcd, grpc and chromedp belong.
+func TestSDKModuleStaysLight(t *testing.T) {
+	built := strings.Fields(goList(t, ".", "-deps", "-test", "-f", "{{with .Module}}{{.Path}}{{end}}", "./..."))
+	if bad := heavy(built); len(bad) > 0 {
+		t.Errorf("the SDK module builds packages of %q; move what needs them to examples/", bad)
+	}
+	cmd := exec.CommandContext(t.Context(), "go", "mod", "edit", "-json")
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("go mod edit -json: %v", err)
+	}
+	var gomod struct{ Require []struct{ Path string } }
+	if err := json.Unmarshal(out, &gomod); err != nil {
+		t.Fatal(err)
+	}
+	var required []string
+	for _, r := range gomod.Require {
+		required = append(required, r.Path)
+	}
+	if len(required) == 0 {
+		t.Fatal("go.mod requires nothing: go mod edit -json was not read")
+	}
+	if bad := heavy(required); len(bad) > 0 {
+		t.Errorf("go.mod requires %q; the SDK module must not", bad)
 	}
 }

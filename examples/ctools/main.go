@@ -4,6 +4,8 @@
 //
 //	ctools [--cgroup PATH | --pid PID] [--json] [--root DIR] COMMAND [ARGS]
 //
+// The global flags may also follow the command: ctools free -m --pid 4242.
+//
 // Commands:
 //
 //	free [-b|-k|-m|-g]      memory, as free(1): used = total - available
@@ -27,19 +29,51 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/shoalkit/shoal/cgroupx"
+	"github.com/shoalkit/shoal/examples/internal/daemon"
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr, time.Now)
-	stop()
-	os.Exit(code)
+	daemon.Main("ctools", func(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+		return newCLI(time.Now).Run(ctx, args, stdout, stderr)
+	})
+}
+
+// globals are the flags every command takes, before or after its name.
+type globals struct {
+	cgroup string
+	pid    int
+	json   bool
+	root   string
+	now    func() time.Time
+}
+
+func (g *globals) register(fs *flag.FlagSet) {
+	fs.StringVar(&g.cgroup, "cgroup", "", "cgroup path relative to the hierarchy root, e.g. /kubepods/pod1/ctr")
+	fs.IntVar(&g.pid, "pid", 0, "read the cgroup of this process")
+	fs.BoolVar(&g.json, "json", false, "print JSON")
+	fs.StringVar(&g.root, "root", "", "read /proc and /sys under this directory (a fixture tree)")
+}
+
+// newCLI is ctools with its commands; now is the clock uptime prints.
+func newCLI(now func() time.Time) *daemon.CLI {
+	g := &globals{now: now}
+	return &daemon.CLI{
+		Name:    "ctools",
+		Summary: "ctools prints what a container really has, from its cgroup: without --cgroup or --pid, its own.",
+		Globals: g.register,
+		Commands: []daemon.Command{
+			{Name: "free", Args: "[-b|-k|-m|-g]", Summary: "memory, as free(1): used = total - available", Flags: g.free},
+			{Name: "uptime", Summary: "the uptime(1) line, with the container's uptime and load", Flags: g.noFlags(uptime)},
+			{Name: "nproc", Summary: "the container's CPU count, as nproc(1)", Flags: g.noFlags(nproc)},
+			{Name: "df", Args: "[-h]", Summary: "the container's file systems, as df(1)", Flags: g.df},
+			{Name: "top", Args: "[-d SEC] [-n N]", Summary: "the busiest processes over an interval", Flags: g.top},
+			{Name: "loadavg", Args: "[-w]", Summary: "a /proc/loadavg line; -w keeps the kernel's averages every 5 s", Flags: g.loadavg},
+		},
+	}
 }
 
 // env is what every command gets.
@@ -51,83 +85,47 @@ type env struct {
 	target int // --pid, 0 when not given
 }
 
-func run(ctx context.Context, args []string, stdout, stderr io.Writer, now func() time.Time) int {
-	fs := flag.NewFlagSet("ctools", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	cgPath := fs.String("cgroup", "", "cgroup path relative to the hierarchy root, e.g. /kubepods/pod1/ctr")
-	pid := fs.Int("pid", 0, "read the cgroup of this process")
-	asJSON := fs.Bool("json", false, "print JSON")
-	root := fs.String("root", "", "read /proc and /sys under this directory (a fixture tree)")
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: ctools [--cgroup PATH | --pid PID] [--json] [--root DIR] free|uptime|nproc|df|top|loadavg [ARGS]")
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
-		return 2
-	}
-	if fs.NArg() == 0 || (*cgPath != "" && *pid != 0) {
-		fs.Usage()
-		return 2
-	}
-	var opts []cgroupx.Option
-	if *root != "" {
-		opts = append(opts, cgroupx.WithRoot(*root))
-	}
-	host, err := cgroupx.NewHost(ctx, opts...)
-	if err != nil {
-		fmt.Fprintln(stderr, "ctools:", err)
-		return 1
-	}
-	var cg *cgroupx.Cgroup
-	switch {
-	case *cgPath != "":
-		cg, err = host.Open(ctx, *cgPath)
-	case *pid != 0:
-		cg, err = host.OpenPID(ctx, *pid)
-	default:
-		cg, err = host.OpenPID(ctx, os.Getpid())
-	}
-	if err != nil {
-		fmt.Fprintln(stderr, "ctools:", err)
-		return 1
-	}
-	e := env{cg: cg, json: *asJSON, out: stdout, now: now, target: *pid}
-	cmds := map[string]func(context.Context, env, []string) error{
-		"free": free, "uptime": uptime, "nproc": nproc, "df": df, "top": top, "loadavg": loadavg,
-	}
-	cmd, ok := cmds[fs.Arg(0)]
-	if !ok {
-		fmt.Fprintf(stderr, "ctools: unknown command %q\n", fs.Arg(0))
-		fs.Usage()
-		return 2
-	}
-	if err := cmd(ctx, e, fs.Args()[1:]); err != nil {
-		var ue usageError
-		if errors.Is(err, flag.ErrHelp) || errors.As(err, &ue) {
-			return 2
+// action opens the cgroup the global flags name and runs f on it; commands
+// take no arguments besides their flags.
+func (g *globals) action(f func(context.Context, env) error) daemon.Action {
+	return func(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+		if len(args) > 0 {
+			return daemon.UsageError(stderr, "ctools: unexpected arguments %q", args)
 		}
+		if g.cgroup != "" && g.pid != 0 {
+			return daemon.UsageError(stderr, "ctools: --cgroup and --pid name two cgroups; give one")
+		}
+		var opts []cgroupx.Option
+		if g.root != "" {
+			opts = append(opts, cgroupx.WithRoot(g.root))
+		}
+		host, err := cgroupx.NewHost(ctx, opts...)
+		if err != nil {
+			return err
+		}
+		var cg *cgroupx.Cgroup
+		switch {
+		case g.cgroup != "":
+			cg, err = host.Open(ctx, g.cgroup)
+		case g.pid != 0:
+			cg, err = host.OpenPID(ctx, g.pid)
+		default:
+			cg, err = host.OpenPID(ctx, os.Getpid())
+		}
+		if err != nil {
+			return err
+		}
+		err = f(ctx, env{cg: cg, json: g.json, out: stdout, now: g.now, target: g.pid})
 		if errors.Is(err, context.Canceled) {
-			return 0
+			return nil
 		}
-		fmt.Fprintln(stderr, "ctools:", err)
-		return 1
+		return err
 	}
-	return 0
 }
 
-// usageError is a bad command line for a command; its flag set has
-// already printed the usage.
-type usageError struct{ error }
-
-func parse(fs *flag.FlagSet, args []string) error {
-	if err := fs.Parse(args); err != nil {
-		return usageError{err}
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(fs.Output(), "%s: unexpected arguments %q\n", fs.Name(), fs.Args())
-		return usageError{errors.New("unexpected arguments")}
-	}
-	return nil
+// noFlags is a command without flags of its own.
+func (g *globals) noFlags(f func(context.Context, env) error) func(*flag.FlagSet) daemon.Action {
+	return func(*flag.FlagSet) daemon.Action { return g.action(f) }
 }
 
 func printJSON(w io.Writer, v any) error {
@@ -136,16 +134,15 @@ func printJSON(w io.Writer, v any) error {
 	return enc.Encode(v)
 }
 
-func free(ctx context.Context, e env, args []string) error {
-	fs := flag.NewFlagSet("free", flag.ContinueOnError)
+func (g *globals) free(fs *flag.FlagSet) daemon.Action {
 	b := fs.Bool("b", false, "bytes")
-	k := fs.Bool("k", false, "KiB (default)")
+	fs.Bool("k", false, "KiB (default)")
 	m := fs.Bool("m", false, "MiB")
-	g := fs.Bool("g", false, "GiB")
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	_ = k
+	gib := fs.Bool("g", false, "GiB")
+	return g.action(func(ctx context.Context, e env) error { return free(ctx, e, *b, *m, *gib) })
+}
+
+func free(ctx context.Context, e env, b, m, g bool) error {
 	mi, err := e.cg.Meminfo(ctx)
 	if err != nil {
 		return err
@@ -155,11 +152,11 @@ func free(ctx context.Context, e env, args []string) error {
 	}
 	unit := uint64(1024)
 	switch {
-	case *b:
+	case b:
 		unit = 1
-	case *m:
+	case m:
 		unit = 1 << 20
-	case *g:
+	case g:
 		unit = 1 << 30
 	}
 	cache := mi.Buffers + mi.Cached + mi.SReclaimable
@@ -185,7 +182,7 @@ func instantLoad(ctx context.Context, cg *cgroupx.Cgroup) (cgroupx.LoadAvg, erro
 	}, nil
 }
 
-func uptime(ctx context.Context, e env, _ []string) error {
+func uptime(ctx context.Context, e env) error {
 	u, err := e.cg.Uptime(ctx)
 	if err != nil {
 		return err
@@ -228,7 +225,7 @@ func uptimeLine(now time.Time, up time.Duration, l cgroupx.LoadAvg) string {
 	return b.String()
 }
 
-func nproc(ctx context.Context, e env, _ []string) error {
+func nproc(ctx context.Context, e env) error {
 	c, err := e.cg.CPUs(ctx)
 	if err != nil {
 		return err
@@ -240,12 +237,12 @@ func nproc(ctx context.Context, e env, _ []string) error {
 	return err
 }
 
-func df(ctx context.Context, e env, args []string) error {
-	fs := flag.NewFlagSet("df", flag.ContinueOnError)
+func (g *globals) df(fs *flag.FlagSet) daemon.Action {
 	human := fs.Bool("h", false, "sizes in powers of 1024 (K, M, G)")
-	if err := parse(fs, args); err != nil {
-		return err
-	}
+	return g.action(func(ctx context.Context, e env) error { return df(ctx, e, *human) })
+}
+
+func df(ctx context.Context, e env, human bool) error {
 	du, err := e.cg.DiskUsage(ctx, e.target)
 	if err != nil {
 		return err
@@ -254,13 +251,13 @@ func df(ctx context.Context, e env, args []string) error {
 		return printJSON(e.out, du)
 	}
 	size := func(n uint64) string {
-		if !*human {
+		if !human {
 			return fmt.Sprint(n / 1024)
 		}
 		return humanSize(n)
 	}
 	head := "1K-blocks"
-	if *human {
+	if human {
 		head = "Size"
 	}
 	fmt.Fprintf(e.out, "%-14s %9s %8s %9s %4s %s\n", "Filesystem", head, "Used", "Available", "Use%", "Mounted on")
@@ -292,22 +289,22 @@ func humanSize(n uint64) string {
 	return fmt.Sprintf("%d%c", int(f+0.999), units[u])
 }
 
-func top(ctx context.Context, e env, args []string) error {
-	fs := flag.NewFlagSet("top", flag.ContinueOnError)
+func (g *globals) top(fs *flag.FlagSet) daemon.Action {
 	delay := fs.Float64("d", 1, "interval in seconds")
 	n := fs.Int("n", 20, "processes to show")
-	if err := parse(fs, args); err != nil {
-		return err
+	return g.action(func(ctx context.Context, e env) error { return top(ctx, e, *delay, *n) })
+}
+
+func top(ctx context.Context, e env, delay float64, n int) error {
+	if delay <= 0 {
+		return fmt.Errorf("top: interval %v must be positive", delay)
 	}
-	if *delay <= 0 {
-		return fmt.Errorf("top: interval %v must be positive", *delay)
-	}
-	entries, err := e.cg.Top(ctx, time.Duration(*delay*float64(time.Second)))
+	entries, err := e.cg.Top(ctx, time.Duration(delay*float64(time.Second)))
 	if err != nil {
 		return err
 	}
-	if len(entries) > *n {
-		entries = entries[:*n]
+	if len(entries) > n {
+		entries = entries[:max(n, 0)]
 	}
 	if e.json {
 		return printJSON(e.out, entries)
@@ -319,19 +316,19 @@ func top(ctx context.Context, e env, args []string) error {
 	return nil
 }
 
-func loadavg(ctx context.Context, e env, args []string) error {
-	fs := flag.NewFlagSet("loadavg", flag.ContinueOnError)
+func (g *globals) loadavg(fs *flag.FlagSet) daemon.Action {
 	watch := fs.Bool("w", false, "keep the kernel's 1/5/15-minute averages, printing every 5 s until interrupted")
-	if err := parse(fs, args); err != nil {
-		return err
-	}
+	return g.action(func(ctx context.Context, e env) error { return loadavg(ctx, e, *watch) })
+}
+
+func loadavg(ctx context.Context, e env, watch bool) error {
 	emit := func(l cgroupx.LoadAvg) error {
 		if e.json {
 			return printJSON(e.out, l)
 		}
 		return cgroupx.WriteLoadavg(e.out, l)
 	}
-	if !*watch {
+	if !watch {
 		l, err := instantLoad(ctx, e.cg)
 		if err != nil {
 			return err

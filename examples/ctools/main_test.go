@@ -13,6 +13,7 @@ import (
 
 	"github.com/shoalkit/shoal/cgroupx"
 	"github.com/shoalkit/shoal/cgroupx/cgroupxtest"
+	"github.com/shoalkit/shoal/examples/internal/daemon"
 	"github.com/shoalkit/shoal/internal/testenv"
 )
 
@@ -44,7 +45,7 @@ func ctools(t *testing.T, tree *cgroupxtest.Tree, args ...string) (string, strin
 		args = append([]string{"--root", tree.Root}, args...)
 	}
 	now := func() time.Time { return time.Date(2026, 11, 24, 2, 11, 32, 0, time.UTC) }
-	code := run(t.Context(), args, &out, &errOut, now)
+	code := daemon.ExitCode(newCLI(now).Run(t.Context(), args, &out, &errOut))
 	return out.String(), errOut.String(), code
 }
 
@@ -54,6 +55,10 @@ func TestCommands(t *testing.T) {
 		args []string
 		want string
 	}{
+		{[]string{"free", "-m", "--cgroup", "/ctr"}, "" +
+			"               total        used        free      shared  buff/cache   available\n" +
+			"Mem:             256          68         156           8          40         188\n" +
+			"Swap:           2048           0        2048\n"},
 		{[]string{"--cgroup", "/ctr", "free", "-m"}, "" +
 			"               total        used        free      shared  buff/cache   available\n" +
 			"Mem:             256          68         156           8          40         188\n" +
@@ -114,6 +119,8 @@ func TestErrors(t *testing.T) {
 		{[]string{"--cgroup", "/../x", "free"}, 1},
 		{[]string{"--cgroup", "/ctr", "top", "-d", "0"}, 1},
 		{[]string{"--cgroup", "/ctr", "free", "-x"}, 2},
+		{[]string{"--cgroup", "/ctr", "free", "extra"}, 2},
+		{[]string{"free", "--cgroup", "/ctr", "--pid", "1"}, 2},
 	} {
 		if _, _, code := ctools(t, tree, tc.args...); code != tc.code {
 			t.Errorf("ctools %v: exit %d, want %d", tc.args, code, tc.code)
@@ -158,7 +165,7 @@ func TestIntegrationLoadavgWatch(t *testing.T) {
 	defer cancel()
 	var out, errOut bytes.Buffer
 	time.AfterFunc(time.Second, cancel)
-	code := run(ctx, []string{"--pid", strconv.Itoa(p.Pid), "loadavg", "-w"}, &out, &errOut, time.Now)
+	code := daemon.ExitCode(newCLI(time.Now).Run(ctx, []string{"--pid", strconv.Itoa(p.Pid), "loadavg", "-w"}, &out, &errOut))
 	// One 5-second step from zero with one runnable thread, as the kernel
 	// computes it.
 	var want [3]uint64

@@ -3,11 +3,13 @@ package main
 import (
 	"bytes"
 	"context"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/shoalkit/shoal/examples/internal/daemon"
 	"github.com/shoalkit/shoal/imagefs/imagefstest"
 	"github.com/shoalkit/shoal/internal/testenv"
 )
@@ -15,7 +17,7 @@ import (
 func imgctl(t *testing.T, args ...string) string {
 	t.Helper()
 	var out bytes.Buffer
-	if err := run(context.Background(), args, &out); err != nil {
+	if err := newCLI().Run(context.Background(), args, &out, &out); err != nil {
 		t.Fatalf("imgctl %s: %v\n%s", strings.Join(args, " "), err, out.String())
 	}
 	return out.String()
@@ -69,7 +71,7 @@ func TestBuildSquashPushPullPrepare(t *testing.T) {
 	servePort := port + 10
 	served := make(chan error, 1)
 	go func() {
-		served <- run(ctx, []string{"serve", "-store", store, "-addr", "127.0.0.1:" + itoa(servePort)}, &bytes.Buffer{})
+		served <- newCLI().Run(ctx, []string{"serve", "-store", store, "-addr", "127.0.0.1:" + itoa(servePort)}, &bytes.Buffer{}, io.Discard)
 	}()
 	out = imgctl(t, "pull", "-insecure", "-store", filepath.Join(tmp, "follower"), "-peer", "http://127.0.0.1:"+itoa(servePort), "-wait", "5s", ref)
 	cancel()
@@ -91,9 +93,21 @@ func itoa(n int) string {
 }
 
 func TestUsageErrors(t *testing.T) {
-	for _, args := range [][]string{nil, {"frobnicate"}, {"build"}, {"pull", "x"}, {"predistribute", "-stores", "a", "-base-port", "40000", "r"}} {
-		if err := run(context.Background(), args, &bytes.Buffer{}); err == nil {
-			t.Errorf("imgctl %v succeeded", args)
+	for _, tt := range []struct {
+		args []string
+		code int
+	}{
+		{nil, 2},
+		{[]string{"frobnicate"}, 2},
+		{[]string{"build"}, 2},
+		{[]string{"pull", "x"}, 2},
+		{[]string{"prepare", "-store", "/x", "img"}, 2},
+		{[]string{"build", "-bogus"}, 2},
+		{[]string{"predistribute", "-stores", "a", "-base-port", "40000", "r"}, 1},
+	} {
+		err := newCLI().Run(context.Background(), tt.args, &bytes.Buffer{}, io.Discard)
+		if code := daemon.ExitCode(err); code != tt.code {
+			t.Errorf("imgctl %v: exit %d (%v), want %d", tt.args, code, err, tt.code)
 		}
 	}
 }

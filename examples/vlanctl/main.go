@@ -7,7 +7,7 @@
 //	vlanctl [global flags] list [-json]
 //	vlanctl [global flags] reconcile -f desired.json
 //
-// Global flags: -db (ovsdb-server endpoint, default
+// Global flags, before or after the command: -db (ovsdb-server endpoint, default
 // unix:/var/run/openvswitch/db.sock), -bridge, -host-netns, -owner,
 // -pool VLAN:CIDR[:GATEWAY] (repeatable), -hostname RULE, -v.
 //
@@ -20,36 +20,24 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/netip"
 	"os"
-	"os/signal"
 	"strconv"
 	"strings"
-	"syscall"
 	"text/tabwriter"
 
+	"github.com/shoalkit/shoal/examples/internal/daemon"
 	"github.com/shoalkit/shoal/netvlan"
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
-	stop()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "vlanctl:", err)
-		if errors.Is(err, errUsage) {
-			os.Exit(2)
-		}
-		os.Exit(1)
-	}
+	daemon.Main("vlanctl", func(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+		return newCLI().Run(ctx, args, stdout, stderr)
+	})
 }
-
-var errUsage = errors.New("usage")
 
 // pools collects repeated -pool flags.
 type pools []netvlan.Pool
@@ -142,58 +130,72 @@ func toJSON(p netvlan.Port) portJSON {
 	return j
 }
 
-func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	cfg := netvlan.DefaultConfig()
-	var ps pools
-	var rule string
-	var verbose bool
-	global := flag.NewFlagSet("vlanctl", flag.ContinueOnError)
-	global.SetOutput(stderr)
-	global.StringVar(&cfg.Endpoint, "db", cfg.Endpoint, "ovsdb-server endpoint (unix:PATH or tcp:HOST:PORT)")
-	global.StringVar(&cfg.Bridge, "bridge", cfg.Bridge, "bridge for attachments that name none")
-	global.StringVar(&cfg.HostNetns, "host-netns", "", "network namespace of ovs-vswitchd's ports (default: this process's)")
-	global.StringVar(&cfg.Owner, "owner", cfg.Owner, "external_ids:shoal-owner of the ports this tool manages")
-	global.Var(&ps, "pool", "address pool VLAN:CIDR[:GATEWAY] (repeatable)")
-	global.StringVar(&rule, "hostname", netvlan.DefaultHostnameRule, "hostname rule")
-	global.BoolVar(&verbose, "v", false, "log to stderr")
-	global.Usage = func() {
-		fmt.Fprintln(stderr, "usage: vlanctl [flags] attach|detach|list|reconcile [flags]")
-		global.PrintDefaults()
+// globals are the flags every command takes, before or after its name.
+type globals struct {
+	cfg     netvlan.Config
+	pools   pools
+	rule    string
+	verbose bool
+}
+
+func (g *globals) register(fs *flag.FlagSet) {
+	fs.StringVar(&g.cfg.Endpoint, "db", g.cfg.Endpoint, "ovsdb-server endpoint (unix:PATH or tcp:HOST:PORT)")
+	fs.StringVar(&g.cfg.Bridge, "bridge", g.cfg.Bridge, "bridge for attachments that name none")
+	fs.StringVar(&g.cfg.HostNetns, "host-netns", "", "network namespace of ovs-vswitchd's ports (default: this process's)")
+	fs.StringVar(&g.cfg.Owner, "owner", g.cfg.Owner, "external_ids:shoal-owner of the ports this tool manages")
+	fs.Var(&g.pools, "pool", "address pool VLAN:CIDR[:GATEWAY] (repeatable)")
+	fs.StringVar(&g.rule, "hostname", netvlan.DefaultHostnameRule, "hostname rule")
+	fs.BoolVar(&g.verbose, "v", false, "log to stderr")
+}
+
+// newCLI is vlanctl with its commands.
+func newCLI() *daemon.CLI {
+	g := &globals{cfg: netvlan.DefaultConfig()}
+	return &daemon.CLI{
+		Name:    "vlanctl",
+		Summary: "vlanctl wires containers to VLANs on Open vSwitch.",
+		Globals: g.register,
+		Commands: []daemon.Command{
+			{Name: "attach", Args: "-id ID -netns PATH -vlan N [-ip CIDR] [-gw IP] [-trunks 10,20] [-ifname eth0]", Summary: "give a container a port on a VLAN", Flags: g.attach},
+			{Name: "detach", Args: "-id ID [-ifname eth0]", Summary: "remove a container's ports", Flags: g.detach},
+			{Name: "list", Args: "[-json]", Summary: "the ports this owner manages", Flags: g.list},
+			{Name: "reconcile", Args: "-f desired.json", Summary: "make the switch match a desired state (- reads stdin)", Flags: g.reconcile},
+		},
 	}
-	if err := global.Parse(args); err != nil {
-		return errUsage
-	}
-	if global.NArg() == 0 {
-		global.Usage()
-		return errUsage
-	}
-	cfg.Pools = ps
-	var err error
-	if cfg.Hostname, err = netvlan.ParseHostnameRule(rule); err != nil {
-		return err
-	}
-	if verbose {
-		cfg.Logger = slog.New(slog.NewTextHandler(stderr, nil))
-	}
-	cmd, rest := global.Arg(0), global.Args()[1:]
-	fs := flag.NewFlagSet("vlanctl "+cmd, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	switch cmd {
-	case "attach":
-		var d desired
-		var trunks, ip, gw string
-		fs.StringVar(&d.ContainerID, "id", "", "container id (required)")
-		fs.StringVar(&d.Netns, "netns", "", "container network namespace path (required)")
-		fs.StringVar(&d.IfName, "ifname", "", "container interface name (default eth0)")
-		fs.IntVar(&d.VLAN, "vlan", 0, "access VLAN, or native VLAN with -trunks")
-		fs.StringVar(&trunks, "trunks", "", "trunk VLANs, comma separated")
-		fs.StringVar(&ip, "ip", "", "address with prefix (default: from the VLAN's pool)")
-		fs.StringVar(&gw, "gw", "", "default gateway (default: the pool's)")
-		fs.IntVar(&d.MTU, "mtu", 0, "MTU")
-		if err := fs.Parse(rest); err != nil {
-			return errUsage
+}
+
+// withSwitch opens the switch the global flags describe, runs f on it and
+// closes it; commands take no arguments besides their flags.
+func (g *globals) withSwitch(f func(ctx context.Context, sw *netvlan.Switch, stdout io.Writer) error) daemon.Action {
+	return func(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+		if len(args) > 0 {
+			return daemon.UsageError(stderr, "vlanctl: unexpected arguments %q", args)
 		}
-		d.IP, d.Gateway = ip, gw
+		cfg := g.cfg
+		cfg.Pools = g.pools
+		var err error
+		if cfg.Hostname, err = netvlan.ParseHostnameRule(g.rule); err != nil {
+			return err
+		}
+		if g.verbose {
+			cfg.Logger = daemon.Logger(stderr, false)
+		}
+		return withSwitch(ctx, cfg, func(sw *netvlan.Switch) error { return f(ctx, sw, stdout) })
+	}
+}
+
+func (g *globals) attach(fs *flag.FlagSet) daemon.Action {
+	var d desired
+	var trunks string
+	fs.StringVar(&d.ContainerID, "id", "", "container id (required)")
+	fs.StringVar(&d.Netns, "netns", "", "container network namespace path (required)")
+	fs.StringVar(&d.IfName, "ifname", "", "container interface name (default eth0)")
+	fs.IntVar(&d.VLAN, "vlan", 0, "access VLAN, or native VLAN with -trunks")
+	fs.StringVar(&trunks, "trunks", "", "trunk VLANs, comma separated")
+	fs.StringVar(&d.IP, "ip", "", "address with prefix (default: from the VLAN's pool)")
+	fs.StringVar(&d.Gateway, "gw", "", "default gateway (default: the pool's)")
+	fs.IntVar(&d.MTU, "mtu", 0, "MTU")
+	return g.withSwitch(func(ctx context.Context, sw *netvlan.Switch, stdout io.Writer) error {
 		for _, f := range strings.FieldsFunc(trunks, func(r rune) bool { return r == ',' }) {
 			v, err := strconv.Atoi(strings.TrimSpace(f))
 			if err != nil {
@@ -205,68 +207,63 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		if err != nil {
 			return err
 		}
-		return withSwitch(ctx, cfg, func(sw *netvlan.Switch) error {
-			p, err := sw.Attach(ctx, a)
-			if err != nil {
-				return err
-			}
-			return printJSON(stdout, toJSON(p))
-		})
-	case "detach":
-		var id, ifName string
-		fs.StringVar(&id, "id", "", "container id (required)")
-		fs.StringVar(&ifName, "ifname", "", "only this container interface")
-		if err := fs.Parse(rest); err != nil {
-			return errUsage
+		p, err := sw.Attach(ctx, a)
+		if err != nil {
+			return err
 		}
+		return printJSON(stdout, toJSON(p))
+	})
+}
+
+func (g *globals) detach(fs *flag.FlagSet) daemon.Action {
+	id := fs.String("id", "", "container id (required)")
+	ifName := fs.String("ifname", "", "only this container interface")
+	return g.withSwitch(func(ctx context.Context, sw *netvlan.Switch, _ io.Writer) error {
 		var ifs []string
-		if ifName != "" {
-			ifs = []string{ifName}
+		if *ifName != "" {
+			ifs = []string{*ifName}
 		}
-		return withSwitch(ctx, cfg, func(sw *netvlan.Switch) error { return sw.Detach(ctx, id, ifs...) })
-	case "list":
-		asJSON := fs.Bool("json", false, "print JSON")
-		if err := fs.Parse(rest); err != nil {
-			return errUsage
+		return sw.Detach(ctx, *id, ifs...)
+	})
+}
+
+func (g *globals) list(fs *flag.FlagSet) daemon.Action {
+	asJSON := fs.Bool("json", false, "print JSON")
+	return g.withSwitch(func(ctx context.Context, sw *netvlan.Switch, stdout io.Writer) error {
+		ports, err := sw.List(ctx)
+		if err != nil {
+			return err
 		}
-		return withSwitch(ctx, cfg, func(sw *netvlan.Switch) error {
-			ports, err := sw.List(ctx)
-			if err != nil {
-				return err
+		if *asJSON {
+			out := make([]portJSON, len(ports))
+			for i, p := range ports {
+				out[i] = toJSON(p)
 			}
-			if *asJSON {
-				out := make([]portJSON, len(ports))
-				for i, p := range ports {
-					out[i] = toJSON(p)
-				}
-				return printJSON(stdout, out)
-			}
-			tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "CONTAINER\tIF\tPORT\tBRIDGE\tVLAN\tIP\tHOSTNAME\tOFPORT\tLINK\tERROR")
-			for _, p := range ports {
-				vlan := strconv.Itoa(p.VLAN)
-				if len(p.Trunks) > 0 {
-					vlan += " trunks " + fmt.Sprint(p.Trunks)
-				}
-				ip := ""
-				if p.Addr.IsValid() {
-					ip = p.Addr.String()
-				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n",
-					p.ContainerID, p.IfName, p.Name, p.Bridge, vlan, ip, p.Hostname, p.Ofport, p.LinkState, p.Error)
-			}
-			return tw.Flush()
-		})
-	case "reconcile":
-		file := fs.String("f", "", "desired state: a JSON list of attachments (required; - for stdin)")
-		if err := fs.Parse(rest); err != nil {
-			return errUsage
+			return printJSON(stdout, out)
 		}
-		if *file == "" {
-			fs.Usage()
-			return errUsage
+		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "CONTAINER\tIF\tPORT\tBRIDGE\tVLAN\tIP\tHOSTNAME\tOFPORT\tLINK\tERROR")
+		for _, p := range ports {
+			vlan := strconv.Itoa(p.VLAN)
+			if len(p.Trunks) > 0 {
+				vlan += " trunks " + fmt.Sprint(p.Trunks)
+			}
+			ip := ""
+			if p.Addr.IsValid() {
+				ip = p.Addr.String()
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n",
+				p.ContainerID, p.IfName, p.Name, p.Bridge, vlan, ip, p.Hostname, p.Ofport, p.LinkState, p.Error)
 		}
+		return tw.Flush()
+	})
+}
+
+func (g *globals) reconcile(fs *flag.FlagSet) daemon.Action {
+	file := fs.String("f", "", "desired state: a JSON list of attachments (required; - for stdin)")
+	act := g.withSwitch(func(ctx context.Context, sw *netvlan.Switch, stdout io.Writer) error {
 		var raw []byte
+		var err error
 		if *file == "-" {
 			raw, err = io.ReadAll(os.Stdin)
 		} else {
@@ -285,33 +282,35 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 				return err
 			}
 		}
-		return withSwitch(ctx, cfg, func(sw *netvlan.Switch) error {
-			rep, err := sw.Reconcile(ctx, as)
-			if err != nil {
-				return err
-			}
-			for _, p := range rep.Removed {
-				fmt.Fprintf(stdout, "removed %s/%s (%s)\n", p.ContainerID, p.IfName, p.Name)
-			}
-			for _, p := range rep.Retagged {
-				fmt.Fprintf(stdout, "retagged %s/%s vlan %d\n", p.ContainerID, p.IfName, p.VLAN)
-			}
-			for _, p := range rep.Added {
-				fmt.Fprintf(stdout, "added %s/%s (%s) %v\n", p.ContainerID, p.IfName, p.Name, p.Addr)
-			}
-			for _, f := range rep.Failed {
-				fmt.Fprintf(stdout, "failed %s/%s: %v\n", f.ContainerID, f.IfName, f.Err)
-			}
-			fmt.Fprintf(stdout, "%d added, %d removed, %d retagged, %d unchanged, %d failed\n",
-				len(rep.Added), len(rep.Removed), len(rep.Retagged), rep.Unchanged, len(rep.Failed))
-			if len(rep.Failed) > 0 {
-				return fmt.Errorf("%d attachments failed", len(rep.Failed))
-			}
-			return nil
-		})
-	default:
-		global.Usage()
-		return fmt.Errorf("%w: unknown command %q", errUsage, cmd)
+		rep, err := sw.Reconcile(ctx, as)
+		if err != nil {
+			return err
+		}
+		for _, p := range rep.Removed {
+			fmt.Fprintf(stdout, "removed %s/%s (%s)\n", p.ContainerID, p.IfName, p.Name)
+		}
+		for _, p := range rep.Retagged {
+			fmt.Fprintf(stdout, "retagged %s/%s vlan %d\n", p.ContainerID, p.IfName, p.VLAN)
+		}
+		for _, p := range rep.Added {
+			fmt.Fprintf(stdout, "added %s/%s (%s) %v\n", p.ContainerID, p.IfName, p.Name, p.Addr)
+		}
+		for _, f := range rep.Failed {
+			fmt.Fprintf(stdout, "failed %s/%s: %v\n", f.ContainerID, f.IfName, f.Err)
+		}
+		fmt.Fprintf(stdout, "%d added, %d removed, %d retagged, %d unchanged, %d failed\n",
+			len(rep.Added), len(rep.Removed), len(rep.Retagged), rep.Unchanged, len(rep.Failed))
+		if len(rep.Failed) > 0 {
+			return fmt.Errorf("%d attachments failed", len(rep.Failed))
+		}
+		return nil
+	})
+	return func(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+		if *file == "" {
+			fs.Usage()
+			return daemon.UsageError(stderr, "vlanctl reconcile: -f is required")
+		}
+		return act(ctx, args, stdout, stderr)
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/shoalkit/shoal/examples/internal/daemon"
 	"github.com/shoalkit/shoal/internal/testenv"
 	"github.com/shoalkit/shoal/netvlan/netvlantest"
 )
@@ -18,7 +19,7 @@ func TestVlanctlAgainstInMemoryOVSDB(t *testing.T) {
 	base := []string{"-db", srv.Endpoint, "-bridge", "br0", "-pool", "10:10.1.0.0/24"}
 	ctl := func(args ...string) (string, error) {
 		var out, errOut bytes.Buffer
-		err := run(t.Context(), append(append([]string{}, base...), args...), &out, &errOut)
+		err := newCLI().Run(t.Context(), append(append([]string{}, base...), args...), &out, &errOut)
 		return out.String() + errOut.String(), err
 	}
 	out, err := ctl("list")
@@ -47,11 +48,19 @@ func TestVlanctlAgainstInMemoryOVSDB(t *testing.T) {
 	if _, err := ctl("reconcile", "-f", f); err == nil || !strings.Contains(err.Error(), "container a: ip") {
 		t.Fatalf("reconcile with a bad ip: %v", err)
 	}
-	if _, err := ctl("frobnicate"); !errors.Is(err, errUsage) {
+	if _, err := ctl("frobnicate"); !errors.Is(err, daemon.ErrUsage) {
 		t.Fatalf("unknown command: %v", err)
 	}
+	if _, err := ctl("reconcile"); !errors.Is(err, daemon.ErrUsage) {
+		t.Fatalf("reconcile without -f: %v", err)
+	}
+	// Global flags after the command's name are the same as before it.
+	var out3, errOut3 bytes.Buffer
+	if err := newCLI().Run(t.Context(), []string{"list", "-pool", "10:10.1.0.0/24", "-pool", "20:10.1.0.0/16"}, &out3, &errOut3); err == nil || !strings.Contains(err.Error(), "overlap") {
+		t.Fatalf("overlapping pools after the command: %v", err)
+	}
 	var out2, errOut bytes.Buffer
-	if err := run(t.Context(), []string{"-pool", "10:10.1.0.0/24", "-pool", "20:10.1.0.0/16", "list"}, &out2, &errOut); err == nil || !strings.Contains(err.Error(), "overlap") {
+	if err := newCLI().Run(t.Context(), []string{"-pool", "10:10.1.0.0/24", "-pool", "20:10.1.0.0/16", "list"}, &out2, &errOut); err == nil || !strings.Contains(err.Error(), "overlap") {
 		t.Fatalf("overlapping pools: %v", err)
 	}
 }
@@ -64,7 +73,7 @@ func TestVlanctlOnRealOVS(t *testing.T) {
 	ctl := func(args ...string) string {
 		t.Helper()
 		var out, errOut bytes.Buffer
-		if err := run(t.Context(), append(append([]string{}, base...), args...), &out, &errOut); err != nil {
+		if err := newCLI().Run(t.Context(), append(append([]string{}, base...), args...), &out, &errOut); err != nil {
 			t.Fatalf("vlanctl %v: %v\n%s", args, err, errOut.String())
 		}
 		return out.String()
