@@ -1,0 +1,183 @@
+// Package embedetcd runs a single-node etcd inside the process: the
+// platform's default store, and what the daemons' tests start.
+//
+//	srv, err := embedetcd.Start(ctx, embedetcd.Config{Dir: "/var/lib/shoal/etcd"})
+//	if err != nil { ... }
+//	defer srv.Close()
+//	cli, err := clientv3.New(clientv3.Config{Endpoints: srv.Endpoints()})
+//
+// It listens on 127.0.0.1 only. Close clients before the server: etcd waits
+// for open client streams to end (about 7 s) before it stops.
+package embedetcd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"net/url"
+	"slices"
+	"sync"
+	"time"
+
+	"go.etcd.io/etcd/server/v3/embed"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+)
+
+// Config says where the store lives and where it listens.
+type Config struct {
+	// Dir holds the data; required. The same Dir keeps the data across
+	// restarts.
+	Dir string
+	// ClientAddr is the client address, "127.0.0.1:PORT"; empty picks a
+	// free port.
+	ClientAddr string
+	// PeerAddr is the peer address; empty picks a free port.
+	PeerAddr string
+	// Logger receives etcd's warnings and errors; nil discards them (etcd
+	// logs errors on every normal close).
+	Logger *slog.Logger
+	// ReadyTimeout bounds the start; zero means 30 s.
+	ReadyTimeout time.Duration
+}
+
+// Server is a running embedded etcd.
+type Server struct {
+	etcd      *embed.Etcd
+	endpoints []string
+	closeOnce sync.Once
+}
+
+// Start starts etcd and returns once it serves clients.
+func Start(ctx context.Context, cfg Config) (*Server, error) {
+	if cfg.Dir == "" {
+		return nil, errors.New("embedetcd: Config.Dir is empty")
+	}
+	if cfg.ReadyTimeout == 0 {
+		cfg.ReadyTimeout = 30 * time.Second
+	}
+	var err error
+	if cfg.ClientAddr == "" {
+		if cfg.ClientAddr, err = freeAddr(ctx); err != nil {
+			return nil, err
+		}
+	}
+	if cfg.PeerAddr == "" {
+		if cfg.PeerAddr, err = freeAddr(ctx); err != nil {
+			return nil, err
+		}
+	}
+	for _, a := range []string{cfg.ClientAddr, cfg.PeerAddr} {
+		host, _, err := net.SplitHostPort(a)
+		if err != nil || !net.ParseIP(host).IsLoopback() {
+			return nil, fmt.Errorf("embedetcd: address %q: want 127.0.0.1:PORT (the embedded store serves this machine only)", a)
+		}
+	}
+	ec := embed.NewConfig()
+	ec.Name = "shoal"
+	ec.Dir = cfg.Dir
+	client := url.URL{Scheme: "http", Host: cfg.ClientAddr}
+	peer := url.URL{Scheme: "http", Host: cfg.PeerAddr}
+	ec.ListenClientUrls, ec.AdvertiseClientUrls = []url.URL{client}, []url.URL{client}
+	ec.ListenPeerUrls, ec.AdvertisePeerUrls = []url.URL{peer}, []url.URL{peer}
+	ec.InitialCluster = ec.InitialClusterFromName(ec.Name)
+	ec.ZapLoggerBuilder = embed.NewZapLoggerBuilder(zapLogger(cfg.Logger))
+	e, err := embed.StartEtcd(ec)
+	if err != nil {
+		return nil, fmt.Errorf("embedetcd: start in %s: %w", cfg.Dir, err)
+	}
+	s := &Server{etcd: e, endpoints: []string{client.String()}}
+	timer := time.NewTimer(cfg.ReadyTimeout)
+	defer timer.Stop()
+	select {
+	case <-e.Server.ReadyNotify():
+		return s, nil
+	case err := <-e.Err():
+		s.Close()
+		return nil, fmt.Errorf("embedetcd: %w", err)
+	case <-timer.C:
+		s.Close()
+		return nil, fmt.Errorf("embedetcd: not ready after %v", cfg.ReadyTimeout)
+	case <-ctx.Done():
+		s.Close()
+		return nil, ctx.Err()
+	}
+}
+
+// Endpoints are the client URLs.
+func (s *Server) Endpoints() []string { return s.endpoints }
+
+// Err reports a fatal server error.
+func (s *Server) Err() <-chan error { return s.etcd.Err() }
+
+// Close stops the server; calling it again does nothing (embed's own Close
+// panics the second time).
+func (s *Server) Close() {
+	s.closeOnce.Do(s.etcd.Close)
+}
+
+// zapLogger sends etcd's warnings and errors to l.
+func zapLogger(l *slog.Logger) *zap.Logger {
+	if l == nil {
+		return zap.NewNop()
+	}
+	return zap.New(&slogCore{log: l})
+}
+
+// slogCore is a zapcore.Core that forwards warnings and worse to slog.
+type slogCore struct {
+	log    *slog.Logger
+	fields []zapcore.Field
+}
+
+func (c *slogCore) Enabled(l zapcore.Level) bool { return l >= zapcore.WarnLevel }
+
+func (c *slogCore) With(fields []zapcore.Field) zapcore.Core {
+	return &slogCore{log: c.log, fields: append(slices.Clip(c.fields), fields...)}
+}
+
+func (c *slogCore) Check(e zapcore.Entry, ce *zapcore.CheckedEntry) *zapcore.CheckedEntry {
+	if c.Enabled(e.Level) {
+		return ce.AddCore(e, c)
+	}
+	return ce
+}
+
+func (c *slogCore) Write(e zapcore.Entry, fields []zapcore.Field) error {
+	enc := zapcore.NewMapObjectEncoder()
+	for _, f := range append(slices.Clip(c.fields), fields...) {
+		f.AddTo(enc)
+	}
+	attrs := make([]any, 0, 2*len(enc.Fields)+2)
+	attrs = append(attrs, "component", "etcd")
+	for k, v := range enc.Fields {
+		attrs = append(attrs, k, v)
+	}
+	level := slog.LevelWarn
+	if e.Level >= zapcore.ErrorLevel {
+		level = slog.LevelError
+	}
+	c.log.Log(context.Background(), level, e.Message, attrs...)
+	return nil
+}
+
+func (c *slogCore) Sync() error { return nil }
+
+// freeAddr returns a free 127.0.0.1 port below 32768 (the kernel's own
+// choice of an ephemeral port would be above it).
+func freeAddr(ctx context.Context) (string, error) {
+	var lc net.ListenConfig
+	var err error
+	for range 100 {
+		addr := fmt.Sprintf("127.0.0.1:%d", 20000+rand.IntN(12768)) //nolint:gosec // a port, not a secret
+		var l net.Listener
+		if l, err = lc.Listen(ctx, "tcp", addr); err == nil {
+			_ = l.Close()
+			return addr, nil
+		}
+	}
+	return "", fmt.Errorf("embedetcd: no free port below 32768: %w", err)
+}
