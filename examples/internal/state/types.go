@@ -67,11 +67,11 @@ type Resources struct {
 
 // DeviceLimit limits I/O on one block device, named "MAJOR:MINOR".
 type DeviceLimit struct {
-	Device     string `json:"device"`
-	ReadBps    uint64 `json:"read_bps,omitempty"`
-	WriteBps   uint64 `json:"write_bps,omitempty"`
-	ReadIOPS   uint64 `json:"read_iops,omitempty"`
-	WriteIOPS  uint64 `json:"write_iops,omitempty"`
+	Device    string `json:"device"`
+	ReadBps   uint64 `json:"read_bps,omitempty"`
+	WriteBps  uint64 `json:"write_bps,omitempty"`
+	ReadIOPS  uint64 `json:"read_iops,omitempty"`
+	WriteIOPS uint64 `json:"write_iops,omitempty"`
 }
 
 // Network is a fat instance's place on a VLAN. The controller allocates IP
