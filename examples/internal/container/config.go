@@ -15,7 +15,7 @@ import (
 // defaultCaps are Docker's default capabilities: enough for a fat
 // container's daemons (bind low ports, chown, setuid) and nothing that
 // reaches the host (no SYS_ADMIN, NET_ADMIN, SYS_MODULE).
-var defaultCaps = []string{ //nolint:gochecknoglobals // a constant list
+var defaultCaps = []string{
 	"CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD",
 	"CAP_NET_RAW", "CAP_SETGID", "CAP_SETUID", "CAP_SETFCAP", "CAP_SETPCAP",
 	"CAP_NET_BIND_SERVICE", "CAP_SYS_CHROOT", "CAP_KILL", "CAP_AUDIT_WRITE",
@@ -30,8 +30,11 @@ func (r *Runtime) libcontainerConfig(s *Spec) *configs.Config {
 		caps = &configs.Capabilities{Bounding: defaultCaps}
 	}
 	ns := configs.Namespaces{
-		{Type: configs.NEWNS}, {Type: configs.NEWUTS}, {Type: configs.NEWIPC},
-		{Type: configs.NEWPID}, {Type: configs.NEWCGROUP},
+		{Type: configs.NEWNS},
+		{Type: configs.NEWUTS},
+		{Type: configs.NEWIPC},
+		{Type: configs.NEWPID},
+		{Type: configs.NEWCGROUP},
 	}
 	if s.Netns != "" {
 		ns = append(ns, configs.Namespace{Type: configs.NEWNET, Path: s.Netns})
@@ -61,7 +64,12 @@ func (r *Runtime) libcontainerConfig(s *Spec) *configs.Config {
 		}
 		mounts = append(mounts, &configs.Mount{Source: m.Source, Destination: m.Destination, Device: "bind", Flags: flags})
 	}
+	labels := make([]string, 0, len(s.Labels))
+	for k, v := range s.Labels {
+		labels = append(labels, k+"="+v)
+	}
 	return &configs.Config{
+		Labels:          labels,
 		Rootfs:          s.Rootfs,
 		Readonlyfs:      !s.WritableRoot,
 		Capabilities:    caps,

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -77,6 +78,9 @@ type Spec struct {
 	Mounts []Mount
 	// Resources are the cgroup limits.
 	Resources state.Resources
+	// Labels are kept with the container's state and returned by Get and
+	// List: what its owner needs to adopt it after a restart.
+	Labels map[string]string
 }
 
 // Runtime starts, finds and stops containers.
@@ -133,7 +137,7 @@ func (r *Runtime) Start(ctx context.Context, s Spec) (int, error) {
 	}
 	c, err := libcontainer.Create(r.cfg.Root, s.ID, r.libcontainerConfig(&s))
 	if errors.Is(err, libcontainer.ErrExist) {
-		return 0, newError(ErrExist, "container %s", s.ID)
+		return 0, newError(ErrExist, "%s already exists", s.ID)
 	}
 	if err != nil {
 		return 0, wrapError(ErrRuntime, err, "create %s", s.ID)
@@ -186,6 +190,10 @@ type Info struct {
 	Running bool
 	// Created is when libcontainer created it.
 	Created time.Time
+	// Rootfs is the root file system it runs on.
+	Rootfs string
+	// Labels are the Spec's.
+	Labels map[string]string
 }
 
 // Get returns a container's Info; ErrNotFound if there is none.
@@ -206,7 +214,13 @@ func info(c *libcontainer.Container) (Info, error) {
 	if err != nil {
 		return Info{}, wrapError(ErrRuntime, err, "status of %s", c.ID())
 	}
-	in := Info{ID: c.ID(), Created: st.Created, Running: status == libcontainer.Running}
+	cfg := c.Config()
+	in := Info{ID: c.ID(), Created: st.Created, Running: status == libcontainer.Running, Rootfs: cfg.Rootfs, Labels: map[string]string{}}
+	for _, l := range cfg.Labels {
+		if k, v, ok := strings.Cut(l, "="); ok {
+			in.Labels[k] = v
+		}
+	}
 	if in.Running {
 		in.PID = st.InitProcessPid
 	}
@@ -377,7 +391,7 @@ func (r *Runtime) Resize(id string, res state.Resources) error {
 		return err
 	}
 	cfg := c.Config()
-	cfg.Cgroups.Resources = resources(res, cfg.Cgroups.Resources.Devices)
+	cfg.Cgroups.Resources = resources(res, cfg.Cgroups.Devices)
 	if err := c.Set(cfg); err != nil {
 		return wrapError(ErrRuntime, err, "resize %s", id)
 	}

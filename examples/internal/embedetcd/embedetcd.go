@@ -133,12 +133,15 @@ type slogCore struct {
 	fields []zapcore.Field
 }
 
+// Enabled passes warnings and worse.
 func (c *slogCore) Enabled(l zapcore.Level) bool { return l >= zapcore.WarnLevel }
 
+// With returns a core that adds fields to every entry.
 func (c *slogCore) With(fields []zapcore.Field) zapcore.Core {
 	return &slogCore{log: c.log, fields: append(slices.Clip(c.fields), fields...)}
 }
 
+// Check adds this core to entries it passes.
 func (c *slogCore) Check(e zapcore.Entry, ce *zapcore.CheckedEntry) *zapcore.CheckedEntry {
 	if c.Enabled(e.Level) {
 		return ce.AddCore(e, c)
@@ -146,6 +149,7 @@ func (c *slogCore) Check(e zapcore.Entry, ce *zapcore.CheckedEntry) *zapcore.Che
 	return ce
 }
 
+// Write logs one entry through slog.
 func (c *slogCore) Write(e zapcore.Entry, fields []zapcore.Field) error {
 	enc := zapcore.NewMapObjectEncoder()
 	for _, f := range append(slices.Clip(c.fields), fields...) {
@@ -164,6 +168,7 @@ func (c *slogCore) Write(e zapcore.Entry, fields []zapcore.Field) error {
 	return nil
 }
 
+// Sync does nothing: slog handlers write at once.
 func (c *slogCore) Sync() error { return nil }
 
 // freeAddr returns a free 127.0.0.1 port below 32768 (the kernel's own

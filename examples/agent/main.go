@@ -1,0 +1,92 @@
+// Command agent is Shoal's node agent: it registers its node in etcd under a
+// lease, follows the node's desired instances there, runs them as
+// containers (this binary is also each container's init), and writes back
+// their status and events. Killing it stops no container; a new agent adopts
+// them.
+//
+//	agent -name n1 -etcd-endpoints http://127.0.0.1:2379 -rack r1 -state /var/lib/shoal
+//
+// State on the node: STATE/images (the image store), STATE/volumes (data
+// volumes, kept after an instance is deleted), /run/shoal/containers
+// (libcontainer's state: gone after a reboot, like the containers), and
+// /var/log/shoal (container logs).
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"path/filepath"
+	"strings"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+
+	"github.com/shoalkit/shoal/examples/internal/agent"
+	"github.com/shoalkit/shoal/examples/internal/container"
+	"github.com/shoalkit/shoal/examples/internal/daemon"
+	"github.com/shoalkit/shoal/examples/internal/state"
+	"github.com/shoalkit/shoal/imagefs"
+)
+
+func main() {
+	container.Init() // returns unless this process is a container's init
+	daemon.Main("agent", run)
+}
+
+func run(ctx context.Context, args []string, _, stderr io.Writer) error {
+	fs := daemon.NewFlagSet("agent", "agent runs this node's desired instances from etcd.", stderr)
+	var cfg agent.Config
+	var endpoints, stateDir, runDir, logDir, cgroupParent string
+	var insecure, verbose bool
+	fs.StringVar(&cfg.Node.Name, "name", "", "node name (required; a DNS label)")
+	fs.StringVar(&cfg.Node.Zone, "zone", "", "zone label")
+	fs.StringVar(&cfg.Node.Room, "room", "", "room label")
+	fs.StringVar(&cfg.Node.Rack, "rack", "", "rack label")
+	fs.StringVar(&cfg.Node.Switch, "switch", "", "switch label")
+	fs.Float64Var(&cfg.Node.Capacity.CPUs, "cpus", 0, "CPUs offered to instances")
+	fs.Int64Var(&cfg.Node.Capacity.MemoryBytes, "memory", 0, "memory offered to instances, bytes")
+	fs.StringVar(&endpoints, "etcd-endpoints", "http://127.0.0.1:2379", "etcd client URLs, comma separated")
+	fs.StringVar(&stateDir, "state", "/var/lib/shoal", "image store and data volumes")
+	fs.StringVar(&runDir, "run", "/run/shoal/containers", "container state (on a tmpfs)")
+	fs.StringVar(&logDir, "logs", "/var/log/shoal", "container logs")
+	fs.StringVar(&cgroupParent, "cgroup-parent", "shoal", "cgroup under which containers are made")
+	fs.BoolVar(&insecure, "insecure-registry", false, "plain HTTP to registries (loopback pilots)")
+	fs.DurationVar(&cfg.LeaseTTL, "lease-ttl", 10*time.Second, "how long the node stays registered after the agent stops answering")
+	fs.DurationVar(&cfg.Resync, "resync", 10*time.Second, "reconcile at least this often")
+	fs.DurationVar(&cfg.StopGrace, "stop-grace", 10*time.Second, "SIGTERM to SIGKILL")
+	fs.BoolVar(&verbose, "v", false, "debug logging")
+	if err := daemon.Parse(fs, args); err != nil {
+		return err
+	}
+	if !state.ValidName(cfg.Node.Name) {
+		return daemon.UsageError(stderr, "agent: -name %q is not a DNS label", cfg.Node.Name)
+	}
+	log := daemon.Logger(stderr, verbose)
+	cfg.Logger = log
+	cfg.Node.Version = "shoal-agent/dev"
+	cli, err := clientv3.New(clientv3.Config{
+		Endpoints: strings.Split(endpoints, ","), DialTimeout: 5 * time.Second, Logger: zap.NewNop(),
+	})
+	if err != nil {
+		return fmt.Errorf("etcd %s: %w", endpoints, err)
+	}
+	defer cli.Close()
+	cfg.Etcd = cli
+	if cfg.Runtime, err = container.New(container.Config{Root: runDir, LogDir: logDir, CgroupParent: cgroupParent}); err != nil {
+		return err
+	}
+	if cfg.Store, err = imagefs.OpenStore(imagefs.DefaultStoreConfig(filepath.Join(stateDir, "images"))); err != nil {
+		return err
+	}
+	cfg.VolumeDir = filepath.Join(stateDir, "volumes")
+	cfg.Remote = imagefs.DefaultRemoteConfig()
+	cfg.Remote.Insecure = insecure
+	a, err := agent.New(cfg)
+	if err != nil {
+		return err
+	}
+	log.Info("agent starting", "node", cfg.Node.Name, "etcd", endpoints, "runtime", cfg.Runtime.String())
+	return daemon.RunAll(ctx, a)
+}

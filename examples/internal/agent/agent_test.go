@@ -1,0 +1,399 @@
+package agent_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+
+	"github.com/shoalkit/shoal/cgroupx"
+	"github.com/shoalkit/shoal/examples/internal/agent"
+	"github.com/shoalkit/shoal/examples/internal/container"
+	"github.com/shoalkit/shoal/examples/internal/embedetcd"
+	"github.com/shoalkit/shoal/examples/internal/state"
+	"github.com/shoalkit/shoal/imagefs"
+	"github.com/shoalkit/shoal/internal/testenv"
+)
+
+func TestMain(m *testing.M) {
+	container.Init()
+	os.Exit(m.Run())
+}
+
+// node is one agent's world: etcd, a registry holding busybox, a store,
+// a runtime, and the agent running until stop.
+type node struct {
+	t       *testing.T
+	etcdDir string
+	etcd    *embedetcd.Server
+	cli     *clientv3.Client
+	image   string
+	cfg     agent.Config
+	stop    func()
+}
+
+func newNode(t *testing.T) *node {
+	t.Helper()
+	testenv.Require(t, testenv.Root, testenv.Runc, testenv.Cgroups, testenv.OCIRegistry)
+	n := &node{t: t, etcdDir: t.TempDir()}
+	n.startEtcd("")
+	t.Cleanup(func() {
+		n.cli.Close()
+		n.etcd.Close()
+	})
+
+	reg := testenv.StartRegistry(t)
+	src := t.TempDir()
+	testenv.BusyboxRootfs(t, src)
+	img, _, err := imagefs.Build(t.Context(), src, imagefs.Recipe{Role: imagefs.RoleBase, Entrypoint: []string{"/bin/sh"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.image = reg.Addr + "/busybox:1"
+	remote := imagefs.DefaultRemoteConfig()
+	remote.Insecure = true
+	if _, err := imagefs.Push(t.Context(), img, n.image, remote); err != nil {
+		t.Fatal(err)
+	}
+	store, err := imagefs.OpenStore(imagefs.DefaultStoreConfig(t.TempDir()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rcfg := container.Config{Root: t.TempDir(), LogDir: t.TempDir(), CgroupParent: fmt.Sprintf("shoal-agent-test-%d", time.Now().UnixNano())}
+	rt, err := container.New(rcfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ins, _ := rt.List()
+		for _, in := range ins {
+			_ = rt.Delete(context.Background(), in.ID, 0)
+		}
+		// Every rootfs the test's instances had, in the runtime or not.
+		for _, id := range []string{"web-1", "crash-1", "nope-1", "bad-1"} {
+			if err := store.Release(context.Background(), id); err != nil {
+				t.Errorf("release %s: %v", id, err)
+			}
+		}
+		dirs, _ := filepath.Glob("/sys/fs/cgroup/*/" + rcfg.CgroupParent)
+		for _, d := range dirs {
+			_ = os.Remove(d)
+		}
+	})
+	n.cfg = agent.Config{
+		Node: state.Node{Name: "n1", Rack: "r1"}, Etcd: n.cli, Runtime: rt, Store: store, Remote: remote,
+		VolumeDir: t.TempDir(), LeaseTTL: 2 * time.Second, Resync: 200 * time.Millisecond, StopGrace: 100 * time.Millisecond,
+	}
+	n.startAgent()
+	return n
+}
+
+func (n *node) startEtcd(addr string) {
+	t := n.t
+	srv, err := embedetcd.Start(t.Context(), embedetcd.Config{Dir: n.etcdDir, ClientAddr: addr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.etcd = srv
+	if n.cli == nil {
+		if n.cli, err = clientv3.New(clientv3.Config{Endpoints: srv.Endpoints(), DialTimeout: 5 * time.Second, Logger: zap.NewNop()}); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// startAgent runs a new agent over the same runtime, store and etcd.
+func (n *node) startAgent() {
+	a, err := agent.New(n.cfg)
+	if err != nil {
+		n.t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	n.stop = func() {
+		cancel()
+		if err := <-done; err != nil {
+			n.t.Errorf("agent Run = %v", err)
+		}
+	}
+	n.t.Cleanup(func() { n.stop(); n.stop = func() {} })
+}
+
+func (n *node) put(in state.Instance) {
+	n.t.Helper()
+	in.Node = "n1"
+	val, _ := json.Marshal(in)
+	if _, err := n.cli.Put(n.t.Context(), state.DesiredKey("n1", in.ID), string(val)); err != nil {
+		n.t.Fatal(err)
+	}
+}
+
+func (n *node) status(id string) (state.Status, bool) {
+	resp, err := n.cli.Get(n.t.Context(), state.StatusKey("n1", id))
+	if err != nil || len(resp.Kvs) == 0 {
+		return state.Status{}, false
+	}
+	var st state.Status
+	if err := json.Unmarshal(resp.Kvs[0].Value, &st); err != nil {
+		n.t.Fatalf("status %s: %v", id, err)
+	}
+	return st, true
+}
+
+// waitStatus waits until id's status satisfies ok and returns it.
+func (n *node) waitStatus(id string, what string, ok func(state.Status) bool) state.Status {
+	n.t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		st, found := n.status(id)
+		if found && ok(st) {
+			return st
+		}
+		if time.Now().After(deadline) {
+			n.t.Fatalf("%s: status never became %s; last %+v", id, what, st)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func (n *node) events(requestID string) []string {
+	resp, err := n.cli.Get(n.t.Context(), state.EventsPrefix(), clientv3.WithPrefix())
+	if err != nil {
+		n.t.Fatal(err)
+	}
+	var kinds []string
+	for _, kv := range resp.Kvs {
+		var ev state.Event
+		if json.Unmarshal(kv.Value, &ev) == nil && ev.RequestID == requestID {
+			kinds = append(kinds, ev.Kind)
+		}
+	}
+	return kinds
+}
+
+func memoryLimit(t *testing.T, pid int) int64 {
+	t.Helper()
+	host, err := cgroupx.NewHost(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cg, err := host.OpenPID(t.Context(), pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := cg.Limits(t.Context())
+	if err != nil || l.Memory == nil {
+		t.Fatalf("limits of %d: %v", pid, err)
+	}
+	return *l.Memory
+}
+
+func alive(pid int) bool { return syscall.Kill(pid, 0) == nil }
+
+func running(st state.Status) bool { return st.Phase == state.Running && st.PID > 0 }
+
+func TestAgent(t *testing.T) {
+	n := newNode(t)
+	web := state.Instance{
+		ID: "web-1", App: "web", Generation: 1, RequestID: "req-create", Image: n.image, Kind: state.Thin,
+		Command:   []string{"/bin/sh", "-c", "echo started > /export/marker; exec sleep 1000"},
+		Resources: state.Resources{MemoryBytes: 64 << 20, PIDs: 32},
+		Volume:    &state.Volume{SizeBytes: 16 << 20, Mount: "/export"},
+	}
+
+	t.Run("registers the node under a lease", func(t *testing.T) {
+		var resp *clientv3.GetResponse
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			var err error
+			resp, err = n.cli.Get(t.Context(), state.NodeKey("n1"))
+			if err == nil && len(resp.Kvs) == 1 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("node key: %v %+v", err, resp)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		if resp.Kvs[0].Lease == 0 {
+			t.Error("the node key has no lease")
+		}
+		var node state.Node
+		if err := json.Unmarshal(resp.Kvs[0].Value, &node); err != nil || node.Name != "n1" || node.Rack != "r1" {
+			t.Fatalf("node %+v, %v", node, err)
+		}
+	})
+
+	var pid int
+	t.Run("runs a desired instance with its limits", func(t *testing.T) {
+		n.put(web)
+		st := n.waitStatus("web-1", "running", running)
+		pid = st.PID
+		if st.RequestID != "req-create" || st.Generation != 1 || st.App != "web" {
+			t.Errorf("status %+v does not carry the request", st)
+		}
+		if got := memoryLimit(t, pid); got != 64<<20 {
+			t.Errorf("memory limit %d, want 64 MiB", got)
+		}
+		marker := filepath.Join(n.cfg.VolumeDir, "web-1", "marker")
+		waitFile(t, marker, "started\n")
+		if ev := n.events("req-create"); !contains(ev, "Started") {
+			t.Errorf("events of req-create = %v, want Started", ev)
+		}
+	})
+
+	t.Run("resizes in place", func(t *testing.T) {
+		resized := web
+		resized.Generation, resized.RequestID = 2, "req-resize"
+		resized.Resources.MemoryBytes = 128 << 20
+		n.put(resized)
+		st := n.waitStatus("web-1", "generation 2", func(s state.Status) bool { return s.Generation == 2 })
+		if st.PID != pid || st.RequestID != "req-resize" {
+			t.Errorf("resize restarted the container or lost the request: %+v (pid was %d)", st, pid)
+		}
+		if got := memoryLimit(t, pid); got != 128<<20 {
+			t.Errorf("memory limit after resize %d, want 128 MiB", got)
+		}
+		web = resized
+	})
+
+	t.Run("a malformed value is reported and skipped", func(t *testing.T) {
+		if _, err := n.cli.Put(t.Context(), state.DesiredKey("n1", "bad-1"), `{"id": "bad-1", "generation": "x"}`); err != nil {
+			t.Fatal(err)
+		}
+		st := n.waitStatus("bad-1", "failed", func(s state.Status) bool { return s.Phase == state.Failed })
+		if st.Reason != "InvalidSpec" || !strings.Contains(st.Message, "state: malformed") {
+			t.Errorf("status of a malformed value: %+v", st)
+		}
+		if !alive(pid) {
+			t.Error("web-1 stopped because of another key's bad value")
+		}
+		if _, err := n.cli.Delete(t.Context(), state.DesiredKey("n1", "bad-1")); err != nil {
+			t.Fatal(err)
+		}
+	})
+
+	t.Run("an unknown image fails naming the field and leaves nothing", func(t *testing.T) {
+		n.put(state.Instance{ID: "nope-1", App: "nope", Generation: 1, RequestID: "req-nope", Image: n.image[:strings.LastIndex(n.image, "/")] + "/nope:1", Kind: state.Thin})
+		st := n.waitStatus("nope-1", "failed", func(s state.Status) bool { return s.Phase == state.Failed })
+		if st.Field != "image" || st.Reason != "ImageNotFound" {
+			t.Errorf("status %+v, want ImageNotFound on field image", st)
+		}
+		if _, err := n.cfg.Runtime.Get("nope-1"); !errors.Is(err, container.ErrNotFound) {
+			t.Errorf("a container was left: %v", err)
+		}
+		if _, err := n.cli.Delete(t.Context(), state.DesiredKey("n1", "nope-1")); err != nil {
+			t.Fatal(err)
+		}
+	})
+
+	t.Run("a crash loop is restarted with backoff and reported", func(t *testing.T) {
+		n.put(state.Instance{ID: "crash-1", App: "crash", Generation: 1, RequestID: "req-crash", Image: n.image, Kind: state.Thin, Command: []string{"/bin/sh", "-c", "exit 7"}})
+		st := n.waitStatus("crash-1", "restarted twice", func(s state.Status) bool { return s.Restarts >= 2 })
+		if st.Reason != "Exited" || !strings.Contains(st.Message, "exit code 7") {
+			t.Errorf("crash status %+v", st)
+		}
+		if ev := n.events("req-crash"); !contains(ev, "Restarted") {
+			t.Errorf("events of req-crash = %v, want Restarted", ev)
+		}
+		if _, err := n.cli.Delete(t.Context(), state.DesiredKey("n1", "crash-1")); err != nil {
+			t.Fatal(err)
+		}
+	})
+
+	t.Run("a restarted agent adopts without restarting", func(t *testing.T) {
+		n.stop()
+		if !alive(pid) {
+			t.Fatal("stopping the agent stopped the container")
+		}
+		n.startAgent()
+		time.Sleep(time.Second) // several resync periods
+		st := n.waitStatus("web-1", "running", running)
+		if st.PID != pid || st.Restarts != 0 {
+			t.Errorf("after the agent's restart: %+v, want pid %d and no restart", st, pid)
+		}
+	})
+
+	t.Run("a container killed behind the agent's back comes back", func(t *testing.T) {
+		if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		st := n.waitStatus("web-1", "running again", func(s state.Status) bool { return running(s) && s.PID != pid })
+		if st.Restarts != 1 {
+			t.Errorf("restarts %d, want 1", st.Restarts)
+		}
+		pid = st.PID
+	})
+
+	t.Run("etcd stopped and started removes nothing", func(t *testing.T) {
+		addr := strings.TrimPrefix(n.etcd.Endpoints()[0], "http://")
+		n.etcd.Close()
+		time.Sleep(1500 * time.Millisecond)
+		if !alive(pid) {
+			t.Fatal("the container stopped while etcd was down")
+		}
+		n.startEtcd(addr)
+		time.Sleep(time.Second)
+		st := n.waitStatus("web-1", "running", running)
+		if st.PID != pid {
+			t.Errorf("after etcd's restart: pid %d, want %d", st.PID, pid)
+		}
+	})
+
+	t.Run("deleting the desired instance removes it and keeps its volume", func(t *testing.T) {
+		if _, err := n.cli.Delete(t.Context(), state.DesiredKey("n1", "web-1")); err != nil {
+			t.Fatal(err)
+		}
+		deadline := time.Now().Add(20 * time.Second)
+		for {
+			_, found := n.status("web-1")
+			if !found && !alive(pid) {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("web-1 not removed: status found %v, pid alive %v", found, alive(pid))
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		if _, err := n.cfg.Runtime.Get("web-1"); !errors.Is(err, container.ErrNotFound) {
+			t.Errorf("runtime still has web-1: %v", err)
+		}
+		if _, err := os.Stat(filepath.Join(n.cfg.VolumeDir, "web-1", "marker")); err != nil {
+			t.Errorf("the data volume went with the instance: %v", err)
+		}
+	})
+}
+
+func waitFile(t *testing.T, path, want string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		b, _ := os.ReadFile(path)
+		if string(b) == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s = %q, want %q", path, b, want)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}

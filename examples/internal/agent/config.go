@@ -1,0 +1,104 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/shoalkit/shoal/examples/internal/container"
+	"github.com/shoalkit/shoal/examples/internal/state"
+	"github.com/shoalkit/shoal/imagefs"
+	"github.com/shoalkit/shoal/internal/errs"
+)
+
+// ErrInvalid reports a configuration the agent cannot run with.
+var ErrInvalid = errors.New("agent: invalid")
+
+// Network attaches and detaches a fat instance's VLAN port; netvlan's
+// Switch, through a ten-line adapter in the daemon, or nil when the node
+// runs thin instances only.
+type Network interface {
+	// Attach gives the container whose network namespace is netns its
+	// address on vlan; it is all-or-nothing.
+	Attach(ctx context.Context, id, netns string, n state.Network) error
+	// Detach removes the container's ports; detaching what is not there
+	// does nothing.
+	Detach(ctx context.Context, id string) error
+}
+
+// Config is what the agent runs with.
+type Config struct {
+	// Node is this node's report; Name is required.
+	Node state.Node
+	// Etcd is the cluster's store; required.
+	Etcd *clientv3.Client
+	// Runtime runs the containers; required.
+	Runtime *container.Runtime
+	// Store holds images and prepares rootfs; required.
+	Store *imagefs.Store
+	// Remote is how images missing from Store are pulled.
+	Remote imagefs.RemoteConfig
+	// Network wires fat instances; nil refuses them with a Failed status.
+	Network Network
+	// VolumeDir holds instances' data volumes, one directory each, kept
+	// after the instance is deleted; required.
+	VolumeDir string
+	// LeaseTTL is how long the node's registration outlives a silent
+	// agent; zero means 10 s.
+	LeaseTTL time.Duration
+	// Resync is how often the agent reconciles without a change; zero
+	// means 10 s.
+	Resync time.Duration
+	// StopGrace is how long a container has between SIGTERM and SIGKILL;
+	// zero means 10 s.
+	StopGrace time.Duration
+	// BackoffMax caps the delay before restarting an exited container
+	// (it doubles from 1 s); zero means 5 min.
+	BackoffMax time.Duration
+	// EventRetention is how long events live in etcd; zero means 24 h.
+	EventRetention time.Duration
+	// Logger receives what the agent does; nil discards it.
+	Logger *slog.Logger
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+func (c *Config) withDefaults() (Config, error) {
+	out := *c
+	switch {
+	case !state.ValidName(c.Node.Name):
+		return out, errs.New("agent", ErrInvalid, "Config.Node.Name %q is not a name", c.Node.Name)
+	case c.Etcd == nil:
+		return out, errs.New("agent", ErrInvalid, "Config.Etcd is nil")
+	case c.Runtime == nil:
+		return out, errs.New("agent", ErrInvalid, "Config.Runtime is nil")
+	case c.Store == nil:
+		return out, errs.New("agent", ErrInvalid, "Config.Store is nil")
+	case c.VolumeDir == "":
+		return out, errs.New("agent", ErrInvalid, "Config.VolumeDir is empty")
+	case c.LeaseTTL < 0 || c.Resync < 0 || c.StopGrace < 0 || c.BackoffMax < 0 || c.EventRetention < 0:
+		return out, errs.New("agent", ErrInvalid, "a negative duration in Config")
+	case c.LeaseTTL > 0 && c.LeaseTTL < 2*time.Second:
+		return out, errs.New("agent", ErrInvalid, "Config.LeaseTTL %v below 2 s (etcd's lease granularity)", c.LeaseTTL)
+	}
+	def := func(d *time.Duration, v time.Duration) {
+		if *d == 0 {
+			*d = v
+		}
+	}
+	def(&out.LeaseTTL, 10*time.Second)
+	def(&out.Resync, 10*time.Second)
+	def(&out.StopGrace, 10*time.Second)
+	def(&out.BackoffMax, 5*time.Minute)
+	def(&out.EventRetention, 24*time.Hour)
+	if out.Logger == nil {
+		out.Logger = slog.New(slog.DiscardHandler)
+	}
+	if out.Now == nil {
+		out.Now = time.Now
+	}
+	return out, nil
+}

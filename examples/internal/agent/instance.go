@@ -1,0 +1,306 @@
+package agent
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/shoalkit/shoal/examples/internal/container"
+	"github.com/shoalkit/shoal/examples/internal/state"
+	"github.com/shoalkit/shoal/imagefs"
+)
+
+// specLabel is the container label holding the Instance it was made from,
+// which is how a new agent knows what it adopts.
+const specLabel = "shoal.instance"
+
+// instance is one instance the agent manages.
+type instance struct {
+	spec    state.Instance // the generation acted on
+	status  state.Status   // what the agent reports
+	written state.Status   // what it last wrote to etcd
+	running bool
+	rootfs  string
+	// backoff is the delay before the next restart; nextStart when it ends.
+	backoff   time.Duration
+	nextStart time.Time
+}
+
+// failure is why an instance cannot be made: a stable reason and the spec
+// field it is about.
+type failure struct {
+	reason, field string
+	err           error
+}
+
+func (f *failure) Error() string { return f.err.Error() }
+func (f *failure) Unwrap() error { return f.err }
+
+func fail(reason, field string, err error) error {
+	return &failure{reason: reason, field: field, err: err}
+}
+
+// adopt takes over the containers an earlier agent started.
+func (a *Agent) adopt(ctx context.Context) error {
+	infos, err := a.cfg.Runtime.List()
+	if err != nil {
+		return err
+	}
+	for _, in := range infos {
+		raw, ok := in.Labels[specLabel]
+		if !ok {
+			continue // not the platform's
+		}
+		var spec state.Instance
+		if err := json.Unmarshal([]byte(raw), &spec); err != nil || spec.ID != in.ID {
+			a.log.Warn("container with an unreadable spec label; leaving it alone", "id", in.ID, "err", err)
+			continue
+		}
+		inst := &instance{spec: spec, running: in.Running, rootfs: in.Rootfs}
+		inst.status = a.newStatus(spec, state.Running)
+		inst.status.PID, inst.status.StartedAt = in.PID, in.Created
+		if !in.Running {
+			inst.status.Phase = state.CrashLoop
+		}
+		a.insts[in.ID] = inst
+		if in.Running {
+			a.spawnWaiter(ctx, in.ID)
+		}
+		a.log.Info("adopted", "id", in.ID, "running", in.Running, "pid", in.PID)
+	}
+	a.restoreRestarts(ctx)
+	return nil
+}
+
+// restoreRestarts reads back the restart counts of adopted instances; a
+// failure only loses the counts.
+func (a *Agent) restoreRestarts(ctx context.Context) {
+	if len(a.insts) == 0 {
+		return
+	}
+	rctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	resp, err := a.cfg.Etcd.Get(rctx, state.StatusPrefix(a.cfg.Node.Name), clientWithPrefix())
+	if err != nil {
+		return
+	}
+	for _, kv := range resp.Kvs {
+		var st state.Status
+		if state.Decode(kv.Value, &st) != nil {
+			continue
+		}
+		if inst := a.insts[st.ID]; inst != nil {
+			inst.status.Restarts = st.Restarts
+			inst.written = st
+		}
+	}
+}
+
+// spawnWaiter notes the container's exit and wakes the loop.
+func (a *Agent) spawnWaiter(ctx context.Context, id string) {
+	a.waiters.Add(1)
+	go func() {
+		defer a.waiters.Done()
+		code, err := a.cfg.Runtime.Wait(ctx, id)
+		if err != nil {
+			return // ctx done: the container keeps running without us
+		}
+		a.mu.Lock()
+		if inst := a.insts[id]; inst != nil && inst.running {
+			inst.running = false
+			inst.status.PID = 0
+			inst.status.Reason = "Exited"
+			inst.status.Message = "exit code " + strconv.Itoa(code)
+			if code < 0 {
+				inst.status.Message = "exited (code unknown: started by an earlier agent)"
+			}
+		}
+		a.mu.Unlock()
+		a.poke()
+	}()
+}
+
+// create makes a desired instance real: image, rootfs, volume, network,
+// container. On failure it removes what it made.
+func (a *Agent) create(ctx context.Context, want state.Instance) (*instance, error) {
+	inst := &instance{spec: want, status: a.newStatus(want, state.Creating)}
+	var undo []func()
+	ok := false
+	defer func() {
+		if !ok {
+			for i := len(undo) - 1; i >= 0; i-- {
+				undo[i]()
+			}
+		}
+	}()
+	if want.Kind == state.Fat && a.cfg.Network == nil {
+		return inst, fail("NetworkUnavailable", "network", errors.New("agent: this node runs thin instances only (no switch configured)"))
+	}
+	cfgFile, err := a.ensureImage(ctx, want.Image)
+	if err != nil {
+		return inst, err
+	}
+	rootfs, err := a.prepare(ctx, want)
+	if err != nil {
+		return inst, err
+	}
+	undo = append(undo, func() { _ = a.cfg.Store.Release(context.WithoutCancel(ctx), want.ID) })
+	inst.rootfs = rootfs
+	if err := a.start(ctx, inst, cfgFile); err != nil {
+		return inst, err
+	}
+	ok = true
+	return inst, nil
+}
+
+// start runs the instance's container on its prepared rootfs.
+func (a *Agent) start(ctx context.Context, inst *instance, img *imageConfig) error {
+	spec, err := a.containerSpec(inst.spec, inst.rootfs, img)
+	if err != nil {
+		return err
+	}
+	if inst.spec.Volume != nil {
+		m, err := a.volume(inst.spec)
+		if err != nil {
+			return err
+		}
+		spec.Mounts = append(spec.Mounts, m)
+	}
+	pid, err := a.cfg.Runtime.Start(ctx, spec)
+	if err != nil {
+		return fail("StartFailed", "", err)
+	}
+	inst.running = true
+	// Reason and Message keep the last exit, as a restarted container's
+	// status should (the kubelet's lastState).
+	inst.status.Phase, inst.status.PID, inst.status.StartedAt, inst.status.Field = state.Running, pid, a.cfg.Now(), ""
+	a.spawnWaiter(ctx, inst.spec.ID)
+	return nil
+}
+
+// ensureImage pulls the image into the store when it is not there, and
+// returns its configuration.
+func (a *Agent) ensureImage(ctx context.Context, ref string) (*imageConfig, error) {
+	img, err := a.cfg.Store.Image(ref)
+	if errors.Is(err, imagefs.ErrNotFound) {
+		remote, perr := imagefs.Pull(ctx, ref, a.cfg.Remote)
+		if perr != nil {
+			return nil, fail("ImageNotFound", "image", perr)
+		}
+		if _, aerr := a.cfg.Store.Add(ctx, remote, ref); aerr != nil {
+			return nil, fail("ImagePullFailed", "image", aerr)
+		}
+		img, err = a.cfg.Store.Image(ref)
+	}
+	if err != nil {
+		return nil, fail("ImageNotFound", "image", err)
+	}
+	cf, err := img.ConfigFile()
+	if err != nil {
+		return nil, fail("ImageInvalid", "image", err)
+	}
+	return &imageConfig{Entrypoint: cf.Config.Entrypoint, Cmd: cf.Config.Cmd, Env: cf.Config.Env}, nil
+}
+
+// imageConfig is what the agent uses of an image's configuration.
+type imageConfig struct {
+	Entrypoint, Cmd, Env []string
+}
+
+// prepare mounts the instance's rootfs. A rootfs left prepared by a crash
+// between Prepare and the container's start held nothing of the container's
+// and is made again.
+func (a *Agent) prepare(ctx context.Context, want state.Instance) (string, error) {
+	r, err := a.cfg.Store.Prepare(ctx, want.Image, want.ID)
+	if errors.Is(err, imagefs.ErrExist) {
+		if rerr := a.cfg.Store.Release(ctx, want.ID); rerr != nil {
+			return "", fail("RootfsFailed", "", rerr)
+		}
+		r, err = a.cfg.Store.Prepare(ctx, want.Image, want.ID)
+	}
+	if err != nil {
+		return "", fail("RootfsFailed", "image", err)
+	}
+	return r.Path, nil
+}
+
+// containerSpec is the container an instance runs as.
+func (a *Agent) containerSpec(want state.Instance, rootfs string, img *imageConfig) (container.Spec, error) {
+	args := want.Command
+	if len(args) == 0 {
+		args = append(append([]string{}, img.Entrypoint...), img.Cmd...)
+	}
+	if len(args) == 0 {
+		return container.Spec{}, fail("InvalidSpec", "command", errors.New("agent: neither the spec nor the image has a command"))
+	}
+	raw, err := json.Marshal(want)
+	if err != nil {
+		return container.Spec{}, err
+	}
+	s := container.Spec{
+		ID: want.ID, Rootfs: rootfs, Args: args, Env: append(append([]string{}, img.Env...), want.Env...),
+		Hostname: want.ID, WritableRoot: want.WritableRoot, Resources: want.Resources,
+		Labels: map[string]string{specLabel: string(raw)},
+	}
+	if want.User != "" {
+		uid, gid, _ := strings.Cut(want.User, ":")
+		u, _ := strconv.ParseUint(uid, 10, 32)
+		g := u
+		if gid != "" {
+			g, _ = strconv.ParseUint(gid, 10, 32)
+		}
+		s.UID, s.GID = uint32(u), uint32(g) //nolint:gosec // Validate bounds both to 32 bits
+	}
+	return s, nil
+}
+
+// volume returns the bind mount of the instance's data volume, creating
+// its directory; it survives the instance's deletion.
+func (a *Agent) volume(want state.Instance) (container.Mount, error) {
+	dir := filepath.Join(a.cfg.VolumeDir, want.ID)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return container.Mount{}, fail("VolumeFailed", "volume", err)
+	}
+	return container.Mount{Source: dir, Destination: want.Volume.Mount}, nil
+}
+
+// remove stops and deletes an instance's container and releases its
+// rootfs and network; its data volume stays.
+func (a *Agent) remove(ctx context.Context, inst *instance) error {
+	id := inst.spec.ID
+	if err := a.cfg.Runtime.Delete(ctx, id, a.cfg.StopGrace); err != nil {
+		return fmt.Errorf("agent: remove %s: %w", id, err)
+	}
+	if inst.spec.Kind == state.Fat && a.cfg.Network != nil {
+		if err := a.cfg.Network.Detach(ctx, id); err != nil {
+			return fmt.Errorf("agent: remove %s: %w", id, err)
+		}
+	}
+	if err := a.cfg.Store.Release(ctx, id); err != nil {
+		return fmt.Errorf("agent: remove %s: %w", id, err)
+	}
+	return nil
+}
+
+// restart starts an exited instance's container again on the same rootfs.
+func (a *Agent) restart(ctx context.Context, inst *instance) error {
+	if err := a.cfg.Runtime.Delete(ctx, inst.spec.ID, 0); err != nil {
+		return err
+	}
+	img, err := a.ensureImage(ctx, inst.spec.Image)
+	if err != nil {
+		return err
+	}
+	if inst.rootfs == "" {
+		if inst.rootfs, err = a.prepare(ctx, inst.spec); err != nil {
+			return err
+		}
+	}
+	return a.start(ctx, inst, img)
+}
