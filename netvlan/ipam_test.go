@@ -24,6 +24,8 @@ func TestParsePool(t *testing.T) {
 		{4095, "10.1.0.0/24", "", "", "vlan 4095 out of range"},
 		{10, "10.1.0.5/24", "", "", "host bits set"},
 		{10, "10.1.0.0/31", "", "", "too small"},
+		{10, "0.0.0.0/0", "", "", "cidr 0.0.0.0/0 is too large: a pool may be at most a /8"},
+		{10, "16.0.0.0/4", "", "", "too large"},
 		{10, "fd00::/64", "", "", "only IPv4"},
 		{10, "10.1.0.0", "", "", "cidr"},
 		{10, "10.1.0.0/24", "10.2.0.1", "", "not a host address"},
@@ -109,6 +111,20 @@ func TestIPAMClaim(t *testing.T) {
 	}
 	if _, err := m.Claim(10, netip.MustParseAddr("10.2.0.5"), "c"); !errors.Is(err, ErrInvalid) {
 		t.Errorf("claim outside pool: %v", err)
+	}
+}
+
+// A pool is at most a /8: 0.0.0.0/0 was accepted, and Allocate then scanned
+// it under the IPAM's lock for longer than 15 s.
+func TestNewIPAMRefusesHugePools(t *testing.T) {
+	for _, cidr := range []string{"0.0.0.0/0", "16.0.0.0/4", "10.0.0.0/7"} {
+		_, err := NewIPAM(Pool{VLAN: 10, CIDR: netip.MustParsePrefix(cidr)})
+		if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "at most a /8") {
+			t.Errorf("NewIPAM(%s) = %v, want ErrInvalid naming the /8 limit", cidr, err)
+		}
+	}
+	if _, err := NewIPAM(Pool{VLAN: 10, CIDR: netip.MustParsePrefix("10.0.0.0/8")}); err != nil {
+		t.Errorf("a /8: %v", err)
 	}
 }
 
