@@ -111,12 +111,29 @@ func TestAttachRejectsBadInput(t *testing.T) {
 		{Attachment{ContainerID: "c", Netns: "/x", VLAN: 10, MTU: 20}, ErrInvalid, "mtu"},
 		{Attachment{ContainerID: "c", Netns: "/x", VLAN: 10, Addr: netip.MustParsePrefix("fd00::1/64")}, ErrInvalid, "IPv4"},
 		{Attachment{ContainerID: "c/d", Netns: "/x", VLAN: 10}, ErrInvalid, "container id"},
+		// A newline reached error text raw; control characters are refused,
+		// quoted.
+		{Attachment{ContainerID: "c\nnetvlan: forged", Netns: "/x", VLAN: 10}, ErrInvalid, `container id "c\nnetvlan: forged" contains the control character U+000A`},
+		{Attachment{ContainerID: "c\x00", Netns: "/x", VLAN: 10}, ErrInvalid, "control character U+0000"},
+		{Attachment{ContainerID: "c\xff", Netns: "/x", VLAN: 10}, ErrInvalid, "not valid UTF-8"},
+		{Attachment{ContainerID: strings.Repeat("c", 1025), Netns: "/x", VLAN: 10}, ErrInvalid, "longer than 1024"},
+		{Attachment{ContainerID: "c", Netns: "/x\r", VLAN: 10}, ErrInvalid, "network namespace path"},
+		{Attachment{ContainerID: "c", Netns: "/x", IfName: "e\t0", VLAN: 10}, ErrInvalid, "interface name"},
 		{Attachment{ContainerID: "c", Netns: "/x", VLAN: 10, Bridge: "br-nope"}, ErrNotFound, `bridge "br-nope" does not exist`},
 	}
 	for _, tc := range cases {
 		_, err := s.Attach(t.Context(), tc.a)
 		if !errors.Is(err, tc.want) || !strings.Contains(err.Error(), tc.msg) || !strings.HasPrefix(err.Error(), "netvlan: ") {
 			t.Errorf("Attach(%+v) = %v, want %v mentioning %q", tc.a, err, tc.want, tc.msg)
+		}
+		if err != nil && strings.ContainsAny(err.Error(), "\n\r\t\x00") {
+			t.Errorf("Attach(%+v) error carries a raw control character: %q", tc.a, err)
+		}
+	}
+	for _, args := range [][]string{{"c\n"}, {"c", "eth0\n"}} {
+		err := s.Detach(t.Context(), args[0], args[1:]...)
+		if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "control character") || strings.Contains(err.Error(), "\n") {
+			t.Errorf("Detach(%q) = %v, want ErrInvalid with the id quoted", args, err)
 		}
 	}
 }
