@@ -321,15 +321,41 @@ func TestReconnectAfterServerRestart(t *testing.T) {
 }
 
 func TestCloseIsIdempotentAndFinal(t *testing.T) {
-	s, _ := openFake(t)
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
+	s, srv := openFake(t)
+	// Several Close calls at once: every one returns nil once the switch is
+	// closed, and the reconnecting goroutine has ended.
+	var wg sync.WaitGroup
+	errc := make(chan error, 4)
+	for range 4 {
+		wg.Go(func() { errc <- s.Close() })
+	}
+	wg.Wait()
+	close(errc)
+	for err := range errc {
+		if err != nil {
+			t.Fatalf("Close = %v", err)
+		}
 	}
 	if err := s.Close(); err != nil {
-		t.Fatal(err)
+		t.Fatalf("Close again = %v", err)
 	}
-	if _, err := s.List(t.Context()); !errors.Is(err, ErrClosed) && !errors.Is(err, ErrUnavailable) {
-		t.Fatalf("List after Close = %v", err)
+	if s.Connected() {
+		t.Error("Connected after Close")
+	}
+	// A server restart after Close brings nothing back to life.
+	srv.Stop(t)
+	srv.Start(t)
+	if _, err := s.List(t.Context()); !errors.Is(err, ErrClosed) {
+		t.Fatalf("List after Close = %v, want ErrClosed", err)
+	}
+	if _, err := s.Attach(t.Context(), Attachment{ContainerID: "c", Netns: "/x", VLAN: 10}); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Attach after Close = %v, want ErrClosed", err)
+	}
+	if err := s.Run(t.Context(), func(Event) {}); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Run after Close = %v, want ErrClosed", err)
+	}
+	if s.Connected() {
+		t.Error("Connected after Close and a server restart")
 	}
 }
 
