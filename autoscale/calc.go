@@ -67,7 +67,7 @@ func addSat(a, b int64, overflow *bool) int64 {
 // their samples, for every per-instance metric of cfg in one pass over the
 // instances; out[i] belongs to cfg.Metrics[i] (app metrics stay zero).
 func groupAll(cfg *Config, obs *Observation, out []perInstance) {
-	startCut := obs.Now.Add(-cfg.StartupPeriod)
+	startCut := obs.Now.Add(-span(cfg.StartupPeriod))
 	for i := range obs.Instances {
 		in := &obs.Instances[i]
 		if in.Deleting || in.Phase == PhaseFailed {
@@ -89,7 +89,7 @@ func groupAll(cfg *Config, obs *Observation, out []perInstance) {
 				r, ok := toMilli(s.Request)
 				if !found || !ok || r == 0 {
 					if g.err == nil {
-						g.err = fmt.Errorf("%w: instance %q has no request for %s", ErrUnreadable, in.Name, spec.Name)
+						g.err = unreadable("instance %q has no request for %s", in.Name, spec.Name)
 					}
 					continue
 				}
@@ -150,10 +150,10 @@ func proposeInstance(spec *MetricSpec, g perInstance, obs *Observation, cfg *Con
 		p.Err = g.err
 		return p
 	case g.overflow:
-		p.Err = fmt.Errorf("%w: sum of %s samples overflows", ErrUnreadable, spec.Name)
+		p.Err = unreadable("sum of %s samples overflows", spec.Name)
 		return p
 	case g.ready == 0:
-		p.Err = fmt.Errorf("%w: no sample of %s from a ready instance", ErrUnreadable, spec.Name)
+		p.Err = unreadable("no sample of %s from a ready instance", spec.Name)
 		return p
 	}
 	cur := obs.Current
@@ -219,7 +219,7 @@ func proposeInstance(spec *MetricSpec, g perInstance, obs *Observation, cfg *Con
 		notes = append(notes, fmt.Sprintf("%d unready assumed 0 (scale-out)", g.unready))
 	}
 	if g.overflow {
-		p.Err = fmt.Errorf("%w: sum of %s samples overflows", ErrUnreadable, spec.Name)
+		p.Err = unreadable("sum of %s samples overflows", spec.Name)
 		return p
 	}
 	newRatio, _ := ratioOf(total, req, n)
@@ -282,7 +282,7 @@ func proposeApp(spec *MetricSpec, obs *Observation, cfg *Config) MetricProposal 
 	p := MetricProposal{Metric: spec.Name, Target: spec.Value}
 	v, found := obs.App[spec.Name]
 	if !found {
-		p.Err = fmt.Errorf("%w: no value for app metric %s", ErrUnreadable, spec.Name)
+		p.Err = unreadable("no value for app metric %s", spec.Name)
 		return p
 	}
 	usage, ok := toMilli(v)
@@ -343,7 +343,7 @@ func propose(spec *MetricSpec, g perInstance, obs *Observation, cfg *Config) Met
 	if obs.Current == 0 && len(obs.Instances) == 0 {
 		return MetricProposal{
 			Metric: spec.Name, Target: spec.targetValue(),
-			Err: fmt.Errorf("%w: no instances to sample %s (scaled to zero)", ErrUnreadable, spec.Name),
+			Err: unreadable("no instances to sample %s (scaled to zero)", spec.Name),
 		}
 	}
 	return proposeInstance(spec, g, obs, cfg)

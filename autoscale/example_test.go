@@ -12,6 +12,7 @@ import (
 // exactly as the Kubernetes HPA decides.
 func ExampleRecommend() {
 	cfg := autoscale.DefaultConfig()
+	cfg.MaxReplicas = 10
 	cfg.Metrics = []autoscale.MetricSpec{autoscale.CPUUtilization(30)}
 	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
 	obs := autoscale.Observation{Now: now, Current: 3}
@@ -37,6 +38,7 @@ func ExampleRecommend() {
 // the 300 s scale-down stabilisation window has passed.
 func ExampleAutoscaler() {
 	cfg := autoscale.DefaultConfig()
+	cfg.MaxReplicas = 10
 	cfg.Metrics = []autoscale.MetricSpec{autoscale.AppAverage("tps", 100)}
 	a, err := autoscale.New(cfg)
 	if err != nil {

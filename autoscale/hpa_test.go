@@ -154,7 +154,7 @@ func TestReplicaCalcResource(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := k8sTestConfig(CPUUtilization(tc.target))
 			if tc.tol != nil {
-				cfg.Tolerance = *tc.tol
+				cfg.Tolerance = tc.tol
 			}
 			tc.pods.resources = true
 			p := propose1(t, cfg, Observation{Current: tc.pods.current, Instances: tc.pods.instances("cpu")})
@@ -204,7 +204,7 @@ func TestReplicaCalcInstanceMetric(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := k8sTestConfig(InstanceAverage("qps", tc.target))
 			if tc.tol != nil {
-				cfg.Tolerance = *tc.tol
+				cfg.Tolerance = tc.tol
 			}
 			p := propose1(t, cfg, Observation{Current: tc.pods.current, Instances: tc.pods.instances("qps")})
 			if p.Err != nil {
@@ -251,7 +251,7 @@ func TestReplicaCalcAppMetric(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := k8sTestConfig(tc.spec)
 			if tc.tol != nil {
-				cfg.Tolerance = *tc.tol
+				cfg.Tolerance = tc.tol
 			}
 			pods := k8sPods{current: tc.current, notReady: tc.notReady}
 			p := propose1(t, cfg, Observation{
@@ -375,7 +375,7 @@ func TestLegacyBehaviorless(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := DefaultConfig()
-			cfg.Behavior = nil
+			cfg.Behavior, cfg.LegacyBehavior = nil, true
 			cfg.MinReplicas, cfg.MaxReplicas = tc.min, tc.max
 			cfg.Metrics = []MetricSpec{AppAverage("qps", 1)}
 			h := &History{Recommendations: []Recommendation{{At: t0.Add(-time.Hour), Replicas: tc.current}}}

@@ -1,7 +1,6 @@
 package autoscale
 
 import (
-	"fmt"
 	"math"
 	"time"
 )
@@ -79,16 +78,20 @@ func (in *Instance) sample(metric string) (Sample, bool) {
 // not ready or its sample was taken less than one sample window after it
 // became ready; after it, when it is not ready and never was.
 func (in *Instance) WarmingUp(now time.Time, cfg *Config) bool {
-	return in.warmingUp(now.Add(-cfg.StartupPeriod), cfg)
+	if !cfg.defaulted() {
+		c := cfg.withDefaults()
+		cfg = &c
+	}
+	return in.warmingUp(now.Add(-span(cfg.StartupPeriod)), cfg)
 }
 
 // warmingUp takes the start of the start-up period, now - StartupPeriod,
 // computed once per decision.
 func (in *Instance) warmingUp(startCut time.Time, cfg *Config) bool {
 	if !in.Started.IsZero() && in.Started.After(startCut) {
-		return !in.Ready || in.SampledAt.Before(in.ReadyChanged.Add(cfg.SampleWindow))
+		return !in.Ready || in.SampledAt.Before(in.ReadyChanged.Add(span(cfg.SampleWindow)))
 	}
-	return !in.Ready && in.Started.Add(cfg.InitialReadinessDelay).After(in.ReadyChanged)
+	return !in.Ready && in.Started.Add(span(cfg.InitialReadinessDelay)).After(in.ReadyChanged)
 }
 
 // Observation is everything one decision looks at. The caller takes it at
@@ -134,12 +137,12 @@ func toMilli(v float64) (int64, bool) {
 func badSample(what string, v float64) error {
 	switch {
 	case math.IsNaN(v):
-		return fmt.Errorf("%w: %s is NaN", ErrUnreadable, what)
+		return unreadable("%s is NaN", what)
 	case math.IsInf(v, 0):
-		return fmt.Errorf("%w: %s is infinite", ErrUnreadable, what)
+		return unreadable("%s is infinite", what)
 	case v < 0:
-		return fmt.Errorf("%w: %s is negative (%g)", ErrUnreadable, what, v)
+		return unreadable("%s is negative (%g)", what, v)
 	default:
-		return fmt.Errorf("%w: %s is %g, above %g", ErrUnreadable, what, v, float64(maxSample))
+		return unreadable("%s is %g, above %g", what, v, float64(maxSample))
 	}
 }
