@@ -27,7 +27,9 @@ type Sample struct {
 	// in thousandths, as Kubernetes quantities are.
 	Value float64
 	// Request is the instance's request of the resource, in the unit of
-	// Value; needed for [TargetUtilization], also when the value is missing.
+	// Value; needed for [TargetUtilization], also when the value is
+	// missing: a sample without it makes the metric unreadable, as a pod
+	// without a request does in Kubernetes.
 	Request float64
 	// Missing says the request is known but no value was collected.
 	Missing bool
@@ -51,7 +53,12 @@ type Instance struct {
 	// SampledAt is when its samples were taken; zero means unknown.
 	SampledAt time.Time
 	// Samples are its readings, at most one per metric. An instance without
-	// a sample for a metric counts as missing that sample.
+	// a sample for a metric counts as missing that sample (as unready when
+	// pending), as a pod left out of the metrics does in Kubernetes: 0 on a
+	// scale-out, the target (100 % of its request for utilisation) on a
+	// scale-in. For utilisation its request is then the average request of
+	// the samples that carried one; give a Sample with Missing set to state
+	// it exactly.
 	Samples []Sample
 }
 
