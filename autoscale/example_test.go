@@ -101,3 +101,13 @@ func ExampleSimulation_Run() {
 	// 4m30s  20    7      6  migration-budget: 1 instance(s) per 1m0s fit the migration budget, 0 already moved
 	// 5m0s   20    6      6  migration-budget: 1 instance(s) per 1m0s fit the migration budget, 1 already moved
 }
+
+// A Config without MaxReplicas is refused, naming the field: the HPA has no
+// default for it either, and a silent one would cap a 50-instance app.
+func ExampleNew() {
+	cfg := autoscale.DefaultConfig()
+	cfg.Metrics = []autoscale.MetricSpec{autoscale.CPUUtilization(60)}
+	_, err := autoscale.New(cfg)
+	fmt.Println(err)
+	// Output: autoscale: MaxReplicas: required (Kubernetes has no default either): the most instances the app may run
+}
