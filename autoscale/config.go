@@ -293,16 +293,17 @@ type Config struct {
 	// value means none (0 s), as net.Dialer's KeepAlive.
 	DownscaleStabilization time.Duration
 	// StartupPeriod is how long after start an instance's samples may still
-	// carry start-up spikes (default 5 min when 0, none when negative; Kubernetes
-	// --horizontal-pod-autoscaler-cpu-initialization-period).
+	// carry start-up spikes (default 5 min when 0, none when negative;
+	// Kubernetes --horizontal-pod-autoscaler-cpu-initialization-period).
 	StartupPeriod time.Duration
 	// InitialReadinessDelay is how long after start a readiness change still
-	// counts as the first one (default 30 s when 0, none when negative; Kubernetes
-	// --horizontal-pod-autoscaler-initial-readiness-delay).
+	// counts as the first one (default 30 s when 0, none when negative;
+	// Kubernetes --horizontal-pod-autoscaler-initial-readiness-delay).
 	InitialReadinessDelay time.Duration
 	// SampleWindow is the window a per-instance sample is averaged over
-	// (default 30 s when 0, none when negative); a sample taken less than one window after the
-	// instance became ready still contains unready time.
+	// (default 30 s when 0, none when negative); a sample taken less than
+	// one window after the instance became ready still contains unready
+	// time.
 	SampleWindow time.Duration
 	// SustainedLow gates scale-in (default off).
 	SustainedLow SustainedLow
@@ -343,27 +344,25 @@ func span(d time.Duration) time.Duration { return max(d, 0) }
 // Behavior nil only with LegacyBehavior. c's slices and pointers are
 // shared, not copied.
 func (c Config) withDefaults() Config {
+	d := DefaultConfig()
 	if c.MinReplicas == 0 && !c.ScaleToZero {
-		c.MinReplicas = 1
+		c.MinReplicas = d.MinReplicas
 	}
 	if c.Tolerance == nil {
-		c.Tolerance = &Tolerances{Up: 0.1, Down: 0.1}
+		c.Tolerance = d.Tolerance
 	}
 	if c.Behavior == nil && !c.LegacyBehavior {
-		c.Behavior = DefaultBehavior()
+		c.Behavior = d.Behavior
 	}
-	for _, d := range []struct {
-		p   *time.Duration
-		def time.Duration
-	}{
-		{&c.DownscaleStabilization, 300 * time.Second},
-		{&c.StartupPeriod, 5 * time.Minute},
-		{&c.InitialReadinessDelay, 30 * time.Second},
-		{&c.SampleWindow, 30 * time.Second},
-		{&c.IdleBeforeZero, 5 * time.Minute},
+	for _, f := range []struct{ p, def *time.Duration }{
+		{&c.DownscaleStabilization, &d.DownscaleStabilization},
+		{&c.StartupPeriod, &d.StartupPeriod},
+		{&c.InitialReadinessDelay, &d.InitialReadinessDelay},
+		{&c.SampleWindow, &d.SampleWindow},
+		{&c.IdleBeforeZero, &d.IdleBeforeZero},
 	} {
-		if *d.p == 0 {
-			*d.p = d.def
+		if *f.p == 0 {
+			*f.p = *f.def
 		}
 	}
 	return c
