@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode"
+	"unicode/utf8"
 )
 
 // A zero Config is DefaultConfig: every zero field takes its documented
@@ -60,4 +62,26 @@ func TestOpenRefusesBadConfig(t *testing.T) {
 			t.Errorf("Open(%+v) = %v, want ErrInvalid naming %q", cfg, err, tc.field)
 		}
 	}
+}
+
+// FuzzCheckID: an id is accepted only without control characters, as valid
+// UTF-8 of at most 1,024 bytes; a refusal is ErrInvalid and its text
+// carries no raw control character.
+func FuzzCheckID(f *testing.F) {
+	for _, s := range []string{"c1", "a\nb", "\x00", "\xff", "é", "\u0085", strings.Repeat("x", 1025), ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, id string) {
+		err := checkID("container id", id)
+		bad := len(id) > maxIDLen || !utf8.ValidString(id) || strings.IndexFunc(id, unicode.IsControl) >= 0
+		if (err != nil) != bad {
+			t.Fatalf("checkID(%q) = %v, want refused=%v", id, err, bad)
+		}
+		if err == nil {
+			return
+		}
+		if !errors.Is(err, ErrInvalid) || strings.IndexFunc(err.Error(), unicode.IsControl) >= 0 {
+			t.Fatalf("checkID(%q) = %q", id, err)
+		}
+	})
 }
