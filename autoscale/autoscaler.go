@@ -14,11 +14,12 @@ type Autoscaler struct {
 	hist History
 }
 
-// New returns an Autoscaler for cfg, or an error wrapping [ErrInvalid].
-// cfg is copied.
+// New returns an Autoscaler for cfg, its zero fields filled with their
+// defaults, or an error wrapping [ErrInvalid] that names the field (a
+// zero Config is refused for its missing MaxReplicas). cfg is copied.
 func New(cfg Config) (*Autoscaler, error) {
-	cfg = cloneConfig(cfg)
-	if err := cfg.Validate(); err != nil {
+	cfg = cloneConfig(cfg.withDefaults())
+	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
 	return &Autoscaler{cfg: cfg}, nil
@@ -26,6 +27,10 @@ func New(cfg Config) (*Autoscaler, error) {
 
 func cloneConfig(c Config) Config {
 	c.Metrics = slices.Clone(c.Metrics)
+	if c.Tolerance != nil {
+		t := *c.Tolerance
+		c.Tolerance = &t
+	}
 	if c.Behavior != nil {
 		b := *c.Behavior
 		b.ScaleUp.Policies = slices.Clone(b.ScaleUp.Policies)
@@ -49,7 +54,7 @@ func (a *Autoscaler) Decide(obs Observation) (Decision, error) {
 	return d, nil
 }
 
-// Config returns a copy of the policy.
+// Config returns a copy of the policy, its defaults filled in.
 func (a *Autoscaler) Config() Config {
 	return cloneConfig(a.cfg)
 }

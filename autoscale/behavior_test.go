@@ -97,7 +97,8 @@ func TestScalingWithRules(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := DefaultConfig()
 			cfg.MinReplicas, cfg.MaxReplicas = tc.min, tc.max
-			cfg.IdleBeforeZero = 0 // Kubernetes has no idle period before zero
+			cfg.ScaleToZero = tc.min == 0
+			cfg.IdleBeforeZero = -1 // none: Kubernetes has no idle period before zero
 			cfg.Metrics = []MetricSpec{AppAverage("qps", 1)}
 			if tc.up != nil {
 				cfg.Behavior.ScaleUp = *tc.up
@@ -146,7 +147,7 @@ func TestNormalizeDesiredReplicas(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := DefaultConfig()
-			cfg.Behavior = nil
+			cfg.Behavior, cfg.LegacyBehavior = nil, true
 			cfg.MaxReplicas = 100
 			cfg.Metrics = []MetricSpec{AppAverage("qps", 1)}
 			obs := Observation{Now: t0, Current: tc.current, App: map[string]float64{"qps": float64(tc.desired)}}

@@ -51,8 +51,39 @@ type perInstance struct {
 	missingReq, unreadyReq  int64
 	ready, unready, missing int
 	ignored                 int
-	overflow                bool
-	err                     error
+	// For utilisation: the requests the samples carried, and the missing
+	// and unready instances without a sample, whose request is taken as
+	// the average of those (see fillRequests).
+	reqSum                     int64
+	reqN                       int
+	missingNoReq, unreadyNoReq int
+	overflow                   bool
+	err                        error
+}
+
+// avgRequest is the average request of the samples that carried one.
+func (g *perInstance) avgRequest() int64 {
+	if g.reqN == 0 {
+		return 0
+	}
+	return g.reqSum / int64(g.reqN)
+}
+
+// fillRequests adds the average request for each missing and unready
+// instance that had no sample to say its own.
+func (g *perInstance) fillRequests() {
+	avg := g.avgRequest()
+	g.missingReq = addSat(g.missingReq, mulSat(avg, g.missingNoReq, &g.overflow), &g.overflow)
+	g.unreadyReq = addSat(g.unreadyReq, mulSat(avg, g.unreadyNoReq, &g.overflow), &g.overflow)
+	g.missingNoReq, g.unreadyNoReq = 0, 0
+}
+
+func mulSat(a int64, n int, overflow *bool) int64 {
+	if n != 0 && a > math.MaxInt64/int64(n) {
+		*overflow = true
+		return math.MaxInt64
+	}
+	return a * int64(n)
 }
 
 func addSat(a, b int64, overflow *bool) int64 {
@@ -67,7 +98,7 @@ func addSat(a, b int64, overflow *bool) int64 {
 // their samples, for every per-instance metric of cfg in one pass over the
 // instances; out[i] belongs to cfg.Metrics[i] (app metrics stay zero).
 func groupAll(cfg *Config, obs *Observation, out []perInstance) {
-	startCut := obs.Now.Add(-cfg.StartupPeriod)
+	startCut := obs.Now.Add(-span(cfg.StartupPeriod))
 	for i := range obs.Instances {
 		in := &obs.Instances[i]
 		if in.Deleting || in.Phase == PhaseFailed {
@@ -85,23 +116,34 @@ func groupAll(cfg *Config, obs *Observation, out []perInstance) {
 			g := &out[j]
 			s, found := in.sampleAt(spec.Name, j)
 			var req int64
-			if spec.Target == TargetUtilization {
+			if spec.Target == TargetUtilization && found {
 				r, ok := toMilli(s.Request)
-				if !found || !ok || r == 0 {
+				if !ok || r == 0 {
 					if g.err == nil {
-						g.err = fmt.Errorf("%w: instance %q has no request for %s", ErrUnreadable, in.Name, spec.Name)
+						g.err = unreadable("instance %q has no request for %s", in.Name, spec.Name)
 					}
 					continue
 				}
 				req = r
+				g.reqSum = addSat(g.reqSum, r, &g.overflow)
+				g.reqN++
 			}
+			// An instance left out of the samples is missing (or unready
+			// when pending), as a pod without metrics is in Kubernetes;
+			// for utilisation its request is the average one.
 			if in.Phase == PhasePending {
 				g.unready++
+				if spec.Target == TargetUtilization && !found {
+					g.unreadyNoReq++
+				}
 				g.unreadyReq = addSat(g.unreadyReq, req, &g.overflow)
 				continue
 			}
 			if !found || s.Missing {
 				g.missing++
+				if spec.Target == TargetUtilization && !found {
+					g.missingNoReq++
+				}
 				g.missingReq = addSat(g.missingReq, req, &g.overflow)
 				continue
 			}
@@ -145,15 +187,17 @@ func utilization(total, req int64) int64 {
 func proposeInstance(spec *MetricSpec, g perInstance, obs *Observation, cfg *Config) MetricProposal {
 	p := MetricProposal{Metric: spec.Name, Target: spec.targetValue()}
 	p.Ready, p.Unready, p.Missing, p.Ignored = g.ready, g.unready, g.missing, g.ignored
+	avgReq := g.avgRequest()
+	g.fillRequests()
 	switch {
 	case g.err != nil:
 		p.Err = g.err
 		return p
 	case g.overflow:
-		p.Err = fmt.Errorf("%w: sum of %s samples overflows", ErrUnreadable, spec.Name)
+		p.Err = unreadable("sum of %s samples overflows", spec.Name)
 		return p
 	case g.ready == 0:
-		p.Err = fmt.Errorf("%w: no sample of %s from a ready instance", ErrUnreadable, spec.Name)
+		p.Err = unreadable("no sample of %s from a ready instance", spec.Name)
 		return p
 	}
 	cur := obs.Current
@@ -197,7 +241,7 @@ func proposeInstance(spec *MetricSpec, g perInstance, obs *Observation, cfg *Con
 			// average down.
 			if util {
 				if spec.Utilization > 100 {
-					total = addSat(total, missingFallback(spec, obs, int64(spec.Utilization)), &g.overflow)
+					total = addSat(total, missingFallback(spec, obs, int64(spec.Utilization), avgReq), &g.overflow)
 				} else {
 					total = addSat(total, g.missingReq, &g.overflow)
 				}
@@ -219,7 +263,7 @@ func proposeInstance(spec *MetricSpec, g perInstance, obs *Observation, cfg *Con
 		notes = append(notes, fmt.Sprintf("%d unready assumed 0 (scale-out)", g.unready))
 	}
 	if g.overflow {
-		p.Err = fmt.Errorf("%w: sum of %s samples overflows", ErrUnreadable, spec.Name)
+		p.Err = unreadable("sum of %s samples overflows", spec.Name)
 		return p
 	}
 	newRatio, _ := ratioOf(total, req, n)
@@ -241,8 +285,9 @@ func proposeInstance(spec *MetricSpec, g perInstance, obs *Observation, cfg *Con
 }
 
 // missingFallback sums request×fallback/100 per missing instance, as
-// Kubernetes rounds it per instance.
-func missingFallback(spec *MetricSpec, obs *Observation, fallback int64) int64 {
+// Kubernetes rounds it per instance; an instance without a sample has the
+// average request avgReq.
+func missingFallback(spec *MetricSpec, obs *Observation, fallback, avgReq int64) int64 {
 	var sum int64
 	for i := range obs.Instances {
 		in := &obs.Instances[i]
@@ -254,6 +299,9 @@ func missingFallback(spec *MetricSpec, obs *Observation, fallback int64) int64 {
 			continue
 		}
 		r, _ := toMilli(s.Request)
+		if !found {
+			r = avgReq
+		}
 		if r > math.MaxInt64/fallback {
 			return math.MaxInt64
 		}
@@ -282,7 +330,7 @@ func proposeApp(spec *MetricSpec, obs *Observation, cfg *Config) MetricProposal 
 	p := MetricProposal{Metric: spec.Name, Target: spec.Value}
 	v, found := obs.App[spec.Name]
 	if !found {
-		p.Err = fmt.Errorf("%w: no value for app metric %s", ErrUnreadable, spec.Name)
+		p.Err = unreadable("no value for app metric %s", spec.Name)
 		return p
 	}
 	usage, ok := toMilli(v)
@@ -343,7 +391,7 @@ func propose(spec *MetricSpec, g perInstance, obs *Observation, cfg *Config) Met
 	if obs.Current == 0 && len(obs.Instances) == 0 {
 		return MetricProposal{
 			Metric: spec.Name, Target: spec.targetValue(),
-			Err: fmt.Errorf("%w: no instances to sample %s (scaled to zero)", ErrUnreadable, spec.Name),
+			Err: unreadable("no instances to sample %s (scaled to zero)", spec.Name),
 		}
 	}
 	return proposeInstance(spec, g, obs, cfg)

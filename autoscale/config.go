@@ -4,20 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"strings"
 	"time"
 )
-
-// ErrInvalid marks a configuration or an observation that cannot be used:
-// a NaN, negative or missing target, min above max, an unknown metric kind.
-// The wrapping error names the field.
-var ErrInvalid = errors.New("autoscale: invalid input")
-
-// ErrUnreadable marks a metric that could not be read in one decision (no
-// sample from any counted instance, a NaN or negative sample, a missing
-// request). It is reported per metric in [MetricProposal.Err]; it blocks a
-// scale-in but not a scale-out.
-var ErrUnreadable = errors.New("autoscale: metric unreadable")
 
 // MetricKind says where a metric's samples come from.
 type MetricKind int
@@ -263,60 +251,81 @@ type Forecast struct {
 	TrendWindow time.Duration
 }
 
-// Config is the scaling policy of one app. Start from [DefaultConfig].
+// Config is the scaling policy of one app. Start from [DefaultConfig]. A
+// zero field takes its documented default, except MaxReplicas and
+// Metrics, which have none: a Config without them is refused, naming the
+// field. (Forgetting MaxReplicas must not scale a 50-instance app to an
+// unasked-for 10.)
 type Config struct {
-	// MinReplicas is the floor (default 1, as Kubernetes). 0 allows
-	// scale-to-zero and needs a [KindApp] metric to wake the app.
+	// MinReplicas is the floor (default 1, as Kubernetes, when 0). To let
+	// the app scale to zero, set ScaleToZero and leave MinReplicas 0.
 	MinReplicas int
-	// MaxReplicas is the ceiling (default 10; Kubernetes has no default).
+	// ScaleToZero lets the app scale to 0 instances after every app metric
+	// read 0 for IdleBeforeZero, and wakes it on an app metric (Kubernetes'
+	// HPAScaleToZero with minReplicas 0). It needs a [KindApp] metric.
+	// Default false.
+	ScaleToZero bool
+	// MaxReplicas is the ceiling. Required, as in Kubernetes: 0 is refused.
 	MaxReplicas int
 	// Metrics are the metrics scaled on; the largest proposal wins.
+	// Required: at least one.
 	Metrics []MetricSpec
-	// Tolerance is the dead band (default 0.1 up and down, as Kubernetes).
-	Tolerance Tolerances
-	// Behavior is the autoscaling/v2 behavior (default [DefaultBehavior]).
-	// nil reproduces a Kubernetes spec without behavior: scale-out capped
-	// at max(2×current, 4) per decision and scale-in stabilised over
-	// DownscaleStabilization. DefaultConfig deliberately uses the v2
-	// defaults instead, because their caps are per period rather than per
-	// decision and so do not depend on how often Recommend is called.
+	// Tolerance is the dead band. Default (nil) 0.1 up and down, as
+	// Kubernetes; a non-nil value is used as it is, so &Tolerances{} scales
+	// on any deviation.
+	Tolerance *Tolerances
+	// Behavior is the autoscaling/v2 behavior. Default (nil)
+	// [DefaultBehavior], what Kubernetes fills in for an empty behavior. A
+	// non-nil Behavior is used as it is: each direction needs its policies
+	// (or SelectDisabled), and a zero StabilizationWindow is no window.
 	Behavior *Behavior
-	// DownscaleStabilization is the scale-in window used when Behavior is
-	// nil (default 300 s, the kube-controller-manager default).
+	// LegacyBehavior reproduces a Kubernetes spec without behavior instead
+	// of Behavior: scale-out capped at max(2×current, 4) per decision and
+	// scale-in stabilised over DownscaleStabilization. Behavior must then
+	// be nil. The default (false) uses Behavior, whose caps are per period
+	// rather than per decision and so do not depend on how often Recommend
+	// is called.
+	LegacyBehavior bool
+	// DownscaleStabilization is the scale-in window of LegacyBehavior
+	// (default 300 s, the kube-controller-manager default, when 0).
+	//
+	// For this and the durations below, 0 means the default and a negative
+	// value means none (0 s), as net.Dialer's KeepAlive.
 	DownscaleStabilization time.Duration
 	// StartupPeriod is how long after start an instance's samples may still
-	// carry start-up spikes (default 5 min, Kubernetes
-	// --horizontal-pod-autoscaler-cpu-initialization-period).
+	// carry start-up spikes (default 5 min when 0, none when negative;
+	// Kubernetes --horizontal-pod-autoscaler-cpu-initialization-period).
 	StartupPeriod time.Duration
 	// InitialReadinessDelay is how long after start a readiness change still
-	// counts as the first one (default 30 s, Kubernetes
-	// --horizontal-pod-autoscaler-initial-readiness-delay).
+	// counts as the first one (default 30 s when 0, none when negative;
+	// Kubernetes --horizontal-pod-autoscaler-initial-readiness-delay).
 	InitialReadinessDelay time.Duration
 	// SampleWindow is the window a per-instance sample is averaged over
-	// (default 30 s); a sample taken less than one window after the
-	// instance became ready still contains unready time.
+	// (default 30 s when 0, none when negative); a sample taken less than
+	// one window after the instance became ready still contains unready
+	// time.
 	SampleWindow time.Duration
 	// SustainedLow gates scale-in (default off).
 	SustainedLow SustainedLow
 	// Migration caps steps by a bandwidth budget (default off).
 	Migration Migration
 	// IdleBeforeZero is how long every app metric must have read 0 before
-	// the app is scaled to zero (default 5 min; only with MinReplicas 0).
+	// the app is scaled to zero (default 5 min when 0, none when negative;
+	// only with ScaleToZero).
 	IdleBeforeZero time.Duration
 	// Forecast scales out ahead of predicted load (default off).
 	Forecast Forecast
 }
 
-// DefaultConfig returns the Kubernetes defaults: min 1, max 10, tolerance
-// 0.1 each way, the autoscaling/v2 default behavior, 300 s scale-in
-// stabilisation, 5 min start-up period, 30 s initial readiness delay, 30 s
-// sample window, 5 min idle before zero; no metrics (add at least one),
-// sustained-low, migration cap and forecast off.
+// DefaultConfig returns the defaults: min 1, tolerance 0.1 each way, the
+// autoscaling/v2 default behavior, 300 s legacy scale-in stabilisation,
+// 5 min start-up period, 30 s initial readiness delay, 30 s sample window,
+// 5 min idle before zero; scale-to-zero, sustained-low, migration cap and
+// forecast off. MaxReplicas and Metrics have no default: set them.
 func DefaultConfig() Config {
 	return Config{
 		MinReplicas:            1,
-		MaxReplicas:            10,
-		Tolerance:              Tolerances{Up: 0.1, Down: 0.1},
+		Tolerance:              &Tolerances{Up: 0.1, Down: 0.1},
 		Behavior:               DefaultBehavior(),
 		DownscaleStabilization: 300 * time.Second,
 		StartupPeriod:          5 * time.Minute,
@@ -326,6 +335,47 @@ func DefaultConfig() Config {
 	}
 }
 
+// span returns a duration field's effective value: a negative one means
+// none.
+func span(d time.Duration) time.Duration { return max(d, 0) }
+
+// withDefaults returns c with its zero fields filled from DefaultConfig:
+// the policy Recommend runs. MinReplicas stays 0 only with ScaleToZero, and
+// Behavior nil only with LegacyBehavior. c's slices and pointers are
+// shared, not copied.
+func (c Config) withDefaults() Config {
+	d := DefaultConfig()
+	if c.MinReplicas == 0 && !c.ScaleToZero {
+		c.MinReplicas = d.MinReplicas
+	}
+	if c.Tolerance == nil {
+		c.Tolerance = d.Tolerance
+	}
+	if c.Behavior == nil && !c.LegacyBehavior {
+		c.Behavior = d.Behavior
+	}
+	for _, f := range []struct{ p, def *time.Duration }{
+		{&c.DownscaleStabilization, &d.DownscaleStabilization},
+		{&c.StartupPeriod, &d.StartupPeriod},
+		{&c.InitialReadinessDelay, &d.InitialReadinessDelay},
+		{&c.SampleWindow, &d.SampleWindow},
+		{&c.IdleBeforeZero, &d.IdleBeforeZero},
+	} {
+		if *f.p == 0 {
+			*f.p = *f.def
+		}
+	}
+	return c
+}
+
+// defaulted reports whether c needs no defaults filled in, so that the
+// decision path can use it without a copy.
+func (c *Config) defaulted() bool {
+	return (c.MinReplicas != 0 || c.ScaleToZero) && c.Tolerance != nil &&
+		(c.Behavior != nil || c.LegacyBehavior) && c.DownscaleStabilization != 0 &&
+		c.StartupPeriod != 0 && c.InitialReadinessDelay != 0 && c.SampleWindow != 0 && c.IdleBeforeZero != 0
+}
+
 // maxReplicasLimit bounds every replica count, as Kubernetes' int32 does.
 const maxReplicasLimit = math.MaxInt32
 
@@ -333,18 +383,23 @@ const maxReplicasLimit = math.MaxInt32
 // float64 and sums of a thousand of them stay inside int64.
 const maxSample = 1e12
 
-func invalid(field, format string, args ...any) error {
-	return fmt.Errorf("%w: %s: %s", ErrInvalid, field, fmt.Sprintf(format, args...))
+// nonNegProblem says what is wrong with v as a finite non-negative number,
+// or "".
+func nonNegProblem(v float64) string {
+	switch {
+	case math.IsNaN(v):
+		return "NaN"
+	case math.IsInf(v, 0):
+		return "infinite"
+	case v < 0:
+		return fmt.Sprintf("negative (%g)", v)
+	}
+	return ""
 }
 
 func checkNonNeg(field string, v float64) error {
-	switch {
-	case math.IsNaN(v):
-		return invalid(field, "NaN")
-	case math.IsInf(v, 0):
-		return invalid(field, "infinite")
-	case v < 0:
-		return invalid(field, "negative (%g)", v)
+	if p := nonNegProblem(v); p != "" {
+		return invalid(field, "%s", p)
 	}
 	return nil
 }
@@ -359,17 +414,32 @@ func checkDuration(field string, d, limit time.Duration) error {
 	return nil
 }
 
-// Validate reports the first problem of c, as an error wrapping
-// [ErrInvalid] that names the field.
+// Validate reports the first problem of c, with its zero fields taken as
+// their defaults, as an error wrapping [ErrInvalid] that names the field.
 func (c *Config) Validate() error {
-	if c.MinReplicas < 0 {
-		return invalid("MinReplicas", "negative (%d)", c.MinReplicas)
+	if c.defaulted() {
+		return c.validate()
+	}
+	d := c.withDefaults()
+	return d.validate()
+}
+
+// validate checks a Config whose defaults are filled in.
+func (c *Config) validate() error {
+	if c.MaxReplicas == 0 {
+		return invalid("MaxReplicas", "required (Kubernetes has no default either): the most instances the app may run")
 	}
 	if c.MaxReplicas < 1 {
 		return invalid("MaxReplicas", "must be at least 1, got %d", c.MaxReplicas)
 	}
 	if c.MaxReplicas > maxReplicasLimit {
 		return invalid("MaxReplicas", "exceeds %d", maxReplicasLimit)
+	}
+	if c.MinReplicas < 0 {
+		return invalid("MinReplicas", "negative (%d)", c.MinReplicas)
+	}
+	if c.ScaleToZero && c.MinReplicas != 0 {
+		return invalid("MinReplicas", "%d with ScaleToZero (leave it 0)", c.MinReplicas)
 	}
 	if c.MinReplicas > c.MaxReplicas {
 		return invalid("MinReplicas", "%d is above MaxReplicas %d", c.MinReplicas, c.MaxReplicas)
@@ -390,14 +460,17 @@ func (c *Config) Validate() error {
 		hasApp = hasApp || c.Metrics[i].Kind == KindApp
 		hasLow = hasLow || c.Metrics[i].LowWater > 0
 	}
-	if c.MinReplicas == 0 && !hasApp {
-		return invalid("MinReplicas", "0 needs an app metric to wake the app from zero")
+	if c.ScaleToZero && !hasApp {
+		return invalid("ScaleToZero", "needs an app metric to wake the app from zero")
 	}
 	if err := checkNonNeg("Tolerance.Up", c.Tolerance.Up); err != nil {
 		return err
 	}
 	if err := checkNonNeg("Tolerance.Down", c.Tolerance.Down); err != nil {
 		return err
+	}
+	if c.LegacyBehavior && c.Behavior != nil {
+		return invalid("Behavior", "set together with LegacyBehavior")
 	}
 	if c.Behavior != nil {
 		if err := c.Behavior.ScaleUp.validate("Behavior.ScaleUp"); err != nil {
@@ -412,13 +485,9 @@ func (c *Config) Validate() error {
 		d     time.Duration
 		limit time.Duration
 	}{
-		{"DownscaleStabilization", c.DownscaleStabilization, time.Hour},
-		{"StartupPeriod", c.StartupPeriod, 0},
-		{"InitialReadinessDelay", c.InitialReadinessDelay, 0},
-		{"SampleWindow", c.SampleWindow, 0},
+		{"DownscaleStabilization", span(c.DownscaleStabilization), time.Hour},
 		{"SustainedLow.Window", c.SustainedLow.Window, 0},
 		{"Migration.Period", c.Migration.Period, 0},
-		{"IdleBeforeZero", c.IdleBeforeZero, 0},
 		{"Forecast.Lead", c.Forecast.Lead, 0},
 		{"Forecast.Season", c.Forecast.Season, 0},
 		{"Forecast.TrendWindow", c.Forecast.TrendWindow, 0},
@@ -465,8 +534,8 @@ func (m *MetricSpec) check() error {
 		return fieldError{field: f, msg: fmt.Sprintf(format, args...)}
 	}
 	checkNonNeg := func(f string, v float64) error {
-		if err := checkNonNeg(f, v); err != nil {
-			return fieldError{field: f, msg: strings.TrimPrefix(err.Error(), ErrInvalid.Error()+": "+f+": ")}
+		if p := nonNegProblem(v); p != "" {
+			return fieldError{field: f, msg: p}
 		}
 		return nil
 	}

@@ -130,7 +130,11 @@ func Recommend(cfg *Config, hist *History, obs *Observation) (Decision, error) {
 	if obs == nil {
 		return Decision{}, invalid("Observation", "nil")
 	}
-	if err := cfg.Validate(); err != nil {
+	if !cfg.defaulted() {
+		d := cfg.withDefaults()
+		cfg = &d
+	}
+	if err := cfg.validate(); err != nil {
 		return Decision{}, err
 	}
 	if err := obs.validate(); err != nil {
@@ -168,7 +172,7 @@ func Recommend(cfg *Config, hist *History, obs *Observation) (Decision, error) {
 		if p.Err != nil {
 			invalidCount++
 			if firstErr == nil {
-				firstErr = fmt.Errorf("%s: %w", p.Metric, p.Err)
+				firstErr = p.Err
 			}
 		} else if p.Replicas > proposed {
 			proposed = p.Replicas
@@ -215,8 +219,7 @@ func Recommend(cfg *Config, hist *History, obs *Observation) (Decision, error) {
 }
 
 func errText(err error) string {
-	msg := err.Error()
-	return strings.Replace(msg, ErrUnreadable.Error()+": ", "", 1)
+	return message(err)
 }
 
 // recommendations returns the history's recommendations, or the initial
@@ -231,7 +234,7 @@ func recommendations(hist *History, d *Decision) []Recommendation {
 // stabilizeLegacy is the behaviour-less path: the highest recommendation
 // of the scale-in window.
 func stabilizeLegacy(cfg *Config, hist *History, d *Decision) {
-	cutoff := d.At.Add(-cfg.DownscaleStabilization)
+	cutoff := d.At.Add(-span(cfg.DownscaleStabilization))
 	highest := d.Desired
 	for _, r := range recommendations(hist, d) {
 		if !r.At.Before(cutoff) && r.Replicas > highest {
@@ -239,7 +242,7 @@ func stabilizeLegacy(cfg *Config, hist *History, d *Decision) {
 		}
 	}
 	if highest != d.Desired {
-		d.step(RuleStabilizeDown, highest, "highest recommendation of the last %s", cfg.DownscaleStabilization)
+		d.step(RuleStabilizeDown, highest, "highest recommendation of the last %s", span(cfg.DownscaleStabilization))
 	}
 }
 
@@ -286,7 +289,7 @@ func gates(cfg *Config, hist *History, d *Decision) {
 			}
 		}
 	}
-	if d.Desired == 0 && d.Current > 0 && cfg.MinReplicas == 0 {
+	if d.Desired == 0 && d.Current > 0 && cfg.ScaleToZero {
 		for i := range cfg.Metrics {
 			m := &cfg.Metrics[i]
 			if m.Kind != KindApp {
@@ -294,8 +297,8 @@ func gates(cfg *Config, hist *History, d *Decision) {
 			}
 			p := &d.Metrics[i]
 			idle := func(pt Point) bool { return pt.OK && pt.Load == 0 }
-			if !heldFor(hist.Points[m.Name], d.At, cfg.IdleBeforeZero, idle, idle(Point{Load: p.Load, OK: p.Err == nil})) {
-				d.step(RuleIdleBeforeZero, 1, "%s has not read 0 for %s", m.Name, cfg.IdleBeforeZero)
+			if !heldFor(hist.Points[m.Name], d.At, span(cfg.IdleBeforeZero), idle, idle(Point{Load: p.Load, OK: p.Err == nil})) {
+				d.step(RuleIdleBeforeZero, 1, "%s has not read 0 for %s", m.Name, span(cfg.IdleBeforeZero))
 				return
 			}
 		}

@@ -12,6 +12,7 @@ import (
 // exactly as the Kubernetes HPA decides.
 func ExampleRecommend() {
 	cfg := autoscale.DefaultConfig()
+	cfg.MaxReplicas = 10
 	cfg.Metrics = []autoscale.MetricSpec{autoscale.CPUUtilization(30)}
 	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
 	obs := autoscale.Observation{Now: now, Current: 3}
@@ -37,6 +38,7 @@ func ExampleRecommend() {
 // the 300 s scale-down stabilisation window has passed.
 func ExampleAutoscaler() {
 	cfg := autoscale.DefaultConfig()
+	cfg.MaxReplicas = 10
 	cfg.Metrics = []autoscale.MetricSpec{autoscale.AppAverage("tps", 100)}
 	a, err := autoscale.New(cfg)
 	if err != nil {
@@ -98,4 +100,14 @@ func ExampleSimulation_Run() {
 	// 4m0s   20    7      7  migration-budget: 1 instance(s) per 1m0s fit the migration budget, 1 already moved
 	// 4m30s  20    7      6  migration-budget: 1 instance(s) per 1m0s fit the migration budget, 0 already moved
 	// 5m0s   20    6      6  migration-budget: 1 instance(s) per 1m0s fit the migration budget, 1 already moved
+}
+
+// A Config without MaxReplicas is refused, naming the field: the HPA has no
+// default for it either, and a silent one would cap a 50-instance app.
+func ExampleNew() {
+	cfg := autoscale.DefaultConfig()
+	cfg.Metrics = []autoscale.MetricSpec{autoscale.CPUUtilization(60)}
+	_, err := autoscale.New(cfg)
+	fmt.Println(err)
+	// Output: autoscale: MaxReplicas: required (Kubernetes has no default either): the most instances the app may run
 }

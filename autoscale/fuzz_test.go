@@ -18,13 +18,13 @@ func FuzzRecommend(f *testing.F) {
 	f.Fuzz(func(t *testing.T, current, minR, maxR int, tolUp, tolDown, target, app, sample, request, conn float64, flags uint8, step int64) {
 		cfg := DefaultConfig()
 		cfg.MinReplicas, cfg.MaxReplicas = minR, maxR
-		cfg.Tolerance = Tolerances{Up: tolUp, Down: tolDown}
+		cfg.Tolerance = &Tolerances{Up: tolUp, Down: tolDown}
 		cfg.Metrics = []MetricSpec{
 			{Name: "cpu", Kind: KindResource, Target: TargetUtilization, Utilization: int(math.Mod(target, 1e7)), IgnoreUnready: flags&1 != 0},
 			{Name: "tps", Kind: MetricKind(1 + flags%4), Target: TargetType(1 + (flags>>2)%4), Value: target},
 		}
 		if flags&16 != 0 {
-			cfg.Behavior = nil
+			cfg.Behavior, cfg.LegacyBehavior = nil, true
 		}
 		if flags&32 != 0 {
 			cfg.Migration = Migration{BytesPerInstance: math.Abs(conn), BytesPerSecond: math.Abs(app), Period: time.Duration(step) * time.Second}

@@ -62,6 +62,10 @@ func (h *History) Clone() History {
 // of cfg can look at any more. It assumes the decision was carried out;
 // record the decision the caller actually applied.
 func (h *History) Record(cfg *Config, d *Decision) {
+	if !cfg.defaulted() {
+		c := cfg.withDefaults()
+		cfg = &c
+	}
 	if len(h.Recommendations) == 0 {
 		// As Kubernetes does on its first look at an autoscaler, the
 		// replica count found counts as a recommendation.
@@ -84,7 +88,7 @@ func (h *History) Record(cfg *Config, d *Decision) {
 }
 
 func (h *History) prune(cfg *Config, now time.Time) {
-	recWindow := cfg.DownscaleStabilization
+	recWindow := span(cfg.DownscaleStabilization)
 	var eventWindow time.Duration
 	if b := cfg.Behavior; b != nil {
 		recWindow = max(b.ScaleUp.StabilizationWindow, b.ScaleDown.StabilizationWindow)
@@ -102,8 +106,8 @@ func (h *History) prune(cfg *Config, now time.Time) {
 	h.Events = dropBefore(h.Events, now.Add(-eventWindow), func(e ScaleEvent) time.Time { return e.At })
 
 	keep := max(cfg.SustainedLow.Window, cfg.Forecast.TrendWindow)
-	if cfg.MinReplicas == 0 {
-		keep = max(keep, cfg.IdleBeforeZero)
+	if cfg.ScaleToZero {
+		keep = max(keep, span(cfg.IdleBeforeZero))
 	}
 	if cfg.Forecast.Lead > 0 && cfg.Forecast.Season > 0 {
 		keep = max(keep, cfg.Forecast.Season+cfg.Forecast.Season/8)

@@ -3,6 +3,7 @@ package autoscale
 import (
 	"errors"
 	"math"
+	"strings"
 	"testing"
 	"time"
 )
@@ -43,6 +44,7 @@ type k8sPods struct {
 	phase     []Phase
 	deleting  []int
 	resources bool
+	omit      bool // pods without a level get no sample at all, not a Missing one
 }
 
 func (f k8sPods) instances(metric string) []Instance {
@@ -83,7 +85,9 @@ func (f k8sPods) instances(metric string) []Instance {
 			} else {
 				s.Missing = true
 			}
-			in.Samples = []Sample{s}
+			if !s.Missing || !f.omit {
+				in.Samples = []Sample{s}
+			}
 		} else if i < len(f.levels) {
 			s.Value = float64(f.levels[i]) / 1000
 			in.Samples = []Sample{s}
@@ -154,7 +158,7 @@ func TestReplicaCalcResource(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := k8sTestConfig(CPUUtilization(tc.target))
 			if tc.tol != nil {
-				cfg.Tolerance = *tc.tol
+				cfg.Tolerance = tc.tol
 			}
 			tc.pods.resources = true
 			p := propose1(t, cfg, Observation{Current: tc.pods.current, Instances: tc.pods.instances("cpu")})
@@ -163,6 +167,63 @@ func TestReplicaCalcResource(t *testing.T) {
 			}
 			if p.Replicas != tc.want || p.Value != tc.wantUtil {
 				t.Fatalf("got %d replicas at %g%%, want %d at %g%% (%s)", p.Replicas, p.Value, tc.want, tc.wantUtil, p.Note)
+			}
+			// A pod left out of the samples altogether is missing (or
+			// unready when pending), as a pod without metrics is in the
+			// HPA: with one request for every pod, the same count. (It made
+			// the whole metric unreadable.)
+			if tc.pods.requests == nil {
+				tc.pods.omit = true
+				p := propose1(t, cfg, Observation{Current: tc.pods.current, Instances: tc.pods.instances("cpu")})
+				if p.Err != nil || p.Replicas != tc.want || p.Value != tc.wantUtil {
+					t.Fatalf("without samples for the missing pods: %d replicas at %g%% (%v), want %d at %g%% (%s)", p.Replicas, p.Value, p.Err, tc.want, tc.wantUtil, p.Note)
+				}
+			}
+		})
+	}
+}
+
+// Missing pods count 0 % on a scale-up and 100 % of their request on a
+// scale-down (replica_calculator: "treat missing pods as using 0%" /
+// "100% (all) of the resource request"), whether the sample is marked
+// Missing or left out; left out, the request is the average one.
+func TestReplicaCalcMissingPods(t *testing.T) {
+	inst := func(name string, s ...Sample) Instance { return Instance{Name: name, Ready: true, Samples: s} }
+	cpu := func(v float64) Sample { return Sample{Metric: "cpu", Value: v, Request: 1} }
+	cases := []struct {
+		name      string
+		instances []Instance
+		want      int
+		missing   int
+		note      string
+	}{
+		// 2 of 4 report 150 % of a 50 % target (ratio 3); the missing
+		// two count 0: 75 %, ratio 1.5 over 4 -> 6.
+		{"scale up, left out", []Instance{inst("a", cpu(1.5)), inst("b", cpu(1.5)), inst("c"), inst("d")}, 6, 2, "2 missing assumed 0 (scale-out)"},
+		{"scale up, marked", []Instance{inst("a", cpu(1.5)), inst("b", cpu(1.5)), inst("c", Sample{Metric: "cpu", Request: 1, Missing: true}), inst("d", Sample{Metric: "cpu", Request: 1, Missing: true})}, 6, 2, "2 missing assumed 0 (scale-out)"},
+		// 4 of 6 report 10 % (ratio 0.2); the missing two count 100 %:
+		// (0.4 + 2) / 6 = 40 %, ratio 0.8 over 6 -> 5, not 1.
+		{"scale down, left out", []Instance{inst("a", cpu(0.1)), inst("b", cpu(0.1)), inst("c", cpu(0.1)), inst("d", cpu(0.1)), inst("e"), inst("f")}, 5, 2, "2 missing assumed at target (scale-in)"},
+		// Left out with requests of 2: the average request of those that
+		// reported, 2, so 100 % of it is 2 cores each.
+		{"scale down, left out, average request", []Instance{
+			inst("a", Sample{Metric: "cpu", Value: 0.2, Request: 2}), inst("b", Sample{Metric: "cpu", Value: 0.2, Request: 2}),
+			inst("c", Sample{Metric: "cpu", Value: 0.2, Request: 2}), inst("d", Sample{Metric: "cpu", Value: 0.2, Request: 2}), inst("e"), inst("f"),
+		}, 5, 2, "2 missing assumed at target (scale-in)"},
+		// A pending pod without a sample is unready, with the average
+		// request: 2 report 150 %, the pending one counts 0 on a
+		// scale-up: (3) / 3 = 100 %, ratio 2 over 3 -> 6.
+		{"pending, left out", []Instance{inst("a", cpu(1.5)), inst("b", cpu(1.5)), {Name: "c", Phase: PhasePending}}, 6, 0, "1 unready assumed 0 (scale-out)"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := k8sTestConfig(CPUUtilization(50))
+			p := propose1(t, cfg, Observation{Current: len(tc.instances), Instances: tc.instances})
+			if p.Err != nil {
+				t.Fatalf("metric unreadable: %v", p.Err)
+			}
+			if p.Replicas != tc.want || p.Missing != tc.missing || !strings.Contains(p.Note, tc.note) {
+				t.Fatalf("got %d replicas, %d missing (%s); want %d, %d missing (%s)", p.Replicas, p.Missing, p.Note, tc.want, tc.missing, tc.note)
 			}
 		})
 	}
@@ -204,7 +265,7 @@ func TestReplicaCalcInstanceMetric(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := k8sTestConfig(InstanceAverage("qps", tc.target))
 			if tc.tol != nil {
-				cfg.Tolerance = *tc.tol
+				cfg.Tolerance = tc.tol
 			}
 			p := propose1(t, cfg, Observation{Current: tc.pods.current, Instances: tc.pods.instances("qps")})
 			if p.Err != nil {
@@ -251,7 +312,7 @@ func TestReplicaCalcAppMetric(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := k8sTestConfig(tc.spec)
 			if tc.tol != nil {
-				cfg.Tolerance = *tc.tol
+				cfg.Tolerance = tc.tol
 			}
 			pods := k8sPods{current: tc.current, notReady: tc.notReady}
 			p := propose1(t, cfg, Observation{
@@ -375,7 +436,7 @@ func TestLegacyBehaviorless(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := DefaultConfig()
-			cfg.Behavior = nil
+			cfg.Behavior, cfg.LegacyBehavior = nil, true
 			cfg.MinReplicas, cfg.MaxReplicas = tc.min, tc.max
 			cfg.Metrics = []MetricSpec{AppAverage("qps", 1)}
 			h := &History{Recommendations: []Recommendation{{At: t0.Add(-time.Hour), Replicas: tc.current}}}

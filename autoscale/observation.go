@@ -1,7 +1,6 @@
 package autoscale
 
 import (
-	"fmt"
 	"math"
 	"time"
 )
@@ -28,7 +27,9 @@ type Sample struct {
 	// in thousandths, as Kubernetes quantities are.
 	Value float64
 	// Request is the instance's request of the resource, in the unit of
-	// Value; needed for [TargetUtilization], also when the value is missing.
+	// Value; needed for [TargetUtilization], also when the value is
+	// missing: a sample without it makes the metric unreadable, as a pod
+	// without a request does in Kubernetes.
 	Request float64
 	// Missing says the request is known but no value was collected.
 	Missing bool
@@ -52,7 +53,12 @@ type Instance struct {
 	// SampledAt is when its samples were taken; zero means unknown.
 	SampledAt time.Time
 	// Samples are its readings, at most one per metric. An instance without
-	// a sample for a metric counts as missing that sample.
+	// a sample for a metric counts as missing that sample (as unready when
+	// pending), as a pod left out of the metrics does in Kubernetes: 0 on a
+	// scale-out, the target (100 % of its request for utilisation) on a
+	// scale-in. For utilisation its request is then the average request of
+	// the samples that carried one; give a Sample with Missing set to state
+	// it exactly.
 	Samples []Sample
 }
 
@@ -79,16 +85,20 @@ func (in *Instance) sample(metric string) (Sample, bool) {
 // not ready or its sample was taken less than one sample window after it
 // became ready; after it, when it is not ready and never was.
 func (in *Instance) WarmingUp(now time.Time, cfg *Config) bool {
-	return in.warmingUp(now.Add(-cfg.StartupPeriod), cfg)
+	if !cfg.defaulted() {
+		c := cfg.withDefaults()
+		cfg = &c
+	}
+	return in.warmingUp(now.Add(-span(cfg.StartupPeriod)), cfg)
 }
 
 // warmingUp takes the start of the start-up period, now - StartupPeriod,
 // computed once per decision.
 func (in *Instance) warmingUp(startCut time.Time, cfg *Config) bool {
 	if !in.Started.IsZero() && in.Started.After(startCut) {
-		return !in.Ready || in.SampledAt.Before(in.ReadyChanged.Add(cfg.SampleWindow))
+		return !in.Ready || in.SampledAt.Before(in.ReadyChanged.Add(span(cfg.SampleWindow)))
 	}
-	return !in.Ready && in.Started.Add(cfg.InitialReadinessDelay).After(in.ReadyChanged)
+	return !in.Ready && in.Started.Add(span(cfg.InitialReadinessDelay)).After(in.ReadyChanged)
 }
 
 // Observation is everything one decision looks at. The caller takes it at
@@ -134,12 +144,12 @@ func toMilli(v float64) (int64, bool) {
 func badSample(what string, v float64) error {
 	switch {
 	case math.IsNaN(v):
-		return fmt.Errorf("%w: %s is NaN", ErrUnreadable, what)
+		return unreadable("%s is NaN", what)
 	case math.IsInf(v, 0):
-		return fmt.Errorf("%w: %s is infinite", ErrUnreadable, what)
+		return unreadable("%s is infinite", what)
 	case v < 0:
-		return fmt.Errorf("%w: %s is negative (%g)", ErrUnreadable, what, v)
+		return unreadable("%s is negative (%g)", what, v)
 	default:
-		return fmt.Errorf("%w: %s is %g, above %g", ErrUnreadable, what, v, float64(maxSample))
+		return unreadable("%s is %g, above %g", what, v, float64(maxSample))
 	}
 }

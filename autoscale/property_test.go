@@ -12,7 +12,7 @@ func randomConfig(r *rand.Rand) Config {
 	c := DefaultConfig()
 	c.MinReplicas = r.IntN(5)
 	c.MaxReplicas = c.MinReplicas + 1 + r.IntN(60)
-	c.Tolerance = Tolerances{Up: r.Float64() * 0.3, Down: r.Float64() * 0.3}
+	c.Tolerance = &Tolerances{Up: r.Float64() * 0.3, Down: r.Float64() * 0.3}
 	c.Metrics = []MetricSpec{AppAverage("tps", 1+r.Float64()*100)}
 	if r.IntN(2) == 0 {
 		c.Metrics = append(c.Metrics, CPUUtilization(10+r.IntN(150)))
@@ -25,7 +25,7 @@ func randomConfig(r *rand.Rand) Config {
 	}
 	switch r.IntN(3) {
 	case 0:
-		c.Behavior = nil
+		c.Behavior, c.LegacyBehavior = nil, true
 	case 1:
 		c.Behavior.ScaleUp.Select = Select(r.IntN(3))
 		c.Behavior.ScaleDown.Select = Select(r.IntN(3))
@@ -138,7 +138,7 @@ func TestPropertyNoChangeInsideTolerance(t *testing.T) {
 	for range 2000 {
 		cfg := DefaultConfig()
 		cfg.MaxReplicas = 100
-		cfg.Tolerance = Tolerances{Up: r.Float64() * 0.5, Down: r.Float64() * 0.5}
+		cfg.Tolerance = &Tolerances{Up: r.Float64() * 0.5, Down: r.Float64() * 0.5}
 		target := 1 + r.Float64()*100
 		cfg.Metrics = []MetricSpec{InstanceAverage("conn", target)}
 		n := 1 + r.IntN(50)
@@ -250,7 +250,7 @@ func TestTraceNoFlappingAndFastSpike(t *testing.T) {
 	// The same trace under a naive policy (no dead band, no windows)
 	// flaps, so the bound above means something.
 	naive := cfg
-	naive.Tolerance = Tolerances{}
+	naive.Tolerance = &Tolerances{}
 	naive.Behavior = &Behavior{
 		ScaleUp:   Rules{Policies: []Policy{{Type: PolicyPercent, Value: 1000, Period: time.Second}}},
 		ScaleDown: Rules{Policies: []Policy{{Type: PolicyPercent, Value: 100, Period: time.Second}}},

@@ -121,7 +121,7 @@ func TestMigrationBudget(t *testing.T) {
 
 func TestScaleToZeroAndWake(t *testing.T) {
 	cfg := DefaultConfig()
-	cfg.MinReplicas, cfg.MaxReplicas = 0, 10
+	cfg.MinReplicas, cfg.ScaleToZero, cfg.MaxReplicas = 0, true, 10
 	cfg.Behavior.ScaleDown.StabilizationWindow = 0
 	cfg.IdleBeforeZero = time.Minute
 	cfg.Metrics = []MetricSpec{AppValue("queue", 10)}
@@ -146,9 +146,21 @@ func TestScaleToZeroAndWake(t *testing.T) {
 	}
 	// Scale-to-zero needs an app metric.
 	bad := DefaultConfig()
-	bad.MinReplicas = 0
+	bad.MaxReplicas = 10
+	bad.MinReplicas, bad.ScaleToZero = 0, true
 	bad.Metrics = []MetricSpec{CPUUtilization(50)}
-	if err := bad.Validate(); !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "MinReplicas") {
+	if err := bad.Validate(); !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "ScaleToZero") {
+		t.Fatalf("Validate = %v, want ErrInvalid naming ScaleToZero", err)
+	}
+	// MinReplicas left 0 without ScaleToZero is the default 1: the app
+	// never scales to zero by omission.
+	cfg.ScaleToZero = false
+	if ds := drive(t, cfg, 2, repeat(0, 8)); ds[7].Desired != 1 {
+		t.Fatalf("MinReplicas 0 without ScaleToZero scaled to %d, want the default floor 1", ds[7].Desired)
+	}
+	bad.Metrics = []MetricSpec{AppValue("queue", 10)}
+	bad.MinReplicas = 2
+	if err := bad.Validate(); !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "MinReplicas: 2 with ScaleToZero") {
 		t.Fatalf("Validate = %v, want ErrInvalid naming MinReplicas", err)
 	}
 }
@@ -220,6 +232,7 @@ func TestForecastSeasonal(t *testing.T) {
 
 func TestDecisionExplainsItself(t *testing.T) {
 	cfg := DefaultConfig()
+	cfg.MaxReplicas = 10
 	cfg.Metrics = []MetricSpec{CPUUtilization(50), InstanceAverage("conn", 100)}
 	insts := []Instance{
 		{Name: "a", Ready: true, Samples: []Sample{{Metric: "cpu", Value: 0.9, Request: 1}, {Metric: "conn", Value: 50}}},
@@ -250,6 +263,7 @@ func TestDecisionExplainsItself(t *testing.T) {
 func TestValidateNamesTheField(t *testing.T) {
 	base := func() Config {
 		c := DefaultConfig()
+		c.MaxReplicas = 10
 		c.Metrics = []MetricSpec{CPUUtilization(50)}
 		return c
 	}
@@ -286,7 +300,10 @@ func TestValidateNamesTheField(t *testing.T) {
 		{"Migration.BytesPerSecond", func(c *Config) { c.Migration.BytesPerInstance = 1 }},
 		{"Migration.BytesPerInstance", func(c *Config) { c.Migration.BytesPerInstance = math.NaN() }},
 		{"Forecast", func(c *Config) { c.Forecast.Lead = time.Minute }},
-		{"StartupPeriod", func(c *Config) { c.StartupPeriod = -1 }},
+		{"DownscaleStabilization", func(c *Config) { c.DownscaleStabilization = 61 * time.Minute }},
+		{"SustainedLow.Window", func(c *Config) { c.SustainedLow.Window = -1 }},
+		{"Behavior", func(c *Config) { c.LegacyBehavior = true }},
+		{"MaxReplicas", func(c *Config) { c.MaxReplicas = -1 }},
 	}
 	for _, tc := range cases {
 		c := base()
@@ -323,6 +340,7 @@ func TestValidateNamesTheField(t *testing.T) {
 
 func TestBadSamplesMakeTheMetricUnreadable(t *testing.T) {
 	cfg := DefaultConfig()
+	cfg.MaxReplicas = 10
 	cfg.Metrics = []MetricSpec{InstanceAverage("conn", 10)}
 	for _, v := range []float64{math.NaN(), math.Inf(1), -1, 2e12} {
 		obs := Observation{Now: t0, Current: 2, Instances: []Instance{
@@ -341,6 +359,7 @@ func TestBadSamplesMakeTheMetricUnreadable(t *testing.T) {
 
 func TestWarmingUp(t *testing.T) {
 	cfg := DefaultConfig()
+	cfg.MaxReplicas = 10
 	cases := []struct {
 		name string
 		in   Instance
@@ -362,6 +381,7 @@ func TestWarmingUp(t *testing.T) {
 
 func TestHistoryPrunes(t *testing.T) {
 	cfg := DefaultConfig()
+	cfg.MaxReplicas = 10
 	cfg.Metrics = []MetricSpec{AppAverage("tps", 100)}
 	a, _ := New(cfg)
 	for i := range 200 {
@@ -383,6 +403,7 @@ func TestHistoryPrunes(t *testing.T) {
 
 func TestRecommendIsPure(t *testing.T) {
 	cfg := DefaultConfig()
+	cfg.MaxReplicas = 10
 	cfg.Metrics = []MetricSpec{AppAverage("tps", 100)}
 	cfg.Forecast = Forecast{Lead: time.Minute, TrendWindow: time.Minute}
 	h := &History{
@@ -404,6 +425,7 @@ func TestRecommendIsPure(t *testing.T) {
 
 func TestAutoscalerConcurrentUse(t *testing.T) {
 	cfg := DefaultConfig()
+	cfg.MaxReplicas = 10
 	cfg.Metrics = []MetricSpec{AppAverage("tps", 100)}
 	a, err := New(cfg)
 	if err != nil {
@@ -426,6 +448,7 @@ func TestAutoscalerConcurrentUse(t *testing.T) {
 
 func TestSimulationRejectsBadInput(t *testing.T) {
 	cfg := DefaultConfig()
+	cfg.MaxReplicas = 10
 	cfg.Metrics = []MetricSpec{InstanceAverage("tps", 100)}
 	sim := Simulation{Config: cfg, StartupDelay: 30 * time.Second}
 	steps, err := sim.Run([]float64{100, 500, math.NaN()})

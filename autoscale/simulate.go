@@ -16,17 +16,22 @@ import (
 type Simulation struct {
 	// Config is the policy under test.
 	Config Config
-	// Start is the time of the first decision (default 2026-01-01 UTC).
+	// Start is the time of the first decision (default 2026-01-01 UTC when
+	// zero).
 	Start time.Time
-	// Interval is the time between decisions (default 15 s).
+	// Interval is the time between decisions (default 15 s when 0).
 	Interval time.Duration
 	// StartupDelay is how long a new instance stays pending before it is
 	// ready (default 0: ready at the next decision).
 	StartupDelay time.Duration
 	// Initial is the replica count at the start (default MinReplicas, at
-	// least 1).
+	// least 1, when 0); at most 100,000.
 	Initial int
 }
+
+// maxSimInstances bounds the instances a Simulation models, Initial and
+// Config.MaxReplicas: each is an Instance in every observation.
+const maxSimInstances = 100_000
 
 // SimStep is one decision of a simulation.
 type SimStep struct {
@@ -47,23 +52,37 @@ type simInstance struct {
 }
 
 // Run replays load, one value per Interval, and returns every decision.
-// It errs, wrapping [ErrInvalid], on a bad policy or a bad load value.
+// It errs, wrapping [ErrInvalid], on a bad policy or a bad load value, a
+// negative Initial, Interval or StartupDelay, and an Initial or
+// Config.MaxReplicas above the 100,000 instances a simulation models.
 func (s *Simulation) Run(load []float64) ([]SimStep, error) {
 	a, err := New(s.Config)
 	if err != nil {
 		return nil, err
+	}
+	switch {
+	case s.Initial < 0:
+		return nil, invalid("Simulation.Initial", "negative (%d)", s.Initial)
+	case s.Initial > maxSimInstances:
+		return nil, invalid("Simulation.Initial", "%d exceeds the %d instances a simulation models", s.Initial, maxSimInstances)
+	case a.cfg.MaxReplicas > maxSimInstances:
+		return nil, invalid("Simulation.Config.MaxReplicas", "%d exceeds the %d instances a simulation models", a.cfg.MaxReplicas, maxSimInstances)
+	case s.Interval < 0:
+		return nil, invalid("Simulation.Interval", "negative (%s)", s.Interval)
+	case s.StartupDelay < 0:
+		return nil, invalid("Simulation.StartupDelay", "negative (%s)", s.StartupDelay)
 	}
 	start := s.Start
 	if start.IsZero() {
 		start = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	}
 	interval := s.Interval
-	if interval <= 0 {
+	if interval == 0 {
 		interval = 15 * time.Second
 	}
 	n := s.Initial
-	if n <= 0 {
-		n = max(s.Config.MinReplicas, 1)
+	if n == 0 {
+		n = max(a.Config().MinReplicas, 1)
 	}
 	long := start.Add(-24 * time.Hour)
 	insts := make([]simInstance, n)

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/ovn-org/libovsdb/model"
 	"github.com/ovn-org/libovsdb/ovsdb"
@@ -74,7 +76,7 @@ type Port struct {
 	Addr        netip.Prefix
 	Gateway     netip.Addr
 	MAC         net.HardwareAddr
-	Hostname    string // from Config.Hostname; "" without an IPv4 address
+	Hostname    string // from Config.Hostname; "" without an IPv4 address or an access VLAN
 	Ofport      int    // OpenFlow port number; 0 until ovs-vswitchd has it, -1 on error
 	LinkState   string // "up", "down" or "" when unknown
 	Error       string // Interface.error: why ovs-vswitchd could not open it
@@ -92,8 +94,16 @@ func (s *Switch) normalize(a *Attachment) error {
 	if a.ContainerID == "" {
 		return newError(ErrInvalid, "attachment without a container id")
 	}
-	if strings.ContainsAny(a.ContainerID, "\x00/") {
-		return newError(ErrInvalid, "container id %q contains '/' or NUL", a.ContainerID)
+	if err := checkID("container id", a.ContainerID); err != nil {
+		return err
+	}
+	if strings.ContainsAny(a.ContainerID, "/") {
+		return newError(ErrInvalid, "container id %q contains '/'", a.ContainerID)
+	}
+	for _, f := range []struct{ what, v string }{{"network namespace path", a.Netns}, {"interface name", a.IfName}, {"interface id", a.InterfaceID}, {"bridge", a.Bridge}} {
+		if err := checkID(f.what, f.v); err != nil {
+			return wrapError(ErrInvalid, err, "container %s", a.ContainerID)
+		}
 	}
 	if a.Netns == "" {
 		return newError(ErrInvalid, "container %s: no network namespace path", a.ContainerID)
@@ -135,6 +145,28 @@ func (s *Switch) normalize(a *Attachment) error {
 	}
 	if err := a.Rate.check(); err != nil {
 		return wrapError(ErrInvalid, err, "container %s", a.ContainerID)
+	}
+	return nil
+}
+
+// maxIDLen bounds the ids and names an Attachment carries into OVSDB,
+// error messages and logs.
+const maxIDLen = 1024
+
+// checkID refuses an id with a control character or invalid UTF-8 (a
+// newline in a container id would reach logs and error text raw) or longer
+// than maxIDLen bytes. The error quotes the id.
+func checkID(what, id string) error {
+	if len(id) > maxIDLen {
+		return newError(ErrInvalid, "%s of %d bytes is longer than %d", what, len(id), maxIDLen)
+	}
+	if !utf8.ValidString(id) {
+		return newError(ErrInvalid, "%s %q is not valid UTF-8", what, id)
+	}
+	for _, r := range id {
+		if unicode.IsControl(r) {
+			return newError(ErrInvalid, "%s %q contains the control character %U", what, id, r)
+		}
 	}
 	return nil
 }

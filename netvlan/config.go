@@ -6,7 +6,10 @@ import (
 )
 
 // Config configures a Switch. Start from DefaultConfig and change what
-// differs; every zero field of a Config passed to Open takes its default.
+// differs; every zero field of a Config passed to Open takes its default
+// (a zero Config is DefaultConfig), and Open refuses a negative duration or
+// count, an MTU outside 68..65535 and an Owner with control characters,
+// naming the field.
 type Config struct {
 	// Endpoint is ovsdb-server's address in OVSDB connection format:
 	// "unix:/path/db.sock" or "tcp:127.0.0.1:6640".
@@ -126,6 +129,39 @@ func DefaultConfig() Config {
 	}
 }
 
+// validate reports the first field of c that no default can mend.
+func (c *Config) validate() error {
+	for _, d := range []struct {
+		field string
+		v     time.Duration
+	}{
+		{"ConnectTimeout", c.ConnectTimeout},
+		{"ReconnectInterval", c.ReconnectInterval},
+		{"ReconnectMax", c.ReconnectMax},
+		{"ReadyTimeout", c.ReadyTimeout},
+		{"PaceTimeout", c.PaceTimeout},
+	} {
+		if d.v < 0 {
+			return newError(ErrInvalid, "Config.%s %s is negative", d.field, d.v)
+		}
+	}
+	for _, n := range []struct {
+		field string
+		v     int
+	}{{"MaxBatch", c.MaxBatch}, {"MaxInFlight", c.MaxInFlight}, {"DeleteChunk", c.DeleteChunk}} {
+		if n.v < 0 {
+			return newError(ErrInvalid, "Config.%s %d is negative", n.field, n.v)
+		}
+	}
+	if c.MTU != 0 && (c.MTU < 68 || c.MTU > 65535) {
+		return newError(ErrInvalid, "Config.MTU %d out of range 68..65535", c.MTU)
+	}
+	if err := checkID("Config.Owner", c.Owner); err != nil {
+		return err
+	}
+	return checkID("Config.IfName", c.IfName)
+}
+
 // withDefaults fills the zero fields of c from DefaultConfig.
 func (c Config) withDefaults() Config {
 	d := DefaultConfig()
@@ -141,28 +177,28 @@ func (c Config) withDefaults() Config {
 	if c.Owner == "" {
 		c.Owner = d.Owner
 	}
-	if c.ConnectTimeout <= 0 {
+	if c.ConnectTimeout == 0 {
 		c.ConnectTimeout = d.ConnectTimeout
 	}
-	if c.ReconnectInterval <= 0 {
+	if c.ReconnectInterval == 0 {
 		c.ReconnectInterval = d.ReconnectInterval
 	}
-	if c.ReconnectMax <= 0 {
+	if c.ReconnectMax == 0 {
 		c.ReconnectMax = d.ReconnectMax
 	}
-	if c.ReadyTimeout <= 0 {
+	if c.ReadyTimeout == 0 {
 		c.ReadyTimeout = d.ReadyTimeout
 	}
-	if c.MaxBatch <= 0 {
+	if c.MaxBatch == 0 {
 		c.MaxBatch = d.MaxBatch
 	}
-	if c.MaxInFlight <= 0 {
+	if c.MaxInFlight == 0 {
 		c.MaxInFlight = d.MaxInFlight
 	}
-	if c.DeleteChunk <= 0 {
+	if c.DeleteChunk == 0 {
 		c.DeleteChunk = d.DeleteChunk
 	}
-	if c.PaceTimeout <= 0 {
+	if c.PaceTimeout == 0 {
 		c.PaceTimeout = d.PaceTimeout
 	}
 	return c

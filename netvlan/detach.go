@@ -30,6 +30,14 @@ func (s *Switch) Detach(ctx context.Context, containerID string, ifNames ...stri
 	if containerID == "" {
 		return newError(ErrInvalid, "detach without a container id")
 	}
+	if err := checkID("container id", containerID); err != nil {
+		return err
+	}
+	for _, n := range ifNames {
+		if err := checkID("interface name", n); err != nil {
+			return wrapError(ErrInvalid, err, "detach %s", containerID)
+		}
+	}
 	ports, err := s.ownedPorts(ctx)
 	if err != nil {
 		return err

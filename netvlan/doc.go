@@ -4,13 +4,13 @@
 // Open vSwitch bridge, tagged with the VLAN. It talks OVSDB directly through
 // libovsdb (no ovs-vsctl) and configures namespaces through netlink.
 //
-//	cfg := netvlan.DefaultConfig()
+//	cfg := netvlan.DefaultConfig() // or a zero Config: the same
 //	cfg.Bridge = "br0"
 //	pool, _ := netvlan.ParsePool(10, "10.10.0.0/16", "10.10.0.1", "10.10.0.2-10.10.0.99")
 //	cfg.Pools = []netvlan.Pool{pool}
-//	sw, err := netvlan.Open(ctx, cfg)
+//	sw, err := netvlan.Open(ctx, cfg) // starts the reconnecting goroutine
 //	if err != nil { ... }
-//	defer sw.Close()
+//	defer sw.Close() // stops it; idempotent
 //
 //	port, err := sw.Attach(ctx, netvlan.Attachment{
 //		ContainerID: id,
@@ -63,7 +63,36 @@
 //   - Run(ctx, handle) reports ofport, link state and error changes of the
 //     ports, reconnections and cur_cfg/next_cfg; Health returns the same as
 //     values for metrics.
+//   - Address pools are /8 to /30, and Allocate costs the same in any of
+//     them: free addresses are kept as ranges, so the cost follows how
+//     fragmented a pool is, not its size (BENCHMARKS.md).
+//   - Input is checked at the edge: VLANs are 1..4094 everywhere (Hostname
+//     included: a trunk port without an access VLAN has no hostname), and
+//     container ids, interface names and paths with control characters,
+//     invalid UTF-8 or over 1,024 bytes are refused, quoted in the error.
 //
-// Errors wrap ErrInvalid, ErrNotFound, ErrConflict, ErrExhausted,
-// ErrUnavailable or ErrClosed; match them with errors.Is.
+// # Configuration
+//
+// A zero field of Config takes its documented default, so a zero Config is
+// DefaultConfig; Open refuses what no default can mend (a negative
+// duration or count, an MTU outside 68..65535, an Owner or IfName with
+// control characters) with an ErrInvalid naming the field.
+//
+// # Goroutines
+//
+// The caller owns every goroutine but one: Open starts a goroutine that
+// reconnects to ovsdb-server whenever the connection drops (pausing
+// ReconnectInterval, doubling up to ReconnectMax), so that calls work
+// again after an ovsdb-server restart without the caller running anything.
+// Close stops it and waits for it; Close is idempotent and safe to call
+// concurrently, and every call after it returns ErrClosed. Run delivers
+// events on the caller's goroutine; Reconcile's fan-out (errgroup, at most
+// MaxInFlight) ends before it returns.
+//
+// # Errors
+//
+// Every error reads "netvlan: what was wrong with its value: cause" (the
+// prefix once; see internal/errs) and wraps ErrInvalid, ErrNotFound,
+// ErrConflict, ErrExhausted, ErrUnavailable or ErrClosed; match them with
+// errors.Is. Run returns ctx's own error when ctx ends.
 package netvlan

@@ -116,8 +116,13 @@ func (r HostnameRule) String() string {
 	return b.String()
 }
 
-// Hostname returns the hostname of the container with address addr on vlan.
+// Hostname returns the hostname of the container with address addr on
+// vlan, which must be 1..4094: a port without an access VLAN (a trunk) has
+// no hostname.
 func (r HostnameRule) Hostname(addr netip.Addr, vlan int) (string, error) {
+	if err := checkVLAN(vlan); err != nil {
+		return "", wrapError(ErrInvalid, err, "hostname of %v", addr)
+	}
 	if !addr.Is4() {
 		return "", newError(ErrInvalid, "hostname of %v: only IPv4 addresses are supported", addr)
 	}

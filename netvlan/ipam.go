@@ -21,6 +21,11 @@ const (
 // addresses are taken out.
 const maxPoolBits = 30
 
+// minPoolBits is the shortest prefix a pool may have. A VLAN is one
+// broadcast domain; a /8 (16,777,214 hosts) is already far past what one
+// can carry, and a shorter prefix (up to 0.0.0.0/0) is a typo, not a plan.
+const minPoolBits = 8
+
 // checkVLAN returns an ErrInvalid naming vlan when it is outside 1..4094.
 func checkVLAN(vlan int) error {
 	if vlan < MinVLAN || vlan > MaxVLAN {
@@ -70,8 +75,9 @@ func ParseRange(s string) (Range, error) {
 }
 
 // ParseCIDR parses an IPv4 network in CIDR notation for a pool: the address
-// must be the network address (no host bits set) and the prefix at most /30,
-// so that at least one address is left for a container.
+// must be the network address (no host bits set) and the prefix /8 to /30:
+// at least one address is left for a container, and no pool is larger than
+// a VLAN can hold.
 func ParseCIDR(s string) (netip.Prefix, error) {
 	p, err := netip.ParsePrefix(strings.TrimSpace(s))
 	if err != nil {
@@ -91,6 +97,8 @@ func checkCIDR(p netip.Prefix) error {
 		return newError(ErrInvalid, "cidr %v: only IPv4 pools are supported", p)
 	case p.Bits() > maxPoolBits:
 		return newError(ErrInvalid, "cidr %v is too small: a pool needs at most /%d", p, maxPoolBits)
+	case p.Bits() < minPoolBits:
+		return newError(ErrInvalid, "cidr %v is too large: a pool may be at most a /%d", p, minPoolBits)
 	case p.Masked() != p:
 		return newError(ErrInvalid, "cidr %v has host bits set (network is %v)", p, p.Masked())
 	}
@@ -102,7 +110,7 @@ func checkCIDR(p netip.Prefix) error {
 // never handed out.
 type Pool struct {
 	VLAN     int          // 1..4094
-	CIDR     netip.Prefix // an IPv4 network, at most /30
+	CIDR     netip.Prefix // an IPv4 network, /8 to /30
 	Gateway  netip.Addr   // the default route; zero means the first host address of CIDR
 	Reserved []Range      // addresses inside CIDR that are never handed out
 }
@@ -186,7 +194,25 @@ type poolState struct {
 	Pool
 	used   map[netip.Addr]string // address to owner
 	owners map[string]netip.Addr // owner to address
-	next   netip.Addr            // where the next search starts: recently freed addresses are reused last
+	// free holds the addresses that may be handed out and are not: the
+	// host addresses minus the gateway, the reserved ranges and the used
+	// ones, as ranges. Allocate takes the first one at or after next, so
+	// its cost depends on how fragmented the pool is, never on its size.
+	free freeSet
+	next uint32 // where the next search starts: recently freed addresses are reused last
+}
+
+func newPoolState(p Pool) *poolState {
+	lo, hi := u32(p.CIDR.Addr())+1, u32(broadcast(p.CIDR))-1
+	excluded := make([]span, 0, len(p.Reserved)+1)
+	excluded = append(excluded, span{u32(p.Gateway), u32(p.Gateway)})
+	for _, r := range p.Reserved {
+		excluded = append(excluded, span{u32(r.First), u32(r.Last)})
+	}
+	return &poolState{
+		Pool: p, used: map[netip.Addr]string{}, owners: map[string]netip.Addr{},
+		free: newFreeSet(lo, hi, excluded), next: lo,
+	}
 }
 
 // NewIPAM returns an IPAM over pools: one pool per VLAN, and no two pools
@@ -207,7 +233,7 @@ func NewIPAM(pools ...Pool) (*IPAM, error) {
 				return nil, newError(ErrInvalid, "pools overlap: %v (vlan %d) and %v (vlan %d)", q.CIDR, q.VLAN, p.CIDR, p.VLAN)
 			}
 		}
-		m.pools[p.VLAN] = &poolState{Pool: p, used: map[netip.Addr]string{}, owners: map[string]netip.Addr{}, next: p.CIDR.Addr().Next()}
+		m.pools[p.VLAN] = newPoolState(p)
 	}
 	return m, nil
 }
@@ -235,21 +261,15 @@ func (m *IPAM) Allocate(vlan int, owner string) (Lease, error) {
 	if a, ok := p.owners[owner]; ok {
 		return p.lease(a, owner), nil
 	}
-	last := broadcast(p.CIDR)
-	a := p.next
-	for range 1 << (32 - p.CIDR.Bits()) {
-		if !p.CIDR.Contains(a) || a == last {
-			a = p.CIDR.Addr().Next()
-		}
-		if p.free(a) {
-			p.used[a] = owner
-			p.owners[owner] = a
-			p.next = a.Next()
-			return p.lease(a, owner), nil
-		}
-		a = a.Next()
+	v, ok := p.free.take(p.next)
+	if !ok {
+		return Lease{}, newError(ErrExhausted, "address pool %v of vlan %d is exhausted (%d in use)", p.CIDR, vlan, len(p.used))
 	}
-	return Lease{}, newError(ErrExhausted, "address pool %v of vlan %d is exhausted (%d in use)", p.CIDR, vlan, len(p.used))
+	a := addrOf(v)
+	p.used[a] = owner
+	p.owners[owner] = a
+	p.next = v + 1
+	return p.lease(a, owner), nil
 }
 
 // Claim gives owner the address addr in vlan's pool: for addresses chosen
@@ -274,12 +294,14 @@ func (m *IPAM) Claim(vlan int, addr netip.Addr, owner string) (Lease, error) {
 		}
 		return Lease{}, newError(ErrConflict, "address %v is already held by %s", addr, o)
 	}
-	if !p.free(addr) {
+	if !p.free.contains(u32(addr)) {
 		return Lease{}, newError(ErrInvalid, "address %v is the network, broadcast, gateway or a reserved address of %v", addr, p.CIDR)
 	}
 	if prev, ok := p.owners[owner]; ok {
 		delete(p.used, prev)
+		p.free.add(u32(prev))
 	}
+	p.free.remove(u32(addr))
 	p.used[addr] = owner
 	p.owners[owner] = addr
 	return p.lease(addr, owner), nil
@@ -294,6 +316,7 @@ func (m *IPAM) Release(addr netip.Addr, owner string) {
 		if p.CIDR.Contains(addr) && p.used[addr] == owner {
 			delete(p.used, addr)
 			delete(p.owners, owner)
+			p.free.add(u32(addr))
 			return
 		}
 	}
@@ -319,21 +342,6 @@ func (m *IPAM) PoolFor(addr netip.Addr) (Pool, bool) {
 		}
 	}
 	return Pool{}, false
-}
-
-func (p *poolState) free(a netip.Addr) bool {
-	if a == p.CIDR.Addr() || a == broadcast(p.CIDR) || a == p.Gateway {
-		return false
-	}
-	if _, used := p.used[a]; used {
-		return false
-	}
-	for _, r := range p.Reserved {
-		if r.Contains(a) {
-			return false
-		}
-	}
-	return true
 }
 
 func (p *poolState) lease(a netip.Addr, owner string) Lease {

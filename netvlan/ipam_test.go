@@ -3,6 +3,7 @@ package netvlan
 import (
 	"errors"
 	"net/netip"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -24,6 +25,8 @@ func TestParsePool(t *testing.T) {
 		{4095, "10.1.0.0/24", "", "", "vlan 4095 out of range"},
 		{10, "10.1.0.5/24", "", "", "host bits set"},
 		{10, "10.1.0.0/31", "", "", "too small"},
+		{10, "0.0.0.0/0", "", "", "cidr 0.0.0.0/0 is too large: a pool may be at most a /8"},
+		{10, "16.0.0.0/4", "", "", "too large"},
 		{10, "fd00::/64", "", "", "only IPv4"},
 		{10, "10.1.0.0", "", "", "cidr"},
 		{10, "10.1.0.0/24", "10.2.0.1", "", "not a host address"},
@@ -112,6 +115,20 @@ func TestIPAMClaim(t *testing.T) {
 	}
 }
 
+// A pool is at most a /8: 0.0.0.0/0 was accepted, and Allocate then scanned
+// it under the IPAM's lock for longer than 15 s.
+func TestNewIPAMRefusesHugePools(t *testing.T) {
+	for _, cidr := range []string{"0.0.0.0/0", "16.0.0.0/4", "10.0.0.0/7"} {
+		_, err := NewIPAM(Pool{VLAN: 10, CIDR: netip.MustParsePrefix(cidr)})
+		if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "at most a /8") {
+			t.Errorf("NewIPAM(%s) = %v, want ErrInvalid naming the /8 limit", cidr, err)
+		}
+	}
+	if _, err := NewIPAM(Pool{VLAN: 10, CIDR: netip.MustParsePrefix("10.0.0.0/8")}); err != nil {
+		t.Errorf("a /8: %v", err)
+	}
+}
+
 func TestNewIPAMRefusesOverlapsAndDuplicates(t *testing.T) {
 	a, _ := ParsePool(10, "10.0.0.0/16", "")
 	b, _ := ParsePool(20, "10.0.128.0/24", "")
@@ -165,6 +182,14 @@ func TestHostnameRule(t *testing.T) {
 	if _, err := r.Hostname(netip.MustParseAddr("fd00::1"), 10); !errors.Is(err, ErrInvalid) {
 		t.Errorf("IPv6: %v", err)
 	}
+	// VLAN 0, 4095 and -1 gave names ("c-10-1-2-3.vlan-1"); they are no
+	// access VLAN.
+	for _, vlan := range []int{0, 4095, -1, 5000} {
+		name, err := r.Hostname(addr, vlan)
+		if !errors.Is(err, ErrInvalid) || name != "" || !strings.Contains(err.Error(), "vlan "+strconv.Itoa(vlan)+" out of range 1..4094") {
+			t.Errorf("Hostname(%v, %d) = %q, %v; want ErrInvalid naming the vlan", addr, vlan, name, err)
+		}
+	}
 }
 
 func FuzzHostnameRule(f *testing.F) {
@@ -214,9 +239,6 @@ func FuzzParseCIDRAndPool(f *testing.F) {
 		}
 		if !p.Addr().Is4() || p.Bits() > maxPoolBits || p.Masked() != p {
 			t.Fatalf("ParseCIDR(%q) accepted %v", cidr, p)
-		}
-		if p.Bits() < 16 {
-			return // allocation over a huge pool is slow to fuzz; parsing is covered
 		}
 		pool, err := ParsePool(10, cidr, gw, reserved)
 		if err != nil {

@@ -49,8 +49,13 @@ func inNetns(ns netns.NsHandle, f func() error) error {
 		}
 		ferr := f()
 		if err := netns.Set(orig); err != nil {
-			errc <- errors.Join(ferr, wrapError(ErrUnavailable, err, "return from network namespace"))
-			return // still locked: the thread is discarded
+			// Still locked: the thread is discarded.
+			if ferr != nil {
+				errc <- wrapError(errKind(ferr), ferr, "in network namespace (and then could not return from it: %v)", err)
+				return
+			}
+			errc <- wrapError(ErrUnavailable, err, "return from network namespace")
+			return
 		}
 		runtime.UnlockOSThread()
 		errc <- ferr

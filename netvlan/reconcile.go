@@ -9,6 +9,7 @@ import (
 
 	"github.com/ovn-org/libovsdb/ovsdb"
 	"github.com/vishvananda/netlink"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/shoalkit/shoal/netvlan/ovsmodel"
 )
@@ -272,32 +273,46 @@ func (s *Switch) hostLinks() (map[string]bool, []ownedVeth, error) {
 // rows are committed gives up its place while it waits for its ofport, so
 // the next ones join the transactions ovs-vswitchd is still working
 // through instead of waiting for a whole reconfiguration of the bridge.
+//
+// prepare holds the places: each of its goroutines starts the attachment
+// in waiting and returns once the rows are committed (or the attachment
+// has ended). waiting, unlimited, carries them through the wait for the
+// ofport; every waiting.Go happens before its prepare goroutine returns,
+// so waiting.Wait after prepare.Wait sees them all. A failed attachment
+// is reported and stops none of the others.
 func (s *Switch) attachAll(ctx context.Context, as []*Attachment) ([]Port, []Failure) {
 	var (
-		mu     sync.Mutex
-		added  []Port
-		failed []Failure
-		wg     sync.WaitGroup
+		mu      sync.Mutex
+		added   []Port
+		failed  []Failure
+		prepare errgroup.Group
+		waiting errgroup.Group
 	)
-	sem := make(chan struct{}, s.cfg.MaxInFlight)
+	prepare.SetLimit(s.cfg.MaxInFlight)
 	for _, a := range as {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer wg.Done()
-			release := sync.OnceFunc(func() { <-sem })
-			defer release()
-			p, err := s.attach(ctx, *a, release)
-			mu.Lock()
-			defer mu.Unlock()
-			if err != nil {
-				failed = append(failed, Failure{ContainerID: a.ContainerID, IfName: a.IfName, Err: err})
-				return
+		prepare.Go(func() error {
+			committed, ended := make(chan struct{}), make(chan struct{})
+			waiting.Go(func() error {
+				defer close(ended)
+				p, err := s.attach(ctx, *a, sync.OnceFunc(func() { close(committed) }))
+				mu.Lock()
+				defer mu.Unlock()
+				if err != nil {
+					failed = append(failed, Failure{ContainerID: a.ContainerID, IfName: a.IfName, Err: err})
+					return nil
+				}
+				added = append(added, p)
+				return nil
+			})
+			select {
+			case <-committed:
+			case <-ended:
 			}
-			added = append(added, p)
-		}()
+			return nil
+		})
 	}
-	wg.Wait()
+	_ = prepare.Wait() // the goroutines return no errors: failures are collected
+	_ = waiting.Wait()
 	slices.SortFunc(added, func(a, b Port) int { return compareStrings(a.key(), b.key()) })
 	return added, failed
 }

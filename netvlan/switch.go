@@ -37,8 +37,13 @@ const (
 // the address pools. Open one per host and share it; its methods are safe
 // for concurrent use. Close releases it.
 //
-// A Switch keeps one goroutine of its own, which reconnects to
-// ovsdb-server when the connection drops; Close stops it.
+// A Switch owns one goroutine, the exception to "the caller owns the
+// goroutines": Open starts it and Close stops it and waits for it. It
+// reconnects to ovsdb-server whenever the connection drops, so that an
+// Attach after an ovsdb-server restart works without the caller having to
+// run anything; Run only reports, on the caller's goroutine, what it did.
+// (libovsdb's client keeps goroutines of its own for the connection, which
+// Close ends too.)
 type Switch struct {
 	cfg  Config
 	log  *slog.Logger
@@ -71,6 +76,9 @@ type Switch struct {
 // tables netvlan uses, opens the host namespace, and reads the address
 // leases recorded on existing ports back into the pools.
 func Open(ctx context.Context, cfg Config) (*Switch, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
 	cfg = cfg.withDefaults()
 	ipam, err := NewIPAM(cfg.Pools...)
 	if err != nil {
@@ -118,9 +126,11 @@ func Open(ctx context.Context, cfg Config) (*Switch, error) {
 	return s, nil
 }
 
-// Close disconnects from ovsdb-server and releases the host namespace. The
-// ports stay: they belong to the containers. Calling Close again does
-// nothing.
+// Close stops the reconnecting goroutine, disconnects from ovsdb-server
+// and releases the host namespace. The ports stay: they belong to the
+// containers. Close is idempotent and safe to call concurrently: every
+// call returns once the switch is closed, and calls made after it return
+// ErrClosed.
 func (s *Switch) Close() error {
 	s.closeOnce.Do(func() {
 		close(s.closed)
@@ -256,6 +266,11 @@ func (s *Switch) ready(ctx context.Context) error {
 
 // Connected reports whether the switch is connected to ovsdb-server now.
 func (s *Switch) Connected() bool {
+	select {
+	case <-s.closed:
+		return false
+	default:
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	select {

@@ -111,12 +111,29 @@ func TestAttachRejectsBadInput(t *testing.T) {
 		{Attachment{ContainerID: "c", Netns: "/x", VLAN: 10, MTU: 20}, ErrInvalid, "mtu"},
 		{Attachment{ContainerID: "c", Netns: "/x", VLAN: 10, Addr: netip.MustParsePrefix("fd00::1/64")}, ErrInvalid, "IPv4"},
 		{Attachment{ContainerID: "c/d", Netns: "/x", VLAN: 10}, ErrInvalid, "container id"},
+		// A newline reached error text raw; control characters are refused,
+		// quoted.
+		{Attachment{ContainerID: "c\nnetvlan: forged", Netns: "/x", VLAN: 10}, ErrInvalid, `container id "c\nnetvlan: forged" contains the control character U+000A`},
+		{Attachment{ContainerID: "c\x00", Netns: "/x", VLAN: 10}, ErrInvalid, "control character U+0000"},
+		{Attachment{ContainerID: "c\xff", Netns: "/x", VLAN: 10}, ErrInvalid, "not valid UTF-8"},
+		{Attachment{ContainerID: strings.Repeat("c", 1025), Netns: "/x", VLAN: 10}, ErrInvalid, "longer than 1024"},
+		{Attachment{ContainerID: "c", Netns: "/x\r", VLAN: 10}, ErrInvalid, "network namespace path"},
+		{Attachment{ContainerID: "c", Netns: "/x", IfName: "e\t0", VLAN: 10}, ErrInvalid, "interface name"},
 		{Attachment{ContainerID: "c", Netns: "/x", VLAN: 10, Bridge: "br-nope"}, ErrNotFound, `bridge "br-nope" does not exist`},
 	}
 	for _, tc := range cases {
 		_, err := s.Attach(t.Context(), tc.a)
 		if !errors.Is(err, tc.want) || !strings.Contains(err.Error(), tc.msg) || !strings.HasPrefix(err.Error(), "netvlan: ") {
 			t.Errorf("Attach(%+v) = %v, want %v mentioning %q", tc.a, err, tc.want, tc.msg)
+		}
+		if err != nil && strings.ContainsAny(err.Error(), "\n\r\t\x00") {
+			t.Errorf("Attach(%+v) error carries a raw control character: %q", tc.a, err)
+		}
+	}
+	for _, args := range [][]string{{"c\n"}, {"c", "eth0\n"}} {
+		err := s.Detach(t.Context(), args[0], args[1:]...)
+		if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "control character") || strings.Contains(err.Error(), "\n") {
+			t.Errorf("Detach(%q) = %v, want ErrInvalid with the id quoted", args, err)
 		}
 	}
 }
@@ -304,15 +321,41 @@ func TestReconnectAfterServerRestart(t *testing.T) {
 }
 
 func TestCloseIsIdempotentAndFinal(t *testing.T) {
-	s, _ := openFake(t)
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
+	s, srv := openFake(t)
+	// Several Close calls at once: every one returns nil once the switch is
+	// closed, and the reconnecting goroutine has ended.
+	var wg sync.WaitGroup
+	errc := make(chan error, 4)
+	for range 4 {
+		wg.Go(func() { errc <- s.Close() })
+	}
+	wg.Wait()
+	close(errc)
+	for err := range errc {
+		if err != nil {
+			t.Fatalf("Close = %v", err)
+		}
 	}
 	if err := s.Close(); err != nil {
-		t.Fatal(err)
+		t.Fatalf("Close again = %v", err)
 	}
-	if _, err := s.List(t.Context()); !errors.Is(err, ErrClosed) && !errors.Is(err, ErrUnavailable) {
-		t.Fatalf("List after Close = %v", err)
+	if s.Connected() {
+		t.Error("Connected after Close")
+	}
+	// A server restart after Close brings nothing back to life.
+	srv.Stop(t)
+	srv.Start(t)
+	if _, err := s.List(t.Context()); !errors.Is(err, ErrClosed) {
+		t.Fatalf("List after Close = %v, want ErrClosed", err)
+	}
+	if _, err := s.Attach(t.Context(), Attachment{ContainerID: "c", Netns: "/x", VLAN: 10}); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Attach after Close = %v, want ErrClosed", err)
+	}
+	if err := s.Run(t.Context(), func(Event) {}); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Run after Close = %v, want ErrClosed", err)
+	}
+	if s.Connected() {
+		t.Error("Connected after Close and a server restart")
 	}
 }
 
