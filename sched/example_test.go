@@ -93,7 +93,7 @@ func ExampleRequest_Validate() {
 	r := sched.Request{App: "web", Count: 1, Spread: []sched.SpreadRule{{Key: "row", MaxSkew: 1}}}
 	err := r.Validate()
 	fmt.Println(errors.Is(err, sched.ErrInvalid), err)
-	// Output: true sched: invalid: request.Spread[0].Key: unknown topology key "row"
+	// Output: true sched: request.Spread[0].Key: unknown topology key "row"
 }
 
 // Inventory updates are incremental: allocate, release, cordon.
@@ -150,5 +150,5 @@ func ExampleRegistry_Register() {
 	fmt.Println(err)
 	// Output:
 	// gpu1
-	// sched: unschedulable: 1 of 2 replicas of app "train" unplaced: 0/2 nodes feasible; ResourceFit rejected 1 (insufficient cpu 1); GPUOnly rejected 1 (no gpu 1); to place: 4 more cores on nodes without a zone (at least, for 1 replica(s)); node gpu1 needs 4 more cores for one
+	// sched: 1 of 2 replicas of app "train" unplaced: 0/2 nodes feasible; ResourceFit rejected 1 (insufficient cpu 1); GPUOnly rejected 1 (no gpu 1); to place: 4 more cores on nodes without a zone (at least, for 1 replica(s)); node gpu1 needs 4 more cores for one
 }

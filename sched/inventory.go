@@ -1,7 +1,6 @@
 package sched
 
 import (
-	"fmt"
 	"slices"
 	"sort"
 	"strconv"
@@ -42,30 +41,30 @@ type Node struct {
 
 func (n *Node) validate() error {
 	if n.Name == "" {
-		return fmt.Errorf("%w: node.Name: empty", ErrInvalid)
+		return newError(ErrInvalid, "node.Name: empty")
 	}
 	if err := n.Capacity.validate("node " + strconv.Quote(n.Name) + ".Capacity"); err != nil {
 		return err
 	}
 	for v, left := range n.VLANs {
 		if v < 1 || v > 4094 {
-			return fmt.Errorf("%w: node %q.VLANs: vlan %d out of range 1..4094", ErrInvalid, n.Name, v)
+			return newError(ErrInvalid, "node %q.VLANs: vlan %d out of range 1..4094", n.Name, v)
 		}
 		if left < 0 {
-			return fmt.Errorf("%w: node %q.VLANs[%d]: negative IPs left (%d)", ErrInvalid, n.Name, v, left)
+			return newError(ErrInvalid, "node %q.VLANs[%d]: negative IPs left (%d)", n.Name, v, left)
 		}
 	}
 	for img, size := range n.Images {
 		if img == "" {
-			return fmt.Errorf("%w: node %q.Images: empty image name", ErrInvalid, n.Name)
+			return newError(ErrInvalid, "node %q.Images: empty image name", n.Name)
 		}
 		if size < 0 {
-			return fmt.Errorf("%w: node %q.Images[%q]: negative size (%d)", ErrInvalid, n.Name, img, size)
+			return newError(ErrInvalid, "node %q.Images[%q]: negative size (%d)", n.Name, img, size)
 		}
 	}
 	for k := range n.Labels {
 		if k == "" {
-			return fmt.Errorf("%w: node %q.Labels: empty key", ErrInvalid, n.Name)
+			return newError(ErrInvalid, "node %q.Labels: empty key", n.Name)
 		}
 	}
 	return validateTaints(n.Name, n.Taints)
@@ -74,10 +73,10 @@ func (n *Node) validate() error {
 func validateTaints(node string, taints []Taint) error {
 	for i, t := range taints {
 		if t.Key == "" {
-			return fmt.Errorf("%w: node %q.Taints[%d].Key: empty", ErrInvalid, node, i)
+			return newError(ErrInvalid, "node %q.Taints[%d].Key: empty", node, i)
 		}
 		if t.Effect != NoSchedule && t.Effect != PreferNoSchedule {
-			return fmt.Errorf("%w: node %q.Taints[%d].Effect: unknown effect %q", ErrInvalid, node, i, t.Effect)
+			return newError(ErrInvalid, "node %q.Taints[%d].Effect: unknown effect %q", node, i, t.Effect)
 		}
 	}
 	return nil
@@ -333,7 +332,7 @@ func (inv *Inventory) AddNode(n Node) error {
 	inv.mu.Lock()
 	defer inv.mu.Unlock()
 	if _, ok := inv.byName[n.Name]; ok {
-		return fmt.Errorf("%w: node %q already in the inventory", ErrConflict, n.Name)
+		return newError(ErrConflict, "node %q already in the inventory", n.Name)
 	}
 	spec := n
 	spec.Labels = cloneMap(n.Labels)
@@ -446,7 +445,7 @@ func cloneMap[K comparable, V any](m map[K]V) map[K]V {
 func (inv *Inventory) lookup(name string) (*NodeInfo, error) {
 	slot, ok := inv.byName[name]
 	if !ok {
-		return nil, fmt.Errorf("%w: node %q", ErrNotFound, name)
+		return nil, newError(ErrNotFound, "node %q", name)
 	}
 	return &inv.nodes[slot], nil
 }
@@ -548,10 +547,10 @@ func (inv *Inventory) SetTaints(name string, taints []Taint) error {
 // the VLAN from the node).
 func (inv *Inventory) SetVLANIPs(name string, vlan, left int) error {
 	if vlan < 1 || vlan > 4094 {
-		return fmt.Errorf("%w: vlan %d out of range 1..4094", ErrInvalid, vlan)
+		return newError(ErrInvalid, "vlan %d out of range 1..4094", vlan)
 	}
 	if left < 0 {
-		return fmt.Errorf("%w: vlan %d: negative IPs left (%d)", ErrInvalid, vlan, left)
+		return newError(ErrInvalid, "vlan %d: negative IPs left (%d)", vlan, left)
 	}
 	inv.mu.Lock()
 	defer inv.mu.Unlock()
@@ -573,10 +572,10 @@ func (inv *Inventory) SetVLANIPs(name string, vlan, left int) error {
 // AddImage records that a node holds an image of the given size in bytes.
 func (inv *Inventory) AddImage(name, image string, size int64) error {
 	if image == "" {
-		return fmt.Errorf("%w: image: empty name", ErrInvalid)
+		return newError(ErrInvalid, "image: empty name")
 	}
 	if size < 0 {
-		return fmt.Errorf("%w: image %q: negative size (%d)", ErrInvalid, image, size)
+		return newError(ErrInvalid, "image %q: negative size (%d)", image, size)
 	}
 	inv.mu.Lock()
 	defer inv.mu.Unlock()
@@ -621,7 +620,7 @@ func (inv *Inventory) RemoveImage(name, image string) error {
 	}
 	id, ok := inv.imageIDs[image]
 	if !ok || !inv.images[id].has(ni.slot) {
-		return fmt.Errorf("%w: image %q on node %q", ErrNotFound, image, name)
+		return newError(ErrNotFound, "image %q on node %q", image, name)
 	}
 	im := &inv.images[id]
 	im.bits[ni.slot>>6] &^= 1 << (uint(ni.slot) & 63)
@@ -640,13 +639,13 @@ func (inv *Inventory) RemoveImage(name, image string) error {
 // check placement rules: that is the Scheduler's job.
 func (inv *Inventory) Allocate(node string, a Allocation) (AllocationID, error) {
 	if a.App == "" {
-		return 0, fmt.Errorf("%w: allocation.App: empty", ErrInvalid)
+		return 0, newError(ErrInvalid, "allocation.App: empty")
 	}
 	if err := a.Resources.validate("allocation.Resources"); err != nil {
 		return 0, err
 	}
 	if a.VLAN < 0 || a.VLAN > 4094 {
-		return 0, fmt.Errorf("%w: allocation.VLAN: %d out of range 1..4094", ErrInvalid, a.VLAN)
+		return 0, newError(ErrInvalid, "allocation.VLAN: %d out of range 1..4094", a.VLAN)
 	}
 	var anti [numLevels]int32
 	for i, r := range a.AntiAffinity {
@@ -666,10 +665,10 @@ func (inv *Inventory) Allocate(node string, a Allocation) (AllocationID, error) 
 	}
 	free := ni.Free()
 	if a.Resources.MilliCPU > free.MilliCPU || a.Resources.Memory > free.Memory || a.Resources.Disk > free.Disk {
-		return 0, fmt.Errorf("%w: allocation of %q does not fit node %q (free %s)", ErrConflict, a.App, node, formatResources(free))
+		return 0, newError(ErrConflict, "allocation of %q does not fit node %q (free %s)", a.App, node, formatResources(free))
 	}
 	if a.VLAN != 0 && ni.ipsLeft(int32(a.VLAN)) < 1 {
-		return 0, fmt.Errorf("%w: node %q has no IP left on vlan %d", ErrConflict, node, a.VLAN)
+		return 0, newError(ErrConflict, "node %q has no IP left on vlan %d", node, a.VLAN)
 	}
 	return inv.allocateLocked(ni, inv.app(a.App), a.Resources, int32(a.VLAN), anti), nil
 }
@@ -759,7 +758,7 @@ func (inv *Inventory) Release(id AllocationID) error {
 	inv.mu.Lock()
 	defer inv.mu.Unlock()
 	if !inv.releaseLocked(id) {
-		return fmt.Errorf("%w: allocation %d", ErrNotFound, id)
+		return newError(ErrNotFound, "allocation %d", id)
 	}
 	return nil
 }
@@ -902,7 +901,7 @@ func (inv *Inventory) Allocation(id AllocationID) (AllocationInfo, error) {
 	defer inv.mu.Unlock()
 	a, ok := inv.allocs[id]
 	if !ok {
-		return AllocationInfo{}, fmt.Errorf("%w: allocation %d", ErrNotFound, id)
+		return AllocationInfo{}, newError(ErrNotFound, "allocation %d", id)
 	}
 	return AllocationInfo{ID: id, Node: inv.nodes[a.node].spec.Name, App: a.app.name, Resources: a.res, VLAN: int(a.vlan)}, nil
 }

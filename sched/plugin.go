@@ -1,7 +1,6 @@
 package sched
 
 import (
-	"fmt"
 	"slices"
 )
 
@@ -154,13 +153,13 @@ func NewRegistry() *Registry {
 // or nil factory and ErrConflict if the name is taken.
 func (r *Registry) Register(name string, f Factory) error {
 	if name == "" {
-		return fmt.Errorf("%w: plugin name: empty", ErrInvalid)
+		return newError(ErrInvalid, "plugin name: empty")
 	}
 	if f == nil {
-		return fmt.Errorf("%w: plugin %q: nil factory", ErrInvalid, name)
+		return newError(ErrInvalid, "plugin %q: nil factory", name)
 	}
 	if _, ok := r.factories[name]; ok {
-		return fmt.Errorf("%w: plugin %q already registered", ErrConflict, name)
+		return newError(ErrConflict, "plugin %q already registered", name)
 	}
 	r.factories[name] = f
 	return nil
@@ -179,17 +178,17 @@ func (r *Registry) Names() []string {
 func (r *Registry) build(name string) (Plugin, error) {
 	f, ok := r.factories[name]
 	if !ok {
-		return nil, fmt.Errorf("%w: plugin %q not in the registry", ErrNotFound, name)
+		return nil, newError(ErrNotFound, "plugin %q not in the registry", name)
 	}
 	p, err := f()
 	if err != nil {
-		return nil, fmt.Errorf("sched: building plugin %q: %w", name, err)
+		return nil, wrapError(ErrInvalid, err, "building plugin %q", name)
 	}
 	if p == nil {
-		return nil, fmt.Errorf("%w: plugin %q: factory returned nil", ErrInvalid, name)
+		return nil, newError(ErrInvalid, "plugin %q: factory returned nil", name)
 	}
 	if p.Name() != name {
-		return nil, fmt.Errorf("%w: plugin registered as %q calls itself %q", ErrInvalid, name, p.Name())
+		return nil, newError(ErrInvalid, "plugin registered as %q calls itself %q", name, p.Name())
 	}
 	return p, nil
 }

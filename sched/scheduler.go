@@ -1,86 +1,9 @@
 package sched
 
 import (
-	"fmt"
-	"runtime"
 	"slices"
 	"sync"
 )
-
-// Mode chooses how many nodes a placement looks at.
-type Mode int
-
-const (
-	// Exact filters and scores every node for every replica: the best
-	// node by score always wins. Cost grows with the inventory.
-	Exact Mode = iota
-	// Sampled works like kube-scheduler's percentageOfNodesToScore: the
-	// node loop starts where the previous replica's stopped (a rotating
-	// window) and stops once it has found enough feasible nodes; the best
-	// of those wins. A replica is unschedulable only if no node at all is
-	// feasible, so sampling never turns a feasible request away; it only
-	// trades score quality for speed.
-	Sampled
-)
-
-// ScoreWeight enables a score plugin with a weight.
-type ScoreWeight struct {
-	Name   string
-	Weight int64
-}
-
-// Config configures a Scheduler. Start from DefaultConfig.
-type Config struct {
-	// Mode is Exact (the default) or Sampled.
-	Mode Mode
-	// PercentageOfNodesToScore is, in Sampled mode, the share of the
-	// nodes (1..100) to find feasible before choosing. 0 means adaptive,
-	// as in kube-scheduler: 50% minus 1% per 125 nodes, at least 5%.
-	PercentageOfNodesToScore int
-	// MinFeasibleNodesToFind is, in Sampled mode, the least number of
-	// feasible nodes to find before choosing (default 100, as kube).
-	MinFeasibleNodesToFind int
-	// Filters lists the filter plugins to run. A node must pass them all;
-	// the order only shapes why-not answers, which count each node under
-	// the first filter (in this order) that rejects it. The exact-mode
-	// loop runs ResourceFit and the other filters that depend only on the
-	// node first, whatever the order, as that changes nothing but speed.
-	Filters []string
-	// Scores lists the score plugins and their weights (at least 1).
-	Scores []ScoreWeight
-	// Parallelism is the number of goroutines that share a full sweep of
-	// the nodes in Exact mode (one per 2,048 nodes at most; sweeps happen
-	// when the cached candidates must be rebuilt, see the package doc);
-	// 0 means runtime.GOMAXPROCS(0), 1 keeps all work on the caller's
-	// goroutine. The goroutines live only for the sweep. Sampled mode and
-	// cache refreshes run on the caller's goroutine.
-	Parallelism int
-	// Seed breaks ties between equally scored nodes. The same inventory,
-	// request sequence, config and seed give the same placements.
-	Seed uint64
-}
-
-// DefaultConfig returns the default profile: exact mode, every built-in
-// filter, and spreading scores (least allocated, balanced, image locality,
-// soft spread, taint preference). Replace PluginLeastAllocated by
-// PluginMostAllocated to bin-pack.
-func DefaultConfig() Config {
-	return Config{
-		Mode:                   Exact,
-		MinFeasibleNodesToFind: 100,
-		Filters: []string{
-			PluginTaintToleration, PluginZoneLevel, PluginNetworkZone, PluginNodeLabels,
-			PluginResourceFit, PluginAntiAffinity, PluginHardSpread,
-		},
-		Scores: []ScoreWeight{
-			{PluginLeastAllocated, 1},
-			{PluginBalanced, 1},
-			{PluginImageLocality, 1},
-			{PluginSoftSpread, 2},
-			{PluginTaintToleration, 1},
-		},
-	}
-}
 
 // Scheduler places requests on an Inventory. It is safe for concurrent
 // use: calls serialize on the inventory's lock.
@@ -104,58 +27,46 @@ type Scheduler struct {
 // NewRegistry()). It returns ErrInvalid for a bad config.
 func New(inv *Inventory, cfg Config, reg *Registry) (*Scheduler, error) {
 	if inv == nil {
-		return nil, fmt.Errorf("%w: inventory: nil", ErrInvalid)
+		return nil, newError(ErrInvalid, "inventory: nil")
 	}
 	if reg == nil {
 		reg = NewRegistry()
 	}
-	switch {
-	case cfg.Mode != Exact && cfg.Mode != Sampled:
-		return nil, fmt.Errorf("%w: config.Mode: unknown mode %d", ErrInvalid, cfg.Mode)
-	case cfg.PercentageOfNodesToScore < 0 || cfg.PercentageOfNodesToScore > 100:
-		return nil, fmt.Errorf("%w: config.PercentageOfNodesToScore: %d out of range 0..100", ErrInvalid, cfg.PercentageOfNodesToScore)
-	case cfg.MinFeasibleNodesToFind < 0:
-		return nil, fmt.Errorf("%w: config.MinFeasibleNodesToFind: negative (%d)", ErrInvalid, cfg.MinFeasibleNodesToFind)
-	case cfg.Parallelism < 0:
-		return nil, fmt.Errorf("%w: config.Parallelism: negative (%d)", ErrInvalid, cfg.Parallelism)
-	}
-	if cfg.MinFeasibleNodesToFind == 0 {
-		cfg.MinFeasibleNodesToFind = 100
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
 	}
 	s := &Scheduler{inv: inv, cfg: cfg, parallelism: cfg.Parallelism}
-	if s.parallelism == 0 {
-		s.parallelism = runtime.GOMAXPROCS(0)
-	}
 	for i, name := range cfg.Filters {
 		if slices.Contains(cfg.Filters[:i], name) {
-			return nil, fmt.Errorf("%w: config.Filters[%d]: %q listed twice", ErrInvalid, i, name)
+			return nil, newError(ErrInvalid, "config.Filters[%d]: %q listed twice", i, name)
 		}
 		p, err := reg.build(name)
 		if err != nil {
-			return nil, fmt.Errorf("%w: config.Filters[%d]: %w", ErrInvalid, i, err)
+			return nil, wrapError(ErrInvalid, err, "config.Filters[%d]", i)
 		}
 		f, ok := p.(FilterPlugin)
 		if !ok {
-			return nil, fmt.Errorf("%w: config.Filters[%d]: plugin %q is not a filter", ErrInvalid, i, name)
+			return nil, newError(ErrInvalid, "config.Filters[%d]: plugin %q is not a filter", i, name)
 		}
 		s.filters = append(s.filters, f)
 	}
 	for i, sw := range cfg.Scores {
 		if sw.Weight < 1 {
-			return nil, fmt.Errorf("%w: config.Scores[%d].Weight: %d, must be at least 1", ErrInvalid, i, sw.Weight)
+			return nil, newError(ErrInvalid, "config.Scores[%d].Weight: %d, must be at least 1", i, sw.Weight)
 		}
 		for _, prev := range cfg.Scores[:i] {
 			if prev.Name == sw.Name {
-				return nil, fmt.Errorf("%w: config.Scores[%d]: %q listed twice", ErrInvalid, i, sw.Name)
+				return nil, newError(ErrInvalid, "config.Scores[%d]: %q listed twice", i, sw.Name)
 			}
 		}
 		p, err := reg.build(sw.Name)
 		if err != nil {
-			return nil, fmt.Errorf("%w: config.Scores[%d]: %w", ErrInvalid, i, err)
+			return nil, wrapError(ErrInvalid, err, "config.Scores[%d]", i)
 		}
 		sp, ok := p.(ScorePlugin)
 		if !ok {
-			return nil, fmt.Errorf("%w: config.Scores[%d]: plugin %q is not a score plugin", ErrInvalid, i, sw.Name)
+			return nil, newError(ErrInvalid, "config.Scores[%d]: plugin %q is not a score plugin", i, sw.Name)
 		}
 		s.scorers = append(s.scorers, sp)
 		s.weights = append(s.weights, sw.Weight)
@@ -235,7 +146,7 @@ func (s *Scheduler) Place(req Request) (*Result, error) {
 		res.Placements = res.Placements[:0]
 		res.Unplaced = req.Count
 	}
-	return res, fmt.Errorf("%w: %d of %d replicas of app %q unplaced: %s", ErrUnschedulable, res.Unplaced, req.Count, req.App, res.WhyNot)
+	return res, newError(ErrUnschedulable, "%d of %d replicas of app %q unplaced: %s", res.Unplaced, req.Count, req.App, res.WhyNot)
 }
 
 // Explain runs every filter on every node for one replica of req without

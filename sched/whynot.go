@@ -2,6 +2,7 @@ package sched
 
 import (
 	"fmt"
+	"math"
 	"sort"
 	"strconv"
 	"strings"
@@ -185,9 +186,9 @@ func (p *resourceFit) Explain(c *Cycle, blocked []*NodeInfo) []string {
 			order = append(order, z)
 		}
 		f := n.Free()
-		z.free.MilliCPU += max(f.MilliCPU, 0)
-		z.free.Memory += max(f.Memory, 0)
-		z.free.Disk += max(f.Disk, 0)
+		z.free.MilliCPU = addSat(z.free.MilliCPU, max(f.MilliCPU, 0))
+		z.free.Memory = addSat(z.free.Memory, max(f.Memory, 0))
+		z.free.Disk = addSat(z.free.Disk, max(f.Disk, 0))
 		noIP := c.vlan != 0 && n.ipsLeft(c.vlan) < 1
 		if c.vlan != 0 {
 			z.ips += int64(max(n.ipsLeft(c.vlan), 0))
@@ -217,13 +218,19 @@ func (p *resourceFit) Explain(c *Cycle, blocked []*NodeInfo) []string {
 			zone, where = "nodes without a zone", "on nodes without a zone"
 		}
 		var need []string
-		if v := k*r.MilliCPU - z.free.MilliCPU; r.MilliCPU > 0 && v > 0 {
+		if v, ok := shortfall(k, r.MilliCPU, z.free.MilliCPU); !ok {
+			need = append(need, "more cores than any node set can hold")
+		} else if r.MilliCPU > 0 && v > 0 {
 			need = append(need, strings.Replace(formatCores(v), " core", " more core", 1))
 		}
-		if v := k*r.Memory - z.free.Memory; r.Memory > 0 && v > 0 {
+		if v, ok := shortfall(k, r.Memory, z.free.Memory); !ok {
+			need = append(need, "more memory than any node set can hold")
+		} else if r.Memory > 0 && v > 0 {
 			need = append(need, formatBytes(v)+" more memory")
 		}
-		if v := k*r.Disk - z.free.Disk; r.Disk > 0 && v > 0 {
+		if v, ok := shortfall(k, r.Disk, z.free.Disk); !ok {
+			need = append(need, "more disk than any node set can hold")
+		} else if r.Disk > 0 && v > 0 {
 			need = append(need, formatBytes(v)+" more disk")
 		}
 		if v := k - z.ips; c.vlan != 0 && v > 0 {
@@ -250,6 +257,24 @@ func (p *resourceFit) Explain(c *Cycle, blocked []*NodeInfo) []string {
 		out = append(out, msg)
 	}
 	return out
+}
+
+// shortfall returns what k replicas of per need beyond free (k×per −
+// free), or false when k×per exceeds int64: more than any set of nodes
+// can hold, since a node's capacity is an int64 too.
+func shortfall(k, per, free int64) (int64, bool) {
+	if per > 0 && k > math.MaxInt64/per {
+		return 0, false
+	}
+	return k*per - free, true
+}
+
+// addSat adds two non-negative amounts, stopping at the largest int64.
+func addSat(a, b int64) int64 {
+	if a > math.MaxInt64-b {
+		return math.MaxInt64
+	}
+	return a + b
 }
 
 // shortWeight ranks a node's shortfall as a share of the request.
