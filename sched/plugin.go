@@ -1,9 +1,5 @@
 package sched
 
-import (
-	"slices"
-)
-
 // Code is the outcome of a plugin call.
 type Code int
 
@@ -97,98 +93,59 @@ type Explainer interface {
 	Explain(c *Cycle, blocked []*NodeInfo) []string
 }
 
+// NodeFilter is optionally implemented by a FilterPlugin whose verdict on
+// a node depends only on the request and on that node's own state: its
+// capacity and free resources, IPs, labels, taints, cordon, level,
+// topology and images; never on other nodes, nor on where the app's
+// instances are. The scheduler then runs it in its first sweep over the
+// nodes and keeps the nodes that pass every such filter as cached
+// candidates, for the following replicas and the following Place calls
+// with an equal key; it re-runs it only on the nodes the inventory
+// reports changed. Built-in node-only filters (resources, zones, network
+// zone, labels, taints) take this path, and a custom filter joins them by
+// implementing it.
+type NodeFilter interface {
+	FilterPlugin
+	// AppendKey appends to key what the verdicts depend on besides the
+	// node: the parts of the request the plugin reads and whatever its
+	// PreFilter prepared. Two cycles with equal keys must give equal
+	// verdicts on a node whose state did not change. It runs once per
+	// replica, after PreFilter.
+	AppendKey(c *Cycle, key []byte) []byte
+}
+
+// NodeScorer is NodeFilter's counterpart for a ScorePlugin whose score of
+// a node depends only on the request and on the node's own state: its
+// scores are cached with the candidates.
+type NodeScorer interface {
+	ScorePlugin
+	// AppendKey appends what the scores depend on besides the node, as
+	// NodeFilter's does.
+	AppendKey(c *Cycle, key []byte) []byte
+}
+
+// BatchFilter is optionally implemented by a FilterPlugin that judges a
+// list of nodes in one call faster than one Filter call per node: the
+// engine's loops run a plugin at a time over compact lists of nodes, and
+// use FilterBatch where a plugin has it. Nodes are given by their slot
+// (NodeInfo.Slot; Cycle.Node turns one back into its NodeInfo).
+// FilterBatch must agree with Filter node by node.
+type BatchFilter interface {
+	FilterPlugin
+	// FilterBatch appends to dst, in order, the slots of src whose nodes
+	// pass, and returns dst. dst may share src's array (dst is src[:0]):
+	// read src[i] before writing dst[i]. Like Filter it may run on several
+	// goroutines at once, for different lists.
+	FilterBatch(c *Cycle, src, dst []int32) []int32
+}
+
+// BatchScorer is BatchFilter's counterpart for a ScorePlugin.
+type BatchScorer interface {
+	ScorePlugin
+	// ScoreBatch adds weight times the score of the node in slots[i] to
+	// scores[i], for every i. It must agree with Score node by node.
+	ScoreBatch(c *Cycle, slots []int32, weight int64, scores []int64)
+}
+
 // MaxScore is the highest score a ScorePlugin returns.
 const MaxScore = 100
-
-// Factory builds a plugin for one Scheduler; plugins may keep per-scheduler
-// state since a Scheduler never runs two cycles at once.
-type Factory func() (Plugin, error)
-
-// The names of the built-in plugins.
-const (
-	PluginTaintToleration = "TaintToleration" // filter and score: cordon, NoSchedule; PreferNoSchedule
-	PluginZoneLevel       = "ZoneLevel"       // filter: Request.Zones and Level
-	PluginNetworkZone     = "NetworkZone"     // filter: Request.NetZone
-	PluginNodeLabels      = "NodeLabels"      // filter: Request.NodeSelector
-	PluginResourceFit     = "ResourceFit"     // filter: cpu, memory, disk, IPs left on the VLAN
-	PluginAntiAffinity    = "AntiAffinity"    // filter: at most k instances per domain
-	PluginHardSpread      = "HardSpread"      // filter: max skew across domains
-	PluginSoftSpread      = "SoftSpread"      // score: emptier domains first
-	PluginImageLocality   = "ImageLocality"   // score: nodes holding the image, by size
-	PluginLeastAllocated  = "LeastAllocated"  // score: spread load
-	PluginMostAllocated   = "MostAllocated"   // score: bin-pack
-	PluginBalanced        = "BalancedAllocation"
-)
-
-// Registry maps plugin names to factories. There is no global registry:
-// build one with NewRegistry, add your own plugins, and pass it to New.
-type Registry struct {
-	factories map[string]Factory
-}
-
-// NewRegistry returns a registry holding the built-in plugins.
-func NewRegistry() *Registry {
-	r := &Registry{factories: make(map[string]Factory)}
-	builtin := map[string]Factory{
-		PluginTaintToleration: func() (Plugin, error) { return newTaintToleration(), nil },
-		PluginZoneLevel:       func() (Plugin, error) { return newZoneLevel(), nil },
-		PluginNetworkZone:     func() (Plugin, error) { return newNetworkZone(), nil },
-		PluginNodeLabels:      func() (Plugin, error) { return newNodeLabels(), nil },
-		PluginResourceFit:     func() (Plugin, error) { return newResourceFit(), nil },
-		PluginAntiAffinity:    func() (Plugin, error) { return newAntiAffinity(), nil },
-		PluginHardSpread:      func() (Plugin, error) { return newHardSpread(), nil },
-		PluginSoftSpread:      func() (Plugin, error) { return &softSpread{}, nil },
-		PluginImageLocality:   func() (Plugin, error) { return &imageLocality{}, nil },
-		PluginLeastAllocated:  func() (Plugin, error) { return &leastAllocated{}, nil },
-		PluginMostAllocated:   func() (Plugin, error) { return &mostAllocated{}, nil },
-		PluginBalanced:        func() (Plugin, error) { return &balancedAllocation{}, nil },
-	}
-	for name, f := range builtin {
-		r.factories[name] = f
-	}
-	return r
-}
-
-// Register adds a plugin factory. It returns ErrInvalid for an empty name
-// or nil factory and ErrConflict if the name is taken.
-func (r *Registry) Register(name string, f Factory) error {
-	if name == "" {
-		return newError(ErrInvalid, "plugin name: empty")
-	}
-	if f == nil {
-		return newError(ErrInvalid, "plugin %q: nil factory", name)
-	}
-	if _, ok := r.factories[name]; ok {
-		return newError(ErrConflict, "plugin %q already registered", name)
-	}
-	r.factories[name] = f
-	return nil
-}
-
-// Names returns the registered plugin names, sorted.
-func (r *Registry) Names() []string {
-	out := make([]string, 0, len(r.factories))
-	for n := range r.factories {
-		out = append(out, n)
-	}
-	slices.Sort(out)
-	return out
-}
-
-func (r *Registry) build(name string) (Plugin, error) {
-	f, ok := r.factories[name]
-	if !ok {
-		return nil, newError(ErrNotFound, "plugin %q not in the registry", name)
-	}
-	p, err := f()
-	if err != nil {
-		return nil, wrapError(ErrInvalid, err, "building plugin %q", name)
-	}
-	if p == nil {
-		return nil, newError(ErrInvalid, "plugin %q: factory returned nil", name)
-	}
-	if p.Name() != name {
-		return nil, newError(ErrInvalid, "plugin registered as %q calls itself %q", name, p.Name())
-	}
-	return p, nil
-}

@@ -69,29 +69,30 @@ func (c *Cycle) diagnose() *Diagnosis {
 	d := &Diagnosis{Nodes: c.inv.live, Unplaced: c.unplaced}
 	s := c.s
 	verdicts := make([]FilterVerdict, len(s.filters))
+	a := &c.active
 	for i, f := range s.filters {
-		verdicts[i] = FilterVerdict{Plugin: f.Name(), Reasons: map[string]int{}}
+		verdicts[i] = FilterVerdict{Plugin: f.p.Name(), Reasons: map[string]int{}}
 	}
-	if c.blockAll != nil {
-		v := &verdicts[c.blockBy]
+	if a.blockAll != nil {
+		v := &verdicts[a.blockBy]
 		v.Rejected, v.Only = c.inv.live, c.inv.live
-		v.Reasons[c.blockAll.Reason()] = c.inv.live
-		d.Hints = append(d.Hints, fmt.Sprintf("%s: %s", v.Plugin, c.blockAll.Reason()))
+		v.Reasons[a.blockAll.Reason()] = c.inv.live
+		d.Hints = append(d.Hints, fmt.Sprintf("%s: %s", v.Plugin, a.blockAll.Reason()))
 		d.Filters = []FilterVerdict{*v}
 		return d
 	}
-	only := make([][]*NodeInfo, len(c.filters))
+	only := make([][]*NodeInfo, len(a.filters))
 	for i := range c.inv.nodes {
 		n := &c.inv.nodes[i]
 		if !n.live {
 			continue
 		}
 		first, fails := -1, 0
-		for fi, f := range c.filters {
-			if st := f.Filter(c, n); st != nil {
+		for fi, f := range a.filters {
+			if st := f.p.Filter(c, n); st != nil {
 				if first < 0 {
 					first = fi
-					v := &verdicts[c.fidx[fi]]
+					v := &verdicts[f.idx]
 					v.Rejected++
 					v.Reasons[st.Reason()]++
 				}
@@ -102,7 +103,7 @@ func (c *Cycle) diagnose() *Diagnosis {
 		case 0:
 			d.Feasible++
 		case 1:
-			verdicts[c.fidx[first]].Only++
+			verdicts[a.filters[first].idx].Only++
 			only[first] = append(only[first], n)
 		}
 	}
@@ -114,8 +115,8 @@ func (c *Cycle) diagnose() *Diagnosis {
 	if d.Feasible > 0 {
 		return d
 	}
-	for fi, f := range c.filters {
-		if e, ok := f.(Explainer); ok {
+	for fi, f := range a.filters {
+		if e, ok := f.p.(Explainer); ok {
 			d.Hints = append(d.Hints, e.Explain(c, only[fi])...)
 		}
 	}
@@ -299,8 +300,8 @@ func (p *antiAffinity) Explain(c *Cycle, blocked []*NodeInfo) []string {
 		return nil
 	}
 	var out []string
-	for _, lv := range c.antiLv[:c.nAnti] {
-		lim := c.anti[lv]
+	for _, lv := range p.levels[:p.n] {
+		lim := p.limit[lv]
 		full := map[int32]bool{}
 		for _, n := range blocked {
 			d := n.dom[lv]
@@ -338,8 +339,8 @@ func (p *antiAffinity) Explain(c *Cycle, blocked []*NodeInfo) []string {
 // node that fits.
 func (p *hardSpread) Explain(c *Cycle, blocked []*NodeInfo) []string {
 	var out []string
-	for i := range c.hard {
-		st := &c.hard[i]
+	for i := range p.rules {
+		st := &p.rules[i]
 		key := keyOf(st.lv)
 		if st.numElig < int(st.minDomains) && st.min == 0 {
 			// With fewer domains than MinDomains the global minimum is 0,
