@@ -11,7 +11,7 @@ import (
 // current state and a request that does not fit apart with errors.Is.
 var (
 	// ErrInvalid reports bad input: an unknown topology key, a negative
-	// resource, a count of zero, contradictory rules. The message names
+	// resource, a count outside 1..MaxCount, contradictory rules. The message names
 	// the field.
 	ErrInvalid = errors.New("sched: invalid")
 	// ErrNotFound reports an unknown node or allocation.
