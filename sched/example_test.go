@@ -117,6 +117,8 @@ func ExampleInventory_Allocate() {
 // gpuOnly is a custom filter: only nodes labelled gpu=yes.
 type gpuOnly struct{ no *sched.Status }
 
+var _ sched.FilterPlugin = (*gpuOnly)(nil)
+
 func (p *gpuOnly) Name() string { return "GPUOnly" }
 
 func (p *gpuOnly) Filter(_ *sched.Cycle, n *sched.NodeInfo) *sched.Status {

@@ -54,3 +54,32 @@ func TestWhyNotSaturates(t *testing.T) {
 		t.Errorf("hints %q lack the exact shortfall", d.Hints)
 	}
 }
+
+// The lists the filters walk for every node under the lock are bounded
+// too.
+func TestRequestListsBounded(t *testing.T) {
+	many := make([]string, MaxListLen+1)
+	sel := map[string]string{}
+	tols := make([]Toleration, MaxListLen+1)
+	for i := range many {
+		many[i] = "z" + strings.Repeat("x", i)
+		sel[many[i]] = "v"
+		tols[i] = Toleration{Exists: true}
+	}
+	for _, tt := range []struct {
+		req  Request
+		want string
+	}{
+		{Request{App: "w", Count: 1, Zones: many}, "request.Zones"},
+		{Request{App: "w", Count: 1, NodeSelector: sel}, "request.NodeSelector"},
+		{Request{App: "w", Count: 1, Tolerations: tols}, "request.Tolerations"},
+	} {
+		if err := tt.req.Validate(); !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("Validate = %v, want ErrInvalid naming %s", err, tt.want)
+		}
+	}
+	ok := Request{App: "w", Count: 1, Zones: many[:MaxListLen], Tolerations: tols[:MaxListLen]}
+	if err := ok.Validate(); err != nil {
+		t.Errorf("Validate at the limit = %v", err)
+	}
+}

@@ -105,6 +105,11 @@ type AntiAffinity struct {
 // deployments place in several requests.
 const MaxCount = 10000
 
+// MaxListLen is the most entries a request's Zones, NodeSelector and
+// Tolerations may hold each: the filters walk them for every node while
+// Place holds the inventory's lock.
+const MaxListLen = 64
+
 // Request asks for Count replicas of an app. The zero values of the
 // optional fields place no constraint.
 type Request struct {
@@ -118,7 +123,8 @@ type Request struct {
 	// Image, if set, makes nodes that already hold it score higher, in
 	// proportion to its size.
 	Image string
-	// Zones, if set, restricts placement to these compute zones.
+	// Zones, if set, restricts placement to these compute zones (at most
+	// MaxListLen).
 	Zones []string
 	// Level, if set, restricts placement to nodes of this service level
 	// (Node.Level), e.g. the dedicated nodes of business-critical apps.
@@ -128,9 +134,10 @@ type Request struct {
 	// VLAN, if not zero, needs one free IP address on this VLAN per
 	// replica (1..4094).
 	VLAN int
-	// NodeSelector restricts placement to nodes carrying all these labels.
+	// NodeSelector restricts placement to nodes carrying all these labels
+	// (at most MaxListLen).
 	NodeSelector map[string]string
-	// Tolerations let the request onto tainted nodes.
+	// Tolerations let the request onto tainted nodes (at most MaxListLen).
 	Tolerations []Toleration
 	// Spread lists hard and soft spread rules, at most one per key.
 	Spread []SpreadRule
@@ -155,6 +162,14 @@ func (r *Request) Validate() error {
 	}
 	if r.VLAN < 0 || r.VLAN > 4094 {
 		return newError(ErrInvalid, "request.VLAN: %d out of range 1..4094", r.VLAN)
+	}
+	switch {
+	case len(r.Zones) > MaxListLen:
+		return newError(ErrInvalid, "request.Zones: %d zones, at most %d", len(r.Zones), MaxListLen)
+	case len(r.NodeSelector) > MaxListLen:
+		return newError(ErrInvalid, "request.NodeSelector: %d labels, at most %d", len(r.NodeSelector), MaxListLen)
+	case len(r.Tolerations) > MaxListLen:
+		return newError(ErrInvalid, "request.Tolerations: %d tolerations, at most %d", len(r.Tolerations), MaxListLen)
 	}
 	for i, z := range r.Zones {
 		if z == "" {

@@ -79,6 +79,8 @@ func ExampleChecker_Apply() {
 // cached path places exactly as Filter alone would.
 type gpuOnly struct{ no *sched.Status }
 
+var _ sched.NodeFilter = (*gpuOnly)(nil)
+
 func (p *gpuOnly) Name() string { return "GPUOnly" }
 
 func (p *gpuOnly) Filter(_ *sched.Cycle, n *sched.NodeInfo) *sched.Status {
