@@ -154,3 +154,21 @@ func ExampleRegistry_Register() {
 	// gpu1
 	// sched: 1 of 2 replicas of app "train" unplaced: 0/2 nodes feasible; ResourceFit rejected 1 (insufficient cpu 1); GPUOnly rejected 1 (no gpu 1); to place: 4 more cores on nodes without a zone (at least, for 1 replica(s)); node gpu1 needs 4 more cores for one
 }
+
+// The zero Config is the default profile: every built-in filter runs, so
+// replicas that do not fit are refused. A scheduler without filters has to
+// be asked for (Config.NoFilters).
+func ExampleNew() {
+	inv := sched.NewInventory()
+	_ = inv.AddNode(sched.Node{Name: "small", Capacity: sched.Resources{MilliCPU: 1000, Memory: 1 << 30}})
+	s, err := sched.New(inv, sched.Config{}, nil)
+	if err != nil {
+		panic(err)
+	}
+	res, err := s.Place(sched.Request{App: "web", Count: 5, Resources: sched.Resources{MilliCPU: 4000, Memory: 8 << 30}})
+	fmt.Println(errors.Is(err, sched.ErrUnschedulable), res.Unplaced)
+	fmt.Println(res.WhyNot.Filters[0].Plugin, res.WhyNot.Filters[0].Reasons)
+	// Output:
+	// true 5
+	// ResourceFit map[insufficient cpu:1]
+}

@@ -53,11 +53,14 @@ type Plugin interface {
 	Name() string
 }
 
-// FilterPlugin decides whether a node can take one replica of the request.
-// It is called once per node per replica, so it must not allocate. In
-// exact mode Filter runs on several goroutines at once for different nodes
-// (see Config.Parallelism): it must only read the plugin's state, which
-// PreFilter may write.
+// FilterPlugin decides whether a node can take one replica of the request:
+// nil for yes, else a status with code Unschedulable or
+// UnschedulableAndUnresolvable. It is called once per node per replica, so
+// it must not allocate. In exact mode Filter runs on several goroutines at
+// once for different nodes (see Config.Parallelism): it must only read the
+// plugin's state, which PreFilter may write. A filter may implement
+// NodeFilter and BatchFilter to take the engine's fast paths; the
+// schedtest package's ValidateFilter checks all of this.
 type FilterPlugin interface {
 	Plugin
 	Filter(c *Cycle, n *NodeInfo) *Status
@@ -65,7 +68,9 @@ type FilterPlugin interface {
 
 // ScorePlugin rates a feasible node from 0 to MaxScore; higher is better.
 // It is called once per feasible node per replica, concurrently like
-// Filter, so it must only read state that PreScore prepared.
+// Filter, so it must only read state that PreScore prepared. It may
+// implement NodeScorer and BatchScorer (checked by schedtest's
+// ValidateScore).
 type ScorePlugin interface {
 	Plugin
 	Score(c *Cycle, n *NodeInfo) int64
