@@ -14,7 +14,9 @@ import (
 // Options shape a conformance run. Zero fields take the defaults noted.
 type Options struct {
 	// Nodes is the fleet (default: a random Fleet of 300 nodes in 12
-	// racks behind 3 switches).
+	// racks behind 3 switches). With 4,096 nodes or more the plugin also
+	// runs in exact mode on two goroutines at once, as on a large fleet:
+	// run the suite under the race detector to check it is safe.
 	Nodes []sched.Node
 	// Requests are placed one after the other (default: 30 random
 	// requests over the fleet's zones, levels, labels, VLANs, images,
@@ -164,6 +166,10 @@ func allocates(f func()) bool {
 	return true
 }
 
+// concurrentNodes is the engine's least number of nodes per goroutine in
+// exact mode (sched's minNodesPerWorker).
+const concurrentNodes = 2048
+
 // allocEvery is how often a wrapper measures allocations (the measurement
 // stops the world).
 const allocEvery = 211
@@ -184,7 +190,13 @@ func validate(name string, newPlugin sched.Factory, opt Options, cfg sched.Confi
 		got   []string
 	}
 	var runs []*run
-	for k, label := range []string{"through Filter/Score alone, exact", "through Filter/Score alone, sampled", "as it is, exact", "as it is, sampled"} {
+	labels := []string{"through Filter/Score alone, exact", "through Filter/Score alone, sampled", "as it is, exact", "as it is, sampled"}
+	pairs := [][2]int{{0, 2}, {1, 3}}
+	if len(opt.Nodes) >= 2*concurrentNodes {
+		labels = append(labels, "as it is, exact on two goroutines")
+		pairs = append(pairs, [2]int{0, 4})
+	}
+	for k, label := range labels {
 		var reg sched.Registry
 		plain := k < 2
 		factory := newPlugin
@@ -212,6 +224,9 @@ func validate(name string, newPlugin sched.Factory, opt Options, cfg sched.Confi
 		}
 		c := cfg
 		c.Parallelism, c.Seed = 1, opt.Seed
+		if k == 4 {
+			c.Parallelism = 2
+		}
 		if k%2 == 1 {
 			c.Mode, c.PercentageOfNodesToScore, c.MinFeasibleNodesToFind = sched.Sampled, 10, 5
 		}
@@ -244,7 +259,7 @@ func validate(name string, newPlugin sched.Factory, opt Options, cfg sched.Confi
 		if err := v.err(); err != nil {
 			return fmt.Errorf("plugin %q, request %d: %w", name, step, err)
 		}
-		for _, pair := range [][2]int{{0, 2}, {1, 3}} {
+		for _, pair := range pairs {
 			a, b := runs[pair[0]], runs[pair[1]]
 			if !slices.Equal(a.got, b.got) {
 				return fmt.Errorf("plugin %q, request %d (%+v): placed %s: %q; %s: %q",

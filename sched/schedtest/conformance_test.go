@@ -147,3 +147,29 @@ func TestValidateScore(t *testing.T) {
 		t.Fatal("ValidateFilter(a score plugin) = nil")
 	}
 }
+
+// On a fleet of 4,096 nodes or more the suite also runs the plugin on two
+// goroutines at once (with -race, a check that it is safe).
+func TestValidateFilterConcurrent(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a 4,200-node fleet")
+	}
+	nodes := schedtest.Fleet(schedtest.FleetConfig{Nodes: 4200, Racks: 30, Switches: 6, Seed: 5, Random: true})
+	reqs := []sched.Request{
+		{App: "db", Count: 3, Resources: sched.Resources{MilliCPU: 500}},
+		{App: "web", Count: 3, Resources: sched.Resources{MilliCPU: 500}},
+		{App: "db", Count: 2, Resources: sched.Resources{MilliCPU: 500}, Spread: []sched.SpreadRule{{Key: sched.KeyRack, MaxSkew: 1}}},
+	}
+	factory := func() (sched.Plugin, error) {
+		return &ssdForDB{no: sched.NewStatus(sched.Unschedulable, "no ssd")}, nil
+	}
+	if err := schedtest.ValidateFilter(factory, schedtest.Options{Nodes: nodes, Requests: reqs}); err != nil {
+		t.Fatal(err)
+	}
+	broken := func() (sched.Plugin, error) {
+		return &ssdForDB{no: sched.NewStatus(sched.Unschedulable, "no ssd"), keyLeavesOutApp: true}, nil
+	}
+	if err := schedtest.ValidateFilter(broken, schedtest.Options{Nodes: nodes, Requests: reqs}); err == nil {
+		t.Fatal("a key leaving out the app passed")
+	}
+}
