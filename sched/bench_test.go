@@ -240,6 +240,32 @@ func BenchmarkPlaceBatch1000(b *testing.B) {
 	lat.reportP99(b)
 }
 
+// BenchmarkPlaceMaxCount is the longest Place holds the inventory's lock:
+// MaxCount replicas that need no resources (so every one fits), spread
+// over racks, in one call; the release between calls is not timed.
+func BenchmarkPlaceMaxCount(b *testing.B) {
+	inv, s := benchFleet(b, sched.DefaultConfig())
+	req := sched.Request{App: "max", Count: sched.MaxCount, Spread: []sched.SpreadRule{{Key: sched.KeyRack, MaxSkew: 1}}}
+	lat := newLatencies()
+	b.ReportAllocs()
+	for b.Loop() {
+		t0 := time.Now()
+		res, err := s.Place(req)
+		if err != nil {
+			b.Fatal(err)
+		}
+		lat.add(time.Since(t0))
+		b.StopTimer()
+		for _, p := range res.Placements {
+			if err := inv.Release(p.Allocation); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.StartTimer()
+	}
+	lat.reportP99(b)
+}
+
 // BenchmarkInventoryUpdate: one op is one update, alternately an
 // allocation and its release, on a 10,000-node inventory.
 func BenchmarkInventoryUpdate(b *testing.B) {

@@ -33,16 +33,35 @@
 // replica is unschedulable only when no node at all is feasible.
 //
 // Both modes give the results of the plain loop (every filter, then every
-// score, on every node in turn) but avoid most of its work. Built-in
-// plugins are recognised and run a plugin at a time over compact slices of
-// node state. The candidates that pass the filters depending only on the
-// node (resources, zones, labels, taints) and their scores from plugins
-// depending only on the node (resources, image, taints) are cached and
-// kept across replicas and Place calls for the same request shape:
-// between calls only the nodes named by the inventory's change log are
-// re-evaluated. Spread, anti-affinity and custom plugins run on every
-// replica. In Exact mode the loop is shared by Config.Parallelism
-// goroutines on large inventories.
+// score, on every node in turn) but avoid most of its work. The engine
+// knows plugins only by the optional interfaces they implement, found once
+// by type assertion, so a custom plugin takes the same path as a built-in
+// one:
+//
+//   - a NodeFilter or NodeScorer depends only on the node and the request
+//     (resources, zones, labels, taints, image): the candidates that pass
+//     every such filter and their summed scores are cached, keyed by what
+//     those plugins read of the request (AppendKey), and kept across
+//     replicas and Place calls; between calls only the nodes named by the
+//     inventory's change log are re-evaluated;
+//   - a BatchFilter or BatchScorer runs as one call over a list of node
+//     slots, a plugin at a time over compact slices of node state (spread
+//     and anti-affinity read dense per-domain slices);
+//   - any other plugin is called node by node on the cached candidates,
+//     for every replica.
+//
+// In Exact mode the full sweep is shared by Config.Parallelism goroutines
+// on large inventories.
+//
+// # Configuration and limits
+//
+// The zero Config is the default profile (DefaultConfig): every zero field
+// means its documented default, and a value with no meaning is refused
+// with ErrInvalid naming the field. Running without filters or scores is
+// said explicitly (Config.NoFilters, Config.NoScores). A request asks for
+// at most MaxCount replicas, which bounds how long Place holds the
+// inventory's lock. Errors read "sched: <what was wrong>" and match one of
+// ErrInvalid, ErrNotFound, ErrConflict and ErrUnschedulable.
 //
 // # Why not
 //
@@ -58,7 +77,7 @@
 //	inv := sched.NewInventory()
 //	_ = inv.AddNode(sched.Node{Name: "n1", Zone: "a", Rack: "r1", Switch: "s1",
 //		Capacity: sched.Resources{MilliCPU: 32000, Memory: 128 << 30}})
-//	s, _ := sched.New(inv, sched.DefaultConfig(), sched.NewRegistry())
+//	s, _ := sched.New(inv, sched.Config{}, sched.NewRegistry()) // the defaults
 //	res, err := s.Place(sched.Request{App: "web", Count: 3,
 //		Resources:    sched.Resources{MilliCPU: 2000, Memory: 4 << 30},
 //		Spread:       []sched.SpreadRule{{Key: sched.KeyRack, MaxSkew: 1}},
@@ -70,6 +89,8 @@
 //		// start the container on p.Node; inv.Release(p.Allocation) when it stops
 //	}
 //
-// The schedtest package builds test fleets and checks placements against
-// an independent model of every constraint.
+// The schedtest package builds test fleets, checks placements against an
+// independent model of every constraint, and holds the conformance suite
+// for filter and score plugins (ValidateFilter, ValidateScore), which
+// every built-in plugin passes.
 package sched

@@ -93,7 +93,7 @@ func ExampleRequest_Validate() {
 	r := sched.Request{App: "web", Count: 1, Spread: []sched.SpreadRule{{Key: "row", MaxSkew: 1}}}
 	err := r.Validate()
 	fmt.Println(errors.Is(err, sched.ErrInvalid), err)
-	// Output: true sched: invalid: request.Spread[0].Key: unknown topology key "row"
+	// Output: true sched: request.Spread[0].Key: unknown topology key "row"
 }
 
 // Inventory updates are incremental: allocate, release, cordon.
@@ -116,6 +116,8 @@ func ExampleInventory_Allocate() {
 
 // gpuOnly is a custom filter: only nodes labelled gpu=yes.
 type gpuOnly struct{ no *sched.Status }
+
+var _ sched.FilterPlugin = (*gpuOnly)(nil)
 
 func (p *gpuOnly) Name() string { return "GPUOnly" }
 
@@ -150,5 +152,23 @@ func ExampleRegistry_Register() {
 	fmt.Println(err)
 	// Output:
 	// gpu1
-	// sched: unschedulable: 1 of 2 replicas of app "train" unplaced: 0/2 nodes feasible; ResourceFit rejected 1 (insufficient cpu 1); GPUOnly rejected 1 (no gpu 1); to place: 4 more cores on nodes without a zone (at least, for 1 replica(s)); node gpu1 needs 4 more cores for one
+	// sched: 1 of 2 replicas of app "train" unplaced: 0/2 nodes feasible; ResourceFit rejected 1 (insufficient cpu 1); GPUOnly rejected 1 (no gpu 1); to place: 4 more cores on nodes without a zone (at least, for 1 replica(s)); node gpu1 needs 4 more cores for one
+}
+
+// The zero Config is the default profile: every built-in filter runs, so
+// replicas that do not fit are refused. A scheduler without filters has to
+// be asked for (Config.NoFilters).
+func ExampleNew() {
+	inv := sched.NewInventory()
+	_ = inv.AddNode(sched.Node{Name: "small", Capacity: sched.Resources{MilliCPU: 1000, Memory: 1 << 30}})
+	s, err := sched.New(inv, sched.Config{}, nil)
+	if err != nil {
+		panic(err)
+	}
+	res, err := s.Place(sched.Request{App: "web", Count: 5, Resources: sched.Resources{MilliCPU: 4000, Memory: 8 << 30}})
+	fmt.Println(errors.Is(err, sched.ErrUnschedulable), res.Unplaced)
+	fmt.Println(res.WhyNot.Filters[0].Plugin, res.WhyNot.Filters[0].Reasons)
+	// Output:
+	// true 5
+	// ResourceFit map[insufficient cpu:1]
 }

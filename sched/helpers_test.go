@@ -56,7 +56,7 @@ func passing(t testing.TB, inv *Inventory, plugin string, req Request) []string 
 	defer c.end()
 	c.prepare()
 	out := []string{}
-	if c.blockAll != nil {
+	if c.active.blockAll != nil {
 		return out
 	}
 	for i := range inv.nodes {
@@ -65,8 +65,8 @@ func passing(t testing.TB, inv *Inventory, plugin string, req Request) []string 
 			continue
 		}
 		ok := true
-		for _, f := range c.filters {
-			ok = ok && f.Filter(c, n) == nil
+		for _, f := range c.active.filters {
+			ok = ok && f.p.Filter(c, n) == nil
 		}
 		if ok {
 			out = append(out, n.Name())
@@ -92,14 +92,14 @@ func scores(t testing.TB, inv *Inventory, plugin string, req Request) map[string
 	c.begin(&req)
 	defer c.end()
 	c.prepare()
-	if len(c.scorers) == 0 {
+	if len(c.active.scorers) == 0 {
 		return nil
 	}
 	out := map[string]int64{}
 	for i := range inv.nodes {
 		n := &inv.nodes[i]
 		if n.live {
-			out[n.Name()] = c.scorers[0].Score(c, n)
+			out[n.Name()] = c.active.scorers[0].p.Score(c, n)
 		}
 	}
 	return out

@@ -371,6 +371,8 @@ func TestConfigErrors(t *testing.T) {
 // evenOnly is a custom filter: only nodes whose name ends in an even digit.
 type evenOnly struct{ no *Status }
 
+var _ FilterPlugin = (*evenOnly)(nil)
+
 func (p *evenOnly) Name() string { return "EvenOnly" }
 
 func (p *evenOnly) Filter(_ *Cycle, n *NodeInfo) *Status {

@@ -1,10 +1,5 @@
 package sched
 
-import (
-	"fmt"
-	"slices"
-)
-
 // Code is the outcome of a plugin call.
 type Code int
 
@@ -58,11 +53,14 @@ type Plugin interface {
 	Name() string
 }
 
-// FilterPlugin decides whether a node can take one replica of the request.
-// It is called once per node per replica, so it must not allocate. In
-// exact mode Filter runs on several goroutines at once for different nodes
-// (see Config.Parallelism): it must only read the plugin's state, which
-// PreFilter may write.
+// FilterPlugin decides whether a node can take one replica of the request:
+// nil for yes, else a status with code Unschedulable or
+// UnschedulableAndUnresolvable. It is called once per node per replica, so
+// it must not allocate. In exact mode Filter runs on several goroutines at
+// once for different nodes (see Config.Parallelism): it must only read the
+// plugin's state, which PreFilter may write. A filter may implement
+// NodeFilter and BatchFilter to take the engine's fast paths; the
+// schedtest package's ValidateFilter checks all of this.
 type FilterPlugin interface {
 	Plugin
 	Filter(c *Cycle, n *NodeInfo) *Status
@@ -70,7 +68,9 @@ type FilterPlugin interface {
 
 // ScorePlugin rates a feasible node from 0 to MaxScore; higher is better.
 // It is called once per feasible node per replica, concurrently like
-// Filter, so it must only read state that PreScore prepared.
+// Filter, so it must only read state that PreScore prepared. It may
+// implement NodeScorer and BatchScorer (checked by schedtest's
+// ValidateScore).
 type ScorePlugin interface {
 	Plugin
 	Score(c *Cycle, n *NodeInfo) int64
@@ -98,98 +98,59 @@ type Explainer interface {
 	Explain(c *Cycle, blocked []*NodeInfo) []string
 }
 
+// NodeFilter is optionally implemented by a FilterPlugin whose verdict on
+// a node depends only on the request and on that node's own state: its
+// capacity and free resources, IPs, labels, taints, cordon, level,
+// topology and images; never on other nodes, nor on where the app's
+// instances are. The scheduler then runs it in its first sweep over the
+// nodes and keeps the nodes that pass every such filter as cached
+// candidates, for the following replicas and the following Place calls
+// with an equal key; it re-runs it only on the nodes the inventory
+// reports changed. Built-in node-only filters (resources, zones, network
+// zone, labels, taints) take this path, and a custom filter joins them by
+// implementing it.
+type NodeFilter interface {
+	FilterPlugin
+	// AppendKey appends to key what the verdicts depend on besides the
+	// node: the parts of the request the plugin reads and whatever its
+	// PreFilter prepared. Two cycles with equal keys must give equal
+	// verdicts on a node whose state did not change. It runs once per
+	// replica, after PreFilter.
+	AppendKey(c *Cycle, key []byte) []byte
+}
+
+// NodeScorer is NodeFilter's counterpart for a ScorePlugin whose score of
+// a node depends only on the request and on the node's own state: its
+// scores are cached with the candidates.
+type NodeScorer interface {
+	ScorePlugin
+	// AppendKey appends what the scores depend on besides the node, as
+	// NodeFilter's does.
+	AppendKey(c *Cycle, key []byte) []byte
+}
+
+// BatchFilter is optionally implemented by a FilterPlugin that judges a
+// list of nodes in one call faster than one Filter call per node: the
+// engine's loops run a plugin at a time over compact lists of nodes, and
+// use FilterBatch where a plugin has it. Nodes are given by their slot
+// (NodeInfo.Slot; Cycle.Node turns one back into its NodeInfo).
+// FilterBatch must agree with Filter node by node.
+type BatchFilter interface {
+	FilterPlugin
+	// FilterBatch appends to dst, in order, the slots of src whose nodes
+	// pass, and returns dst. dst may share src's array (dst is src[:0]):
+	// read src[i] before writing dst[i]. Like Filter it may run on several
+	// goroutines at once, for different lists.
+	FilterBatch(c *Cycle, src, dst []int32) []int32
+}
+
+// BatchScorer is BatchFilter's counterpart for a ScorePlugin.
+type BatchScorer interface {
+	ScorePlugin
+	// ScoreBatch adds weight times the score of the node in slots[i] to
+	// scores[i], for every i. It must agree with Score node by node.
+	ScoreBatch(c *Cycle, slots []int32, weight int64, scores []int64)
+}
+
 // MaxScore is the highest score a ScorePlugin returns.
 const MaxScore = 100
-
-// Factory builds a plugin for one Scheduler; plugins may keep per-scheduler
-// state since a Scheduler never runs two cycles at once.
-type Factory func() (Plugin, error)
-
-// The names of the built-in plugins.
-const (
-	PluginTaintToleration = "TaintToleration" // filter and score: cordon, NoSchedule; PreferNoSchedule
-	PluginZoneLevel       = "ZoneLevel"       // filter: Request.Zones and Level
-	PluginNetworkZone     = "NetworkZone"     // filter: Request.NetZone
-	PluginNodeLabels      = "NodeLabels"      // filter: Request.NodeSelector
-	PluginResourceFit     = "ResourceFit"     // filter: cpu, memory, disk, IPs left on the VLAN
-	PluginAntiAffinity    = "AntiAffinity"    // filter: at most k instances per domain
-	PluginHardSpread      = "HardSpread"      // filter: max skew across domains
-	PluginSoftSpread      = "SoftSpread"      // score: emptier domains first
-	PluginImageLocality   = "ImageLocality"   // score: nodes holding the image, by size
-	PluginLeastAllocated  = "LeastAllocated"  // score: spread load
-	PluginMostAllocated   = "MostAllocated"   // score: bin-pack
-	PluginBalanced        = "BalancedAllocation"
-)
-
-// Registry maps plugin names to factories. There is no global registry:
-// build one with NewRegistry, add your own plugins, and pass it to New.
-type Registry struct {
-	factories map[string]Factory
-}
-
-// NewRegistry returns a registry holding the built-in plugins.
-func NewRegistry() *Registry {
-	r := &Registry{factories: make(map[string]Factory)}
-	builtin := map[string]Factory{
-		PluginTaintToleration: func() (Plugin, error) { return newTaintToleration(), nil },
-		PluginZoneLevel:       func() (Plugin, error) { return newZoneLevel(), nil },
-		PluginNetworkZone:     func() (Plugin, error) { return newNetworkZone(), nil },
-		PluginNodeLabels:      func() (Plugin, error) { return newNodeLabels(), nil },
-		PluginResourceFit:     func() (Plugin, error) { return newResourceFit(), nil },
-		PluginAntiAffinity:    func() (Plugin, error) { return newAntiAffinity(), nil },
-		PluginHardSpread:      func() (Plugin, error) { return newHardSpread(), nil },
-		PluginSoftSpread:      func() (Plugin, error) { return &softSpread{}, nil },
-		PluginImageLocality:   func() (Plugin, error) { return &imageLocality{}, nil },
-		PluginLeastAllocated:  func() (Plugin, error) { return &leastAllocated{}, nil },
-		PluginMostAllocated:   func() (Plugin, error) { return &mostAllocated{}, nil },
-		PluginBalanced:        func() (Plugin, error) { return &balancedAllocation{}, nil },
-	}
-	for name, f := range builtin {
-		r.factories[name] = f
-	}
-	return r
-}
-
-// Register adds a plugin factory. It returns ErrInvalid for an empty name
-// or nil factory and ErrConflict if the name is taken.
-func (r *Registry) Register(name string, f Factory) error {
-	if name == "" {
-		return fmt.Errorf("%w: plugin name: empty", ErrInvalid)
-	}
-	if f == nil {
-		return fmt.Errorf("%w: plugin %q: nil factory", ErrInvalid, name)
-	}
-	if _, ok := r.factories[name]; ok {
-		return fmt.Errorf("%w: plugin %q already registered", ErrConflict, name)
-	}
-	r.factories[name] = f
-	return nil
-}
-
-// Names returns the registered plugin names, sorted.
-func (r *Registry) Names() []string {
-	out := make([]string, 0, len(r.factories))
-	for n := range r.factories {
-		out = append(out, n)
-	}
-	slices.Sort(out)
-	return out
-}
-
-func (r *Registry) build(name string) (Plugin, error) {
-	f, ok := r.factories[name]
-	if !ok {
-		return nil, fmt.Errorf("%w: plugin %q not in the registry", ErrNotFound, name)
-	}
-	p, err := f()
-	if err != nil {
-		return nil, fmt.Errorf("sched: building plugin %q: %w", name, err)
-	}
-	if p == nil {
-		return nil, fmt.Errorf("%w: plugin %q: factory returned nil", ErrInvalid, name)
-	}
-	if p.Name() != name {
-		return nil, fmt.Errorf("%w: plugin registered as %q calls itself %q", ErrInvalid, name, p.Name())
-	}
-	return p, nil
-}

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"strings"
 	"testing"
+
+	"github.com/shoalkit/shoal/internal/errs"
 )
 
 func TestRequestValidate(t *testing.T) {
@@ -106,7 +108,7 @@ func FuzzRequestValidate(f *testing.F) {
 		}
 		err := r.Validate()
 		if err != nil {
-			if !errors.Is(err, ErrInvalid) || !strings.HasPrefix(err.Error(), "sched: ") {
+			if !errors.Is(err, ErrInvalid) || errs.CheckShape(err, "sched", ErrInvalid) != nil {
 				t.Fatalf("Validate() = %v", err)
 			}
 		}

@@ -2,6 +2,7 @@ package sched
 
 import (
 	"fmt"
+	"math"
 	"sort"
 	"strconv"
 	"strings"
@@ -68,29 +69,30 @@ func (c *Cycle) diagnose() *Diagnosis {
 	d := &Diagnosis{Nodes: c.inv.live, Unplaced: c.unplaced}
 	s := c.s
 	verdicts := make([]FilterVerdict, len(s.filters))
+	a := &c.active
 	for i, f := range s.filters {
-		verdicts[i] = FilterVerdict{Plugin: f.Name(), Reasons: map[string]int{}}
+		verdicts[i] = FilterVerdict{Plugin: f.p.Name(), Reasons: map[string]int{}}
 	}
-	if c.blockAll != nil {
-		v := &verdicts[c.blockBy]
+	if a.blockAll != nil {
+		v := &verdicts[a.blockBy]
 		v.Rejected, v.Only = c.inv.live, c.inv.live
-		v.Reasons[c.blockAll.Reason()] = c.inv.live
-		d.Hints = append(d.Hints, fmt.Sprintf("%s: %s", v.Plugin, c.blockAll.Reason()))
+		v.Reasons[a.blockAll.Reason()] = c.inv.live
+		d.Hints = append(d.Hints, fmt.Sprintf("%s: %s", v.Plugin, a.blockAll.Reason()))
 		d.Filters = []FilterVerdict{*v}
 		return d
 	}
-	only := make([][]*NodeInfo, len(c.filters))
+	only := make([][]*NodeInfo, len(a.filters))
 	for i := range c.inv.nodes {
 		n := &c.inv.nodes[i]
 		if !n.live {
 			continue
 		}
 		first, fails := -1, 0
-		for fi, f := range c.filters {
-			if st := f.Filter(c, n); st != nil {
+		for fi, f := range a.filters {
+			if st := f.p.Filter(c, n); st != nil {
 				if first < 0 {
 					first = fi
-					v := &verdicts[c.fidx[fi]]
+					v := &verdicts[f.idx]
 					v.Rejected++
 					v.Reasons[st.Reason()]++
 				}
@@ -101,7 +103,7 @@ func (c *Cycle) diagnose() *Diagnosis {
 		case 0:
 			d.Feasible++
 		case 1:
-			verdicts[c.fidx[first]].Only++
+			verdicts[a.filters[first].idx].Only++
 			only[first] = append(only[first], n)
 		}
 	}
@@ -113,8 +115,8 @@ func (c *Cycle) diagnose() *Diagnosis {
 	if d.Feasible > 0 {
 		return d
 	}
-	for fi, f := range c.filters {
-		if e, ok := f.(Explainer); ok {
+	for fi, f := range a.filters {
+		if e, ok := f.p.(Explainer); ok {
 			d.Hints = append(d.Hints, e.Explain(c, only[fi])...)
 		}
 	}
@@ -185,9 +187,9 @@ func (p *resourceFit) Explain(c *Cycle, blocked []*NodeInfo) []string {
 			order = append(order, z)
 		}
 		f := n.Free()
-		z.free.MilliCPU += max(f.MilliCPU, 0)
-		z.free.Memory += max(f.Memory, 0)
-		z.free.Disk += max(f.Disk, 0)
+		z.free.MilliCPU = addSat(z.free.MilliCPU, max(f.MilliCPU, 0))
+		z.free.Memory = addSat(z.free.Memory, max(f.Memory, 0))
+		z.free.Disk = addSat(z.free.Disk, max(f.Disk, 0))
 		noIP := c.vlan != 0 && n.ipsLeft(c.vlan) < 1
 		if c.vlan != 0 {
 			z.ips += int64(max(n.ipsLeft(c.vlan), 0))
@@ -217,13 +219,19 @@ func (p *resourceFit) Explain(c *Cycle, blocked []*NodeInfo) []string {
 			zone, where = "nodes without a zone", "on nodes without a zone"
 		}
 		var need []string
-		if v := k*r.MilliCPU - z.free.MilliCPU; r.MilliCPU > 0 && v > 0 {
+		if v, ok := shortfall(k, r.MilliCPU, z.free.MilliCPU); !ok {
+			need = append(need, "more cores than any node set can hold")
+		} else if r.MilliCPU > 0 && v > 0 {
 			need = append(need, strings.Replace(formatCores(v), " core", " more core", 1))
 		}
-		if v := k*r.Memory - z.free.Memory; r.Memory > 0 && v > 0 {
+		if v, ok := shortfall(k, r.Memory, z.free.Memory); !ok {
+			need = append(need, "more memory than any node set can hold")
+		} else if r.Memory > 0 && v > 0 {
 			need = append(need, formatBytes(v)+" more memory")
 		}
-		if v := k*r.Disk - z.free.Disk; r.Disk > 0 && v > 0 {
+		if v, ok := shortfall(k, r.Disk, z.free.Disk); !ok {
+			need = append(need, "more disk than any node set can hold")
+		} else if r.Disk > 0 && v > 0 {
 			need = append(need, formatBytes(v)+" more disk")
 		}
 		if v := k - z.ips; c.vlan != 0 && v > 0 {
@@ -252,6 +260,24 @@ func (p *resourceFit) Explain(c *Cycle, blocked []*NodeInfo) []string {
 	return out
 }
 
+// shortfall returns what k replicas of per need beyond free (k×per −
+// free), or false when k×per exceeds int64: more than any set of nodes
+// can hold, since a node's capacity is an int64 too.
+func shortfall(k, per, free int64) (int64, bool) {
+	if per > 0 && k > math.MaxInt64/per {
+		return 0, false
+	}
+	return k*per - free, true
+}
+
+// addSat adds two non-negative amounts, stopping at the largest int64.
+func addSat(a, b int64) int64 {
+	if a > math.MaxInt64-b {
+		return math.MaxInt64
+	}
+	return a + b
+}
+
 // shortWeight ranks a node's shortfall as a share of the request.
 func shortWeight(short, req Resources) float64 {
 	var w float64
@@ -274,8 +300,8 @@ func (p *antiAffinity) Explain(c *Cycle, blocked []*NodeInfo) []string {
 		return nil
 	}
 	var out []string
-	for _, lv := range c.antiLv[:c.nAnti] {
-		lim := c.anti[lv]
+	for _, lv := range p.levels[:p.n] {
+		lim := p.limit[lv]
 		full := map[int32]bool{}
 		for _, n := range blocked {
 			d := n.dom[lv]
@@ -313,8 +339,8 @@ func (p *antiAffinity) Explain(c *Cycle, blocked []*NodeInfo) []string {
 // node that fits.
 func (p *hardSpread) Explain(c *Cycle, blocked []*NodeInfo) []string {
 	var out []string
-	for i := range c.hard {
-		st := &c.hard[i]
+	for i := range p.rules {
+		st := &p.rules[i]
 		key := keyOf(st.lv)
 		if st.numElig < int(st.minDomains) && st.min == 0 {
 			// With fewer domains than MinDomains the global minimum is 0,

@@ -72,3 +72,38 @@ func ExampleChecker_Apply() {
 	// feasible: 0
 	// replica 0 on n00000 breaks a constraint: anti-affinity: 1 instances in rack "r000", max 1
 }
+
+// gpuOnly is a custom filter: only nodes labelled gpu=yes. It depends on
+// the node alone, so it implements sched.NodeFilter to join the
+// scheduler's candidate cache; the conformance suite checks that the
+// cached path places exactly as Filter alone would.
+type gpuOnly struct{ no *sched.Status }
+
+var _ sched.NodeFilter = (*gpuOnly)(nil)
+
+func (p *gpuOnly) Name() string { return "GPUOnly" }
+
+func (p *gpuOnly) Filter(_ *sched.Cycle, n *sched.NodeInfo) *sched.Status {
+	if v, _ := n.Label("gpu"); v == "yes" {
+		return nil
+	}
+	return p.no
+}
+
+// AppendKey: the verdict reads nothing of the request.
+func (p *gpuOnly) AppendKey(_ *sched.Cycle, key []byte) []byte { return key }
+
+// Run the conformance suite over a plugin in its own tests.
+func ExampleValidateFilter() {
+	factory := func() (sched.Plugin, error) {
+		return &gpuOnly{no: sched.NewStatus(sched.UnschedulableAndUnresolvable, "no gpu")}, nil
+	}
+	nodes := schedtest.Fleet(schedtest.FleetConfig{Nodes: 50, Random: true, Seed: 1})
+	for i := range nodes {
+		if i%3 == 0 {
+			nodes[i].Labels["gpu"] = "yes"
+		}
+	}
+	fmt.Println(schedtest.ValidateFilter(factory, schedtest.Options{Nodes: nodes}))
+	// Output: <nil>
+}
