@@ -31,6 +31,7 @@ type Agent struct {
 	insts map[string]*instance
 
 	kick    chan struct{} // reconcile soon
+	exits   chan exit     // containers that ended, from their waiters
 	waiters sync.WaitGroup
 	events  eventWriter
 }
@@ -44,7 +45,7 @@ func New(cfg Config) (*Agent, error) {
 	a := &Agent{
 		cfg: c, log: c.Logger.With("node", c.Node.Name),
 		desired: map[string]state.Instance{}, bad: map[string]error{}, insts: map[string]*instance{},
-		kick: make(chan struct{}, 1),
+		kick: make(chan struct{}, 1), exits: make(chan exit),
 	}
 	a.events = eventWriter{cli: c.Etcd, publisher: "agent/" + c.Node.Name, retention: c.EventRetention, now: c.Now}
 	return a, nil
@@ -186,7 +187,8 @@ func (a *Agent) setDesiredLocked(key string, value []byte) {
 	a.desired[id] = in
 }
 
-// loop reconciles on every change, every Resync, and when a container exits.
+// loop reconciles on every change, every Resync, and when a container
+// exits. It is the one goroutine that changes instances.
 func (a *Agent) loop(ctx context.Context) error {
 	tick := time.NewTicker(a.cfg.Resync)
 	defer tick.Stop()
@@ -195,6 +197,8 @@ func (a *Agent) loop(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
+		case e := <-a.exits:
+			a.applyExit(e)
 		case <-a.kick:
 		case <-tick.C:
 		}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"net/netip"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -22,6 +23,7 @@ import (
 	"github.com/shoalkit/shoal/examples/internal/state"
 	"github.com/shoalkit/shoal/imagefs"
 	"github.com/shoalkit/shoal/internal/testenv"
+	"github.com/shoalkit/shoal/netvlan"
 )
 
 func TestMain(m *testing.M) {
@@ -79,7 +81,7 @@ func newNode(t *testing.T) *node {
 			_ = rt.Delete(context.Background(), in.ID, 0)
 		}
 		// Every rootfs the test's instances had, in the runtime or not.
-		for _, id := range []string{"web-1", "crash-1", "nope-1", "bad-1"} {
+		for _, id := range []string{"web-1", "crash-1", "nope-1", "bad-1", "a-1", "b-1", "c-1"} {
 			if err := store.Release(context.Background(), id); err != nil {
 				t.Errorf("release %s: %v", id, err)
 			}
@@ -91,9 +93,8 @@ func newNode(t *testing.T) *node {
 	})
 	n.cfg = agent.Config{
 		Node: state.Node{Name: "n1", Rack: "r1"}, Etcd: n.cli, Runtime: rt, Store: store, Remote: remote,
-		VolumeDir: t.TempDir(), LeaseTTL: 2 * time.Second, Resync: 200 * time.Millisecond, StopGrace: 100 * time.Millisecond,
+		VolumeDir: t.TempDir(), StateDir: t.TempDir(), LeaseTTL: 2 * time.Second, Resync: 200 * time.Millisecond, StopGrace: 100 * time.Millisecond,
 	}
-	n.startAgent()
 	return n
 }
 
@@ -204,6 +205,7 @@ func running(st state.Status) bool { return st.Phase == state.Running && st.PID 
 
 func TestAgent(t *testing.T) {
 	n := newNode(t)
+	n.startAgent()
 	web := state.Instance{
 		ID: "web-1", App: "web", Generation: 1, RequestID: "req-create", Image: n.image, Kind: state.Thin,
 		Command:   []string{"/bin/sh", "-c", "echo started > /export/marker; exec sleep 1000"},
@@ -396,4 +398,87 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
+}
+
+func TestAgentFatInstances(t *testing.T) {
+	n := newNode(t)
+	testenv.Require(t, testenv.OVS)
+	sw := testenv.StartOVS(t)
+	sw.AddBridge(t, "br0")
+	vs, err := netvlan.Open(t.Context(), netvlan.Config{Endpoint: sw.Endpoint, Bridge: "br0", HostNetns: sw.Host.Path, Owner: "agent-test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = vs.Close() })
+	n.cfg.Network = agent.SwitchNetwork{Switch: vs}
+	n.startAgent()
+
+	fat := func(id string, vlan int, ip, script string) state.Instance {
+		return state.Instance{
+			ID: id, App: "fat", Generation: 1, RequestID: "req-" + id, Image: n.image, Kind: state.Fat,
+			Network: &state.Network{VLAN: vlan, IP: netip.MustParsePrefix(ip)},
+			Command: []string{"/bin/sh", "-c", script}, Volume: &state.Volume{SizeBytes: 16 << 20, Mount: "/export"},
+		}
+	}
+	n.put(fat("a-1", 10, "10.88.0.5/24", "hostname > /export/hostname; cat /etc/hosts > /export/hosts; exec sleep 1000"))
+	st := n.waitStatus("a-1", "running", running)
+	if st.IP != "10.88.0.5" {
+		t.Errorf("status IP %q", st.IP)
+	}
+	waitFile(t, filepath.Join(n.cfg.VolumeDir, "a-1", "hostname"), "c-10-88-0-5\n")
+	hosts, _ := os.ReadFile(filepath.Join(n.cfg.VolumeDir, "a-1", "hosts"))
+	if !strings.Contains(string(hosts), "10.88.0.5\tc-10-88-0-5") {
+		t.Errorf("/etc/hosts in the container:\n%s", hosts)
+	}
+	if got := sw.Vsctl(t, "--format=csv", "--no-headings", "--columns=tag", "find", "Port", "external_ids:container_id=a-1"); got != "10" {
+		t.Errorf("port tag %q, want 10", got)
+	}
+
+	// Same VLAN reaches a-1; another VLAN does not.
+	n.put(fat("b-1", 10, "10.88.0.6/24", "for i in $(seq 50); do ping -c1 -W1 10.88.0.5 >/dev/null && { echo reached > /export/out; exec sleep 1000; }; sleep 0.1; done; echo unreachable > /export/out; exec sleep 1000"))
+	n.put(fat("c-1", 20, "10.88.0.7/24", "ping -c3 -W1 10.88.0.5 >/dev/null && echo reached > /export/out || echo unreachable > /export/out; exec sleep 1000"))
+	waitFile(t, filepath.Join(n.cfg.VolumeDir, "b-1", "out"), "reached\n")
+	waitFile(t, filepath.Join(n.cfg.VolumeDir, "c-1", "out"), "unreachable\n")
+
+	// Deleting a fat instance removes its port and namespace.
+	if _, err := n.cli.Delete(t.Context(), state.DesiredKey("n1", "c-1")); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		ports := sw.Vsctl(t, "--format=csv", "--no-headings", "--columns=name", "find", "Port", "external_ids:container_id=c-1")
+		_, nsErr := os.Stat("/run/netns/shoal-c-1")
+		if ports == "" && errors.Is(nsErr, os.ErrNotExist) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("c-1 left port %q, netns %v", ports, nsErr)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	for _, id := range []string{"a-1", "b-1"} {
+		if _, err := n.cli.Delete(t.Context(), state.DesiredKey("n1", id)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitGone(t, n, "a-1")
+	waitGone(t, n, "b-1")
+}
+
+// waitGone waits until id has no status, container or namespace left.
+func waitGone(t *testing.T, n *node, id string) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		_, found := n.status(id)
+		_, rtErr := n.cfg.Runtime.Get(id)
+		_, nsErr := os.Stat("/run/netns/shoal-" + id)
+		if !found && errors.Is(rtErr, container.ErrNotFound) && errors.Is(nsErr, os.ErrNotExist) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s not gone: status %v, runtime %v, netns %v", id, found, rtErr, nsErr)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }

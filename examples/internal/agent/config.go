@@ -1,7 +1,6 @@
 package agent
 
 import (
-	"context"
 	"errors"
 	"log/slog"
 	"time"
@@ -17,18 +16,6 @@ import (
 // ErrInvalid reports a configuration the agent cannot run with.
 var ErrInvalid = errors.New("agent: invalid")
 
-// Network attaches and detaches a fat instance's VLAN port; netvlan's
-// Switch, through a ten-line adapter in the daemon, or nil when the node
-// runs thin instances only.
-type Network interface {
-	// Attach gives the container whose network namespace is netns its
-	// address on vlan; it is all-or-nothing.
-	Attach(ctx context.Context, id, netns string, n state.Network) error
-	// Detach removes the container's ports; detaching what is not there
-	// does nothing.
-	Detach(ctx context.Context, id string) error
-}
-
 // Config is what the agent runs with.
 type Config struct {
 	// Node is this node's report; Name is required.
@@ -43,6 +30,11 @@ type Config struct {
 	Remote imagefs.RemoteConfig
 	// Network wires fat instances; nil refuses them with a Failed status.
 	Network Network
+	// StateDir holds each instance's /etc/hosts, /etc/resolv.conf and
+	// /etc/hostname, bind-mounted read-only; required.
+	StateDir string
+	// ResolvConf is the resolv.conf instances get; empty copies the host's.
+	ResolvConf string
 	// VolumeDir holds instances' data volumes, one directory each, kept
 	// after the instance is deleted; required.
 	VolumeDir string
@@ -77,6 +69,8 @@ func (c *Config) withDefaults() (Config, error) {
 		return out, errs.New("agent", ErrInvalid, "Config.Runtime is nil")
 	case c.Store == nil:
 		return out, errs.New("agent", ErrInvalid, "Config.Store is nil")
+	case c.StateDir == "":
+		return out, errs.New("agent", ErrInvalid, "Config.StateDir is empty")
 	case c.VolumeDir == "":
 		return out, errs.New("agent", ErrInvalid, "Config.VolumeDir is empty")
 	case c.LeaseTTL < 0 || c.Resync < 0 || c.StopGrace < 0 || c.BackoffMax < 0 || c.EventRetention < 0:

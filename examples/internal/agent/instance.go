@@ -20,6 +20,10 @@ import (
 // which is how a new agent knows what it adopts.
 const specLabel = "shoal.instance"
 
+// hostnameLabel holds the container's hostname, which a fat instance got
+// from the switch when it was attached.
+const hostnameLabel = "shoal.hostname"
+
 // instance is one instance the agent manages.
 type instance struct {
 	spec    state.Instance // the generation acted on
@@ -27,6 +31,10 @@ type instance struct {
 	written state.Status   // what it last wrote to etcd
 	running bool
 	rootfs  string
+	netns   string // a fat instance's network namespace, "" for thin
+	// hostname is the container's name: from the IP rule for a fat
+	// instance, the id for a thin one.
+	hostname string
 	// backoff is the delay before the next restart; nextStart when it ends.
 	backoff   time.Duration
 	nextStart time.Time
@@ -62,7 +70,10 @@ func (a *Agent) adopt(ctx context.Context) error {
 			a.log.Warn("container with an unreadable spec label; leaving it alone", "id", in.ID, "err", err)
 			continue
 		}
-		inst := &instance{spec: spec, running: in.Running, rootfs: in.Rootfs}
+		inst := &instance{spec: spec, running: in.Running, rootfs: in.Rootfs, hostname: in.Labels[hostnameLabel]}
+		if spec.Kind == state.Fat {
+			inst.netns = netnsPath(spec.ID)
+		}
 		inst.status = a.newStatus(spec, state.Running)
 		inst.status.PID, inst.status.StartedAt = in.PID, in.Created
 		if !in.Running {
@@ -70,7 +81,7 @@ func (a *Agent) adopt(ctx context.Context) error {
 		}
 		a.insts[in.ID] = inst
 		if in.Running {
-			a.spawnWaiter(ctx, in.ID)
+			a.spawnWaiter(ctx, in.ID, in.PID)
 		}
 		a.log.Info("adopted", "id", in.ID, "running", in.Running, "pid", in.PID)
 	}
@@ -102,8 +113,16 @@ func (a *Agent) restoreRestarts(ctx context.Context) {
 	}
 }
 
-// spawnWaiter notes the container's exit and wakes the loop.
-func (a *Agent) spawnWaiter(ctx context.Context, id string) {
+// exit is a container's end, as a waiter saw it.
+type exit struct {
+	id   string
+	pid  int // which start of the container ended
+	code int
+}
+
+// spawnWaiter waits for the container started as pid and hands its exit to
+// the loop, which alone changes instances.
+func (a *Agent) spawnWaiter(ctx context.Context, id string, pid int) {
 	a.waiters.Add(1)
 	go func() {
 		defer a.waiters.Done()
@@ -111,19 +130,26 @@ func (a *Agent) spawnWaiter(ctx context.Context, id string) {
 		if err != nil {
 			return // ctx done: the container keeps running without us
 		}
-		a.mu.Lock()
-		if inst := a.insts[id]; inst != nil && inst.running {
-			inst.running = false
-			inst.status.PID = 0
-			inst.status.Reason = "Exited"
-			inst.status.Message = "exit code " + strconv.Itoa(code)
-			if code < 0 {
-				inst.status.Message = "exited (code unknown: started by an earlier agent)"
-			}
+		select {
+		case a.exits <- exit{id: id, pid: pid, code: code}:
+		case <-ctx.Done():
 		}
-		a.mu.Unlock()
-		a.poke()
 	}()
+}
+
+// applyExit records an exit of the container's current start.
+func (a *Agent) applyExit(e exit) {
+	inst := a.get(e.id)
+	if inst == nil || !inst.running || inst.status.PID != e.pid {
+		return // an earlier start, or already removed
+	}
+	inst.running = false
+	inst.status.PID = 0
+	inst.status.Reason = "Exited"
+	inst.status.Message = "exit code " + strconv.Itoa(e.code)
+	if e.code < 0 {
+		inst.status.Message = "exited (code unknown: started by an earlier agent)"
+	}
 }
 
 // create makes a desired instance real: image, rootfs, volume, network,
@@ -146,6 +172,19 @@ func (a *Agent) create(ctx context.Context, want state.Instance) (*instance, err
 	if err != nil {
 		return inst, err
 	}
+	if want.Kind == state.Fat {
+		netns, err := addNetns(ctx, want.ID)
+		if err != nil {
+			return inst, err
+		}
+		undo = append(undo, func() { _ = delNetns(context.WithoutCancel(ctx), want.ID) })
+		hostname, err := a.cfg.Network.Attach(ctx, want.ID, netns, *want.Network)
+		if err != nil {
+			return inst, fail("NetworkFailed", "network", err)
+		}
+		undo = append(undo, func() { _ = a.cfg.Network.Detach(context.WithoutCancel(ctx), want.ID) })
+		inst.netns, inst.hostname = netns, hostname
+	}
 	rootfs, err := a.prepare(ctx, want)
 	if err != nil {
 		return inst, err
@@ -165,6 +204,16 @@ func (a *Agent) start(ctx context.Context, inst *instance, img *imageConfig) err
 	if err != nil {
 		return err
 	}
+	if inst.hostname == "" {
+		inst.hostname = inst.spec.ID
+	}
+	spec.Hostname, spec.Netns = inst.hostname, inst.netns
+	spec.Labels[hostnameLabel] = inst.hostname
+	files, err := a.files(inst.spec, inst.hostname)
+	if err != nil {
+		return err
+	}
+	spec.Mounts = append(spec.Mounts, files...)
 	if inst.spec.Volume != nil {
 		m, err := a.volume(inst.spec)
 		if err != nil {
@@ -180,7 +229,7 @@ func (a *Agent) start(ctx context.Context, inst *instance, img *imageConfig) err
 	// Reason and Message keep the last exit, as a restarted container's
 	// status should (the kubelet's lastState).
 	inst.status.Phase, inst.status.PID, inst.status.StartedAt, inst.status.Field = state.Running, pid, a.cfg.Now(), ""
-	a.spawnWaiter(ctx, inst.spec.ID)
+	a.spawnWaiter(ctx, inst.spec.ID, pid)
 	return nil
 }
 
@@ -245,7 +294,7 @@ func (a *Agent) containerSpec(want state.Instance, rootfs string, img *imageConf
 	}
 	s := container.Spec{
 		ID: want.ID, Rootfs: rootfs, Args: args, Env: append(append([]string{}, img.Env...), want.Env...),
-		Hostname: want.ID, WritableRoot: want.WritableRoot, Resources: want.Resources,
+		WritableRoot: want.WritableRoot, Resources: want.Resources,
 		Labels: map[string]string{specLabel: string(raw)},
 	}
 	if want.User != "" {
@@ -281,6 +330,12 @@ func (a *Agent) remove(ctx context.Context, inst *instance) error {
 		if err := a.cfg.Network.Detach(ctx, id); err != nil {
 			return fmt.Errorf("agent: remove %s: %w", id, err)
 		}
+		if err := delNetns(ctx, id); err != nil {
+			return fmt.Errorf("agent: remove %s: %w", id, err)
+		}
+	}
+	if err := os.RemoveAll(filepath.Join(a.cfg.StateDir, id)); err != nil {
+		return fmt.Errorf("agent: remove %s: %w", id, err)
 	}
 	if err := a.cfg.Store.Release(ctx, id); err != nil {
 		return fmt.Errorf("agent: remove %s: %w", id, err)

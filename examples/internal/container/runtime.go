@@ -88,7 +88,28 @@ type Runtime struct {
 	cfg Config
 
 	mu       sync.Mutex
-	children map[string]*libcontainer.Process // started by this process: it must reap them
+	children map[string]*child // started by this Runtime, which reaps them
+}
+
+// child is a container's init started by this Runtime. One goroutine per
+// child waits for it (reaping it, so it never lingers as a zombie) and
+// closes done; every Wait reads the code from there.
+type child struct {
+	done chan struct{}
+	code int // valid once done is closed
+}
+
+// reap waits for p once and records its exit code.
+func (c *child) reap(p *libcontainer.Process) {
+	ps, _ := p.Wait()
+	c.code = -1
+	if ps != nil {
+		c.code = ps.ExitCode()
+		if ws, ok := ps.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+			c.code = 128 + int(ws.Signal())
+		}
+	}
+	close(c.done)
 }
 
 // New returns a Runtime over cfg.Root, creating it (0700) if needed.
@@ -112,7 +133,7 @@ func New(cfg Config) (*Runtime, error) {
 			return nil, wrapError(ErrRuntime, err, "state directory")
 		}
 	}
-	return &Runtime{cfg: cfg, children: map[string]*libcontainer.Process{}}, nil
+	return &Runtime{cfg: cfg, children: map[string]*child{}}, nil
 }
 
 // LogPath is where a container's stdout and stderr go.
@@ -120,8 +141,8 @@ func (r *Runtime) LogPath(id string) string { return filepath.Join(r.cfg.LogDir,
 
 // Start creates the container and starts its command; it returns the
 // command's pid on the host. On failure nothing is left: no state, no
-// cgroup. Call Wait for every started container, or it stays a zombie
-// once it exits while this process lives.
+// cgroup. A goroutine of the Runtime waits for the command and reaps it
+// when it exits; it ends then.
 func (r *Runtime) Start(ctx context.Context, s Spec) (int, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, err
@@ -167,8 +188,10 @@ func (r *Runtime) Start(ctx context.Context, s Spec) (int, error) {
 		_ = c.Destroy()
 		return 0, wrapError(ErrRuntime, err, "container %s: pid", s.ID)
 	}
+	ch := &child{done: make(chan struct{})}
+	go ch.reap(p)
 	r.mu.Lock()
-	r.children[s.ID] = p
+	r.children[s.ID] = ch
 	r.mu.Unlock()
 	return pid, nil
 }
@@ -265,32 +288,20 @@ func (r *Runtime) List() ([]Info, error) {
 	return out, nil
 }
 
-// Wait returns when the container's init has exited, with its exit code,
-// or -1 when it was started by an earlier process (only the parent learns
-// the code). It reaps the process when this Runtime started it.
+// Wait returns when the container's init has exited, with its exit code
+// (128+N for signal N), or -1 when it was started by an earlier process
+// (only the parent learns the code). Any number of callers may wait.
 func (r *Runtime) Wait(ctx context.Context, id string) (int, error) {
 	r.mu.Lock()
-	p := r.children[id]
+	ch := r.children[id]
 	r.mu.Unlock()
-	if p != nil {
-		done := make(chan struct{})
-		var ps *os.ProcessState
-		go func() { ps, _ = p.Wait(); close(done) }()
+	if ch != nil {
 		select {
-		case <-done:
+		case <-ch.done:
+			return ch.code, nil
 		case <-ctx.Done():
-			return 0, ctx.Err() // the goroutine reaps the process when it exits
+			return 0, ctx.Err()
 		}
-		r.mu.Lock()
-		delete(r.children, id)
-		r.mu.Unlock()
-		if ps == nil {
-			return -1, nil
-		}
-		if ws, ok := ps.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
-			return 128 + int(ws.Signal()), nil
-		}
-		return ps.ExitCode(), nil
 	}
 	in, err := r.Get(id)
 	if err != nil {
@@ -381,6 +392,9 @@ func (r *Runtime) Delete(ctx context.Context, id string, grace time.Duration) er
 	if err := c.Destroy(); err != nil {
 		return wrapError(ErrRuntime, err, "destroy %s", id)
 	}
+	r.mu.Lock()
+	delete(r.children, id)
+	r.mu.Unlock()
 	return nil
 }
 

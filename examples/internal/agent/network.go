@@ -1,0 +1,125 @@
+package agent
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+
+	"github.com/shoalkit/shoal/examples/internal/container"
+	"github.com/shoalkit/shoal/examples/internal/state"
+	"github.com/shoalkit/shoal/netvlan"
+)
+
+// Network wires fat instances onto their VLAN; nil in Config refuses fat
+// instances with a Failed status.
+type Network interface {
+	// Attach gives the container whose network namespace is netns its
+	// address on its VLAN, all-or-nothing, and returns its hostname.
+	Attach(ctx context.Context, id, netns string, n state.Network) (hostname string, err error)
+	// Detach removes the container's ports; detaching what is not there
+	// does nothing.
+	Detach(ctx context.Context, id string) error
+}
+
+// SwitchNetwork is Network over a netvlan Switch: the container's port on
+// the switch's bridge, tagged with its VLAN, rate-limited, named by the
+// switch's hostname rule.
+type SwitchNetwork struct {
+	Switch *netvlan.Switch
+}
+
+var _ Network = SwitchNetwork{}
+
+// Attach implements Network.
+func (n SwitchNetwork) Attach(ctx context.Context, id, netns string, net state.Network) (string, error) {
+	p, err := n.Switch.Attach(ctx, netvlan.Attachment{
+		ContainerID: id, Netns: netns, VLAN: net.VLAN, Addr: net.IP, Gateway: net.Gateway,
+		Rate: netvlan.RateLimit{Egress: net.EgressBps, Ingress: net.IngressBps},
+	})
+	if err != nil {
+		return "", err
+	}
+	return p.Hostname, nil
+}
+
+// Detach implements Network.
+func (n SwitchNetwork) Detach(ctx context.Context, id string) error {
+	return n.Switch.Detach(ctx, id)
+}
+
+// netnsName is the named network namespace of a fat instance; it outlives
+// the container's restarts, so its port and address stay.
+func netnsName(id string) string { return "shoal-" + id }
+
+func netnsPath(id string) string { return filepath.Join("/run/netns", netnsName(id)) }
+
+// addNetns makes the instance's named network namespace; one left by a
+// crash is reused.
+func addNetns(ctx context.Context, id string) (string, error) {
+	if _, err := os.Stat(netnsPath(id)); err == nil {
+		return netnsPath(id), nil
+	}
+	if err := ip(ctx, "netns", "add", netnsName(id)); err != nil {
+		return "", fail("NetworkFailed", "network", err)
+	}
+	if err := ip(ctx, "-n", netnsName(id), "link", "set", "lo", "up"); err != nil {
+		_ = delNetns(context.WithoutCancel(ctx), id)
+		return "", fail("NetworkFailed", "network", err)
+	}
+	return netnsPath(id), nil
+}
+
+// delNetns removes the instance's namespace; a missing one is fine.
+func delNetns(ctx context.Context, id string) error {
+	if _, err := os.Stat(netnsPath(id)); errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	return ip(ctx, "netns", "delete", netnsName(id))
+}
+
+func ip(ctx context.Context, args ...string) error {
+	var stderr bytes.Buffer
+	cmd := exec.CommandContext(ctx, "ip", args...)
+	cmd.Stderr = &stderr
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("agent: ip %s: %w: %s", strings.Join(args, " "), err, strings.TrimSpace(stderr.String()))
+	}
+	return nil
+}
+
+// files writes the instance's /etc/hosts and /etc/resolv.conf into its own
+// directory under StateDir and returns them as read-only bind mounts. They
+// are never written into the rootfs, where a hostile image's symlink
+// (etc/hosts -> /etc/shadow) would lead a write on the host astray.
+func (a *Agent) files(want state.Instance, hostname string) ([]container.Mount, error) {
+	dir := filepath.Join(a.cfg.StateDir, want.ID)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fail("FilesFailed", "", err)
+	}
+	hosts := "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
+	if want.Network != nil {
+		hosts += want.Network.IP.Addr().String() + "\t" + hostname + "\n"
+	}
+	resolv := a.cfg.ResolvConf
+	if resolv == "" {
+		b, err := os.ReadFile("/etc/resolv.conf")
+		if err != nil {
+			return nil, fail("FilesFailed", "", err)
+		}
+		resolv = string(b)
+	}
+	var mounts []container.Mount
+	for name, content := range map[string]string{"hosts": hosts, "resolv.conf": resolv, "hostname": hostname + "\n"} {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil { //nolint:gosec // read by the container's users
+			return nil, fail("FilesFailed", "", err)
+		}
+		mounts = append(mounts, container.Mount{Source: p, Destination: "/etc/" + name, ReadOnly: true})
+	}
+	return mounts, nil
+}
