@@ -8,7 +8,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
+
+	"golang.org/x/sys/unix"
 )
 
 // Limits are the knobs of a cgroup that [Cgroup.SetLimits] writes and
@@ -50,25 +51,24 @@ type DeviceRate struct {
 // is a knob the host lacks.
 func knobError(knob string, err error) error {
 	if notFound(err) {
-		return fmt.Errorf("cgroupx: host lacks knob %s: %w", knob, ErrUnsupported)
+		return newError(ErrUnsupported, "host lacks knob %s", knob)
 	}
-	var errno syscall.Errno
-	if errors.As(err, &errno) && (errno == syscall.EINVAL || errno == syscall.ERANGE) {
-		return fmt.Errorf("cgroupx: knob %s refused the value: %w: %w", knob, ErrInvalid, err)
+	if errors.Is(err, unix.EINVAL) || errors.Is(err, unix.ERANGE) {
+		return wrapError(ErrInvalid, err, "knob %s refused the value", knob)
 	}
-	return fmt.Errorf("cgroupx: knob %s: %w", knob, err)
+	return annotate(err, "knob %s", knob)
 }
 
 // writeKnob writes value to an existing cgroup file; cgroup files cannot
 // be created, so a missing one is a knob the host lacks.
 func writeKnob(dir, name, value string) error {
 	path := filepath.Join(dir, name)
-	fd, err := syscall.Open(path, syscall.O_WRONLY|syscall.O_TRUNC|syscall.O_CLOEXEC, 0)
+	fd, err := unix.Open(path, unix.O_WRONLY|unix.O_TRUNC|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return knobError(name, pathError("open", path, err))
 	}
-	defer syscall.Close(fd)
-	if _, err := syscall.Write(fd, []byte(value)); err != nil {
+	defer unix.Close(fd)
+	if _, err := unix.Write(fd, []byte(value)); err != nil {
 		return knobError(name, pathError("write", path, err))
 	}
 	return nil
@@ -100,7 +100,7 @@ func (c *Cgroup) SetLimits(ctx context.Context, l Limits) error {
 func (c *Cgroup) need(controller, knob string) (where, error) {
 	w, err := c.controller(controller)
 	if err != nil {
-		return where{}, fmt.Errorf("cgroupx: host lacks knob %s (controller %s): %w", knob, controller, ErrUnsupported)
+		return where{}, newError(ErrUnsupported, "host lacks knob %s (controller %s)", knob, controller)
 	}
 	return w, nil
 }
@@ -221,7 +221,7 @@ func (c *Cgroup) setMemory(l Limits) error {
 			swap := int64(-1)
 			if *l.MemorySwap >= 0 {
 				if mem < 0 || *l.MemorySwap < mem {
-					return fmt.Errorf("cgroupx: memory+swap %d below memory %d: %w", *l.MemorySwap, mem, ErrInvalid)
+					return newError(ErrInvalid, "memory+swap %d below memory %d", *l.MemorySwap, mem)
 				}
 				swap = *l.MemorySwap - mem
 			}
@@ -295,7 +295,7 @@ func (c *Cgroup) setBlkio(l Limits) error {
 			}
 		}
 		if !done {
-			return fmt.Errorf("cgroupx: host lacks knob %s (no CFQ or BFQ I/O scheduler): %w", names[0], ErrUnsupported)
+			return newError(ErrUnsupported, "host lacks knob %s (no CFQ or BFQ I/O scheduler)", names[0])
 		}
 	}
 	throttles := []struct {
@@ -352,7 +352,7 @@ func (c *Cgroup) Limits(ctx context.Context) (Limits, error) {
 	signed := func(name string, b []byte) (*int64, error) {
 		v, err := parseLimit(b)
 		if err != nil {
-			return nil, fmt.Errorf("cgroupx: %s: %w", name, err)
+			return nil, annotate(err, "%s", name)
 		}
 		n := int64(-1)
 		if v != Unlimited {
@@ -363,7 +363,7 @@ func (c *Cgroup) Limits(ctx context.Context) (Limits, error) {
 	unsigned := func(name string, b []byte) (*uint64, error) {
 		v, ok := atou(b)
 		if !ok {
-			return nil, fmt.Errorf("cgroupx: %s %q: %w", name, b, ErrInvalid)
+			return nil, newError(ErrInvalid, "%s %q", name, b)
 		}
 		return &v, nil
 	}
@@ -433,7 +433,7 @@ func (c *Cgroup) Limits(ctx context.Context) (Limits, error) {
 		} else if ok {
 			q, okq := atoi(b)
 			if !okq {
-				return l, fmt.Errorf("cgroupx: cpu.cfs_quota_us %q: %w", b, ErrInvalid)
+				return l, newError(ErrInvalid, "cpu.cfs_quota_us %q", b)
 			}
 			l.CPUQuota = &q
 		}
@@ -521,7 +521,7 @@ func (c *Cgroup) readIOLimits(l *Limits, read func(controller, name string) ([]b
 			maj, mnr, okd := parseDev(dev)
 			r, okr := atou(rate)
 			if !found || !okd || !okr {
-				perr = fmt.Errorf("cgroupx: %s line %q: %w", th.name, line, ErrInvalid)
+				perr = newError(ErrInvalid, "%s line %q", th.name, line)
 				return false
 			}
 			*th.dst = append(*th.dst, DeviceRate{Major: maj, Minor: mnr, Rate: r})
@@ -556,13 +556,13 @@ func parseIOMax(b []byte, l *Limits) error {
 		}
 		maj, mnr, ok := parseDev([]byte(f[0]))
 		if !ok {
-			perr = fmt.Errorf("cgroupx: io.max line %q: %w", line, ErrInvalid)
+			perr = newError(ErrInvalid, "io.max line %q", line)
 			return false
 		}
 		for _, kv := range f[1:] {
 			k, v, found := strings.Cut(kv, "=")
 			if !found {
-				perr = fmt.Errorf("cgroupx: io.max line %q: %w", line, ErrInvalid)
+				perr = newError(ErrInvalid, "io.max line %q", line)
 				return false
 			}
 			if v == "max" {
@@ -570,7 +570,7 @@ func parseIOMax(b []byte, l *Limits) error {
 			}
 			n, okn := atou([]byte(v))
 			if !okn {
-				perr = fmt.Errorf("cgroupx: io.max line %q: %w", line, ErrInvalid)
+				perr = newError(ErrInvalid, "io.max line %q", line)
 				return false
 			}
 			r := DeviceRate{Major: maj, Minor: mnr, Rate: n}
