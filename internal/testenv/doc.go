@@ -30,11 +30,6 @@
 // dial through a host's Client, the registry can run as a host
 // (StartRegistry with OnFabric), and the kernel counts what each host sent.
 //
-// A user-mode-Linux guest (RunGuest) is a pure cgroup v2 machine for tests
-// on a host that is v1 or hybrid: a Linux kernel run as a process, whose
-// init is the static test binary (TestMain calls GuestInit), its root a
-// jail in the test's temp dir, its exit code the guest tests' own.
-//
 // The Debian packages behind the components are listed once, in
 // debian-packages.txt, which `make test` installs from.
 package testenv
