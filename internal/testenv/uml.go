@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -114,6 +115,11 @@ func startGuest(t testing.TB, cfg GuestConfig) (*Process, GuestConfig) {
 	args := cfg.Args
 	if cfg.Run != "" {
 		args = append([]string{"-test.run=" + cfg.Run}, args...)
+	}
+	// The guest's tests time out first, so that a hang prints its
+	// goroutines on the console instead of being killed mute.
+	if !slices.ContainsFunc(args, func(a string) bool { return strings.HasPrefix(a, "-test.timeout=") }) {
+		args = append(args, "-test.timeout="+(cfg.Timeout*3/4).String())
 	}
 	for _, a := range args {
 		if strings.ContainsAny(a, ", \t\n\"") {
