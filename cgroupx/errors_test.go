@@ -40,11 +40,11 @@ func TestErrorShape(t *testing.T) {
 		want string // the whole message, or a part of it after "..."
 		run  func(t *testing.T) error
 	}{
-		{"relative root", cgroupx.ErrInvalid, `cgroupx: root "rel" is not an absolute path`, func(t *testing.T) error {
+		{"relative root", cgroupx.ErrInvalid, `cgroupx: WithRoot("rel"): not an absolute path`, func(t *testing.T) error {
 			_, err := cgroupx.NewHost(ctx, cgroupx.WithRoot("rel"))
 			return err
 		}},
-		{"empty root", cgroupx.ErrInvalid, `cgroupx: root "" is not an absolute path`, func(t *testing.T) error {
+		{"empty root", cgroupx.ErrInvalid, `cgroupx: WithRoot(""): not an absolute path`, func(t *testing.T) error {
 			_, err := cgroupx.NewHost(ctx, cgroupx.WithRoot(""))
 			return err
 		}},

@@ -83,14 +83,15 @@ type hostOptions struct {
 func WithRoot(dir string) Option {
 	return func(o *hostOptions) error {
 		if dir == "" || !filepath.IsAbs(dir) {
-			return newError(ErrInvalid, "root %q is not an absolute path", dir)
+			return newError(ErrInvalid, "WithRoot(%q): not an absolute path", dir)
 		}
 		o.root = filepath.Clean(dir)
 		return nil
 	}
 }
 
-// NewHost reads the mount table and detects the host's cgroup layout.
+// NewHost reads the mount table and detects the host's cgroup layout. With
+// no options it reads the machine's own files under "/".
 // It returns an error wrapping [ErrUnsupported] when no cgroup file system
 // is mounted.
 func NewHost(ctx context.Context, opts ...Option) (*Host, error) {

@@ -370,15 +370,35 @@ type Ticker interface {
 	Stop()
 }
 
-// LoadConfig configures a LoadTracker. The zero value is the default.
+// LoadConfig configures a LoadTracker. A zero field is its default (see
+// DefaultLoadConfig), so the zero LoadConfig is the default configuration.
 type LoadConfig struct {
-	// Interval between scans; default [LoadFreq] (5 s), the kernel's, for
-	// which the EXP_* constants are made.
+	// Interval between scans; zero (or negative) is [LoadFreq] (5 s), the
+	// kernel's, for which the EXP_* constants are made.
 	Interval time.Duration
-	// NewTicker makes the ticker that paces Run; default time.NewTicker.
+	// NewTicker makes the ticker that paces Run; nil is time.NewTicker.
 	NewTicker func(time.Duration) Ticker
 	// Logger receives scan errors that Run survives; nil discards them.
 	Logger *slog.Logger
+}
+
+// DefaultLoadConfig returns the configuration a zero LoadConfig stands for:
+// scans every LoadFreq paced by time.NewTicker, errors discarded.
+func DefaultLoadConfig() LoadConfig {
+	return LoadConfig{}.withDefaults()
+}
+
+func (cfg LoadConfig) withDefaults() LoadConfig {
+	if cfg.Interval <= 0 {
+		cfg.Interval = LoadFreq
+	}
+	if cfg.NewTicker == nil {
+		cfg.NewTicker = func(d time.Duration) Ticker { return timeTicker{time.NewTicker(d)} }
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	return cfg
 }
 
 // LoadTracker keeps a container's load average: every Interval it counts
@@ -407,16 +427,7 @@ func (t timeTicker) Chan() <-chan time.Time { return t.C }
 // NewLoadTracker returns a tracker for cg, with averages at zero as after a
 // boot.
 func NewLoadTracker(cg *Cgroup, cfg LoadConfig) *LoadTracker {
-	if cfg.Interval <= 0 {
-		cfg.Interval = LoadFreq
-	}
-	if cfg.NewTicker == nil {
-		cfg.NewTicker = func(d time.Duration) Ticker { return timeTicker{time.NewTicker(d)} }
-	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.DiscardHandler)
-	}
-	return &LoadTracker{cg: cg, cfg: cfg}
+	return &LoadTracker{cg: cg, cfg: cfg.withDefaults()}
 }
 
 // Run scans at every tick until ctx is done, then returns ctx's error. When
