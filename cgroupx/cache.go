@@ -4,7 +4,8 @@ import (
 	"errors"
 	"strconv"
 	"sync"
-	"syscall"
+
+	"golang.org/x/sys/unix"
 )
 
 // maxTaskFDs caps the thread stat files a KeepOpen handle keeps open; the
@@ -53,11 +54,11 @@ func (c *Cgroup) Close() error {
 	}
 	f.closed = true
 	for p, fd := range f.fds {
-		syscall.Close(fd)
+		unix.Close(fd)
 		delete(f.fds, p)
 	}
 	for tid, t := range f.tasks {
-		syscall.Close(t.fd)
+		unix.Close(t.fd)
 		delete(f.tasks, tid)
 	}
 	return nil
@@ -75,7 +76,7 @@ func (f *fileCache) read(path string, buf []byte) ([]byte, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.closed {
-		return buf[:0], ErrClosed
+		return buf[:0], newError(ErrClosed, "read %s after Close", path)
 	}
 	for {
 		fd, cached := f.fds[path]
@@ -92,7 +93,7 @@ func (f *fileCache) read(path string, buf []byte) ([]byte, error) {
 		}
 		// Removed since (ENODEV from kernfs), perhaps made again under
 		// the same name: forget the descriptor and open the path once more.
-		syscall.Close(fd)
+		unix.Close(fd)
 		delete(f.fds, path)
 		if !cached {
 			return b, pathError("read", path, err)
@@ -116,7 +117,7 @@ func (f *fileCache) taskStat(taskDir string, tid int, buf []byte) ([]byte, bool)
 				return nil, false
 			}
 			if len(f.tasks) >= maxTaskFDs {
-				defer syscall.Close(fd)
+				defer unix.Close(fd)
 				b, err := preadAll(fd, buf)
 				return b, err == nil && len(b) > 0
 			}
@@ -129,7 +130,7 @@ func (f *fileCache) taskStat(taskDir string, tid int, buf []byte) ([]byte, bool)
 			return b, true
 		}
 		// The thread exited (ESRCH); its id may be in use again.
-		syscall.Close(t.fd)
+		unix.Close(t.fd)
 		delete(f.tasks, tid)
 		if !ok {
 			return nil, false
@@ -151,7 +152,7 @@ func (f *fileCache) endScan() {
 	defer f.mu.Unlock()
 	for tid, t := range f.tasks {
 		if t.gen != f.gen {
-			syscall.Close(t.fd)
+			unix.Close(t.fd)
 			delete(f.tasks, tid)
 		}
 	}
@@ -159,8 +160,8 @@ func (f *fileCache) endScan() {
 
 func openRead(path string) (int, error) {
 	for {
-		fd, err := syscall.Open(path, syscall.O_RDONLY|syscall.O_CLOEXEC, 0)
-		if errors.Is(err, syscall.EINTR) {
+		fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if errors.Is(err, unix.EINTR) {
 			continue
 		}
 		if err != nil {
@@ -178,8 +179,8 @@ func preadAll(fd int, buf []byte) ([]byte, error) {
 		buf = make([]byte, 0, 4096)
 	}
 	for {
-		n, err := syscall.Pread(fd, buf[:cap(buf)], 0)
-		if errors.Is(err, syscall.EINTR) {
+		n, err := unix.Pread(fd, buf[:cap(buf)], 0)
+		if errors.Is(err, unix.EINTR) {
 			continue
 		}
 		if err != nil {
@@ -189,7 +190,7 @@ func preadAll(fd int, buf []byte) ([]byte, error) {
 			return buf[:n], nil
 		}
 		if cap(buf) >= 64<<20 {
-			return buf[:0], syscall.EFBIG
+			return buf[:0], unix.EFBIG
 		}
 		buf = make([]byte, 0, 2*cap(buf))
 	}

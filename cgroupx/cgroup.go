@@ -1,7 +1,6 @@
 package cgroupx
 
 import (
-	"fmt"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -66,7 +65,7 @@ func (c *Cgroup) controller(name string) (where, error) {
 	if c.v2 != "" && c.host.v2Ctrl[name] {
 		return where{dir: c.v2, base: c.host.v2.dir, v2: true}, nil
 	}
-	return where{}, fmt.Errorf("cgroupx: controller %s not available for %s: %w", name, c.path, ErrUnsupported)
+	return where{}, newError(ErrUnsupported, "controller %s not available for %s", name, c.path)
 }
 
 // ancestors returns dir and each parent up to and including base,
@@ -103,5 +102,5 @@ func (c *Cgroup) procsDir() (where, error) {
 	if c.v2 != "" {
 		return where{dir: c.v2, base: c.host.v2.dir, v2: true}, nil
 	}
-	return where{}, fmt.Errorf("cgroupx: no hierarchy lists processes for %s: %w", c.path, ErrUnsupported)
+	return where{}, newError(ErrUnsupported, "no hierarchy lists processes for %s", c.path)
 }

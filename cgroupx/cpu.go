@@ -96,7 +96,7 @@ func (c *Cgroup) quota(w where, buf []byte, out *CPUs) ([]byte, error) {
 			}
 			n, ok := atoi(bytes.TrimSpace(buf))
 			if !ok {
-				return buf, fmt.Errorf("cgroupx: %s/cpu.cfs_quota_us %q: %w", d, bytes.TrimSpace(buf), ErrInvalid)
+				return buf, newError(ErrInvalid, "%s/cpu.cfs_quota_us %q", d, bytes.TrimSpace(buf))
 			}
 			q = n
 			if q < 0 {
@@ -125,18 +125,18 @@ func (c *Cgroup) quota(w where, buf []byte, out *CPUs) ([]byte, error) {
 func parseCPUMax(b []byte) (quota int64, period uint64, err error) {
 	f := bytes.Fields(b)
 	if len(f) != 2 {
-		return 0, 0, fmt.Errorf("cgroupx: cpu.max %q: %w", b, ErrInvalid)
+		return 0, 0, newError(ErrInvalid, "cpu.max %q", bytes.TrimSpace(b))
 	}
 	p, ok := atou(f[1])
 	if !ok || p == 0 {
-		return 0, 0, fmt.Errorf("cgroupx: cpu.max period %q: %w", f[1], ErrInvalid)
+		return 0, 0, newError(ErrInvalid, "cpu.max period %q", f[1])
 	}
 	if string(f[0]) == "max" {
 		return -1, p, nil
 	}
 	q, ok := atoi(f[0])
 	if !ok || q < 0 {
-		return 0, 0, fmt.Errorf("cgroupx: cpu.max quota %q: %w", f[0], ErrInvalid)
+		return 0, 0, newError(ErrInvalid, "cpu.max quota %q", f[0])
 	}
 	return q, p, nil
 }
@@ -179,7 +179,7 @@ const maxCPU = 1 << 16
 func ParseCPUList(r io.Reader) ([]int, error) {
 	b, err := io.ReadAll(io.LimitReader(r, 1<<20))
 	if err != nil {
-		return nil, fmt.Errorf("cgroupx: reading cpu list: %w", err)
+		return nil, annotate(err, "reading cpu list")
 	}
 	return parseCPUList(b)
 }
@@ -199,7 +199,7 @@ func parseCPUList(b []byte) ([]int, error) {
 			z, ok2 = atou(hi)
 		}
 		if !ok1 || !ok2 || z < a || z >= maxCPU || int(a) <= last { //nolint:gosec // bounded by maxCPU
-			return nil, fmt.Errorf("cgroupx: cpu list %q: %w", b, ErrInvalid)
+			return nil, newError(ErrInvalid, "cpu list %q", b)
 		}
 		for i := a; i <= z; i++ {
 			out = append(out, int(i)) //nolint:gosec // bounded by maxCPU
@@ -290,7 +290,7 @@ func parseCPUStatV2(b []byte) (CPUTime, error) {
 		}
 		n, ok := atou(v)
 		if !ok || n > math.MaxInt64/1000 {
-			err = fmt.Errorf("cgroupx: cpu.stat %s %q: %w", k, v, ErrInvalid)
+			err = newError(ErrInvalid, "cpu.stat %s %q", k, v)
 			return
 		}
 		*d = time.Duration(n) * time.Microsecond //nolint:gosec // range checked
@@ -317,7 +317,7 @@ func parseCPUAcctStat(b []byte) (CPUTime, error) {
 		}
 		n, ok := atou(v)
 		if !ok || n > math.MaxInt64/uint64(time.Second/userHZ) {
-			err = fmt.Errorf("cgroupx: cpuacct.stat %s %q: %w", k, v, ErrInvalid)
+			err = newError(ErrInvalid, "cpuacct.stat %s %q", k, v)
 			return
 		}
 		*d = time.Duration(n) * (time.Second / userHZ) //nolint:gosec // range checked

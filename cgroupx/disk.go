@@ -4,12 +4,12 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"path/filepath"
 	"sort"
 	"strconv"
-	"syscall"
+
+	"golang.org/x/sys/unix"
 )
 
 // DeviceIO is the block I/O a cgroup did on one device.
@@ -55,7 +55,7 @@ func (c *Cgroup) IO(ctx context.Context) ([]DeviceIO, error) {
 			return nil, err
 		}
 		if err := parseBlkioStat(b, devs, f.read, f.write); err != nil {
-			return nil, fmt.Errorf("cgroupx: %s: %w", f.name, err)
+			return nil, annotate(err, "%s", f.name)
 		}
 	}
 	out := make([]DeviceIO, 0, len(devs))
@@ -81,7 +81,7 @@ func sortDevices(d []DeviceIO) {
 func ParseBlkioStat(r io.Reader) (map[[2]uint32]DeviceIO, error) {
 	b, err := io.ReadAll(io.LimitReader(r, 4<<20))
 	if err != nil {
-		return nil, fmt.Errorf("cgroupx: reading blkio stat: %w", err)
+		return nil, annotate(err, "reading blkio stat")
 	}
 	devs := map[[2]uint32]*DeviceIO{}
 	if err := parseBlkioStat(b, devs, func(d *DeviceIO) *uint64 { return &d.ReadBytes }, func(d *DeviceIO) *uint64 { return &d.WriteBytes }); err != nil {
@@ -102,13 +102,13 @@ func parseBlkioStat(b []byte, devs map[[2]uint32]*DeviceIO, read, write func(*De
 			return true
 		}
 		if len(f) != 3 {
-			perr = fmt.Errorf("cgroupx: blkio line %q: %w", trunc(line), ErrInvalid)
+			perr = newError(ErrInvalid, "blkio line %q", trunc(line))
 			return false
 		}
 		maj, mnr, ok := parseDev(f[0])
 		n, okn := atou(f[2])
 		if !ok || !okn {
-			perr = fmt.Errorf("cgroupx: blkio line %q: %w", trunc(line), ErrInvalid)
+			perr = newError(ErrInvalid, "blkio line %q", trunc(line))
 			return false
 		}
 		key := [2]uint32{maj, mnr}
@@ -133,7 +133,7 @@ func parseBlkioStat(b []byte, devs map[[2]uint32]*DeviceIO, read, write func(*De
 func ParseIOStat(r io.Reader) ([]DeviceIO, error) {
 	b, err := io.ReadAll(io.LimitReader(r, 4<<20))
 	if err != nil {
-		return nil, fmt.Errorf("cgroupx: reading io.stat: %w", err)
+		return nil, annotate(err, "reading io.stat")
 	}
 	return parseIOStat(b)
 }
@@ -148,7 +148,7 @@ func parseIOStat(b []byte) ([]DeviceIO, error) {
 		}
 		maj, mnr, ok := parseDev(f[0])
 		if !ok {
-			perr = fmt.Errorf("cgroupx: io.stat line %q: %w", trunc(line), ErrInvalid)
+			perr = newError(ErrInvalid, "io.stat line %q", trunc(line))
 			return false
 		}
 		d := DeviceIO{Major: maj, Minor: mnr}
@@ -156,7 +156,7 @@ func parseIOStat(b []byte) ([]DeviceIO, error) {
 			k, v, found := bytes.Cut(kv, []byte("="))
 			n, okn := atou(v)
 			if !found || !okn {
-				perr = fmt.Errorf("cgroupx: io.stat line %q: %w", trunc(line), ErrInvalid)
+				perr = newError(ErrInvalid, "io.stat line %q", trunc(line))
 				return false
 			}
 			switch string(k) {
@@ -217,7 +217,7 @@ func (c *Cgroup) DiskUsage(ctx context.Context, pid int) ([]DiskUsage, error) {
 		pid = u.InitPID
 	}
 	if pid < 0 {
-		return nil, fmt.Errorf("cgroupx: pid %d: %w", pid, ErrInvalid)
+		return nil, newError(ErrInvalid, "pid %d", pid)
 	}
 	b, err := readInto(c.host.proc(strconv.Itoa(pid)+"/mountinfo"), nil)
 	if err != nil {
@@ -237,12 +237,12 @@ func (c *Cgroup) DiskUsage(ctx context.Context, pid int) ([]DiskUsage, error) {
 		if pseudoFS(m.FSType) {
 			continue
 		}
-		var st syscall.Statfs_t
-		if err := syscall.Statfs(filepath.Join(root, m.MountPoint), &st); err != nil {
-			if errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.ENOTDIR) {
+		var st unix.Statfs_t
+		if err := unix.Statfs(filepath.Join(root, m.MountPoint), &st); err != nil {
+			if errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ENOTDIR) {
 				continue // unmounted since, or hidden by a later mount
 			}
-			return nil, fmt.Errorf("cgroupx: statfs %s: %w", m.MountPoint, err)
+			return nil, annotate(err, "statfs %s", m.MountPoint)
 		}
 		if st.Blocks == 0 {
 			continue

@@ -3,10 +3,9 @@ package cgroupx
 import (
 	"bytes"
 	"errors"
-	"fmt"
-	"io/fs"
 	"strings"
-	"syscall"
+
+	"golang.org/x/sys/unix"
 )
 
 // readInto reads the whole file at path into buf[:0], growing it as
@@ -16,22 +15,22 @@ func readInto(path string, buf []byte) ([]byte, error) {
 	var fd int
 	var err error
 	for {
-		fd, err = syscall.Open(path, syscall.O_RDONLY|syscall.O_CLOEXEC, 0)
-		if !errors.Is(err, syscall.EINTR) {
+		fd, err = unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if !errors.Is(err, unix.EINTR) {
 			break
 		}
 	}
 	if err != nil {
 		return buf[:0], pathError("open", path, err)
 	}
-	defer syscall.Close(fd)
+	defer unix.Close(fd)
 	buf = buf[:0]
 	for {
 		if len(buf) == cap(buf) {
 			buf = append(buf, 0)[:len(buf)]
 		}
-		n, err := syscall.Read(fd, buf[len(buf):cap(buf)])
-		if errors.Is(err, syscall.EINTR) {
+		n, err := unix.Read(fd, buf[len(buf):cap(buf)])
+		if errors.Is(err, unix.EINTR) {
 			continue
 		}
 		if err != nil {
@@ -51,12 +50,16 @@ func readInto(path string, buf []byte) ([]byte, error) {
 	}
 }
 
+// pathError is the error of a system call on a kernel file: "cgroupx: open
+// /proc/7/stat: no such file or directory". A missing file, process or
+// device is ErrNotFound, anything else ErrUnavailable; the errno stays
+// matchable.
 func pathError(op, path string, err error) error {
-	pe := &fs.PathError{Op: op, Path: path, Err: err}
-	if errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.ESRCH) || errors.Is(err, syscall.ENODEV) {
-		return fmt.Errorf("cgroupx: %w: %w", ErrNotFound, pe)
+	kind := ErrUnavailable
+	if errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ESRCH) || errors.Is(err, unix.ENODEV) {
+		kind = ErrNotFound
 	}
-	return fmt.Errorf("cgroupx: %w", pe)
+	return wrapError(kind, err, "%s %s", op, path)
 }
 
 // readAll reads a file into a new slice.
@@ -80,11 +83,11 @@ func (h *Host) withBuf(fn func(buf []byte) []byte) {
 }
 
 func isDir(path string) bool {
-	var st syscall.Stat_t
-	if err := syscall.Stat(path, &st); err != nil {
+	var st unix.Stat_t
+	if err := unix.Stat(path, &st); err != nil {
 		return false
 	}
-	return st.Mode&syscall.S_IFMT == syscall.S_IFDIR
+	return st.Mode&unix.S_IFMT == unix.S_IFDIR
 }
 
 // eachLine calls fn for every non-empty line of b, without the newline.
@@ -168,7 +171,7 @@ func parseLimit(b []byte) (uint64, error) {
 	}
 	n, ok := atou(b)
 	if !ok {
-		return 0, fmt.Errorf("cgroupx: limit %q: %w", b, ErrInvalid)
+		return 0, newError(ErrInvalid, "limit %q", b)
 	}
 	if n >= v1Unlimited {
 		return Unlimited, nil
@@ -180,7 +183,7 @@ func parseLimit(b []byte) (uint64, error) {
 func parseUintFile(b []byte) (uint64, error) {
 	n, ok := atou(bytes.TrimSpace(b))
 	if !ok {
-		return 0, fmt.Errorf("cgroupx: number %q: %w", bytes.TrimSpace(b), ErrInvalid)
+		return 0, newError(ErrInvalid, "number %q", bytes.TrimSpace(b))
 	}
 	return n, nil
 }

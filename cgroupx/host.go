@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -84,14 +83,15 @@ type hostOptions struct {
 func WithRoot(dir string) Option {
 	return func(o *hostOptions) error {
 		if dir == "" || !filepath.IsAbs(dir) {
-			return fmt.Errorf("cgroupx: root %q is not an absolute path: %w", dir, ErrInvalid)
+			return newError(ErrInvalid, "WithRoot(%q): not an absolute path", dir)
 		}
 		o.root = filepath.Clean(dir)
 		return nil
 	}
 }
 
-// NewHost reads the mount table and detects the host's cgroup layout.
+// NewHost reads the mount table and detects the host's cgroup layout. With
+// no options it reads the machine's own files under "/".
 // It returns an error wrapping [ErrUnsupported] when no cgroup file system
 // is mounted.
 func NewHost(ctx context.Context, opts ...Option) (*Host, error) {
@@ -116,7 +116,7 @@ func NewHost(ctx context.Context, opts ...Option) (*Host, error) {
 	}
 	h.mode = DetectMode(mounts)
 	if h.mode == ModeUnknown {
-		return nil, fmt.Errorf("cgroupx: no cgroup file system mounted: %w", ErrUnsupported)
+		return nil, newError(ErrUnsupported, "no cgroup file system mounted")
 	}
 	for _, m := range mounts {
 		hy := hierarchy{dir: h.abs(m.MountPoint), mountRoot: m.Root}
@@ -206,7 +206,7 @@ func (h *Host) OpenPID(ctx context.Context, pid int) (*Cgroup, error) {
 		return nil, err
 	}
 	if pid <= 0 {
-		return nil, fmt.Errorf("cgroupx: pid %d: %w", pid, ErrInvalid)
+		return nil, newError(ErrInvalid, "pid %d", pid)
 	}
 	data, err := h.readAll(h.proc(strconv.Itoa(pid) + "/cgroup"))
 	if err != nil {
@@ -254,7 +254,7 @@ func (h *Host) OpenPID(ctx context.Context, pid int) (*Cgroup, error) {
 	}
 	cg, err := h.open(display, paths, v2, pid)
 	if err != nil {
-		return nil, fmt.Errorf("cgroupx: cgroup of pid %d: %w", pid, err)
+		return nil, annotate(err, "cgroup of pid %d", pid)
 	}
 	return cg, nil
 }
@@ -274,7 +274,7 @@ func (h *Host) open(display string, paths map[string]string, v2 string, pid int)
 		}
 	}
 	if len(cg.v1) == 0 && cg.v2 == "" {
-		return nil, fmt.Errorf("cgroupx: cgroup %q: %w", display, ErrNotFound)
+		return nil, newError(ErrNotFound, "cgroup %q", display)
 	}
 	return cg, nil
 }
@@ -300,15 +300,15 @@ func relToMount(path, mountRoot string) string {
 // components that would leave the hierarchy.
 func cleanCgroupPath(path string) (string, error) {
 	if path == "" {
-		return "", fmt.Errorf("cgroupx: empty cgroup path: %w", ErrInvalid)
+		return "", newError(ErrInvalid, "empty cgroup path")
 	}
 	for _, part := range strings.Split(path, "/") {
 		if part == ".." {
-			return "", fmt.Errorf("cgroupx: cgroup path %q leaves the hierarchy: %w", path, ErrInvalid)
+			return "", newError(ErrInvalid, "cgroup path %q leaves the hierarchy", path)
 		}
 	}
 	if strings.ContainsRune(path, 0) {
-		return "", fmt.Errorf("cgroupx: cgroup path %q has a NUL byte: %w", path, ErrInvalid)
+		return "", newError(ErrInvalid, "cgroup path %q has a NUL byte", path)
 	}
 	return filepath.Clean("/" + path), nil
 }

@@ -4,11 +4,11 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
+
+	"golang.org/x/sys/unix"
 )
 
 // Limits are the knobs of a cgroup that [Cgroup.SetLimits] writes and
@@ -50,25 +50,24 @@ type DeviceRate struct {
 // is a knob the host lacks.
 func knobError(knob string, err error) error {
 	if notFound(err) {
-		return fmt.Errorf("cgroupx: host lacks knob %s: %w", knob, ErrUnsupported)
+		return newError(ErrUnsupported, "host lacks knob %s", knob)
 	}
-	var errno syscall.Errno
-	if errors.As(err, &errno) && (errno == syscall.EINVAL || errno == syscall.ERANGE) {
-		return fmt.Errorf("cgroupx: knob %s refused the value: %w: %w", knob, ErrInvalid, err)
+	if errors.Is(err, unix.EINVAL) || errors.Is(err, unix.ERANGE) {
+		return wrapError(ErrInvalid, err, "knob %s refused the value", knob)
 	}
-	return fmt.Errorf("cgroupx: knob %s: %w", knob, err)
+	return annotate(err, "knob %s", knob)
 }
 
 // writeKnob writes value to an existing cgroup file; cgroup files cannot
 // be created, so a missing one is a knob the host lacks.
 func writeKnob(dir, name, value string) error {
 	path := filepath.Join(dir, name)
-	fd, err := syscall.Open(path, syscall.O_WRONLY|syscall.O_TRUNC|syscall.O_CLOEXEC, 0)
+	fd, err := unix.Open(path, unix.O_WRONLY|unix.O_TRUNC|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return knobError(name, pathError("open", path, err))
 	}
-	defer syscall.Close(fd)
-	if _, err := syscall.Write(fd, []byte(value)); err != nil {
+	defer unix.Close(fd)
+	if _, err := unix.Write(fd, []byte(value)); err != nil {
 		return knobError(name, pathError("write", path, err))
 	}
 	return nil
@@ -77,252 +76,36 @@ func writeKnob(dir, name, value string) error {
 // SetLimits writes every non-nil field of l. It stops at the first knob
 // that fails; an error for a knob the host lacks wraps [ErrUnsupported] and
 // names it, a value the kernel refuses wraps [ErrInvalid].
+//
+// Which files are written is decided once per controller, by the hierarchy
+// it is on (v1Knobs or v2Knobs); the order of the writes is the one each
+// version needs (on v1 the CFS period before the quota, memory and
+// memory+swap in whichever order keeps the pair valid).
 func (c *Cgroup) SetLimits(ctx context.Context, l Limits) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	steps := []func() error{
-		func() error { return c.setCpuset(l) },
-		func() error { return c.setCPU(l) },
-		func() error { return c.setMemory(l) },
-		func() error { return c.setPids(l) },
-		func() error { return c.setBlkio(l) },
+	steps := []struct {
+		controller, knob string // knob names the controller in errors
+		wanted           bool
+		set              func(k knobs, dir string, l Limits) error
+	}{
+		{"cpuset", "cpuset.cpus", l.Cpuset != nil || l.Mems != nil, knobs.setCpuset},
+		{"cpu", "cpu.cfs_quota_us", l.CPUShares != nil || l.CPUQuota != nil || l.CPUPeriod != nil, knobs.setCPU},
+		{"memory", "memory.limit_in_bytes", l.Memory != nil || l.MemorySwap != nil, knobs.setMemory},
+		{"pids", "pids.max", l.Pids != nil, knobs.setPids},
+		{c.ioController(), "blkio.weight", l.BlkioWeight != nil || len(l.ReadBPS)+len(l.WriteBPS)+len(l.ReadIOPS)+len(l.WriteIOPS) > 0, knobs.setIO},
 	}
-	for _, step := range steps {
-		if err := step(); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// need returns the directory of a controller or an error naming the knob.
-func (c *Cgroup) need(controller, knob string) (where, error) {
-	w, err := c.controller(controller)
-	if err != nil {
-		return where{}, fmt.Errorf("cgroupx: host lacks knob %s (controller %s): %w", knob, controller, ErrUnsupported)
-	}
-	return w, nil
-}
-
-func (c *Cgroup) setCpuset(l Limits) error {
-	for _, kv := range []struct {
-		val  *string
-		file string
-	}{{l.Cpuset, "cpuset.cpus"}, {l.Mems, "cpuset.mems"}} {
-		if kv.val == nil {
+	for _, s := range steps {
+		if !s.wanted {
 			continue
 		}
-		w, err := c.need("cpuset", kv.file)
+		w, err := c.need(s.controller, s.knob)
 		if err != nil {
 			return err
 		}
-		if err := writeKnob(w.dir, kv.file, *kv.val); err != nil {
+		if err := s.set(knobsOf(w), w.dir, l); err != nil {
 			return err
-		}
-	}
-	return nil
-}
-
-// SharesToWeight converts v1 cpu.shares to cgroup2 cpu.weight the way runc
-// and systemd do.
-func SharesToWeight(shares uint64) uint64 {
-	shares = min(max(shares, 2), 262144)
-	return 1 + ((shares-2)*9999)/262142
-}
-
-func (c *Cgroup) setCPU(l Limits) error {
-	if l.CPUShares == nil && l.CPUQuota == nil && l.CPUPeriod == nil {
-		return nil
-	}
-	w, err := c.need("cpu", "cpu.cfs_quota_us")
-	if err != nil {
-		return err
-	}
-	if l.CPUShares != nil {
-		if w.v2 {
-			err = writeKnob(w.dir, "cpu.weight", strconv.FormatUint(SharesToWeight(*l.CPUShares), 10))
-		} else {
-			err = writeKnob(w.dir, "cpu.shares", strconv.FormatUint(*l.CPUShares, 10))
-		}
-		if err != nil {
-			return err
-		}
-	}
-	if l.CPUQuota == nil && l.CPUPeriod == nil {
-		return nil
-	}
-	if w.v2 {
-		b, err := readInto(filepath.Join(w.dir, "cpu.max"), nil)
-		if err != nil {
-			return knobError("cpu.max", err)
-		}
-		q, p, err := parseCPUMax(b)
-		if err != nil {
-			return err
-		}
-		if l.CPUQuota != nil {
-			q = *l.CPUQuota
-		}
-		if l.CPUPeriod != nil {
-			p = *l.CPUPeriod
-		}
-		qs := "max"
-		if q >= 0 {
-			qs = strconv.FormatInt(q, 10)
-		}
-		return writeKnob(w.dir, "cpu.max", qs+" "+strconv.FormatUint(p, 10))
-	}
-	// The period first: a quota is checked against the current period.
-	if l.CPUPeriod != nil {
-		if err := writeKnob(w.dir, "cpu.cfs_period_us", strconv.FormatUint(*l.CPUPeriod, 10)); err != nil {
-			return err
-		}
-	}
-	if l.CPUQuota != nil {
-		return writeKnob(w.dir, "cpu.cfs_quota_us", strconv.FormatInt(*l.CPUQuota, 10))
-	}
-	return nil
-}
-
-func limitString(v int64, v2 bool) string {
-	if v < 0 {
-		if v2 {
-			return "max"
-		}
-		return "-1"
-	}
-	return strconv.FormatInt(v, 10)
-}
-
-func (c *Cgroup) setMemory(l Limits) error {
-	if l.Memory == nil && l.MemorySwap == nil {
-		return nil
-	}
-	w, err := c.need("memory", "memory.limit_in_bytes")
-	if err != nil {
-		return err
-	}
-	if w.v2 {
-		if l.Memory != nil {
-			if err := writeKnob(w.dir, "memory.max", limitString(*l.Memory, true)); err != nil {
-				return err
-			}
-		}
-		if l.MemorySwap != nil {
-			mem := int64(-1)
-			if l.Memory != nil {
-				mem = *l.Memory
-			} else if b, err := readInto(filepath.Join(w.dir, "memory.max"), nil); err == nil {
-				if v, err := parseLimit(b); err == nil && v != Unlimited {
-					mem = int64(v) //nolint:gosec // below v1Unlimited
-				}
-			}
-			swap := int64(-1)
-			if *l.MemorySwap >= 0 {
-				if mem < 0 || *l.MemorySwap < mem {
-					return fmt.Errorf("cgroupx: memory+swap %d below memory %d: %w", *l.MemorySwap, mem, ErrInvalid)
-				}
-				swap = *l.MemorySwap - mem
-			}
-			return writeKnob(w.dir, "memory.swap.max", limitString(swap, true))
-		}
-		return nil
-	}
-	// v1 refuses memory above memory+swap: order the writes so that the
-	// pair is valid after each one.
-	setMem := func() error {
-		if l.Memory == nil {
-			return nil
-		}
-		return writeKnob(w.dir, "memory.limit_in_bytes", limitString(*l.Memory, false))
-	}
-	setSwap := func() error {
-		if l.MemorySwap == nil {
-			return nil
-		}
-		return writeKnob(w.dir, "memory.memsw.limit_in_bytes", limitString(*l.MemorySwap, false))
-	}
-	if err := setMem(); err != nil {
-		if !errors.Is(err, ErrInvalid) || l.MemorySwap == nil {
-			return err
-		}
-		if err := setSwap(); err != nil {
-			return err
-		}
-		return setMem()
-	}
-	return setSwap()
-}
-
-func (c *Cgroup) setPids(l Limits) error {
-	if l.Pids == nil {
-		return nil
-	}
-	w, err := c.need("pids", "pids.max")
-	if err != nil {
-		return err
-	}
-	return writeKnob(w.dir, "pids.max", limitString(*l.Pids, true))
-}
-
-func (c *Cgroup) setBlkio(l Limits) error {
-	if l.BlkioWeight == nil && len(l.ReadBPS)+len(l.WriteBPS)+len(l.ReadIOPS)+len(l.WriteIOPS) == 0 {
-		return nil
-	}
-	ctrl := "blkio"
-	if c.host.mode == ModeV2 {
-		ctrl = "io"
-	}
-	w, err := c.need(ctrl, "blkio.weight")
-	if err != nil {
-		return err
-	}
-	if l.BlkioWeight != nil {
-		weight := strconv.FormatUint(uint64(*l.BlkioWeight), 10)
-		names := []string{"blkio.weight", "blkio.bfq.weight"}
-		if w.v2 {
-			names = []string{"io.weight", "io.bfq.weight"}
-			weight = "default " + weight
-		}
-		done := false
-		for _, n := range names {
-			if err := writeKnob(w.dir, n, weight); err == nil {
-				done = true
-				break
-			} else if !errors.Is(err, ErrUnsupported) {
-				return err
-			}
-		}
-		if !done {
-			return fmt.Errorf("cgroupx: host lacks knob %s (no CFQ or BFQ I/O scheduler): %w", names[0], ErrUnsupported)
-		}
-	}
-	throttles := []struct {
-		rates []DeviceRate
-		v1    string
-		v2    string
-	}{
-		{l.ReadBPS, "blkio.throttle.read_bps_device", "rbps"},
-		{l.WriteBPS, "blkio.throttle.write_bps_device", "wbps"},
-		{l.ReadIOPS, "blkio.throttle.read_iops_device", "riops"},
-		{l.WriteIOPS, "blkio.throttle.write_iops_device", "wiops"},
-	}
-	for _, th := range throttles {
-		for _, r := range th.rates {
-			var err error
-			if w.v2 {
-				rate := "max"
-				if r.Rate > 0 {
-					rate = strconv.FormatUint(r.Rate, 10)
-				}
-				err = writeKnob(w.dir, "io.max", fmt.Sprintf("%d:%d %s=%s", r.Major, r.Minor, th.v2, rate))
-			} else {
-				err = writeKnob(w.dir, th.v1, fmt.Sprintf("%d:%d %d", r.Major, r.Minor, r.Rate))
-			}
-			if err != nil {
-				return err
-			}
 		}
 	}
 	return nil
@@ -334,204 +117,213 @@ func (c *Cgroup) Limits(ctx context.Context) (Limits, error) {
 		return Limits{}, err
 	}
 	var l Limits
-	read := func(controller, name string) ([]byte, bool, error) {
-		w, err := c.controller(controller)
+	for _, s := range []struct {
+		controller string
+		get        func(k knobs, dir string, l *Limits) error
+	}{
+		{"cpuset", knobs.getCpuset},
+		{"cpu", knobs.getCPU},
+		{"memory", knobs.getMemory},
+		{"pids", knobs.getPids},
+		{c.ioController(), knobs.getIO},
+	} {
+		w, err := c.controller(s.controller)
 		if err != nil {
-			return nil, false, nil
+			continue // the host lacks the controller: its fields stay nil
 		}
-		b, err := readInto(filepath.Join(w.dir, name), nil)
-		if notFound(err) {
-			return nil, false, nil
-		}
-		if err != nil {
-			return nil, false, err
-		}
-		return bytes.TrimSpace(b), true, nil
-	}
-	str := func(b []byte) *string { s := string(b); return &s }
-	signed := func(name string, b []byte) (*int64, error) {
-		v, err := parseLimit(b)
-		if err != nil {
-			return nil, fmt.Errorf("cgroupx: %s: %w", name, err)
-		}
-		n := int64(-1)
-		if v != Unlimited {
-			n = int64(v) //nolint:gosec // below v1Unlimited
-		}
-		return &n, nil
-	}
-	unsigned := func(name string, b []byte) (*uint64, error) {
-		v, ok := atou(b)
-		if !ok {
-			return nil, fmt.Errorf("cgroupx: %s %q: %w", name, b, ErrInvalid)
-		}
-		return &v, nil
-	}
-	v2 := c.host.mode == ModeV2
-	if b, ok, err := read("cpuset", "cpuset.cpus"); err != nil {
-		return l, err
-	} else if ok {
-		l.Cpuset = str(b)
-	}
-	if b, ok, err := read("cpuset", "cpuset.mems"); err != nil {
-		return l, err
-	} else if ok {
-		l.Mems = str(b)
-	}
-	var err error
-	if v2 {
-		if b, ok, rerr := read("cpu", "cpu.max"); rerr != nil {
-			return l, rerr
-		} else if ok {
-			q, p, perr := parseCPUMax(b)
-			if perr != nil {
-				return l, perr
-			}
-			l.CPUQuota, l.CPUPeriod = &q, &p
-		}
-		if b, ok, rerr := read("cpu", "cpu.weight"); rerr != nil {
-			return l, rerr
-		} else if ok {
-			// No exact inverse exists; report the weight's shares equivalent.
-			wgt, perr := unsigned("cpu.weight", b)
-			if perr != nil {
-				return l, perr
-			}
-			shares := 2 + ((max(*wgt, 1)-1)*262142+9998)/9999
-			l.CPUShares = &shares
-		}
-		if b, ok, rerr := read("memory", "memory.max"); rerr != nil {
-			return l, rerr
-		} else if ok {
-			if l.Memory, err = signed("memory.max", b); err != nil {
-				return l, err
-			}
-		}
-		if b, ok, rerr := read("memory", "memory.swap.max"); rerr != nil {
-			return l, rerr
-		} else if ok && l.Memory != nil {
-			sw, serr := signed("memory.swap.max", b)
-			if serr != nil {
-				return l, serr
-			}
-			total := int64(-1)
-			if *sw >= 0 && *l.Memory >= 0 {
-				total = *l.Memory + *sw
-			}
-			l.MemorySwap = &total
-		}
-	} else {
-		if b, ok, rerr := read("cpu", "cpu.shares"); rerr != nil {
-			return l, rerr
-		} else if ok {
-			if l.CPUShares, err = unsigned("cpu.shares", b); err != nil {
-				return l, err
-			}
-		}
-		if b, ok, rerr := read("cpu", "cpu.cfs_quota_us"); rerr != nil {
-			return l, rerr
-		} else if ok {
-			q, okq := atoi(b)
-			if !okq {
-				return l, fmt.Errorf("cgroupx: cpu.cfs_quota_us %q: %w", b, ErrInvalid)
-			}
-			l.CPUQuota = &q
-		}
-		if b, ok, rerr := read("cpu", "cpu.cfs_period_us"); rerr != nil {
-			return l, rerr
-		} else if ok {
-			if l.CPUPeriod, err = unsigned("cpu.cfs_period_us", b); err != nil {
-				return l, err
-			}
-		}
-		for _, kv := range []struct {
-			name string
-			dst  **int64
-		}{{"memory.limit_in_bytes", &l.Memory}, {"memory.memsw.limit_in_bytes", &l.MemorySwap}} {
-			if b, ok, rerr := read("memory", kv.name); rerr != nil {
-				return l, rerr
-			} else if ok {
-				if *kv.dst, err = signed(kv.name, b); err != nil {
-					return l, err
-				}
-			}
-		}
-	}
-	if b, ok, rerr := read("pids", "pids.max"); rerr != nil {
-		return l, rerr
-	} else if ok {
-		if l.Pids, err = signed("pids.max", b); err != nil {
+		if err := s.get(knobsOf(w), w.dir, &l); err != nil {
 			return l, err
 		}
-	}
-	if err := c.readIOLimits(&l, read); err != nil {
-		return l, err
 	}
 	return l, nil
 }
 
-func (c *Cgroup) readIOLimits(l *Limits, read func(controller, name string) ([]byte, bool, error)) error {
-	if c.host.mode == ModeV2 {
-		for _, n := range []string{"io.weight", "io.bfq.weight"} {
-			b, ok, err := read("io", n)
-			if err != nil {
-				return err
-			}
-			if !ok {
-				continue
-			}
-			l.BlkioWeight = parseWeight(b)
-			break
-		}
-		b, ok, err := read("io", "io.max")
-		if err != nil || !ok {
-			return err
-		}
-		return parseIOMax(b, l)
+// knobs writes and reads the limit files of one cgroup version. Each
+// method handles one controller in the directory dir; a getter leaves the
+// fields of knobs the host lacks nil.
+type knobs interface {
+	setCpuset(dir string, l Limits) error
+	setCPU(dir string, l Limits) error
+	setMemory(dir string, l Limits) error
+	setPids(dir string, l Limits) error
+	setIO(dir string, l Limits) error
+	getCpuset(dir string, l *Limits) error
+	getCPU(dir string, l *Limits) error
+	getMemory(dir string, l *Limits) error
+	getPids(dir string, l *Limits) error
+	getIO(dir string, l *Limits) error
+}
+
+var (
+	_ knobs = v1Knobs{}
+	_ knobs = v2Knobs{}
+)
+
+// knobsOf returns the knob files of the hierarchy a controller is on.
+func knobsOf(w where) knobs {
+	if w.v2 {
+		return v2Knobs{}
 	}
-	for _, n := range []string{"blkio.weight", "blkio.bfq.weight"} {
-		b, ok, err := read("blkio", n)
+	return v1Knobs{}
+}
+
+// ioController is the block I/O controller's name on the host.
+func (c *Cgroup) ioController() string {
+	if c.host.mode == ModeV2 {
+		return "io"
+	}
+	return "blkio"
+}
+
+// need returns the directory of a controller or an error naming the knob.
+func (c *Cgroup) need(controller, knob string) (where, error) {
+	w, err := c.controller(controller)
+	if err != nil {
+		return where{}, newError(ErrUnsupported, "host lacks knob %s (controller %s)", knob, controller)
+	}
+	return w, nil
+}
+
+// SharesToWeight converts v1 cpu.shares to cgroup2 cpu.weight the way runc
+// and systemd do.
+func SharesToWeight(shares uint64) uint64 {
+	shares = min(max(shares, 2), 262144)
+	return 1 + ((shares-2)*9999)/262142
+}
+
+// readKnob reads a knob file, trimmed; ok is false when the host lacks it.
+func readKnob(dir, name string) (b []byte, ok bool, err error) {
+	b, err = readInto(filepath.Join(dir, name), nil)
+	if notFound(err) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	return bytes.TrimSpace(b), true, nil
+}
+
+// Typed readers of knob files; each leaves *dst alone when the host lacks
+// the knob.
+
+func readString(dir, name string, dst **string) error {
+	b, ok, err := readKnob(dir, name)
+	if ok {
+		s := string(b)
+		*dst = &s
+	}
+	return err
+}
+
+func readSigned(dir, name string, dst **int64) error {
+	b, ok, err := readKnob(dir, name)
+	if !ok {
+		return err
+	}
+	v, err := parseLimit(b)
+	if err != nil {
+		return annotate(err, "%s", name)
+	}
+	n := int64(-1)
+	if v != Unlimited {
+		n = int64(v) //nolint:gosec // below v1Unlimited
+	}
+	*dst = &n
+	return nil
+}
+
+func readUnsigned(dir, name string, dst **uint64) error {
+	b, ok, err := readKnob(dir, name)
+	if !ok {
+		return err
+	}
+	v, okv := atou(b)
+	if !okv {
+		return newError(ErrInvalid, "%s %q", name, b)
+	}
+	*dst = &v
+	return nil
+}
+
+// readWeight reads the first of the weight files names that the host has.
+func readWeight(dir string, names []string, dst **uint16) error {
+	for _, n := range names {
+		b, ok, err := readKnob(dir, n)
 		if err != nil {
 			return err
 		}
 		if ok {
-			l.BlkioWeight = parseWeight(b)
-			break
-		}
-	}
-	for _, th := range []struct {
-		name string
-		dst  *[]DeviceRate
-	}{
-		{"blkio.throttle.read_bps_device", &l.ReadBPS},
-		{"blkio.throttle.write_bps_device", &l.WriteBPS},
-		{"blkio.throttle.read_iops_device", &l.ReadIOPS},
-		{"blkio.throttle.write_iops_device", &l.WriteIOPS},
-	} {
-		b, ok, err := read("blkio", th.name)
-		if err != nil {
-			return err
-		}
-		if !ok {
-			continue
-		}
-		var perr error
-		eachLine(b, func(line []byte) bool {
-			dev, rate, found := bytes.Cut(line, []byte(" "))
-			maj, mnr, okd := parseDev(dev)
-			r, okr := atou(rate)
-			if !found || !okd || !okr {
-				perr = fmt.Errorf("cgroupx: %s line %q: %w", th.name, line, ErrInvalid)
-				return false
-			}
-			*th.dst = append(*th.dst, DeviceRate{Major: maj, Minor: mnr, Rate: r})
-			return true
-		})
-		if perr != nil {
-			return perr
+			*dst = parseWeight(b)
+			return nil
 		}
 	}
 	return nil
+}
+
+// setWeight writes weight to the first of the weight files names that the
+// host has (the CFQ, then the BFQ file).
+func setWeight(dir string, names []string, weight string) error {
+	for _, n := range names {
+		err := writeKnob(dir, n, weight)
+		if err == nil || !errors.Is(err, ErrUnsupported) {
+			return err
+		}
+	}
+	return newError(ErrUnsupported, "host lacks knob %s (no CFQ or BFQ I/O scheduler)", names[0])
+}
+
+// setCpuset is the same on both versions.
+func setCpuset(dir string, l Limits) error {
+	if l.Cpuset != nil {
+		if err := writeKnob(dir, "cpuset.cpus", *l.Cpuset); err != nil {
+			return err
+		}
+	}
+	if l.Mems != nil {
+		return writeKnob(dir, "cpuset.mems", *l.Mems)
+	}
+	return nil
+}
+
+func getCpuset(dir string, l *Limits) error {
+	if err := readString(dir, "cpuset.cpus", &l.Cpuset); err != nil {
+		return err
+	}
+	return readString(dir, "cpuset.mems", &l.Mems)
+}
+
+// setPids is the same on both versions: pids.max takes "max".
+func setPids(dir string, l Limits) error {
+	return writeKnob(dir, "pids.max", limitString(*l.Pids, true))
+}
+
+func getPids(dir string, l *Limits) error { return readSigned(dir, "pids.max", &l.Pids) }
+
+func limitString(v int64, v2 bool) string {
+	if v < 0 {
+		if v2 {
+			return "max"
+		}
+		return "-1"
+	}
+	return strconv.FormatInt(v, 10)
+}
+
+// throttleFiles pairs the Limits throttle lists with their v1 file and
+// their cgroup2 io.max key.
+func throttleFiles(l *Limits) [4]struct {
+	rates  *[]DeviceRate
+	v1, v2 string
+} {
+	return [4]struct {
+		rates  *[]DeviceRate
+		v1, v2 string
+	}{
+		{&l.ReadBPS, "blkio.throttle.read_bps_device", "rbps"},
+		{&l.WriteBPS, "blkio.throttle.write_bps_device", "wbps"},
+		{&l.ReadIOPS, "blkio.throttle.read_iops_device", "riops"},
+		{&l.WriteIOPS, "blkio.throttle.write_iops_device", "wiops"},
+	}
 }
 
 // parseDev parses "major:minor".
@@ -556,13 +348,13 @@ func parseIOMax(b []byte, l *Limits) error {
 		}
 		maj, mnr, ok := parseDev([]byte(f[0]))
 		if !ok {
-			perr = fmt.Errorf("cgroupx: io.max line %q: %w", line, ErrInvalid)
+			perr = newError(ErrInvalid, "io.max line %q", line)
 			return false
 		}
 		for _, kv := range f[1:] {
 			k, v, found := strings.Cut(kv, "=")
 			if !found {
-				perr = fmt.Errorf("cgroupx: io.max line %q: %w", line, ErrInvalid)
+				perr = newError(ErrInvalid, "io.max line %q", line)
 				return false
 			}
 			if v == "max" {
@@ -570,7 +362,7 @@ func parseIOMax(b []byte, l *Limits) error {
 			}
 			n, okn := atou([]byte(v))
 			if !okn {
-				perr = fmt.Errorf("cgroupx: io.max line %q: %w", line, ErrInvalid)
+				perr = newError(ErrInvalid, "io.max line %q", line)
 				return false
 			}
 			r := DeviceRate{Major: maj, Minor: mnr, Rate: n}

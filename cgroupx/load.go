@@ -4,15 +4,16 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"strconv"
 	"sync"
-	"syscall"
 	"time"
 	"unsafe"
+
+	"golang.org/x/sys/unix"
 )
 
 // Fixed-point constants of the kernel's load average
@@ -158,13 +159,13 @@ func countProcess(taskDir string, pid int, buf []byte, tc *TaskCount, cache *fil
 // allocating, and calls fn with the directory's descriptor and each numeric
 // entry's id and name.
 func forEachTask(taskDir string, dirents []byte, fn func(dfd int, tid uint64, name []byte)) {
-	dfd, err := syscall.Open(taskDir, syscall.O_RDONLY|syscall.O_DIRECTORY|syscall.O_CLOEXEC, 0)
+	dfd, err := unix.Open(taskDir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return
 	}
-	defer syscall.Close(dfd)
+	defer unix.Close(dfd)
 	for {
-		n, err := syscall.ReadDirent(dfd, dirents)
+		n, err := unix.ReadDirent(dfd, dirents)
 		if err != nil || n <= 0 {
 			return
 		}
@@ -265,14 +266,14 @@ const atFDCWD = -100
 
 // readStat reads <dirfd>/<path> (a NUL-terminated "tid/stat") into buf.
 func readStat(dirfd int, path *byte, buf []byte) ([]byte, bool) {
-	fd, _, errno := syscall.Syscall6(syscall.SYS_OPENAT, uintptr(dirfd), //nolint:gosec // AT_FDCWD is negative by design
+	fd, _, errno := unix.Syscall6(unix.SYS_OPENAT, uintptr(dirfd), //nolint:gosec // AT_FDCWD is negative by design
 		uintptr(unsafe.Pointer(path)),
-		uintptr(syscall.O_RDONLY|syscall.O_CLOEXEC), 0, 0, 0)
+		uintptr(unix.O_RDONLY|unix.O_CLOEXEC), 0, 0, 0)
 	if errno != 0 {
 		return nil, false
 	}
-	defer syscall.Close(int(fd))
-	n, err := syscall.Read(int(fd), buf)
+	defer unix.Close(int(fd))
+	n, err := unix.Read(int(fd), buf)
 	if err != nil || n <= 0 {
 		return nil, false
 	}
@@ -301,7 +302,7 @@ func (c *Cgroup) PIDs(ctx context.Context) ([]int, error) {
 			eachLine(buf, func(line []byte) bool {
 				n, ok := atou(line)
 				if !ok || n > 1<<22 {
-					rerr = fmt.Errorf("cgroupx: %s/cgroup.procs: %q: %w", dir, line, ErrInvalid)
+					rerr = newError(ErrInvalid, "%s/cgroup.procs: %q", dir, line)
 					return false
 				}
 				pids = append(pids, int(n))
@@ -317,8 +318,8 @@ func (c *Cgroup) PIDs(ctx context.Context) ([]int, error) {
 		}
 		// A directory's link count is 2 + its subdirectories on kernfs
 		// (and tmpfs, ext4): a leaf cgroup needs no listing.
-		var st syscall.Stat_t
-		if err := syscall.Stat(dir, &st); err == nil && st.Nlink == 2 {
+		var st unix.Stat_t
+		if err := unix.Stat(dir, &st); err == nil && st.Nlink == 2 {
 			return nil
 		}
 		entries, err := os.ReadDir(dir)
@@ -326,7 +327,12 @@ func (c *Cgroup) PIDs(ctx context.Context) ([]int, error) {
 			if !top && errors.Is(err, os.ErrNotExist) {
 				return nil
 			}
-			return fmt.Errorf("cgroupx: %w", err)
+			cause := err
+			var pe *fs.PathError
+			if errors.As(err, &pe) {
+				cause = pe.Err
+			}
+			return pathError("readdir", dir, cause)
 		}
 		for _, e := range entries {
 			if e.IsDir() {
@@ -364,15 +370,35 @@ type Ticker interface {
 	Stop()
 }
 
-// LoadConfig configures a LoadTracker. The zero value is the default.
+// LoadConfig configures a LoadTracker. A zero field is its default (see
+// DefaultLoadConfig), so the zero LoadConfig is the default configuration.
 type LoadConfig struct {
-	// Interval between scans; default [LoadFreq] (5 s), the kernel's, for
-	// which the EXP_* constants are made.
+	// Interval between scans; zero (or negative) is [LoadFreq] (5 s), the
+	// kernel's, for which the EXP_* constants are made.
 	Interval time.Duration
-	// NewTicker makes the ticker that paces Run; default time.NewTicker.
+	// NewTicker makes the ticker that paces Run; nil is time.NewTicker.
 	NewTicker func(time.Duration) Ticker
 	// Logger receives scan errors that Run survives; nil discards them.
 	Logger *slog.Logger
+}
+
+// DefaultLoadConfig returns the configuration a zero LoadConfig stands for:
+// scans every LoadFreq paced by time.NewTicker, errors discarded.
+func DefaultLoadConfig() LoadConfig {
+	return LoadConfig{}.withDefaults()
+}
+
+func (cfg LoadConfig) withDefaults() LoadConfig {
+	if cfg.Interval <= 0 {
+		cfg.Interval = LoadFreq
+	}
+	if cfg.NewTicker == nil {
+		cfg.NewTicker = func(d time.Duration) Ticker { return timeTicker{time.NewTicker(d)} }
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	return cfg
 }
 
 // LoadTracker keeps a container's load average: every Interval it counts
@@ -401,16 +427,7 @@ func (t timeTicker) Chan() <-chan time.Time { return t.C }
 // NewLoadTracker returns a tracker for cg, with averages at zero as after a
 // boot.
 func NewLoadTracker(cg *Cgroup, cfg LoadConfig) *LoadTracker {
-	if cfg.Interval <= 0 {
-		cfg.Interval = LoadFreq
-	}
-	if cfg.NewTicker == nil {
-		cfg.NewTicker = func(d time.Duration) Ticker { return timeTicker{time.NewTicker(d)} }
-	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.DiscardHandler)
-	}
-	return &LoadTracker{cg: cg, cfg: cfg}
+	return &LoadTracker{cg: cg, cfg: cfg.withDefaults()}
 }
 
 // Run scans at every tick until ctx is done, then returns ctx's error. When

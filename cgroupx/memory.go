@@ -3,7 +3,6 @@ package cgroupx
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"io"
 	"path/filepath"
 )
@@ -146,7 +145,7 @@ func parseMemStat(b []byte, v1 bool) (memStat, error) {
 		}
 	})
 	if bad != nil {
-		return memStat{}, fmt.Errorf("cgroupx: memory.stat: bad value for %q: %w", bad, ErrInvalid)
+		return memStat{}, newError(ErrInvalid, "memory.stat: bad value for %q", bad)
 	}
 	if !s.haveSlab {
 		s.slab = s.slabReclaimable + s.slabUnreclaimable
@@ -160,7 +159,7 @@ func parseMemStat(b []byte, v1 bool) (memStat, error) {
 func ParseMeminfo(r io.Reader) (Meminfo, error) {
 	b, err := io.ReadAll(io.LimitReader(r, 1<<20))
 	if err != nil {
-		return Meminfo{}, fmt.Errorf("cgroupx: reading meminfo: %w", err)
+		return Meminfo{}, annotate(err, "reading meminfo")
 	}
 	return parseMeminfo(b)
 }
@@ -196,10 +195,10 @@ func parseMeminfo(b []byte) (Meminfo, error) {
 		return true
 	})
 	if bad != nil {
-		return Meminfo{}, fmt.Errorf("cgroupx: meminfo line %q: %w", bad, ErrInvalid)
+		return Meminfo{}, newError(ErrInvalid, "meminfo line %q", bad)
 	}
 	if !haveTotal {
-		return Meminfo{}, fmt.Errorf("cgroupx: meminfo has no MemTotal: %w", ErrInvalid)
+		return Meminfo{}, newError(ErrInvalid, "meminfo has no MemTotal")
 	}
 	m.Limit = m.MemTotal
 	m.Usage = m.MemTotal - min(m.MemFree, m.MemTotal)

@@ -2,7 +2,7 @@ package cgroupx
 
 import (
 	"bufio"
-	"fmt"
+	"errors"
 	"io"
 	"strconv"
 	"strings"
@@ -79,8 +79,7 @@ func (m Mount) Controllers() []string {
 // Octal escapes in paths (\040 for a space) are decoded.
 func ParseMountinfo(r io.Reader) ([]Mount, error) {
 	var mounts []Mount
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 0, 4096), 1<<20)
+	sc := newLineScanner(r)
 	line := 0
 	for sc.Scan() {
 		line++
@@ -97,7 +96,7 @@ func ParseMountinfo(r io.Reader) ([]Mount, error) {
 			}
 		}
 		if len(fields) < 7 || sep < 0 || sep+3 > len(fields) {
-			return nil, fmt.Errorf("cgroupx: mountinfo line %d: %q: %w", line, text, ErrInvalid)
+			return nil, newError(ErrInvalid, "mountinfo line %d: %q", line, text)
 		}
 		m := Mount{
 			Root:       unescapeOctal(fields[3]),
@@ -111,9 +110,34 @@ func ParseMountinfo(r io.Reader) ([]Mount, error) {
 		mounts = append(mounts, m)
 	}
 	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("cgroupx: reading mountinfo: %w", err)
+		return nil, scanError(err, "mountinfo", line+1)
 	}
 	return mounts, nil
+}
+
+// maxLine bounds a line of mountinfo or /proc/pid/cgroup: the kernel
+// writes paths of up to PATH_MAX (4 KiB) a field, so a longer line is not
+// the kernel's.
+const maxLine = 1 << 20
+
+// newLineScanner returns a scanner over r whose lines may be up to maxLine.
+func newLineScanner(r io.Reader) *bufio.Scanner {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 0, 4096), maxLine)
+	return sc
+}
+
+// scanError is the error of a line scanner over file what, which stopped
+// at line n (0 when not counted): a line over the scanner's bound is bad
+// input, a failed read the reader's own error.
+func scanError(err error, what string, n int) error {
+	if errors.Is(err, bufio.ErrTooLong) {
+		if n > 0 {
+			return newError(ErrInvalid, "%s line %d too long", what, n)
+		}
+		return newError(ErrInvalid, "%s has a line too long", what)
+	}
+	return annotate(err, "reading %s", what)
 }
 
 // unescapeOctal decodes the \ooo escapes the kernel writes for space, tab,
@@ -179,8 +203,7 @@ type ProcCgroup struct {
 // ("hierarchy-id:controller-list:path" a line).
 func ParseProcCgroup(r io.Reader) ([]ProcCgroup, error) {
 	var out []ProcCgroup
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 0, 4096), 1<<20)
+	sc := newLineScanner(r)
 	line := 0
 	for sc.Scan() {
 		line++
@@ -192,7 +215,7 @@ func ParseProcCgroup(r io.Reader) ([]ProcCgroup, error) {
 		ctrl, path, ok2 := strings.Cut(rest, ":")
 		n, err := strconv.Atoi(id)
 		if !ok1 || !ok2 || err != nil || n < 0 || !strings.HasPrefix(path, "/") {
-			return nil, fmt.Errorf("cgroupx: /proc/pid/cgroup line %d: %q: %w", line, text, ErrInvalid)
+			return nil, newError(ErrInvalid, "/proc/pid/cgroup line %d: %q", line, text)
 		}
 		pc := ProcCgroup{ID: n, Path: path}
 		if ctrl != "" {
@@ -201,7 +224,7 @@ func ParseProcCgroup(r io.Reader) ([]ProcCgroup, error) {
 		out = append(out, pc)
 	}
 	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("cgroupx: reading /proc/pid/cgroup: %w", err)
+		return nil, scanError(err, "/proc/pid/cgroup", line+1)
 	}
 	return out, nil
 }

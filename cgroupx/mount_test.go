@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/shoalkit/shoal/internal/errs"
 )
 
 func TestParseMountinfo(t *testing.T) {
@@ -148,6 +150,38 @@ func TestRelToMount(t *testing.T) {
 	} {
 		if got := relToMount(tc.path, tc.root); got != tc.want {
 			t.Errorf("relToMount(%q, %q) = %q, want %q", tc.path, tc.root, got, tc.want)
+		}
+	}
+}
+
+// A line longer than the parsers' 1 MiB bound is bad input like any other:
+// ErrInvalid, one prefix, and a message that does not carry the line.
+func TestParseLongLine(t *testing.T) {
+	long := strings.Repeat("x", 1<<20+1)
+	for _, tc := range []struct {
+		name  string
+		parse func(string) error
+		in    string
+	}{
+		{
+			"mountinfo", func(s string) error { _, err := ParseMountinfo(strings.NewReader(s)); return err },
+			"22 1 0:21 / /proc rw - proc proc rw\n36 35 98:0 /" + long + " /mnt rw - ext4 /dev/root rw\n",
+		},
+		{
+			"proc cgroup", func(s string) error { _, err := ParseProcCgroup(strings.NewReader(s)); return err },
+			"0::/a\n0::/" + long + "\n",
+		},
+	} {
+		err := tc.parse(tc.in)
+		if !errors.Is(err, ErrInvalid) {
+			t.Errorf("%s: err = %.200v, want ErrInvalid", tc.name, err)
+			continue
+		}
+		if err := errs.CheckShape(err, "cgroupx", ErrNotFound, ErrInvalid, ErrUnsupported, ErrClosed, ErrUnavailable); err != nil {
+			t.Errorf("%s: %.300v", tc.name, err)
+		}
+		if msg := err.Error(); len(msg) > 200 || !strings.Contains(msg, "line 2") {
+			t.Errorf("%s: message %.300q should name line 2 and stay short", tc.name, msg)
 		}
 	}
 }

@@ -147,3 +147,22 @@ func FuzzRenderersOverHostFiles(f *testing.F) {
 		}
 	})
 }
+
+func FuzzParseThrottling(f *testing.F) {
+	f.Add([]byte("nr_periods 40\nnr_throttled 7\nthrottled_usec 1500\n"), true)
+	f.Add([]byte("nr_periods 40\nnr_throttled 7\nthrottled_time 1500000\n"), false)
+	f.Fuzz(func(t *testing.T, b []byte, v2 bool) {
+		_, err := parseThrottling(b, v2)
+		if err != nil && !errors.Is(err, ErrInvalid) && !errors.Is(err, ErrUnsupported) {
+			t.Fatalf("error %v is neither ErrInvalid nor ErrUnsupported", err)
+		}
+	})
+}
+
+func FuzzParseCounters(f *testing.F) {
+	f.Add([]byte("low 0\nhigh 0\nmax 12\noom 2\noom_kill 3\n"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var max, kill uint64
+		checkInvalid(t, parseCounters(b, "memory.events", map[string]*uint64{"max": &max, "oom_kill": &kill}))
+	})
+}

@@ -2,7 +2,6 @@ package cgroupx
 
 import (
 	"bytes"
-	"fmt"
 	"io"
 )
 
@@ -25,7 +24,7 @@ type ProcStat struct {
 func ParseProcStat(r io.Reader) (ProcStat, error) {
 	b, err := io.ReadAll(io.LimitReader(r, 4096))
 	if err != nil {
-		return ProcStat{}, fmt.Errorf("cgroupx: reading stat: %w", err)
+		return ProcStat{}, annotate(err, "reading stat")
 	}
 	return parseProcStat(b)
 }
@@ -35,11 +34,11 @@ func parseProcStat(b []byte) (ProcStat, error) {
 	open := bytes.IndexByte(b, '(')
 	closing := bytes.LastIndexByte(b, ')')
 	if open < 1 || closing < open {
-		return s, fmt.Errorf("cgroupx: stat %q: no command: %w", trunc(b), ErrInvalid)
+		return s, newError(ErrInvalid, "stat %q: no command", trunc(b))
 	}
 	pid, ok := atou(bytes.TrimSpace(b[:open]))
 	if !ok || pid > 1<<22 {
-		return s, fmt.Errorf("cgroupx: stat %q: bad pid: %w", trunc(b), ErrInvalid)
+		return s, newError(ErrInvalid, "stat %q: bad pid", trunc(b))
 	}
 	s.PID = int(pid)
 	s.Comm = string(b[open+1 : closing])
@@ -48,7 +47,7 @@ func parseProcStat(b []byte) (ProcStat, error) {
 	var fields [22][]byte
 	rest := b[closing+1:]
 	if len(rest) == 0 || rest[0] != ' ' {
-		return ProcStat{}, fmt.Errorf("cgroupx: stat %q: no space after the command: %w", trunc(b), ErrInvalid)
+		return ProcStat{}, newError(ErrInvalid, "stat %q: no space after the command", trunc(b))
 	}
 	rest = rest[1:]
 	n := 0
@@ -58,7 +57,7 @@ func parseProcStat(b []byte) (ProcStat, error) {
 			i = len(rest)
 		}
 		if i == 0 {
-			return ProcStat{}, fmt.Errorf("cgroupx: stat %q: empty field: %w", trunc(b), ErrInvalid)
+			return ProcStat{}, newError(ErrInvalid, "stat %q: empty field", trunc(b))
 		}
 		fields[n], rest = rest[:i], rest[i:]
 		n++
@@ -67,7 +66,7 @@ func parseProcStat(b []byte) (ProcStat, error) {
 		}
 	}
 	if n < len(fields) || len(fields[0]) != 1 {
-		return ProcStat{}, fmt.Errorf("cgroupx: stat %q: too few fields: %w", trunc(b), ErrInvalid)
+		return ProcStat{}, newError(ErrInvalid, "stat %q: too few fields", trunc(b))
 	}
 	s.State = fields[0][0]
 	get := func(field int) uint64 {
@@ -84,7 +83,7 @@ func parseProcStat(b []byte) (ProcStat, error) {
 	s.StartTime = get(22)
 	s.RSSPages = get(24)
 	if !ok || ppid > 1<<22 || threads > 1<<22 {
-		return ProcStat{}, fmt.Errorf("cgroupx: stat %q: bad number: %w", trunc(b), ErrInvalid)
+		return ProcStat{}, newError(ErrInvalid, "stat %q: bad number", trunc(b))
 	}
 	s.PPID, s.NumThreads = int(ppid), int(threads)
 	return s, nil

@@ -3,7 +3,6 @@ package cgroupx
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"io"
 	"path/filepath"
 	"strconv"
@@ -37,7 +36,7 @@ type Pressure struct {
 func ParsePressure(r io.Reader) (PressureStats, error) {
 	b, err := io.ReadAll(io.LimitReader(r, 4096))
 	if err != nil {
-		return PressureStats{}, fmt.Errorf("cgroupx: reading pressure: %w", err)
+		return PressureStats{}, annotate(err, "reading pressure")
 	}
 	return parsePressure(b)
 }
@@ -56,19 +55,19 @@ func parsePressure(b []byte) (PressureStats, error) {
 			dst = &ps.Full
 		}
 		if dst == nil {
-			perr = fmt.Errorf("cgroupx: pressure line %q: %w", trunc(line), ErrInvalid)
+			perr = newError(ErrInvalid, "pressure line %q", trunc(line))
 			return false
 		}
 		for i, key := range []string{"avg10=", "avg60=", "avg300=", "total="} {
 			v, ok := bytes.CutPrefix(f[i+1], []byte(key))
 			if !ok {
-				perr = fmt.Errorf("cgroupx: pressure line %q: %w", trunc(line), ErrInvalid)
+				perr = newError(ErrInvalid, "pressure line %q", trunc(line))
 				return false
 			}
 			if key == "total=" {
 				n, okn := atou(v)
 				if !okn || n > 1<<62/uint64(time.Microsecond) {
-					perr = fmt.Errorf("cgroupx: pressure total %q: %w", v, ErrInvalid)
+					perr = newError(ErrInvalid, "pressure total %q", v)
 					return false
 				}
 				dst.Total = time.Duration(n) * time.Microsecond //nolint:gosec // range checked
@@ -76,7 +75,7 @@ func parsePressure(b []byte) (PressureStats, error) {
 			}
 			x, err := strconv.ParseFloat(string(v), 64)
 			if err != nil || x < 0 || x > 100 {
-				perr = fmt.Errorf("cgroupx: pressure average %q: %w", v, ErrInvalid)
+				perr = newError(ErrInvalid, "pressure average %q", v)
 				return false
 			}
 			*[]*float64{&dst.Avg10, &dst.Avg60, &dst.Avg300}[i] = x
@@ -95,7 +94,7 @@ func (c *Cgroup) Pressure(ctx context.Context) (Pressure, error) {
 		return Pressure{}, err
 	}
 	if c.v2 == "" {
-		return Pressure{}, fmt.Errorf("cgroupx: cgroup %s has no cgroup2 group for pressure: %w", c.path, ErrUnsupported)
+		return Pressure{}, newError(ErrUnsupported, "cgroup %s has no cgroup2 group for pressure", c.path)
 	}
 	var p Pressure
 	var err error
@@ -122,7 +121,7 @@ func (c *Cgroup) Pressure(ctx context.Context) (Pressure, error) {
 		return buf
 	})
 	if err == nil && found == 0 {
-		err = fmt.Errorf("cgroupx: no pressure files in %s (PSI disabled?): %w", c.v2, ErrUnsupported)
+		err = newError(ErrUnsupported, "no pressure files in %s (PSI disabled?)", c.v2)
 	}
 	return p, err
 }

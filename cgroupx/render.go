@@ -51,8 +51,7 @@ func WriteMeminfo(w io.Writer, m Meminfo, host io.Reader) error {
 		for _, label := range meminfoOrder() {
 			b = appendMeminfoLine(b, label, *m.field([]byte(label)))
 		}
-		_, err := w.Write(b)
-		return err
+		return write(w, b)
 	}
 	sc := bufio.NewScanner(host)
 	for sc.Scan() {
@@ -68,10 +67,9 @@ func WriteMeminfo(w io.Writer, m Meminfo, host io.Reader) error {
 		b = append(b, '\n')
 	}
 	if err := sc.Err(); err != nil {
-		return fmt.Errorf("cgroupx: reading host meminfo: %w", err)
+		return scanError(err, "host meminfo", 0)
 	}
-	_, err := w.Write(b)
-	return err
+	return write(w, b)
 }
 
 // WriteLoadavg writes l in the /proc/loadavg format
@@ -92,8 +90,7 @@ func WriteLoadavg(w io.Writer, l LoadAvg) error {
 		b = strconv.AppendUint(b, frac, 10)
 	}
 	b = fmt.Appendf(b, " %d/%d %d\n", l.Running, l.Total, l.LastPID)
-	_, err := w.Write(b)
-	return err
+	return write(w, b)
 }
 
 // appendCentis appends d as seconds with two decimals, truncated, as
@@ -112,22 +109,20 @@ func WriteUptime(w io.Writer, u Uptime) error {
 	b = append(b, ' ')
 	b = appendCentis(b, u.Idle)
 	b = append(b, '\n')
-	_, err := w.Write(b)
-	return err
+	return write(w, b)
 }
 
 // WriteCPUOnline writes the /sys/devices/system/cpu/online list of a
 // container with n CPUs: "0-<n-1>", or "0" for one.
 func WriteCPUOnline(w io.Writer, n int) error {
 	if n < 1 {
-		return fmt.Errorf("cgroupx: %d online cpus: %w", n, ErrInvalid)
+		return newError(ErrInvalid, "%d online cpus", n)
 	}
 	s := "0\n"
 	if n > 1 {
 		s = "0-" + strconv.Itoa(n-1) + "\n"
 	}
-	_, err := io.WriteString(w, s)
-	return err
+	return write(w, []byte(s))
 }
 
 // WriteCPUInfo writes the host's /proc/cpuinfo (read from host) cut down to
@@ -143,7 +138,7 @@ func WriteCPUInfo(w io.Writer, host io.Reader, cpus CPUs) error {
 	}
 	data, err := io.ReadAll(io.LimitReader(host, 16<<20))
 	if err != nil {
-		return fmt.Errorf("cgroupx: reading host cpuinfo: %w", err)
+		return scanError(err, "host cpuinfo", 0)
 	}
 	var out []byte
 	for block := range bytes.SplitSeq(data, []byte("\n\n")) {
@@ -157,7 +152,7 @@ func WriteCPUInfo(w io.Writer, host io.Reader, cpus CPUs) error {
 			if ok && string(bytes.TrimSpace(k)) == "processor" {
 				n, okn := atou(bytes.TrimSpace(v))
 				if !okn || n > maxCPU {
-					return fmt.Errorf("cgroupx: cpuinfo processor %q: %w", bytes.TrimSpace(v), ErrInvalid)
+					return newError(ErrInvalid, "cpuinfo processor %q", bytes.TrimSpace(v))
 				}
 				proc = int(n)
 				break
@@ -177,8 +172,7 @@ func WriteCPUInfo(w io.Writer, host io.Reader, cpus CPUs) error {
 		}
 		out = append(out, '\n')
 	}
-	_, err = w.Write(out)
-	return err
+	return write(w, out)
 }
 
 // StatCPU is what the cpu lines of /proc/stat say inside a container.
@@ -198,7 +192,7 @@ type StatCPU struct {
 // lines other than the cpu lines follow unchanged.
 func WriteStat(w io.Writer, s StatCPU, host io.Reader) error {
 	if s.CPUs < 1 {
-		return fmt.Errorf("cgroupx: %d cpus: %w", s.CPUs, ErrInvalid)
+		return newError(ErrInvalid, "%d cpus", s.CPUs)
 	}
 	ticks := func(d time.Duration) uint64 { return uint64(max(d, 0) / (time.Second / userHZ)) } //nolint:gosec // non-negative
 	user, system, idle := ticks(s.Used.User), ticks(s.Used.System), ticks(s.Idle)
@@ -225,9 +219,16 @@ func WriteStat(w io.Writer, s StatCPU, host io.Reader) error {
 			b = append(b, '\n')
 		}
 		if err := sc.Err(); err != nil {
-			return fmt.Errorf("cgroupx: reading host stat: %w", err)
+			return scanError(err, "host stat", 0)
 		}
 	}
-	_, err := w.Write(b)
-	return err
+	return write(w, b)
+}
+
+// write writes b to w; an error of w is ErrUnavailable.
+func write(w io.Writer, b []byte) error {
+	if _, err := w.Write(b); err != nil {
+		return wrapError(ErrUnavailable, err, "write")
+	}
+	return nil
 }

@@ -3,7 +3,6 @@ package cgroupx
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"io"
 	"math"
 	"time"
@@ -27,7 +26,7 @@ type Uptime struct {
 func ParseUptime(r io.Reader) (uptime, idle time.Duration, err error) {
 	b, err := io.ReadAll(io.LimitReader(r, 4096))
 	if err != nil {
-		return 0, 0, fmt.Errorf("cgroupx: reading uptime: %w", err)
+		return 0, 0, annotate(err, "reading uptime")
 	}
 	return parseUptime(b)
 }
@@ -35,7 +34,7 @@ func ParseUptime(r io.Reader) (uptime, idle time.Duration, err error) {
 func parseUptime(b []byte) (uptime, idle time.Duration, err error) {
 	f := bytes.Fields(b)
 	if len(f) != 2 {
-		return 0, 0, fmt.Errorf("cgroupx: uptime %q: %w", trunc(b), ErrInvalid)
+		return 0, 0, newError(ErrInvalid, "uptime %q", trunc(b))
 	}
 	var d [2]time.Duration
 	for i, s := range f {
@@ -43,7 +42,7 @@ func parseUptime(b []byte) (uptime, idle time.Duration, err error) {
 		w, ok1 := atou(whole)
 		c, ok2 := atou(frac)
 		if !ok || !ok1 || !ok2 || len(frac) != 2 || w > math.MaxInt64/uint64(time.Second)-1 {
-			return 0, 0, fmt.Errorf("cgroupx: uptime %q: %w", trunc(b), ErrInvalid)
+			return 0, 0, newError(ErrInvalid, "uptime %q", trunc(b))
 		}
 		d[i] = time.Duration(w)*time.Second + time.Duration(c)*10*time.Millisecond //nolint:gosec // range checked
 	}
@@ -86,7 +85,7 @@ func (c *Cgroup) Uptime(ctx context.Context) (Uptime, error) {
 		}
 	}
 	if !found {
-		return Uptime{}, fmt.Errorf("cgroupx: cgroup %s has no processes: %w", c.path, ErrNotFound)
+		return Uptime{}, newError(ErrNotFound, "cgroup %s has no processes", c.path)
 	}
 	hostUp, _, err := c.host.HostUptime(ctx)
 	if err != nil {

@@ -31,7 +31,9 @@ func V1Hierarchies() []string {
 	return []string{"cpu,cpuacct", "cpuset", "memory", "blkio", "pids", "freezer"}
 }
 
-// Host holds the host-wide values a tree writes under /proc and /sys.
+// Host holds the host-wide values a tree writes under /proc and /sys. A
+// zero swap, uptime or idle time is a host without them; MemTotal and CPUs
+// are required (SetHost refuses a host without memory or CPUs).
 type Host struct {
 	MemTotal, MemFree, SwapTotal, SwapFree uint64 // bytes
 	CPUs                                   int    // online CPUs, numbered from 0
@@ -122,7 +124,7 @@ func (tr *Tree) init() {
 		tr.mkdirAll(tr.v2Root())
 		tr.write(filepath.Join(tr.v2Root(), "cgroup.controllers"), "cpuset cpu io memory hugetlb pids rdma misc\n")
 	default:
-		tr.fatalf("cgroupxtest: unknown layout %d", layout)
+		tr.fatalf("cgroupxtest: Layout %d is not V1, V2 or Hybrid", layout)
 		return
 	}
 	tr.write(filepath.Join(tr.Root, "proc/self/mountinfo"), mi.String())
@@ -134,6 +136,10 @@ func (tr *Tree) init() {
 // and /sys/devices/system/cpu/online.
 func (tr *Tree) SetHost(h Host) {
 	tr.helper()
+	if h.MemTotal == 0 || h.CPUs < 1 {
+		tr.fatalf("cgroupxtest: Host.MemTotal %d, Host.CPUs %d: a host needs memory and at least one CPU (see DefaultHost)", h.MemTotal, h.CPUs)
+		return
+	}
 	kb := func(b uint64) uint64 { return b / 1024 }
 	tr.write(filepath.Join(tr.Root, "proc/meminfo"), fmt.Sprintf(
 		"MemTotal:       %8d kB\nMemFree:        %8d kB\nMemAvailable:   %8d kB\nBuffers:        %8d kB\nCached:         %8d kB\n"+
@@ -441,8 +447,8 @@ type Thread struct {
 // Process is a fake process. The leader thread (TID == PID) is added when
 // Threads does not list it.
 type Process struct {
-	PID          int
-	Comm         string
+	PID          int    // required, above 0
+	Comm         string // "proc" when empty
 	State        byte   // the leader's state; 'S' when zero
 	StartTime    uint64 // clock ticks (1/100 s) after boot
 	UTime, STime uint64 // clock ticks
@@ -456,6 +462,10 @@ type Process struct {
 // hierarchy.
 func (tr *Tree) AddProcess(path string, p Process) {
 	tr.helper()
+	if p.PID <= 0 {
+		tr.fatalf("cgroupxtest: Process.PID %d: want a pid above 0", p.PID)
+		return
+	}
 	tr.Mkdir(path)
 	if p.State == 0 {
 		p.State = 'S'

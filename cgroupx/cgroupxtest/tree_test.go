@@ -3,6 +3,7 @@ package cgroupxtest_test
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/shoalkit/shoal/cgroupx/cgroupxtest"
@@ -38,5 +39,23 @@ func TestLayouts(t *testing.T) {
 				t.Errorf("layout %d: %v", l, err)
 			}
 		}
+	}
+}
+
+// A zero Layout, Host or Process pid is refused naming the field, never a
+// silently empty machine.
+func TestZeroValuesRefused(t *testing.T) {
+	if err := cgroupxtest.NewAt(t.TempDir(), 0).Err(); err == nil || !strings.Contains(err.Error(), "Layout 0") {
+		t.Errorf("zero layout: %v", err)
+	}
+	tr := cgroupxtest.NewAt(t.TempDir(), cgroupxtest.V2)
+	tr.SetHost(cgroupxtest.Host{})
+	if err := tr.Err(); err == nil || !strings.Contains(err.Error(), "Host.MemTotal 0") {
+		t.Errorf("zero host: %v", err)
+	}
+	tr = cgroupxtest.NewAt(t.TempDir(), cgroupxtest.V2)
+	tr.AddProcess("/", cgroupxtest.Process{})
+	if err := tr.Err(); err == nil || !strings.Contains(err.Error(), "Process.PID 0") {
+		t.Errorf("zero pid: %v", err)
 	}
 }

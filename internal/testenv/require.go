@@ -26,6 +26,7 @@ const (
 	Lxcfs       Component = "lxcfs"      // lxcfs, the FUSE peer cgroupx is measured against
 	Containerd  Component = "containerd" // containerd and ctr, the peer imagefs is measured against
 	Umoci       Component = "umoci"      // umoci, an independent OCI image unpacker
+	UML         Component = "uml"        // user-mode-linux: a Linux kernel as a process, for pure cgroup v2 (see RunGuest)
 )
 
 // IntegrationEnv is the environment variable that decides what a missing
@@ -66,6 +67,8 @@ func specOf(c Component) (componentSpec, bool) {
 		return componentSpec{packages: []string{"umoci"}}, true
 	case Containerd:
 		return componentSpec{packages: []string{"containerd"}, root: true}, true
+	case UML:
+		return componentSpec{packages: []string{"user-mode-linux"}}, true
 	case Lxcfs:
 		return componentSpec{packages: []string{"lxcfs"}, root: true, check: checkFuse}, true
 	}
