@@ -26,6 +26,8 @@ const (
 	Lxcfs       Component = "lxcfs"      // lxcfs, the FUSE peer cgroupx is measured against
 	Containerd  Component = "containerd" // containerd and ctr, the peer imagefs is measured against
 	Umoci       Component = "umoci"      // umoci, an independent OCI image unpacker
+	Promtool    Component = "promtool"   // promtool, the Prometheus exposition linter
+	CarbonCache Component = "carbon"     // carbon-cache and whisper-fetch (Graphite)
 )
 
 // IntegrationEnv is the environment variable that decides what a missing
@@ -66,6 +68,10 @@ func specOf(c Component) (componentSpec, bool) {
 		return componentSpec{packages: []string{"umoci"}}, true
 	case Containerd:
 		return componentSpec{packages: []string{"containerd"}, root: true}, true
+	case Promtool:
+		return componentSpec{packages: []string{"prometheus"}}, true
+	case CarbonCache:
+		return componentSpec{packages: []string{"graphite-carbon", "python3-whisper"}}, true
 	case Lxcfs:
 		return componentSpec{packages: []string{"lxcfs"}, root: true, check: checkFuse}, true
 	}
