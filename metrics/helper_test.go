@@ -68,6 +68,10 @@ func runHelper(mode string, args []string) int {
 		_ = fs
 	case "tcp": // tcp N K: N connections to itself; on SIGUSR1 the client closes K of them first (TIME-WAIT)
 		return tcpHelper(arg(0), arg(1))
+	case "listen": // listen PORT: accept and hold every connection (the server half, for more connections than one process may hold)
+		return listenHelper(arg(0))
+	case "dial": // dial PORT N: hold N connections to 127.0.0.1:PORT
+		return dialHelper(arg(0), arg(1))
 	}
 	return 2
 }
@@ -112,6 +116,38 @@ func tcpHelper(n, k int) int {
 		_ = servers[i].Close()
 	}
 	fmt.Println("closed")
+	time.Sleep(time.Hour)
+	return 0
+}
+
+func listenHelper(port int) int {
+	l, err := net.Listen("tcp4", fmt.Sprintf("127.0.0.1:%d", port))
+	if err != nil {
+		fmt.Println(err)
+		return 1
+	}
+	held := map[net.Conn]bool{} // held open, never read
+	for {
+		c, err := l.Accept()
+		if err != nil {
+			fmt.Println(err, len(held))
+			return 1
+		}
+		held[c] = true
+	}
+}
+
+func dialHelper(port, n int) int {
+	var held []net.Conn
+	for len(held) < n {
+		c, err := net.Dial("tcp4", fmt.Sprintf("127.0.0.1:%d", port))
+		if err != nil {
+			time.Sleep(10 * time.Millisecond) // the listener may not be up yet
+			continue
+		}
+		held = append(held, c)
+	}
+	fmt.Println("ready")
 	time.Sleep(time.Hour)
 	return 0
 }
