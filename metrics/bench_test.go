@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sys/unix"
 
+	"github.com/shoalkit/shoal/cgroupx"
 	"github.com/shoalkit/shoal/internal/testenv"
 	"github.com/shoalkit/shoal/metrics"
 	"github.com/shoalkit/shoal/metrics/prom"
@@ -81,6 +82,40 @@ func loopSample(b *testing.B, sample func() error) {
 func BenchmarkSampleContainer(b *testing.B) {
 	c := benchContainers(b, 1, metrics.Config{})
 	loopSample(b, func() error { _, err := c.Sample(context.Background()); return err })
+}
+
+// BenchmarkSampleContainerVsCgroupx pairs, in each iteration, a full
+// sample of one container (and the node) with cgroupx's own KeepOpen
+// Sample of the same cgroup (memory, CPUs, CPU time, a thread scan, I/O,
+// PSI), and reports the ratio: on a machine whose load changes from
+// minute to minute the ratio is the steady figure.
+func BenchmarkSampleContainerVsCgroupx(b *testing.B) {
+	c := benchContainers(b, 1, metrics.Config{})
+	host, err := cgroupx.NewHost(context.Background())
+	if err != nil {
+		b.Fatal(err)
+	}
+	cg, err := host.Open(context.Background(), c.Targets()[0].Cgroup)
+	if err != nil {
+		b.Fatal(err)
+	}
+	kept := cg.KeepOpen()
+	defer kept.Close()
+	ctx := context.Background()
+	var ours, theirs time.Duration
+	for b.Loop() {
+		t0 := time.Now()
+		if _, err := c.Sample(ctx); err != nil {
+			b.Fatal(err)
+		}
+		t1 := time.Now()
+		if _, err := kept.Sample(ctx); err != nil {
+			b.Fatal(err)
+		}
+		ours, theirs = ours+t1.Sub(t0), theirs+time.Since(t1)
+	}
+	b.ReportMetric(float64(ours)/float64(theirs), "x-cgroupx-sample")
+	b.ReportMetric(float64(ours.Nanoseconds())/float64(b.N), "ours-ns/op")
 }
 
 // BenchmarkSampleContainerWithDisk refreshes disk usage at every sample
