@@ -3,6 +3,8 @@ package metrics_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -113,5 +115,39 @@ func TestRunFeedsSinks(t *testing.T) {
 	cancel()
 	if err := <-done; !errors.Is(err, context.Canceled) {
 		t.Errorf("Run returned %v", err)
+	}
+}
+
+// TestAddRemoveWhileRunning adds and removes targets while Run samples
+// (the race detector watches).
+func TestAddRemoveWhileRunning(t *testing.T) {
+	f := newFixture(t, cgroupxtest.V2)
+	var seen atomic.Int64
+	c, err := metrics.New(context.Background(), metrics.Config{
+		Root: f.tree.Root, Interval: time.Millisecond, DiskInterval: -1,
+		Sinks: []metrics.Sink{sinkFunc(func(s *metrics.Snapshot) { seen.Add(int64(len(s.Containers))) })},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- c.Run(ctx) }()
+	for i := range 200 {
+		id := fmt.Sprintf("app-%d", i%5)
+		if i%2 == 0 {
+			_ = c.Add(metrics.Target{ID: id, Cgroup: "/app"})
+		} else {
+			c.Remove(id)
+		}
+		time.Sleep(100 * time.Microsecond)
+	}
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Errorf("Run: %v", err)
+	}
+	if seen.Load() == 0 {
+		t.Error("no container was ever sampled")
 	}
 }
