@@ -116,6 +116,15 @@ func TestIntegrationCPUThrottled(t *testing.T) {
 	if periods < s.CPU.Periods || periods > s.CPU.Periods+20 || throttled < s.CPU.ThrottledPeriods {
 		t.Errorf("cpu.stat says %d periods %d throttled, the sample %d and %d", periods, throttled, s.CPU.Periods, s.CPU.ThrottledPeriods)
 	}
+	// PSI comes from the test's cgroup2 group (a hybrid host) and counts
+	// the time the spinner waited for a CPU: throttled, or behind other
+	// work.
+	switch {
+	case s.Pressure == nil || first.Pressure == nil:
+		t.Errorf("no pressure read (%v, %v)", first.Pressure, s.Pressure)
+	case s.Pressure.CPU.Some.Total <= first.Pressure.CPU.Some.Total:
+		t.Errorf("cpu pressure %+v, want some waiting over 2 s", s.Pressure)
+	}
 	if s.CPU.User+s.CPU.System > s.CPU.Usage+100*time.Millisecond || s.CPU.User < s.CPU.Usage/2 {
 		t.Errorf("user %v system %v of usage %v: a spinner is user time", s.CPU.User, s.CPU.System, s.CPU.Usage)
 	}
