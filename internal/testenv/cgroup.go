@@ -69,7 +69,10 @@ func parseCgroupMounts(r io.Reader) ([]cgroupMount, error) {
 }
 
 func hostCgroupMounts() ([]cgroupMount, error) {
-	f, err := os.Open("/proc/self/mountinfo")
+	// The calling thread's mounts: /proc/self is the main thread's, which
+	// a library that setns()es on a locked thread (libcontainer) can leave
+	// wedged in a container's mount namespace.
+	f, err := os.Open("/proc/thread-self/mountinfo")
 	if err != nil {
 		return nil, err
 	}

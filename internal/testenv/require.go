@@ -27,6 +27,8 @@ const (
 	Containerd  Component = "containerd" // containerd and ctr, the peer imagefs is measured against
 	Umoci       Component = "umoci"      // umoci, an independent OCI image unpacker
 	UML         Component = "uml"        // user-mode-linux: a Linux kernel as a process, for pure cgroup v2 (see RunGuest)
+	Promtool    Component = "promtool"   // promtool, the Prometheus exposition linter
+	CarbonCache Component = "carbon"     // carbon-cache and whisper-fetch (Graphite)
 )
 
 // IntegrationEnv is the environment variable that decides what a missing
@@ -69,6 +71,10 @@ func specOf(c Component) (componentSpec, bool) {
 		return componentSpec{packages: []string{"containerd"}, root: true}, true
 	case UML:
 		return componentSpec{packages: []string{"user-mode-linux"}}, true
+	case Promtool:
+		return componentSpec{packages: []string{"prometheus"}}, true
+	case CarbonCache:
+		return componentSpec{packages: []string{"graphite-carbon", "python3-whisper"}}, true
 	case Lxcfs:
 		return componentSpec{packages: []string{"lxcfs"}, root: true, check: checkFuse}, true
 	}

@@ -1,0 +1,445 @@
+package metrics
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/shoalkit/shoal/cgroupx"
+)
+
+// container is the collector's state for one target. Its sample method is
+// called by one goroutine at a time (the collector's sample holds it).
+type container struct {
+	target Target
+	start  time.Time
+
+	cg *cgroupx.Cgroup // KeepOpen handle; nil until opened, or after it vanished
+	// plain is the same cgroup without kept files, for the process lists:
+	// a v1 cgroup.procs kept open serves the pid list of its first read
+	// for as long as the kernel caches it (a second after the last read),
+	// so a collector sampling faster than that would see stale processes.
+	plain *cgroupx.Cgroup
+	// opened tells a re-open after the cgroup vanished (a restart) from the
+	// first open.
+	opened bool
+
+	// Files of the cgroup the collector reads itself.
+	cpuStat, oom, swap, pidsCur, pidsMax keptFile
+	v2                                   bool // oom and swap are the cgroup2 files
+
+	// Files of the namespace process.
+	pid                      int
+	netns                    uint64 // inode of the namespace the net files were opened in
+	netDev, sockstat, sockV6 keptFile
+
+	buf []byte
+
+	disks     []DiskStats
+	diskTime  time.Time
+	diskValid bool
+
+	counters counterState
+	prev     rateBase
+	resets   uint64
+}
+
+// rateBase is what rates are computed from: the adjusted counters of the
+// previous sample.
+type rateBase struct {
+	valid                      bool
+	time                       time.Time
+	cpu, throttled             time.Duration
+	rx, tx                     uint64
+	rBytes, wBytes, rOps, wOps uint64
+}
+
+// close releases every file the container keeps open.
+func (c *container) close() {
+	if c.cg != nil {
+		_ = c.cg.Close()
+		c.cg, c.plain = nil, nil
+	}
+	for _, k := range []*keptFile{&c.cpuStat, &c.oom, &c.swap, &c.pidsCur, &c.pidsMax, &c.netDev, &c.sockstat, &c.sockV6} {
+		k.close()
+	}
+}
+
+// open opens the cgroup and finds the paths of the files read beside
+// cgroupx.
+func (c *container) open(ctx context.Context, host *cgroupx.Host) error {
+	cg, err := host.Open(ctx, c.target.Cgroup)
+	if err != nil {
+		return err
+	}
+	restart := c.opened
+	c.close()
+	c.cg, c.plain, c.opened = cg.KeepOpen(), cg, true
+	if restart {
+		c.counters.restart()
+		c.resets++
+	}
+	dirs := cg.Dirs()
+	v2dir, hasV2 := dirs[""]
+	c.v2 = cg.Version() == 2
+	pick := func(ctrl string) string {
+		if d, ok := dirs[ctrl]; ok {
+			return d
+		}
+		if hasV2 && c.v2 {
+			return v2dir
+		}
+		return ""
+	}
+	set := func(k *keptFile, dir, name string) {
+		k.path = ""
+		if dir != "" {
+			k.path = filepath.Join(dir, name)
+		}
+	}
+	set(&c.cpuStat, pick("cpu"), "cpu.stat")
+	mem := pick("memory")
+	if c.v2 {
+		set(&c.oom, mem, "memory.events")
+		set(&c.swap, mem, "memory.swap.current")
+	} else {
+		set(&c.oom, mem, "memory.oom_control")
+		set(&c.swap, mem, "memory.memsw.usage_in_bytes")
+	}
+	pids := pick("pids")
+	set(&c.pidsCur, pids, "pids.current")
+	set(&c.pidsMax, pids, "pids.max")
+	return nil
+}
+
+// sample reads the container. An error means the container is left out
+// of this snapshot.
+func (c *container) sample(ctx context.Context, col *Collector, now time.Time) (ContainerSample, error) {
+	if c.cg == nil {
+		if err := c.open(ctx, col.host); err != nil {
+			return ContainerSample{}, err
+		}
+	}
+	s := ContainerSample{Target: c.target, Time: now, Start: c.start}
+	err := c.read(ctx, col, &s, now)
+	if err != nil {
+		if vanished(err) || errors.Is(err, cgroupx.ErrNotFound) {
+			// Reopen at the next sample: a container made again under the
+			// same cgroup is a restart.
+			c.close()
+		}
+		return ContainerSample{}, err
+	}
+	c.counters.adjust(&s, &c.resets)
+	s.Resets = c.resets
+	s.Rates = c.rates(&s)
+	return s, nil
+}
+
+func (c *container) read(ctx context.Context, col *Collector, s *ContainerSample, now time.Time) error {
+	cg := c.cg
+	mem, err := cg.Meminfo(ctx)
+	if err != nil {
+		return err
+	}
+	s.Memory = MemoryStats{
+		Usage: mem.Usage, Limit: mem.Limit,
+		Cache: mem.Cached, RSS: mem.AnonPages, MappedFile: mem.Mapped,
+	}
+	if mem.Usage > mem.InactiveFile {
+		s.Memory.WorkingSet = mem.Usage - mem.InactiveFile
+	}
+	if err := c.readMemoryExtras(s, mem.Usage); err != nil {
+		return err
+	}
+
+	cpuTime, err := cg.CPUTime(ctx)
+	if err != nil {
+		return err
+	}
+	s.CPU.Usage, s.CPU.User, s.CPU.System = cpuTime.Total, cpuTime.User, cpuTime.System
+	cpus, err := cg.CPUs(ctx)
+	if err != nil {
+		return err
+	}
+	s.CPU.LimitCores, s.CPU.QuotaMicros, s.CPU.PeriodMicros, s.CPU.Cores = cpus.Quota, cpus.QuotaMicros, cpus.PeriodMicros, cpus.Effective
+	if c.cpuStat.path != "" {
+		if c.buf, err = c.cpuStat.read(c.buf); err != nil {
+			return err
+		}
+		t, err := parseCPUStat(c.buf)
+		if err != nil {
+			return err
+		}
+		s.CPU.Periods, s.CPU.ThrottledPeriods, s.CPU.Throttled = t.periods, t.throttledPeriods, time.Duration(t.throttledNs)
+	}
+
+	io, err := cg.IO(ctx)
+	switch {
+	case errors.Is(err, cgroupx.ErrUnsupported):
+	case err != nil:
+		return err
+	default:
+		s.IO = make([]IOStats, len(io))
+		for i, d := range io {
+			s.IO[i] = IOStats{
+				Major: d.Major, Minor: d.Minor, Device: col.deviceName(d.Major, d.Minor),
+				ReadBytes: d.ReadBytes, WriteBytes: d.WriteBytes, ReadOps: d.ReadOps, WriteOps: d.WriteOps,
+			}
+		}
+	}
+
+	p, err := cg.Pressure(ctx)
+	switch {
+	case errors.Is(err, cgroupx.ErrUnsupported):
+	case err != nil:
+		return err
+	default:
+		s.Pressure = &p
+	}
+
+	pids, err := c.plain.PIDs(ctx)
+	if err != nil {
+		return err
+	}
+	if err := c.readProcesses(ctx, col, s, pids); err != nil {
+		return err
+	}
+	if err := c.readNet(col, s, pids); err != nil {
+		return err
+	}
+	c.readDisks(ctx, col, s, now)
+	return nil
+}
+
+// readMemoryExtras reads the OOM counters and swap usage.
+func (c *container) readMemoryExtras(s *ContainerSample, usage uint64) error {
+	var err error
+	if c.oom.path != "" {
+		if c.buf, err = c.oom.read(c.buf); err != nil && !vanishedFile(err) {
+			return err
+		}
+		if err == nil {
+			o, err := parseOOM(filepath.Base(c.oom.path), c.buf)
+			if err != nil {
+				return err
+			}
+			s.Memory.OOMKills, s.Memory.OOMEvents = o.kills, o.events
+		}
+	}
+	if c.swap.path != "" {
+		c.buf, err = c.swap.read(c.buf)
+		switch {
+		case vanishedFile(err):
+			// No swap accounting (swapaccount=0): no file, no swap figure.
+			c.swap.path = ""
+		case err != nil:
+			return err
+		default:
+			n, err := parseUintFile(filepath.Base(c.swap.path), c.buf)
+			if err != nil {
+				return err
+			}
+			if c.v2 {
+				s.Memory.Swap = n
+			} else if n > usage {
+				s.Memory.Swap = n - usage // memsw counts memory and swap
+			}
+		}
+	}
+	return nil
+}
+
+// vanishedFile tells a file that does not exist; the caller decides
+// whether its cgroup is gone too (cgroupx's own reads tell that).
+func vanishedFile(err error) bool { return err != nil && vanished(err) }
+
+// readProcesses counts processes, threads and open files over the cgroup
+// subtree, with the pids limit.
+func (c *container) readProcesses(ctx context.Context, col *Collector, s *ContainerSample, pids []int) error {
+	s.Processes.Processes = uint64(len(pids))
+	s.Processes.PidsLimit = Unlimited
+	var err error
+	threadsKnown := false
+	if c.pidsCur.path != "" {
+		c.buf, err = c.pidsCur.read(c.buf)
+		if vanishedFile(err) && c.plain.Version() == 2 {
+			// A cgroup2 group without the pids controller enabled.
+			c.pidsCur.path = ""
+		}
+	}
+	if c.pidsCur.path != "" {
+		if err != nil {
+			return err
+		}
+		if s.Processes.Threads, err = parseUintFile("pids.current", c.buf); err != nil {
+			return err
+		}
+		threadsKnown = true
+		if c.buf, err = c.pidsMax.read(c.buf); err != nil {
+			return err
+		}
+		if s.Processes.PidsLimit, err = parseUintFile("pids.max", c.buf); err != nil {
+			return err
+		}
+	}
+	if !threadsKnown {
+		ps, err := c.plain.Processes(ctx)
+		if err != nil {
+			return err
+		}
+		for _, p := range ps {
+			s.Processes.Threads += uint64(max(p.Threads, 0))
+		}
+	}
+	if !col.cfg.SkipFDs {
+		for _, pid := range pids {
+			s.Processes.FDs += col.fdCounter.count(pid)
+		}
+	}
+	return nil
+}
+
+// readNet reads the interface counters and TCP counts of the container's
+// network namespace through /proc/<pid>/net of one of its processes.
+func (c *container) readNet(col *Collector, s *ContainerSample, pids []int) error {
+	pid := c.target.PID
+	if pid == 0 {
+		if len(pids) == 0 {
+			return nil // no process, no namespace to read
+		}
+		// Keep the process already used while it is in the cgroup.
+		pid = pids[0]
+		if c.pid != 0 && slices.Contains(pids, c.pid) {
+			pid = c.pid
+		}
+	}
+	// An open net file stays in the namespace it was opened in, and a
+	// process can change namespace (ip netns exec, setns): compare the
+	// namespace's inode every time.
+	var st unix.Stat_t
+	if err := unix.Stat(filepath.Join(col.procDir, strconv.Itoa(pid), "ns", "net"), &st); err != nil {
+		// The process exited since the cgroup was listed: this sample has
+		// no network figures; the next one picks another process.
+		col.logger.Debug("network namespace", "id", c.target.ID, "pid", pid, "err", err)
+		c.pid = 0
+		return nil
+	}
+	if pid != c.pid || st.Ino != c.netns {
+		for _, k := range []*keptFile{&c.netDev, &c.sockstat, &c.sockV6} {
+			k.close()
+		}
+		dir := filepath.Join(col.procDir, strconv.Itoa(pid), "net")
+		c.netDev.path, c.sockstat.path, c.sockV6.path = filepath.Join(dir, "dev"), filepath.Join(dir, "sockstat"), filepath.Join(dir, "sockstat6")
+		c.pid, c.netns = pid, st.Ino
+	}
+	var err error
+	if c.buf, err = c.netDev.read(c.buf); err != nil {
+		return err
+	}
+	if s.Net, err = parseNetDev(c.buf, nil); err != nil {
+		return err
+	}
+	if c.buf, err = c.sockstat.read(c.buf); err != nil {
+		return err
+	}
+	ss, err := parseSockstat(c.buf, "TCP:")
+	if err != nil {
+		return err
+	}
+	s.TCP.InUse, s.TCP.TimeWait = ss.inUse, ss.tw
+	c.buf, err = c.sockV6.read(c.buf)
+	switch {
+	case vanishedFile(err):
+		c.sockV6.path = "" // no IPv6 on this host
+	case err != nil:
+		return err
+	default:
+		st6, err := parseSockstat(c.buf, "TCP6:")
+		if err != nil {
+			return err
+		}
+		s.TCP.InUse6 = st6.inUse
+	}
+	return nil
+}
+
+// readDisks refreshes the file system usage every DiskInterval; the
+// samples between reuse it (statfs of every mount costs more than the rest
+// of a sample together).
+func (c *container) readDisks(ctx context.Context, col *Collector, s *ContainerSample, now time.Time) {
+	if col.cfg.DiskInterval < 0 {
+		return
+	}
+	if !c.diskValid || now.Sub(c.diskTime) >= col.cfg.DiskInterval {
+		du, err := c.cg.DiskUsage(ctx, c.pid)
+		c.diskTime, c.diskValid = now, true
+		c.disks = c.disks[:0]
+		if err == nil {
+			for _, d := range du {
+				c.disks = append(c.disks, DiskStats{
+					MountPoint: d.MountPoint, Device: d.Source, FSType: d.FSType,
+					Total: d.Total, Used: d.Used, Avail: d.Avail, Inodes: d.Inodes, InodesFree: d.InodesFree,
+				})
+			}
+		} else {
+			col.logger.Debug("disk usage", "id", c.target.ID, "err", err)
+		}
+	}
+	s.Disks = slices.Clone(c.disks)
+}
+
+// rates computes per-second values against the previous sample and keeps
+// this one for the next.
+func (c *container) rates(s *ContainerSample) Rates {
+	var cur rateBase
+	cur.valid, cur.time = true, s.Time
+	cur.cpu, cur.throttled = s.CPU.Usage, s.CPU.Throttled
+	for _, n := range s.Net {
+		if n.Name == "lo" {
+			continue
+		}
+		cur.rx += n.RxBytes
+		cur.tx += n.TxBytes
+	}
+	for _, d := range s.IO {
+		cur.rBytes += d.ReadBytes
+		cur.wBytes += d.WriteBytes
+		cur.rOps += d.ReadOps
+		cur.wOps += d.WriteOps
+	}
+	prev := c.prev
+	c.prev = cur
+	dt := cur.time.Sub(prev.time)
+	if !prev.valid || dt <= 0 {
+		return Rates{}
+	}
+	sec := dt.Seconds()
+	per := func(a, b uint64) float64 {
+		if a < b {
+			return 0 // an interface or device that went away
+		}
+		return float64(a-b) / sec
+	}
+	r := Rates{
+		Valid: true, Interval: dt,
+		CPUCores:  max(0, (cur.cpu-prev.cpu).Seconds()/sec),
+		Throttled: max(0, (cur.throttled-prev.throttled).Seconds()/sec),
+		NetRx:     per(cur.rx, prev.rx), NetTx: per(cur.tx, prev.tx),
+		DiskRead: per(cur.rBytes, prev.rBytes), DiskWrite: per(cur.wBytes, prev.wBytes),
+		DiskReadOps: per(cur.rOps, prev.rOps), DiskWriteOps: per(cur.wOps, prev.wOps),
+	}
+	cores := s.CPU.LimitCores
+	if cores <= 0 {
+		cores = float64(s.CPU.Cores)
+	}
+	if cores > 0 {
+		r.CPUPercent = 100 * r.CPUCores / cores
+	}
+	return r
+}

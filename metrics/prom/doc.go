@@ -1,0 +1,38 @@
+// Package prom exports metrics snapshots to Prometheus: a
+// prometheus.Collector registered on a Registerer the caller injects (never
+// the global one) that takes a sample at every scrape.
+//
+//	c, err := metrics.New(ctx, metrics.Config{})
+//	reg := prometheus.NewRegistry()
+//	exp, err := prom.Register(reg, c, prom.Config{})
+//	http.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+//
+// Container metrics carry cAdvisor's names and labels (id is the cgroup
+// path, name, image; the app as container_label_app) so that existing
+// dashboards and alert rules work unchanged: container_cpu_usage_seconds_total,
+// container_memory_working_set_bytes, container_network_receive_bytes_total,
+// container_oom_events_total, container_processes, container_threads,
+// container_threads_max, container_file_descriptors, container_fs_*,
+// container_pressure_*. Three cAdvisor names fail `promtool check
+// metrics` (gauges ending in _total) and are exported under clean names:
+//
+//	cAdvisor                               here
+//	container_network_tcp_usage_total      container_network_tcp_usage       (tcp_state "inuse", "timewait")
+//	container_network_tcp6_usage_total     container_network_tcp6_usage      (tcp_state "inuse")
+//	container_fs_inodes_total              container_fs_inodes
+//
+// (cAdvisor's container_memory_failcnt, a counter without _total, is not
+// exported: the v1 failcnt has no cgroup2 equivalent.) The TCP states differ
+// from cAdvisor's because they come from the namespace's sockstat in
+// constant time, not from parsing every line of /proc/net/tcp.
+//
+// Node metrics use node_exporter's names where it has them and promtool
+// accepts them (node_load1, node_nf_conntrack_entries,
+// node_filefd_allocated, node_processes_threads, node_processes_max_processes,
+// node_sockstat_TCP_orphan). node_exporter's camel-case memory names fail
+// promtool and are shoal_node_memory_{total,available,free}_bytes; host CPU
+// time summed over CPUs is shoal_node_cpu_seconds_total{mode}.
+// Every scrape's own cost is shoal_metrics_scrape_duration_seconds, and
+// containers left out of a sample are counted in
+// shoal_metrics_container_errors_total{reason}: nothing is lost silently.
+package prom

@@ -1,0 +1,217 @@
+package prom_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/common/expfmt"
+
+	"github.com/shoalkit/shoal/cgroupx/cgroupxtest"
+	"github.com/shoalkit/shoal/internal/errs"
+	"github.com/shoalkit/shoal/internal/testenv"
+	"github.com/shoalkit/shoal/metrics"
+	"github.com/shoalkit/shoal/metrics/prom"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden exposition")
+
+// fixtureCollector is a collector over a fake v1 host with one container
+// that has every metric, and one target that does not exist.
+func fixtureCollector(t *testing.T) *metrics.Collector {
+	t.Helper()
+	tr := cgroupxtest.New(t, cgroupxtest.V1)
+	tr.SetMemory("/web-1", cgroupxtest.Memory{Limit: 256 << 20, Usage: 100 << 20, Cache: 40 << 20, RSS: 60 << 20, Mapped: 5 << 20, InactiveFile: 30 << 20})
+	tr.SetCPU("/web-1", 50000, 100000)
+	tr.SetCPUUsage("/web-1", 2e9, 1e9)
+	tr.WriteFile("cpu", "/web-1", "cpu.stat", "nr_periods 10\nnr_throttled 4\nthrottled_time 300000000\n")
+	tr.WriteFile("memory", "/web-1", "memory.oom_control", "oom_kill_disable 0\nunder_oom 0\noom_kill 1\n")
+	tr.WriteFile("pids", "/web-1", "pids.current", "3\n")
+	tr.WriteFile("pids", "/web-1", "pids.max", "100\n")
+	tr.WriteFile("blkio", "/web-1", "blkio.throttle.io_service_bytes_recursive", "8:0 Read 4096\n8:0 Write 8192\nTotal 12288\n")
+	tr.WriteFile("blkio", "/web-1", "blkio.throttle.io_serviced_recursive", "8:0 Read 1\n8:0 Write 2\nTotal 3\n")
+	tr.AddProcess("/web-1", cgroupxtest.Process{PID: 42, Comm: "web", Threads: []cgroupxtest.Thread{{TID: 42}, {TID: 43}}})
+	tr.WriteHostFile("proc/42/ns/net", "")
+	tr.WriteHostFile("proc/42/fd/0", "")
+	tr.WriteHostFile("proc/42/net/dev", "h\nh\n    lo: 1 1 0 0 0 0 0 0 1 1 0 0 0 0 0 0\n  eth0: 1000 10 1 2 0 0 0 0 2000 20 3 4 0 0 0 0\n")
+	tr.WriteHostFile("proc/42/net/sockstat", "sockets: used 5\nTCP: inuse 7 orphan 3 tw 2 alloc 9 mem 1\n")
+	tr.WriteHostFile("proc/42/net/sockstat6", "TCP6: inuse 1\n")
+	tr.WriteHostFile("proc/loadavg", "0.52 0.58 0.59 2/315 12345\n")
+	tr.WriteHostFile("proc/sys/kernel/pid_max", "32768\n")
+	tr.WriteHostFile("proc/sys/kernel/threads-max", "192739\n")
+	tr.WriteHostFile("proc/sys/fs/file-nr", "5363\t0\t2466293\n")
+	tr.WriteHostFile("proc/net/sockstat", "sockets: used 5\nTCP: inuse 9 orphan 3 tw 1 alloc 90 mem 4\n")
+	tr.WriteHostFile("proc/sys/net/netfilter/nf_conntrack_count", "120\n")
+	tr.WriteHostFile("proc/sys/net/netfilter/nf_conntrack_max", "262144\n")
+	c, err := metrics.New(context.Background(), metrics.Config{
+		Root: tr.Root, DiskInterval: -1,
+		Now: func() time.Time { return time.Unix(1_700_000_000, 0) },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	for _, tg := range []metrics.Target{
+		{ID: "web-1", Name: "web-1", App: "web", Image: "registry/web:1", Cgroup: "/web-1"},
+		{ID: "gone", App: "web", Cgroup: "/gone"},
+	} {
+		if err := c.Add(tg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return c
+}
+
+// scrape gathers reg and returns the text exposition.
+func scrape(t *testing.T, reg *prometheus.Registry) []byte {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatalf("gather: %v", err)
+	}
+	var buf bytes.Buffer
+	enc := expfmt.NewEncoder(&buf, expfmt.NewFormat(expfmt.TypeTextPlain))
+	for _, mf := range mfs {
+		if err := enc.Encode(mf); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return buf.Bytes()
+}
+
+// timings are the values that differ between runs.
+var timings = regexp.MustCompile(`(?m)^(shoal_metrics_(scrape|sample)_duration_seconds) .*$`)
+
+func TestGoldenExposition(t *testing.T) {
+	reg := prometheus.NewPedanticRegistry()
+	if _, err := prom.Register(reg, fixtureCollector(t), prom.Config{}); err != nil {
+		t.Fatal(err)
+	}
+	got := timings.ReplaceAll(scrape(t, reg), []byte("$1 X"))
+	golden := filepath.Join("testdata", "exposition.golden")
+	if *update {
+		if err := os.WriteFile(golden, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("exposition differs from %s (go test -update to rewrite):\n%s", golden, got)
+	}
+}
+
+func TestPromtoolFixture(t *testing.T) {
+	reg := prometheus.NewPedanticRegistry()
+	if _, err := prom.Register(reg, fixtureCollector(t), prom.Config{}); err != nil {
+		t.Fatal(err)
+	}
+	if out := testenv.CheckMetrics(t, scrape(t, reg)); out != "" {
+		t.Errorf("promtool check metrics:\n%s", out)
+	}
+}
+
+// TestPromtoolRealHost scrapes real cgroups with processes in a network
+// namespace and lints the result.
+func TestPromtoolRealHost(t *testing.T) {
+	ns := testenv.NewNetns(t)
+	cg := testenv.NewCgroup(t)
+	p := cg.Start(t, "ip", "netns", "exec", ns.Name, "sleep", "1000")
+	waitNetns(t, p.Pid, ns)
+	c, err := metrics.New(context.Background(), metrics.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Add(metrics.Target{ID: "a", Name: "a", App: "app", Cgroup: "/" + cg.Name}); err != nil {
+		t.Fatal(err)
+	}
+	reg := prometheus.NewPedanticRegistry()
+	if _, err := prom.Register(reg, c, prom.Config{}); err != nil {
+		t.Fatal(err)
+	}
+	text := scrape(t, reg)
+	for _, want := range []string{
+		fmt.Sprintf(`container_processes{container_label_app="app",id="/%s",image="",name="a"} 1`, cg.Name),
+		fmt.Sprintf(`container_network_tcp_usage{container_label_app="app",id="/%s",image="",name="a",tcp_state="inuse"} 0`, cg.Name),
+		`shoal_metrics_containers 1`,
+	} {
+		if !bytes.Contains(text, []byte(want)) {
+			t.Errorf("scrape lacks %s", want)
+		}
+	}
+	if out := testenv.CheckMetrics(t, text); out != "" {
+		t.Errorf("promtool check metrics:\n%s", out)
+	}
+}
+
+// waitNetns waits until pid has entered ns (ip netns exec has run).
+func waitNetns(t *testing.T, pid int, ns *testenv.Namespace) {
+	t.Helper()
+	want, err := os.Stat(ns.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		got, err := os.Stat(fmt.Sprintf("/proc/%d/ns/net", pid))
+		if err == nil && os.SameFile(got, want) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("pid %d did not enter netns %s", pid, ns.Name)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// failing is a Sampler whose samples fail.
+type failing struct{}
+
+func (failing) Sample(context.Context) (*metrics.Snapshot, error) {
+	return nil, errors.New("closed")
+}
+
+func TestFailedSampleCounted(t *testing.T) {
+	reg := prometheus.NewPedanticRegistry()
+	if _, err := prom.Register(reg, failing{}, prom.Config{}); err != nil {
+		t.Fatal(err)
+	}
+	scrape(t, reg)
+	text := scrape(t, reg)
+	if !bytes.Contains(text, []byte("shoal_metrics_scrape_failures_total 2")) {
+		t.Errorf("two failed scrapes not counted:\n%s", text)
+	}
+}
+
+func TestRegisterErrors(t *testing.T) {
+	reg := prometheus.NewPedanticRegistry()
+	c := fixtureCollector(t)
+	if _, err := prom.Register(reg, c, prom.Config{}); err != nil {
+		t.Fatal(err)
+	}
+	_, dup := prom.Register(reg, c, prom.Config{})
+	_, nilReg := prom.Register(nil, c, prom.Config{})
+	_, nilSrc := prom.New(nil, prom.Config{})
+	_, badTimeout := prom.New(c, prom.Config{Timeout: -1})
+	for name, tt := range map[string]struct {
+		err  error
+		kind error
+	}{
+		"duplicate": {dup, prom.ErrConflict}, "nil registerer": {nilReg, prom.ErrInvalid},
+		"nil sampler": {nilSrc, prom.ErrInvalid}, "negative timeout": {badTimeout, prom.ErrInvalid},
+	} {
+		if err := errs.CheckShape(tt.err, "prom", prom.ErrInvalid, prom.ErrConflict); err != nil || !errors.Is(tt.err, tt.kind) {
+			t.Errorf("%s: %v (shape: %v)", name, tt.err, err)
+		}
+	}
+}
