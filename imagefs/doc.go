@@ -43,7 +43,7 @@
 //	if _, err := imagefs.Push(ctx, img, "registry.local:5000/web/app:1", imagefs.DefaultRemoteConfig()); err != nil { ... }
 //
 //	// On a node:
-//	store, err := imagefs.OpenStore(imagefs.DefaultStoreConfig("/var/lib/shoal/images"))
+//	store, err := imagefs.OpenStore(ctx, imagefs.DefaultStoreConfig("/var/lib/shoal/images"))
 //	img, err = imagefs.Pull(ctx, "registry.local:5000/web/app:1", imagefs.DefaultRemoteConfig())
 //	_, err = store.Add(ctx, img, "web/app:1") // fetch + unpack, ahead of need
 //	// or, for many nodes, each serving its store.Handler() at its URL:

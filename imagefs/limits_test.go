@@ -158,7 +158,7 @@ func TestStoreRefusesBombs(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			cfg := imagefs.DefaultStoreConfig(t.TempDir())
 			cfg.Limits = c.lim
-			s, err := imagefs.OpenStore(cfg)
+			s, err := imagefs.OpenStore(context.Background(), cfg)
 			if err != nil {
 				t.Fatal(err)
 			}

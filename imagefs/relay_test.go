@@ -310,7 +310,7 @@ func TestHandlerStreamsInFlightBlob(t *testing.T) {
 	if b, err := os.ReadFile(filepath.Join(child.LayerDir(diffID), "big")); err != nil || !bytes.Equal(b, body) {
 		t.Fatalf("child's unpacked big file: %d bytes, %v", len(b), err)
 	}
-	stored, err := child.Image("x")
+	stored, err := child.Image(context.Background(), "x")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -512,7 +512,7 @@ func assertNoTrace(t *testing.T, s *imagefs.Store, l v1.Layer) {
 	if _, err := os.Stat(s.LayerDir(diffID)); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("failed layer unpacked (%v)", err)
 	}
-	if imgs, err := s.Images(); err != nil || len(imgs) != 0 {
+	if imgs, err := s.Images(context.Background()); err != nil || len(imgs) != 0 {
 		t.Errorf("Images = %v, %v; want none", imgs, err)
 	}
 }
@@ -553,7 +553,7 @@ func waitInFlight(t *testing.T, url string, h v1.Hash) {
 func checkNodes(t *testing.T, ns []imagefs.Node, name string) {
 	t.Helper()
 	for k, n := range ns {
-		stored, err := n.Store.Image(name)
+		stored, err := n.Store.Image(context.Background(), name)
 		if err != nil {
 			t.Errorf("node %d: %v", k, err)
 			continue
@@ -762,7 +762,7 @@ func TestOpenBlobFollowsInFlightBlob(t *testing.T) {
 	// while the big one is held.
 	cfg := imagefs.DefaultStoreConfig(t.TempDir())
 	cfg.Parallel = 2
-	parent, err := imagefs.OpenStore(cfg)
+	parent, err := imagefs.OpenStore(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -845,7 +845,7 @@ func TestOpenBlobFollowsInFlightBlob(t *testing.T) {
 	if res.FromSources != 2 || res.Retried != 0 {
 		t.Fatalf("child result %+v, want both blobs from the parent store", res)
 	}
-	stored2, err := child.Image("x")
+	stored2, err := child.Image(context.Background(), "x")
 	if err != nil {
 		t.Fatal(err)
 	}

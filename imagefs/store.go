@@ -76,7 +76,7 @@ type layerCall struct {
 // OpenStore opens (creating when needed) the store at cfg.Root and removes
 // what a crash left: work in tmp/ and container directories without an
 // image marker (see Prepare).
-func OpenStore(cfg StoreConfig) (*Store, error) {
+func OpenStore(ctx context.Context, cfg StoreConfig) (*Store, error) {
 	if cfg.Root == "" {
 		return nil, fmt.Errorf("%w: store root is empty", ErrInvalid)
 	}
@@ -99,10 +99,8 @@ func OpenStore(cfg StoreConfig) (*Store, error) {
 	if err := os.RemoveAll(s.path("tmp")); err != nil {
 		return nil, fmt.Errorf("imagefs: clean store tmp: %w", err)
 	}
-	for _, d := range []string{"oci/blobs/sha256", "layers", "containers", "tmp"} {
-		if err := os.MkdirAll(s.path(d), 0o755); err != nil {
-			return nil, fmt.Errorf("imagefs: store: %w", err)
-		}
+	if err := s.lockDown(); err != nil {
+		return nil, err
 	}
 	if _, err := os.Stat(s.path("oci/oci-layout")); errors.Is(err, os.ErrNotExist) {
 		if err := writeAtomic(s.path("tmp"), s.path("oci/oci-layout"), []byte(`{"imageLayoutVersion":"1.0.0"}`)); err != nil {
@@ -118,6 +116,46 @@ func OpenStore(cfg StoreConfig) (*Store, error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+// storeDirs are the store's directories, parents first.
+var storeDirs = []string{"", "oci", "oci/blobs", "oci/blobs/sha256", "layers", "containers", "tmp"}
+
+// lockDown creates the store's directories root-only (0700), and tightens
+// those an older version made 0755. A layer's own root carries whatever mode
+// its archive gives it (0777 is common), and its files their image owners
+// and setuid bits; so no host user other than the store's owner may walk
+// into the store: through a traversable path, any of them could run a
+// setuid-root binary of an image, or read and rewrite files whose image
+// owner happens to be their uid (the class of containerd CVE-2021-41103 and
+// moby CVE-2021-41091, closed there the same way). Overlay mounts are
+// unaffected: the kernel reaches the lower layers with the credentials of
+// the mounter, and a container's processes see its root from inside,
+// never through the store's path. Peers get blobs over HTTP, not from the
+// file system.
+func (s *Store) lockDown() error {
+	if err := os.MkdirAll(filepath.Dir(s.cfg.Root), 0o755); err != nil {
+		return fmt.Errorf("imagefs: store: %w", err)
+	}
+	for _, d := range storeDirs {
+		p := s.path(d)
+		if err := os.Mkdir(p, 0o700); err != nil && !errors.Is(err, os.ErrExist) {
+			return fmt.Errorf("imagefs: store: %w", err)
+		}
+		fi, err := os.Lstat(p)
+		if err != nil {
+			return fmt.Errorf("imagefs: store: %w", err)
+		}
+		if !fi.IsDir() {
+			return fmt.Errorf("%w: store directory %s is not a directory", ErrInvalid, p)
+		}
+		if fi.Mode().Perm() != 0o700 {
+			if err := os.Chmod(p, 0o700); err != nil {
+				return fmt.Errorf("imagefs: store: tighten %s: %w", p, err)
+			}
+		}
+	}
+	return nil
 }
 
 // Root returns the store's directory.
@@ -649,7 +687,10 @@ type ImageInfo struct {
 }
 
 // Images lists the images of the store.
-func (s *Store) Images() ([]ImageInfo, error) {
+func (s *Store) Images(ctx context.Context) ([]ImageInfo, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	idx, err := s.readIndex()
 	if err != nil {
 		return nil, err
@@ -687,7 +728,10 @@ func (s *Store) resolve(ref string) (v1.Hash, error) {
 
 // Image returns the stored image with the given ref name or digest. Its
 // layers read the store's blobs.
-func (s *Store) Image(ref string) (v1.Image, error) {
+func (s *Store) Image(ctx context.Context, ref string) (v1.Image, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	h, err := s.resolve(ref)
 	if err != nil {
 		return nil, err
@@ -702,7 +746,10 @@ func (s *Store) Image(ref string) (v1.Image, error) {
 // Remove drops the image name (or digest) from the store's index. Blobs and
 // layers stay until GC. It fails with ErrInUse while a prepared container
 // uses the image and with ErrNotFound when there is no such image.
-func (s *Store) Remove(_ context.Context, ref string) error {
+func (s *Store) Remove(ctx context.Context, ref string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	h, err := s.resolve(ref)
@@ -727,7 +774,10 @@ func (s *Store) Remove(_ context.Context, ref string) error {
 
 // LayerRefs returns, for every unpacked layer (by diff id), how many images
 // of the store use it: the reference counts GC works from.
-func (s *Store) LayerRefs() (map[v1.Hash]int, error) {
+func (s *Store) LayerRefs(ctx context.Context) (map[v1.Hash]int, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	refs := map[v1.Hash]int{}

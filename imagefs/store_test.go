@@ -71,7 +71,7 @@ func threeLayers(t testing.TB, c imagefs.Compression) v1.Image {
 
 func openStore(t testing.TB) *imagefs.Store {
 	t.Helper()
-	s, err := imagefs.OpenStore(imagefs.DefaultStoreConfig(t.TempDir()))
+	s, err := imagefs.OpenStore(context.Background(), imagefs.DefaultStoreConfig(t.TempDir()))
 	if err != nil {
 		t.Fatalf("OpenStore: %v", err)
 	}
@@ -266,7 +266,7 @@ func assertEmptyStore(t *testing.T, s *imagefs.Store) {
 			t.Errorf("%s holds %d entries after a failed Add (first %s)", d, len(ents), ents[0].Name())
 		}
 	}
-	imgs, err := s.Images()
+	imgs, err := s.Images(context.Background())
 	if err != nil || len(imgs) != 0 {
 		t.Errorf("Images = %v, %v; want none", imgs, err)
 	}
@@ -322,7 +322,7 @@ func TestStoreGCAndRefs(t *testing.T) {
 	if res.Unpacked != 1 {
 		t.Fatalf("shared base unpacked again: %+v", res)
 	}
-	refs, err := s.LayerRefs()
+	refs, err := s.LayerRefs(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -409,7 +409,7 @@ func (f fakeServe) Manifest() (*v1.Manifest, error) {
 
 func TestOpenStoreCleansCrashLeftovers(t *testing.T) {
 	root := t.TempDir()
-	s, err := imagefs.OpenStore(imagefs.DefaultStoreConfig(root))
+	s, err := imagefs.OpenStore(context.Background(), imagefs.DefaultStoreConfig(root))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -418,13 +418,13 @@ func TestOpenStoreCleansCrashLeftovers(t *testing.T) {
 	if err := os.MkdirAll(half, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := imagefs.OpenStore(imagefs.DefaultStoreConfig(root)); err != nil {
+	if _, err := imagefs.OpenStore(context.Background(), imagefs.DefaultStoreConfig(root)); err != nil {
 		t.Fatal(err)
 	}
 	if ents, _ := os.ReadDir(filepath.Join(root, "tmp")); len(ents) != 0 {
 		t.Fatalf("tmp/ after reopen holds %v", ents)
 	}
-	if _, err := imagefs.OpenStore(imagefs.StoreConfig{}); !errors.Is(err, imagefs.ErrInvalid) {
+	if _, err := imagefs.OpenStore(context.Background(), imagefs.StoreConfig{}); !errors.Is(err, imagefs.ErrInvalid) {
 		t.Fatalf("empty root err = %v, want ErrInvalid", err)
 	}
 }
@@ -455,7 +455,7 @@ func TestStoreConcurrentAddsUnpackOnce(t *testing.T) {
 	if unpacked != 2 {
 		t.Fatalf("layers unpacked %d times in all, want 2", unpacked)
 	}
-	imgs, _ := s.Images()
+	imgs, _ := s.Images(context.Background())
 	if len(imgs) != 1 {
 		t.Fatalf("images %v, want one entry", imgs)
 	}
@@ -525,7 +525,7 @@ func TestStoreAcceptsDockerImages(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Add: %v", err)
 	}
-	back, err := s.Image("docker")
+	back, err := s.Image(context.Background(), "docker")
 	if err != nil {
 		t.Fatal(err)
 	}

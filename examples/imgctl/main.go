@@ -288,7 +288,7 @@ func cmdPull(ctx context.Context, args []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	s, err := imagefs.OpenStore(imagefs.DefaultStoreConfig(*store))
+	s, err := imagefs.OpenStore(ctx, imagefs.DefaultStoreConfig(*store))
 	if err != nil {
 		return err
 	}
@@ -329,7 +329,7 @@ func cmdPredistribute(ctx context.Context, args []string, out io.Writer) error {
 	}
 	var nodes []imagefs.Node
 	for k, dir := range strings.Split(*stores, ",") {
-		s, err := imagefs.OpenStore(imagefs.DefaultStoreConfig(dir))
+		s, err := imagefs.OpenStore(ctx, imagefs.DefaultStoreConfig(dir))
 		if err != nil {
 			return err
 		}
@@ -363,7 +363,7 @@ func cmdPrepare(ctx context.Context, args []string, out io.Writer) error {
 	if fs.NArg() != 1 || *store == "" || *id == "" {
 		return errors.New("prepare: want -store DIR -id ID IMAGE")
 	}
-	s, err := imagefs.OpenStore(imagefs.DefaultStoreConfig(*store))
+	s, err := imagefs.OpenStore(ctx, imagefs.DefaultStoreConfig(*store))
 	if err != nil {
 		return err
 	}
@@ -386,7 +386,7 @@ func cmdRelease(ctx context.Context, args []string, _ io.Writer) error {
 	if *store == "" || *id == "" {
 		return errors.New("release: want -store DIR -id ID")
 	}
-	s, err := imagefs.OpenStore(imagefs.DefaultStoreConfig(*store))
+	s, err := imagefs.OpenStore(ctx, imagefs.DefaultStoreConfig(*store))
 	if err != nil {
 		return err
 	}
@@ -403,7 +403,7 @@ func cmdServe(ctx context.Context, args []string, out io.Writer) error {
 	if *store == "" {
 		return errors.New("serve: want -store DIR")
 	}
-	s, err := imagefs.OpenStore(imagefs.DefaultStoreConfig(*store))
+	s, err := imagefs.OpenStore(ctx, imagefs.DefaultStoreConfig(*store))
 	if err != nil {
 		return err
 	}
