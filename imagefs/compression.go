@@ -1,6 +1,7 @@
 package imagefs
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"runtime"
@@ -120,16 +121,21 @@ func (nopWriteCloser) Close() error { return nil }
 // decompressor returns a reader of the uncompressed bytes of r. The zstd
 // decoder decodes ahead in its own goroutines; gzip is read ahead by
 // readAhead, so decompression overlaps with whatever consumes the stream.
-func decompressor(alg Algorithm, r io.Reader) (io.ReadCloser, error) {
+//
+// A zstd frame declaring a window over window bytes (see
+// Limits.MaxDecoderWindow) fails the read with ErrTooLarge before the
+// decoder allocates it.
+func decompressor(alg Algorithm, r io.Reader, window int64) (io.ReadCloser, error) {
 	switch alg {
 	case Zstd:
 		conc := min(runtime.GOMAXPROCS(0), 4)
+		window = min(max(window, zstd.MinWindowSize), maxZstdWindow)
 		d, err := zstd.NewReader(r, zstd.WithDecoderConcurrency(conc), zstd.WithDecoderLowmem(false),
-			zstd.WithDecoderMaxWindow(1<<30))
+			zstd.WithDecoderMaxWindow(uint64(window))) //nolint:gosec // clamped above
 		if err != nil {
 			return nil, fmt.Errorf("%w: zstd: %w", ErrCorrupt, err)
 		}
-		return zstdReadCloser{d}, nil
+		return &zstdReadCloser{d: d, window: window}, nil
 	case Gzip:
 		z, err := gzip.NewReader(r)
 		if err != nil {
@@ -143,10 +149,25 @@ func decompressor(alg Algorithm, r io.Reader) (io.ReadCloser, error) {
 	return nil, fmt.Errorf("%w: compression %q", ErrUnsupportedMediaType, alg)
 }
 
-type zstdReadCloser struct{ *zstd.Decoder }
+// zstdReadCloser has only Read and Close: the decoder's own WriteTo would
+// let io.Copy bypass the error mapping of Read.
+type zstdReadCloser struct {
+	d      *zstd.Decoder
+	window int64
+}
+
+// Read decompresses, reporting a frame whose window passes the limit as
+// ErrTooLarge.
+func (z *zstdReadCloser) Read(p []byte) (int, error) {
+	n, err := z.d.Read(p)
+	if errors.Is(err, zstd.ErrWindowSizeExceeded) || errors.Is(err, zstd.ErrDecoderSizeExceeded) {
+		err = fmt.Errorf("%w: a zstd frame declares a window over MaxDecoderWindow (%d bytes)", ErrTooLarge, z.window)
+	}
+	return n, err
+}
 
 // Close releases the decoder's goroutines.
-func (z zstdReadCloser) Close() error { z.Decoder.Close(); return nil }
+func (z *zstdReadCloser) Close() error { z.d.Close(); return nil }
 
 // readAhead reads r in a goroutine into up to n chunks of size bytes, so the
 // producer (a decompressor) runs while the consumer writes files. Close stops
@@ -233,6 +254,7 @@ func (a *aheadReader) Close() error {
 // Decompress returns the uncompressed bytes of a layer blob compressed with
 // alg. Decoding runs ahead of the reader in its own goroutines; Close stops
 // them.
+// A zstd frame is held to DefaultLimits' MaxDecoderWindow.
 func Decompress(alg Algorithm, r io.Reader) (io.ReadCloser, error) {
-	return decompressor(alg, r)
+	return decompressor(alg, r, DefaultLimits().decoderWindow())
 }

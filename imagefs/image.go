@@ -85,7 +85,7 @@ func (l *memLayer) Compressed() (io.ReadCloser, error) {
 
 // Uncompressed decompresses the blob as its media type says.
 func (l *memLayer) Uncompressed() (io.ReadCloser, error) {
-	return decompressor(l.alg, bytes.NewReader(l.blob))
+	return decompressor(l.alg, bytes.NewReader(l.blob), DefaultLimits().decoderWindow())
 }
 
 // fileLayer is a layer whose compressed bytes are in a file (Build's
@@ -126,7 +126,7 @@ func (l *fileLayer) Uncompressed() (io.ReadCloser, error) {
 	if err != nil {
 		return nil, err
 	}
-	rc, err := decompressor(l.alg, f)
+	rc, err := decompressor(l.alg, f, DefaultLimits().decoderWindow())
 	if err != nil {
 		_ = f.Close()
 		return nil, err

@@ -16,10 +16,12 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/types"
+	"golang.org/x/sync/semaphore"
 	"golang.org/x/sys/unix"
 )
 
@@ -66,6 +68,13 @@ type Store struct {
 	// as they arrive (relay.go).
 	relayMu sync.Mutex
 	relay   map[v1.Hash]*relayBlob
+	// decoders bounds the zstd windows of the layers decoding at once
+	// (Limits.MaxDecoderMemory); nil when that limit is off. Each zstd
+	// layer reserves window bytes.
+	decoders *semaphore.Weighted
+	window   int64
+	reserved atomic.Int64 // bytes reserved now, and the most ever, for tests
+	peak     atomic.Int64
 }
 
 type layerCall struct {
@@ -96,6 +105,10 @@ func OpenStore(ctx context.Context, cfg StoreConfig) (*Store, error) {
 	}
 	cfg.Root = root
 	s := &Store{cfg: cfg, oci: layout.Path(filepath.Join(root, "oci")), log: cfg.Logger, busy: map[string]*layerCall{}, relay: map[v1.Hash]*relayBlob{}}
+	s.window = cfg.Limits.decoderWindow()
+	if cfg.Limits.MaxDecoderMemory > 0 {
+		s.decoders = semaphore.NewWeighted(cfg.Limits.MaxDecoderMemory)
+	}
 	if err := os.RemoveAll(s.path("tmp")); err != nil {
 		return nil, fmt.Errorf("imagefs: clean store tmp: %w", err)
 	}
@@ -435,6 +448,13 @@ func (s *Store) fetchLayer(ctx context.Context, img v1.Image, desc v1.Descriptor
 		// promise more of it than a layer may unpack to.
 		return st, fmt.Errorf("%w: blob of %d bytes exceeds MaxLayerBytes (%d bytes)", ErrTooLarge, desc.Size, ceiling)
 	}
+	if alg == Zstd {
+		release, err := s.reserveDecoder(ctx)
+		if err != nil {
+			return st, err
+		}
+		defer release()
+	}
 	if haveBlob {
 		f, err := os.Open(s.blobPath(desc.Digest))
 		if err != nil {
@@ -570,6 +590,24 @@ func (s *Store) storeLayer(ctx context.Context, r io.Reader, desc v1.Descriptor,
 	}
 	s.log.DebugContext(ctx, "layer stored", "digest", desc.Digest.String(), "bytes", st.bytes, "unpacked", st.unpacked == 1)
 	return st, nil
+}
+
+// reserveDecoder waits until a zstd decoder's window fits in what
+// MaxDecoderMemory leaves, and reserves it until release.
+func (s *Store) reserveDecoder(ctx context.Context) (release func(), err error) {
+	if s.decoders == nil {
+		return func() {}, nil
+	}
+	if err := s.decoders.Acquire(ctx, s.window); err != nil {
+		return nil, err
+	}
+	n := s.reserved.Add(s.window)
+	for p := s.peak.Load(); n > p && !s.peak.CompareAndSwap(p, n); p = s.peak.Load() {
+	}
+	return func() {
+		s.reserved.Add(-s.window)
+		s.decoders.Release(s.window)
+	}, nil
 }
 
 type countingReader struct {

@@ -94,7 +94,7 @@ func unpackTar(ctx context.Context, r io.Reader, dir string, b bounds) (UnpackSt
 		if u.in.err != nil {
 			return u.stats, u.in.err
 		}
-		return u.stats, fmt.Errorf("%w: reading past tar end: %w", ErrCorrupt, err)
+		return u.stats, readErr(err, "reading past tar end")
 	}
 	u.stats.DiffID = v1.Hash{Algorithm: "sha256", Hex: hex.EncodeToString(h.Sum(nil))}
 	return u.stats, nil
@@ -122,7 +122,7 @@ func unpackLayer(ctx context.Context, compressed io.Reader, alg Algorithm, dir s
 	}
 	ch := sha256.New()
 	tee := io.TeeReader(compressed, ch)
-	d, err := decompressor(alg, tee)
+	d, err := decompressor(alg, tee, b.window)
 	if err != nil {
 		return UnpackStats{}, err
 	}
@@ -137,7 +137,7 @@ func unpackLayer(ctx context.Context, compressed io.Reader, alg Algorithm, dir s
 		return st, err
 	}
 	if _, err := io.Copy(io.Discard, tee); err != nil {
-		return st, fmt.Errorf("%w: reading compressed layer: %w", ErrCorrupt, err)
+		return st, readErr(err, "reading compressed layer")
 	}
 	if err := checkHash("layer", ch, wantDigest); err != nil {
 		return st, err
@@ -146,6 +146,16 @@ func unpackLayer(ctx context.Context, compressed io.Reader, alg Algorithm, dir s
 		return st, fmt.Errorf("%w: layer diff id is %s, config says %s", ErrDigestMismatch, st.DiffID, wantDiffID)
 	}
 	return st, nil
+}
+
+// readErr is the error of a failed read of a layer stream: corrupt
+// content, unless a limit stopped it (the decoder's window), which says so
+// itself.
+func readErr(err error, what string) error {
+	if errors.Is(err, ErrTooLarge) {
+		return err
+	}
+	return fmt.Errorf("%w: %s: %w", ErrCorrupt, what, err)
 }
 
 func checkHash(what string, h hash.Hash, want v1.Hash) error {
@@ -230,7 +240,7 @@ func (u *unpacker) run(ctx context.Context, r io.Reader) error {
 			break
 		}
 		if err != nil {
-			return fmt.Errorf("%w: tar: %w", ErrCorrupt, err)
+			return readErr(err, "tar")
 		}
 		if u.stats.Entries >= u.b.entries {
 			return fmt.Errorf("%w: layer has more than MaxEntries (%d) entries", ErrTooLarge, u.b.entries)
@@ -521,7 +531,7 @@ func (u *unpacker) file(tr *tar.Reader, hdr *tar.Header, pfd int, dir, base stri
 			break
 		}
 		if rerr != nil {
-			return fmt.Errorf("%w: %q: %w", ErrCorrupt, name, rerr)
+			return readErr(rerr, fmt.Sprintf("%q", name))
 		}
 	}
 	return u.meta(pfd, fd, name, base, hdr, mode, false)

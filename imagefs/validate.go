@@ -19,6 +19,11 @@ type ValidateOptions struct {
 	// SkipLayers checks descriptors and the config but reads no layer
 	// content.
 	SkipLayers bool
+	// Limits bound what a layer may decompress to, as when a Store
+	// unpacks it: the stream caps (MaxLayerBytes, MaxExpansion) and the
+	// zstd window (MaxDecoderWindow). A layer over them fails with
+	// ErrTooLarge. Zero fields take their defaults: DefaultLimits.
+	Limits Limits
 }
 
 // Validate checks an image the way a careful client would, for every layer
@@ -94,31 +99,47 @@ func Validate(ctx context.Context, img v1.Image, opt ValidateOptions) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		if err := validateLayer(layers[k], alg, d, cfg.RootFS.DiffIDs[k]); err != nil {
+		if err := validateLayer(ctx, layers[k], alg, d, cfg.RootFS.DiffIDs[k], opt.Limits.bounds(d.Size)); err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
 			return fmt.Errorf("imagefs: validate: layer %d (%s): %w", k, d.Digest, err)
 		}
 	}
 	return nil
 }
 
-func validateLayer(l v1.Layer, alg Algorithm, d v1.Descriptor, diffID v1.Hash) error {
+// validateLayer reads the layer's blob, checking ctx and the bounds while
+// it streams.
+func validateLayer(ctx context.Context, l v1.Layer, alg Algorithm, d v1.Descriptor, diffID v1.Hash, b bounds) error {
 	rc, err := l.Compressed()
 	if err != nil {
 		return err
 	}
 	defer rc.Close()
 	ch := sha256.New()
-	cnt := &countingReader{r: rc}
-	dec, err := decompressor(alg, io.TeeReader(cnt, ch))
+	// One byte more than the descriptor says is enough to tell it lied.
+	cnt := &countingReader{r: ctxReader{ctx: ctx, r: io.LimitReader(rc, d.Size+1)}}
+	dec, err := decompressor(alg, io.TeeReader(cnt, ch), b.window)
 	if err != nil {
 		return err
 	}
 	defer dec.Close()
 	uh := sha256.New()
-	if _, err := io.Copy(uh, dec); err != nil {
-		return fmt.Errorf("%w: %s content: %w", ErrCorrupt, alg, err)
+	content := &cappedReader{r: ctxReader{ctx: ctx, r: dec}, b: &b}
+	if _, err := io.Copy(uh, content); err != nil {
+		if content.err != nil {
+			return content.err
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return readErr(err, string(alg)+" content")
 	}
 	if _, err := io.Copy(ch, cnt); err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
 		return fmt.Errorf("%w: %w", ErrCorrupt, err)
 	}
 	if cnt.n != d.Size {
@@ -128,4 +149,18 @@ func validateLayer(l v1.Layer, alg Algorithm, d v1.Descriptor, diffID v1.Hash) e
 		return err
 	}
 	return checkHash("uncompressed content", uh, diffID)
+}
+
+// ctxReader fails its reads once ctx ends, so a long stream stops with it.
+type ctxReader struct {
+	ctx context.Context //nolint:containedctx // lives for one call's stream
+	r   io.Reader
+}
+
+// Read reads from r unless the context has ended.
+func (c ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
 }
