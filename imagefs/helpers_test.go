@@ -58,7 +58,7 @@ func (l rawLayer) Digest() (v1.Hash, error)            { return sha(l.blob), nil
 func (l rawLayer) DiffID() (v1.Hash, error)            { return l.diffID, nil }
 func (l rawLayer) Size() (int64, error)                { return int64(len(l.blob)), nil }
 func (l rawLayer) MediaType() (types.MediaType, error) { return l.mt, nil }
-func (l rawLayer) Compressed() (io.ReadCloser, error) { return io.NopCloser(bytesReader(l.blob)), nil }
+func (l rawLayer) Compressed() (io.ReadCloser, error)  { return io.NopCloser(bytesReader(l.blob)), nil }
 
 func (l rawLayer) Uncompressed() (io.ReadCloser, error) {
 	return nil, errors.New("rawLayer: not decompressed here")
