@@ -74,6 +74,9 @@ func (c RemoteConfig) options(ctx context.Context) ([]remote.Option, error) {
 }
 
 func parseRef(ref string, insecure bool) (name.Reference, error) {
+	if err := checkRef(ref); err != nil {
+		return nil, err
+	}
 	var nopts []name.Option
 	if insecure {
 		nopts = append(nopts, name.Insecure)

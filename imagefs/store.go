@@ -3,7 +3,6 @@ package imagefs
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -17,6 +16,8 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"unicode"
+	"unicode/utf8"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
@@ -277,6 +278,9 @@ type AddOptions struct {
 
 // AddWith is Add with options.
 func (s *Store) AddWith(ctx context.Context, img v1.Image, name string, opt AddOptions) (AddResult, error) {
+	if err := checkRef(name); err != nil {
+		return AddResult{}, err
+	}
 	sources := opt.Sources
 	s.mu.RLock()
 	defer s.mu.RUnlock()
@@ -548,12 +552,9 @@ func (s *Store) storeLayer(ctx context.Context, r io.Reader, desc v1.Descriptor,
 	limited := io.LimitReader(src, desc.Size+1)
 	if haveLayer {
 		// Only the blob is missing (the same content arrived before under
-		// another compression): copy and verify it.
-		h := sha256.New()
-		if _, err := io.Copy(h, limited); err != nil {
-			return st, fmt.Errorf("%w: reading blob: %w", ErrCorrupt, err)
-		}
-		if err := checkHash("layer", h, desc.Digest); err != nil {
+		// another compression): copy it, and check that it is that
+		// content — its digest alone proves nothing about its diff id.
+		if err := verifyLayer(ctx, limited, alg, desc.Digest, diffID, b, abort); err != nil {
 			return st, err
 		}
 	} else {
@@ -750,8 +751,30 @@ func (s *Store) Images(ctx context.Context) ([]ImageInfo, error) {
 	return out, nil
 }
 
+// maxRefBytes bounds an image ref name.
+const maxRefBytes = 4096
+
+// checkRef refuses an image ref name that is too long, not UTF-8 or holds a
+// control character (a newline, an escape sequence): it comes from outside
+// and ends up in index.json, logs and error text.
+func checkRef(ref string) error {
+	if len(ref) > maxRefBytes {
+		return fmt.Errorf("%w: image ref of %d bytes exceeds %d", ErrInvalid, len(ref), maxRefBytes)
+	}
+	if !utf8.ValidString(ref) {
+		return fmt.Errorf("%w: image ref %q is not UTF-8", ErrInvalid, ref)
+	}
+	if strings.IndexFunc(ref, unicode.IsControl) >= 0 {
+		return fmt.Errorf("%w: image ref %q has a control character", ErrInvalid, ref)
+	}
+	return nil
+}
+
 // resolve finds an image by ref name or by "sha256:..." digest.
 func (s *Store) resolve(ref string) (v1.Hash, error) {
+	if err := checkRef(ref); err != nil {
+		return v1.Hash{}, err
+	}
 	idx, err := s.readIndex()
 	if err != nil {
 		return v1.Hash{}, err

@@ -54,8 +54,14 @@ type UnpackStats struct {
 // the archive implies without listing it is made 0755, owned by root, with
 // the time of the entry that implied it: the same layer gives the same tree
 // whatever the umask and the clock. Directory metadata is applied last, so
-// read-only directories still receive their children. Nothing is fsynced: callers that need durability sync the file
-// system once (the Store does, with syncfs).
+// read-only directories still receive their children. Nothing is fsynced:
+// callers that need durability sync the file system once (the Store does,
+// with syncfs).
+//
+// A stream that ends right after an entry, without the end-of-archive
+// marker, was cut off and is refused with ErrCorrupt (an empty stream is an
+// empty layer); so are device numbers Linux cannot represent (a major over
+// 4095, a minor over 1048575), which mknod would silently truncate.
 //
 // The layer is held to DefaultLimits; UnpackTarWith takes others.
 //
@@ -148,6 +154,44 @@ func unpackLayer(ctx context.Context, compressed io.Reader, alg Algorithm, dir s
 	return st, nil
 }
 
+// verifyLayer reads a compressed layer stream to its end without writing
+// anything, and checks its digest and that it decompresses, within b, to
+// the diff id: for a blob whose layer is already unpacked, which must not
+// be kept (and served to peers) on its digest alone. abort is as for
+// unpackLayer.
+func verifyLayer(ctx context.Context, compressed io.Reader, alg Algorithm, wantDigest, wantDiffID v1.Hash, b bounds, abort func()) (err error) {
+	ch := sha256.New()
+	tee := io.TeeReader(compressed, ch)
+	d, err := decompressor(alg, tee, b.window)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil && abort != nil {
+			abort()
+		}
+		_ = d.Close()
+	}()
+	dh := sha256.New()
+	content := &cappedReader{r: ctxReader{ctx: ctx, r: d}, b: &b}
+	if _, err := io.Copy(dh, content); err != nil {
+		switch {
+		case content.err != nil:
+			return content.err
+		case ctx.Err() != nil:
+			return ctx.Err()
+		}
+		return readErr(err, "reading layer")
+	}
+	if _, err := io.Copy(io.Discard, tee); err != nil {
+		return readErr(err, "reading compressed layer")
+	}
+	if err := checkHash("layer", ch, wantDigest); err != nil {
+		return err
+	}
+	return checkHash("layer content (diff id)", dh, wantDiffID)
+}
+
 // readErr is the error of a failed read of a layer stream: corrupt
 // content, unless a limit stopped it (the decoder's window), which says so
 // itself.
@@ -189,6 +233,11 @@ type unpacker struct {
 	stats   UnpackStats
 	// mtime is the current entry's: directories it implies get it too.
 	mtime time.Time
+	// last names the last entry read, and dataEnd is the stream offset
+	// where its data ends: a stream that ends right there, with no
+	// end-of-archive marker, was cut off.
+	last    string
+	dataEnd int64
 }
 
 func newUnpacker(dir string, b bounds) (*unpacker, error) {
@@ -237,10 +286,16 @@ func (u *unpacker) run(ctx context.Context, r io.Reader) error {
 		}
 		hdr, err := tr.Next()
 		if errors.Is(err, io.EOF) {
+			if u.last != "" && u.in != nil && u.in.n == u.dataEnd {
+				return fmt.Errorf("%w: tar stream ends after entry %q without the end-of-archive marker (cut off?)", ErrCorrupt, u.last)
+			}
 			break
 		}
 		if err != nil {
 			return readErr(err, "tar")
+		}
+		if u.in != nil {
+			u.last, u.dataEnd = hdr.Name, u.in.n+dataBlocks(hdr)
 		}
 		if u.stats.Entries >= u.b.entries {
 			return fmt.Errorf("%w: layer has more than MaxEntries (%d) entries", ErrTooLarge, u.b.entries)
@@ -254,6 +309,16 @@ func (u *unpacker) run(ctx context.Context, r io.Reader) error {
 		u.stats.Entries++
 	}
 	return u.finishDirs()
+}
+
+// dataBlocks is how many bytes of data follow hdr in the archive, padding
+// included: none for the types archive/tar reads as header-only.
+func dataBlocks(hdr *tar.Header) int64 {
+	switch hdr.Typeflag {
+	case tar.TypeLink, tar.TypeSymlink, tar.TypeChar, tar.TypeBlock, tar.TypeDir, tar.TypeFifo, tar.TypeXGlobalHeader:
+		return 0
+	}
+	return (max(hdr.Size, 0) + 511) &^ 511
 }
 
 // checkEntry holds one header to the limits, before anything of it is
@@ -476,6 +541,10 @@ func (u *unpacker) entry(tr *tar.Reader, hdr *tar.Header) error {
 		}
 		return u.create(pfd, dir, base, func() error { return unix.Linkat(tfd, tbase, pfd, base, 0) })
 	case tar.TypeChar, tar.TypeBlock, tar.TypeFifo:
+		if hdr.Typeflag != tar.TypeFifo && !deviceFits(hdr.Devmajor, hdr.Devminor) {
+			// mknod would keep only the low bits: 4104:0 becomes 8:0.
+			return fmt.Errorf("%w: device %q is %d:%d; Linux numbers devices 0..4095:0..1048575", ErrCorrupt, name, hdr.Devmajor, hdr.Devminor)
+		}
 		typ := map[byte]uint32{tar.TypeChar: unix.S_IFCHR, tar.TypeBlock: unix.S_IFBLK, tar.TypeFifo: unix.S_IFIFO}[hdr.Typeflag]
 		dev := unix.Mkdev(uint32(hdr.Devmajor), uint32(hdr.Devminor))                                                         //nolint:gosec // tar limits the range
 		if err := u.create(pfd, dir, base, func() error { return unix.Mknodat(pfd, base, typ|mode, int(dev)) }); err != nil { //nolint:gosec // device numbers fit
@@ -484,6 +553,12 @@ func (u *unpacker) entry(tr *tar.Reader, hdr *tar.Header) error {
 		return u.meta(pfd, -1, name, base, hdr, mode, false)
 	}
 	return fmt.Errorf("%w: entry %q has unsupported tar type %q", ErrCorrupt, name, hdr.Typeflag)
+}
+
+// deviceFits reports whether a device number survives mknod: the kernel's
+// dev_t has a 12-bit major and a 20-bit minor.
+func deviceFits(major, minor int64) bool {
+	return major >= 0 && major < 1<<12 && minor >= 0 && minor < 1<<20
 }
 
 // create runs mk, replacing an existing entry once, as a later tar entry
