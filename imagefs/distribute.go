@@ -13,6 +13,7 @@ import (
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"golang.org/x/sync/errgroup"
 )
 
 // Handler serves the store's blobs to peers over HTTP: GET and HEAD of
@@ -192,6 +193,28 @@ func DefaultDistributeConfig() DistributeConfig {
 	return DistributeConfig{Fanout: 1, PeerTimeout: 2 * time.Minute}
 }
 
+// withDefaults fills zero fields with their defaults and refuses negative
+// ones, naming the field.
+func (cfg DistributeConfig) withDefaults() (DistributeConfig, error) {
+	switch {
+	case cfg.Fanout < 0:
+		return cfg, fmt.Errorf("%w: DistributeConfig.Fanout %d < 0", ErrInvalid, cfg.Fanout)
+	case cfg.PeerTimeout < 0:
+		return cfg, fmt.Errorf("%w: DistributeConfig.PeerTimeout %v < 0", ErrInvalid, cfg.PeerTimeout)
+	}
+	d := DefaultDistributeConfig()
+	if cfg.Fanout == 0 {
+		cfg.Fanout = d.Fanout
+	}
+	if cfg.PeerTimeout == 0 {
+		cfg.PeerTimeout = d.PeerTimeout
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	return cfg, nil
+}
+
 // NodeResult is what Predistribute did on one node.
 type NodeResult struct {
 	URL    string
@@ -215,18 +238,9 @@ type NodeResult struct {
 // affected subtree, not one per node. It returns one result per node and
 // the first error.
 func Predistribute(ctx context.Context, img v1.Image, name string, nodes []Node, cfg DistributeConfig) ([]NodeResult, error) {
-	if cfg.Fanout < 0 || cfg.PeerTimeout < 0 {
-		return nil, fmt.Errorf("%w: distribute config fanout %d, timeout %v", ErrInvalid, cfg.Fanout, cfg.PeerTimeout)
-	}
-	d := DefaultDistributeConfig()
-	if cfg.Fanout == 0 {
-		cfg.Fanout = d.Fanout
-	}
-	if cfg.PeerTimeout == 0 {
-		cfg.PeerTimeout = d.PeerTimeout
-	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.DiscardHandler)
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
 	}
 	for k, n := range nodes {
 		if n.Store == nil || n.URL == "" {
@@ -238,11 +252,13 @@ func Predistribute(ctx context.Context, img v1.Image, name string, nodes []Node,
 		boards[k] = newBlobBoard()
 	}
 	results := make([]NodeResult, len(nodes))
-	var wg sync.WaitGroup
+	// Every node at once, without a limit: a child follows its parent's
+	// fetches as they happen, so a node left waiting for a slot would
+	// stall its whole subtree. Each node's error is its result's, so the
+	// group never cancels.
+	var g errgroup.Group
 	for k, n := range nodes {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		g.Go(func() error {
 			defer boards[k].finish()
 			var sources []BlobSource
 			if k > 0 {
@@ -262,9 +278,10 @@ func Predistribute(ctx context.Context, img v1.Image, name string, nodes []Node,
 			})
 			results[k] = NodeResult{URL: n.URL, Result: res, Err: err}
 			cfg.Logger.DebugContext(ctx, "node done", "url", n.URL, "fetched", res.Fetched, "from_peers", res.FromSources, "retried", res.Retried, "err", err)
-		}()
+			return nil
+		})
 	}
-	wg.Wait()
+	_ = g.Wait() // the goroutines return nil: errors are in results
 	for _, r := range results {
 		if r.Err != nil {
 			return results, fmt.Errorf("imagefs: predistribute to %s: %w", r.URL, r.Err)

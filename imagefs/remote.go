@@ -20,7 +20,8 @@ type RemoteConfig struct {
 	// Jobs is how many layers move at once. Default 4.
 	Jobs int
 	// Retries is how many times a failed request (network error, 408, 429,
-	// 5xx) is retried, with exponential backoff from RetryDelay. Default 3.
+	// 5xx) is retried, with exponential backoff from RetryDelay. Default 3;
+	// negative means no retry.
 	Retries int
 	// RetryDelay is the first backoff. Default 200ms.
 	RetryDelay time.Duration
@@ -40,16 +41,35 @@ func DefaultRemoteConfig() RemoteConfig {
 	return RemoteConfig{Jobs: 4, Retries: 3, RetryDelay: 200 * time.Millisecond}
 }
 
-func (c RemoteConfig) options(ctx context.Context) ([]remote.Option, error) {
-	if c.Jobs < 0 || c.Retries < 0 || c.RetryDelay < 0 {
-		return nil, fmt.Errorf("%w: remote config %+v", ErrInvalid, c)
-	}
+// withDefaults fills zero fields with their defaults and refuses negative
+// ones, naming the field.
+func (c RemoteConfig) withDefaults() (RemoteConfig, error) {
 	d := DefaultRemoteConfig()
+	switch {
+	case c.Jobs < 0:
+		return c, fmt.Errorf("%w: RemoteConfig.Jobs %d < 0", ErrInvalid, c.Jobs)
+	case c.RetryDelay < 0:
+		return c, fmt.Errorf("%w: RemoteConfig.RetryDelay %v < 0", ErrInvalid, c.RetryDelay)
+	}
 	if c.Jobs == 0 {
 		c.Jobs = d.Jobs
 	}
+	switch {
+	case c.Retries == 0:
+		c.Retries = d.Retries
+	case c.Retries < 0:
+		c.Retries = 0
+	}
 	if c.RetryDelay == 0 {
 		c.RetryDelay = d.RetryDelay
+	}
+	return c, nil
+}
+
+func (c RemoteConfig) options(ctx context.Context) ([]remote.Option, error) {
+	c, err := c.withDefaults()
+	if err != nil {
+		return nil, err
 	}
 	tr := c.Transport
 	if tr == nil {

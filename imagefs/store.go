@@ -22,6 +22,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/types"
+	"golang.org/x/sync/errgroup"
 	"golang.org/x/sync/semaphore"
 	"golang.org/x/sys/unix"
 )
@@ -46,6 +47,25 @@ type StoreConfig struct {
 	// layer over them fails Add with ErrTooLarge and leaves nothing in
 	// the store. Zero fields take their defaults: DefaultLimits.
 	Limits Limits
+}
+
+// withDefaults fills zero fields with their defaults and refuses what has
+// none, naming the field.
+func (cfg StoreConfig) withDefaults() (StoreConfig, error) {
+	if cfg.Root == "" {
+		return cfg, fmt.Errorf("%w: StoreConfig.Root is empty (the store's directory is required)", ErrInvalid)
+	}
+	if cfg.Parallel < 0 {
+		return cfg, fmt.Errorf("%w: StoreConfig.Parallel %d < 0", ErrInvalid, cfg.Parallel)
+	}
+	if cfg.Parallel == 0 {
+		cfg.Parallel = runtime.GOMAXPROCS(0)
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	cfg.Limits = cfg.Limits.withDefaults()
+	return cfg, nil
 }
 
 // DefaultStoreConfig returns the defaults for a store in root.
@@ -87,19 +107,10 @@ type layerCall struct {
 // what a crash left: work in tmp/ and container directories without an
 // image marker (see Prepare).
 func OpenStore(ctx context.Context, cfg StoreConfig) (*Store, error) {
-	if cfg.Root == "" {
-		return nil, fmt.Errorf("%w: store root is empty", ErrInvalid)
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
 	}
-	if cfg.Parallel < 0 {
-		return nil, fmt.Errorf("%w: store parallel %d < 0", ErrInvalid, cfg.Parallel)
-	}
-	if cfg.Parallel == 0 {
-		cfg.Parallel = runtime.GOMAXPROCS(0)
-	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.DiscardHandler)
-	}
-	cfg.Limits = cfg.Limits.withDefaults()
 	root, err := filepath.Abs(cfg.Root)
 	if err != nil {
 		return nil, fmt.Errorf("%w: store root: %w", ErrInvalid, err)
@@ -330,50 +341,33 @@ func (s *Store) AddWith(ctx context.Context, img v1.Image, name string, opt AddO
 	slices.SortStableFunc(order, func(a, b int) int {
 		return roleRank(m.Layers[a].Annotations[AnnotationRole]) - roleRank(m.Layers[b].Annotations[AnnotationRole])
 	})
-	var (
-		mu    sync.Mutex
-		wg    sync.WaitGroup
-		first error
-		sem   = make(chan struct{}, s.cfg.Parallel)
-	)
-	lctx, cancel := context.WithCancel(ctx)
-	defer cancel()
+	// Layers in parallel, at most Parallel at once; the first failure
+	// cancels the others.
+	var mu sync.Mutex
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(s.cfg.Parallel)
 	for _, k := range order {
 		desc, diffID := m.Layers[k], cfg.RootFS.DiffIDs[k]
-		select {
-		case sem <- struct{}{}:
-		case <-lctx.Done():
-		}
-		if lctx.Err() != nil {
-			break
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			st, err := s.ensureLayer(lctx, img, desc, diffID, sources, opt.OnFetch)
-			if err == nil && opt.OnLayer != nil {
+		g.Go(func() error {
+			st, err := s.ensureLayer(gctx, img, desc, diffID, sources, opt.OnFetch)
+			if err != nil {
+				return fmt.Errorf("imagefs: layer %s: %w", desc.Digest, err)
+			}
+			if opt.OnLayer != nil {
 				opt.OnLayer(desc)
 			}
 			mu.Lock()
 			defer mu.Unlock()
-			if err != nil {
-				if first == nil {
-					first = fmt.Errorf("imagefs: layer %s: %w", desc.Digest, err)
-					cancel()
-				}
-				return
-			}
 			res.Fetched += st.fetched
 			res.FromSources += st.fromSource
 			res.Unpacked += st.unpacked
 			res.Bytes += st.bytes
 			res.Retried += st.retried
-		}()
+			return nil
+		})
 	}
-	wg.Wait()
-	if first != nil {
-		return res, first
+	if err := g.Wait(); err != nil {
+		return res, err
 	}
 	if err := ctx.Err(); err != nil {
 		return res, err
