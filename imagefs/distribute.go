@@ -149,6 +149,15 @@ func (p Peer) get(ctx context.Context, h v1.Hash) (io.ReadCloser, error) {
 	return nil, fmt.Errorf("imagefs: peer %s: blob %s: %s", p.URL, h, resp.Status)
 }
 
+// The BlobSources of the package; imagefstest.ValidateBlobSource checks
+// each of them.
+var (
+	_ BlobSource = (*Store)(nil)
+	_ BlobSource = (*Peer)(nil)
+	_ BlobSource = (*treeSource)(nil)
+	_ BlobSource = (*treeRetry)(nil)
+)
+
 // Node is one target of Predistribute: a store on this machine and the URL
 // its Handler is served at, for its peers.
 type Node struct {
