@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -74,39 +73,39 @@ func (s *Store) AddWith(ctx context.Context, img v1.Image, name string, opt AddO
 	var res AddResult
 	rawManifest, err := img.RawManifest()
 	if err != nil {
-		return res, fmt.Errorf("imagefs: manifest: %w", err)
+		return res, wrapError(kindOf(err), err, "manifest")
 	}
 	m, err := v1.ParseManifest(bytes.NewReader(rawManifest))
 	if err != nil {
-		return res, fmt.Errorf("%w: manifest: %w", ErrInvalid, err)
+		return res, wrapError(ErrInvalid, err, "manifest")
 	}
 	mt, err := img.MediaType()
 	if err != nil {
-		return res, fmt.Errorf("imagefs: media type: %w", err)
+		return res, wrapError(kindOf(err), err, "media type")
 	}
 	if mt != types.OCIManifestSchema1 && mt != types.DockerManifestSchema2 {
-		return res, fmt.Errorf("%w: manifest media type %q", ErrUnsupportedMediaType, mt)
+		return res, newError(ErrUnsupportedMediaType, "manifest media type %q", mt)
 	}
 	rawConfig, err := img.RawConfigFile()
 	if err != nil {
-		return res, fmt.Errorf("imagefs: config: %w", err)
+		return res, wrapError(kindOf(err), err, "config")
 	}
 	if got := sha256Hash(rawConfig); got != m.Config.Digest || int64(len(rawConfig)) != m.Config.Size {
-		return res, fmt.Errorf("%w: config is %s (%d bytes), manifest says %s (%d bytes)", ErrDigestMismatch, got, len(rawConfig), m.Config.Digest, m.Config.Size)
+		return res, newError(ErrDigestMismatch, "config is %s (%d bytes), manifest says %s (%d bytes)", got, len(rawConfig), m.Config.Digest, m.Config.Size)
 	}
 	cfg, err := v1.ParseConfigFile(bytes.NewReader(rawConfig))
 	if err != nil {
-		return res, fmt.Errorf("%w: config: %w", ErrInvalid, err)
+		return res, wrapError(ErrInvalid, err, "config")
 	}
 	if len(cfg.RootFS.DiffIDs) != len(m.Layers) {
-		return res, fmt.Errorf("%w: %d layers but %d diff ids", ErrInvalid, len(m.Layers), len(cfg.RootFS.DiffIDs))
+		return res, newError(ErrInvalid, "%d layers but %d diff ids", len(m.Layers), len(cfg.RootFS.DiffIDs))
 	}
 	for k, d := range m.Layers {
 		if _, _, err := algorithmOf(d.MediaType); err != nil {
 			return res, err
 		}
 		if !validHash(d.Digest) || !validHash(cfg.RootFS.DiffIDs[k]) {
-			return res, fmt.Errorf("%w: layer %d digest %q / diff id %q", ErrInvalid, k, d.Digest, cfg.RootFS.DiffIDs[k])
+			return res, newError(ErrInvalid, "layer %d digest %q / diff id %q", k, d.Digest, cfg.RootFS.DiffIDs[k])
 		}
 	}
 	order := make([]int, len(m.Layers))
@@ -127,7 +126,7 @@ func (s *Store) AddWith(ctx context.Context, img v1.Image, name string, opt AddO
 		g.Go(func() error {
 			st, err := s.ensureLayer(gctx, img, desc, diffID, sources, opt.OnFetch)
 			if err != nil {
-				return fmt.Errorf("imagefs: layer %s: %w", desc.Digest, err)
+				return wrapError(kindOf(err), err, "layer %s", desc.Digest)
 			}
 			if opt.OnLayer != nil {
 				opt.OnLayer(desc)
@@ -145,8 +144,8 @@ func (s *Store) AddWith(ctx context.Context, img v1.Image, name string, opt AddO
 	if err := g.Wait(); err != nil {
 		return res, err
 	}
-	if err := ctx.Err(); err != nil {
-		return res, err
+	if ctx.Err() != nil {
+		return res, ctxError(ctx, "add")
 	}
 	if err := s.putBlob(m.Config.Digest, rawConfig); err != nil {
 		return res, err
@@ -196,7 +195,7 @@ func (s *Store) ensureLayer(ctx context.Context, img v1.Image, desc v1.Descripto
 		select {
 		case <-c.done:
 		case <-ctx.Done():
-			return layerStats{}, ctx.Err()
+			return layerStats{}, ctxError(ctx, "layer")
 		}
 		if c.err == nil {
 			return layerStats{}, nil
@@ -220,7 +219,7 @@ func (s *Store) fetchLayer(ctx context.Context, img v1.Image, desc v1.Descriptor
 	if ceiling := orMax64(s.cfg.Limits.MaxLayerBytes); desc.Size > ceiling {
 		// The blob is teed to disk as it is read: a manifest may not
 		// promise more of it than a layer may unpack to.
-		return st, fmt.Errorf("%w: blob of %d bytes exceeds MaxLayerBytes (%d bytes)", ErrTooLarge, desc.Size, ceiling)
+		return st, newError(ErrTooLarge, "blob of %d bytes exceeds MaxLayerBytes (%d bytes)", desc.Size, ceiling)
 	}
 	if alg == Zstd {
 		release, err := s.reserveDecoder(ctx)
@@ -232,7 +231,7 @@ func (s *Store) fetchLayer(ctx context.Context, img v1.Image, desc v1.Descriptor
 	if haveBlob {
 		f, err := os.Open(s.blobPath(desc.Digest))
 		if err != nil {
-			return st, fmt.Errorf("imagefs: blob %s: %w", desc.Digest, err)
+			return st, wrapError(kindOf(err), err, "blob %s", desc.Digest)
 		}
 		defer f.Close()
 		return s.storeLayer(ctx, f, desc, diffID, alg, true, haveLayer, nil, nil)
@@ -250,7 +249,7 @@ func (s *Store) fetchLayer(ctx context.Context, img v1.Image, desc v1.Descriptor
 			if rc, err = sources[k].OpenBlob(actx, desc.Digest); err != nil {
 				abort()
 				if ctx.Err() != nil {
-					return st, ctx.Err()
+					return st, ctxError(ctx, "fetch layer")
 				}
 				continue // does not hold it: next
 			}
@@ -269,7 +268,7 @@ func (s *Store) fetchLayer(ctx context.Context, img v1.Image, desc v1.Descriptor
 			return got, nil
 		}
 		if ctx.Err() != nil {
-			return st, ctx.Err()
+			return st, ctxError(ctx, "fetch layer")
 		}
 		if !fromSource {
 			return st, err // the origin's word is final
@@ -287,7 +286,7 @@ func (s *Store) fetchLayer(ctx context.Context, img v1.Image, desc v1.Descriptor
 func (s *Store) storeLayer(ctx context.Context, r io.Reader, desc v1.Descriptor, diffID v1.Hash, alg Algorithm, haveBlob, haveLayer bool, onFetch func(v1.Descriptor), abort func()) (st layerStats, err error) {
 	tmp, err := os.MkdirTemp(s.path("tmp"), "layer-")
 	if err != nil {
-		return st, fmt.Errorf("imagefs: %w", err)
+		return st, wrapError(ErrUnavailable, err, "store layer")
 	}
 	defer os.RemoveAll(tmp)
 	var (
@@ -299,7 +298,7 @@ func (s *Store) storeLayer(ctx context.Context, r io.Reader, desc v1.Descriptor,
 	if !haveBlob {
 		blobFile, err := os.Create(filepath.Join(tmp, "blob"))
 		if err != nil {
-			return st, fmt.Errorf("imagefs: %w", err)
+			return st, wrapError(ErrUnavailable, err, "store blob")
 		}
 		defer blobFile.Close()
 		if fl, err = s.startRelay(desc.Digest, desc.Size, blobFile.Name()); err != nil {
@@ -308,7 +307,7 @@ func (s *Store) storeLayer(ctx context.Context, r io.Reader, desc v1.Descriptor,
 		defer func() {
 			if !landed {
 				if err == nil {
-					err = fmt.Errorf("imagefs: blob %s not stored", desc.Digest)
+					err = newError(ErrUnavailable, "blob %s not stored", desc.Digest)
 				}
 				s.endRelay(fl, err)
 			}
@@ -330,7 +329,7 @@ func (s *Store) storeLayer(ctx context.Context, r io.Reader, desc v1.Descriptor,
 	} else {
 		rootfs := filepath.Join(tmp, "rootfs")
 		if err := os.Mkdir(rootfs, 0o755); err != nil {
-			return st, fmt.Errorf("imagefs: %w", err)
+			return st, wrapError(ErrUnavailable, err, "store layer")
 		}
 		if _, err := unpackLayer(ctx, limited, alg, rootfs, desc.Digest, diffID, b, abort); err != nil {
 			return st, err
@@ -338,7 +337,7 @@ func (s *Store) storeLayer(ctx context.Context, r io.Reader, desc v1.Descriptor,
 		st.unpacked = 1
 	}
 	if !haveBlob && counter.n != desc.Size {
-		return st, fmt.Errorf("%w: blob %s is %d bytes, manifest says %d", ErrDigestMismatch, desc.Digest, counter.n, desc.Size)
+		return st, newError(ErrDigestMismatch, "blob %s is %d bytes, manifest says %d", desc.Digest, counter.n, desc.Size)
 	}
 	st.bytes = counter.n
 	if err := syncDir(tmp); err != nil {
@@ -346,7 +345,7 @@ func (s *Store) storeLayer(ctx context.Context, r io.Reader, desc v1.Descriptor,
 	}
 	if !haveBlob {
 		if err := os.Rename(filepath.Join(tmp, "blob"), s.blobPath(desc.Digest)); err != nil {
-			return st, fmt.Errorf("imagefs: store blob: %w", err)
+			return st, wrapError(kindOf(err), err, "store blob")
 		}
 		// In place before it leaves the relay: a reader finds it in one
 		// or the other.
@@ -356,7 +355,7 @@ func (s *Store) storeLayer(ctx context.Context, r io.Reader, desc v1.Descriptor,
 	if !haveLayer {
 		err := os.Rename(filepath.Join(tmp, "rootfs"), s.LayerDir(diffID))
 		if err != nil && !errors.Is(err, os.ErrExist) && !errors.Is(err, unix.ENOTEMPTY) {
-			return st, fmt.Errorf("imagefs: store layer: %w", err)
+			return st, wrapError(kindOf(err), err, "store layer")
 		}
 	}
 	s.log.DebugContext(ctx, "layer stored", "digest", desc.Digest.String(), "bytes", st.bytes, "unpacked", st.unpacked == 1)
@@ -395,15 +394,15 @@ func (c *countingReader) Read(p []byte) (int, error) {
 // openOrigin opens the blob h from img itself (its registry, usually).
 func openOrigin(img v1.Image, h v1.Hash) (io.ReadCloser, error) {
 	if img == nil {
-		return nil, fmt.Errorf("%w: blob %s in no source", ErrNotFound, h)
+		return nil, newError(ErrNotFound, "blob %s in no source", h)
 	}
 	l, err := img.LayerByDigest(h)
 	if err != nil {
-		return nil, fmt.Errorf("imagefs: layer %s: %w", h, err)
+		return nil, wrapError(kindOf(err), err, "layer %s", h)
 	}
 	rc, err := l.Compressed()
 	if err != nil {
-		return nil, fmt.Errorf("imagefs: fetch layer %s: %w", h, err)
+		return nil, wrapError(kindOf(err), err, "fetch layer %s", h)
 	}
 	return rc, nil
 }

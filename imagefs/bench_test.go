@@ -193,7 +193,7 @@ func BenchmarkPrepare(b *testing.B) {
 	ctx := context.Background()
 	for _, n := range []int{1, 5, 10, 20} {
 		b.Run(fmt.Sprintf("layers=%d", n), func(b *testing.B) {
-			s, err := imagefs.OpenStore(context.Background(), imagefs.DefaultStoreConfig(tmpfsDir(b)))
+			s, err := imagefs.OpenStore(ctx, imagefs.DefaultStoreConfig(tmpfsDir(b)))
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -315,7 +315,7 @@ func BenchmarkBlobsToRootfs245MB(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
-			s, err := imagefs.OpenStore(context.Background(), imagefs.DefaultStoreConfig(dir))
+			s, err := imagefs.OpenStore(ctx, imagefs.DefaultStoreConfig(dir))
 			if err != nil {
 				b.Fatal(err)
 			}

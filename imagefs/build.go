@@ -3,7 +3,6 @@ package imagefs
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io/fs"
 	"maps"
 	"os"
@@ -117,7 +116,7 @@ func Build(ctx context.Context, dir string, r Recipe) (v1.Image, *BuildReport, e
 		r.Target = "/"
 	}
 	if !path.IsAbs(r.Target) {
-		return nil, nil, fmt.Errorf("%w: target %q is not absolute", ErrInvalid, r.Target)
+		return nil, nil, newError(ErrInvalid, "target %q is not absolute", r.Target)
 	}
 	comp, err := r.Compression.normalize()
 	if err != nil {
@@ -128,7 +127,7 @@ func Build(ctx context.Context, dir string, r Recipe) (v1.Image, *BuildReport, e
 	}
 	for _, p := range r.Clear {
 		if _, err := path.Match(strings.ReplaceAll(p, "**", "*"), ""); err != nil || p == "" {
-			return nil, nil, fmt.Errorf("%w: clear pattern %q", ErrInvalid, p)
+			return nil, nil, newError(ErrInvalid, "clear pattern %q", p)
 		}
 	}
 	rep := &BuildReport{Cleared: make([]Cleared, len(r.Clear))}
@@ -143,7 +142,7 @@ func Build(ctx context.Context, dir string, r Recipe) (v1.Image, *BuildReport, e
 	}
 	for _, inc := range r.Include {
 		if !path.IsAbs(inc.Target) {
-			return nil, nil, fmt.Errorf("%w: include target %q is not absolute", ErrInvalid, inc.Target)
+			return nil, nil, newError(ErrInvalid, "include target %q is not absolute", inc.Target)
 		}
 		role := inc.Role
 		if role == "" {
@@ -225,13 +224,13 @@ func reportLayer(e layerEntry) (LayerReport, error) {
 	lr := LayerReport{Role: e.annotations[AnnotationRole], Reused: true}
 	var err error
 	if lr.Digest, err = e.layer.Digest(); err != nil {
-		return lr, fmt.Errorf("imagefs: base layer: %w", err)
+		return lr, wrapError(kindOf(err), err, "base layer")
 	}
 	if lr.DiffID, err = e.layer.DiffID(); err != nil {
-		return lr, fmt.Errorf("imagefs: base layer: %w", err)
+		return lr, wrapError(kindOf(err), err, "base layer")
 	}
 	if lr.Size, err = e.layer.Size(); err != nil {
-		return lr, fmt.Errorf("imagefs: base layer: %w", err)
+		return lr, wrapError(kindOf(err), err, "base layer")
 	}
 	return lr, nil
 }
@@ -310,9 +309,9 @@ func collect(ctx context.Context, src, target string, clear []string, rep *Build
 	info, err := os.Lstat(src)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
-			return fmt.Errorf("%w: build source %s: %w", ErrNotFound, src, err)
+			return wrapError(ErrNotFound, err, "build source %s", src)
 		}
-		return fmt.Errorf("imagefs: build source: %w", err)
+		return wrapError(kindOf(err), err, "build source")
 	}
 	// Parents of the target are implicit directories.
 	if target != "" {
@@ -323,21 +322,21 @@ func collect(ctx context.Context, src, target string, clear []string, rep *Build
 	}
 	if !info.IsDir() {
 		if target == "" {
-			return fmt.Errorf("%w: file %s cannot be the image root", ErrInvalid, src)
+			return newError(ErrInvalid, "file %s cannot be the image root", src)
 		}
 		groups[role] = append(groups[role], buildEntry{name: target, host: src, info: info})
 		return nil
 	}
 	return filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
-			return fmt.Errorf("imagefs: build walk: %w", err)
+			return wrapError(kindOf(err), err, "build walk")
 		}
-		if err := ctx.Err(); err != nil {
-			return err
+		if ctx.Err() != nil {
+			return ctxError(ctx, "build")
 		}
 		rel, err := filepath.Rel(src, p)
 		if err != nil {
-			return fmt.Errorf("imagefs: build walk: %w", err)
+			return wrapError(kindOf(err), err, "build walk")
 		}
 		name := path.Join(target, filepath.ToSlash(rel))
 		if name == "." {
@@ -364,7 +363,7 @@ func collect(ctx context.Context, src, target string, clear []string, rep *Build
 		}
 		fi, err := d.Info()
 		if err != nil {
-			return fmt.Errorf("imagefs: build walk: %w", err)
+			return wrapError(kindOf(err), err, "build walk")
 		}
 		if fi.Mode()&fs.ModeSocket != 0 {
 			return nil
@@ -380,7 +379,7 @@ func countTree(p string, d fs.DirEntry) (int, int64, error) {
 	if !d.IsDir() {
 		fi, err := d.Info()
 		if err != nil {
-			return 0, 0, fmt.Errorf("imagefs: clear: %w", err)
+			return 0, 0, wrapError(kindOf(err), err, "clear")
 		}
 		if fi.Mode().IsRegular() {
 			size = fi.Size()
@@ -402,7 +401,7 @@ func countTree(p string, d fs.DirEntry) (int, int64, error) {
 		return nil
 	})
 	if err != nil {
-		return 0, 0, fmt.Errorf("imagefs: clear: %w", err)
+		return 0, 0, wrapError(kindOf(err), err, "clear")
 	}
 	return files, size, nil
 }

@@ -6,7 +6,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
-	"fmt"
 	"io"
 	"io/fs"
 	"os"
@@ -46,21 +45,21 @@ func buildLayer(ctx context.Context, ents []buildEntry, comp Compression, mtime 
 	}()
 	cw, err := comp.compressor(blob)
 	if err != nil {
-		return nil, lr, fmt.Errorf("imagefs: compressor: %w", err)
+		return nil, lr, wrapError(kindOf(err), err, "compressor")
 	}
 	diff := sha256.New()
 	tw := tar.NewWriter(io.MultiWriter(cw, diff))
 	links := map[inode]string{}
 	for _, e := range ents {
-		if err := ctx.Err(); err != nil {
-			return nil, lr, err
+		if ctx.Err() != nil {
+			return nil, lr, ctxError(ctx, "build")
 		}
 		hdr, err := entryHeader(e, mtime, links)
 		if err != nil {
 			return nil, lr, err
 		}
 		if err := tw.WriteHeader(hdr); err != nil {
-			return nil, lr, fmt.Errorf("imagefs: tar %s: %w", e.name, err)
+			return nil, lr, wrapError(kindOf(err), err, "tar %s", e.name)
 		}
 		lr.Files++
 		if hdr.Typeflag == tar.TypeReg && hdr.Size > 0 {
@@ -72,10 +71,10 @@ func buildLayer(ctx context.Context, ents []buildEntry, comp Compression, mtime 
 		}
 	}
 	if err := tw.Close(); err != nil {
-		return nil, lr, fmt.Errorf("imagefs: tar: %w", err)
+		return nil, lr, wrapError(kindOf(err), err, "tar")
 	}
 	if err := cw.Close(); err != nil {
-		return nil, lr, fmt.Errorf("imagefs: compress: %w", err)
+		return nil, lr, wrapError(kindOf(err), err, "compress")
 	}
 	diffID := v1.Hash{Algorithm: "sha256", Hex: hex.EncodeToString(diff.Sum(nil))}
 	l, err := blob.layer(diffID, comp.mediaType())
@@ -139,7 +138,7 @@ func entryHeader(e buildEntry, mtime time.Time, links map[inode]string) (*tar.He
 	case mode&fs.ModeSymlink != 0:
 		target, err := os.Readlink(e.host)
 		if err != nil {
-			return nil, fmt.Errorf("imagefs: readlink: %w", err)
+			return nil, wrapError(kindOf(err), err, "readlink")
 		}
 		hdr.Typeflag, hdr.Linkname = tar.TypeSymlink, target
 	case mode&fs.ModeNamedPipe != 0:
@@ -151,7 +150,7 @@ func entryHeader(e buildEntry, mtime time.Time, links map[inode]string) (*tar.He
 		}
 		hdr.Devmajor, hdr.Devminor = int64(unixMajor(st.Rdev)), int64(unixMinor(st.Rdev))
 	default:
-		return nil, fmt.Errorf("%w: %s has unsupported file type %v", ErrInvalid, e.host, mode.Type())
+		return nil, newError(ErrInvalid, "%s has unsupported file type %v", e.host, mode.Type())
 	}
 	return hdr, nil
 }
@@ -163,15 +162,15 @@ func unixMinor(dev uint64) uint32 { return uint32(dev&0xff) | uint32((dev>>12)&0
 func copyFile(w io.Writer, p string, size int64) (int64, error) {
 	f, err := os.Open(p)
 	if err != nil {
-		return 0, fmt.Errorf("imagefs: build: %w", err)
+		return 0, wrapError(kindOf(err), err, "build")
 	}
 	defer f.Close()
 	n, err := io.Copy(w, io.LimitReader(f, size))
 	if err != nil {
-		return n, fmt.Errorf("imagefs: build %s: %w", p, err)
+		return n, wrapError(kindOf(err), err, "build %s", p)
 	}
 	if n != size {
-		return n, fmt.Errorf("imagefs: build %s: file changed size while read (%d of %d bytes)", p, n, size)
+		return n, newError(ErrUnavailable, "build %s: file changed size while read (%d of %d bytes)", p, n, size)
 	}
 	return n, nil
 }
@@ -185,12 +184,12 @@ func readXattrs(p string) (map[string]string, error) {
 		if err == nil || errors.Is(err, unix.ENOTSUP) {
 			return nil, nil
 		}
-		return nil, fmt.Errorf("imagefs: xattrs of %s: %w", p, err)
+		return nil, wrapError(kindOf(err), err, "xattrs of %s", p)
 	}
 	buf := make([]byte, size)
 	n, err := unix.Llistxattr(p, buf)
 	if err != nil {
-		return nil, fmt.Errorf("imagefs: xattrs of %s: %w", p, err)
+		return nil, wrapError(kindOf(err), err, "xattrs of %s", p)
 	}
 	var out map[string]string
 	for _, name := range strings.Split(strings.TrimRight(string(buf[:n]), "\x00"), "\x00") {

@@ -2,7 +2,6 @@ package imagefs
 
 import (
 	"errors"
-	"fmt"
 	"io"
 	"runtime"
 
@@ -54,19 +53,19 @@ func (c Compression) normalize() (Compression, error) {
 			c.Level = 3
 		}
 		if c.Level < 1 || c.Level > 22 {
-			return c, fmt.Errorf("%w: zstd level %d out of range 1..22", ErrInvalid, c.Level)
+			return c, newError(ErrInvalid, "zstd level %d out of range 1..22", c.Level)
 		}
 	case Gzip:
 		if c.Level == 0 {
 			c.Level = gzip.DefaultCompression
 		}
 		if c.Level != gzip.DefaultCompression && (c.Level < 1 || c.Level > 9) {
-			return c, fmt.Errorf("%w: gzip level %d out of range 1..9", ErrInvalid, c.Level)
+			return c, newError(ErrInvalid, "gzip level %d out of range 1..9", c.Level)
 		}
 	case None:
 		c.Level = 0
 	default:
-		return c, fmt.Errorf("%w: compression %q (want zstd, gzip or none)", ErrInvalid, c.Algorithm)
+		return c, newError(ErrInvalid, "compression %q (want zstd, gzip or none)", c.Algorithm)
 	}
 	return c, nil
 }
@@ -93,7 +92,7 @@ func algorithmOf(mt types.MediaType) (Algorithm, types.MediaType, error) {
 	case mediaTar, dockerTar:
 		return None, mediaTar, nil
 	}
-	return "", "", fmt.Errorf("%w: layer media type %q", ErrUnsupportedMediaType, mt)
+	return "", "", newError(ErrUnsupportedMediaType, "layer media type %q", mt)
 }
 
 // compressor returns a writer compressing into w. Both encoders are set up to
@@ -133,20 +132,20 @@ func decompressor(alg Algorithm, r io.Reader, window int64) (io.ReadCloser, erro
 		d, err := zstd.NewReader(r, zstd.WithDecoderConcurrency(conc), zstd.WithDecoderLowmem(false),
 			zstd.WithDecoderMaxWindow(uint64(window))) //nolint:gosec // clamped above
 		if err != nil {
-			return nil, fmt.Errorf("%w: zstd: %w", ErrCorrupt, err)
+			return nil, wrapError(ErrCorrupt, err, "zstd")
 		}
 		return &zstdReadCloser{d: d, window: window}, nil
 	case Gzip:
 		z, err := gzip.NewReader(r)
 		if err != nil {
-			return nil, fmt.Errorf("%w: gzip: %w", ErrCorrupt, err)
+			return nil, wrapError(ErrCorrupt, err, "gzip")
 		}
 		z.Multistream(true)
 		return readAhead(z, 4, 256<<10), nil
 	case None:
 		return io.NopCloser(r), nil
 	}
-	return nil, fmt.Errorf("%w: compression %q", ErrUnsupportedMediaType, alg)
+	return nil, newError(ErrUnsupportedMediaType, "compression %q", alg)
 }
 
 // zstdReadCloser has only Read and Close: the decoder's own WriteTo would
@@ -161,7 +160,7 @@ type zstdReadCloser struct {
 func (z *zstdReadCloser) Read(p []byte) (int, error) {
 	n, err := z.d.Read(p)
 	if errors.Is(err, zstd.ErrWindowSizeExceeded) || errors.Is(err, zstd.ErrDecoderSizeExceeded) {
-		err = fmt.Errorf("%w: a zstd frame declares a window over MaxDecoderWindow (%d bytes)", ErrTooLarge, z.window)
+		err = newError(ErrTooLarge, "a zstd frame declares a window over MaxDecoderWindow (%d bytes)", z.window)
 	}
 	return n, err
 }

@@ -24,11 +24,11 @@ func (u *unpacker) entry(tr *tar.Reader, hdr *tar.Header) error {
 	if isSparse(hdr) {
 		// A sparse entry expands a few bytes of archive into any number
 		// of zeros: a cheap bomb, and never written by image builders.
-		return fmt.Errorf("%w: entry %q is a sparse file", ErrCorrupt, name)
+		return newError(ErrCorrupt, "entry %q is a sparse file", name)
 	}
 	if name == "" {
 		if hdr.Typeflag != tar.TypeDir {
-			return fmt.Errorf("%w: root entry %q is not a directory", ErrUnsafePath, hdr.Name)
+			return newError(ErrUnsafePath, "root entry %q is not a directory", hdr.Name)
 		}
 		u.dirs = append(u.dirs, dirMeta{name: "", hdr: hdr, xattrs: paxXattrs(hdr)})
 		return nil
@@ -49,7 +49,7 @@ func (u *unpacker) entry(tr *tar.Reader, hdr *tar.Header) error {
 		if errors.Is(err, unix.EEXIST) {
 			var st unix.Stat_t
 			if err := unix.Fstatat(pfd, base, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
-				return fmt.Errorf("imagefs: %q: %w", name, err)
+				return wrapError(kindOf(err), err, "%q", name)
 			}
 			if st.Mode&unix.S_IFMT != unix.S_IFDIR {
 				if err := u.removeAt(pfd, dir, base); err != nil {
@@ -70,7 +70,7 @@ func (u *unpacker) entry(tr *tar.Reader, hdr *tar.Header) error {
 		return u.file(tr, hdr, pfd, dir, base, mode)
 	case tar.TypeSymlink:
 		if hdr.Linkname == "" || strings.IndexByte(hdr.Linkname, 0) >= 0 {
-			return fmt.Errorf("%w: symlink %q has target %q", ErrCorrupt, name, hdr.Linkname)
+			return newError(ErrCorrupt, "symlink %q has target %q", name, hdr.Linkname)
 		}
 		if err := u.create(pfd, dir, base, func() error { return unix.Symlinkat(hdr.Linkname, pfd, base) }); err != nil {
 			return err
@@ -79,29 +79,29 @@ func (u *unpacker) entry(tr *tar.Reader, hdr *tar.Header) error {
 	case tar.TypeLink:
 		target, err := cleanName(hdr.Linkname)
 		if err != nil {
-			return fmt.Errorf("%w: hardlink %q to %q", ErrUnsafePath, name, hdr.Linkname)
+			return newError(ErrUnsafePath, "hardlink %q to %q", name, hdr.Linkname)
 		}
 		if target == "" || target == name {
-			return fmt.Errorf("%w: hardlink %q to %q", ErrCorrupt, name, hdr.Linkname)
+			return newError(ErrCorrupt, "hardlink %q to %q", name, hdr.Linkname)
 		}
 		tdir, tbase := path.Split(target)
 		tfd, err := u.openBeneath(strings.TrimSuffix(tdir, "/"), unix.O_PATH|unix.O_DIRECTORY)
 		if err != nil {
-			return fmt.Errorf("%w: hardlink %q to %q: %w", ErrCorrupt, name, hdr.Linkname, resolveErr(target, err))
+			return wrapError(ErrCorrupt, resolveErr(target, err), "hardlink %q to %q", name, hdr.Linkname)
 		}
 		defer unix.Close(tfd)
 		var st unix.Stat_t
 		if err := unix.Fstatat(tfd, tbase, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
-			return fmt.Errorf("%w: hardlink %q to missing %q: %w", ErrCorrupt, name, hdr.Linkname, err)
+			return wrapError(ErrCorrupt, err, "hardlink %q to missing %q", name, hdr.Linkname)
 		}
 		if st.Mode&unix.S_IFMT == unix.S_IFDIR {
-			return fmt.Errorf("%w: hardlink %q to directory %q", ErrCorrupt, name, hdr.Linkname)
+			return newError(ErrCorrupt, "hardlink %q to directory %q", name, hdr.Linkname)
 		}
 		return u.create(pfd, dir, base, func() error { return unix.Linkat(tfd, tbase, pfd, base, 0) })
 	case tar.TypeChar, tar.TypeBlock, tar.TypeFifo:
 		if hdr.Typeflag != tar.TypeFifo && !deviceFits(hdr.Devmajor, hdr.Devminor) {
 			// mknod would keep only the low bits: 4104:0 becomes 8:0.
-			return fmt.Errorf("%w: device %q is %d:%d; Linux numbers devices 0..4095:0..1048575", ErrCorrupt, name, hdr.Devmajor, hdr.Devminor)
+			return newError(ErrCorrupt, "device %q is %d:%d; Linux numbers devices 0..4095:0..1048575", name, hdr.Devmajor, hdr.Devminor)
 		}
 		typ := map[byte]uint32{tar.TypeChar: unix.S_IFCHR, tar.TypeBlock: unix.S_IFBLK, tar.TypeFifo: unix.S_IFIFO}[hdr.Typeflag]
 		dev := unix.Mkdev(uint32(hdr.Devmajor), uint32(hdr.Devminor))                                                         //nolint:gosec // tar limits the range
@@ -110,7 +110,7 @@ func (u *unpacker) entry(tr *tar.Reader, hdr *tar.Header) error {
 		}
 		return u.meta(pfd, -1, name, base, hdr, mode, false)
 	}
-	return fmt.Errorf("%w: entry %q has unsupported tar type %q", ErrCorrupt, name, hdr.Typeflag)
+	return newError(ErrCorrupt, "entry %q has unsupported tar type %q", name, hdr.Typeflag)
 }
 
 // deviceFits reports whether a device number survives mknod: the kernel's
@@ -155,7 +155,7 @@ func (u *unpacker) file(tr *tar.Reader, hdr *tar.Header, pfd int, dir, base stri
 				if errors.Is(err, unix.EINTR) {
 					continue
 				}
-				return fmt.Errorf("imagefs: write %q: %w", name, err)
+				return wrapError(kindOf(err), err, "write %q", name)
 			}
 			off += w
 		}
@@ -181,7 +181,7 @@ func (u *unpacker) meta(pfd, fd int, name, base string, hdr *tar.Header, mode ui
 			err = unix.Fchownat(pfd, base, hdr.Uid, hdr.Gid, unix.AT_SYMLINK_NOFOLLOW)
 		}
 		if err != nil {
-			return fmt.Errorf("imagefs: chown %q: %w", name, err)
+			return wrapError(kindOf(err), err, "chown %q", name)
 		}
 	}
 	if !symlink {
@@ -192,13 +192,13 @@ func (u *unpacker) meta(pfd, fd int, name, base string, hdr *tar.Header, mode ui
 			err = unix.Fchmodat(pfd, base, mode, 0)
 		}
 		if err != nil {
-			return fmt.Errorf("imagefs: chmod %q: %w", name, err)
+			return wrapError(kindOf(err), err, "chmod %q", name)
 		}
 	}
 	if fd >= 0 {
 		for k, v := range paxXattrs(hdr) {
 			if err := unix.Fsetxattr(fd, k, []byte(v), 0); err != nil {
-				return fmt.Errorf("imagefs: xattr %s on %q: %w", k, name, err)
+				return wrapError(kindOf(err), err, "xattr %s on %q", k, name)
 			}
 		}
 	}
@@ -207,7 +207,7 @@ func (u *unpacker) meta(pfd, fd int, name, base string, hdr *tar.Header, mode ui
 		ts[0] = unix.NsecToTimespec(hdr.AccessTime.UnixNano())
 	}
 	if err := unix.UtimesNanoAt(pfd, base, ts, unix.AT_SYMLINK_NOFOLLOW); err != nil {
-		return fmt.Errorf("imagefs: times of %q: %w", name, err)
+		return wrapError(kindOf(err), err, "times of %q", name)
 	}
 	return nil
 }
@@ -253,7 +253,7 @@ func (u *unpacker) whiteout(dir, base string) error {
 		}
 		defer unix.Close(dfd)
 		if err := unix.Fsetxattr(dfd, opaqueXattr, []byte("y"), 0); err != nil {
-			return fmt.Errorf("imagefs: opaque directory %q needs %s (root): %w", dir, opaqueXattr, err)
+			return wrapError(kindOf(err), err, "opaque directory %q needs %s (root)", dir, opaqueXattr)
 		}
 		return nil
 	}
@@ -262,7 +262,7 @@ func (u *unpacker) whiteout(dir, base string) error {
 	}
 	target := strings.TrimPrefix(base, whiteoutPrefix)
 	if target == "" || target == "." || target == ".." {
-		return fmt.Errorf("%w: whiteout %q", ErrUnsafePath, path.Join(dir, base))
+		return newError(ErrUnsafePath, "whiteout %q", path.Join(dir, base))
 	}
 	pfd, err := u.parent(dir)
 	if err != nil {
@@ -270,11 +270,11 @@ func (u *unpacker) whiteout(dir, base string) error {
 	}
 	err = u.create(pfd, dir, target, func() error { return unix.Mknodat(pfd, target, unix.S_IFCHR, 0) })
 	if err != nil {
-		return fmt.Errorf("imagefs: whiteout %q needs a 0/0 character device (root): %w", path.Join(dir, target), err)
+		return wrapError(kindOf(err), err, "whiteout %q needs a 0/0 character device (root)", path.Join(dir, target))
 	}
 	if u.chown {
 		if err := unix.Fchownat(pfd, target, 0, 0, unix.AT_SYMLINK_NOFOLLOW); err != nil {
-			return fmt.Errorf("imagefs: chown whiteout %q: %w", path.Join(dir, target), err)
+			return wrapError(kindOf(err), err, "chown whiteout %q", path.Join(dir, target))
 		}
 	}
 	return nil

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -20,11 +19,11 @@ import (
 func (s *Store) readIndex() (*v1.IndexManifest, error) {
 	b, err := os.ReadFile(s.path("oci", "index.json"))
 	if err != nil {
-		return nil, fmt.Errorf("imagefs: store index: %w", err)
+		return nil, wrapError(kindOf(err), err, "store index")
 	}
 	idx, err := v1.ParseIndexManifest(bytes.NewReader(b))
 	if err != nil {
-		return nil, fmt.Errorf("%w: store index: %w", ErrCorrupt, err)
+		return nil, wrapError(ErrCorrupt, err, "store index")
 	}
 	return idx, nil
 }
@@ -32,7 +31,7 @@ func (s *Store) readIndex() (*v1.IndexManifest, error) {
 func (s *Store) writeIndex(idx *v1.IndexManifest) error {
 	b, err := json.MarshalIndent(idx, "", "  ")
 	if err != nil {
-		return fmt.Errorf("imagefs: store index: %w", err)
+		return wrapError(kindOf(err), err, "store index")
 	}
 	return writeAtomic(s.path("tmp"), s.path("oci", "index.json"), b)
 }
@@ -57,8 +56,8 @@ type ImageInfo struct {
 
 // Images lists the images of the store.
 func (s *Store) Images(ctx context.Context) ([]ImageInfo, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
+	if ctx.Err() != nil {
+		return nil, ctxError(ctx, "list images")
 	}
 	idx, err := s.readIndex()
 	if err != nil {
@@ -89,13 +88,13 @@ const maxRefBytes = 4096
 // and ends up in index.json, logs and error text.
 func checkRef(ref string) error {
 	if len(ref) > maxRefBytes {
-		return fmt.Errorf("%w: image ref of %d bytes exceeds %d", ErrInvalid, len(ref), maxRefBytes)
+		return newError(ErrInvalid, "image ref of %d bytes exceeds %d", len(ref), maxRefBytes)
 	}
 	if !utf8.ValidString(ref) {
-		return fmt.Errorf("%w: image ref %q is not UTF-8", ErrInvalid, ref)
+		return newError(ErrInvalid, "image ref %q is not UTF-8", ref)
 	}
 	if strings.IndexFunc(ref, unicode.IsControl) >= 0 {
-		return fmt.Errorf("%w: image ref %q has a control character", ErrInvalid, ref)
+		return newError(ErrInvalid, "image ref %q has a control character", ref)
 	}
 	return nil
 }
@@ -114,14 +113,14 @@ func (s *Store) resolve(ref string) (v1.Hash, error) {
 			return d.Digest, nil
 		}
 	}
-	return v1.Hash{}, fmt.Errorf("%w: image %q in store", ErrNotFound, ref)
+	return v1.Hash{}, newError(ErrNotFound, "image %q in store", ref)
 }
 
 // Image returns the stored image with the given ref name or digest. Its
 // layers read the store's blobs.
 func (s *Store) Image(ctx context.Context, ref string) (v1.Image, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
+	if ctx.Err() != nil {
+		return nil, ctxError(ctx, "image")
 	}
 	h, err := s.resolve(ref)
 	if err != nil {
@@ -129,7 +128,7 @@ func (s *Store) Image(ctx context.Context, ref string) (v1.Image, error) {
 	}
 	img, err := s.oci.Image(h)
 	if err != nil {
-		return nil, fmt.Errorf("imagefs: store image %s: %w", h, err)
+		return nil, wrapError(kindOf(err), err, "store image %s", h)
 	}
 	return img, nil
 }
@@ -138,8 +137,8 @@ func (s *Store) Image(ctx context.Context, ref string) (v1.Image, error) {
 // layers stay until GC. It fails with ErrInUse while a prepared container
 // uses the image and with ErrNotFound when there is no such image.
 func (s *Store) Remove(ctx context.Context, ref string) error {
-	if err := ctx.Err(); err != nil {
-		return err
+	if ctx.Err() != nil {
+		return ctxError(ctx, "remove")
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -153,7 +152,7 @@ func (s *Store) Remove(ctx context.Context, ref string) error {
 	}
 	for id, u := range users {
 		if u == h {
-			return fmt.Errorf("%w: image %s is used by container %q", ErrInUse, ref, id)
+			return newError(ErrInUse, "image %s is used by container %q", ref, id)
 		}
 	}
 	return s.updateIndex(func(idx *v1.IndexManifest) {
@@ -166,15 +165,15 @@ func (s *Store) Remove(ctx context.Context, ref string) error {
 // LayerRefs returns, for every unpacked layer (by diff id), how many images
 // of the store use it: the reference counts GC works from.
 func (s *Store) LayerRefs(ctx context.Context) (map[v1.Hash]int, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
+	if ctx.Err() != nil {
+		return nil, ctxError(ctx, "layer refs")
 	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	refs := map[v1.Hash]int{}
 	ents, err := os.ReadDir(s.path("layers"))
 	if err != nil {
-		return nil, fmt.Errorf("imagefs: %w", err)
+		return nil, wrapError(ErrUnavailable, err, "read store")
 	}
 	for _, e := range ents {
 		refs[v1.Hash{Algorithm: "sha256", Hex: e.Name()}] = 0
@@ -242,22 +241,22 @@ func (s *Store) liveSets() (map[v1.Hash]int, map[v1.Hash]int, error) {
 func (s *Store) manifestConfig(h v1.Hash) (*v1.Manifest, *v1.ConfigFile, error) {
 	b, err := os.ReadFile(s.blobPath(h))
 	if err != nil {
-		return nil, nil, fmt.Errorf("%w: manifest %s: %w", ErrNotFound, h, err)
+		return nil, nil, wrapError(ErrNotFound, err, "manifest %s", h)
 	}
 	m, err := v1.ParseManifest(bytes.NewReader(b))
 	if err != nil {
-		return nil, nil, fmt.Errorf("%w: manifest %s: %w", ErrCorrupt, h, err)
+		return nil, nil, wrapError(ErrCorrupt, err, "manifest %s", h)
 	}
 	cb, err := os.ReadFile(s.blobPath(m.Config.Digest))
 	if err != nil {
-		return nil, nil, fmt.Errorf("%w: config %s: %w", ErrNotFound, m.Config.Digest, err)
+		return nil, nil, wrapError(ErrNotFound, err, "config %s", m.Config.Digest)
 	}
 	cfg, err := v1.ParseConfigFile(bytes.NewReader(cb))
 	if err != nil {
-		return nil, nil, fmt.Errorf("%w: config %s: %w", ErrCorrupt, m.Config.Digest, err)
+		return nil, nil, wrapError(ErrCorrupt, err, "config %s", m.Config.Digest)
 	}
 	if len(cfg.RootFS.DiffIDs) != len(m.Layers) {
-		return nil, nil, fmt.Errorf("%w: image %s has %d layers and %d diff ids", ErrCorrupt, h, len(m.Layers), len(cfg.RootFS.DiffIDs))
+		return nil, nil, newError(ErrCorrupt, "image %s has %d layers and %d diff ids", h, len(m.Layers), len(cfg.RootFS.DiffIDs))
 	}
 	return m, cfg, nil
 }
@@ -288,7 +287,7 @@ func (s *Store) GC(ctx context.Context) (GCResult, error) {
 	}
 	ents, err := os.ReadDir(s.path("oci", "blobs", "sha256"))
 	if err != nil {
-		return res, fmt.Errorf("imagefs: %w", err)
+		return res, wrapError(ErrUnavailable, err, "read store")
 	}
 	for _, e := range ents {
 		h := v1.Hash{Algorithm: "sha256", Hex: e.Name()}
@@ -296,17 +295,17 @@ func (s *Store) GC(ctx context.Context) (GCResult, error) {
 			continue
 		}
 		if err := os.Remove(s.blobPath(h)); err != nil {
-			return res, fmt.Errorf("imagefs: gc: %w", err)
+			return res, wrapError(kindOf(err), err, "gc")
 		}
 		res.Blobs = append(res.Blobs, h)
 	}
 	ents, err = os.ReadDir(s.path("layers"))
 	if err != nil {
-		return res, fmt.Errorf("imagefs: %w", err)
+		return res, wrapError(ErrUnavailable, err, "read store")
 	}
 	for _, e := range ents {
-		if err := ctx.Err(); err != nil {
-			return res, err
+		if ctx.Err() != nil {
+			return res, ctxError(ctx, "gc")
 		}
 		h := v1.Hash{Algorithm: "sha256", Hex: e.Name()}
 		if diffIDs[h] > 0 {
@@ -316,10 +315,10 @@ func (s *Store) GC(ctx context.Context) (GCResult, error) {
 		// under a live name.
 		doomed := filepath.Join(s.path("tmp"), "gc-"+e.Name())
 		if err := os.Rename(s.LayerDir(h), doomed); err != nil {
-			return res, fmt.Errorf("imagefs: gc: %w", err)
+			return res, wrapError(kindOf(err), err, "gc")
 		}
 		if err := os.RemoveAll(doomed); err != nil {
-			return res, fmt.Errorf("imagefs: gc: %w", err)
+			return res, wrapError(kindOf(err), err, "gc")
 		}
 		res.Layers = append(res.Layers, h)
 	}
@@ -332,7 +331,7 @@ var containerID = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$`)
 func (s *Store) containerImages() (map[string]v1.Hash, error) {
 	ents, err := os.ReadDir(s.path("containers"))
 	if err != nil {
-		return nil, fmt.Errorf("imagefs: %w", err)
+		return nil, wrapError(ErrUnavailable, err, "read store")
 	}
 	out := make(map[string]v1.Hash, len(ents))
 	for _, e := range ents {

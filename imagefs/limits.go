@@ -169,7 +169,7 @@ func (l Limits) bounds(compressed int64) bounds {
 }
 
 func (b bounds) streamErr() error {
-	return fmt.Errorf("%w: uncompressed layer exceeds %s", ErrTooLarge, b.streamWhy)
+	return newError(ErrTooLarge, "uncompressed layer exceeds %s", b.streamWhy)
 }
 
 // cappedReader reads r until more than b.stream bytes have come, then fails

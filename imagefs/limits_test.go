@@ -161,7 +161,7 @@ func TestStoreRefusesBombs(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			cfg := imagefs.DefaultStoreConfig(t.TempDir())
 			cfg.Limits = c.lim
-			s, err := imagefs.OpenStore(context.Background(), cfg)
+			s, err := imagefs.OpenStore(ctx, cfg)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -183,7 +183,7 @@ func TestStoreRefusesBombs(t *testing.T) {
 			if msg := err.Error(); !strings.Contains(msg, c.limit) || !strings.Contains(msg, digest.String()) {
 				t.Fatalf("error %q does not name the limit %s and the layer %s", msg, c.limit, digest)
 			}
-			assertEmptyStore(t, s)
+			assertEmptyStore(ctx, t, s)
 		})
 	}
 }
@@ -252,7 +252,7 @@ func TestZstdWindowIsBounded(t *testing.T) {
 	img := newImage(t, imagefs.AnnotatedLayer{Layer: rawLayer{blob: huge, diffID: diffID, mt: types.OCILayerZStd}})
 	_, err := s.Add(ctx, img, "window")
 	tooLarge(t, "Store.Add", err)
-	assertEmptyStore(t, s)
+	assertEmptyStore(t.Context(), t, s)
 	tooLarge(t, "Validate", imagefs.Validate(ctx, img, imagefs.ValidateOptions{}))
 	tooLarge(t, "UnpackCompressed", imagefs.UnpackCompressed(ctx, bytes.NewReader(huge), imagefs.Zstd, t.TempDir()))
 	rc, err := imagefs.Decompress(imagefs.Zstd, bytes.NewReader(huge))

@@ -23,12 +23,12 @@ func Recompress(ctx context.Context, img v1.Image, c Compression) (v1.Image, err
 		return nil, err
 	}
 	for k, e := range entries {
-		if err := ctx.Err(); err != nil {
-			return nil, err
+		if ctx.Err() != nil {
+			return nil, ctxError(ctx, "recompress")
 		}
 		mt, err := e.layer.MediaType()
 		if err != nil {
-			return nil, fmt.Errorf("imagefs: layer %d: %w", k, err)
+			return nil, wrapError(kindOf(err), err, "layer %d", k)
 		}
 		if _, _, err := algorithmOf(mt); err != nil {
 			return nil, err
@@ -36,7 +36,7 @@ func Recompress(ctx context.Context, img v1.Image, c Compression) (v1.Image, err
 		diffID := cfg.RootFS.DiffIDs[k]
 		rc, err := e.layer.Uncompressed()
 		if err != nil {
-			return nil, fmt.Errorf("imagefs: layer %d: %w", k, err)
+			return nil, wrapError(kindOf(err), err, "layer %d", k)
 		}
 		var blob bytes.Buffer
 		cw, err := comp.compressor(&blob)
@@ -48,10 +48,10 @@ func Recompress(ctx context.Context, img v1.Image, c Compression) (v1.Image, err
 		_, err = io.Copy(io.MultiWriter(cw, h), rc)
 		_ = rc.Close()
 		if err != nil {
-			return nil, fmt.Errorf("%w: layer %d: %w", ErrCorrupt, k, err)
+			return nil, wrapError(ErrCorrupt, err, "layer %d", k)
 		}
 		if err := cw.Close(); err != nil {
-			return nil, fmt.Errorf("imagefs: compress layer %d: %w", k, err)
+			return nil, wrapError(kindOf(err), err, "compress layer %d", k)
 		}
 		if err := checkHash(fmt.Sprintf("layer %d content", k), h, diffID); err != nil {
 			return nil, err

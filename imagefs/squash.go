@@ -36,14 +36,14 @@ func Squash(ctx context.Context, img v1.Image, from, to int, c Compression) (v1.
 		return nil, err
 	}
 	if from < 0 || to > len(entries) || to-from < 2 {
-		return nil, fmt.Errorf("%w: squash range [%d, %d) of %d layers", ErrInvalid, from, to, len(entries))
+		return nil, newError(ErrInvalid, "squash range [%d, %d) of %d layers", from, to, len(entries))
 	}
 	plans := make([]*layerPlan, to-from)
 	st := newSquashState()
 	for k := to - 1; k >= from; k-- {
 		p, err := planLayer(ctx, entries[k].layer, st)
 		if err != nil {
-			return nil, fmt.Errorf("imagefs: squash layer %d: %w", k, err)
+			return nil, wrapError(kindOf(err), err, "squash layer %d", k)
 		}
 		plans[k-from] = p
 	}
@@ -56,14 +56,14 @@ func Squash(ctx context.Context, img v1.Image, from, to int, c Compression) (v1.
 	tw := tar.NewWriter(io.MultiWriter(cw, diff))
 	for k := from; k < to; k++ {
 		if err := emitLayer(ctx, entries[k].layer, plans[k-from], tw); err != nil {
-			return nil, fmt.Errorf("imagefs: squash layer %d: %w", k, err)
+			return nil, wrapError(kindOf(err), err, "squash layer %d", k)
 		}
 	}
 	if err := tw.Close(); err != nil {
-		return nil, fmt.Errorf("imagefs: squash: %w", err)
+		return nil, wrapError(kindOf(err), err, "squash")
 	}
 	if err := cw.Close(); err != nil {
-		return nil, fmt.Errorf("imagefs: squash: %w", err)
+		return nil, wrapError(kindOf(err), err, "squash")
 	}
 	l, err := newMemLayer(blob.Bytes(), v1.Hash{Algorithm: "sha256", Hex: hex.EncodeToString(diff.Sum(nil))}, comp.mediaType())
 	if err != nil {
@@ -150,15 +150,15 @@ func planLayer(ctx context.Context, l v1.Layer, st *squashState) (*layerPlan, er
 	var ents []planEntry
 	tr := tar.NewReader(rc)
 	for {
-		if err := ctx.Err(); err != nil {
-			return nil, err
+		if ctx.Err() != nil {
+			return nil, ctxError(ctx, "squash")
 		}
 		h, err := tr.Next()
 		if errors.Is(err, io.EOF) {
 			break
 		}
 		if err != nil {
-			return nil, fmt.Errorf("%w: tar: %w", ErrCorrupt, err)
+			return nil, wrapError(ErrCorrupt, err, "tar")
 		}
 		name, err := cleanName(h.Name)
 		if err != nil {
@@ -245,18 +245,18 @@ func emitLayer(ctx context.Context, l v1.Layer, p *layerPlan, tw *tar.Writer) er
 	defer rc.Close()
 	tr := tar.NewReader(rc)
 	for i := 0; ; i++ {
-		if err := ctx.Err(); err != nil {
-			return err
+		if ctx.Err() != nil {
+			return ctxError(ctx, "squash")
 		}
 		h, err := tr.Next()
 		if errors.Is(err, io.EOF) {
 			return nil
 		}
 		if err != nil {
-			return fmt.Errorf("%w: tar: %w", ErrCorrupt, err)
+			return wrapError(ErrCorrupt, err, "tar")
 		}
 		if i >= len(p.keep) {
-			return fmt.Errorf("%w: layer changed between two reads", ErrCorrupt)
+			return newError(ErrCorrupt, "layer changed between two reads")
 		}
 		if !p.keep[i] {
 			name, ok := p.carrier[i]
@@ -275,11 +275,11 @@ func emitLayer(ctx context.Context, l v1.Layer, p *layerPlan, tw *tar.Writer) er
 			}
 		}
 		if err := tw.WriteHeader(h); err != nil {
-			return fmt.Errorf("imagefs: squash: %w", err)
+			return wrapError(kindOf(err), err, "squash")
 		}
 		if h.Typeflag == tar.TypeReg {
 			if _, err := io.Copy(tw, tr); err != nil {
-				return fmt.Errorf("%w: tar: %w", ErrCorrupt, err)
+				return wrapError(ErrCorrupt, err, "tar")
 			}
 		}
 	}

@@ -151,7 +151,7 @@ type zeroReader struct{}
 func (zeroReader) Read(p []byte) (int, error) { clear(p); return len(p), nil }
 
 // TestSquashStreamsShadowedHardlinks is the regression test for Squash
-// reading a whole file into memory: a hardlinked file replaced by a higher
+// reading a whole file into memory: a hard-linked file replaced by a higher
 // layer of the range was held with io.ReadAll until its link came. Squash
 // of a 256 MiB such file now allocates far less than the file (its content
 // is copied through), and the link still gets the original content.

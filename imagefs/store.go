@@ -3,7 +3,6 @@ package imagefs
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -46,10 +45,10 @@ type StoreConfig struct {
 // none, naming the field.
 func (cfg StoreConfig) withDefaults() (StoreConfig, error) {
 	if cfg.Root == "" {
-		return cfg, fmt.Errorf("%w: StoreConfig.Root is empty (the store's directory is required)", ErrInvalid)
+		return cfg, newError(ErrInvalid, "StoreConfig.Root is empty (the store's directory is required)")
 	}
 	if cfg.Parallel < 0 {
-		return cfg, fmt.Errorf("%w: StoreConfig.Parallel %d < 0", ErrInvalid, cfg.Parallel)
+		return cfg, newError(ErrInvalid, "StoreConfig.Parallel %d < 0", cfg.Parallel)
 	}
 	if cfg.Parallel == 0 {
 		cfg.Parallel = runtime.GOMAXPROCS(0)
@@ -106,7 +105,10 @@ func OpenStore(ctx context.Context, cfg StoreConfig) (*Store, error) {
 	}
 	root, err := filepath.Abs(cfg.Root)
 	if err != nil {
-		return nil, fmt.Errorf("%w: store root: %w", ErrInvalid, err)
+		return nil, wrapError(ErrInvalid, err, "store root")
+	}
+	if fi, err := os.Stat(root); err == nil && !fi.IsDir() {
+		return nil, newError(ErrInvalid, "StoreConfig.Root %s is not a directory", root)
 	}
 	cfg.Root = root
 	s := &Store{cfg: cfg, oci: layout.Path(filepath.Join(root, "oci")), log: cfg.Logger, busy: map[string]*layerCall{}, relay: map[v1.Hash]*relayBlob{}}
@@ -115,7 +117,7 @@ func OpenStore(ctx context.Context, cfg StoreConfig) (*Store, error) {
 		s.decoders = semaphore.NewWeighted(cfg.Limits.MaxDecoderMemory)
 	}
 	if err := os.RemoveAll(s.path("tmp")); err != nil {
-		return nil, fmt.Errorf("imagefs: clean store tmp: %w", err)
+		return nil, wrapError(kindOf(err), err, "clean store tmp")
 	}
 	if err := s.lockDown(); err != nil {
 		return nil, err
@@ -136,9 +138,6 @@ func OpenStore(ctx context.Context, cfg StoreConfig) (*Store, error) {
 	return s, nil
 }
 
-// storeDirs are the store's directories, parents first.
-var storeDirs = []string{"", "oci", "oci/blobs", "oci/blobs/sha256", "layers", "containers", "tmp"}
-
 // lockDown creates the store's directories root-only (0700), and tightens
 // those an older version made 0755. A layer's own root carries whatever mode
 // its archive gives it (0777 is common), and its files their image owners
@@ -153,23 +152,24 @@ var storeDirs = []string{"", "oci", "oci/blobs", "oci/blobs/sha256", "layers", "
 // file system.
 func (s *Store) lockDown() error {
 	if err := os.MkdirAll(filepath.Dir(s.cfg.Root), 0o755); err != nil {
-		return fmt.Errorf("imagefs: store: %w", err)
+		return wrapError(kindOf(err), err, "store")
 	}
-	for _, d := range storeDirs {
+	// The store's directories, parents first.
+	for _, d := range []string{"", "oci", "oci/blobs", "oci/blobs/sha256", "layers", "containers", "tmp"} {
 		p := s.path(d)
 		if err := os.Mkdir(p, 0o700); err != nil && !errors.Is(err, os.ErrExist) {
-			return fmt.Errorf("imagefs: store: %w", err)
+			return wrapError(kindOf(err), err, "store")
 		}
 		fi, err := os.Lstat(p)
 		if err != nil {
-			return fmt.Errorf("imagefs: store: %w", err)
+			return wrapError(kindOf(err), err, "store")
 		}
 		if !fi.IsDir() {
-			return fmt.Errorf("%w: store directory %s is not a directory", ErrInvalid, p)
+			return newError(ErrInvalid, "store directory %s is not a directory", p)
 		}
 		if fi.Mode().Perm() != 0o700 {
 			if err := os.Chmod(p, 0o700); err != nil {
-				return fmt.Errorf("imagefs: store: tighten %s: %w", p, err)
+				return wrapError(kindOf(err), err, "store: tighten %s", p)
 			}
 		}
 	}
@@ -208,17 +208,17 @@ func (s *Store) HasBlob(h v1.Hash) bool {
 // complete blob is read from disk and does not depend on ctx.
 func (s *Store) OpenBlob(ctx context.Context, h v1.Hash) (io.ReadCloser, error) {
 	if !validHash(h) {
-		return nil, fmt.Errorf("%w: digest %q", ErrInvalid, h)
+		return nil, newError(ErrInvalid, "digest %q", h)
 	}
 	if fr := s.openRelay(ctx, h); fr != nil {
 		return fr, nil
 	}
 	f, err := os.Open(s.blobPath(h))
 	if errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("%w: blob %s", ErrNotFound, h)
+		return nil, newError(ErrNotFound, "blob %s", h)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("imagefs: blob %s: %w", h, err)
+		return nil, wrapError(kindOf(err), err, "blob %s", h)
 	}
 	return f, nil
 }
@@ -239,11 +239,11 @@ type BlobSource interface {
 func syncDir(dir string) error {
 	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return fmt.Errorf("imagefs: syncfs %s: %w", dir, err)
+		return wrapError(kindOf(err), err, "syncfs %s", dir)
 	}
 	defer unix.Close(fd)
 	if err := unix.Syncfs(fd); err != nil {
-		return fmt.Errorf("imagefs: syncfs %s: %w", dir, err)
+		return wrapError(kindOf(err), err, "syncfs %s", dir)
 	}
 	return nil
 }
@@ -252,7 +252,7 @@ func syncDir(dir string) error {
 // its digest.
 func (s *Store) putBlob(h v1.Hash, b []byte) error {
 	if got := sha256Hash(b); got != h {
-		return fmt.Errorf("%w: blob is %s, want %s", ErrDigestMismatch, got, h)
+		return newError(ErrDigestMismatch, "blob is %s, want %s", got, h)
 	}
 	if s.HasBlob(h) {
 		return nil
@@ -263,22 +263,22 @@ func (s *Store) putBlob(h v1.Hash, b []byte) error {
 func writeAtomic(tmpDir, dst string, b []byte) error {
 	f, err := os.CreateTemp(tmpDir, "blob-")
 	if err != nil {
-		return fmt.Errorf("imagefs: %w", err)
+		return wrapError(ErrUnavailable, err, "write %s", dst)
 	}
 	defer os.Remove(f.Name())
 	if _, err := f.Write(b); err != nil {
 		_ = f.Close()
-		return fmt.Errorf("imagefs: write %s: %w", dst, err)
+		return wrapError(kindOf(err), err, "write %s", dst)
 	}
 	if err := f.Sync(); err != nil {
 		_ = f.Close()
-		return fmt.Errorf("imagefs: sync %s: %w", dst, err)
+		return wrapError(kindOf(err), err, "sync %s", dst)
 	}
 	if err := f.Close(); err != nil {
-		return fmt.Errorf("imagefs: %w", err)
+		return wrapError(ErrUnavailable, err, "write %s", dst)
 	}
 	if err := os.Rename(f.Name(), dst); err != nil {
-		return fmt.Errorf("imagefs: %w", err)
+		return wrapError(ErrUnavailable, err, "write %s", dst)
 	}
 	return nil
 }

@@ -71,7 +71,12 @@ func threeLayers(t testing.TB, c imagefs.Compression) v1.Image {
 
 func openStore(t testing.TB) *imagefs.Store {
 	t.Helper()
-	s, err := imagefs.OpenStore(context.Background(), imagefs.DefaultStoreConfig(t.TempDir()))
+	return openStoreCtx(t.Context(), t)
+}
+
+func openStoreCtx(ctx context.Context, t testing.TB) *imagefs.Store {
+	t.Helper()
+	s, err := imagefs.OpenStore(ctx, imagefs.DefaultStoreConfig(t.TempDir()))
 	if err != nil {
 		t.Fatalf("OpenStore: %v", err)
 	}
@@ -92,7 +97,7 @@ func TestStoreAddPrepareRelease(t *testing.T) {
 	ctx := context.Background()
 	for _, c := range []imagefs.Compression{{}, {Algorithm: imagefs.Gzip}} {
 		t.Run(string(c.Algorithm), func(t *testing.T) {
-			s := openStore(t)
+			s := openStoreCtx(ctx, t)
 			img := threeLayers(t, c)
 			res, err := s.Add(ctx, img, "app:1")
 			if err != nil {
@@ -215,7 +220,7 @@ func TestStoreRefusesBadContentAndLeavesNothing(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			s := openStore(t)
+			s := openStoreCtx(ctx, t)
 			// The manifest is made from the good layer; the blob served is bad.
 			img := fakeServe{Image: newImage(t, good), layer: c.layer}
 			_, err := s.Add(ctx, img, "bad")
@@ -228,7 +233,7 @@ func TestStoreRefusesBadContentAndLeavesNothing(t *testing.T) {
 			if c.want == nil && !errors.Is(err, imagefs.ErrDigestMismatch) && !errors.Is(err, imagefs.ErrCorrupt) {
 				t.Fatalf("err = %v, want ErrDigestMismatch or ErrCorrupt", err)
 			}
-			assertEmptyStore(t, s)
+			assertEmptyStore(ctx, t, s)
 		})
 	}
 }
@@ -255,7 +260,7 @@ func (f fakeServe) RawManifest() ([]byte, error) {
 	return f.Image.RawManifest()
 }
 
-func assertEmptyStore(t *testing.T, s *imagefs.Store) {
+func assertEmptyStore(ctx context.Context, t *testing.T, s *imagefs.Store) {
 	t.Helper()
 	for _, d := range []string{"layers", "tmp", "oci/blobs/sha256", "containers"} {
 		ents, err := os.ReadDir(filepath.Join(s.Root(), d))
@@ -266,7 +271,7 @@ func assertEmptyStore(t *testing.T, s *imagefs.Store) {
 			t.Errorf("%s holds %d entries after a failed Add (first %s)", d, len(ents), ents[0].Name())
 		}
 	}
-	imgs, err := s.Images(context.Background())
+	imgs, err := s.Images(ctx)
 	if err != nil || len(imgs) != 0 {
 		t.Errorf("Images = %v, %v; want none", imgs, err)
 	}
@@ -284,7 +289,7 @@ func TestStoreWrongDiffID(t *testing.T) {
 	if _, err := s.Add(context.Background(), bad, "x"); !errors.Is(err, imagefs.ErrDigestMismatch) {
 		t.Fatalf("err = %v, want ErrDigestMismatch", err)
 	}
-	assertEmptyStore(t, s)
+	assertEmptyStore(t.Context(), t, s)
 }
 
 type lyingConfig struct {
@@ -477,7 +482,7 @@ func TestStoreUncompressedLayers(t *testing.T) {
 	if _, err := s2.Add(ctx, fakeServe{Image: newImage(t, good), layer: corruptLayer{Layer: good.Layer}}, "bad"); !errors.Is(err, imagefs.ErrDigestMismatch) && !errors.Is(err, imagefs.ErrCorrupt) {
 		t.Fatalf("corrupt tar layer: err = %v", err)
 	}
-	assertEmptyStore(t, s2)
+	assertEmptyStore(t.Context(), t, s2)
 }
 
 // TestPrepareManyLayers stacks more layers than mount(2)'s one-page option

@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
-	"fmt"
 	"hash"
 	"io"
 
@@ -112,10 +111,10 @@ func unpackLayer(ctx context.Context, compressed io.Reader, alg Algorithm, dir s
 			return st, err
 		}
 		if wantDigest.Hex != "" && st.DiffID != wantDigest {
-			return st, fmt.Errorf("%w: layer is %s, want %s", ErrDigestMismatch, st.DiffID, wantDigest)
+			return st, newError(ErrDigestMismatch, "layer is %s, want %s", st.DiffID, wantDigest)
 		}
 		if wantDiffID.Hex != "" && st.DiffID != wantDiffID {
-			return st, fmt.Errorf("%w: layer diff id is %s, config says %s", ErrDigestMismatch, st.DiffID, wantDiffID)
+			return st, newError(ErrDigestMismatch, "layer diff id is %s, config says %s", st.DiffID, wantDiffID)
 		}
 		return st, nil
 	}
@@ -142,7 +141,7 @@ func unpackLayer(ctx context.Context, compressed io.Reader, alg Algorithm, dir s
 		return st, err
 	}
 	if wantDiffID.Hex != "" && st.DiffID != wantDiffID {
-		return st, fmt.Errorf("%w: layer diff id is %s, config says %s", ErrDigestMismatch, st.DiffID, wantDiffID)
+		return st, newError(ErrDigestMismatch, "layer diff id is %s, config says %s", st.DiffID, wantDiffID)
 	}
 	return st, nil
 }
@@ -172,7 +171,7 @@ func verifyLayer(ctx context.Context, compressed io.Reader, alg Algorithm, wantD
 		case content.err != nil:
 			return content.err
 		case ctx.Err() != nil:
-			return ctx.Err()
+			return ctxError(ctx, "verify layer")
 		}
 		return readErr(err, "reading layer")
 	}
@@ -192,7 +191,7 @@ func readErr(err error, what string) error {
 	if errors.Is(err, ErrTooLarge) {
 		return err
 	}
-	return fmt.Errorf("%w: %s: %w", ErrCorrupt, what, err)
+	return wrapError(ErrCorrupt, err, "%s", what)
 }
 
 func checkHash(what string, h hash.Hash, want v1.Hash) error {
@@ -200,10 +199,10 @@ func checkHash(what string, h hash.Hash, want v1.Hash) error {
 		return nil
 	}
 	if want.Algorithm != "sha256" {
-		return fmt.Errorf("%w: %s digest algorithm %q", ErrUnsupportedMediaType, what, want.Algorithm)
+		return newError(ErrUnsupportedMediaType, "%s digest algorithm %q", what, want.Algorithm)
 	}
 	if got := hex.EncodeToString(h.Sum(nil)); got != want.Hex {
-		return fmt.Errorf("%w: %s is sha256:%s, want %s", ErrDigestMismatch, what, got, want)
+		return newError(ErrDigestMismatch, "%s is sha256:%s, want %s", what, got, want)
 	}
 	return nil
 }

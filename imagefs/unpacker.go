@@ -43,7 +43,7 @@ type unpacker struct {
 func newUnpacker(dir string, b bounds) (*unpacker, error) {
 	fd, err := unix.Open(dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return nil, fmt.Errorf("imagefs: open unpack root %s: %w", dir, err)
+		return nil, wrapError(kindOf(err), err, "open unpack root %s", dir)
 	}
 	return &unpacker{b: b, root: fd, chown: os.Geteuid() == 0, lastFd: -1, buf: make([]byte, 256<<10)}, nil
 }
@@ -64,13 +64,13 @@ func (u *unpacker) dropCache() {
 // itself), refusing names that leave it.
 func cleanName(name string) (string, error) {
 	if strings.IndexByte(name, 0) >= 0 {
-		return "", fmt.Errorf("%w: entry name %q has a NUL byte", ErrUnsafePath, name)
+		return "", newError(ErrUnsafePath, "entry name %q has a NUL byte", name)
 	}
 	c := path.Clean("/" + name)
 	// Clean of a rooted path never keeps "..", so compare with the
 	// unrooted form to catch names that climb out.
 	if rel := path.Clean(name); rel == ".." || strings.HasPrefix(rel, "../") {
-		return "", fmt.Errorf("%w: entry %q leaves the layer root", ErrUnsafePath, name)
+		return "", newError(ErrUnsafePath, "entry %q leaves the layer root", name)
 	}
 	if c == "/" {
 		return "", nil
@@ -81,13 +81,13 @@ func cleanName(name string) (string, error) {
 func (u *unpacker) run(ctx context.Context, r io.Reader) error {
 	tr := tar.NewReader(r)
 	for {
-		if err := ctx.Err(); err != nil {
-			return err
+		if ctx.Err() != nil {
+			return ctxError(ctx, "unpack")
 		}
 		hdr, err := tr.Next()
 		if errors.Is(err, io.EOF) {
 			if u.last != "" && u.in != nil && u.in.n == u.dataEnd {
-				return fmt.Errorf("%w: tar stream ends after entry %q without the end-of-archive marker (cut off?)", ErrCorrupt, u.last)
+				return newError(ErrCorrupt, "tar stream ends after entry %q without the end-of-archive marker (cut off?)", u.last)
 			}
 			break
 		}
@@ -98,7 +98,7 @@ func (u *unpacker) run(ctx context.Context, r io.Reader) error {
 			u.last, u.dataEnd = hdr.Name, u.in.n+dataBlocks(hdr)
 		}
 		if u.stats.Entries >= u.b.entries {
-			return fmt.Errorf("%w: layer has more than MaxEntries (%d) entries", ErrTooLarge, u.b.entries)
+			return newError(ErrTooLarge, "layer has more than MaxEntries (%d) entries", u.b.entries)
 		}
 		if err := u.checkEntry(hdr); err != nil {
 			return err
@@ -125,17 +125,17 @@ func dataBlocks(hdr *tar.Header) int64 {
 // written.
 func (u *unpacker) checkEntry(hdr *tar.Header) error {
 	if len(hdr.Name) > u.b.pathBytes {
-		return fmt.Errorf("%w: entry name of %d bytes exceeds MaxPathBytes (%d)", ErrTooLarge, len(hdr.Name), u.b.pathBytes)
+		return newError(ErrTooLarge, "entry name of %d bytes exceeds MaxPathBytes (%d)", len(hdr.Name), u.b.pathBytes)
 	}
 	if len(hdr.Linkname) > u.b.pathBytes {
-		return fmt.Errorf("%w: link target of %q is %d bytes, over MaxPathBytes (%d)", ErrTooLarge, hdr.Name, len(hdr.Linkname), u.b.pathBytes)
+		return newError(ErrTooLarge, "link target of %q is %d bytes, over MaxPathBytes (%d)", hdr.Name, len(hdr.Linkname), u.b.pathBytes)
 	}
 	if depth := strings.Count(strings.Trim(path.Clean("/"+hdr.Name), "/"), "/") + 1; depth > u.b.pathDepth {
-		return fmt.Errorf("%w: entry %q is %d deep, over MaxPathDepth (%d)", ErrTooLarge, hdr.Name, depth, u.b.pathDepth)
+		return newError(ErrTooLarge, "entry %q is %d deep, over MaxPathDepth (%d)", hdr.Name, depth, u.b.pathDepth)
 	}
 	if hdr.Typeflag == tar.TypeReg {
 		if hdr.Size > u.b.file {
-			return fmt.Errorf("%w: file %q is %d bytes, over MaxFileBytes (%d)", ErrTooLarge, hdr.Name, hdr.Size, u.b.file)
+			return newError(ErrTooLarge, "file %q is %d bytes, over MaxFileBytes (%d)", hdr.Name, hdr.Size, u.b.file)
 		}
 		// Refuse a file that cannot fit in what is left of the stream
 		// cap now, rather than after writing most of it.
@@ -149,9 +149,9 @@ func (u *unpacker) checkEntry(hdr *tar.Header) error {
 func resolveErr(name string, err error) error {
 	switch {
 	case errors.Is(err, unix.ELOOP), errors.Is(err, unix.EXDEV), errors.Is(err, unix.ENOTDIR):
-		return fmt.Errorf("%w: %q goes through a link or file: %w", ErrUnsafePath, name, err)
+		return wrapError(ErrUnsafePath, err, "%q goes through a link or file", name)
 	}
-	return fmt.Errorf("imagefs: %q: %w", name, err)
+	return wrapError(kindOf(err), err, "%q", name)
 }
 
 func (u *unpacker) openBeneath(name string, flags uint64) (int, error) {
@@ -236,7 +236,7 @@ func (u *unpacker) removeAt(pfd int, dir, base string) error {
 		return nil
 	}
 	if !errors.Is(err, unix.EISDIR) {
-		return fmt.Errorf("imagefs: replace %q: %w", path.Join(dir, base), err)
+		return wrapError(kindOf(err), err, "replace %q", path.Join(dir, base))
 	}
 	// A directory being replaced: O_PATH descriptors stay valid, but the
 	// cache may point inside it.
@@ -248,7 +248,7 @@ func (u *unpacker) removeAt(pfd int, dir, base string) error {
 	_ = unix.Close(fd)
 	full := fmt.Sprintf("/proc/self/fd/%d/%s", pfd, base)
 	if err := os.RemoveAll(full); err != nil {
-		return fmt.Errorf("imagefs: replace %q: %w", name, err)
+		return wrapError(kindOf(err), err, "replace %q", name)
 	}
 	u.dirs = slices.DeleteFunc(u.dirs, func(d dirMeta) bool { return d.name == name || strings.HasPrefix(d.name, name+"/") })
 	return nil
@@ -286,15 +286,15 @@ func boolInt(b bool) int {
 func (u *unpacker) dirMeta(fd int, d dirMeta) error {
 	if u.chown {
 		if err := unix.Fchown(fd, d.hdr.Uid, d.hdr.Gid); err != nil {
-			return fmt.Errorf("imagefs: chown %q: %w", d.name, err)
+			return wrapError(kindOf(err), err, "chown %q", d.name)
 		}
 	}
 	if err := unix.Fchmod(fd, uint32(d.hdr.Mode)&0o7777); err != nil { //nolint:gosec // masked
-		return fmt.Errorf("imagefs: chmod %q: %w", d.name, err)
+		return wrapError(kindOf(err), err, "chmod %q", d.name)
 	}
 	for k, v := range d.xattrs {
 		if err := unix.Fsetxattr(fd, k, []byte(v), 0); err != nil {
-			return fmt.Errorf("imagefs: xattr %s on %q: %w", k, d.name, err)
+			return wrapError(kindOf(err), err, "xattr %s on %q", k, d.name)
 		}
 	}
 	mt := unix.NsecToTimespec(d.hdr.ModTime.UnixNano())
@@ -305,7 +305,7 @@ func (u *unpacker) dirMeta(fd int, d dirMeta) error {
 	if err := unix.UtimesNanoAt(fd, "", []unix.Timespec{at, mt}, unix.AT_EMPTY_PATH); err != nil {
 		// Older kernels refuse AT_EMPTY_PATH here; fall back to the proc path.
 		if err := unix.UtimesNanoAt(unix.AT_FDCWD, fmt.Sprintf("/proc/self/fd/%d", fd), []unix.Timespec{at, mt}, 0); err != nil {
-			return fmt.Errorf("imagefs: times of %q: %w", d.name, err)
+			return wrapError(kindOf(err), err, "times of %q", d.name)
 		}
 	}
 	return nil

@@ -134,7 +134,7 @@ func wantNotFound(what string, h v1.Hash, rc io.ReadCloser, err error) error {
 		return fmt.Errorf("imagefstest: OpenBlob(%s) of %s returned a reader", h, what)
 	}
 	if !errors.Is(err, imagefs.ErrNotFound) {
-		return fmt.Errorf("imagefstest: OpenBlob(%s) of %s = %v, want an error wrapping imagefs.ErrNotFound", h, what, err)
+		return fmt.Errorf("imagefstest: OpenBlob(%s) of %s = %w, want an error wrapping imagefs.ErrNotFound", h, what, err)
 	}
 	return nil
 }
