@@ -3,6 +3,8 @@ package imagefs_test
 import (
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"testing"
@@ -60,5 +62,30 @@ func TestZeroConfigsMeanDefaults(t *testing.T) {
 		if err := call(); !errors.Is(err, imagefs.ErrInvalid) || !strings.Contains(err.Error(), name) {
 			t.Errorf("negative %s: err = %v, want ErrInvalid naming it", name, err)
 		}
+	}
+}
+
+// TestOpenStoreThroughLink checks that a store root that is a symlink to
+// the store's directory (/var/lib/shoal -> /data/shoal) opens, and that
+// the directory it points to is made root-only.
+func TestOpenStoreThroughLink(t *testing.T) {
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	if err := os.Mkdir(data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(dir, "link")
+	if err := os.Symlink(data, link); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := imagefs.OpenStore(t.Context(), imagefs.DefaultStoreConfig(link)); err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode().Perm() != 0o700 {
+		t.Fatalf("store directory mode %o, want 0700", fi.Mode().Perm())
 	}
 }

@@ -160,7 +160,11 @@ func (s *Store) lockDown() error {
 		if err := os.Mkdir(p, 0o700); err != nil && !errors.Is(err, os.ErrExist) {
 			return wrapError(kindOf(err), err, "store")
 		}
-		fi, err := os.Lstat(p)
+		stat := os.Lstat
+		if d == "" {
+			stat = os.Stat // the root may be a link to where the store lives
+		}
+		fi, err := stat(p)
 		if err != nil {
 			return wrapError(kindOf(err), err, "store")
 		}
