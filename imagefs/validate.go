@@ -30,8 +30,11 @@ type ValidateOptions struct {
 // every layer as gzip and fails on zstd): the manifest and config media
 // types, the config's digest and size, every layer's media type, digest and
 // size against its descriptor, and the digest of its uncompressed content
-// against the config's diff id. Errors wrap ErrUnsupportedMediaType,
-// ErrDigestMismatch, ErrInvalid or ErrCorrupt.
+// against the config's diff id. Layers stream within opt.Limits (a layer
+// that inflates past them is ErrTooLarge) and stop as soon as ctx ends
+// (ErrUnavailable, matching the context's error). Errors wrap
+// ErrUnsupportedMediaType, ErrDigestMismatch, ErrInvalid, ErrCorrupt,
+// ErrTooLarge or ErrUnavailable.
 func Validate(ctx context.Context, img v1.Image, opt ValidateOptions) error {
 	rawManifest, err := img.RawManifest()
 	if err != nil {
