@@ -118,13 +118,18 @@ func (s *Store) AddWith(ctx context.Context, img v1.Image, name string, opt AddO
 	})
 	// Layers in parallel, at most Parallel at once; the first failure
 	// cancels the others.
+	known, err := s.knownPairs()
+	if err != nil {
+		return res, err
+	}
+	call := &addCall{img: img, sources: sources, onFetch: opt.OnFetch, known: known}
 	var mu sync.Mutex
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(s.cfg.Parallel)
 	for _, k := range order {
 		desc, diffID := m.Layers[k], cfg.RootFS.DiffIDs[k]
 		g.Go(func() error {
-			st, err := s.ensureLayer(gctx, img, desc, diffID, sources, opt.OnFetch)
+			st, err := s.ensureLayer(gctx, call, desc, diffID)
 			if err != nil {
 				return wrapError(kindOf(err), err, "layer %s", desc.Digest)
 			}
@@ -174,7 +179,7 @@ type layerStats struct {
 
 // ensureLayer makes sure the blob desc and its unpacked layer are present,
 // once per layer even when several Adds ask at the same time.
-func (s *Store) ensureLayer(ctx context.Context, img v1.Image, desc v1.Descriptor, diffID v1.Hash, sources []BlobSource, onFetch func(v1.Descriptor)) (layerStats, error) {
+func (s *Store) ensureLayer(ctx context.Context, call *addCall, desc v1.Descriptor, diffID v1.Hash) (layerStats, error) {
 	key := desc.Digest.Hex + "/" + diffID.Hex
 	for {
 		s.flight.Lock()
@@ -183,7 +188,7 @@ func (s *Store) ensureLayer(ctx context.Context, img v1.Image, desc v1.Descripto
 			c = &layerCall{done: make(chan struct{})}
 			s.busy[key] = c
 			s.flight.Unlock()
-			st, err := s.fetchLayer(ctx, img, desc, diffID, sources, onFetch)
+			st, err := s.fetchLayer(ctx, call, desc, diffID)
 			c.err = err
 			s.flight.Lock()
 			delete(s.busy, key)
@@ -204,12 +209,13 @@ func (s *Store) ensureLayer(ctx context.Context, img v1.Image, desc v1.Descripto
 	}
 }
 
-func (s *Store) fetchLayer(ctx context.Context, img v1.Image, desc v1.Descriptor, diffID v1.Hash, sources []BlobSource, onFetch func(v1.Descriptor)) (layerStats, error) {
+func (s *Store) fetchLayer(ctx context.Context, call *addCall, desc v1.Descriptor, diffID v1.Hash) (layerStats, error) {
+	img, sources, onFetch := call.img, call.sources, call.onFetch
 	var st layerStats
 	haveBlob := s.HasBlob(desc.Digest)
 	_, err := os.Stat(s.LayerDir(diffID))
 	haveLayer := err == nil
-	if haveBlob && haveLayer {
+	if haveBlob && haveLayer && call.known[layerPair{desc.Digest, diffID}] {
 		return st, nil
 	}
 	alg, _, err := algorithmOf(desc.MediaType)
@@ -227,6 +233,12 @@ func (s *Store) fetchLayer(ctx context.Context, img v1.Image, desc v1.Descriptor
 			return st, err
 		}
 		defer release()
+	}
+	if haveBlob && haveLayer {
+		// Both are here, but no image of the store pairs them: a manifest
+		// may claim any blob for any diff id, so check that this blob is
+		// that layer before the image is stored as one.
+		return st, s.verifyStoredBlob(ctx, desc, diffID, alg)
 	}
 	if haveBlob {
 		f, err := os.Open(s.blobPath(desc.Digest))
@@ -360,6 +372,56 @@ func (s *Store) storeLayer(ctx context.Context, r io.Reader, desc v1.Descriptor,
 	}
 	s.log.DebugContext(ctx, "layer stored", "digest", desc.Digest.String(), "bytes", st.bytes, "unpacked", st.unpacked == 1)
 	return st, nil
+}
+
+// addCall is what one AddWith passes down to each of its layers.
+type addCall struct {
+	img     v1.Image
+	sources []BlobSource
+	onFetch func(v1.Descriptor)
+	// known holds the (blob, diff id) pairs of the images in the store
+	// when the call began: verified when they were stored.
+	known map[layerPair]bool
+}
+
+type layerPair struct{ blob, diffID v1.Hash }
+
+// knownPairs returns the (blob, diff id) pairs of the store's indexed
+// images. An image whose manifest or config cannot be read adds none.
+func (s *Store) knownPairs() (map[layerPair]bool, error) {
+	idx, err := s.readIndex()
+	if err != nil {
+		return nil, err
+	}
+	known := map[layerPair]bool{}
+	for _, d := range idx.Manifests {
+		m, cfg, err := s.manifestConfig(d.Digest)
+		if err != nil {
+			continue
+		}
+		for k, l := range m.Layers {
+			known[layerPair{l.Digest, cfg.RootFS.DiffIDs[k]}] = true
+		}
+	}
+	return known, nil
+}
+
+// verifyStoredBlob checks that the stored blob desc decompresses, within
+// the limits, to diffID.
+func (s *Store) verifyStoredBlob(ctx context.Context, desc v1.Descriptor, diffID v1.Hash, alg Algorithm) error {
+	f, err := os.Open(s.blobPath(desc.Digest))
+	if err != nil {
+		return wrapError(ErrUnavailable, err, "blob %s", desc.Digest)
+	}
+	defer f.Close()
+	cnt := &countingReader{r: io.LimitReader(f, desc.Size+1)}
+	if err := verifyLayer(ctx, cnt, alg, desc.Digest, diffID, s.cfg.Limits.bounds(desc.Size), nil); err != nil {
+		return err
+	}
+	if cnt.n != desc.Size {
+		return newError(ErrDigestMismatch, "blob %s is %d bytes, manifest says %d", desc.Digest, cnt.n, desc.Size)
+	}
+	return nil
 }
 
 // reserveDecoder waits until a zstd decoder's window fits in what

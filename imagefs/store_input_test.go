@@ -7,6 +7,7 @@ import (
 	"testing"
 	"unicode"
 
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"github.com/shoalkit/shoal/imagefs"
@@ -85,5 +86,37 @@ func TestRefsAndIDsRefuseControlCharacters(t *testing.T) {
 	}
 	if imgs, err := s.Images(ctx); err != nil || len(imgs) != 1 {
 		t.Fatalf("Images = %v, %v; want only ok:1", imgs, err)
+	}
+}
+
+// TestStoreVerifiesPairingOfStoredBlobAndLayer checks the other half of
+// "verify what is stored": when a blob and a layer are both in the store
+// but no image pairs them, a manifest that claims the one is the other is
+// refused (it used to be stored without a look), while an image the store
+// already holds adds again without reading anything.
+func TestStoreVerifiesPairingOfStoredBlobAndLayer(t *testing.T) {
+	ctx := context.Background()
+	s := openStore(t)
+	a := tarLayer(t, imagefs.Compression{}, "", imagefstest.Entry{Name: "a", Body: []byte("layer a")})
+	b := tarLayer(t, imagefs.Compression{}, "", imagefstest.Entry{Name: "b", Body: []byte("layer b")})
+	imgA, imgB := newImage(t, a), newImage(t, b)
+	for name, img := range map[string]v1.Image{"a": imgA, "b": imgB} {
+		if _, err := s.Add(ctx, img, name); err != nil {
+			t.Fatal(err)
+		}
+	}
+	diffA, err := a.Layer.DiffID()
+	if err != nil {
+		t.Fatal(err)
+	}
+	lie := rawLayer{blob: compressedBlob(t, b.Layer), diffID: diffA, mt: types.OCILayerZStd}
+	if _, err := s.Add(ctx, newImage(t, imagefs.AnnotatedLayer{Layer: lie}), "lie"); !errors.Is(err, imagefs.ErrDigestMismatch) {
+		t.Fatalf("Add pairing b's blob with a's diff id = %v, want ErrDigestMismatch", err)
+	}
+	if _, err := s.Image(ctx, "lie"); !errors.Is(err, imagefs.ErrNotFound) {
+		t.Fatalf("the lying image was stored: %v", err)
+	}
+	if res, err := s.Add(ctx, imgA, "a-again"); err != nil || res.Fetched != 0 || res.Unpacked != 0 {
+		t.Fatalf("re-adding a held image = %+v, %v; want nothing fetched or unpacked", res, err)
 	}
 }
