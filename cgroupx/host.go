@@ -106,7 +106,14 @@ func NewHost(ctx context.Context, opts ...Option) (*Host, error) {
 	}
 	h := &Host{root: o.root, v1: map[string]hierarchy{}}
 	h.bufs.New = func() any { b := make([]byte, 0, 8192); return &b }
-	data, err := h.readAll(h.proc("self/mountinfo"))
+	// The calling thread's mount table: /proc/self is the main thread's,
+	// which a library that setns()es on a locked thread (libcontainer,
+	// starting containers in this process) can leave wedged in a
+	// container's mount namespace. Fixture trees have only self/.
+	data, err := h.readAll(h.proc("thread-self/mountinfo"))
+	if errors.Is(err, ErrNotFound) {
+		data, err = h.readAll(h.proc("self/mountinfo"))
+	}
 	if err != nil {
 		return nil, err
 	}

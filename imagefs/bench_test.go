@@ -193,7 +193,7 @@ func BenchmarkPrepare(b *testing.B) {
 	ctx := context.Background()
 	for _, n := range []int{1, 5, 10, 20} {
 		b.Run(fmt.Sprintf("layers=%d", n), func(b *testing.B) {
-			s, err := imagefs.OpenStore(imagefs.DefaultStoreConfig(tmpfsDir(b)))
+			s, err := imagefs.OpenStore(ctx, imagefs.DefaultStoreConfig(tmpfsDir(b)))
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -290,7 +290,7 @@ func BenchmarkBlobsToRootfs245MB(b *testing.B) {
 	ctx := context.Background()
 	img := bigImage(b)
 	root := tmpfsDir(b)
-	seed, err := imagefs.OpenStore(imagefs.DefaultStoreConfig(filepath.Join(root, "seed")))
+	seed, err := imagefs.OpenStore(context.Background(), imagefs.DefaultStoreConfig(filepath.Join(root, "seed")))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -315,7 +315,7 @@ func BenchmarkBlobsToRootfs245MB(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
-			s, err := imagefs.OpenStore(imagefs.DefaultStoreConfig(dir))
+			s, err := imagefs.OpenStore(ctx, imagefs.DefaultStoreConfig(dir))
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -437,7 +437,7 @@ func baseAndAppImage(b *testing.B, spec imagefstest.TreeSpec) v1.Image {
 func tmpfsNodes(b *testing.B, root string, n int) []imagefs.Node {
 	ns := make([]imagefs.Node, n)
 	for k := range ns {
-		s, err := imagefs.OpenStore(imagefs.DefaultStoreConfig(filepath.Join(root, fmt.Sprint(k))))
+		s, err := imagefs.OpenStore(context.Background(), imagefs.DefaultStoreConfig(filepath.Join(root, fmt.Sprint(k))))
 		if err != nil {
 			b.Fatal(err)
 		}

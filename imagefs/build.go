@@ -1,14 +1,8 @@
 package imagefs
 
 import (
-	"archive/tar"
-	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
-	"fmt"
-	"io"
 	"io/fs"
 	"maps"
 	"os"
@@ -17,11 +11,9 @@ import (
 	"runtime"
 	"slices"
 	"strings"
-	"syscall"
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"golang.org/x/sys/unix"
 )
 
 // Include maps a file or directory of the build host into the image.
@@ -124,7 +116,7 @@ func Build(ctx context.Context, dir string, r Recipe) (v1.Image, *BuildReport, e
 		r.Target = "/"
 	}
 	if !path.IsAbs(r.Target) {
-		return nil, nil, fmt.Errorf("%w: target %q is not absolute", ErrInvalid, r.Target)
+		return nil, nil, newError(ErrInvalid, "target %q is not absolute", r.Target)
 	}
 	comp, err := r.Compression.normalize()
 	if err != nil {
@@ -135,7 +127,7 @@ func Build(ctx context.Context, dir string, r Recipe) (v1.Image, *BuildReport, e
 	}
 	for _, p := range r.Clear {
 		if _, err := path.Match(strings.ReplaceAll(p, "**", "*"), ""); err != nil || p == "" {
-			return nil, nil, fmt.Errorf("%w: clear pattern %q", ErrInvalid, p)
+			return nil, nil, newError(ErrInvalid, "clear pattern %q", p)
 		}
 	}
 	rep := &BuildReport{Cleared: make([]Cleared, len(r.Clear))}
@@ -150,7 +142,7 @@ func Build(ctx context.Context, dir string, r Recipe) (v1.Image, *BuildReport, e
 	}
 	for _, inc := range r.Include {
 		if !path.IsAbs(inc.Target) {
-			return nil, nil, fmt.Errorf("%w: include target %q is not absolute", ErrInvalid, inc.Target)
+			return nil, nil, newError(ErrInvalid, "include target %q is not absolute", inc.Target)
 		}
 		role := inc.Role
 		if role == "" {
@@ -232,13 +224,13 @@ func reportLayer(e layerEntry) (LayerReport, error) {
 	lr := LayerReport{Role: e.annotations[AnnotationRole], Reused: true}
 	var err error
 	if lr.Digest, err = e.layer.Digest(); err != nil {
-		return lr, fmt.Errorf("imagefs: base layer: %w", err)
+		return lr, wrapError(kindOf(err), err, "base layer")
 	}
 	if lr.DiffID, err = e.layer.DiffID(); err != nil {
-		return lr, fmt.Errorf("imagefs: base layer: %w", err)
+		return lr, wrapError(kindOf(err), err, "base layer")
 	}
 	if lr.Size, err = e.layer.Size(); err != nil {
-		return lr, fmt.Errorf("imagefs: base layer: %w", err)
+		return lr, wrapError(kindOf(err), err, "base layer")
 	}
 	return lr, nil
 }
@@ -317,9 +309,9 @@ func collect(ctx context.Context, src, target string, clear []string, rep *Build
 	info, err := os.Lstat(src)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
-			return fmt.Errorf("%w: build source %s: %w", ErrNotFound, src, err)
+			return wrapError(ErrNotFound, err, "build source %s", src)
 		}
-		return fmt.Errorf("imagefs: build source: %w", err)
+		return wrapError(kindOf(err), err, "build source")
 	}
 	// Parents of the target are implicit directories.
 	if target != "" {
@@ -330,21 +322,21 @@ func collect(ctx context.Context, src, target string, clear []string, rep *Build
 	}
 	if !info.IsDir() {
 		if target == "" {
-			return fmt.Errorf("%w: file %s cannot be the image root", ErrInvalid, src)
+			return newError(ErrInvalid, "file %s cannot be the image root", src)
 		}
 		groups[role] = append(groups[role], buildEntry{name: target, host: src, info: info})
 		return nil
 	}
 	return filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
-			return fmt.Errorf("imagefs: build walk: %w", err)
+			return wrapError(kindOf(err), err, "build walk")
 		}
-		if err := ctx.Err(); err != nil {
-			return err
+		if ctx.Err() != nil {
+			return ctxError(ctx, "build")
 		}
 		rel, err := filepath.Rel(src, p)
 		if err != nil {
-			return fmt.Errorf("imagefs: build walk: %w", err)
+			return wrapError(kindOf(err), err, "build walk")
 		}
 		name := path.Join(target, filepath.ToSlash(rel))
 		if name == "." {
@@ -371,7 +363,7 @@ func collect(ctx context.Context, src, target string, clear []string, rep *Build
 		}
 		fi, err := d.Info()
 		if err != nil {
-			return fmt.Errorf("imagefs: build walk: %w", err)
+			return wrapError(kindOf(err), err, "build walk")
 		}
 		if fi.Mode()&fs.ModeSocket != 0 {
 			return nil
@@ -387,7 +379,7 @@ func countTree(p string, d fs.DirEntry) (int, int64, error) {
 	if !d.IsDir() {
 		fi, err := d.Info()
 		if err != nil {
-			return 0, 0, fmt.Errorf("imagefs: clear: %w", err)
+			return 0, 0, wrapError(kindOf(err), err, "clear")
 		}
 		if fi.Mode().IsRegular() {
 			size = fi.Size()
@@ -409,256 +401,7 @@ func countTree(p string, d fs.DirEntry) (int, int64, error) {
 		return nil
 	})
 	if err != nil {
-		return 0, 0, fmt.Errorf("imagefs: clear: %w", err)
+		return 0, 0, wrapError(kindOf(err), err, "clear")
 	}
 	return files, size, nil
-}
-
-// buildLayer writes the entries as a deterministic tar, compressed.
-func buildLayer(ctx context.Context, ents []buildEntry, comp Compression, mtime time.Time, spillDir string) (_ v1.Layer, lr LayerReport, err error) {
-	slices.SortStableFunc(ents, func(a, b buildEntry) int { return strings.Compare(a.name, b.name) })
-	// Later duplicates (an include over the directory) win; implicit
-	// directories never replace a real entry.
-	dedup := ents[:0]
-	for _, e := range ents {
-		if n := len(dedup); n > 0 && dedup[n-1].name == e.name {
-			if e.host != "" {
-				dedup[n-1] = e
-			}
-			continue
-		}
-		dedup = append(dedup, e)
-	}
-	ents = dedup
-	blob, err := newBlobSink(spillDir)
-	if err != nil {
-		return nil, lr, err
-	}
-	defer func() {
-		if err != nil {
-			blob.discard()
-		}
-	}()
-	cw, err := comp.compressor(blob)
-	if err != nil {
-		return nil, lr, fmt.Errorf("imagefs: compressor: %w", err)
-	}
-	diff := sha256.New()
-	tw := tar.NewWriter(io.MultiWriter(cw, diff))
-	links := map[inode]string{}
-	for _, e := range ents {
-		if err := ctx.Err(); err != nil {
-			return nil, lr, err
-		}
-		hdr, err := entryHeader(e, mtime, links)
-		if err != nil {
-			return nil, lr, err
-		}
-		if err := tw.WriteHeader(hdr); err != nil {
-			return nil, lr, fmt.Errorf("imagefs: tar %s: %w", e.name, err)
-		}
-		lr.Files++
-		if hdr.Typeflag == tar.TypeReg && hdr.Size > 0 {
-			n, err := copyFile(tw, e.host, hdr.Size)
-			if err != nil {
-				return nil, lr, err
-			}
-			lr.Bytes += n
-		}
-	}
-	if err := tw.Close(); err != nil {
-		return nil, lr, fmt.Errorf("imagefs: tar: %w", err)
-	}
-	if err := cw.Close(); err != nil {
-		return nil, lr, fmt.Errorf("imagefs: compress: %w", err)
-	}
-	diffID := v1.Hash{Algorithm: "sha256", Hex: hex.EncodeToString(diff.Sum(nil))}
-	l, err := blob.layer(diffID, comp.mediaType())
-	if err != nil {
-		return nil, lr, err
-	}
-	lr.Digest, _ = l.Digest()
-	lr.Size, _ = l.Size()
-	lr.DiffID = diffID
-	return l, lr, nil
-}
-
-type inode struct{ dev, ino uint64 }
-
-func entryHeader(e buildEntry, mtime time.Time, links map[inode]string) (*tar.Header, error) {
-	hdr := &tar.Header{Name: e.name, ModTime: mtime, Typeflag: tar.TypeDir, Mode: 0o755, Format: tar.FormatPAX}
-	if e.info == nil {
-		hdr.Name += "/"
-		return hdr, nil
-	}
-	mode := e.info.Mode()
-	hdr.Mode = int64(mode.Perm())
-	if mode&fs.ModeSetuid != 0 {
-		hdr.Mode |= 0o4000
-	}
-	if mode&fs.ModeSetgid != 0 {
-		hdr.Mode |= 0o2000
-	}
-	if mode&fs.ModeSticky != 0 {
-		hdr.Mode |= 0o1000
-	}
-	st, _ := e.info.Sys().(*syscall.Stat_t)
-	if mode.IsDir() || mode.IsRegular() {
-		x, err := readXattrs(e.host)
-		if err != nil {
-			return nil, err
-		}
-		for k, v := range x {
-			if hdr.PAXRecords == nil {
-				hdr.PAXRecords = map[string]string{}
-			}
-			hdr.PAXRecords[xattrPAX+k] = v
-		}
-	}
-	switch {
-	case mode.IsDir():
-		hdr.Name += "/"
-		if e.name == "" {
-			hdr.Name = "./"
-		}
-	case mode.IsRegular():
-		if st != nil && st.Nlink > 1 {
-			key := inode{st.Dev, st.Ino}
-			if first, ok := links[key]; ok {
-				hdr.Typeflag, hdr.Linkname = tar.TypeLink, first
-				return hdr, nil
-			}
-			links[key] = e.name
-		}
-		hdr.Typeflag, hdr.Size = tar.TypeReg, e.info.Size()
-	case mode&fs.ModeSymlink != 0:
-		target, err := os.Readlink(e.host)
-		if err != nil {
-			return nil, fmt.Errorf("imagefs: readlink: %w", err)
-		}
-		hdr.Typeflag, hdr.Linkname = tar.TypeSymlink, target
-	case mode&fs.ModeNamedPipe != 0:
-		hdr.Typeflag = tar.TypeFifo
-	case mode&fs.ModeDevice != 0 && st != nil:
-		hdr.Typeflag = tar.TypeBlock
-		if mode&fs.ModeCharDevice != 0 {
-			hdr.Typeflag = tar.TypeChar
-		}
-		hdr.Devmajor, hdr.Devminor = int64(unixMajor(st.Rdev)), int64(unixMinor(st.Rdev))
-	default:
-		return nil, fmt.Errorf("%w: %s has unsupported file type %v", ErrInvalid, e.host, mode.Type())
-	}
-	return hdr, nil
-}
-
-func unixMajor(dev uint64) uint32 { return uint32((dev>>8)&0xfff) | uint32((dev>>32)&0xfffff000) } //nolint:gosec // bit fields
-func unixMinor(dev uint64) uint32 { return uint32(dev&0xff) | uint32((dev>>12)&0xffffff00) }       //nolint:gosec // bit fields
-
-func copyFile(w io.Writer, p string, size int64) (int64, error) {
-	f, err := os.Open(p)
-	if err != nil {
-		return 0, fmt.Errorf("imagefs: build: %w", err)
-	}
-	defer f.Close()
-	n, err := io.Copy(w, io.LimitReader(f, size))
-	if err != nil {
-		return n, fmt.Errorf("imagefs: build %s: %w", p, err)
-	}
-	if n != size {
-		return n, fmt.Errorf("imagefs: build %s: file changed size while read (%d of %d bytes)", p, n, size)
-	}
-	return n, nil
-}
-
-// Recompress returns img with every layer recompressed (zstd, gzip or
-// none): same diff ids and config content, new digests, OCI media types.
-// Layer annotations are kept. Each layer's diff id is verified on the way.
-func Recompress(ctx context.Context, img v1.Image, c Compression) (v1.Image, error) {
-	comp, err := c.normalize()
-	if err != nil {
-		return nil, err
-	}
-	entries, cfg, m, err := imageEntries(img)
-	if err != nil {
-		return nil, err
-	}
-	for k, e := range entries {
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		mt, err := e.layer.MediaType()
-		if err != nil {
-			return nil, fmt.Errorf("imagefs: layer %d: %w", k, err)
-		}
-		if _, _, err := algorithmOf(mt); err != nil {
-			return nil, err
-		}
-		diffID := cfg.RootFS.DiffIDs[k]
-		rc, err := e.layer.Uncompressed()
-		if err != nil {
-			return nil, fmt.Errorf("imagefs: layer %d: %w", k, err)
-		}
-		var blob bytes.Buffer
-		cw, err := comp.compressor(&blob)
-		if err != nil {
-			_ = rc.Close()
-			return nil, err
-		}
-		h := sha256.New()
-		_, err = io.Copy(io.MultiWriter(cw, h), rc)
-		_ = rc.Close()
-		if err != nil {
-			return nil, fmt.Errorf("%w: layer %d: %w", ErrCorrupt, k, err)
-		}
-		if err := cw.Close(); err != nil {
-			return nil, fmt.Errorf("imagefs: compress layer %d: %w", k, err)
-		}
-		if err := checkHash(fmt.Sprintf("layer %d content", k), h, diffID); err != nil {
-			return nil, err
-		}
-		l, err := newMemLayer(blob.Bytes(), diffID, comp.mediaType())
-		if err != nil {
-			return nil, err
-		}
-		entries[k].layer = l
-	}
-	return newImage(cfg, entries, m.Annotations)
-}
-
-// readXattrs returns the extended attributes of p worth carrying into an
-// image: file capabilities and user attributes. SELinux labels belong to the
-// build host, overlay attributes to its storage, and ACLs are left out.
-func readXattrs(p string) (map[string]string, error) {
-	size, err := unix.Llistxattr(p, nil)
-	if err != nil || size == 0 {
-		if err == nil || errors.Is(err, unix.ENOTSUP) {
-			return nil, nil
-		}
-		return nil, fmt.Errorf("imagefs: xattrs of %s: %w", p, err)
-	}
-	buf := make([]byte, size)
-	n, err := unix.Llistxattr(p, buf)
-	if err != nil {
-		return nil, fmt.Errorf("imagefs: xattrs of %s: %w", p, err)
-	}
-	var out map[string]string
-	for _, name := range strings.Split(strings.TrimRight(string(buf[:n]), "\x00"), "\x00") {
-		if name != "security.capability" && !strings.HasPrefix(name, "user.") {
-			continue
-		}
-		vsize, err := unix.Lgetxattr(p, name, nil)
-		if err != nil {
-			continue // removed meanwhile
-		}
-		val := make([]byte, vsize)
-		vn, err := unix.Lgetxattr(p, name, val)
-		if err != nil {
-			continue
-		}
-		if out == nil {
-			out = map[string]string{}
-		}
-		out[name] = string(val[:vn])
-	}
-	return out, nil
 }

@@ -1,7 +1,7 @@
 package imagefs
 
 import (
-	"fmt"
+	"errors"
 	"io"
 	"runtime"
 
@@ -53,19 +53,19 @@ func (c Compression) normalize() (Compression, error) {
 			c.Level = 3
 		}
 		if c.Level < 1 || c.Level > 22 {
-			return c, fmt.Errorf("%w: zstd level %d out of range 1..22", ErrInvalid, c.Level)
+			return c, newError(ErrInvalid, "zstd level %d out of range 1..22", c.Level)
 		}
 	case Gzip:
 		if c.Level == 0 {
 			c.Level = gzip.DefaultCompression
 		}
 		if c.Level != gzip.DefaultCompression && (c.Level < 1 || c.Level > 9) {
-			return c, fmt.Errorf("%w: gzip level %d out of range 1..9", ErrInvalid, c.Level)
+			return c, newError(ErrInvalid, "gzip level %d out of range 1..9", c.Level)
 		}
 	case None:
 		c.Level = 0
 	default:
-		return c, fmt.Errorf("%w: compression %q (want zstd, gzip or none)", ErrInvalid, c.Algorithm)
+		return c, newError(ErrInvalid, "compression %q (want zstd, gzip or none)", c.Algorithm)
 	}
 	return c, nil
 }
@@ -92,7 +92,7 @@ func algorithmOf(mt types.MediaType) (Algorithm, types.MediaType, error) {
 	case mediaTar, dockerTar:
 		return None, mediaTar, nil
 	}
-	return "", "", fmt.Errorf("%w: layer media type %q", ErrUnsupportedMediaType, mt)
+	return "", "", newError(ErrUnsupportedMediaType, "layer media type %q", mt)
 }
 
 // compressor returns a writer compressing into w. Both encoders are set up to
@@ -120,33 +120,53 @@ func (nopWriteCloser) Close() error { return nil }
 // decompressor returns a reader of the uncompressed bytes of r. The zstd
 // decoder decodes ahead in its own goroutines; gzip is read ahead by
 // readAhead, so decompression overlaps with whatever consumes the stream.
-func decompressor(alg Algorithm, r io.Reader) (io.ReadCloser, error) {
+//
+// A zstd frame declaring a window over window bytes (see
+// Limits.MaxDecoderWindow) fails the read with ErrTooLarge before the
+// decoder allocates it.
+func decompressor(alg Algorithm, r io.Reader, window int64) (io.ReadCloser, error) {
 	switch alg {
 	case Zstd:
 		conc := min(runtime.GOMAXPROCS(0), 4)
+		window = min(max(window, zstd.MinWindowSize), maxZstdWindow)
 		d, err := zstd.NewReader(r, zstd.WithDecoderConcurrency(conc), zstd.WithDecoderLowmem(false),
-			zstd.WithDecoderMaxWindow(1<<30))
+			zstd.WithDecoderMaxWindow(uint64(window))) //nolint:gosec // clamped above
 		if err != nil {
-			return nil, fmt.Errorf("%w: zstd: %w", ErrCorrupt, err)
+			return nil, wrapError(ErrCorrupt, err, "zstd")
 		}
-		return zstdReadCloser{d}, nil
+		return &zstdReadCloser{d: d, window: window}, nil
 	case Gzip:
 		z, err := gzip.NewReader(r)
 		if err != nil {
-			return nil, fmt.Errorf("%w: gzip: %w", ErrCorrupt, err)
+			return nil, wrapError(ErrCorrupt, err, "gzip")
 		}
 		z.Multistream(true)
 		return readAhead(z, 4, 256<<10), nil
 	case None:
 		return io.NopCloser(r), nil
 	}
-	return nil, fmt.Errorf("%w: compression %q", ErrUnsupportedMediaType, alg)
+	return nil, newError(ErrUnsupportedMediaType, "compression %q", alg)
 }
 
-type zstdReadCloser struct{ *zstd.Decoder }
+// zstdReadCloser has only Read and Close: the decoder's own WriteTo would
+// let io.Copy bypass the error mapping of Read.
+type zstdReadCloser struct {
+	d      *zstd.Decoder
+	window int64
+}
+
+// Read decompresses, reporting a frame whose window passes the limit as
+// ErrTooLarge.
+func (z *zstdReadCloser) Read(p []byte) (int, error) {
+	n, err := z.d.Read(p)
+	if errors.Is(err, zstd.ErrWindowSizeExceeded) || errors.Is(err, zstd.ErrDecoderSizeExceeded) {
+		err = newError(ErrTooLarge, "a zstd frame declares a window over MaxDecoderWindow (%d bytes)", z.window)
+	}
+	return n, err
+}
 
 // Close releases the decoder's goroutines.
-func (z zstdReadCloser) Close() error { z.Decoder.Close(); return nil }
+func (z *zstdReadCloser) Close() error { z.d.Close(); return nil }
 
 // readAhead reads r in a goroutine into up to n chunks of size bytes, so the
 // producer (a decompressor) runs while the consumer writes files. Close stops
@@ -233,6 +253,7 @@ func (a *aheadReader) Close() error {
 // Decompress returns the uncompressed bytes of a layer blob compressed with
 // alg. Decoding runs ahead of the reader in its own goroutines; Close stops
 // them.
+// A zstd frame is held to DefaultLimits' MaxDecoderWindow.
 func Decompress(alg Algorithm, r io.Reader) (io.ReadCloser, error) {
-	return decompressor(alg, r)
+	return decompressor(alg, r, DefaultLimits().decoderWindow())
 }

@@ -3,7 +3,6 @@ package imagefs
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -13,6 +12,7 @@ import (
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"golang.org/x/sync/errgroup"
 )
 
 // Handler serves the store's blobs to peers over HTTP: GET and HEAD of
@@ -89,7 +89,7 @@ type Peer struct {
 // next source when a transfer breaks).
 func (p Peer) OpenBlob(ctx context.Context, h v1.Hash) (io.ReadCloser, error) {
 	if !validHash(h) {
-		return nil, fmt.Errorf("%w: digest %q", ErrInvalid, h)
+		return nil, newError(ErrInvalid, "digest %q", h)
 	}
 	if p.StallTimeout > 0 {
 		sctx, cancel := context.WithCancel(ctx)
@@ -118,7 +118,7 @@ func (p Peer) open(ctx context.Context, h v1.Hash) (io.ReadCloser, error) {
 		case <-t.C:
 		case <-ctx.Done():
 			t.Stop()
-			return nil, ctx.Err()
+			return nil, ctxError(ctx, "wait for peer")
 		}
 		delay = min(2*delay, time.Second)
 	}
@@ -127,7 +127,7 @@ func (p Peer) open(ctx context.Context, h v1.Hash) (io.ReadCloser, error) {
 func (p Peer) get(ctx context.Context, h v1.Hash) (io.ReadCloser, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(p.URL, "/")+"/blobs/sha256/"+h.Hex, nil)
 	if err != nil {
-		return nil, fmt.Errorf("%w: peer %q: %w", ErrInvalid, p.URL, err)
+		return nil, wrapError(ErrInvalid, err, "peer %q", p.URL)
 	}
 	c := p.Client
 	if c == nil {
@@ -135,18 +135,27 @@ func (p Peer) get(ctx context.Context, h v1.Hash) (io.ReadCloser, error) {
 	}
 	resp, err := c.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("imagefs: peer %s: %w", p.URL, err)
+		return nil, wrapError(kindOf(err), err, "peer %s", p.URL)
 	}
 	switch resp.StatusCode {
 	case http.StatusOK:
 		return resp.Body, nil
 	case http.StatusNotFound:
 		_ = resp.Body.Close()
-		return nil, fmt.Errorf("%w: blob %s on peer %s", ErrNotFound, h, p.URL)
+		return nil, newError(ErrNotFound, "blob %s on peer %s", h, p.URL)
 	}
 	_ = resp.Body.Close()
-	return nil, fmt.Errorf("imagefs: peer %s: blob %s: %s", p.URL, h, resp.Status)
+	return nil, newError(ErrUnavailable, "peer %s: blob %s: %s", p.URL, h, resp.Status)
 }
+
+// The BlobSources of the package; imagefstest.ValidateBlobSource checks
+// each of them.
+var (
+	_ BlobSource = (*Store)(nil)
+	_ BlobSource = (*Peer)(nil)
+	_ BlobSource = (*treeSource)(nil)
+	_ BlobSource = (*treeRetry)(nil)
+)
 
 // Node is one target of Predistribute: a store on this machine and the URL
 // its Handler is served at, for its peers.
@@ -192,6 +201,28 @@ func DefaultDistributeConfig() DistributeConfig {
 	return DistributeConfig{Fanout: 1, PeerTimeout: 2 * time.Minute}
 }
 
+// withDefaults fills zero fields with their defaults and refuses negative
+// ones, naming the field.
+func (cfg DistributeConfig) withDefaults() (DistributeConfig, error) {
+	switch {
+	case cfg.Fanout < 0:
+		return cfg, newError(ErrInvalid, "DistributeConfig.Fanout %d < 0", cfg.Fanout)
+	case cfg.PeerTimeout < 0:
+		return cfg, newError(ErrInvalid, "DistributeConfig.PeerTimeout %v < 0", cfg.PeerTimeout)
+	}
+	d := DefaultDistributeConfig()
+	if cfg.Fanout == 0 {
+		cfg.Fanout = d.Fanout
+	}
+	if cfg.PeerTimeout == 0 {
+		cfg.PeerTimeout = d.PeerTimeout
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	return cfg, nil
+}
+
 // NodeResult is what Predistribute did on one node.
 type NodeResult struct {
 	URL    string
@@ -215,22 +246,13 @@ type NodeResult struct {
 // affected subtree, not one per node. It returns one result per node and
 // the first error.
 func Predistribute(ctx context.Context, img v1.Image, name string, nodes []Node, cfg DistributeConfig) ([]NodeResult, error) {
-	if cfg.Fanout < 0 || cfg.PeerTimeout < 0 {
-		return nil, fmt.Errorf("%w: distribute config fanout %d, timeout %v", ErrInvalid, cfg.Fanout, cfg.PeerTimeout)
-	}
-	d := DefaultDistributeConfig()
-	if cfg.Fanout == 0 {
-		cfg.Fanout = d.Fanout
-	}
-	if cfg.PeerTimeout == 0 {
-		cfg.PeerTimeout = d.PeerTimeout
-	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.DiscardHandler)
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
 	}
 	for k, n := range nodes {
 		if n.Store == nil || n.URL == "" {
-			return nil, fmt.Errorf("%w: node %d has no store or URL", ErrInvalid, k)
+			return nil, newError(ErrInvalid, "node %d has no store or URL", k)
 		}
 	}
 	boards := make([]*blobBoard, len(nodes))
@@ -238,11 +260,13 @@ func Predistribute(ctx context.Context, img v1.Image, name string, nodes []Node,
 		boards[k] = newBlobBoard()
 	}
 	results := make([]NodeResult, len(nodes))
-	var wg sync.WaitGroup
+	// Every node at once, without a limit: a child follows its parent's
+	// fetches as they happen, so a node left waiting for a slot would
+	// stall its whole subtree. Each node's error is its result's, so the
+	// group never cancels.
+	var g errgroup.Group
 	for k, n := range nodes {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		g.Go(func() error {
 			defer boards[k].finish()
 			var sources []BlobSource
 			if k > 0 {
@@ -262,12 +286,13 @@ func Predistribute(ctx context.Context, img v1.Image, name string, nodes []Node,
 			})
 			results[k] = NodeResult{URL: n.URL, Result: res, Err: err}
 			cfg.Logger.DebugContext(ctx, "node done", "url", n.URL, "fetched", res.Fetched, "from_peers", res.FromSources, "retried", res.Retried, "err", err)
-		}()
+			return nil
+		})
 	}
-	wg.Wait()
+	_ = g.Wait() // the goroutines return nil: errors are in results
 	for _, r := range results {
 		if r.Err != nil {
-			return results, fmt.Errorf("imagefs: predistribute to %s: %w", r.URL, r.Err)
+			return results, wrapError(kindOf(r.Err), r.Err, "predistribute to %s", r.URL)
 		}
 	}
 	return results, nil
@@ -330,14 +355,14 @@ func (b *blobBoard) wait(ctx context.Context, h v1.Hash, after int, timeout <-ch
 			return st, nil
 		}
 		if done {
-			return st, fmt.Errorf("%w: parent ended without %s", ErrNotFound, h)
+			return st, newError(ErrNotFound, "parent ended without %s", h)
 		}
 		select {
 		case <-changed:
 		case <-timeout:
-			return st, fmt.Errorf("%w: parent too slow for %s", ErrNotFound, h)
+			return st, newError(ErrNotFound, "parent too slow for %s", h)
 		case <-ctx.Done():
-			return st, ctx.Err()
+			return st, ctxError(ctx, "wait for parent")
 		}
 	}
 }
@@ -373,7 +398,7 @@ func (r treeRetry) OpenBlob(ctx context.Context, h v1.Hash) (io.ReadCloser, erro
 	after, ok := r.t.streamed[h]
 	r.t.mu.Unlock()
 	if !ok {
-		return nil, fmt.Errorf("%w: no transfer of %s from parent %s to resume", ErrNotFound, h, r.t.peer.URL)
+		return nil, newError(ErrNotFound, "no transfer of %s from parent %s to resume", h, r.t.peer.URL)
 	}
 	return r.t.open(ctx, h, after)
 }
@@ -384,7 +409,7 @@ func (t *treeSource) open(ctx context.Context, h v1.Hash, after int) (io.ReadClo
 	for {
 		st, err := t.board.wait(ctx, h, after, timer.C)
 		if err != nil {
-			return nil, fmt.Errorf("imagefs: parent %s: %w", t.peer.URL, err)
+			return nil, wrapError(kindOf(err), err, "parent %s", t.peer.URL)
 		}
 		rc, err := t.peer.OpenBlob(ctx, h) // the peer's StallTimeout is t.timeout
 		if err == nil {
@@ -394,11 +419,11 @@ func (t *treeSource) open(ctx context.Context, h v1.Hash, after int) (io.ReadClo
 			return rc, nil
 		}
 		if ctx.Err() != nil {
-			return nil, ctx.Err()
+			return nil, ctxError(ctx, "wait for peer")
 		}
 		if st.stored || !errors.Is(err, ErrNotFound) {
 			// Stored but not served, or not reachable: not from here.
-			return nil, fmt.Errorf("%w: %w", ErrNotFound, err)
+			return nil, wrapError(ErrNotFound, err, "parent %s", t.peer.URL)
 		}
 		// A 404 between two fetches of the parent (one failed, the next
 		// not yet begun): wait for the next.

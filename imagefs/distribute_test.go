@@ -33,7 +33,7 @@ func startNodes(t testing.TB, n int) []imagefs.Node {
 	t.Helper()
 	nodes := make([]imagefs.Node, n)
 	for k := range nodes {
-		s, err := imagefs.OpenStore(imagefs.DefaultStoreConfig(t.TempDir()))
+		s, err := imagefs.OpenStore(context.Background(), imagefs.DefaultStoreConfig(t.TempDir()))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -106,7 +106,7 @@ func checkDistribution(t *testing.T, registryAddr string, nodes int) {
 				t.Errorf("node %d lacks layer %s: %v", k, d, err)
 			}
 		}
-		if _, err := n.Store.Image("dist:1"); err != nil {
+		if _, err := n.Store.Image(context.Background(), "dist:1"); err != nil {
 			t.Errorf("node %d: %v", k, err)
 		}
 	}

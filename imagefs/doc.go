@@ -18,8 +18,11 @@
 //   - A Store is a node's image store: blobs in an OCI layout and every
 //     layer unpacked once, by the package's own unpacker (whiteouts turned
 //     into overlayfs form, paths that escape refused, decompression bombs
-//     stopped by Limits while they stream, one syncfs and an atomic rename
-//     per layer), with reference counts and GC. Prepare stacks the
+//     and oversized zstd windows stopped by Limits while they stream, one
+//     syncfs and an atomic rename per layer), with reference counts and GC.
+//     The store's directories are root-only (0700, tightened when an older
+//     store is opened): a layer keeps its image's owners, modes and setuid
+//     bits, so no other host user may walk into it. Prepare stacks the
 //     unpacked layers into an overlay mount for a container in
 //     milliseconds, marking the image in use before it mounts, so a crash
 //     never lets GC take layers from under a container; Release undoes it.
@@ -43,7 +46,7 @@
 //	if _, err := imagefs.Push(ctx, img, "registry.local:5000/web/app:1", imagefs.DefaultRemoteConfig()); err != nil { ... }
 //
 //	// On a node:
-//	store, err := imagefs.OpenStore(imagefs.DefaultStoreConfig("/var/lib/shoal/images"))
+//	store, err := imagefs.OpenStore(ctx, imagefs.DefaultStoreConfig("/var/lib/shoal/images"))
 //	img, err = imagefs.Pull(ctx, "registry.local:5000/web/app:1", imagefs.DefaultRemoteConfig())
 //	_, err = store.Add(ctx, img, "web/app:1") // fetch + unpack, ahead of need
 //	// or, for many nodes, each serving its store.Handler() at its URL:
@@ -51,6 +54,16 @@
 //	rootfs, err := store.Prepare(ctx, "web/app:1", "c1") // overlay mount, no unpacking
 //	// run the container on rootfs.Path, then:
 //	err = store.Release(ctx, "c1")
+//
+// Every call that does I/O takes a context first. Errors have one shape,
+// "imagefs: what was wrong with which value: cause", and a kind that
+// errors.Is matches: ErrInvalid, ErrNotFound, ErrExist, ErrInUse,
+// ErrDigestMismatch, ErrUnsafePath, ErrCorrupt, ErrTooLarge,
+// ErrUnsupportedMediaType, or ErrUnavailable for a dependency that failed
+// (the file system, a registry, a peer) or a context that ended. A zero
+// field of StoreConfig, Limits, RemoteConfig or DistributeConfig means its
+// documented default. A BlobSource of your own is checked with
+// imagefstest.ValidateBlobSource.
 //
 // Overlay mounts, whiteout devices and trusted.* xattrs need root
 // (CAP_SYS_ADMIN and CAP_MKNOD).

@@ -96,7 +96,7 @@ func ExampleStore_AddWith() {
 	_ = os.WriteFile(filepath.Join(src, "data"), []byte("some content"), 0o644)
 	img, _, _ := imagefs.Build(ctx, src, imagefs.Recipe{})
 
-	store, err := imagefs.OpenStore(imagefs.DefaultStoreConfig(filepath.Join(dir, "store")))
+	store, err := imagefs.OpenStore(context.Background(), imagefs.DefaultStoreConfig(filepath.Join(dir, "store")))
 	if err != nil {
 		fmt.Println(err)
 		return

@@ -59,7 +59,7 @@ func (s *fabricSite) nodes(tb testing.TB, root string, n int) (nodes []imagefs.N
 	tb.Helper()
 	var srvs []*http.Server
 	for k := range n {
-		st, err := imagefs.OpenStore(imagefs.DefaultStoreConfig(filepath.Join(root, fmt.Sprint(k))))
+		st, err := imagefs.OpenStore(context.Background(), imagefs.DefaultStoreConfig(filepath.Join(root, fmt.Sprint(k))))
 		if err != nil {
 			tb.Fatal(err)
 		}
@@ -128,7 +128,7 @@ func TestPredistributeFabric(t *testing.T) {
 				t.Fatal(err)
 			}
 			for k, n := range nodes {
-				got, err := n.Store.Image("dist")
+				got, err := n.Store.Image(context.Background(), "dist")
 				if err != nil {
 					t.Fatalf("node %d: %v", k, err)
 				}

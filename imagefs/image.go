@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"hash"
 	"io"
 	"maps"
@@ -85,7 +84,7 @@ func (l *memLayer) Compressed() (io.ReadCloser, error) {
 
 // Uncompressed decompresses the blob as its media type says.
 func (l *memLayer) Uncompressed() (io.ReadCloser, error) {
-	return decompressor(l.alg, bytes.NewReader(l.blob))
+	return decompressor(l.alg, bytes.NewReader(l.blob), DefaultLimits().decoderWindow())
 }
 
 // fileLayer is a layer whose compressed bytes are in a file (Build's
@@ -115,7 +114,7 @@ func (l *fileLayer) MediaType() (types.MediaType, error) { return l.mt, nil }
 func (l *fileLayer) Compressed() (io.ReadCloser, error) {
 	f, err := os.Open(l.path)
 	if err != nil {
-		return nil, fmt.Errorf("imagefs: spilled layer %s: %w", l.digest, err)
+		return nil, wrapError(kindOf(err), err, "spilled layer %s", l.digest)
 	}
 	return f, nil
 }
@@ -126,7 +125,7 @@ func (l *fileLayer) Uncompressed() (io.ReadCloser, error) {
 	if err != nil {
 		return nil, err
 	}
-	rc, err := decompressor(l.alg, f)
+	rc, err := decompressor(l.alg, f, DefaultLimits().decoderWindow())
 	if err != nil {
 		_ = f.Close()
 		return nil, err
@@ -162,7 +161,7 @@ func newBlobSink(dir string) (*blobSink, error) {
 	}
 	f, err := os.CreateTemp(dir, "layer-*.blob")
 	if err != nil {
-		return nil, fmt.Errorf("imagefs: spill layer: %w", err)
+		return nil, wrapError(kindOf(err), err, "spill layer")
 	}
 	s.file, s.hash = f, sha256.New()
 	return s, nil
@@ -191,7 +190,7 @@ func (s *blobSink) layer(diffID v1.Hash, mt types.MediaType) (v1.Layer, error) {
 	}
 	if err := s.file.Close(); err != nil {
 		s.discard()
-		return nil, fmt.Errorf("imagefs: spill layer: %w", err)
+		return nil, wrapError(kindOf(err), err, "spill layer")
 	}
 	return &fileLayer{
 		path: s.file.Name(), size: s.n, diffID: diffID, mt: mt, alg: alg,
@@ -268,15 +267,15 @@ func newImage(cfg *v1.ConfigFile, entries []layerEntry, annotations map[string]s
 		}
 		d, err := l.Digest()
 		if err != nil {
-			return nil, fmt.Errorf("imagefs: layer digest: %w", err)
+			return nil, wrapError(kindOf(err), err, "layer digest")
 		}
 		diffID, err := l.DiffID()
 		if err != nil {
-			return nil, fmt.Errorf("imagefs: layer diff id: %w", err)
+			return nil, wrapError(kindOf(err), err, "layer diff id")
 		}
 		size, err := l.Size()
 		if err != nil {
-			return nil, fmt.Errorf("imagefs: layer size: %w", err)
+			return nil, wrapError(kindOf(err), err, "layer size")
 		}
 		mt, _ := l.MediaType()
 		desc := v1.Descriptor{MediaType: mt, Size: size, Digest: d}
@@ -289,7 +288,7 @@ func newImage(cfg *v1.ConfigFile, entries []layerEntry, annotations map[string]s
 	}
 	rawConfig, err := json.Marshal(cfg)
 	if err != nil {
-		return nil, fmt.Errorf("imagefs: config: %w", err)
+		return nil, wrapError(kindOf(err), err, "config")
 	}
 	m.Config = v1.Descriptor{MediaType: types.OCIConfigJSON, Size: int64(len(rawConfig)), Digest: sha256Hash(rawConfig)}
 	if len(annotations) > 0 {
@@ -297,7 +296,7 @@ func newImage(cfg *v1.ConfigFile, entries []layerEntry, annotations map[string]s
 	}
 	rawManifest, err := json.Marshal(m)
 	if err != nil {
-		return nil, fmt.Errorf("imagefs: manifest: %w", err)
+		return nil, wrapError(kindOf(err), err, "manifest")
 	}
 	return &image{rawManifest: rawManifest, rawConfig: rawConfig, manifest: m, config: cfg, layers: layers}, nil
 }
@@ -339,7 +338,7 @@ func (i *image) LayerByDigest(h v1.Hash) (v1.Layer, error) {
 	if h == i.manifest.Config.Digest {
 		return newMemLayer(bytes.Clone(i.rawConfig), h, mediaTar)
 	}
-	return nil, fmt.Errorf("%w: layer %s", ErrNotFound, h)
+	return nil, newError(ErrNotFound, "layer %s", h)
 }
 
 // LayerByDiffID finds a layer by its diff id.
@@ -349,7 +348,7 @@ func (i *image) LayerByDiffID(h v1.Hash) (v1.Layer, error) {
 			return i.layers[k], nil
 		}
 	}
-	return nil, fmt.Errorf("%w: layer with diff id %s", ErrNotFound, h)
+	return nil, newError(ErrNotFound, "layer with diff id %s", h)
 }
 
 // imageEntries returns the layers of img with the annotations of their
@@ -357,18 +356,18 @@ func (i *image) LayerByDiffID(h v1.Hash) (v1.Layer, error) {
 func imageEntries(img v1.Image) ([]layerEntry, *v1.ConfigFile, *v1.Manifest, error) {
 	m, err := img.Manifest()
 	if err != nil {
-		return nil, nil, nil, fmt.Errorf("imagefs: manifest: %w", err)
+		return nil, nil, nil, wrapError(kindOf(err), err, "manifest")
 	}
 	cfg, err := img.ConfigFile()
 	if err != nil {
-		return nil, nil, nil, fmt.Errorf("imagefs: config: %w", err)
+		return nil, nil, nil, wrapError(kindOf(err), err, "config")
 	}
 	layers, err := img.Layers()
 	if err != nil {
-		return nil, nil, nil, fmt.Errorf("imagefs: layers: %w", err)
+		return nil, nil, nil, wrapError(kindOf(err), err, "layers")
 	}
 	if len(layers) != len(m.Layers) {
-		return nil, nil, nil, fmt.Errorf("%w: manifest has %d layers, image %d", ErrInvalid, len(m.Layers), len(layers))
+		return nil, nil, nil, newError(ErrInvalid, "manifest has %d layers, image %d", len(m.Layers), len(layers))
 	}
 	out := make([]layerEntry, len(layers))
 	for k, l := range layers {
@@ -402,7 +401,7 @@ func NewImage(cfg *v1.ConfigFile, layers ...AnnotatedLayer) (v1.Image, error) {
 	entries := make([]layerEntry, len(layers))
 	for k, l := range layers {
 		if l.Layer == nil {
-			return nil, fmt.Errorf("%w: layer %d is nil", ErrInvalid, k)
+			return nil, newError(ErrInvalid, "layer %d is nil", k)
 		}
 		entries[k] = layerEntry{layer: l.Layer, annotations: l.Annotations}
 	}
@@ -423,10 +422,10 @@ func LayerFromTar(r io.Reader, c Compression) (v1.Layer, error) {
 	}
 	h := sha256.New()
 	if _, err := io.Copy(io.MultiWriter(cw, h), r); err != nil {
-		return nil, fmt.Errorf("imagefs: layer from tar: %w", err)
+		return nil, wrapError(kindOf(err), err, "layer from tar")
 	}
 	if err := cw.Close(); err != nil {
-		return nil, fmt.Errorf("imagefs: layer from tar: %w", err)
+		return nil, wrapError(kindOf(err), err, "layer from tar")
 	}
 	return newMemLayer(blob.Bytes(), v1.Hash{Algorithm: "sha256", Hex: hex.EncodeToString(h.Sum(nil))}, comp.mediaType())
 }

@@ -41,6 +41,21 @@ type Limits struct {
 	// MaxPathDepth caps how many components deep an entry lies ("a/b/c"
 	// is 3). Default 256.
 	MaxPathDepth int
+	// MaxDecoderWindow caps the window a zstd frame of a layer may
+	// declare. The decoder holds that much history in memory whatever
+	// the layer's size, so a frame of a few bytes declaring a 1 GiB
+	// window costs 1 GiB; a frame declaring more than this is refused with
+	// ErrTooLarge before anything is allocated. Default 128 MiB: what
+	// "zstd --long" and "--ultra -22" write (the usual levels and
+	// klauspost/compress use 8 MiB or less).
+	MaxDecoderWindow int64
+	// MaxDecoderMemory caps the zstd windows a Store's layers may hold at
+	// once: each zstd layer reserves MaxDecoderWindow (or this, if less)
+	// while it decodes, and waits while the reservations of the others
+	// leave no room, so memory is bounded across Parallel layers rather
+	// than multiplied by it. Default 512 MiB (four layers at the default
+	// window). Store only.
+	MaxDecoderMemory int64
 }
 
 // DefaultLimits returns the limits a Store and UnpackTar use by default:
@@ -55,6 +70,9 @@ func DefaultLimits() Limits {
 		MaxFileBytes:   16 << 30,
 		MaxPathBytes:   4096,
 		MaxPathDepth:   256,
+
+		MaxDecoderWindow: 128 << 20,
+		MaxDecoderMemory: 512 << 20,
 	}
 }
 
@@ -78,6 +96,8 @@ func (l Limits) withDefaults() Limits {
 	set64(&l.MaxFileBytes, d.MaxFileBytes)
 	set(&l.MaxPathBytes, d.MaxPathBytes)
 	set(&l.MaxPathDepth, d.MaxPathDepth)
+	set64(&l.MaxDecoderWindow, d.MaxDecoderWindow)
+	set64(&l.MaxDecoderMemory, d.MaxDecoderMemory)
 	return l
 }
 
@@ -90,6 +110,20 @@ type bounds struct {
 	file      int64
 	pathBytes int
 	pathDepth int
+	window    int64 // largest zstd window a frame may declare
+}
+
+// maxZstdWindow is the largest window the zstd decoder accepts at all; a
+// MaxDecoderWindow that is off means this.
+const maxZstdWindow = 1 << 41
+
+// decoderWindow is the largest zstd window a layer may use: MaxDecoderWindow,
+// or MaxDecoderMemory when that is smaller (a layer must fit the budget
+// alone).
+func (l Limits) decoderWindow() int64 {
+	l = l.withDefaults()
+	w := min(orMax64(l.MaxDecoderWindow), orMax64(l.MaxDecoderMemory), maxZstdWindow)
+	return max(w, 1<<10) // the zstd minimum
 }
 
 func orMax64(v int64) int64 {
@@ -116,6 +150,7 @@ func (l Limits) bounds(compressed int64) bounds {
 		file:      orMax64(l.MaxFileBytes),
 		pathBytes: orMax(l.MaxPathBytes),
 		pathDepth: orMax(l.MaxPathDepth),
+		window:    l.decoderWindow(),
 	}
 	b.streamWhy = fmt.Sprintf("MaxLayerBytes (%d bytes)", b.stream)
 	if compressed > 0 && l.MaxExpansion > 0 {
@@ -134,7 +169,7 @@ func (l Limits) bounds(compressed int64) bounds {
 }
 
 func (b bounds) streamErr() error {
-	return fmt.Errorf("%w: uncompressed layer exceeds %s", ErrTooLarge, b.streamWhy)
+	return newError(ErrTooLarge, "uncompressed layer exceeds %s", b.streamWhy)
 }
 
 // cappedReader reads r until more than b.stream bytes have come, then fails

@@ -5,12 +5,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"github.com/shoalkit/shoal/imagefs"
 	"github.com/shoalkit/shoal/imagefs/imagefstest"
@@ -158,7 +161,7 @@ func TestStoreRefusesBombs(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			cfg := imagefs.DefaultStoreConfig(t.TempDir())
 			cfg.Limits = c.lim
-			s, err := imagefs.OpenStore(cfg)
+			s, err := imagefs.OpenStore(ctx, cfg)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -180,7 +183,7 @@ func TestStoreRefusesBombs(t *testing.T) {
 			if msg := err.Error(); !strings.Contains(msg, c.limit) || !strings.Contains(msg, digest.String()) {
 				t.Fatalf("error %q does not name the limit %s and the layer %s", msg, c.limit, digest)
 			}
-			assertEmptyStore(t, s)
+			assertEmptyStore(ctx, t, s)
 		})
 	}
 }
@@ -225,4 +228,87 @@ func treeBytes(t testing.TB, dir string) int64 {
 		t.Fatal(err)
 	}
 	return n
+}
+
+// TestZstdWindowIsBounded is the regression test for zstd window memory: a
+// few kilobytes whose frame declares a 1 GiB window made the decoder hold
+// 1 GiB per layer. Such a frame is now refused with ErrTooLarge naming
+// MaxDecoderWindow, by Store.Add (leaving nothing), UnpackCompressed,
+// Decompress and Validate; a frame within the limit still passes.
+func TestZstdWindowIsBounded(t *testing.T) {
+	ctx := context.Background()
+	raw := imagefstest.Tar(t, imagefstest.Entry{Name: "f", Body: bytes.Repeat([]byte("shoal "), 5000)})
+	diffID := sha(raw)
+	huge := zstdWithWindow(t, raw, 30)
+	fine := zstdWithWindow(t, raw, 23)
+	tooLarge := func(t *testing.T, what string, err error) {
+		t.Helper()
+		if !errors.Is(err, imagefs.ErrTooLarge) || !strings.Contains(err.Error(), "MaxDecoderWindow") {
+			t.Errorf("%s: err = %v, want ErrTooLarge naming MaxDecoderWindow", what, err)
+		}
+	}
+
+	s := openStore(t)
+	img := newImage(t, imagefs.AnnotatedLayer{Layer: rawLayer{blob: huge, diffID: diffID, mt: types.OCILayerZStd}})
+	_, err := s.Add(ctx, img, "window")
+	tooLarge(t, "Store.Add", err)
+	assertEmptyStore(t.Context(), t, s)
+	tooLarge(t, "Validate", imagefs.Validate(ctx, img, imagefs.ValidateOptions{}))
+	tooLarge(t, "UnpackCompressed", imagefs.UnpackCompressed(ctx, bytes.NewReader(huge), imagefs.Zstd, t.TempDir()))
+	rc, err := imagefs.Decompress(imagefs.Zstd, bytes.NewReader(huge))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = io.Copy(io.Discard, rc)
+	_ = rc.Close()
+	tooLarge(t, "Decompress", err)
+
+	ok := newImage(t, imagefs.AnnotatedLayer{Layer: rawLayer{blob: fine, diffID: diffID, mt: types.OCILayerZStd}})
+	if _, err := s.Add(ctx, ok, "window"); err != nil {
+		t.Fatalf("a layer with an 8 MiB window: %v", err)
+	}
+	if err := imagefs.Validate(ctx, ok, imagefs.ValidateOptions{}); err != nil {
+		t.Fatalf("Validate of a layer with an 8 MiB window: %v", err)
+	}
+
+	// The limit is the configured one, not a constant.
+	cfg := imagefs.DefaultStoreConfig(t.TempDir())
+	cfg.Limits.MaxDecoderWindow = 4 << 20
+	small, err := imagefs.OpenStore(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = small.Add(ctx, ok, "window")
+	tooLarge(t, "Store.Add with MaxDecoderWindow 4 MiB", err)
+}
+
+// TestStoreBoundsDecoderMemoryAcrossLayers checks that layers decoding in
+// parallel together reserve no more zstd window than MaxDecoderMemory: with
+// room for two 8 MiB windows and Parallel 4, four zstd layers all unpack,
+// never more than two at once.
+func TestStoreBoundsDecoderMemoryAcrossLayers(t *testing.T) {
+	ctx := context.Background()
+	cfg := imagefs.DefaultStoreConfig(t.TempDir())
+	cfg.Parallel = 4
+	cfg.Limits.MaxDecoderWindow = 8 << 20
+	cfg.Limits.MaxDecoderMemory = 16 << 20
+	s, err := imagefs.OpenStore(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var layers []imagefs.AnnotatedLayer
+	for k := range 4 {
+		layers = append(layers, tarLayer(t, imagefs.Compression{}, "", imagefstest.Entry{Name: fmt.Sprintf("f%d", k), Body: noise(256<<10, uint64(k))}))
+	}
+	res, err := s.Add(ctx, newImage(t, layers...), "four")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Unpacked != 4 {
+		t.Fatalf("unpacked %d layers, want 4", res.Unpacked)
+	}
+	now, peak := imagefs.DecoderReservations(s)
+	if now != 0 || peak < 8<<20 || peak > 16<<20 {
+		t.Fatalf("reserved now %d, at most %d; want 0 now and a peak within (0, 16 MiB]", now, peak)
+	}
 }

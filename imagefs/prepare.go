@@ -36,7 +36,7 @@ type Rootfs struct {
 // again, keeping its upper directory, and Release removes it.
 func (s *Store) Prepare(ctx context.Context, ref, id string) (*Rootfs, error) {
 	if !containerID.MatchString(id) {
-		return nil, fmt.Errorf("%w: container id %q", ErrInvalid, id)
+		return nil, newError(ErrInvalid, "container id %q", id)
 	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
@@ -54,12 +54,12 @@ func (s *Store) Prepare(ctx context.Context, ref, id string) (*Rootfs, error) {
 	for k := len(cfg.RootFS.DiffIDs) - 1; k >= 0; k-- {
 		d := s.LayerDir(cfg.RootFS.DiffIDs[k])
 		if _, err := os.Stat(d); err != nil {
-			return nil, fmt.Errorf("%w: layer %s of %s is not unpacked", ErrNotFound, cfg.RootFS.DiffIDs[k], ref)
+			return nil, newError(ErrNotFound, "layer %s of %s is not unpacked", cfg.RootFS.DiffIDs[k], ref)
 		}
 		lowers = append(lowers, d)
 	}
-	if err := ctx.Err(); err != nil {
-		return nil, err
+	if ctx.Err() != nil {
+		return nil, ctxError(ctx, "prepare")
 	}
 	dir := s.path("containers", id)
 	r := &Rootfs{ID: id, Path: filepath.Join(dir, "rootfs"), Upper: filepath.Join(dir, "upper"), Image: h.String()}
@@ -78,23 +78,23 @@ func (s *Store) Prepare(ctx context.Context, ref, id string) (*Rootfs, error) {
 		// The marker first: from here on GC keeps the image, whatever
 		// happens to this process.
 		if err := writeMarker(dir, r.Image); err != nil {
-			return nil, fmt.Errorf("imagefs: prepare %q: %w", id, err)
+			return nil, wrapError(kindOf(err), err, "prepare %q", id)
 		}
 	}
 	for _, d := range []string{r.Path, r.Upper, work} {
 		if err := os.Mkdir(d, 0o755); err != nil && (fresh || !errors.Is(err, os.ErrExist)) {
-			return nil, fmt.Errorf("imagefs: prepare %q: %w", id, err)
+			return nil, wrapError(kindOf(err), err, "prepare %q", id)
 		}
 	}
 	if len(lowers) == 0 {
 		empty := filepath.Join(dir, "empty")
 		if err := os.Mkdir(empty, 0o755); err != nil && (fresh || !errors.Is(err, os.ErrExist)) {
-			return nil, fmt.Errorf("imagefs: prepare %q: %w", id, err)
+			return nil, wrapError(kindOf(err), err, "prepare %q", id)
 		}
 		lowers = append(lowers, empty)
 	}
 	if err := mountOverlay(lowers, r.Upper, work, r.Path); err != nil {
-		return nil, fmt.Errorf("imagefs: prepare %q: %w", id, err)
+		return nil, wrapError(kindOf(err), err, "prepare %q", id)
 	}
 	ok = true
 	return r, nil
@@ -113,23 +113,23 @@ func (s *Store) claimContainer(dir, id string, h v1.Hash) (bool, error) {
 			return true, nil
 		}
 		if !errors.Is(err, os.ErrExist) {
-			return false, fmt.Errorf("imagefs: prepare %q: %w", id, err)
+			return false, wrapError(kindOf(err), err, "prepare %q", id)
 		}
 		marked, ok := readMarker(dir)
 		if !ok {
 			s.log.Debug("removing a container left half-prepared", "id", id)
 			if err := discardContainer(dir); err != nil {
-				return false, fmt.Errorf("imagefs: prepare %q: %w", id, err)
+				return false, wrapError(kindOf(err), err, "prepare %q", id)
 			}
 			continue
 		}
 		if marked != h || isMounted(dir) {
-			return false, fmt.Errorf("%w: container %q", ErrExist, id)
+			return false, newError(ErrExist, "container %q", id)
 		}
 		s.log.Debug("mounting a container left prepared but unmounted", "id", id)
 		return false, nil
 	}
-	return false, fmt.Errorf("%w: container %q", ErrExist, id)
+	return false, newError(ErrExist, "container %q", id)
 }
 
 // Release unmounts the container's root and removes its upper directory.
@@ -138,10 +138,10 @@ func (s *Store) claimContainer(dir, id string, h v1.Hash) (bool, error) {
 // other.
 func (s *Store) Release(ctx context.Context, id string) error {
 	if !containerID.MatchString(id) {
-		return fmt.Errorf("%w: container id %q", ErrInvalid, id)
+		return newError(ErrInvalid, "container id %q", id)
 	}
-	if err := ctx.Err(); err != nil {
-		return err
+	if ctx.Err() != nil {
+		return ctxError(ctx, "release")
 	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
@@ -155,16 +155,16 @@ func (s *Store) Release(ctx context.Context, id string) error {
 	// unmounted needs no privilege to remove.
 	if isMounted(dir) {
 		if err := unmountRootfs(filepath.Join(dir, "rootfs")); err != nil {
-			return fmt.Errorf("imagefs: release %q: %w", id, err)
+			return wrapError(kindOf(err), err, "release %q", id)
 		}
 	}
 	// Drop the image mark first: a half-removed directory is no longer a
 	// user of the image.
 	if err := os.Remove(filepath.Join(dir, "image")); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("imagefs: release %q: %w", id, err)
+		return wrapError(kindOf(err), err, "release %q", id)
 	}
 	if err := os.RemoveAll(dir); err != nil {
-		return fmt.Errorf("imagefs: release %q: %w", id, err)
+		return wrapError(kindOf(err), err, "release %q", id)
 	}
 	return nil
 }
@@ -253,7 +253,7 @@ func discardContainer(dir string) error {
 func (s *Store) reconcileContainers() ([]string, error) {
 	ents, err := os.ReadDir(s.path("containers"))
 	if err != nil {
-		return nil, fmt.Errorf("imagefs: %w", err)
+		return nil, wrapError(ErrUnavailable, err, "read store")
 	}
 	var removed []string
 	for _, e := range ents {
@@ -265,7 +265,7 @@ func (s *Store) reconcileContainers() ([]string, error) {
 			continue
 		}
 		if err := discardContainer(dir); err != nil {
-			return removed, fmt.Errorf("imagefs: remove half-prepared container %q: %w", e.Name(), err)
+			return removed, wrapError(kindOf(err), err, "remove half-prepared container %q", e.Name())
 		}
 		removed = append(removed, e.Name())
 	}
@@ -321,7 +321,7 @@ func mountOverlay(lowers []string, upper, work, target string) error {
 	}
 	opts := "lowerdir=" + strings.Join(lowers, ":") + ",upperdir=" + upper + ",workdir=" + work
 	if len(opts) >= os.Getpagesize() {
-		return fmt.Errorf("%w: overlay options of %d bytes exceed a page; this kernel lacks lowerdir+ (%w)", ErrInvalid, len(opts), err)
+		return wrapError(ErrInvalid, err, "overlay options of %d bytes exceed a page, and this kernel lacks lowerdir+", len(opts))
 	}
 	if err := unix.Mount("overlay", target, "overlay", 0, opts); err != nil {
 		return fmt.Errorf("mount overlay: %w", err)

@@ -49,7 +49,7 @@ func exists(p string) bool {
 func TestPrepareCrashLeavesImageInUse(t *testing.T) {
 	ctx := context.Background()
 	root := t.TempDir()
-	s, err := imagefs.OpenStore(imagefs.DefaultStoreConfig(root))
+	s, err := imagefs.OpenStore(context.Background(), imagefs.DefaultStoreConfig(root))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,10 +60,10 @@ func TestPrepareCrashLeavesImageInUse(t *testing.T) {
 	}
 	diffID, _ := l.Layer.DiffID()
 
-	c1 := markContainer(t, s, "c1", res.Digest.String())                          // crash after the marker, before the mount
-	markContainer(t, s, "half", "", "rootfs", "upper", ".image-123")              // crash before the marker was renamed in
-	markContainer(t, s, "released", "", "upper/some/container/file")              // crash in Release after dropping the marker
-	if s, err = imagefs.OpenStore(imagefs.DefaultStoreConfig(root)); err != nil { // the restart
+	c1 := markContainer(t, s, "c1", res.Digest.String())                                                // crash after the marker, before the mount
+	markContainer(t, s, "half", "", "rootfs", "upper", ".image-123")                                    // crash before the marker was renamed in
+	markContainer(t, s, "released", "", "upper/some/container/file")                                    // crash in Release after dropping the marker
+	if s, err = imagefs.OpenStore(context.Background(), imagefs.DefaultStoreConfig(root)); err != nil { // the restart
 		t.Fatal(err)
 	}
 	if !exists(c1) || exists(filepath.Join(root, "containers/half")) || exists(filepath.Join(root, "containers/released")) {
@@ -83,7 +83,7 @@ func TestPrepareCrashLeavesImageInUse(t *testing.T) {
 	if !slices.Equal(gc.Containers, []string{"late"}) || !exists(c1) {
 		t.Fatalf("GC containers removed %v, want [late] and c1 kept", gc.Containers)
 	}
-	if imgs, _ := s.Images(); len(imgs) != 1 || imgs[0].Containers != 1 {
+	if imgs, _ := s.Images(context.Background()); len(imgs) != 1 || imgs[0].Containers != 1 {
 		t.Fatalf("Images = %+v, want app used by c1", imgs)
 	}
 

@@ -3,7 +3,6 @@ package imagefs
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -52,7 +51,7 @@ type relayBlob struct {
 func (s *Store) startRelay(h v1.Hash, size int64, path string) (*relayBlob, error) {
 	rf, err := os.Open(path)
 	if err != nil {
-		return nil, fmt.Errorf("imagefs: open blob for readers: %w", err)
+		return nil, wrapError(kindOf(err), err, "open blob for readers")
 	}
 	f := &relayBlob{digest: h, size: size, wake: make(chan struct{}), file: rf, refs: 1}
 	s.relayMu.Lock()
@@ -82,7 +81,7 @@ func (s *Store) endRelay(f *relayBlob, err error) {
 	if err == nil && f.written != f.size {
 		// The writer checked the size before; never let readers take a
 		// blob of another size for a complete one all the same.
-		err = fmt.Errorf("%w: blob %s is %d bytes, want %d", ErrDigestMismatch, f.digest, f.written, f.size)
+		err = newError(ErrDigestMismatch, "blob %s is %d bytes, want %d", f.digest, f.written, f.size)
 	}
 	f.done, f.err = true, err
 	f.signal()
@@ -163,7 +162,7 @@ func (r *relayReader) Read(p []byte) (int, error) {
 	for {
 		select {
 		case <-r.stop:
-			return 0, fmt.Errorf("imagefs: read of closed blob %s: %w", f.digest, os.ErrClosed)
+			return 0, wrapError(kindOf(os.ErrClosed), os.ErrClosed, "read of closed blob %s", f.digest)
 		default:
 		}
 		f.mu.Lock()
@@ -184,13 +183,13 @@ func (r *relayReader) Read(p []byte) (int, error) {
 			if err == nil || errors.Is(err, io.EOF) {
 				err = io.ErrUnexpectedEOF
 			}
-			return 0, fmt.Errorf("imagefs: read in-flight blob %s: %w", f.digest, err)
+			return 0, wrapError(kindOf(err), err, "read in-flight blob %s", f.digest)
 		}
 		if f.done {
 			err := f.err
 			f.mu.Unlock()
 			if err != nil {
-				return 0, fmt.Errorf("imagefs: blob %s failed in flight: %w", f.digest, err)
+				return 0, wrapError(kindOf(err), err, "blob %s failed in flight", f.digest)
 			}
 			return 0, io.EOF
 		}
@@ -201,7 +200,7 @@ func (r *relayReader) Read(p []byte) (int, error) {
 		case <-wake:
 		case <-r.stop:
 		case <-r.ctx.Done():
-			return 0, r.ctx.Err()
+			return 0, ctxError(r.ctx, "read blob in flight")
 		}
 	}
 }

@@ -3,7 +3,6 @@ package imagefs
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net/http"
 	"time"
 
@@ -20,7 +19,8 @@ type RemoteConfig struct {
 	// Jobs is how many layers move at once. Default 4.
 	Jobs int
 	// Retries is how many times a failed request (network error, 408, 429,
-	// 5xx) is retried, with exponential backoff from RetryDelay. Default 3.
+	// 5xx) is retried, with exponential backoff from RetryDelay. Default 3;
+	// negative means no retry.
 	Retries int
 	// RetryDelay is the first backoff. Default 200ms.
 	RetryDelay time.Duration
@@ -40,16 +40,35 @@ func DefaultRemoteConfig() RemoteConfig {
 	return RemoteConfig{Jobs: 4, Retries: 3, RetryDelay: 200 * time.Millisecond}
 }
 
-func (c RemoteConfig) options(ctx context.Context) ([]remote.Option, error) {
-	if c.Jobs < 0 || c.Retries < 0 || c.RetryDelay < 0 {
-		return nil, fmt.Errorf("%w: remote config %+v", ErrInvalid, c)
-	}
+// withDefaults fills zero fields with their defaults and refuses negative
+// ones, naming the field.
+func (c RemoteConfig) withDefaults() (RemoteConfig, error) {
 	d := DefaultRemoteConfig()
+	switch {
+	case c.Jobs < 0:
+		return c, newError(ErrInvalid, "RemoteConfig.Jobs %d < 0", c.Jobs)
+	case c.RetryDelay < 0:
+		return c, newError(ErrInvalid, "RemoteConfig.RetryDelay %v < 0", c.RetryDelay)
+	}
 	if c.Jobs == 0 {
 		c.Jobs = d.Jobs
 	}
+	switch {
+	case c.Retries == 0:
+		c.Retries = d.Retries
+	case c.Retries < 0:
+		c.Retries = 0
+	}
 	if c.RetryDelay == 0 {
 		c.RetryDelay = d.RetryDelay
+	}
+	return c, nil
+}
+
+func (c RemoteConfig) options(ctx context.Context) ([]remote.Option, error) {
+	c, err := c.withDefaults()
+	if err != nil {
+		return nil, err
 	}
 	tr := c.Transport
 	if tr == nil {
@@ -74,13 +93,16 @@ func (c RemoteConfig) options(ctx context.Context) ([]remote.Option, error) {
 }
 
 func parseRef(ref string, insecure bool) (name.Reference, error) {
+	if err := checkRef(ref); err != nil {
+		return nil, err
+	}
 	var nopts []name.Option
 	if insecure {
 		nopts = append(nopts, name.Insecure)
 	}
 	r, err := name.ParseReference(ref, nopts...)
 	if err != nil {
-		return nil, fmt.Errorf("%w: reference %q: %w", ErrInvalid, ref, err)
+		return nil, wrapError(ErrInvalid, err, "reference %q", ref)
 	}
 	return r, nil
 }
@@ -100,7 +122,7 @@ func Push(ctx context.Context, img v1.Image, ref string, cfg RemoteConfig) (v1.H
 	}
 	want, err := img.Digest()
 	if err != nil {
-		return v1.Hash{}, fmt.Errorf("imagefs: push: %w", err)
+		return v1.Hash{}, wrapError(kindOf(err), err, "push")
 	}
 	if err := remote.Write(r, img, opts...); err != nil {
 		return v1.Hash{}, remoteErr("push", ref, err)
@@ -110,7 +132,7 @@ func Push(ctx context.Context, img v1.Image, ref string, cfg RemoteConfig) (v1.H
 		return v1.Hash{}, remoteErr("push: read back", ref, err)
 	}
 	if desc.Digest != want {
-		return v1.Hash{}, fmt.Errorf("%w: registry holds %s at %s, pushed %s", ErrDigestMismatch, desc.Digest, ref, want)
+		return v1.Hash{}, newError(ErrDigestMismatch, "registry holds %s at %s, pushed %s", desc.Digest, ref, want)
 	}
 	return want, nil
 }
@@ -138,7 +160,7 @@ func Pull(ctx context.Context, ref string, cfg RemoteConfig) (v1.Image, error) {
 		return nil, remoteErr("pull", ref, err)
 	}
 	if mt != types.OCIManifestSchema1 && mt != types.DockerManifestSchema2 {
-		return nil, fmt.Errorf("%w: %s has manifest type %q", ErrUnsupportedMediaType, ref, mt)
+		return nil, newError(ErrUnsupportedMediaType, "%s has manifest type %q", ref, mt)
 	}
 	if err := Validate(ctx, img, ValidateOptions{AllowDocker: true, SkipLayers: true}); err != nil {
 		return nil, err
@@ -149,7 +171,7 @@ func Pull(ctx context.Context, ref string, cfg RemoteConfig) (v1.Image, error) {
 func remoteErr(op, ref string, err error) error {
 	var te *transport.Error
 	if errors.As(err, &te) && te.StatusCode == http.StatusNotFound {
-		return fmt.Errorf("%w: %s %s: %w", ErrNotFound, op, ref, err)
+		return wrapError(ErrNotFound, err, "%s %s", op, ref)
 	}
-	return fmt.Errorf("imagefs: %s %s: %w", op, ref, err)
+	return wrapError(kindOf(err), err, "%s %s", op, ref)
 }

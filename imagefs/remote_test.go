@@ -72,7 +72,7 @@ func TestPullCorruptedBlobIsRefused(t *testing.T) {
 	if _, err := s.Add(ctx, pulled, "app"); err == nil {
 		t.Fatal("Add accepted corrupted blobs")
 	}
-	assertEmptyStore(t, s)
+	assertEmptyStore(t.Context(), t, s)
 }
 
 // TestRealRegistryAndSkopeo pushes gzip and zstd images built by imagefs to

@@ -22,8 +22,10 @@ import (
 // layer, removed by a whiteout or hidden below an opaque directory are left
 // out; whiteouts and opaque markers that may still apply to the layers below
 // the range are kept. Hardlinks whose target was replaced keep the content
-// they had. The new layer is compressed with c and carries the role of the
-// topmost squashed layer.
+// they had: the content is copied through where the replaced file stood,
+// under the first link's name, so no file is ever held in memory. The new
+// layer is compressed with c and carries the role of the topmost squashed
+// layer.
 func Squash(ctx context.Context, img v1.Image, from, to int, c Compression) (v1.Image, error) {
 	comp, err := c.normalize()
 	if err != nil {
@@ -34,14 +36,14 @@ func Squash(ctx context.Context, img v1.Image, from, to int, c Compression) (v1.
 		return nil, err
 	}
 	if from < 0 || to > len(entries) || to-from < 2 {
-		return nil, fmt.Errorf("%w: squash range [%d, %d) of %d layers", ErrInvalid, from, to, len(entries))
+		return nil, newError(ErrInvalid, "squash range [%d, %d) of %d layers", from, to, len(entries))
 	}
 	plans := make([]*layerPlan, to-from)
 	st := newSquashState()
 	for k := to - 1; k >= from; k-- {
 		p, err := planLayer(ctx, entries[k].layer, st)
 		if err != nil {
-			return nil, fmt.Errorf("imagefs: squash layer %d: %w", k, err)
+			return nil, wrapError(kindOf(err), err, "squash layer %d", k)
 		}
 		plans[k-from] = p
 	}
@@ -54,14 +56,14 @@ func Squash(ctx context.Context, img v1.Image, from, to int, c Compression) (v1.
 	tw := tar.NewWriter(io.MultiWriter(cw, diff))
 	for k := from; k < to; k++ {
 		if err := emitLayer(ctx, entries[k].layer, plans[k-from], tw); err != nil {
-			return nil, fmt.Errorf("imagefs: squash layer %d: %w", k, err)
+			return nil, wrapError(kindOf(err), err, "squash layer %d", k)
 		}
 	}
 	if err := tw.Close(); err != nil {
-		return nil, fmt.Errorf("imagefs: squash: %w", err)
+		return nil, wrapError(kindOf(err), err, "squash")
 	}
 	if err := cw.Close(); err != nil {
-		return nil, fmt.Errorf("imagefs: squash: %w", err)
+		return nil, wrapError(kindOf(err), err, "squash")
 	}
 	l, err := newMemLayer(blob.Bytes(), v1.Hash{Algorithm: "sha256", Hex: hex.EncodeToString(diff.Sum(nil))}, comp.mediaType())
 	if err != nil {
@@ -123,14 +125,20 @@ func (s *squashState) hidden(name string) bool {
 
 type layerPlan struct {
 	keep []bool
-	// shadowTargets are skipped regular files that kept hardlinks point
-	// to: their content is carried by the first such link.
-	shadowTargets map[string]bool
+	// carrier maps a skipped regular file that kept hardlinks point to
+	// (its entry index) to the name of the first such link: the file's content is
+	// written under that link's name where the file stands in the stream,
+	// so it is copied through, never held in memory.
+	carrier map[int]string
+	// carried are the links that carry a file, written already.
+	carried map[int]bool
+	// relink maps later links to such a file to the carrier's name.
+	relink map[int]string
 }
 
 type planEntry struct {
-	name, link string
-	typ        byte
+	name, rawName, link string
+	typ                 byte
 }
 
 func planLayer(ctx context.Context, l v1.Layer, st *squashState) (*layerPlan, error) {
@@ -142,21 +150,21 @@ func planLayer(ctx context.Context, l v1.Layer, st *squashState) (*layerPlan, er
 	var ents []planEntry
 	tr := tar.NewReader(rc)
 	for {
-		if err := ctx.Err(); err != nil {
-			return nil, err
+		if ctx.Err() != nil {
+			return nil, ctxError(ctx, "squash")
 		}
 		h, err := tr.Next()
 		if errors.Is(err, io.EOF) {
 			break
 		}
 		if err != nil {
-			return nil, fmt.Errorf("%w: tar: %w", ErrCorrupt, err)
+			return nil, wrapError(ErrCorrupt, err, "tar")
 		}
 		name, err := cleanName(h.Name)
 		if err != nil {
 			return nil, err
 		}
-		e := planEntry{name: name, typ: h.Typeflag}
+		e := planEntry{name: name, rawName: h.Name, typ: h.Typeflag}
 		if h.Typeflag == tar.TypeLink {
 			if e.link, err = cleanName(h.Linkname); err != nil {
 				return nil, err
@@ -164,7 +172,7 @@ func planLayer(ctx context.Context, l v1.Layer, st *squashState) (*layerPlan, er
 		}
 		ents = append(ents, e)
 	}
-	p := &layerPlan{keep: make([]bool, len(ents)), shadowTargets: map[string]bool{}}
+	p := &layerPlan{keep: make([]bool, len(ents)), carrier: map[int]string{}, carried: map[int]bool{}, relink: map[int]string{}}
 	delNow, opqNow := map[string]bool{}, map[string]bool{}
 	// Later entries of a layer win over earlier ones, so walk backwards.
 	for i := len(ents) - 1; i >= 0; i-- {
@@ -200,14 +208,21 @@ func planLayer(ctx context.Context, l v1.Layer, st *squashState) (*layerPlan, er
 			st.seen[e.name] = e.typ == tar.TypeDir
 		}
 	}
+	// A hardlink names the latest entry of its target before it. When that
+	// entry is a regular file left out, the first kept link to it carries
+	// its content; the others link to the carrier.
+	latest := map[string]int{}
 	for i, e := range ents {
 		if p.keep[i] && e.typ == tar.TypeLink {
-			for j := range i {
-				if ents[j].name == e.link && !p.keep[j] {
-					p.shadowTargets[e.link] = true
+			if j, ok := latest[e.link]; ok && !p.keep[j] && ents[j].typ == tar.TypeReg {
+				if name, ok := p.carrier[j]; ok {
+					p.relink[i] = name
+				} else {
+					p.carrier[j], p.carried[i] = e.rawName, true
 				}
 			}
 		}
+		latest[e.name] = i
 	}
 	for k := range delNow {
 		st.deleted[k] = true
@@ -229,57 +244,42 @@ func emitLayer(ctx context.Context, l v1.Layer, p *layerPlan, tw *tar.Writer) er
 	}
 	defer rc.Close()
 	tr := tar.NewReader(rc)
-	shadow := map[string][]byte{}         // skipped link target -> content
-	shadowHdr := map[string]*tar.Header{} // and its header
-	carried := map[string]string{}        // skipped target -> name now carrying it
 	for i := 0; ; i++ {
-		if err := ctx.Err(); err != nil {
-			return err
+		if ctx.Err() != nil {
+			return ctxError(ctx, "squash")
 		}
 		h, err := tr.Next()
 		if errors.Is(err, io.EOF) {
 			return nil
 		}
 		if err != nil {
-			return fmt.Errorf("%w: tar: %w", ErrCorrupt, err)
+			return wrapError(ErrCorrupt, err, "tar")
 		}
-		name, _ := cleanName(h.Name)
-		if i >= len(p.keep) || !p.keep[i] {
-			if p.shadowTargets[name] && h.Typeflag == tar.TypeReg {
-				b, err := io.ReadAll(tr)
-				if err != nil {
-					return fmt.Errorf("%w: tar: %w", ErrCorrupt, err)
-				}
-				shadow[name], shadowHdr[name] = b, h
+		if i >= len(p.keep) {
+			return newError(ErrCorrupt, "layer changed between two reads")
+		}
+		if !p.keep[i] {
+			name, ok := p.carrier[i]
+			if !ok || h.Typeflag != tar.TypeReg {
+				continue
 			}
-			continue
-		}
-		if h.Typeflag == tar.TypeLink {
-			target, _ := cleanName(h.Linkname)
-			if b, ok := shadow[target]; ok {
-				if carrier, ok := carried[target]; ok {
-					h.Linkname = carrier
-				} else {
-					// The first surviving link becomes the file.
-					nh := *shadowHdr[target]
-					nh.Name = h.Name
-					if err := tw.WriteHeader(&nh); err != nil {
-						return fmt.Errorf("imagefs: squash: %w", err)
-					}
-					if _, err := tw.Write(b); err != nil {
-						return fmt.Errorf("imagefs: squash: %w", err)
-					}
-					carried[target] = name
-					continue
-				}
+			// A file left out that a kept hardlink points to: its
+			// content goes out here, under the link's name.
+			h.Name = name
+		} else {
+			if p.carried[i] {
+				continue // written where its file stood
+			}
+			if name, ok := p.relink[i]; ok {
+				h.Linkname = name
 			}
 		}
 		if err := tw.WriteHeader(h); err != nil {
-			return fmt.Errorf("imagefs: squash: %w", err)
+			return wrapError(kindOf(err), err, "squash")
 		}
 		if h.Typeflag == tar.TypeReg {
 			if _, err := io.Copy(tw, tr); err != nil {
-				return fmt.Errorf("%w: tar: %w", ErrCorrupt, err)
+				return wrapError(ErrCorrupt, err, "tar")
 			}
 		}
 	}

@@ -71,7 +71,12 @@ func threeLayers(t testing.TB, c imagefs.Compression) v1.Image {
 
 func openStore(t testing.TB) *imagefs.Store {
 	t.Helper()
-	s, err := imagefs.OpenStore(imagefs.DefaultStoreConfig(t.TempDir()))
+	return openStoreCtx(t.Context(), t)
+}
+
+func openStoreCtx(ctx context.Context, t testing.TB) *imagefs.Store {
+	t.Helper()
+	s, err := imagefs.OpenStore(ctx, imagefs.DefaultStoreConfig(t.TempDir()))
 	if err != nil {
 		t.Fatalf("OpenStore: %v", err)
 	}
@@ -92,7 +97,7 @@ func TestStoreAddPrepareRelease(t *testing.T) {
 	ctx := context.Background()
 	for _, c := range []imagefs.Compression{{}, {Algorithm: imagefs.Gzip}} {
 		t.Run(string(c.Algorithm), func(t *testing.T) {
-			s := openStore(t)
+			s := openStoreCtx(ctx, t)
 			img := threeLayers(t, c)
 			res, err := s.Add(ctx, img, "app:1")
 			if err != nil {
@@ -215,7 +220,7 @@ func TestStoreRefusesBadContentAndLeavesNothing(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			s := openStore(t)
+			s := openStoreCtx(ctx, t)
 			// The manifest is made from the good layer; the blob served is bad.
 			img := fakeServe{Image: newImage(t, good), layer: c.layer}
 			_, err := s.Add(ctx, img, "bad")
@@ -228,7 +233,7 @@ func TestStoreRefusesBadContentAndLeavesNothing(t *testing.T) {
 			if c.want == nil && !errors.Is(err, imagefs.ErrDigestMismatch) && !errors.Is(err, imagefs.ErrCorrupt) {
 				t.Fatalf("err = %v, want ErrDigestMismatch or ErrCorrupt", err)
 			}
-			assertEmptyStore(t, s)
+			assertEmptyStore(ctx, t, s)
 		})
 	}
 }
@@ -255,7 +260,7 @@ func (f fakeServe) RawManifest() ([]byte, error) {
 	return f.Image.RawManifest()
 }
 
-func assertEmptyStore(t *testing.T, s *imagefs.Store) {
+func assertEmptyStore(ctx context.Context, t *testing.T, s *imagefs.Store) {
 	t.Helper()
 	for _, d := range []string{"layers", "tmp", "oci/blobs/sha256", "containers"} {
 		ents, err := os.ReadDir(filepath.Join(s.Root(), d))
@@ -266,7 +271,7 @@ func assertEmptyStore(t *testing.T, s *imagefs.Store) {
 			t.Errorf("%s holds %d entries after a failed Add (first %s)", d, len(ents), ents[0].Name())
 		}
 	}
-	imgs, err := s.Images()
+	imgs, err := s.Images(ctx)
 	if err != nil || len(imgs) != 0 {
 		t.Errorf("Images = %v, %v; want none", imgs, err)
 	}
@@ -284,7 +289,7 @@ func TestStoreWrongDiffID(t *testing.T) {
 	if _, err := s.Add(context.Background(), bad, "x"); !errors.Is(err, imagefs.ErrDigestMismatch) {
 		t.Fatalf("err = %v, want ErrDigestMismatch", err)
 	}
-	assertEmptyStore(t, s)
+	assertEmptyStore(t.Context(), t, s)
 }
 
 type lyingConfig struct {
@@ -293,6 +298,7 @@ type lyingConfig struct {
 }
 
 func (l lyingConfig) RawConfigFile() ([]byte, error) { return jsonMarshal(l.cfg) }
+
 func (l lyingConfig) ConfigFile() (*v1.ConfigFile, error) {
 	return l.cfg, nil
 }
@@ -322,7 +328,7 @@ func TestStoreGCAndRefs(t *testing.T) {
 	if res.Unpacked != 1 {
 		t.Fatalf("shared base unpacked again: %+v", res)
 	}
-	refs, err := s.LayerRefs()
+	refs, err := s.LayerRefs(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -409,7 +415,7 @@ func (f fakeServe) Manifest() (*v1.Manifest, error) {
 
 func TestOpenStoreCleansCrashLeftovers(t *testing.T) {
 	root := t.TempDir()
-	s, err := imagefs.OpenStore(imagefs.DefaultStoreConfig(root))
+	s, err := imagefs.OpenStore(context.Background(), imagefs.DefaultStoreConfig(root))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -418,13 +424,13 @@ func TestOpenStoreCleansCrashLeftovers(t *testing.T) {
 	if err := os.MkdirAll(half, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := imagefs.OpenStore(imagefs.DefaultStoreConfig(root)); err != nil {
+	if _, err := imagefs.OpenStore(context.Background(), imagefs.DefaultStoreConfig(root)); err != nil {
 		t.Fatal(err)
 	}
 	if ents, _ := os.ReadDir(filepath.Join(root, "tmp")); len(ents) != 0 {
 		t.Fatalf("tmp/ after reopen holds %v", ents)
 	}
-	if _, err := imagefs.OpenStore(imagefs.StoreConfig{}); !errors.Is(err, imagefs.ErrInvalid) {
+	if _, err := imagefs.OpenStore(context.Background(), imagefs.StoreConfig{}); !errors.Is(err, imagefs.ErrInvalid) {
 		t.Fatalf("empty root err = %v, want ErrInvalid", err)
 	}
 }
@@ -455,7 +461,7 @@ func TestStoreConcurrentAddsUnpackOnce(t *testing.T) {
 	if unpacked != 2 {
 		t.Fatalf("layers unpacked %d times in all, want 2", unpacked)
 	}
-	imgs, _ := s.Images()
+	imgs, _ := s.Images(context.Background())
 	if len(imgs) != 1 {
 		t.Fatalf("images %v, want one entry", imgs)
 	}
@@ -476,7 +482,7 @@ func TestStoreUncompressedLayers(t *testing.T) {
 	if _, err := s2.Add(ctx, fakeServe{Image: newImage(t, good), layer: corruptLayer{Layer: good.Layer}}, "bad"); !errors.Is(err, imagefs.ErrDigestMismatch) && !errors.Is(err, imagefs.ErrCorrupt) {
 		t.Fatalf("corrupt tar layer: err = %v", err)
 	}
-	assertEmptyStore(t, s2)
+	assertEmptyStore(t.Context(), t, s2)
 }
 
 // TestPrepareManyLayers stacks more layers than mount(2)'s one-page option
@@ -525,7 +531,7 @@ func TestStoreAcceptsDockerImages(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Add: %v", err)
 	}
-	back, err := s.Image("docker")
+	back, err := s.Image(context.Background(), "docker")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -242,6 +242,9 @@ func TestUnpackHostile(t *testing.T) {
 		{"whiteout dotdot", []imagefstest.Entry{{Name: "a/.wh..."}}, imagefs.ErrUnsafePath},
 		{"root as file", []imagefstest.Entry{{Name: ".", Body: []byte("x")}}, imagefs.ErrUnsafePath},
 		{"file under file", []imagefstest.Entry{{Name: "f", Body: []byte("x")}, {Name: "f/g", Body: []byte("x")}}, imagefs.ErrUnsafePath},
+		// mknod keeps 12 bits of major, 20 of minor: 4104:0 became 8:0.
+		{"device major too big", []imagefstest.Entry{{Name: "dev", Type: tar.TypeChar, Devmajor: 4104}}, imagefs.ErrCorrupt},
+		{"device minor too big", []imagefstest.Entry{{Name: "dev", Type: tar.TypeBlock, Devmajor: 8, Devminor: 1 << 20}}, imagefs.ErrCorrupt},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -275,11 +278,46 @@ func assertOnlyRoot(t *testing.T, outer string) {
 
 func TestUnpackTruncatedAndGarbage(t *testing.T) {
 	layer := imagefstest.Tar(t, imagefstest.Entry{Name: "big", Body: bytes.Repeat([]byte("y"), 10000)})
-	for _, b := range [][]byte{layer[:700], []byte("this is not a tar archive at all, not even close......")} {
-		_, err := imagefs.UnpackTar(context.Background(), bytes.NewReader(b), t.TempDir())
-		if !errors.Is(err, imagefs.ErrCorrupt) {
-			t.Fatalf("err = %v, want ErrCorrupt", err)
+	two := imagefstest.Tar(t, imagefstest.Entry{Name: "a", Body: []byte("first")}, imagefstest.Entry{Name: "b", Body: []byte("second")})
+	cases := map[string][]byte{
+		"cut mid-entry": layer[:700],
+		"garbage":       []byte("this is not a tar archive at all, not even close......"),
+		// Cut after the second entry's data, before the end marker: every
+		// entry is whole, so only the missing marker tells.
+		"cut at an entry boundary":      two[:len(two)-1024],
+		"cut after a header-only entry": imagefstest.Tar(t, imagefstest.Entry{Name: "d/", Type: tar.TypeDir})[:512],
+	}
+	for name, b := range cases {
+		t.Run(name, func(t *testing.T) {
+			_, err := imagefs.UnpackTar(context.Background(), bytes.NewReader(b), t.TempDir())
+			if !errors.Is(err, imagefs.ErrCorrupt) {
+				t.Fatalf("err = %v, want ErrCorrupt", err)
+			}
+		})
+	}
+	// The whole archives, and an empty stream (an empty layer), pass.
+	for _, b := range [][]byte{layer, two, nil, two[:len(two)-512]} {
+		if _, err := imagefs.UnpackTar(context.Background(), bytes.NewReader(b), t.TempDir()); err != nil {
+			t.Fatalf("UnpackTar of a whole archive (%d bytes): %v", len(b), err)
 		}
+	}
+}
+
+// TestUnpackDeviceNumbers checks that devices keep their numbers: the
+// largest Linux represents pass unchanged.
+func TestUnpackDeviceNumbers(t *testing.T) {
+	requireRoot(t)
+	dir := t.TempDir()
+	layer := imagefstest.Tar(t, imagefstest.Entry{Name: "dev", Type: tar.TypeChar, Devmajor: 4095, Devminor: 1<<20 - 1})
+	if _, err := imagefs.UnpackTar(context.Background(), bytes.NewReader(layer), dir); err != nil {
+		t.Fatal(err)
+	}
+	var st unix.Stat_t
+	if err := unix.Lstat(filepath.Join(dir, "dev"), &st); err != nil {
+		t.Fatal(err)
+	}
+	if major, minor := unix.Major(st.Rdev), unix.Minor(st.Rdev); major != 4095 || minor != 1<<20-1 {
+		t.Fatalf("device is %d:%d, want 4095:1048575", major, minor)
 	}
 }
 

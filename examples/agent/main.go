@@ -77,7 +77,7 @@ func run(ctx context.Context, args []string, _, stderr io.Writer) error {
 	if cfg.Runtime, err = container.New(container.Config{Root: runDir, LogDir: logDir, CgroupParent: cgroupParent}); err != nil {
 		return err
 	}
-	if cfg.Store, err = imagefs.OpenStore(imagefs.DefaultStoreConfig(filepath.Join(stateDir, "images"))); err != nil {
+	if cfg.Store, err = imagefs.OpenStore(ctx, imagefs.DefaultStoreConfig(filepath.Join(stateDir, "images"))); err != nil {
 		return err
 	}
 	cfg.VolumeDir = filepath.Join(stateDir, "volumes")

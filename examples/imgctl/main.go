@@ -273,7 +273,7 @@ func cmdPull(fs *flag.FlagSet) daemon.Action {
 		if err != nil {
 			return err
 		}
-		s, err := imagefs.OpenStore(imagefs.DefaultStoreConfig(*store))
+		s, err := imagefs.OpenStore(ctx, imagefs.DefaultStoreConfig(*store))
 		if err != nil {
 			return err
 		}
@@ -312,7 +312,7 @@ func cmdPredistribute(fs *flag.FlagSet) daemon.Action {
 		}
 		var nodes []imagefs.Node
 		for k, dir := range strings.Split(*stores, ",") {
-			s, err := imagefs.OpenStore(imagefs.DefaultStoreConfig(dir))
+			s, err := imagefs.OpenStore(ctx, imagefs.DefaultStoreConfig(dir))
 			if err != nil {
 				return err
 			}
@@ -344,7 +344,7 @@ func cmdPrepare(fs *flag.FlagSet) daemon.Action {
 		if len(args) != 1 || *store == "" || *id == "" {
 			return daemon.UsageError(stderr, "imgctl prepare: want -store DIR -id ID IMAGE")
 		}
-		s, err := imagefs.OpenStore(imagefs.DefaultStoreConfig(*store))
+		s, err := imagefs.OpenStore(ctx, imagefs.DefaultStoreConfig(*store))
 		if err != nil {
 			return err
 		}
@@ -365,7 +365,7 @@ func cmdRelease(fs *flag.FlagSet) daemon.Action {
 		if *store == "" || *id == "" {
 			return daemon.UsageError(stderr, "imgctl release: want -store DIR -id ID")
 		}
-		s, err := imagefs.OpenStore(imagefs.DefaultStoreConfig(*store))
+		s, err := imagefs.OpenStore(ctx, imagefs.DefaultStoreConfig(*store))
 		if err != nil {
 			return err
 		}
@@ -380,7 +380,7 @@ func cmdServe(fs *flag.FlagSet) daemon.Action {
 		if *store == "" {
 			return daemon.UsageError(stderr, "imgctl serve: want -store DIR")
 		}
-		s, err := imagefs.OpenStore(imagefs.DefaultStoreConfig(*store))
+		s, err := imagefs.OpenStore(ctx, imagefs.DefaultStoreConfig(*store))
 		if err != nil {
 			return err
 		}

@@ -11,5 +11,11 @@
 //	n := imagefstest.WriteTree(t, src, imagefstest.TreeSpec{Seed: 1, Files: 200, Bytes: 2 << 20})
 //
 // It also serves go-containerregistry's in-process registry on loopback
-// (StartRegistry) behind a Proxy that counts egress and injects failures.
+// (StartRegistry) behind a Proxy that counts egress and injects failures,
+// and holds the conformance suite of imagefs.BlobSource, for sources of
+// your own (go-containerregistry's validate is the model):
+//
+//	if err := imagefstest.ValidateBlobSource(ctx, src, heldBlobs); err != nil {
+//		t.Fatal(err)
+//	}
 package imagefstest

@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 	"time"
 
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+
 	"github.com/shoalkit/shoal/imagefs"
 	"github.com/shoalkit/shoal/imagefs/imagefstest"
 )
@@ -89,4 +91,39 @@ func ExampleWriteTar_hostile() {
 	// Output:
 	// refused: true
 	// escaped: false
+}
+
+// mapSource is a BlobSource over blobs in memory, keyed by digest.
+type mapSource map[v1.Hash][]byte
+
+func (m mapSource) OpenBlob(_ context.Context, h v1.Hash) (io.ReadCloser, error) {
+	if b, ok := m[h]; ok {
+		return io.NopCloser(bytes.NewReader(b)), nil
+	}
+	return nil, fmt.Errorf("%w: blob %s", imagefs.ErrNotFound, h)
+}
+
+// lossySource forgets to say "not found" the way imagefs.BlobSource asks.
+type lossySource struct{ mapSource }
+
+func (l lossySource) OpenBlob(ctx context.Context, h v1.Hash) (io.ReadCloser, error) {
+	rc, err := l.mapSource.OpenBlob(ctx, h)
+	if err != nil {
+		return nil, errors.New("no such blob")
+	}
+	return rc, nil
+}
+
+// A BlobSource of your own (a cache, another transport) is checked against
+// the contract imagefs relies on before a Store is given it.
+func ExampleValidateBlobSource() {
+	blob := []byte("a layer blob")
+	h, _, _ := v1.SHA256(bytes.NewReader(blob))
+	src := mapSource{h: blob}
+	fmt.Println("map source:", imagefstest.ValidateBlobSource(context.Background(), src, [][]byte{blob}))
+	err := imagefstest.ValidateBlobSource(context.Background(), lossySource{src}, [][]byte{blob})
+	fmt.Println("lossy source conforms:", err == nil)
+	// Output:
+	// map source: <nil>
+	// lossy source conforms: false
 }

@@ -98,7 +98,7 @@ func (a *Agent) registerOnce(ctx context.Context, ttl int64) error {
 	}
 	node := a.cfg.Node
 	node.StartedAt = a.cfg.Now()
-	if imgs, err := a.cfg.Store.Images(); err == nil {
+	if imgs, err := a.cfg.Store.Images(ctx); err == nil {
 		for _, im := range imgs {
 			if im.Name != "" {
 				node.Images = append(node.Images, im.Name)

@@ -66,7 +66,7 @@ func newNode(t *testing.T) *node {
 	if _, err := imagefs.Push(t.Context(), img, n.image, remote); err != nil {
 		t.Fatal(err)
 	}
-	store, err := imagefs.OpenStore(imagefs.DefaultStoreConfig(t.TempDir()))
+	store, err := imagefs.OpenStore(t.Context(), imagefs.DefaultStoreConfig(t.TempDir()))
 	if err != nil {
 		t.Fatal(err)
 	}

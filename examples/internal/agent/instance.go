@@ -236,7 +236,7 @@ func (a *Agent) start(ctx context.Context, inst *instance, img *imageConfig) err
 // ensureImage pulls the image into the store when it is not there, and
 // returns its configuration.
 func (a *Agent) ensureImage(ctx context.Context, ref string) (*imageConfig, error) {
-	img, err := a.cfg.Store.Image(ref)
+	img, err := a.cfg.Store.Image(ctx, ref)
 	if errors.Is(err, imagefs.ErrNotFound) {
 		remote, perr := imagefs.Pull(ctx, ref, a.cfg.Remote)
 		if perr != nil {
@@ -245,7 +245,7 @@ func (a *Agent) ensureImage(ctx context.Context, ref string) (*imageConfig, erro
 		if _, aerr := a.cfg.Store.Add(ctx, remote, ref); aerr != nil {
 			return nil, fail("ImagePullFailed", "image", aerr)
 		}
-		img, err = a.cfg.Store.Image(ref)
+		img, err = a.cfg.Store.Image(ctx, ref)
 	}
 	if err != nil {
 		return nil, fail("ImageNotFound", "image", err)
