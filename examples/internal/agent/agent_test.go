@@ -420,7 +420,7 @@ func TestAgentFatInstances(t *testing.T) {
 			Command: []string{"/bin/sh", "-c", script}, Volume: &state.Volume{SizeBytes: 16 << 20, Mount: "/export"},
 		}
 	}
-	n.put(fat("a-1", 10, "10.88.0.5/24", "hostname > /export/hostname; cat /etc/hosts > /export/hosts; exec sleep 1000"))
+	n.put(fat("a-1", 10, "10.88.0.5/24", "cat /etc/hosts > /export/hosts; hostname > /export/hostname; exec sleep 1000"))
 	st := n.waitStatus("a-1", "running", running)
 	if st.IP != "10.88.0.5" {
 		t.Errorf("status IP %q", st.IP)
