@@ -14,6 +14,8 @@
 //	df [-h]                 the container's file systems, as df(1)
 //	top [-d SEC] [-n N]     the busiest processes over an interval
 //	loadavg [-w]            a /proc/loadavg line; -w keeps the kernel's averages every 5 s
+//	stats [-all PARENT] [-i 1s] [-no-stream]
+//	                        live CPU, memory, net, block I/O and pids, as docker stats
 //
 // Without --cgroup or --pid, ctools reads its own cgroup, as a tool inside a
 // container would. A one-shot load average is the instantaneous count of
@@ -72,6 +74,7 @@ func newCLI(now func() time.Time) *daemon.CLI {
 			{Name: "df", Args: "[-h]", Summary: "the container's file systems, as df(1)", Flags: g.df},
 			{Name: "top", Args: "[-d SEC] [-n N]", Summary: "the busiest processes over an interval", Flags: g.top},
 			{Name: "loadavg", Args: "[-w]", Summary: "a /proc/loadavg line; -w keeps the kernel's averages every 5 s", Flags: g.loadavg},
+			{Name: "stats", Args: "[-all PARENT] [-i 1s] [-no-stream]", Summary: "live CPU, memory, net, block I/O and pids, as docker stats", Flags: g.stats},
 		},
 	}
 }

@@ -209,3 +209,48 @@ func TestIntegrationFreeNproc(t *testing.T) {
 		t.Errorf("nproc: exit %d %q: %q", code, errOut, out)
 	}
 }
+
+func TestIntegrationStats(t *testing.T) {
+	testenv.Require(t, testenv.Cgroups)
+	ctx := t.Context()
+	cg := testenv.NewCgroup(t)
+	host, err := cgroupx.NewHost(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctr, err := host.Open(ctx, cg.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mem, pids := int64(256<<20), int64(40)
+	if err := ctr.SetLimits(ctx, cgroupx.Limits{Memory: &mem, Pids: &pids}); err != nil {
+		t.Fatal(err)
+	}
+	cg.Start(t, "sh", "-c", "while :; do :; done") // one spinning thread
+	out, errOut, code := ctools(t, nil, "--cgroup", "/"+cg.Name, "stats", "-no-stream", "-i", "300ms")
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if code != 0 || len(lines) != 2 {
+		t.Fatalf("stats: exit %d %q\n%s", code, errOut, out)
+	}
+	f := strings.Fields(lines[1])
+	// CONTAINER CPU% USAGE / LIMIT MEM% RX / TX READ / WRITE PIDS
+	if len(f) != 13 || f[0] != cg.Name || f[4] != "256M" || f[12] != "1" {
+		t.Errorf("stats line %q: want %s, a 256M limit and 1 thread", lines[1], cg.Name)
+	}
+	cpu, err := strconv.ParseFloat(strings.TrimSuffix(f[1], "%"), 64)
+	if err != nil || cpu <= 1 {
+		// A spinning thread gets well over 1 % of the machine's CPUs even
+		// on a loaded machine; an idle container shows 0.
+		t.Errorf("CPU %% %q: want a spinning thread's share above 1%%", f[1])
+	}
+
+	// The same container among all children of its parent (the test
+	// cgroups' parent is the hierarchy root), as JSON.
+	out, errOut, code = ctools(t, nil, "--json", "stats", "-all", "/", "-no-stream", "-i", "200ms")
+	if code != 0 || !strings.Contains(out, `"ID": "`+cg.Name+`"`) {
+		t.Errorf("stats -all /: exit %d %q; %s not in the output", code, errOut, cg.Name)
+	}
+	if _, _, code := ctools(t, nil, "--cgroup", "/"+cg.Name, "stats", "-all", "/"); code != 2 {
+		t.Errorf("stats with both -all and --cgroup: exit %d, want 2", code)
+	}
+}
