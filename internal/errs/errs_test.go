@@ -58,7 +58,7 @@ func TestAs(t *testing.T) {
 		t.Fatalf("errors.As did not find the cause: %v", err)
 	}
 	var e *errs.Error
-	if !errors.As(err, &e) || e.Kind != errNotFound || e.Msg != "layer" {
+	if !errors.As(err, &e) || !errors.Is(e.Kind, errNotFound) || e.Msg != "layer" {
 		t.Fatalf("errors.As(*errs.Error) = %+v", e)
 	}
 }

@@ -34,6 +34,7 @@ type Agent struct {
 	exits   chan exit     // containers that ended, from their waiters
 	waiters sync.WaitGroup
 	events  eventWriter
+	tokens  tokenCache
 }
 
 // New checks cfg and returns an agent; Run starts it.
@@ -47,6 +48,7 @@ func New(cfg Config) (*Agent, error) {
 		desired: map[string]state.Instance{}, bad: map[string]error{}, insts: map[string]*instance{},
 		kick: make(chan struct{}, 1), exits: make(chan exit),
 	}
+	a.tokens.get = a.readToken
 	a.events = eventWriter{cli: c.Etcd, publisher: "agent/" + c.Node.Name, retention: c.EventRetention, now: c.Now}
 	return a, nil
 }

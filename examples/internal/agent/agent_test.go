@@ -5,6 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -23,6 +27,7 @@ import (
 	"github.com/shoalkit/shoal/examples/internal/state"
 	"github.com/shoalkit/shoal/imagefs"
 	"github.com/shoalkit/shoal/internal/testenv"
+	"github.com/shoalkit/shoal/metrics"
 	"github.com/shoalkit/shoal/netvlan"
 )
 
@@ -40,6 +45,7 @@ type node struct {
 	cli     *clientv3.Client
 	image   string
 	cfg     agent.Config
+	agent   *agent.Agent
 	stop    func()
 }
 
@@ -118,6 +124,7 @@ func (n *node) startAgent() {
 	if err != nil {
 		n.t.Fatal(err)
 	}
+	n.agent = a
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- a.Run(ctx) }()
@@ -205,10 +212,17 @@ func running(st state.Status) bool { return st.Phase == state.Running && st.PID 
 
 func TestAgent(t *testing.T) {
 	n := newNode(t)
+	col, err := metrics.New(t.Context(), metrics.Config{DiskInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = col.Close() })
+	n.cfg.Metrics = col
+	n.cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	n.startAgent()
 	web := state.Instance{
 		ID: "web-1", App: "web", Generation: 1, RequestID: "req-create", Image: n.image, Kind: state.Thin,
-		Command:   []string{"/bin/sh", "-c", "echo started > /export/marker; exec sleep 1000"},
+		Command:   []string{"/bin/sh", "-c", "echo hello; echo started > /export/marker; exec sleep 1000"},
 		Resources: state.Resources{MemoryBytes: 64 << 20, PIDs: 32},
 		Volume:    &state.Volume{SizeBytes: 16 << 20, Mount: "/export"},
 	}
@@ -251,6 +265,58 @@ func TestAgent(t *testing.T) {
 		waitFile(t, marker, "started\n")
 		if ev := n.events("req-create"); !contains(ev, "Started") {
 			t.Errorf("events of req-create = %v, want Started", ev)
+		}
+	})
+
+	t.Run("serves metrics, blobs and logs behind the token", func(t *testing.T) {
+		base := serve(t, n.agent)
+		get := func(path, token string) (int, string) {
+			t.Helper()
+			req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, base+path, nil)
+			if token != "" {
+				req.Header.Set("Authorization", "Bearer "+token)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			b, _ := io.ReadAll(resp.Body)
+			return resp.StatusCode, string(b)
+		}
+		if code, body := get("/healthz", ""); code != 200 || body != "ok\n" {
+			t.Errorf("healthz: %d %q", code, body)
+		}
+		if _, err := n.cli.Put(t.Context(), state.TokenKey, "s3cret"); err != nil {
+			t.Fatal(err)
+		}
+		for _, tok := range []string{"", "wrong"} {
+			if code, _ := get("/v1/logs/web-1", tok); code != http.StatusUnauthorized {
+				t.Errorf("logs with token %q: %d, want 401", tok, code)
+			}
+		}
+		if code, body := get("/v1/logs/web-1?tail=1", "s3cret"); code != 200 || body != "hello\n" {
+			t.Errorf("logs: %d %q, want the container's output", code, body)
+		}
+		for path, want := range map[string]int{"/v1/logs/Bad_Id": 400, "/v1/logs/web-1?tail=-1": 400, "/v1/logs/none-such": 404} {
+			if code, _ := get(path, "s3cret"); code != want {
+				t.Errorf("%s: %d, want %d", path, code, want)
+			}
+		}
+		code, body := get("/metrics", "")
+		wantID := `id="` + n.cfg.Runtime.CgroupPath("web-1") + `"`
+		if code != 200 || !strings.Contains(body, "container_memory_working_set_bytes{") || !strings.Contains(body, wantID) {
+			t.Errorf("metrics: %d, web-1 (%s) not in the exposition:\n%s", code, wantID, grepLines(body, "container_"))
+		}
+		// A peer fetches a blob of the image the node holds.
+		img, err := n.cfg.Store.Image(t.Context(), n.image)
+		if err != nil {
+			t.Fatal(err)
+		}
+		layers, _ := img.Layers()
+		dg, _ := layers[0].Digest()
+		if code, body := get("/blobs/sha256/"+dg.Hex, ""); code != 200 || len(body) == 0 {
+			t.Errorf("blob %s: %d, %d bytes", dg, code, len(body))
 		}
 	})
 
@@ -376,6 +442,26 @@ func TestAgent(t *testing.T) {
 	})
 }
 
+// serve runs a's handler on 127.0.0.1 (a port below 32768) until the test
+// ends and returns its base URL.
+func serve(t *testing.T, a *agent.Agent) string {
+	t.Helper()
+	h, err := a.Handler()
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
+	var lc net.ListenConfig
+	l, err := lc.Listen(t.Context(), "tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = srv.Serve(l) }()
+	t.Cleanup(func() { _ = srv.Close() })
+	return "http://" + addr
+}
+
 func waitFile(t *testing.T, path, want string) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
@@ -481,4 +567,15 @@ func waitGone(t *testing.T, n *node, id string) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// grepLines returns body's lines containing s, at most 20.
+func grepLines(body, s string) string {
+	var out []string
+	for line := range strings.Lines(body) {
+		if strings.Contains(line, s) && len(out) < 20 {
+			out = append(out, line)
+		}
+	}
+	return strings.Join(out, "")
 }

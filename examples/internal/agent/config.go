@@ -10,6 +10,7 @@ import (
 	"github.com/shoalkit/shoal/examples/internal/container"
 	"github.com/shoalkit/shoal/examples/internal/state"
 	"github.com/shoalkit/shoal/imagefs"
+	"github.com/shoalkit/shoal/metrics"
 	"github.com/shoalkit/shoal/internal/errs"
 )
 
@@ -30,6 +31,10 @@ type Config struct {
 	Remote imagefs.RemoteConfig
 	// Network wires fat instances; nil refuses them with a Failed status.
 	Network Network
+	// Metrics collects the node's and the running containers' numbers,
+	// served on /metrics; the agent adds and removes its containers. Nil
+	// serves no container metrics.
+	Metrics *metrics.Collector
 	// StateDir holds each instance's /etc/hosts, /etc/resolv.conf and
 	// /etc/hostname, bind-mounted read-only; required.
 	StateDir string

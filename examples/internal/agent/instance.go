@@ -14,6 +14,7 @@ import (
 	"github.com/shoalkit/shoal/examples/internal/container"
 	"github.com/shoalkit/shoal/examples/internal/state"
 	"github.com/shoalkit/shoal/imagefs"
+	"github.com/shoalkit/shoal/metrics"
 )
 
 // specLabel is the container label holding the Instance it was made from,
@@ -81,6 +82,7 @@ func (a *Agent) adopt(ctx context.Context) error {
 		}
 		a.insts[in.ID] = inst
 		if in.Running {
+			a.collect(spec, in.PID)
 			a.spawnWaiter(ctx, in.ID, in.PID)
 		}
 		a.log.Info("adopted", "id", in.ID, "running", in.Running, "pid", in.PID)
@@ -229,6 +231,7 @@ func (a *Agent) start(ctx context.Context, inst *instance, img *imageConfig) err
 	// Reason and Message keep the last exit, as a restarted container's
 	// status should (the kubelet's lastState).
 	inst.status.Phase, inst.status.PID, inst.status.StartedAt, inst.status.Field = state.Running, pid, a.cfg.Now(), ""
+	a.collect(inst.spec, pid)
 	a.spawnWaiter(ctx, inst.spec.ID, pid)
 	return nil
 }
@@ -319,10 +322,26 @@ func (a *Agent) volume(want state.Instance) (container.Mount, error) {
 	return container.Mount{Source: dir, Destination: want.Volume.Mount}, nil
 }
 
+// collect adds a started container to the metrics collector, replacing
+// what it knew of an earlier start.
+func (a *Agent) collect(spec state.Instance, pid int) {
+	if a.cfg.Metrics == nil {
+		return
+	}
+	a.cfg.Metrics.Remove(spec.ID)
+	t := metrics.Target{ID: spec.ID, App: spec.App, Image: spec.Image, Cgroup: a.cfg.Runtime.CgroupPath(spec.ID), PID: pid}
+	if err := a.cfg.Metrics.Add(t); err != nil {
+		a.log.Warn("collecting metrics", "id", spec.ID, "err", err)
+	}
+}
+
 // remove stops and deletes an instance's container and releases its
 // rootfs and network; its data volume stays.
 func (a *Agent) remove(ctx context.Context, inst *instance) error {
 	id := inst.spec.ID
+	if a.cfg.Metrics != nil {
+		a.cfg.Metrics.Remove(id)
+	}
 	if err := a.cfg.Runtime.Delete(ctx, id, a.cfg.StopGrace); err != nil {
 		return fmt.Errorf("agent: remove %s: %w", id, err)
 	}

@@ -80,9 +80,11 @@ func (r *Runtime) libcontainerConfig(s *Spec) *configs.Config {
 		Devices:         specconv.AllowedDevices,
 		MaskPaths:       []string{"/proc/acpi", "/proc/kcore", "/proc/keys", "/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi", "/sys/firmware"},
 		ReadonlyPaths:   []string{"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"},
+		// An absolute path under the hierarchy roots: a relative Parent
+		// would put containers below the agent's own cgroup, which moves
+		// with the agent (a systemd unit, a sandbox).
 		Cgroups: &cgroups.Cgroup{
-			Name:      s.ID,
-			Parent:    r.cfg.CgroupParent,
+			Path:      r.CgroupPath(s.ID),
 			Resources: resources(s.Resources, rules),
 		},
 	}

@@ -136,6 +136,9 @@ func New(cfg Config) (*Runtime, error) {
 	return &Runtime{cfg: cfg, children: map[string]*child{}}, nil
 }
 
+// CgroupPath is the container's cgroup, relative to the hierarchy roots.
+func (r *Runtime) CgroupPath(id string) string { return "/" + r.cfg.CgroupParent + "/" + id }
+
 // LogPath is where a container's stdout and stderr go.
 func (r *Runtime) LogPath(id string) string { return filepath.Join(r.cfg.LogDir, id+".log") }
 

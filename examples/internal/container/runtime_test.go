@@ -116,8 +116,14 @@ func TestContainerLifecycle(t *testing.T) {
 		lim.CPUQuota == nil || *lim.CPUQuota != 50000 {
 		t.Errorf("limits memory %v pids %v quota %v, want 64 MiB, 50, 50000", deref(lim.Memory), deref(lim.Pids), deref(lim.CPUQuota))
 	}
-	if !strings.Contains(cg.Path(), cfg.CgroupParent+"/"+spec.ID) {
-		t.Errorf("cgroup %q is not under %s/%s", cg.Path(), cfg.CgroupParent, spec.ID)
+	if cg.Path() != rt.CgroupPath(spec.ID) {
+		t.Errorf("cgroup %q, CgroupPath says %q", cg.Path(), rt.CgroupPath(spec.ID))
+	}
+	byPath, err := host.Open(t.Context(), rt.CgroupPath(spec.ID))
+	if err != nil {
+		t.Errorf("open by CgroupPath: %v (dirs by pid %v)", err, cg.Dirs())
+	} else if lim, err := byPath.Limits(t.Context()); err != nil || deref(lim.Memory) != 64<<20 {
+		t.Errorf("limits by CgroupPath: %v, memory %d", err, deref(lim.Memory))
 	}
 
 	// A second Runtime over the same state — a restarted agent — finds it.
