@@ -10,8 +10,8 @@ import (
 	"github.com/shoalkit/shoal/examples/internal/container"
 	"github.com/shoalkit/shoal/examples/internal/state"
 	"github.com/shoalkit/shoal/imagefs"
-	"github.com/shoalkit/shoal/metrics"
 	"github.com/shoalkit/shoal/internal/errs"
+	"github.com/shoalkit/shoal/metrics"
 )
 
 // ErrInvalid reports a configuration the agent cannot run with.

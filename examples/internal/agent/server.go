@@ -205,4 +205,3 @@ func tailOffset(f *os.File, n int) (int64, error) {
 	}
 	return 0, nil
 }
-
