@@ -130,57 +130,58 @@ func (e *Engine) Ingest(alerts ...Alert) error {
 }
 
 // ingestOne validates, normalises and stores one alert; the lock is held.
+// An alert sent again with the same start and state is refreshed in place
+// (its end time and receive time), without allocating: Prometheus re-sends
+// every firing alert at each evaluation.
 func (e *Engine) ingestOne(in *Alert, now time.Time) error {
+	if len(in.Labels) == 0 {
+		e.stats.Invalid++
+		return newError(ErrInvalid, "alert has no labels")
+	}
 	if err := in.Labels.Validate(); err != nil {
 		e.stats.Invalid++
 		return err
-	}
-	if in.Labels["alertname"] == "" && len(in.Labels) == 0 {
-		e.stats.Invalid++
-		return newError(ErrInvalid, "alert has no labels")
 	}
 	if err := in.Annotations.Validate(); err != nil {
 		e.stats.Invalid++
 		return err
 	}
-	a := &Alert{Labels: in.Labels.Clone(), Annotations: in.Annotations.Clone(), StartsAt: in.StartsAt, EndsAt: in.EndsAt, GeneratorURL: in.GeneratorURL, UpdatedAt: now}
+	start, end, timeout := in.StartsAt, in.EndsAt, false
+	if start.IsZero() {
+		if end.IsZero() {
+			start = now
+		} else {
+			start = end
+		}
+	}
+	if start.After(now.Add(e.cfg.ClockSkew)) {
+		e.stats.ClockSkew++
+		start = now
+	}
+	if end.IsZero() {
+		timeout, end = true, now.Add(e.cfg.ResolveTimeout)
+	}
+	if end.Before(start) {
+		e.stats.Invalid++
+		return newError(ErrInvalid, "alert %s ends at %s, before it starts at %s", in.Labels, end.Format(time.RFC3339), start.Format(time.RFC3339))
+	}
+	fp := in.Labels.Fingerprint()
+	old, ok := e.alerts[fp]
+	if ok && e.refresh(old, in, start, end, timeout, now) {
+		return nil
+	}
+	if !ok && len(e.alerts) >= e.cfg.MaxAlerts {
+		e.stats.Refused++
+		return newError(ErrInvalid, "alert %s refused: %d alerts held, the limit", in.Labels, len(e.alerts))
+	}
+	e.stats.Received++
+	a := &Alert{Labels: in.Labels.Clone(), Annotations: in.Annotations.Clone(), StartsAt: start, EndsAt: end, Timeout: timeout, GeneratorURL: in.GeneratorURL, UpdatedAt: now}
 	if len(a.GeneratorURL) > maxValueLen {
 		a.GeneratorURL = a.GeneratorURL[:maxValueLen]
 	}
-	if a.StartsAt.IsZero() {
-		if a.EndsAt.IsZero() {
-			a.StartsAt = now
-		} else {
-			a.StartsAt = a.EndsAt
-		}
-	}
-	if a.StartsAt.After(now.Add(e.cfg.ClockSkew)) {
-		e.stats.ClockSkew++
-		a.StartsAt = now
-	}
-	if a.EndsAt.IsZero() {
-		a.Timeout = true
-		a.EndsAt = now.Add(e.cfg.ResolveTimeout)
-	}
-	if a.EndsAt.Before(a.StartsAt) {
-		e.stats.Invalid++
-		return newError(ErrInvalid, "alert %s ends at %s, before it starts at %s", a.Labels, a.EndsAt.Format(time.RFC3339), a.StartsAt.Format(time.RFC3339))
-	}
-	fp := a.Fingerprint()
-	old, ok := e.alerts[fp]
-	if !ok && len(e.alerts) >= e.cfg.MaxAlerts {
-		e.stats.Refused++
-		return newError(ErrInvalid, "alert %s refused: %d alerts held, the limit", a.Labels, len(e.alerts))
-	}
-	e.stats.Received++
 	if ok {
 		wasResolved := old.a.ResolvedAt(now)
 		a = merge(old.a, a)
-		if wasResolved == a.ResolvedAt(now) && old.a.StartsAt.Equal(a.StartsAt) && old.a.EndsAt.Equal(a.EndsAt) && old.a.Timeout == a.Timeout && sameLabels(old.a.Annotations, a.Annotations) {
-			e.stats.Duplicates++
-			old.a.UpdatedAt = now
-			return nil
-		}
 		if wasResolved && !a.ResolvedAt(now) {
 			old.firstSeen = now
 		}
@@ -201,6 +202,31 @@ func (e *Engine) ingestOne(in *Alert, now time.Time) error {
 		e.disp.insert(a, fp, now)
 	}
 	return nil
+}
+
+// refresh updates a stored alert in place when the new version keeps its
+// start, annotations and firing state, and reports whether it did; the
+// lock is held. The merge rules are merge's: the earliest start, an
+// explicit end not overridden by a timeout.
+func (e *Engine) refresh(old *storedAlert, in *Alert, start, end time.Time, timeout bool, now time.Time) bool {
+	a := old.a
+	if start.Before(a.StartsAt) || !sameLabels(a.Annotations, in.Annotations) || in.GeneratorURL != a.GeneratorURL {
+		return false
+	}
+	newEnd, newTimeout := end, timeout
+	resolved := !end.After(now)
+	if !resolved && a.EndsAt.After(end) && !a.Timeout {
+		newEnd, newTimeout = a.EndsAt, false
+	}
+	if a.ResolvedAt(now) != !newEnd.After(now) || resolved != a.ResolvedAt(now) {
+		return false
+	}
+	e.stats.Received++
+	if newEnd.Equal(a.EndsAt) && newTimeout == a.Timeout {
+		e.stats.Duplicates++
+	}
+	a.EndsAt, a.Timeout, a.UpdatedAt = newEnd, newTimeout, now
+	return true
 }
 
 func sameLabels(a, b Labels) bool {

@@ -1,7 +1,6 @@
 package alertcorr
 
 import (
-	"hash/fnv"
 	"slices"
 	"strings"
 	"time"
@@ -34,17 +33,41 @@ const labelSep = 0xff
 // Fingerprint returns the label set's identity. Labels with an empty value
 // count as absent, as in Prometheus.
 func (l Labels) Fingerprint() Fingerprint {
-	names := l.names()
-	h := fnv.New64a()
-	var buf []byte
-	for _, n := range names {
-		buf = append(buf[:0], n...)
-		buf = append(buf, labelSep)
-		buf = append(buf, l[n]...)
-		buf = append(buf, labelSep)
-		_, _ = h.Write(buf)
+	// FNV-1a over the sorted names and values, without allocating for the
+	// usual label set.
+	var stack [32]string
+	names := stack[:0]
+	if len(l) > len(stack) {
+		names = make([]string, 0, len(l))
 	}
-	return Fingerprint(h.Sum64())
+	for n, v := range l {
+		if v != "" {
+			names = append(names, n)
+		}
+	}
+	for i := 1; i < len(names); i++ {
+		for j := i; j > 0 && names[j] < names[j-1]; j-- {
+			names[j], names[j-1] = names[j-1], names[j]
+		}
+	}
+	const (
+		offset = 14695981039346656037
+		prime  = 1099511628211
+	)
+	h := uint64(offset)
+	add := func(s string) {
+		for i := 0; i < len(s); i++ {
+			h ^= uint64(s[i])
+			h *= prime
+		}
+		h ^= labelSep
+		h *= prime
+	}
+	for _, n := range names {
+		add(n)
+		add(l[n])
+	}
+	return Fingerprint(h)
 }
 
 // names returns the names with a non-empty value, sorted.
@@ -76,8 +99,11 @@ func (l Labels) String() string {
 	return b.String()
 }
 
-// Clone returns a copy without the empty values.
+// Clone returns a copy without the empty values (nil for none).
 func (l Labels) Clone() Labels {
+	if len(l) == 0 {
+		return nil
+	}
 	out := make(Labels, len(l))
 	for n, v := range l {
 		if v != "" {

@@ -107,10 +107,21 @@ func solve(t *Topology, c *Correlation, ms []member) []solution {
 		}
 		total := len(n.members)
 		if len(hosts) >= c.MinAppHosts && float64(len(conts)) >= c.AppFraction*float64(total) {
-			for _, h := range sortedKeys(hosts) {
+			// The app explains the alerts on every host it runs on, also
+			// where its own container's alert went missing, but not an
+			// unreachable host where its container is quiet: that host
+			// has a cause of its own.
+			all := map[int32]bool{}
+			for _, ct := range n.members {
+				h := t.nodes[ct].parent
+				if hosts[h] || !hostDown[h] {
+					all[h] = true
+				}
+			}
+			for _, h := range sortedKeys(all) {
 				cover = append(cover, hostSub[h]...)
 			}
-			add(a, "app-spread", cover, fmt.Sprintf("app %s: %d of its %d containers alerting on %d hosts (at least %d hosts and %.0f%%); it explains those hosts and their other containers", n.id, len(conts), total, len(hosts), c.MinAppHosts, 100*c.AppFraction))
+			add(a, "app-spread", cover, fmt.Sprintf("app %s: %d of its %d containers alerting on %d hosts (at least %d hosts and %.0f%%); it explains the alerts on the %d hosts it runs on", n.id, len(conts), total, len(hosts), c.MinAppHosts, 100*c.AppFraction, len(all)))
 		} else if len(byEnt[a]) > 0 {
 			add(a, "own-alert", cover, fmt.Sprintf("app %s raised %d alerts itself (%s); %d of its containers alerting", n.id, len(byEnt[a]), names(ms, byEnt[a], 3), len(conts)))
 		}
