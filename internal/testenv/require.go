@@ -26,6 +26,10 @@ const (
 	Lxcfs       Component = "lxcfs"      // lxcfs, the FUSE peer cgroupx is measured against
 	Containerd  Component = "containerd" // containerd and ctr, the peer imagefs is measured against
 	Umoci       Component = "umoci"      // umoci, an independent OCI image unpacker
+
+	PrometheusServer   Component = "prometheus"    // prometheus, scraping and evaluating alert rules
+	AlertmanagerServer Component = "alertmanager"  // prometheus-alertmanager, receiving alerts
+	NodeExporterServer Component = "node-exporter" // prometheus-node-exporter, a real exporter
 )
 
 // IntegrationEnv is the environment variable that decides what a missing
@@ -66,6 +70,12 @@ func specOf(c Component) (componentSpec, bool) {
 		return componentSpec{packages: []string{"umoci"}}, true
 	case Containerd:
 		return componentSpec{packages: []string{"containerd"}, root: true}, true
+	case PrometheusServer:
+		return componentSpec{packages: []string{"prometheus"}}, true
+	case AlertmanagerServer:
+		return componentSpec{packages: []string{"prometheus-alertmanager"}}, true
+	case NodeExporterServer:
+		return componentSpec{packages: []string{"prometheus-node-exporter"}}, true
 	case Lxcfs:
 		return componentSpec{packages: []string{"lxcfs"}, root: true, check: checkFuse}, true
 	}
