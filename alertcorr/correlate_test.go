@@ -228,3 +228,34 @@ func rootsOf(inc []Incident) []string {
 	}
 	return out
 }
+
+// A member resolved with its root is kept out until it fires anew; then
+// it is correlated again.
+func TestMemberFiresAgainAfterRootResolved(t *testing.T) {
+	tp := testTopo(t, 1, 1)
+	addContainer(t, tp, "c1", "h0-0", "a1")
+	c := newClock()
+	e := mustEngine(t, Config{Topology: tp, Now: c.Now})
+	host := Alert{Labels: Labels{"alertname": "HostDown", "host": "h0-0"}}
+	cont := Alert{Labels: Labels{"alertname": "ContainerDown", "container": "c1"}, StartsAt: c.Now()}
+	mustIngest(t, e, host, cont)
+	step(t, e, c, 30*time.Second)
+	host.StartsAt, host.EndsAt = c.Now().Add(-time.Minute), c.Now()
+	mustIngest(t, e, host)
+	step(t, e, c, time.Second)
+	mustIngest(t, e, cont) // still sent by Prometheus with its old start
+	step(t, e, c, time.Minute)
+	if inc := e.Incidents(); len(inc) != 0 {
+		t.Fatalf("member of a resolved root reopened %v", rootsOf(inc))
+	}
+	// It resolves, then fires again later: a new incident.
+	cont.EndsAt = c.Now()
+	mustIngest(t, e, cont)
+	step(t, e, c, time.Minute)
+	cont.StartsAt, cont.EndsAt = c.Now(), time.Time{}
+	mustIngest(t, e, cont)
+	step(t, e, c, time.Minute)
+	if inc := e.Incidents(); len(inc) != 1 || inc[0].Root.ID != "c1" {
+		t.Fatalf("after firing anew: %v, want one incident on c1", rootsOf(inc))
+	}
+}

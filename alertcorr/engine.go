@@ -57,6 +57,8 @@ type Engine struct {
 	suppress  map[Fingerprint]time.Time
 	incAlerts map[string]Fingerprint // incident id → its alert in the dispatcher
 	dirty     bool                   // correlation input changed
+	nextEval  time.Time              // when time alone changes the input
+	topoGen   uint64                 // the topology generation last correlated
 	persist   bool                   // state to save changed
 	stats     Stats
 
@@ -181,7 +183,14 @@ func (e *Engine) ingestOne(in *Alert, now time.Time) error {
 	}
 	if ok {
 		wasResolved := old.a.ResolvedAt(now)
-		a = merge(old.a, a)
+		// As Alertmanager's API: merge only with an overlapping earlier
+		// version; one that starts after the old one ended is a new firing.
+		o := old.a
+		if (a.EndsAt.After(o.StartsAt) && a.EndsAt.Before(o.EndsAt)) || (a.StartsAt.After(o.StartsAt) && a.StartsAt.Before(o.EndsAt)) || a.StartsAt.Equal(o.StartsAt) {
+			a = merge(o, a)
+		} else {
+			delete(e.suppress, fp)
+		}
 		if wasResolved && !a.ResolvedAt(now) {
 			old.firstSeen = now
 		}
@@ -224,6 +233,9 @@ func (e *Engine) refresh(old *storedAlert, in *Alert, start, end time.Time, time
 	e.stats.Received++
 	if newEnd.Equal(a.EndsAt) && newTimeout == a.Timeout {
 		e.stats.Duplicates++
+	}
+	if newEnd.Before(e.nextEval) {
+		e.nextEval = newEnd
 	}
 	a.EndsAt, a.Timeout, a.UpdatedAt = newEnd, newTimeout, now
 	return true
@@ -316,7 +328,10 @@ func (e *Engine) Advance(ctx context.Context, now time.Time) error {
 		return newError(ErrClosed, "engine closed")
 	}
 	if e.cfg.Topology != nil {
-		e.correlate(now)
+		if gen := e.cfg.Topology.generation(); e.dirty || !now.Before(e.nextEval) || gen != e.topoGen {
+			e.dirty, e.topoGen = false, gen
+			e.correlate(now)
+		}
 	}
 	var pending []*pendingFlush
 	for _, ag := range e.disp.due(now) {

@@ -17,10 +17,24 @@ func (e *Engine) correlate(now time.Time) {
 	e.resolveByRoot(now)
 	t := e.cfg.Topology
 	var ms []member
+	// The next time the input changes without an arrival: an alert comes
+	// of age or ends, a silence starts or ends.
+	next := now.Add(e.cfg.Retention)
+	soonest := func(at time.Time) {
+		if at.After(now) && at.Before(next) {
+			next = at
+		}
+	}
+	for _, si := range e.silences.byID {
+		soonest(si.StartsAt)
+		soonest(si.EndsAt)
+	}
 	for _, fp := range sortedFPs(e.alerts) {
 		s := e.alerts[fp]
 		a := s.a
-		if a.ResolvedAt(now) || s.firstSeen.Add(e.cfg.Correlation.Window).After(now) {
+		soonest(a.EndsAt)
+		if mature := s.firstSeen.Add(e.cfg.Correlation.Window); a.ResolvedAt(now) || mature.After(now) {
+			soonest(mature)
 			continue
 		}
 		if at, ok := e.suppress[fp]; ok && !a.StartsAt.After(at) {
@@ -31,6 +45,7 @@ func (e *Engine) correlate(now time.Time) {
 		}
 		ms = append(ms, member{fp: fp, labels: a.Labels, ent: s.ent, unreachable: e.unreach[a.Labels["alertname"]]})
 	}
+	e.nextEval = next
 	t.mu.RLock()
 	sols := solve(t, &e.cfg.Correlation, ms)
 	seen := map[entityKey]bool{}

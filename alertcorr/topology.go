@@ -138,6 +138,14 @@ type Topology struct {
 	nodes []node
 	byKey map[entityKey]int32
 	free  []int32
+	gen   uint64 // counts changes, so the engine knows to correlate again
+}
+
+// generation returns the count of changes so far.
+func (t *Topology) generation() uint64 {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	return t.gen
 }
 
 // NewTopology returns an empty topology.
@@ -212,6 +220,7 @@ func (t *Topology) Upsert(e Entity) error {
 		t.byKey[k] = i
 		t.nodes[i] = node{id: e.ID, kind: e.Kind}
 	}
+	t.gen++
 	n := &t.nodes[i]
 	n.parent, n.sw, n.app = parent, sw, app
 	if parent >= 0 {
@@ -277,6 +286,7 @@ func (t *Topology) Remove(kind Kind, id string) error {
 	if len(n.children) > 0 || len(n.members) > 0 {
 		return newError(ErrConflict, "%s %s still has %d children and %d members", kind, id, len(n.children), len(n.members))
 	}
+	t.gen++
 	t.unlink(i)
 	delete(t.byKey, k)
 	t.nodes[i] = node{parent: -1, sw: -1, app: -1}
