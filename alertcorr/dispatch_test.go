@@ -169,3 +169,26 @@ func TestNotifyFailureRetries(t *testing.T) {
 		t.Fatalf("stats %+v, want 1 failure and 1 notification", s)
 	}
 }
+
+// An alert from a sender whose clock runs ahead is clamped to the receive
+// time and counted, not held back until its future start.
+func TestClockSkewClamped(t *testing.T) {
+	c := newClock()
+	rec := &recorder{}
+	e := mustEngine(t, Config{Now: c.Now, Notifier: rec, Route: &Route{Receiver: "r", GroupWait: time.Second}})
+	mustIngest(t, e,
+		Alert{Labels: Labels{"alertname": "Ahead"}, StartsAt: c.Now().Add(time.Hour)},
+		Alert{Labels: Labels{"alertname": "Slightly"}, StartsAt: c.Now().Add(30 * time.Second)})
+	step(t, e, c, time.Second)
+	if got := rec.take(); len(got) != 1 || got[0].Firing() != 2 {
+		t.Fatalf("got %v, want both alerts firing", got)
+	}
+	for _, a := range e.Alerts() {
+		if a.Name() == "Ahead" && !a.StartsAt.Equal(c.Now().Add(-time.Second)) {
+			t.Fatalf("skewed start %v not clamped to the receive time", a.StartsAt)
+		}
+	}
+	if s := e.Stats(); s.ClockSkew != 1 {
+		t.Fatalf("ClockSkew = %d, want 1 (30 s is within the tolerance)", s.ClockSkew)
+	}
+}
