@@ -259,3 +259,29 @@ func TestMemberFiresAgainAfterRootResolved(t *testing.T) {
 		t.Fatalf("after firing anew: %v, want one incident on c1", rootsOf(inc))
 	}
 }
+
+// An incident carries what its members share (team) and their highest
+// severity, so routes and silences on them work.
+func TestIncidentCarriesCommonLabels(t *testing.T) {
+	tp := testTopo(t, 1, 1)
+	addContainer(t, tp, "c1", "h0-0", "a1")
+	addContainer(t, tp, "c2", "h0-0", "a2")
+	c := newClock()
+	rec := &recorder{}
+	e := mustEngine(t, Config{Topology: tp, Now: c.Now, Notifier: rec, Route: &Route{Receiver: "default", GroupWait: time.Second,
+		Routes: []*Route{{Matchers: ms(t, `team="infra", severity="critical"`), Receiver: "infra-pager"}}}})
+	mustIngest(t, e,
+		Alert{Labels: Labels{"alertname": "HostDown", "host": "h0-0", "team": "infra", "severity": "critical"}},
+		Alert{Labels: Labels{"alertname": "ContainerDown", "container": "c1", "host": "h0-0", "team": "infra", "severity": "warning"}},
+		Alert{Labels: Labels{"alertname": "ContainerDown", "container": "c2", "host": "h0-0", "team": "infra", "severity": "warning", "zone": "a"}})
+	step(t, e, c, 30*time.Second)
+	step(t, e, c, time.Second)
+	got := rec.take()
+	if len(got) != 1 || got[0].Receiver != "infra-pager" {
+		t.Fatalf("notifications %v, want one to infra-pager", got)
+	}
+	l := got[0].Alerts[0].Labels
+	if l["team"] != "infra" || l["severity"] != "critical" || l["zone"] != "" || l["container"] != "" || l["host"] != "h0-0" {
+		t.Fatalf("incident labels %s", l)
+	}
+}

@@ -149,6 +149,12 @@ type Incident struct {
 	// MemberLabels are the labels of the first members (at most
 	// Correlation.MaxListedMembers), in fingerprint order.
 	MemberLabels []Labels
+	// Labels are the labels its alert carries besides alertname, incident,
+	// root and root_kind: those all its members had in common when it
+	// opened (entity labels left out), and the highest "severity" among
+	// them (critical, warning, info). They stay fixed for its life, so
+	// routes and silences on team or severity work.
+	Labels Labels
 	// StartsAt is when the incident opened; EndsAt when it resolved, or zero.
 	StartsAt, EndsAt time.Time
 	// Reason says why it resolved: "members resolved", "root resolved",

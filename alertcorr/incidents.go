@@ -69,7 +69,7 @@ func (e *Engine) correlate(now time.Time) {
 		slices.Sort(fps)
 		in, ok := e.incidents[key]
 		if !ok {
-			in = &Incident{Root: root, StartsAt: now}
+			in = &Incident{Root: root, StartsAt: now, Labels: e.commonLabels(fps)}
 			in.ID = incidentID(root, now)
 			e.incidents[key] = in
 			e.stats.IncidentsOpened++
@@ -185,10 +185,14 @@ func (e *Engine) emit(in *Incident, now time.Time) {
 // members.
 func (e *Engine) incidentAlert(in *Incident, now time.Time) *Alert {
 	c := &e.cfg.Correlation
-	l := Labels{"alertname": c.IncidentAlertName, "incident": in.ID, "root": in.Root.ID, "root_kind": in.Root.Kind.String()}
+	l := in.Labels.Clone()
+	if l == nil {
+		l = Labels{}
+	}
 	if names := c.KindLabels[in.Root.Kind]; len(names) > 0 {
 		l[names[0]] = in.Root.ID
 	}
+	l["alertname"], l["incident"], l["root"], l["root_kind"] = c.IncidentAlertName, in.ID, in.Root.ID, in.Root.Kind.String()
 	var lines []string
 	for _, ml := range in.MemberLabels {
 		lines = append(lines, ml.String())
@@ -207,6 +211,44 @@ func (e *Engine) incidentAlert(in *Incident, now time.Time) *Alert {
 		ann["resolution"] = in.Reason
 	}
 	return &Alert{Labels: l, Annotations: ann, StartsAt: in.StartsAt, EndsAt: in.EndsAt, UpdatedAt: now}
+}
+
+// commonLabels returns what the members' labels share, without alertname
+// and the entity labels, and their highest severity; the lock is held.
+func (e *Engine) commonLabels(fps []Fingerprint) Labels {
+	skip := map[string]bool{"alertname": true}
+	for _, names := range e.cfg.Correlation.KindLabels {
+		for _, n := range names {
+			skip[n] = true
+		}
+	}
+	var out Labels
+	rank := map[string]int{"info": 1, "warning": 2, "critical": 3}
+	severity := ""
+	for i, fp := range fps {
+		l := e.alerts[fp].a.Labels
+		if rank[l["severity"]] > rank[severity] {
+			severity = l["severity"]
+		}
+		if i == 0 {
+			out = Labels{}
+			for k, v := range l {
+				if !skip[k] && k != "severity" {
+					out[k] = v
+				}
+			}
+			continue
+		}
+		for k, v := range out {
+			if l[k] != v {
+				delete(out, k)
+			}
+		}
+	}
+	if severity != "" {
+		out["severity"] = severity
+	}
+	return out
 }
 
 func truncateText(s string) string {
