@@ -268,8 +268,10 @@ func TestIncidentCarriesCommonLabels(t *testing.T) {
 	addContainer(t, tp, "c2", "h0-0", "a2")
 	c := newClock()
 	rec := &recorder{}
-	e := mustEngine(t, Config{Topology: tp, Now: c.Now, Notifier: rec, Route: &Route{Receiver: "default", GroupWait: time.Second,
-		Routes: []*Route{{Matchers: ms(t, `team="infra", severity="critical"`), Receiver: "infra-pager"}}}})
+	e := mustEngine(t, Config{Topology: tp, Now: c.Now, Notifier: rec, Route: &Route{
+		Receiver: "default", GroupWait: time.Second,
+		Routes: []*Route{{Matchers: ms(t, `team="infra", severity="critical"`), Receiver: "infra-pager"}},
+	}})
 	mustIngest(t, e,
 		Alert{Labels: Labels{"alertname": "HostDown", "host": "h0-0", "team": "infra", "severity": "critical"}},
 		Alert{Labels: Labels{"alertname": "ContainerDown", "container": "c1", "host": "h0-0", "team": "infra", "severity": "warning"}},
