@@ -127,8 +127,8 @@ func (c Correlation) withDefaults() (Correlation, error) {
 }
 
 // specificity is the order in which an alert's labels decide its entity.
-func specificity() []Kind {
-	return []Kind{KindContainer, KindHost, KindSwitch, KindRack, KindRoom, KindDatacenter, KindApp}
+func specificity() [7]Kind {
+	return [7]Kind{KindContainer, KindHost, KindSwitch, KindRack, KindRoom, KindDatacenter, KindApp}
 }
 
 // Incident is a set of alerts with the entity that explains them.

@@ -38,6 +38,26 @@
 // Config.Now), so tests step an injected clock through group_wait and
 // the correlation window exactly.
 //
+// Input is the Go API (Ingest), Alertmanager's HTTP API (Handler serves
+// POST /api/v2/alerts, so Prometheus sends to it unchanged, and v2
+// silences) and Alertmanager webhook payloads. Output goes to a Notifier:
+// Webhook posts Alertmanager's webhook JSON, Alertmanager forwards the
+// incidents as alerts to an existing Alertmanager, Receivers picks one by
+// route receiver. An incident's alert carries its members' common labels
+// (team, and the highest severity), so existing routes keep working.
+//
+// With Config.SnapshotPath the silences, the notification log, the alerts
+// and the open incidents are written atomically whenever they change, and
+// read back by New: a restarted engine neither forgets a silence nor
+// notifies twice. Bad input — malformed payloads, unknown entities, clocks
+// ahead, duplicate floods — is refused or absorbed and counted in Stats.
+//
+// The subpackages: storm generates storms with their truth and scores
+// incidents against it; predict scores health and predicts leaks and
+// traffic anomalies from time series (Prometheus query_range included);
+// alertcorrtest holds the conformance suites for TopologySource and
+// Notifier.
+//
 // # Not yet
 //
 // The topology in the platform comes from the controller's inventory
