@@ -287,3 +287,34 @@ func TestIncidentCarriesCommonLabels(t *testing.T) {
 		t.Fatalf("incident labels %s", l)
 	}
 }
+
+// Ingest goes on while a storm is correlated (the solver runs without the
+// engine's lock); the race detector watches, and the result is the same.
+func TestIngestDuringCorrelation(t *testing.T) {
+	tp, alerts := storm5100(t)
+	c := newClock()
+	e := mustEngine(t, Config{Topology: tp, Now: c.Now})
+	mustIngest(t, e, alerts[:2550]...)
+	done := make(chan error, 1)
+	go func() {
+		for _, a := range alerts[2550:] {
+			if err := e.Ingest(a); err != nil {
+				done <- err
+				return
+			}
+		}
+		done <- nil
+	}()
+	for range 5 {
+		if err := e.Advance(t.Context(), c.Add(10*time.Second)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	step(t, e, c, time.Minute)
+	if inc := e.Incidents(); len(inc) != 1 || inc[0].Root.ID != "checkout" || len(inc[0].Members) != 5100 {
+		t.Fatalf("incidents %v, want the app with 5100 members", rootsOf(inc))
+	}
+}

@@ -327,10 +327,21 @@ func (e *Engine) Advance(ctx context.Context, now time.Time) error {
 		e.mu.Unlock()
 		return newError(ErrClosed, "engine closed")
 	}
-	if e.cfg.Topology != nil {
-		if gen := e.cfg.Topology.generation(); e.dirty || !now.Before(e.nextEval) || gen != e.topoGen {
+	if t := e.cfg.Topology; t != nil {
+		if gen := t.generation(); e.dirty || !now.Before(e.nextEval) || gen != e.topoGen {
 			e.dirty, e.topoGen = false, gen
-			e.correlate(now)
+			ms := e.correlationInput(now)
+			// The solver runs without the engine's lock: ingest goes on
+			// while a large storm is correlated. What arrives meanwhile
+			// marks the engine dirty for the next round.
+			e.mu.Unlock()
+			sols := solveIncidents(t, &e.cfg.Correlation, ms)
+			e.mu.Lock()
+			if e.closed {
+				e.mu.Unlock()
+				return newError(ErrClosed, "engine closed")
+			}
+			e.applyIncidents(sols, now)
 		}
 	}
 	var pending []*pendingFlush

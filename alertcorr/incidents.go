@@ -10,12 +10,12 @@ import (
 	"time"
 )
 
-// correlate recomputes the incidents at now from the alerts that are
-// firing, past the correlation window and not muted; the lock is held.
-// Incidents keep their id while their root stays the best explanation.
-func (e *Engine) correlate(now time.Time) {
+// correlationInput closes the incidents whose root resolved and returns
+// the alerts to correlate at now: firing, past the correlation window, not
+// muted, not resolved with their root; the lock is held. Incidents keep
+// their id while their root stays the best explanation.
+func (e *Engine) correlationInput(now time.Time) []member {
 	e.resolveByRoot(now)
-	t := e.cfg.Topology
 	var ms []member
 	// The next time the input changes without an arrival: an alert comes
 	// of age or ends, a silence starts or ends.
@@ -43,35 +43,62 @@ func (e *Engine) correlate(now time.Time) {
 		if e.muted(a.Labels, now) {
 			continue
 		}
+		// Label maps are never changed once stored, so the solver may read
+		// them without the engine's lock.
 		ms = append(ms, member{fp: fp, labels: a.Labels, ent: s.ent, unreachable: e.unreach[a.Labels["alertname"]]})
 	}
 	e.nextEval = next
+	return ms
+}
+
+// solvedIncident is one group of the solver with its root resolved to an
+// entity.
+type solvedIncident struct {
+	key      entityKey
+	root     Entity
+	rule     string
+	evidence []string
+	fps      []Fingerprint
+}
+
+// solveIncidents runs the solver; it takes only the topology's read lock,
+// so ingest goes on meanwhile.
+func solveIncidents(t *Topology, c *Correlation, ms []member) []solvedIncident {
 	t.mu.RLock()
-	sols := solve(t, &e.cfg.Correlation, ms)
+	defer t.mu.RUnlock()
+	sols := solve(t, c, ms)
+	out := make([]solvedIncident, 0, len(sols))
+	for _, s := range sols {
+		si := solvedIncident{rule: s.rule, evidence: s.evidence}
+		if s.root >= 0 {
+			si.root = t.entity(s.root)
+		} else {
+			si.root = Entity{Kind: KindUnknown, ID: ms[s.members[0]].fp.String()}
+		}
+		si.key = entityKey{si.root.Kind, si.root.ID}
+		si.fps = make([]Fingerprint, len(s.members))
+		for i, m := range s.members {
+			si.fps[i] = ms[m].fp
+		}
+		slices.Sort(si.fps)
+		out = append(out, si)
+	}
+	return out
+}
+
+// applyIncidents opens, updates and closes incidents to match what the
+// solver found at now; the lock is held.
+func (e *Engine) applyIncidents(sols []solvedIncident, now time.Time) {
 	seen := map[entityKey]bool{}
 	owner := map[Fingerprint]string{}
 	for _, s := range sols {
-		var key entityKey
-		var root Entity
-		if s.root >= 0 {
-			root = t.entity(s.root)
-			key = entityKey{root.Kind, root.ID}
-		} else {
-			fp := ms[s.members[0]].fp
-			root = Entity{Kind: KindUnknown, ID: fp.String()}
-			key = entityKey{KindUnknown, root.ID}
-		}
-		seen[key] = true
-		fps := make([]Fingerprint, len(s.members))
-		for i, m := range s.members {
-			fps[i] = ms[m].fp
-		}
-		slices.Sort(fps)
-		in, ok := e.incidents[key]
+		seen[s.key] = true
+		fps := s.fps
+		in, ok := e.incidents[s.key]
 		if !ok {
-			in = &Incident{Root: root, StartsAt: now, Labels: e.commonLabels(fps)}
-			in.ID = incidentID(root, now)
-			e.incidents[key] = in
+			in = &Incident{Root: s.root, StartsAt: now, Labels: e.commonLabels(fps)}
+			in.ID = incidentID(s.root, now)
+			e.incidents[s.key] = in
 			e.stats.IncidentsOpened++
 			e.persist = true
 		}
@@ -89,7 +116,6 @@ func (e *Engine) correlate(now time.Time) {
 		}
 		e.emit(in, now)
 	}
-	t.mu.RUnlock()
 	for _, key := range sortedKeysEntity(e.incidents) {
 		in := e.incidents[key]
 		if seen[key] {
