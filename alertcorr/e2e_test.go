@@ -113,3 +113,46 @@ func waitAM(t *testing.T, url string, ok func([]wireAlert) (wireAlert, bool)) wi
 	t.Fatalf("Alertmanager did not show what was expected within 90 s; last: %+v", last)
 	return wireAlert{}
 }
+
+// A real Alertmanager (Debian's 0.25, whose webhooks lack the fields 0.35
+// added) delivers its webhook to our handler: alertcorr can also sit
+// behind an Alertmanager.
+func TestAlertmanagerWebhookInput(t *testing.T) {
+	testenv.Require(t, testenv.AlertmanagerServer)
+	e := mustEngine(t, Config{})
+	alertd := serve(t, e.Handler())
+	am := testenv.StartAlertmanager(t, `route:
+  receiver: alertd
+  group_wait: 1s
+  group_interval: 1s
+receivers:
+- name: alertd
+  webhook_configs:
+  - url: `+alertd+`/api/v2/webhook
+    send_resolved: true
+`)
+	body := `[{"labels":{"alertname":"DiskFull","host":"h7"},"annotations":{"summary":"97%"}}]`
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, am.URL+"/api/v2/alerts", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("Alertmanager refused the alert: %s", resp.Status)
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		for _, a := range e.Alerts() {
+			if a.Labels["alertname"] == "DiskFull" && a.Labels["host"] == "h7" && a.Annotations["summary"] == "97%" {
+				return
+			}
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	t.Fatalf("the webhook never arrived; stats %+v", e.Stats())
+}
