@@ -29,6 +29,10 @@ const (
 	UML         Component = "uml"        // user-mode-linux: a Linux kernel as a process, for pure cgroup v2 (see RunGuest)
 	Promtool    Component = "promtool"   // promtool, the Prometheus exposition linter
 	CarbonCache Component = "carbon"     // carbon-cache and whisper-fetch (Graphite)
+
+	PrometheusServer   Component = "prometheus"    // prometheus, scraping and evaluating alert rules
+	AlertmanagerServer Component = "alertmanager"  // prometheus-alertmanager, receiving alerts
+	NodeExporterServer Component = "node-exporter" // prometheus-node-exporter, a real exporter
 )
 
 // IntegrationEnv is the environment variable that decides what a missing
@@ -75,6 +79,12 @@ func specOf(c Component) (componentSpec, bool) {
 		return componentSpec{packages: []string{"prometheus"}}, true
 	case CarbonCache:
 		return componentSpec{packages: []string{"graphite-carbon", "python3-whisper"}}, true
+	case PrometheusServer:
+		return componentSpec{packages: []string{"prometheus"}}, true
+	case AlertmanagerServer:
+		return componentSpec{packages: []string{"prometheus-alertmanager"}}, true
+	case NodeExporterServer:
+		return componentSpec{packages: []string{"prometheus-node-exporter"}}, true
 	case Lxcfs:
 		return componentSpec{packages: []string{"lxcfs"}, root: true, check: checkFuse}, true
 	}

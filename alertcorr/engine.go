@@ -1,0 +1,524 @@
+package alertcorr
+
+import (
+	"context"
+	"slices"
+	"sync"
+	"time"
+)
+
+// Notifier delivers notifications to receivers. Notify is called from one
+// goroutine at a time (Advance's caller) without the engine's lock held.
+type Notifier interface {
+	Notify(ctx context.Context, n *Notification) error
+}
+
+// Stats count what the engine received, absorbed and sent.
+type Stats struct {
+	Received        uint64 // alerts accepted
+	Invalid         uint64 // alerts refused as malformed
+	Refused         uint64 // alerts refused because MaxAlerts was reached
+	Duplicates      uint64 // alerts that repeated a stored one unchanged
+	ClockSkew       uint64 // alerts starting in the future, clamped
+	UnknownEntity   uint64 // alerts naming an entity the topology lacks
+	Notifications   uint64 // notifications delivered
+	NotifyFailures  uint64 // notifications a receiver refused (retried)
+	IncidentsOpened uint64
+	IncidentsClosed uint64
+	SnapshotErrors  uint64
+}
+
+// storedAlert is an alert with what the engine knows about it.
+type storedAlert struct {
+	a         *Alert
+	fp        Fingerprint
+	ent       int32
+	firstSeen time.Time
+}
+
+// Engine receives alerts, mutes them with silences and inhibit rules,
+// correlates them into incidents over the topology (when there is one) and
+// routes, groups and notifies as Alertmanager does. All its methods are
+// safe for concurrent use; time only moves through Advance (or Run), so a
+// test steps the clock it injected.
+type Engine struct {
+	cfg     Config
+	route   *routeNode
+	unreach map[string]bool
+
+	mu        sync.Mutex
+	closed    bool
+	alerts    map[Fingerprint]*storedAlert
+	silences  *silences
+	inhibit   *inhibitor
+	disp      *dispatcher
+	incidents map[entityKey]*Incident // open, by root
+	closedInc []*Incident             // resolved, kept for Retention
+	suppress  map[Fingerprint]time.Time
+	incAlerts map[string]Fingerprint // incident id → its alert in the dispatcher
+	dirty     bool                   // correlation input changed
+	nextEval  time.Time              // when time alone changes the input
+	topoGen   uint64                 // the topology generation last correlated
+	persist   bool                   // state to save changed
+	stats     Stats
+
+	sendMu sync.Mutex // one Advance at a time
+}
+
+// New returns an engine for cfg, restoring the snapshot when
+// Config.SnapshotPath names one that exists.
+func New(cfg Config) (*Engine, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	root, err := compileRoute(cfg.Route, nil, 0)
+	if err != nil {
+		return nil, err
+	}
+	in, err := newInhibitor(cfg.InhibitRules)
+	if err != nil {
+		return nil, err
+	}
+	e := &Engine{
+		cfg:       cfg,
+		route:     root,
+		unreach:   map[string]bool{},
+		alerts:    map[Fingerprint]*storedAlert{},
+		silences:  newSilences(cfg.Retention),
+		inhibit:   in,
+		disp:      newDispatcher(root, cfg.WithoutResolved),
+		incidents: map[entityKey]*Incident{},
+		suppress:  map[Fingerprint]time.Time{},
+		incAlerts: map[string]Fingerprint{},
+	}
+	for _, n := range cfg.Correlation.Unreachable {
+		e.unreach[n] = true
+	}
+	if cfg.SnapshotPath != "" {
+		if err := e.restore(cfg.SnapshotPath); err != nil {
+			return nil, err
+		}
+	}
+	return e, nil
+}
+
+// Ingest receives alerts at the engine's current time, as Alertmanager's
+// POST /api/v2/alerts: a zero start is the receive time, a zero end the
+// receive time plus the resolve timeout. Malformed alerts are refused and
+// counted, the others accepted; the error, if any, names the first
+// refused one and how many were refused.
+func (e *Engine) Ingest(alerts ...Alert) error {
+	now := e.cfg.Now()
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed {
+		return newError(ErrClosed, "engine closed")
+	}
+	var first error
+	refused := 0
+	for i := range alerts {
+		if err := e.ingestOne(&alerts[i], now); err != nil {
+			refused++
+			if first == nil {
+				first = err
+			}
+		}
+	}
+	if first != nil {
+		return wrapError(ErrInvalid, first, "%d of %d alerts refused, first", refused, len(alerts))
+	}
+	return nil
+}
+
+// ingestOne validates, normalises and stores one alert; the lock is held.
+// An alert sent again with the same start and state is refreshed in place
+// (its end time and receive time), without allocating: Prometheus re-sends
+// every firing alert at each evaluation.
+func (e *Engine) ingestOne(in *Alert, now time.Time) error {
+	if len(in.Labels) == 0 {
+		e.stats.Invalid++
+		return newError(ErrInvalid, "alert has no labels")
+	}
+	if err := in.Labels.Validate(); err != nil {
+		e.stats.Invalid++
+		return err
+	}
+	if err := in.Annotations.Validate(); err != nil {
+		e.stats.Invalid++
+		return err
+	}
+	start, end, timeout := in.StartsAt, in.EndsAt, false
+	if start.IsZero() {
+		if end.IsZero() {
+			start = now
+		} else {
+			start = end
+		}
+	}
+	if start.After(now.Add(e.cfg.ClockSkew)) {
+		e.stats.ClockSkew++
+		start = now
+	}
+	if end.IsZero() {
+		timeout, end = true, now.Add(e.cfg.ResolveTimeout)
+	}
+	if end.Before(start) {
+		e.stats.Invalid++
+		return newError(ErrInvalid, "alert %s ends at %s, before it starts at %s", in.Labels, end.Format(time.RFC3339), start.Format(time.RFC3339))
+	}
+	fp := in.Labels.Fingerprint()
+	old, ok := e.alerts[fp]
+	if ok && e.refresh(old, in, start, end, timeout, now) {
+		return nil
+	}
+	if !ok && len(e.alerts) >= e.cfg.MaxAlerts {
+		e.stats.Refused++
+		return newError(ErrInvalid, "alert %s refused: %d alerts held, the limit", in.Labels, len(e.alerts))
+	}
+	e.stats.Received++
+	a := &Alert{Labels: in.Labels.Clone(), Annotations: in.Annotations.Clone(), StartsAt: start, EndsAt: end, Timeout: timeout, GeneratorURL: in.GeneratorURL, UpdatedAt: now}
+	if len(a.GeneratorURL) > maxValueLen {
+		a.GeneratorURL = a.GeneratorURL[:maxValueLen]
+	}
+	if ok {
+		wasResolved := old.a.ResolvedAt(now)
+		// As Alertmanager's API: merge only with an overlapping earlier
+		// version; one that starts after the old one ended is a new firing.
+		o := old.a
+		if (a.EndsAt.After(o.StartsAt) && a.EndsAt.Before(o.EndsAt)) || (a.StartsAt.After(o.StartsAt) && a.StartsAt.Before(o.EndsAt)) || a.StartsAt.Equal(o.StartsAt) {
+			a = merge(o, a)
+		} else {
+			delete(e.suppress, fp)
+		}
+		if wasResolved && !a.ResolvedAt(now) {
+			old.firstSeen = now
+		}
+		old.a = a
+		if wasResolved != a.ResolvedAt(now) {
+			e.dirty = true
+		}
+	} else {
+		old = &storedAlert{a: a, fp: fp, ent: -1, firstSeen: now}
+		e.alerts[fp] = old
+		e.dirty = true
+		if e.cfg.Topology != nil {
+			old.ent = e.entityOf(a.Labels)
+		}
+	}
+	e.inhibit.observe(a, fp)
+	if e.cfg.Topology == nil {
+		e.disp.insert(a, fp, now)
+	}
+	return nil
+}
+
+// refresh updates a stored alert in place when the new version keeps its
+// start, annotations and firing state, and reports whether it did; the
+// lock is held. The merge rules are merge's: the earliest start, an
+// explicit end not overridden by a timeout.
+func (e *Engine) refresh(old *storedAlert, in *Alert, start, end time.Time, timeout bool, now time.Time) bool {
+	a := old.a
+	if start.Before(a.StartsAt) || !sameLabels(a.Annotations, in.Annotations) || in.GeneratorURL != a.GeneratorURL {
+		return false
+	}
+	newEnd, newTimeout := end, timeout
+	resolved := !end.After(now)
+	if !resolved && a.EndsAt.After(end) && !a.Timeout {
+		newEnd, newTimeout = a.EndsAt, false
+	}
+	if a.ResolvedAt(now) != !newEnd.After(now) || resolved != a.ResolvedAt(now) {
+		return false
+	}
+	e.stats.Received++
+	if newEnd.Equal(a.EndsAt) && newTimeout == a.Timeout {
+		e.stats.Duplicates++
+	}
+	if newEnd.Before(e.nextEval) {
+		e.nextEval = newEnd
+	}
+	a.EndsAt, a.Timeout, a.UpdatedAt = newEnd, newTimeout, now
+	return true
+}
+
+func sameLabels(a, b Labels) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if w, ok := b[k]; !ok || w != v {
+			return false
+		}
+	}
+	return true
+}
+
+// entityOf finds the most specific entity the labels name, or -1.
+func (e *Engine) entityOf(l Labels) int32 {
+	t := e.cfg.Topology
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	named := false
+	for _, k := range specificity() {
+		for _, name := range e.cfg.Correlation.KindLabels[k] {
+			v := l[name]
+			if v == "" {
+				continue
+			}
+			named = true
+			if i, ok := t.lookup(k, v); ok {
+				return i
+			}
+			// Prometheus's instance label is host:port.
+			if j := lastColon(v); j > 0 {
+				if i, ok := t.lookup(k, v[:j]); ok {
+					return i
+				}
+			}
+		}
+	}
+	if named {
+		e.stats.UnknownEntity++
+	}
+	return -1
+}
+
+func lastColon(s string) int {
+	for i := len(s) - 1; i >= 0; i-- {
+		if s[i] == ':' {
+			return i
+		}
+		if s[i] < '0' || s[i] > '9' {
+			return -1
+		}
+	}
+	return -1
+}
+
+// muted reports whether a silence or an inhibit rule mutes l at now; the
+// lock is held.
+func (e *Engine) muted(l Labels, now time.Time) bool {
+	if len(e.silences.mutedBy(l, now)) > 0 {
+		return true
+	}
+	_, ok := e.inhibit.mutedBy(l, now)
+	return ok
+}
+
+// Muted reports whether l is muted now, and by which silences and which
+// inhibiting alert.
+func (e *Engine) Muted(l Labels) (silencedBy []string, inhibitedBy Fingerprint, inhibited bool) {
+	now := e.cfg.Now()
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	fp, ok := e.inhibit.mutedBy(l, now)
+	return e.silences.mutedBy(l, now), fp, ok
+}
+
+// Advance moves the engine to now: correlates what changed, flushes the
+// aggregation groups that are due and sends their notifications. A
+// notification the receiver refuses is retried at the group's next flush,
+// as in Alertmanager. The returned error joins the receivers' errors.
+func (e *Engine) Advance(ctx context.Context, now time.Time) error {
+	e.sendMu.Lock()
+	defer e.sendMu.Unlock()
+	e.mu.Lock()
+	if e.closed {
+		e.mu.Unlock()
+		return newError(ErrClosed, "engine closed")
+	}
+	if t := e.cfg.Topology; t != nil {
+		if gen := t.generation(); e.dirty || !now.Before(e.nextEval) || gen != e.topoGen {
+			e.dirty, e.topoGen = false, gen
+			ms := e.correlationInput(now)
+			// The solver runs without the engine's lock: ingest goes on
+			// while a large storm is correlated. What arrives meanwhile
+			// marks the engine dirty for the next round.
+			e.mu.Unlock()
+			sols := solveIncidents(t, &e.cfg.Correlation, ms)
+			e.mu.Lock()
+			if e.closed {
+				e.mu.Unlock()
+				return newError(ErrClosed, "engine closed")
+			}
+			e.applyIncidents(sols, now)
+		}
+	}
+	var pending []*pendingFlush
+	for _, ag := range e.disp.due(now) {
+		pending = append(pending, e.disp.flush(ag, now, func(l Labels) bool { return e.muted(l, now) }))
+	}
+	e.mu.Unlock()
+
+	var errsOut []error
+	ok := make([]bool, len(pending))
+	for i, p := range pending {
+		if p.note == nil {
+			ok[i] = true
+			continue
+		}
+		if e.cfg.Notifier == nil {
+			ok[i] = true
+			continue
+		}
+		if err := e.cfg.Notifier.Notify(ctx, p.note); err != nil {
+			errsOut = append(errsOut, wrapError(ErrUnavailable, err, "notifying %s of group %s", p.note.Receiver, p.note.GroupKey))
+			continue
+		}
+		ok[i] = true
+	}
+
+	e.mu.Lock()
+	for i, p := range pending {
+		if !ok[i] {
+			e.stats.NotifyFailures++
+			continue
+		}
+		if p.note != nil {
+			e.stats.Notifications++
+		}
+		if p.note != nil || !p.entry.At.IsZero() {
+			e.persist = true
+		}
+		e.disp.commit(p)
+	}
+	e.gc(now)
+	var saveErr error
+	if e.persist && e.cfg.SnapshotPath != "" {
+		if saveErr = e.saveLocked(); saveErr != nil {
+			e.stats.SnapshotErrors++
+		} else {
+			e.persist = false
+		}
+	}
+	e.mu.Unlock()
+	if saveErr != nil {
+		errsOut = append(errsOut, saveErr)
+	}
+	return joinErrors(errsOut)
+}
+
+// gc drops what is older than the retention; the lock is held.
+func (e *Engine) gc(now time.Time) {
+	for fp, s := range e.alerts {
+		// A resolved alert is kept a resolve timeout, so a late repeat of
+		// its resolution is recognised as a duplicate.
+		if s.a.ResolvedAt(now.Add(-e.cfg.ResolveTimeout)) {
+			delete(e.alerts, fp)
+			e.inhibit.forget(s.a, fp)
+			delete(e.suppress, fp)
+		}
+	}
+	e.silences.gc(now)
+	e.disp.gcLog(now, e.cfg.Retention)
+	e.closedInc = slices.DeleteFunc(e.closedInc, func(in *Incident) bool { return in.EndsAt.Add(e.cfg.Retention).Before(now) })
+}
+
+// Run advances the engine every Config.Tick with Config.Now until ctx
+// ends, then saves the snapshot. Errors of single rounds are logged.
+func (e *Engine) Run(ctx context.Context) error {
+	tick := time.NewTicker(e.cfg.Tick)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return e.Close()
+		case <-tick.C:
+			if err := e.Advance(ctx, e.cfg.Now()); err != nil {
+				e.cfg.Logger.Warn("alertcorr: advance", "err", err)
+			}
+		}
+	}
+}
+
+// Close saves the snapshot (when configured) and refuses further calls.
+// It is idempotent.
+func (e *Engine) Close() error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed {
+		return nil
+	}
+	e.closed = true
+	if e.cfg.SnapshotPath != "" {
+		return e.saveLocked()
+	}
+	return nil
+}
+
+// Stats returns the counters.
+func (e *Engine) Stats() Stats {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.stats
+}
+
+// Alerts returns the alerts held, sorted by fingerprint.
+func (e *Engine) Alerts() []Alert {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	out := make([]Alert, 0, len(e.alerts))
+	for _, fp := range sortedFPs(e.alerts) {
+		out = append(out, *e.alerts[fp].a)
+	}
+	return out
+}
+
+// SetSilence adds or updates a silence at the engine's current time, as
+// Alertmanager does, and returns its id.
+func (e *Engine) SetSilence(s Silence) (string, error) {
+	now := e.cfg.Now()
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed {
+		return "", newError(ErrClosed, "engine closed")
+	}
+	id, err := e.silences.set(s, now)
+	if err == nil {
+		e.persist, e.dirty = true, true
+		err = e.saveIfConfigured()
+	}
+	return id, err
+}
+
+// ExpireSilence ends the silence now.
+func (e *Engine) ExpireSilence(id string) error {
+	now := e.cfg.Now()
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if err := e.silences.expire(id, now); err != nil {
+		return err
+	}
+	e.persist, e.dirty = true, true
+	return e.saveIfConfigured()
+}
+
+// Silences returns every silence held, sorted by id.
+func (e *Engine) Silences() []Silence {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.silences.list()
+}
+
+// saveIfConfigured saves the snapshot now when there is a path: a silence
+// must survive a crash right after it was set.
+func (e *Engine) saveIfConfigured() error {
+	if e.cfg.SnapshotPath == "" {
+		return nil
+	}
+	if err := e.saveLocked(); err != nil {
+		e.stats.SnapshotErrors++
+		return err
+	}
+	e.persist = false
+	return nil
+}
+
+func sortedFPs[V any](m map[Fingerprint]V) []Fingerprint {
+	out := make([]Fingerprint, 0, len(m))
+	for fp := range m {
+		out = append(out, fp)
+	}
+	slices.Sort(out)
+	return out
+}

@@ -1,0 +1,151 @@
+package storm_test
+
+import (
+	"context"
+	"runtime"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/shoalkit/shoal/alertcorr"
+	"github.com/shoalkit/shoal/alertcorr/storm"
+)
+
+// bigStorm is the scale: 10,000 hosts, 1,000,000 containers,
+// 5,000 apps, with app, host and switch faults, noise, 5 % missing.
+func bigStorm(b *testing.B) (*storm.Storm, *alertcorr.Topology) {
+	b.Helper()
+	s, err := storm.Generate(storm.Config{
+		Seed: 42, Hosts: 10_000, ContainersPerHost: 100, Apps: 5_000,
+		AppFaults: 5, HostFaults: 50, SwitchFaults: 5, Noise: 2_000, Missing: 0.05, Jitter: 20 * time.Second,
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	tp := alertcorr.NewTopology()
+	if err := tp.Load(context.Background(), s); err != nil {
+		b.Fatal(err)
+	}
+	return s, tp
+}
+
+// BenchmarkIngest measures ingesting first-time alerts of a storm, one
+// call per alert, into an engine with the 1M-entity topology loaded. It
+// reports alerts/s, the 99th percentile per alert and the heap in use
+// with the topology and one storm's alerts held.
+func BenchmarkIngest(b *testing.B) {
+	s, tp := bigStorm(b)
+	alerts := make([]alertcorr.Alert, len(s.Alerts))
+	for i, a := range s.Alerts {
+		alerts[i] = a.Alert
+	}
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	newEngine := func() *alertcorr.Engine {
+		e, err := alertcorr.New(alertcorr.Config{Topology: tp, Now: func() time.Time { return now }})
+		if err != nil {
+			b.Fatal(err)
+		}
+		return e
+	}
+	e := newEngine()
+	lat := make([]time.Duration, 0, 1<<20)
+	i := 0
+	cpu0, _ := processCPU()
+	var setupCPU time.Duration
+	for b.Loop() {
+		if i == len(alerts) {
+			c0, _ := processCPU()
+			b.StopTimer()
+			_ = e.Close()
+			e, i = newEngine(), 0
+			c1, _ := processCPU()
+			setupCPU += c1 - c0
+			b.StartTimer()
+		}
+		t0 := time.Now()
+		if err := e.Ingest(alerts[i]); err != nil {
+			b.Fatal(err)
+		}
+		if len(lat) < cap(lat) {
+			lat = append(lat, time.Since(t0))
+		}
+		i++
+	}
+	b.StopTimer()
+	if cpu, ok := processCPU(); ok {
+		b.ReportMetric(float64(cpu-cpu0-setupCPU)/float64(b.N), "cpu-ns/op")
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "alerts/s")
+	slices.Sort(lat)
+	b.ReportMetric(float64(lat[len(lat)*99/100].Nanoseconds()), "p99-ns")
+	// Fill the engine with the whole storm and measure the heap.
+	for ; i < len(alerts); i++ {
+		_ = e.Ingest(alerts[i])
+	}
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	b.ReportMetric(float64(m.HeapInuse)/(1<<20), "heap-MiB")
+	b.ReportMetric(float64(len(alerts)), "storm-alerts")
+	runtime.KeepAlive(tp)
+	_ = e.Close()
+}
+
+// BenchmarkIngestRepeat measures alerts sent again unchanged, as
+// Prometheus re-sends every firing alert each evaluation.
+func BenchmarkIngestRepeat(b *testing.B) {
+	s, tp := bigStorm(b)
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	e, err := alertcorr.New(alertcorr.Config{Topology: tp, Now: func() time.Time { return now }})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer e.Close()
+	for _, a := range s.Alerts {
+		_ = e.Ingest(a.Alert)
+	}
+	i := 0
+	cpu0, _ := processCPU()
+	for b.Loop() {
+		if err := e.Ingest(s.Alerts[i%len(s.Alerts)].Alert); err != nil {
+			b.Fatal(err)
+		}
+		i++
+	}
+	if cpu, ok := processCPU(); ok {
+		b.ReportMetric(float64(cpu-cpu0)/float64(b.N), "cpu-ns/op")
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "alerts/s")
+}
+
+// BenchmarkCorrelate measures one correlation of a whole storm over the
+// 1M-entity topology, and reports the scores it reached.
+func BenchmarkCorrelate(b *testing.B) {
+	s, tp := bigStorm(b)
+	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	var sc storm.Score
+	for b.Loop() {
+		b.StopTimer()
+		now := start
+		e, err := alertcorr.New(alertcorr.Config{Topology: tp, Now: func() time.Time { return now }})
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, a := range s.Alerts {
+			_ = e.Ingest(a.Alert)
+		}
+		now = start.Add(time.Minute)
+		b.StartTimer()
+		if err := e.Advance(context.Background(), now); err != nil {
+			b.Fatal(err)
+		}
+		b.StopTimer()
+		sc = s.Score(e.Incidents())
+		_ = e.Close()
+		b.StartTimer()
+	}
+	b.ReportMetric(float64(sc.Alerts), "alerts")
+	b.ReportMetric(sc.Compression*100, "compression-%")
+	b.ReportMetric(sc.Top1*100, "top1-%")
+	b.ReportMetric(sc.F1, "F1")
+}
