@@ -7,7 +7,8 @@
 //	agent -name n1 -etcd-endpoints http://127.0.0.1:2379 -rack r1 -state /var/lib/shoal
 //
 // State on the node: STATE/images (the image store), STATE/volumes (data
-// volumes, kept after an instance is deleted), /run/shoal/containers
+// volumes, kept after an instance is deleted), STATE/instances (each
+// instance's /etc/hosts and resolv.conf), /run/shoal/containers
 // (libcontainer's state: gone after a reboot, like the containers), and
 // /var/log/shoal (container logs).
 package main
@@ -16,6 +17,8 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
+	"net/http"
 	"path/filepath"
 	"strings"
 	"time"
@@ -28,6 +31,7 @@ import (
 	"github.com/shoalkit/shoal/examples/internal/daemon"
 	"github.com/shoalkit/shoal/examples/internal/state"
 	"github.com/shoalkit/shoal/imagefs"
+	"github.com/shoalkit/shoal/metrics"
 )
 
 func main() {
@@ -40,6 +44,7 @@ func run(ctx context.Context, args []string, _, stderr io.Writer) error {
 	var cfg agent.Config
 	var endpoints, stateDir, runDir, logDir, cgroupParent string
 	var insecure, verbose bool
+	var listen string
 	fs.StringVar(&cfg.Node.Name, "name", "", "node name (required; a DNS label)")
 	fs.StringVar(&cfg.Node.Zone, "zone", "", "zone label")
 	fs.StringVar(&cfg.Node.Room, "room", "", "room label")
@@ -56,6 +61,7 @@ func run(ctx context.Context, args []string, _, stderr io.Writer) error {
 	fs.DurationVar(&cfg.LeaseTTL, "lease-ttl", 10*time.Second, "how long the node stays registered after the agent stops answering")
 	fs.DurationVar(&cfg.Resync, "resync", 10*time.Second, "reconcile at least this often")
 	fs.DurationVar(&cfg.StopGrace, "stop-grace", 10*time.Second, "SIGTERM to SIGKILL")
+	fs.StringVar(&listen, "listen", "127.0.0.1:7070", "address of the agent's API (metrics, blobs, logs)")
 	fs.BoolVar(&verbose, "v", false, "debug logging")
 	if err := daemon.Parse(fs, args); err != nil {
 		return err
@@ -81,12 +87,28 @@ func run(ctx context.Context, args []string, _, stderr io.Writer) error {
 		return err
 	}
 	cfg.VolumeDir = filepath.Join(stateDir, "volumes")
+	cfg.StateDir = filepath.Join(stateDir, "instances")
 	cfg.Remote = imagefs.DefaultRemoteConfig()
 	cfg.Remote.Insecure = insecure
+	if cfg.Metrics, err = metrics.New(ctx, metrics.Config{Logger: log}); err != nil {
+		return err
+	}
+	defer cfg.Metrics.Close()
+	var lc net.ListenConfig
+	l, err := lc.Listen(ctx, "tcp", listen)
+	if err != nil {
+		return err
+	}
+	cfg.Node.Addr = l.Addr().String()
 	a, err := agent.New(cfg)
 	if err != nil {
 		return err
 	}
-	log.Info("agent starting", "node", cfg.Node.Name, "etcd", endpoints, "runtime", cfg.Runtime.String())
-	return daemon.RunAll(ctx, a)
+	h, err := a.Handler()
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	log.Info("agent starting", "node", cfg.Node.Name, "etcd", endpoints, "api", "http://"+cfg.Node.Addr, "runtime", cfg.Runtime.String())
+	return daemon.RunAll(ctx, a, daemon.HTTPServer(srv, l))
 }

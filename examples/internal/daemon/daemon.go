@@ -30,9 +30,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
+	"time"
 
 	"golang.org/x/sync/errgroup"
 )
@@ -51,7 +55,11 @@ func Main(name string, run RunFunc) {
 	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
 	if err != nil && !errors.Is(err, ErrUsage) && !errors.Is(err, flag.ErrHelp) {
-		fmt.Fprintf(os.Stderr, "%s: %v\n", name, err)
+		msg := err.Error()
+		if !strings.HasPrefix(msg, name+": ") {
+			msg = name + ": " + msg
+		}
+		fmt.Fprintln(os.Stderr, msg)
 	}
 	os.Exit(ExitCode(err))
 }
@@ -117,6 +125,27 @@ type RunnerFunc func(ctx context.Context) error
 
 // Run calls f.
 func (f RunnerFunc) Run(ctx context.Context) error { return f(ctx) }
+
+// HTTPServer is a Runner that serves srv on l until ctx is done, then
+// shuts it down, giving open requests 5 s.
+func HTTPServer(srv *http.Server, l net.Listener) Runner {
+	return RunnerFunc(func(ctx context.Context) error {
+		errc := make(chan error, 1)
+		go func() { errc <- srv.Serve(l) }()
+		select {
+		case err := <-errc:
+			return err
+		case <-ctx.Done():
+		}
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if err := srv.Shutdown(sctx); err != nil {
+			_ = srv.Close()
+		}
+		<-errc
+		return ctx.Err()
+	})
+}
 
 // RunAll runs every part in an errgroup until ctx is done or one fails; the
 // first failure cancels the others. A part that returns nil or
