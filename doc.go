@@ -30,7 +30,10 @@
 //
 // # How the pieces compose
 //
-// The example daemons under examples/ wire the packages into this flow:
+// The example daemons under examples/ (a module of their own, so that etcd,
+// grpc and libcontainer never reach an importer of the SDK) wire the
+// packages into this flow; today the node agent exists, the controller and
+// the pilot do not yet:
 //
 //	image dir --imagefs.Build--> registry --imagefs pre-distribute--> node stores (unpacked layers)
 //	app request --sched.Place--> node --imagefs.Prepare (overlay)--> runc --netvlan.Attach--> VLAN
@@ -42,9 +45,12 @@
 //
 // Calls that block or do I/O take a context.Context first. Long-lived
 // components expose Run(ctx) error and leave the goroutines to the caller.
-// Errors are prefixed with the package name and wrap sentinels that callers
-// match with errors.Is, so bad input, not found, conflict and a failed
-// dependency can always be told apart. Nothing registers itself globally:
+// Errors have one shape: the package name once, what was wrong with which
+// value, then the cause ("netvlan: vlan 5000 out of range 1..4094"), and a
+// kind (ErrInvalid, ErrNotFound, ...) that callers match with errors.Is, so
+// bad input, not found, conflict and a failed dependency can always be told
+// apart. A zero Config means the documented defaults, or the constructor
+// refuses it naming the field. Nothing registers itself globally:
 // loggers, clocks, filesystem roots, endpoints and Prometheus registerers are
 // injected.
 //
