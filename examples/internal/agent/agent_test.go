@@ -19,6 +19,7 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
+	"golang.org/x/sys/unix"
 
 	"github.com/shoalkit/shoal/cgroupx"
 	"github.com/shoalkit/shoal/examples/internal/agent"
@@ -91,6 +92,10 @@ func newNode(t *testing.T) *node {
 			if err := store.Release(context.Background(), id); err != nil {
 				t.Errorf("release %s: %v", id, err)
 			}
+		}
+		mnts, _ := filepath.Glob(filepath.Join(n.cfg.VolumeDir, "*", "data"))
+		for _, m := range mnts {
+			_ = unix.Unmount(m, unix.MNT_DETACH)
 		}
 		dirs, _ := filepath.Glob("/sys/fs/cgroup/*/" + rcfg.CgroupParent)
 		for _, d := range dirs {
@@ -261,8 +266,16 @@ func TestAgent(t *testing.T) {
 		if got := memoryLimit(t, pid); got != 64<<20 {
 			t.Errorf("memory limit %d, want 64 MiB", got)
 		}
-		marker := filepath.Join(n.cfg.VolumeDir, "web-1", "marker")
+		marker := filepath.Join(n.cfg.VolumeDir, "web-1", "data", "marker")
 		waitFile(t, marker, "started\n")
+		// The volume is a file system of the size asked for.
+		var fs unix.Statfs_t
+		if err := unix.Statfs(filepath.Dir(marker), &fs); err != nil {
+			t.Fatal(err)
+		}
+		if size := int64(fs.Blocks) * fs.Bsize; size > 16<<20 || size < 12<<20 { //nolint:gosec // sizes of a small file system
+			t.Errorf("data volume of %d bytes, want about 16 MiB", size)
+		}
 		if ev := n.events("req-create"); !contains(ev, "Started") {
 			t.Errorf("events of req-create = %v, want Started", ev)
 		}
@@ -436,9 +449,26 @@ func TestAgent(t *testing.T) {
 		if _, err := n.cfg.Runtime.Get("web-1"); !errors.Is(err, container.ErrNotFound) {
 			t.Errorf("runtime still has web-1: %v", err)
 		}
-		if _, err := os.Stat(filepath.Join(n.cfg.VolumeDir, "web-1", "marker")); err != nil {
+		if _, err := os.Stat(filepath.Join(n.cfg.VolumeDir, "web-1", "disk.img")); err != nil {
 			t.Errorf("the data volume went with the instance: %v", err)
 		}
+		// The same instance made again finds its data.
+		again := web
+		again.Generation, again.RequestID = 3, "req-again"
+		again.Command = []string{"/bin/sh", "-c", "cat /export/marker; exec sleep 1000"}
+		n.put(again)
+		n.waitStatus("web-1", "running", running)
+		deadline = time.Now().Add(10 * time.Second)
+		for b, _ := os.ReadFile(n.cfg.Runtime.LogPath("web-1")); !strings.HasSuffix(string(b), "hello\nstarted\n"); b, _ = os.ReadFile(n.cfg.Runtime.LogPath("web-1")) {
+			if time.Now().After(deadline) {
+				t.Fatalf("the volume's data did not come back: log %q", b)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		if _, err := n.cli.Delete(t.Context(), state.DesiredKey("n1", "web-1")); err != nil {
+			t.Fatal(err)
+		}
+		waitGone(t, n, "web-1")
 	})
 }
 
@@ -511,8 +541,8 @@ func TestAgentFatInstances(t *testing.T) {
 	if st.IP != "10.88.0.5" {
 		t.Errorf("status IP %q", st.IP)
 	}
-	waitFile(t, filepath.Join(n.cfg.VolumeDir, "a-1", "hostname"), "c-10-88-0-5\n")
-	hosts, _ := os.ReadFile(filepath.Join(n.cfg.VolumeDir, "a-1", "hosts"))
+	waitFile(t, filepath.Join(n.cfg.VolumeDir, "a-1", "data", "hostname"), "c-10-88-0-5\n")
+	hosts, _ := os.ReadFile(filepath.Join(n.cfg.VolumeDir, "a-1", "data", "hosts"))
 	if !strings.Contains(string(hosts), "10.88.0.5\tc-10-88-0-5") {
 		t.Errorf("/etc/hosts in the container:\n%s", hosts)
 	}
@@ -523,8 +553,8 @@ func TestAgentFatInstances(t *testing.T) {
 	// Same VLAN reaches a-1; another VLAN does not.
 	n.put(fat("b-1", 10, "10.88.0.6/24", "for i in $(seq 50); do ping -c1 -W1 10.88.0.5 >/dev/null && { echo reached > /export/out; exec sleep 1000; }; sleep 0.1; done; echo unreachable > /export/out; exec sleep 1000"))
 	n.put(fat("c-1", 20, "10.88.0.7/24", "ping -c3 -W1 10.88.0.5 >/dev/null && echo reached > /export/out || echo unreachable > /export/out; exec sleep 1000"))
-	waitFile(t, filepath.Join(n.cfg.VolumeDir, "b-1", "out"), "reached\n")
-	waitFile(t, filepath.Join(n.cfg.VolumeDir, "c-1", "out"), "unreachable\n")
+	waitFile(t, filepath.Join(n.cfg.VolumeDir, "b-1", "data", "out"), "reached\n")
+	waitFile(t, filepath.Join(n.cfg.VolumeDir, "c-1", "data", "out"), "unreachable\n")
 
 	// Deleting a fat instance removes its port and namespace.
 	if _, err := n.cli.Delete(t.Context(), state.DesiredKey("n1", "c-1")); err != nil {

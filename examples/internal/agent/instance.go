@@ -217,7 +217,7 @@ func (a *Agent) start(ctx context.Context, inst *instance, img *imageConfig) err
 	}
 	spec.Mounts = append(spec.Mounts, files...)
 	if inst.spec.Volume != nil {
-		m, err := a.volume(inst.spec)
+		m, err := a.volume(ctx, inst.spec)
 		if err != nil {
 			return err
 		}
@@ -312,16 +312,6 @@ func (a *Agent) containerSpec(want state.Instance, rootfs string, img *imageConf
 	return s, nil
 }
 
-// volume returns the bind mount of the instance's data volume, creating
-// its directory; it survives the instance's deletion.
-func (a *Agent) volume(want state.Instance) (container.Mount, error) {
-	dir := filepath.Join(a.cfg.VolumeDir, want.ID)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return container.Mount{}, fail("VolumeFailed", "volume", err)
-	}
-	return container.Mount{Source: dir, Destination: want.Volume.Mount}, nil
-}
-
 // collect adds a started container to the metrics collector, replacing
 // what it knew of an earlier start.
 func (a *Agent) collect(spec state.Instance, pid int) {
@@ -358,6 +348,9 @@ func (a *Agent) remove(ctx context.Context, inst *instance) error {
 	}
 	if err := a.cfg.Store.Release(ctx, id); err != nil {
 		return fmt.Errorf("agent: remove %s: %w", id, err)
+	}
+	if err := a.unmountVolume(id); err != nil {
+		return err
 	}
 	return nil
 }

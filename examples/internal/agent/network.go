@@ -1,14 +1,10 @@
 package agent
 
 import (
-	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strings"
 
 	"github.com/shoalkit/shoal/examples/internal/container"
 	"github.com/shoalkit/shoal/examples/internal/state"
@@ -82,15 +78,7 @@ func delNetns(ctx context.Context, id string) error {
 	return ip(ctx, "netns", "delete", netnsName(id))
 }
 
-func ip(ctx context.Context, args ...string) error {
-	var stderr bytes.Buffer
-	cmd := exec.CommandContext(ctx, "ip", args...)
-	cmd.Stderr = &stderr
-	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("agent: ip %s: %w: %s", strings.Join(args, " "), err, strings.TrimSpace(stderr.String()))
-	}
-	return nil
-}
+func ip(ctx context.Context, args ...string) error { return run(ctx, "ip", args...) }
 
 // files writes the instance's /etc/hosts and /etc/resolv.conf into its own
 // directory under StateDir and returns them as read-only bind mounts. They

@@ -142,7 +142,9 @@ func HTTPServer(srv *http.Server, l net.Listener) Runner {
 		if err := srv.Shutdown(sctx); err != nil {
 			_ = srv.Close()
 		}
-		<-errc
+		if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+			return err
+		}
 		return ctx.Err()
 	})
 }
