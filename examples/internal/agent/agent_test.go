@@ -550,6 +550,17 @@ func TestAgentFatInstances(t *testing.T) {
 		t.Errorf("port tag %q, want 10", got)
 	}
 
+	// A port retagged behind the agent's back is put back on its VLAN.
+	port := sw.Vsctl(t, "--format=csv", "--no-headings", "--columns=name", "find", "Port", "external_ids:container_id=a-1")
+	sw.Vsctl(t, "set", "Port", port, "tag=30")
+	deadline := time.Now().Add(20 * time.Second)
+	for sw.Vsctl(t, "get", "Port", port, "tag") != "10" {
+		if time.Now().After(deadline) {
+			t.Fatal("the retagged port was not put back on VLAN 10")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+
 	// Same VLAN reaches a-1; another VLAN does not.
 	n.put(fat("b-1", 10, "10.88.0.6/24", "for i in $(seq 50); do ping -c1 -W1 10.88.0.5 >/dev/null && { echo reached > /export/out; exec sleep 1000; }; sleep 0.1; done; echo unreachable > /export/out; exec sleep 1000"))
 	n.put(fat("c-1", 20, "10.88.0.7/24", "ping -c3 -W1 10.88.0.5 >/dev/null && echo reached > /export/out || echo unreachable > /export/out; exec sleep 1000"))
@@ -560,7 +571,7 @@ func TestAgentFatInstances(t *testing.T) {
 	if _, err := n.cli.Delete(t.Context(), state.DesiredKey("n1", "c-1")); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(20 * time.Second)
+	deadline = time.Now().Add(20 * time.Second)
 	for {
 		ports := sw.Vsctl(t, "--format=csv", "--no-headings", "--columns=name", "find", "Port", "external_ids:container_id=c-1")
 		_, nsErr := os.Stat("/run/netns/shoal-c-1")

@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 
@@ -20,6 +21,16 @@ type Network interface {
 	// Detach removes the container's ports; detaching what is not there
 	// does nothing.
 	Detach(ctx context.Context, id string) error
+	// Reconcile makes the switch carry exactly these ports, fixing a
+	// drifted tag in place and adding back what a restart of the switch
+	// lost; it returns how many ports it changed.
+	Reconcile(ctx context.Context, want []Port) (changed int, err error)
+}
+
+// Port is a fat instance's place on the switch, for Reconcile.
+type Port struct {
+	ID, Netns string
+	Network   state.Network
 }
 
 // SwitchNetwork is Network over a netvlan Switch: the container's port on
@@ -33,10 +44,7 @@ var _ Network = SwitchNetwork{}
 
 // Attach implements Network.
 func (n SwitchNetwork) Attach(ctx context.Context, id, netns string, net state.Network) (string, error) {
-	p, err := n.Switch.Attach(ctx, netvlan.Attachment{
-		ContainerID: id, Netns: netns, VLAN: net.VLAN, Addr: net.IP, Gateway: net.Gateway,
-		Rate: netvlan.RateLimit{Egress: net.EgressBps, Ingress: net.IngressBps},
-	})
+	p, err := n.Switch.Attach(ctx, attachment(id, netns, net))
 	if err != nil {
 		return "", err
 	}
@@ -46,6 +54,30 @@ func (n SwitchNetwork) Attach(ctx context.Context, id, netns string, net state.N
 // Detach implements Network.
 func (n SwitchNetwork) Detach(ctx context.Context, id string) error {
 	return n.Switch.Detach(ctx, id)
+}
+
+// Reconcile implements Network.
+func (n SwitchNetwork) Reconcile(ctx context.Context, want []Port) (int, error) {
+	as := make([]netvlan.Attachment, len(want))
+	for i, p := range want {
+		as[i] = attachment(p.ID, p.Netns, p.Network)
+	}
+	rep, err := n.Switch.Reconcile(ctx, as)
+	if err != nil {
+		return 0, err
+	}
+	changed := len(rep.Added) + len(rep.Removed) + len(rep.Retagged) + len(rep.Orphaned)
+	if len(rep.Failed) > 0 {
+		return changed, fmt.Errorf("agent: %d ports could not be made: %w", len(rep.Failed), rep.Failed[0].Err)
+	}
+	return changed, nil
+}
+
+func attachment(id, netns string, net state.Network) netvlan.Attachment {
+	return netvlan.Attachment{
+		ContainerID: id, Netns: netns, VLAN: net.VLAN, Addr: net.IP, Gateway: net.Gateway,
+		Rate: netvlan.RateLimit{Egress: net.EgressBps, Ingress: net.IngressBps},
+	}
 }
 
 // netnsName is the named network namespace of a fat instance; it outlives

@@ -27,6 +27,7 @@ func (a *Agent) reconcile(ctx context.Context) {
 		a.converge(ctx, id, want)
 	}
 	if loaded {
+		a.reconcileNetwork(ctx)
 		for _, id := range a.ids() {
 			_, isDesired := desired[id]
 			_, isBad := bad[id]
@@ -36,6 +37,29 @@ func (a *Agent) reconcile(ctx context.Context) {
 		}
 	}
 	a.writeStatuses(ctx)
+}
+
+// reconcileNetwork puts the switch back to the fat instances' ports: a
+// retagged port is fixed, one a switch restart lost is added back.
+func (a *Agent) reconcileNetwork(ctx context.Context) {
+	if a.cfg.Network == nil {
+		return
+	}
+	var want []Port
+	a.mu.Lock()
+	for _, inst := range a.insts {
+		if inst.netns != "" && inst.spec.Network != nil {
+			want = append(want, Port{ID: inst.spec.ID, Netns: inst.netns, Network: *inst.spec.Network})
+		}
+	}
+	a.mu.Unlock()
+	changed, err := a.cfg.Network.Reconcile(ctx, want)
+	if err != nil {
+		a.log.Warn("reconciling the switch", "err", err)
+	}
+	if changed > 0 {
+		a.log.Info("switch reconciled", "changed", changed)
+	}
 }
 
 // ids are the managed instances' ids.
