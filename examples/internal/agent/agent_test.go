@@ -88,7 +88,7 @@ func newNode(t *testing.T) *node {
 			_ = rt.Delete(context.Background(), in.ID, 0)
 		}
 		// Every rootfs the test's instances had, in the runtime or not.
-		for _, id := range []string{"web-1", "crash-1", "nope-1", "bad-1", "a-1", "b-1", "c-1"} {
+		for _, id := range []string{"web-1", "crash-1", "nope-1", "bad-1", "user-1", "a-1", "b-1", "c-1"} {
 			if err := store.Release(context.Background(), id); err != nil {
 				t.Errorf("release %s: %v", id, err)
 			}
@@ -346,6 +346,26 @@ func TestAgent(t *testing.T) {
 			t.Errorf("memory limit after resize %d, want 128 MiB", got)
 		}
 		web = resized
+	})
+
+	t.Run("runs as the user the spec asks, without privileges", func(t *testing.T) {
+		n.put(state.Instance{
+			ID: "user-1", App: "user", Generation: 1, RequestID: "req-user", Image: n.image, Kind: state.Thin,
+			User: "65534:65534", Command: []string{"/bin/sh", "-c", "id -u; id -g; grep -E '^(NoNewPrivs|CapEff)' /proc/self/status; exec sleep 1000"},
+		})
+		n.waitStatus("user-1", "running", running)
+		want := "65534\n65534\nCapEff:\t0000000000000000\nNoNewPrivs:\t1\n" // /proc/self/status order
+		deadline := time.Now().Add(10 * time.Second)
+		for b, _ := os.ReadFile(n.cfg.Runtime.LogPath("user-1")); string(b) != want; b, _ = os.ReadFile(n.cfg.Runtime.LogPath("user-1")) {
+			if time.Now().After(deadline) {
+				t.Fatalf("user-1 printed %q, want %q", b, want)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		if _, err := n.cli.Delete(t.Context(), state.DesiredKey("n1", "user-1")); err != nil {
+			t.Fatal(err)
+		}
+		waitGone(t, n, "user-1")
 	})
 
 	t.Run("a malformed value is reported and skipped", func(t *testing.T) {
