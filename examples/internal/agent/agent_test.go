@@ -40,7 +40,7 @@ func TestMain(m *testing.M) {
 // node is one agent's world: etcd, a registry holding busybox, a store,
 // a runtime, and the agent running until stop.
 type node struct {
-	t       *testing.T
+	t       testing.TB
 	etcdDir string
 	etcd    *embedetcd.Server
 	cli     *clientv3.Client
@@ -48,9 +48,10 @@ type node struct {
 	cfg     agent.Config
 	agent   *agent.Agent
 	stop    func()
+	ids     []string // every instance put, for the clean-up
 }
 
-func newNode(t *testing.T) *node {
+func newNode(t testing.TB) *node {
 	t.Helper()
 	testenv.Require(t, testenv.Root, testenv.Runc, testenv.Cgroups, testenv.OCIRegistry)
 	n := &node{t: t, etcdDir: t.TempDir()}
@@ -88,7 +89,7 @@ func newNode(t *testing.T) *node {
 			_ = rt.Delete(context.Background(), in.ID, 0)
 		}
 		// Every rootfs the test's instances had, in the runtime or not.
-		for _, id := range []string{"web-1", "crash-1", "nope-1", "bad-1", "user-1", "a-1", "b-1", "c-1"} {
+		for _, id := range append(n.ids, "bad-1") {
 			if err := store.Release(context.Background(), id); err != nil {
 				t.Errorf("release %s: %v", id, err)
 			}
@@ -145,6 +146,7 @@ func (n *node) startAgent() {
 func (n *node) put(in state.Instance) {
 	n.t.Helper()
 	in.Node = "n1"
+	n.ids = append(n.ids, in.ID)
 	val, _ := json.Marshal(in)
 	if _, err := n.cli.Put(n.t.Context(), state.DesiredKey("n1", in.ID), string(val)); err != nil {
 		n.t.Fatal(err)
