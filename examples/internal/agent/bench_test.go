@@ -30,8 +30,10 @@ func BenchmarkDesiredToRunning(b *testing.B) {
 	for b.Loop() {
 		id := fmt.Sprintf("b-%d", i)
 		i++
-		in := state.Instance{ID: id, App: "bench", Generation: 1, RequestID: id, Image: n.image, Kind: state.Thin,
-			Command: []string{"/bin/sleep", "1000"}, Resources: state.Resources{MemoryBytes: 32 << 20}}
+		in := state.Instance{
+			ID: id, App: "bench", Generation: 1, RequestID: id, Image: n.image, Kind: state.Thin,
+			Command: []string{"/bin/sleep", "1000"}, Resources: state.Resources{MemoryBytes: 32 << 20},
+		}
 		wch := n.cli.Watch(b.Context(), state.StatusKey("n1", id))
 		start := time.Now()
 		n.put(in)
