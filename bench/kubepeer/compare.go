@@ -7,10 +7,12 @@ import (
 	"io"
 	"runtime"
 	"slices"
+	"strings"
 	"time"
 
 	v1 "k8s.io/api/core/v1"
 
+	"github.com/shoalkit/shoal/internal/errs"
 	"github.com/shoalkit/shoal/sched"
 )
 
@@ -150,7 +152,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		return nil, err
 	}
 	rep := &Report{Config: cfg, Fleet: f, GOMAXPROCS: runtime.GOMAXPROCS(0)}
-	var violations []error
+	var violations []string
 	for _, m := range cfg.Modes {
 		apps := cfg.ExactApps
 		if m == Sampled {
@@ -167,14 +169,14 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 			rep.Rows = append(rep.Rows, *row)
 			for _, v := range []error{row.Kube.Quality.Violation, row.Sched.Quality.Violation} {
 				if v != nil {
-					violations = append(violations, fmt.Errorf("%s %s: %w", sc.Name, m, v))
+					violations = append(violations, fmt.Sprintf("%s %s: %s", sc.Name, m, strings.TrimPrefix(v.Error(), "kubepeer: ")))
 				}
 			}
 			fmt.Fprintf(cfg.Progress, "%s\n", row.summary())
 		}
 	}
 	if len(violations) > 0 {
-		return rep, wrapError(ErrViolation, errors.Join(violations...), "%d segments broke a rule", len(violations))
+		return rep, newError(ErrViolation, "%d segments broke a rule: %s", len(violations), strings.Join(violations, "; "))
 	}
 	return rep, nil
 }
@@ -191,11 +193,11 @@ func runRow(ctx context.Context, cfg Config, f *Fleet, m Mode, sc Scenario, apps
 	for run := 0; run < cfg.Runs; run++ {
 		if row.Inexpressible == nil {
 			if err := kubeSegment(ctx, cfg, f, m, reqs, pods, podApp, row, run == 0); err != nil {
-				return nil, fmt.Errorf("%s %s run %d: %w", sc.Name, m, run+1, err)
+				return nil, within(err, "%s %s run %d: kube-scheduler", sc.Name, m, run+1)
 			}
 		}
 		if err := schedSegment(cfg, f, m, reqs, row, run == 0); err != nil {
-			return nil, fmt.Errorf("%s %s run %d: %w", sc.Name, m, run+1, err)
+			return nil, within(err, "%s %s run %d: sched", sc.Name, m, run+1)
 		}
 	}
 	row.Sched.Evaluated, row.Sched.EvaluatedNote = schedEvaluated(cfg, m)
@@ -317,4 +319,15 @@ func median(d []time.Duration) time.Duration {
 	s := slices.Clone(d)
 	slices.Sort(s)
 	return s[len(s)/2]
+}
+
+// within adds where err happened, keeping its kind (ErrUnavailable for an
+// error of no kind of ours).
+func within(err error, format string, args ...any) error {
+	kind := ErrUnavailable
+	var e *errs.Error
+	if errors.As(err, &e) {
+		kind = e.Kind
+	}
+	return wrapError(kind, err, format, args...)
 }

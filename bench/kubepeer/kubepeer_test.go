@@ -262,3 +262,16 @@ func TestZeroConfigIsDefault(t *testing.T) {
 		t.Fatalf("zero config became %+v, want the defaults %+v", got, d)
 	}
 }
+
+func TestWithinKeepsKindAndPrefixOnce(t *testing.T) {
+	err := within(newError(ErrViolation, "pod %q scheduled twice", "a-0"), "%s %s run %d: kube-scheduler", "plain", Exact, 1)
+	if err := errs.CheckShape(err, "kubepeer", ErrViolation); err != nil {
+		t.Fatal(err)
+	}
+	if want := `kubepeer: plain exact run 1: kube-scheduler: pod "a-0" scheduled twice`; err.Error() != want {
+		t.Fatalf("%q, want %q", err, want)
+	}
+	if err := errs.CheckShape(within(errors.New("informers did not sync"), "setup"), "kubepeer", ErrUnavailable); err != nil {
+		t.Fatal(err)
+	}
+}
