@@ -25,7 +25,7 @@ TESTFLAGS ?=
 BENCH ?= .
 BENCHCOUNT ?= 6
 
-.PHONY: test deps fmt fmt-check vet lint unit bench
+.PHONY: test deps fmt fmt-check vet lint unit bench bench-kubepeer
 
 test: deps fmt-check vet lint unit
 
@@ -58,3 +58,11 @@ bench:
 	{ $(GO) test -run '^$$' -bench '$(BENCH)' -benchmem -count $(BENCHCOUNT) ./... ; \
 	  cd examples && $(GO) test -run '^$$' -bench '$(BENCH)' -benchmem -count $(BENCHCOUNT) ./... ; } | tee bench.txt
 	$(TOOL) benchstat bench.txt
+
+# sched beside kube-scheduler in one process, same fleet, same requests
+# (bench/kubepeer: a module of its own, so the SDK never requires Kubernetes,
+# and outside make test). The first build fetches k8s.io/kubernetes from the
+# module proxy and compiles it: about 6 minutes. Prints the Markdown table of
+# BENCHMARKS.md's sched section; runs for a few minutes.
+bench-kubepeer:
+	cd bench/kubepeer && GOMAXPROCS=2 $(GO) run ./cmd/kubepeer
