@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -233,7 +234,7 @@ func (h Host) hardware(fact string) (string, error) {
 	switch {
 	case fact == "cpus":
 		v, err := h.readFile("/proc/cpuinfo")
-		return strconv.Itoa(strings.Count(v, "\nprocessor")+boolInt(strings.HasPrefix(v, "processor"))), err
+		return strconv.Itoa(strings.Count(v, "\nprocessor") + boolInt(strings.HasPrefix(v, "processor"))), err
 	case fact == "memtotal":
 		v, err := h.readFile("/proc/meminfo")
 		if err != nil {
@@ -303,10 +304,10 @@ func readKmsg(ctx context.Context, root string, since time.Time) ([]string, erro
 			return out, ctx.Err()
 		}
 		n, err := unix.Read(fd, buf)
-		if err == unix.EAGAIN || n <= 0 {
+		if errors.Is(err, unix.EAGAIN) || (err == nil && n <= 0) {
 			break
 		}
-		if err == unix.EPIPE { // overwritten while reading: skip on
+		if errors.Is(err, unix.EPIPE) { // overwritten while reading: skip on
 			continue
 		}
 		if err != nil {

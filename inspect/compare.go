@@ -48,8 +48,30 @@ func order(a, b string) (int, bool) {
 	return compareVersions(a, b), true
 }
 
-var sizeUnits = map[string]float64{"": 1, "%": 1, "k": 1e3, "m": 1e6, "g": 1e9, "t": 1e12,
-	"kib": 1 << 10, "mib": 1 << 20, "gib": 1 << 30, "tib": 1 << 40, "kb": 1e3, "mb": 1e6, "gb": 1e9, "tb": 1e12}
+// unitMultiplier returns what a size unit multiplies by.
+func unitMultiplier(unit string) (float64, bool) {
+	switch unit {
+	case "", "%":
+		return 1, true
+	case "k", "kb":
+		return 1e3, true
+	case "m", "mb":
+		return 1e6, true
+	case "g", "gb":
+		return 1e9, true
+	case "t", "tb":
+		return 1e12, true
+	case "kib":
+		return 1 << 10, true
+	case "mib":
+		return 1 << 20, true
+	case "gib":
+		return 1 << 30, true
+	case "tib":
+		return 1 << 40, true
+	}
+	return 0, false
+}
 
 func parseSize(s string) (float64, bool) {
 	i := strings.IndexFunc(s, func(r rune) bool { return !unicode.IsDigit(r) && r != '.' })
@@ -57,7 +79,7 @@ func parseSize(s string) (float64, bool) {
 	if i >= 0 {
 		num, unit = s[:i], strings.ToLower(s[i:])
 	}
-	mult, ok := sizeUnits[unit]
+	mult, ok := unitMultiplier(unit)
 	if !ok || num == "" {
 		return 0, false
 	}

@@ -28,9 +28,6 @@ var (
 	ErrClosed = errors.New("inspect: closed")
 )
 
-// kinds lists the sentinels, for the shape test.
-var kinds = []error{ErrInvalid, ErrNotFound, ErrDenied, ErrRateLimited, ErrUnavailable, ErrClosed}
-
 // newError returns an error of the given kind whose message is
 // "inspect: " + fmt.Sprintf(format, args...).
 func newError(kind error, format string, args ...any) error {

@@ -49,8 +49,10 @@ type InspectorConfig struct {
 
 // DefaultInspectorConfig returns the defaults.
 func DefaultInspectorConfig() InspectorConfig {
-	return InspectorConfig{QueryTimeout: 2 * time.Second, Retries: 2, RelayFactor: 2, ProbePeers: 3,
-		NewSpecInterval: 30 * time.Second, DetailConcurrency: 32}
+	return InspectorConfig{
+		QueryTimeout: 2 * time.Second, Retries: 2, RelayFactor: 2, ProbePeers: 3,
+		NewSpecInterval: 30 * time.Second, DetailConcurrency: 32,
+	}
 }
 
 func (c InspectorConfig) withDefaults() InspectorConfig {
@@ -130,8 +132,10 @@ func (in *Inspector) Round(ctx context.Context, spec *Spec) (*Report, error) {
 		return nil, err
 	}
 	start := in.cfg.Now()
-	r := &round{spec: spec, members: map[string]*MemberReport{}, addrs: map[string]*net.UDPAddr{},
-		acked: map[string]bool{}, health: &Health{}}
+	r := &round{
+		spec: spec, members: map[string]*MemberReport{}, addrs: map[string]*net.UDPAddr{},
+		acked: map[string]bool{}, health: &Health{},
+	}
 	in.snapshot(r)
 	for attempt := 0; attempt <= in.cfg.Retries; attempt++ {
 		pending := r.pending()
@@ -171,8 +175,10 @@ func (in *Inspector) admit(version uint64) error {
 func (in *Inspector) snapshot(r *round) {
 	want := specTagValue(r.spec)
 	for _, m := range in.node.serf.Members() {
-		mr := &MemberReport{Name: m.Name, Addr: net.JoinHostPort(m.Addr.String(), strconv.Itoa(int(m.Port))),
-			Tags: m.Tags, HeldSpec: m.Tags[SpecTag]}
+		mr := &MemberReport{
+			Name: m.Name, Addr: net.JoinHostPort(m.Addr.String(), strconv.Itoa(int(m.Port))),
+			Tags: m.Tags, HeldSpec: m.Tags[SpecTag],
+		}
 		mr.SpecDrift = mr.HeldSpec != want
 		switch m.Status {
 		case serf.StatusFailed:
@@ -293,9 +299,20 @@ func (in *Inspector) pingAll(ctx context.Context, r *round, names []string) map[
 			if ctx.Err() != nil {
 				return nil
 			}
-			_, err := in.node.serf.Memberlist().Ping(name, r.addrs[name])
+			// Three tries: a lost ping or ack must not make a member
+			// unreachable on a lossy network.
+			ok := false
+			for range 3 {
+				if _, err := in.node.serf.Memberlist().Ping(name, r.addrs[name]); err == nil {
+					ok = true
+					break
+				}
+				if ctx.Err() != nil {
+					break
+				}
+			}
 			mu.Lock()
-			out[name] = err == nil
+			out[name] = ok
 			mu.Unlock()
 			return nil
 		})

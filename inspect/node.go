@@ -66,6 +66,9 @@ type NodeConfig struct {
 	// QueryConcurrency is how many queries the node answers at once; more
 	// are dropped and counted (default 4).
 	QueryConcurrency int
+	// Tune, when set, adjusts memberlist's configuration after the
+	// profile is applied (probe and gossip timing for a crowded host).
+	Tune func(*memberlist.Config)
 	// Events receives member joins, leaves and failures; a full channel
 	// drops the event (counted in Stats). Nil: none sent.
 	Events chan<- MemberEvent
@@ -146,6 +149,9 @@ func NewNode(cfg NodeConfig, agent *Agent) (*Node, error) {
 	ml.AdvertiseAddr = cfg.AdvertiseAddr
 	ml.Transport = cfg.Transport
 	ml.Logger = logger
+	if cfg.Tune != nil {
+		cfg.Tune(ml)
+	}
 	if len(cfg.Keys) > 0 {
 		kr, err := memberlist.NewKeyring(cfg.Keys, cfg.Keys[0])
 		if err != nil {

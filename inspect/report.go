@@ -28,7 +28,9 @@ const (
 )
 
 // Statuses lists the member statuses in report order.
-var Statuses = []MemberStatus{StatusPassed, StatusFailed, StatusStale, StatusDead, StatusLeft, StatusUnreachable, StatusSilent}
+func Statuses() []MemberStatus {
+	return []MemberStatus{StatusPassed, StatusFailed, StatusStale, StatusDead, StatusLeft, StatusUnreachable, StatusSilent}
+}
 
 // MemberReport is one member's line of a round.
 type MemberReport struct {
@@ -83,18 +85,20 @@ type Health struct {
 
 // Report is one round: every member serf knew at its start, accounted.
 type Report struct {
-	Spec    uint64                 `json:"spec"`
-	Started time.Time              `json:"started"`
-	Took    Duration               `json:"took"`
-	Members []MemberReport         `json:"members"`
-	Counts  map[MemberStatus]int   `json:"counts"`
-	Health  Health                 `json:"health"`
+	Spec    uint64               `json:"spec"`
+	Started time.Time            `json:"started"`
+	Took    Duration             `json:"took"`
+	Members []MemberReport       `json:"members"`
+	Counts  map[MemberStatus]int `json:"counts"`
+	Health  Health               `json:"health"`
 	byName  map[string]int
 }
 
 func (r *round) report(spec *Spec, start, end time.Time) *Report {
-	rep := &Report{Spec: spec.Version, Started: start, Took: Duration(end.Sub(start)),
-		Counts: map[MemberStatus]int{}, Health: *r.health, byName: map[string]int{}}
+	rep := &Report{
+		Spec: spec.Version, Started: start, Took: Duration(end.Sub(start)),
+		Counts: map[MemberStatus]int{}, Health: *r.health, byName: map[string]int{},
+	}
 	for _, m := range r.members {
 		rep.Members = append(rep.Members, *m)
 	}
@@ -137,7 +141,7 @@ func (r *Report) WriteText(w io.Writer) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(tw, "spec v%d  %d members  took %v\n", r.Spec, len(r.Members), time.Duration(r.Took).Round(time.Millisecond))
 	var counts []string
-	for _, s := range Statuses {
+	for _, s := range Statuses() {
 		if r.Counts[s] > 0 {
 			counts = append(counts, fmt.Sprintf("%s %d", s, r.Counts[s]))
 		}

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"maps"
 	"regexp"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -64,8 +63,15 @@ const (
 	KindCommand Kind = "command"
 )
 
-var kindList = []Kind{KindSysctl, KindKernel, KindOS, KindPackage, KindBinary, KindFileHash,
-	KindProcess, KindMount, KindDiskFree, KindHardware, KindKernelLog, KindCommand}
+// known reports whether k is one of the kinds above.
+func (k Kind) known() bool {
+	switch k {
+	case KindSysctl, KindKernel, KindOS, KindPackage, KindBinary, KindFileHash,
+		KindProcess, KindMount, KindDiskFree, KindHardware, KindKernelLog, KindCommand:
+		return true
+	}
+	return false
+}
 
 // Op compares an observed value with the wanted one.
 type Op string
@@ -191,7 +197,7 @@ func (c *Check) validate() error {
 	if !idPattern.MatchString(c.ID) {
 		return newError(ErrInvalid, "check id %q: want 1..%d of [a-zA-Z0-9._-]", c.ID, maxIDLen)
 	}
-	if !slices.Contains(kindList, c.Kind) {
+	if !c.Kind.known() {
 		return newError(ErrInvalid, "check %s: unknown kind %q", c.ID, c.Kind)
 	}
 	switch c.Op {
@@ -209,8 +215,10 @@ func (c *Check) validate() error {
 	if len(c.Args) > maxArgs || (c.Fix != nil && len(c.Fix.Command) > maxArgs) {
 		return newError(ErrInvalid, "check %s: more than %d arguments", c.ID, maxArgs)
 	}
-	needKey := map[Kind]bool{KindSysctl: true, KindPackage: true, KindFileHash: true, KindProcess: true,
-		KindMount: true, KindDiskFree: true, KindHardware: true, KindKernelLog: true}
+	needKey := map[Kind]bool{
+		KindSysctl: true, KindPackage: true, KindFileHash: true, KindProcess: true,
+		KindMount: true, KindDiskFree: true, KindHardware: true, KindKernelLog: true,
+	}
 	if needKey[c.Kind] && c.Key == "" {
 		return newError(ErrInvalid, "check %s: kind %s needs a key", c.ID, c.Kind)
 	}

@@ -215,6 +215,7 @@ func TestErrorShapes(t *testing.T) {
 		"verdict":         verdictErr,
 		"agent name":      agentErr,
 	}
+	kinds := []error{ErrInvalid, ErrNotFound, ErrDenied, ErrRateLimited, ErrUnavailable, ErrClosed}
 	for name, err := range tests {
 		if e := errs.CheckShape(err, "inspect", kinds...); e != nil {
 			t.Errorf("%s: %v", name, e)

@@ -18,14 +18,14 @@ const MaxVerdictBytes = 1024
 // node's SpecTag). The bitmap encoding of 500 checks is therefore
 // 1 + 63 = 64 bytes whatever the version.
 const (
-	codecV1     = 1 << 6
-	codecMask   = 0xc0
-	encShift    = 4
-	encPass     = 0 // every check passed; no body
-	encBitmap   = 1 // body: bitmap of failed checks, bit i of byte i/8, trailing zero bytes trimmed
-	encList     = 2 // body: uvarint count, then uvarint gaps between failed indices
-	encStale    = 3 // body: uvarint version the agent holds (0: none); echo is its low bits
-	echoMask    = 0x0f
+	codecV1   = 1 << 6
+	codecMask = 0xc0
+	encShift  = 4
+	encPass   = 0 // every check passed; no body
+	encBitmap = 1 // body: bitmap of failed checks, bit i of byte i/8, trailing zero bytes trimmed
+	encList   = 2 // body: uvarint count, then uvarint gaps between failed indices
+	encStale  = 3 // body: uvarint version the agent holds (0: none); echo is its low bits
+	echoMask  = 0x0f
 )
 
 // Verdict is a node's answer to an inspection query.

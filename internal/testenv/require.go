@@ -26,6 +26,8 @@ const (
 	Lxcfs       Component = "lxcfs"      // lxcfs, the FUSE peer cgroupx is measured against
 	Containerd  Component = "containerd" // containerd and ctr, the peer imagefs is measured against
 	Umoci       Component = "umoci"      // umoci, an independent OCI image unpacker
+	Iptables    Component = "iptables"   // iptables, to cut paths and drop packets inside a test's netns
+	Serf        Component = "serf"       // Debian's serf agent, unpacked (not installed) as an independent peer
 )
 
 // IntegrationEnv is the environment variable that decides what a missing
@@ -66,6 +68,10 @@ func specOf(c Component) (componentSpec, bool) {
 		return componentSpec{packages: []string{"umoci"}}, true
 	case Containerd:
 		return componentSpec{packages: []string{"containerd"}, root: true}, true
+	case Iptables:
+		return componentSpec{packages: []string{"iptables", "iproute2"}, root: true}, true
+	case Serf:
+		return componentSpec{packages: []string{"apt", "dpkg"}, check: checkSerf}, true
 	case Lxcfs:
 		return componentSpec{packages: []string{"lxcfs"}, root: true, check: checkFuse}, true
 	}
