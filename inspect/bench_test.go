@@ -41,7 +41,9 @@ func BenchmarkRound(b *testing.B) {
 					b.Fatal(err)
 				}
 				if rep.Counts[StatusPassed] != n {
-					b.Fatalf("counts %v", rep.Counts)
+					var sb strings.Builder
+					_ = rep.WriteText(&sb)
+					b.Fatalf("counts %v\n%s", rep.Counts, sb.String())
 				}
 				ds = append(ds, time.Duration(rep.Took))
 			}

@@ -109,7 +109,11 @@ func startCluster(t testing.TB, o clusterOpts) *cluster {
 			t.Fatal(err)
 		}
 	}
-	c.waitMembers(0, o.n)
+	// Every member, not only the inspector, must know the whole cluster
+	// before a round: right after a join storm some still learn of others.
+	for k := range o.n {
+		c.waitMembers(k, o.n)
+	}
 	return c
 }
 

@@ -204,32 +204,97 @@ func (r *round) pending() []string {
 }
 
 // filterBudget keeps a query's node filter well inside serf's 1,024-byte
-// query limit; a longer list is sent unfiltered and extra replies ignored.
+// query limit: a re-query of more silent members is split into several
+// filtered queries, sent together, so that only the silent ones answer.
 const filterBudget = 600
 
-// query runs one attempt on the pending members and records the verdicts.
+// chunks splits names into lists whose node filter fits filterBudget.
+func chunks(names []string) [][]string {
+	var out [][]string
+	var cur []string
+	size := 0
+	for _, n := range names {
+		if size+len(n)+8 > filterBudget && len(cur) > 0 {
+			out = append(out, cur)
+			cur, size = nil, 0
+		}
+		cur = append(cur, n)
+		size += len(n) + 8
+	}
+	if len(cur) > 0 {
+		out = append(out, cur)
+	}
+	return out
+}
+
+// reply is one verdict or ack an attempt received.
+type reply struct {
+	from    string
+	payload []byte
+	ack     bool
+}
+
+// query runs one attempt on the pending members and records the verdicts:
+// the first attempt asks every member, a re-query asks the silent ones
+// through node filters, relayed.
 func (in *Inspector) query(ctx context.Context, r *round, pending []string, attempt int) {
-	params := &serf.QueryParam{RequestAck: true, Timeout: in.cfg.QueryTimeout}
+	lists := [][]string{nil}
+	relay := uint8(0)
 	if attempt > 0 {
-		params.RelayFactor = in.cfg.RelayFactor
+		lists, relay = chunks(pending), in.cfg.RelayFactor
 	}
-	if size := len(pending) * 8; attempt > 0 && size+sumLen(pending) < filterBudget {
-		params.FilterNodes = pending
-	}
-	r.health.Attempts++
-	resp, err := in.node.serf.Query(QueryInspect, encodeQuery(r.spec.Version, nil), params)
-	if err != nil {
-		r.health.QueryErrors++
-		in.cfg.Logger.Warn("inspect: query", "attempt", attempt, "err", err)
-		return
-	}
-	defer resp.Close()
 	waiting := map[string]bool{}
 	for _, p := range pending {
 		waiting[p] = true
 	}
+	replies := make(chan reply, len(pending)+1)
+	var wg sync.WaitGroup
+	var open []*serf.QueryResponse
+	for _, filter := range lists {
+		r.health.Attempts++
+		resp, err := in.node.serf.Query(QueryInspect, encodeQuery(r.spec.Version, nil),
+			&serf.QueryParam{RequestAck: true, Timeout: in.cfg.QueryTimeout, RelayFactor: relay, FilterNodes: filter})
+		if err != nil {
+			r.health.QueryErrors++
+			in.cfg.Logger.Warn("inspect: query", "attempt", attempt, "err", err)
+			continue
+		}
+		open = append(open, resp)
+		wg.Go(func() { drain(ctx, resp, replies) })
+	}
+	go func() { wg.Wait(); close(replies) }()
+	for rp := range replies {
+		if rp.ack {
+			r.acked[rp.from] = true
+			continue
+		}
+		m := r.members[rp.from]
+		if m == nil || !waiting[rp.from] {
+			continue // a member that joined after the snapshot, or a duplicate
+		}
+		v, err := DecodeVerdict(rp.payload, r.spec.Version, len(r.spec.Checks))
+		if err != nil {
+			r.health.BadReplies++
+			m.Reason = err.Error()
+			continue
+		}
+		delete(waiting, rp.from)
+		m.Attempts, m.Relayed = attempt+1, attempt > 0
+		m.setVerdict(r.spec, v)
+		if len(waiting) == 0 {
+			for _, resp := range open {
+				resp.Close() // every member answered: end the attempt early
+			}
+		}
+	}
+}
+
+// drain forwards an open query's acks and replies until it ends; serf's
+// channels hold only as many as there were members, so it never waits.
+func drain(ctx context.Context, resp *serf.QueryResponse, out chan<- reply) {
+	defer resp.Close()
 	acks, replies := resp.AckCh(), resp.ResponseCh()
-	for (acks != nil || replies != nil) && len(waiting) > 0 {
+	for acks != nil || replies != nil {
 		select {
 		case <-ctx.Done():
 			return
@@ -238,35 +303,15 @@ func (in *Inspector) query(ctx context.Context, r *round, pending []string, atte
 				acks = nil
 				continue
 			}
-			r.acked[name] = true
+			out <- reply{from: name, ack: true}
 		case nr, ok := <-replies:
 			if !ok {
 				replies = nil
 				continue
 			}
-			m := r.members[nr.From]
-			if m == nil || !waiting[nr.From] {
-				continue // a member that joined after the snapshot, or a duplicate
-			}
-			v, err := DecodeVerdict(nr.Payload, r.spec.Version, len(r.spec.Checks))
-			if err != nil {
-				r.health.BadReplies++
-				m.Reason = err.Error()
-				continue
-			}
-			delete(waiting, nr.From)
-			m.Attempts, m.Relayed = attempt+1, attempt > 0
-			m.setVerdict(r.spec, v)
+			out <- reply{from: nr.From, payload: nr.Payload}
 		}
 	}
-}
-
-func sumLen(s []string) int {
-	n := 0
-	for _, x := range s {
-		n += len(x)
-	}
-	return n
 }
 
 // confirmRelayed pings directly every member that answered only through

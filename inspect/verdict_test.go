@@ -3,6 +3,7 @@ package inspect
 import (
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -163,4 +164,26 @@ func evens(n int) []int {
 		out = append(out, i)
 	}
 	return out
+}
+
+func TestChunks(t *testing.T) {
+	var names []string
+	for i := range 200 {
+		names = append(names, "node-"+string(rune('a'+i%26))+"-"+strings.Repeat("x", i%7))
+	}
+	got := chunks(names)
+	var all []string
+	for _, c := range got {
+		size := 0
+		for _, n := range c {
+			size += len(n) + 8
+		}
+		if size > filterBudget {
+			t.Errorf("chunk of %d bytes over %d", size, filterBudget)
+		}
+		all = append(all, c...)
+	}
+	if !slices.Equal(all, names) || len(got) < 2 {
+		t.Errorf("%d chunks lose or reorder names", len(got))
+	}
 }
