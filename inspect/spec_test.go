@@ -222,3 +222,21 @@ func TestErrorShapes(t *testing.T) {
 		}
 	}
 }
+
+// TestZeroConfigs: a zero Config means the documented defaults.
+func TestZeroConfigs(t *testing.T) {
+	a := AgentConfig{}.withDefaults()
+	if d := DefaultAgentConfig(); a.CheckTimeout != d.CheckTimeout || a.Parallel != d.Parallel ||
+		a.CacheTTL != d.CacheTTL || a.FixInterval != d.FixInterval || a.Host.Root != "/" || a.Logger == nil {
+		t.Errorf("zero AgentConfig: %+v", a)
+	}
+	n := NodeConfig{}.withDefaults()
+	if d := DefaultNodeConfig(); n.BindAddr != d.BindAddr || n.BindPort != 7946 || n.Profile != ProfileLAN || n.QueryConcurrency != 4 {
+		t.Errorf("zero NodeConfig: %+v", n)
+	}
+	i := InspectorConfig{}.withDefaults()
+	if d := DefaultInspectorConfig(); i.QueryTimeout != d.QueryTimeout || i.Retries != 2 || i.RelayFactor != 2 ||
+		i.ProbePeers != 3 || i.NewSpecInterval != d.NewSpecInterval || i.HTTP == nil || i.Now == nil {
+		t.Errorf("zero InspectorConfig: %+v", i)
+	}
+}
