@@ -33,6 +33,8 @@ const (
 	PrometheusServer   Component = "prometheus"    // prometheus, scraping and evaluating alert rules
 	AlertmanagerServer Component = "alertmanager"  // prometheus-alertmanager, receiving alerts
 	NodeExporterServer Component = "node-exporter" // prometheus-node-exporter, a real exporter
+	Iptables           Component = "iptables"      // iptables, to cut paths and drop packets inside a test's netns
+	Serf               Component = "serf"          // Debian's serf agent, unpacked (not installed) as an independent peer
 )
 
 // IntegrationEnv is the environment variable that decides what a missing
@@ -85,6 +87,10 @@ func specOf(c Component) (componentSpec, bool) {
 		return componentSpec{packages: []string{"prometheus-alertmanager"}}, true
 	case NodeExporterServer:
 		return componentSpec{packages: []string{"prometheus-node-exporter"}}, true
+	case Iptables:
+		return componentSpec{packages: []string{"iptables", "iproute2"}, root: true}, true
+	case Serf:
+		return componentSpec{packages: []string{"apt", "dpkg"}, check: checkSerf}, true
 	case Lxcfs:
 		return componentSpec{packages: []string{"lxcfs"}, root: true, check: checkFuse}, true
 	}
