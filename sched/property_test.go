@@ -10,61 +10,11 @@ import (
 	"github.com/shoalkit/shoal/sched/schedtest"
 )
 
-// randomRequest draws a request over the keys, zones, levels, labels and
-// VLANs that schedtest.Fleet(Random) generates.
+// randomRequest is schedtest's, with up to 25 replicas.
 func randomRequest(rng *rand.Rand, app string) sched.Request {
-	keys := []sched.TopologyKey{sched.KeyNode, sched.KeyRack, sched.KeySwitch, sched.KeyZone, sched.KeyNetZone, sched.KeyRoom}
-	r := sched.Request{
-		App:   app,
-		Count: 1 + rng.IntN(25),
-		Resources: sched.Resources{
-			MilliCPU: int64(rng.IntN(4000)),
-			Memory:   int64(rng.IntN(8)) << 30,
-			Disk:     int64(rng.IntN(3)) << 30,
-		},
-		AllOrNothing: rng.IntN(6) == 0,
-	}
-	if rng.IntN(3) == 0 {
-		r.Zones = []string{"zone-a"}
-	}
-	if rng.IntN(4) == 0 {
-		r.Level = []string{"general", "critical"}[rng.IntN(2)]
-	}
-	if rng.IntN(4) == 0 {
-		r.NetZone = "net1"
-	}
-	if rng.IntN(3) == 0 {
-		r.VLAN = []int{100, 200}[rng.IntN(2)]
-	}
-	if rng.IntN(4) == 0 {
-		r.NodeSelector = map[string]string{"disk": "ssd"}
-	}
-	if rng.IntN(4) == 0 {
-		r.Tolerations = []sched.Toleration{{Key: "dedicated", Exists: true}}
-	}
-	if rng.IntN(3) == 0 {
-		r.Image = "app:v1"
-	}
-	perm := rng.Perm(len(keys))
-	for i := range rng.IntN(3) {
-		r.Spread = append(r.Spread, sched.SpreadRule{
-			Key: keys[perm[i]], MaxSkew: 1 + rng.IntN(2), Soft: rng.IntN(3) == 0,
-		})
-		if !r.Spread[i].Soft && rng.IntN(3) == 0 {
-			r.Spread[i].MinDomains = 1 + rng.IntN(8)
-		}
-	}
-	perm = rng.Perm(len(keys))
-	for i := range rng.IntN(3) {
-		r.AntiAffinity = append(r.AntiAffinity, sched.AntiAffinity{Key: keys[perm[i]], Max: 1 + rng.IntN(3)})
-	}
-	return r
+	return schedtest.RandomRequest(rng, app, 25)
 }
 
-// TestPropertyPlacementsHoldEveryConstraint places random batches on
-// random fleets, in both modes, interleaved with releases and cordons, and
-// has the independent checker validate every placement, that an
-// unschedulable answer is true, and that the inventory's books match.
 func TestPropertyPlacementsHoldEveryConstraint(t *testing.T) {
 	seeds := 12
 	if testing.Short() {

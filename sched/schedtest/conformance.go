@@ -36,7 +36,7 @@ func (o Options) withDefaults() Options {
 	if len(o.Requests) == 0 {
 		rng := rand.New(rand.NewPCG(o.Seed, 0xc0f))
 		for i := range 30 {
-			r := randomRequest(rng, []string{"web", "db"}[i%2])
+			r := RandomRequest(rng, []string{"web", "db"}[i%2], 12)
 			o.Requests = append(o.Requests, r, variant(rng, r), variant(rng, r))
 		}
 	}

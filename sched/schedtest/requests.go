@@ -6,13 +6,14 @@ import (
 	"github.com/shoalkit/shoal/sched"
 )
 
-// randomRequest draws a request over the keys, zones, levels, labels and
-// VLANs that Fleet with Random generates.
-func randomRequest(rng *rand.Rand, app string) sched.Request {
+// RandomRequest draws a request of 1..maxCount replicas over the keys,
+// zones, levels, labels and VLANs that Fleet(Random) generates: what
+// property tests and the conformance suite place.
+func RandomRequest(rng *rand.Rand, app string, maxCount int) sched.Request {
 	keys := []sched.TopologyKey{sched.KeyNode, sched.KeyRack, sched.KeySwitch, sched.KeyZone, sched.KeyNetZone, sched.KeyRoom}
 	r := sched.Request{
 		App:   app,
-		Count: 1 + rng.IntN(12),
+		Count: 1 + rng.IntN(maxCount),
 		Resources: sched.Resources{
 			MilliCPU: int64(rng.IntN(4000)),
 			Memory:   int64(rng.IntN(8)) << 30,
