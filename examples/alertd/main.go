@@ -78,6 +78,9 @@ func run(ctx context.Context, args []string, _, stderr io.Writer) error {
 		notifier[r.name] = append(notifier[r.name], &alertcorr.Alertmanager{URL: r.url, Client: client})
 	}
 	cfg.Notifier = notifier
+	if len(notifier) == 0 {
+		log.Warn("alertd: no -webhook or -alertmanager; incidents are only listed at /api/v2/incidents")
+	}
 	parts := []daemon.Runner{}
 	if topoPath != "" {
 		w := &topologyWatcher{path: topoPath, poll: poll, topo: alertcorr.NewTopology(), log: log}
