@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 
@@ -367,4 +368,25 @@ func fsmountOverlay(lowers []string, upper, work, target string) error {
 		return fmt.Errorf("move overlay mount to %s: %w", target, err)
 	}
 	return nil
+}
+
+// Containers lists the ids of the prepared containers, mounted or left
+// half-prepared by a crash: what an agent compares with the containers it
+// knows, to Release the rootfs of one deleted while it was down.
+func (s *Store) Containers(ctx context.Context) ([]string, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, ctxError(ctx, "containers")
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	users, err := s.containerImages()
+	if err != nil {
+		return nil, err
+	}
+	ids := make([]string, 0, len(users))
+	for id := range users {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	return ids, nil
 }

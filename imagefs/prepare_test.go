@@ -205,3 +205,24 @@ func unmount(t *testing.T, p string) {
 		t.Fatalf("unmount %s: %v", p, err)
 	}
 }
+
+// TestContainersListsPrepared checks Containers against containers/ as
+// Prepare and a crash leave it: ids with an image marker, mounted or not,
+// sorted; a directory without a marker (a Prepare that never got that far)
+// is not a container.
+func TestContainersListsPrepared(t *testing.T) {
+	s := openStore(t)
+	const img = "sha256:0000000000000000000000000000000000000000000000000000000000000001"
+	markContainer(t, s, "web-2", img, "upper")
+	markContainer(t, s, "web-1", img)
+	markContainer(t, s, "half", "")
+	got, err := s.Containers(t.Context())
+	if err != nil || !slices.Equal(got, []string{"web-1", "web-2"}) {
+		t.Fatalf("Containers = %q, %v; want web-1, web-2", got, err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	if _, err := s.Containers(ctx); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Containers with a cancelled context = %v", err)
+	}
+}

@@ -12,6 +12,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -89,7 +90,7 @@ func newNode(t testing.TB) *node {
 			_ = rt.Delete(context.Background(), in.ID, 0)
 		}
 		// Every rootfs the test's instances had, in the runtime or not.
-		for _, id := range append(n.ids, "bad-1") {
+		for _, id := range append(n.ids, "bad-1", "orphan-1") {
 			if err := store.Release(context.Background(), id); err != nil {
 				t.Errorf("release %s: %v", id, err)
 			}
@@ -332,6 +333,27 @@ func TestAgent(t *testing.T) {
 		dg, _ := layers[0].Digest()
 		if code, body := get("/blobs/sha256/"+dg.Hex, ""); code != 200 || len(body) == 0 {
 			t.Errorf("blob %s: %d, %d bytes", dg, code, len(body))
+		}
+	})
+
+	t.Run("releases a rootfs it does not know", func(t *testing.T) {
+		// What an instance deleted while the agent was down leaves.
+		if _, err := n.cfg.Store.Prepare(t.Context(), n.image, "orphan-1"); err != nil {
+			t.Fatal(err)
+		}
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			ids, err := n.cfg.Store.Containers(t.Context())
+			if err == nil && !slices.Contains(ids, "orphan-1") {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("orphan-1 still prepared: %q %v", ids, err)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		if ids, _ := n.cfg.Store.Containers(t.Context()); !slices.Contains(ids, "web-1") {
+			t.Errorf("web-1's rootfs went too: %q", ids)
 		}
 	})
 

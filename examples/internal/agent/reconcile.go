@@ -27,6 +27,7 @@ func (a *Agent) reconcile(ctx context.Context) {
 		a.converge(ctx, id, want)
 	}
 	if loaded {
+		a.releaseOrphans(ctx, desired, bad)
 		a.reconcileNetwork(ctx)
 		for _, id := range a.ids() {
 			_, isDesired := desired[id]
@@ -37,6 +38,40 @@ func (a *Agent) reconcile(ctx context.Context) {
 		}
 	}
 	a.writeStatuses(ctx)
+}
+
+// releaseOrphans releases the rootfs, volume mount and namespace of
+// instances the store still holds but the agent no longer knows: deleted
+// while the agent was down, or left by a crash between Prepare and the
+// container's start.
+func (a *Agent) releaseOrphans(ctx context.Context, desired map[string]state.Instance, bad map[string]error) {
+	ids, err := a.cfg.Store.Containers(ctx)
+	if err != nil {
+		a.log.Warn("listing prepared rootfs", "err", err)
+		return
+	}
+	for _, id := range ids {
+		_, isDesired := desired[id]
+		_, isBad := bad[id]
+		if isDesired || isBad || a.get(id) != nil {
+			continue
+		}
+		if _, err := a.cfg.Runtime.Get(id); err == nil {
+			continue // a container of someone else's making: not ours to touch
+		}
+		err := a.cfg.Store.Release(ctx, id)
+		if err == nil {
+			err = a.unmountVolume(id)
+		}
+		if err == nil {
+			err = delNetns(ctx, id)
+		}
+		if err != nil {
+			a.log.Warn("releasing an orphaned rootfs", "id", id, "err", err)
+			continue
+		}
+		a.log.Info("released an orphaned rootfs", "id", id)
+	}
 }
 
 // reconcileNetwork puts the switch back to the fat instances' ports: a
