@@ -158,6 +158,14 @@ func TestAgentsAndRounds(t *testing.T) {
 		t.Fatalf("n2 failed %q, details %+v", n2.Failed, n2.Details)
 	}
 
+	// The text report names the member that failed, the check and why.
+	text := roundText(t, first, f, "-once", "-details")
+	for _, want := range []string{"3 members", "passed 2, failed 1", "n2  failed  ip-forward", `ip-forward: fail, observed "0", want eq 1`} {
+		if !strings.Contains(text, want) {
+			t.Errorf("text report lacks %q:\n%s", want, text)
+		}
+	}
+
 	// A dry run says what it would do and does nothing.
 	o, _ = round("-fix", "-dry-run", "-fix-key-file", f.secret)
 	if len(o.Remediations) != 1 || o.Remediations[0].Node != "n2" || len(o.Remediations[0].Outcomes) != 1 ||
@@ -187,6 +195,12 @@ func TestAgentsAndRounds(t *testing.T) {
 		t.Fatalf("round after the fix: %v, counts %v", err, o.Counts)
 	}
 
+	// Without -once, rounds go on every -interval until interrupted.
+	lines := strings.Count(roundText(t, first, f, "-json", "-interval", "100ms"), "\n")
+	if lines < 2 {
+		t.Errorf("%d rounds printed in 4 s of -interval 100ms", lines)
+	}
+
 	// A new spec file reaches every agent without a restart.
 	write(t, f.spec, specJSON(2))
 	for deadline := time.Now().Add(15 * time.Second); ; {
@@ -199,6 +213,24 @@ func TestAgentsAndRounds(t *testing.T) {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
+}
+
+// roundText runs a round command (for 4 s at most) and returns its output.
+func roundText(t *testing.T, join string, f files, extra ...string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 4*time.Second)
+	defer cancel()
+	args := append([]string{
+		"round", "-name", "inspector-test", "-profile", "local",
+		"-bind", fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t)), "-join", join,
+		"-keyring", f.keyring, "-spec", f.spec, "-query-timeout", "1s",
+	}, extra...)
+	var out, errOut syncBuffer
+	err := newCLI().Run(ctx, args, &out, &errOut)
+	if code := daemon.ExitCode(err); code == 2 || out.String() == "" {
+		t.Fatalf("round %q: exit %d (%v)\n%s", extra, code, err, errOut.String())
+	}
+	return out.String()
 }
 
 func TestBadInput(t *testing.T) {
