@@ -57,10 +57,10 @@ func agentCommand(fs *flag.FlagSet) daemon.Action {
 			return err
 		}
 		var parts []daemon.Runner
+		var l net.Listener
 		if httpAddr != "" {
 			var lc net.ListenConfig
-			l, err := lc.Listen(ctx, "tcp", httpAddr)
-			if err != nil {
+			if l, err = lc.Listen(ctx, "tcp", httpAddr); err != nil {
 				return err
 			}
 			m.cfg.DetailsAddr = l.Addr().String()
@@ -69,6 +69,9 @@ func agentCommand(fs *flag.FlagSet) daemon.Action {
 		}
 		node, err := inspect.NewNode(m.cfg, agent)
 		if err != nil {
+			if l != nil {
+				_ = l.Close()
+			}
 			return err
 		}
 		defer node.Close()

@@ -14,8 +14,8 @@
 // The spec file is inspect's Spec as JSON. The keyring file holds serf
 // keys in base64 (16, 24 or 32 bytes each), one per line or as serf's JSON
 // keyring file; the first encrypts. The agent reloads its spec file on
-// SIGHUP and when it changes. "round -once" exits 1 when a member did not
-// pass. The round's own serf member holds no spec and is left out of the
+// SIGHUP and when it changes. "round -once" exits 1 when a member neither
+// passed nor left the cluster. The round's own serf member holds no spec and is left out of the
 // report.
 package main
 

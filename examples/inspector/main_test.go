@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -269,4 +270,27 @@ func TestBadInput(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestBindInUse: a gossip port taken by another process is a failed start
+// (exit 1) that names the port, and leaves the HTTP port free.
+func TestBindInUse(t *testing.T) {
+	f := newFiles(t)
+	var lc net.ListenConfig
+	taken, err := lc.Listen(t.Context(), "tcp", fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	httpAddr := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
+	var out, errOut syncBuffer
+	err = newCLI().Run(t.Context(), []string{"agent", "-spec", f.spec, "-bind", taken.Addr().String(), "-http", httpAddr}, &out, &errOut)
+	if daemon.ExitCode(err) != 1 || !strings.Contains(err.Error(), taken.Addr().String()) {
+		t.Fatalf("agent on a taken port: exit %d (%v)", daemon.ExitCode(err), err)
+	}
+	l, err := lc.Listen(t.Context(), "tcp", httpAddr)
+	if err != nil {
+		t.Fatalf("the HTTP port stayed open: %v", err)
+	}
+	l.Close()
 }

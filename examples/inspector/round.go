@@ -15,7 +15,8 @@ import (
 	"github.com/shoalkit/shoal/inspect"
 )
 
-// errNotPassed is round -once's error when a member did not pass (exit 1).
+// errNotPassed is round -once's error when a member neither passed nor
+// left (exit 1).
 var errNotPassed = errors.New("not every member passed")
 
 // roundOptions are round's own flags.
@@ -33,7 +34,7 @@ func roundCommand(fs *flag.FlagSet) daemon.Action {
 	var o roundOptions
 	fs.DurationVar(&o.interval, "interval", time.Minute, "time between rounds")
 	fs.DurationVar(&o.queryTimeout, "query-timeout", 2*time.Second, "bound on each query attempt")
-	fs.BoolVar(&o.once, "once", false, "run one round and exit (1 when a member did not pass)")
+	fs.BoolVar(&o.once, "once", false, "run one round and exit (1 when a member neither passed nor left)")
 	fs.BoolVar(&o.json, "json", false, "print each round as one JSON line")
 	fs.BoolVar(&o.details, "details", false, "fetch the full results of failed checks (stage two)")
 	fs.BoolVar(&o.doFix, "fix", false, "run the spec's fixes of failed checks (needs -fix-key-file)")
@@ -143,7 +144,8 @@ func round(ctx context.Context, in *inspect.Inspector, self string, spec *inspec
 	if err := printRound(w, out, o.json); err != nil {
 		return err
 	}
-	if n := out.Counts[inspect.StatusPassed]; n != len(out.Members) {
+	// A member that left the cluster was taken out, not lost.
+	if n := out.Counts[inspect.StatusPassed] + out.Counts[inspect.StatusLeft]; n != len(out.Members) {
 		return fmt.Errorf("%w: %d of %d", errNotPassed, len(out.Members)-n, len(out.Members))
 	}
 	return nil
