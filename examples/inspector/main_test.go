@@ -71,7 +71,8 @@ func newFiles(t *testing.T) files {
 // TestAgentsAndRounds starts three agents, each over its own fake /proc,
 // the second with ip_forward 0; a round accounts for the three and fails
 // the second on ip-forward; a dry-run fix changes nothing, a signed fix
-// repairs it and the next round passes; a new spec file is picked up.
+// repairs it and the next round passes; a new spec file is picked up and
+// a malformed one refused.
 func TestAgentsAndRounds(t *testing.T) {
 	f := newFiles(t)
 	var wg sync.WaitGroup
@@ -213,6 +214,30 @@ func TestAgentsAndRounds(t *testing.T) {
 			t.Fatalf("spec 2 not taken up: %v, counts %v", err, o.Counts)
 		}
 		time.Sleep(200 * time.Millisecond)
+	}
+
+	// A malformed spec file is refused by every agent, which keeps spec 2.
+	good := filepath.Join(f.dir, "spec2.json")
+	write(t, good, specJSON(2))
+	write(t, f.spec, `{"version": 3, "checks": [{"id": "x"`)
+	for deadline := time.Now().Add(15 * time.Second); ; {
+		refused := 0
+		for _, l := range logs {
+			if strings.Contains(l.String(), "spec refused; keeping the held one") {
+				refused++
+			}
+		}
+		if refused == 3 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of 3 agents logged the malformed spec", refused)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	o, err = round("-spec", good)
+	if err != nil || o.Spec != 2 || o.Counts[inspect.StatusPassed] != 3 {
+		t.Fatalf("round on spec 2 after a malformed file: %v, spec %d, counts %v", err, o.Spec, o.Counts)
 	}
 }
 
