@@ -79,10 +79,18 @@ func (m *Matcher) Matches(v string) bool {
 		return v == m.Value
 	case MatchNotEqual:
 		return v != m.Value
-	case MatchRegexp:
-		return m.re.MatchString(v)
-	case MatchNotRegexp:
-		return !m.re.MatchString(v)
+	case MatchRegexp, MatchNotRegexp:
+		re := m.re
+		if re == nil {
+			// A Matcher built as a literal (or decoded from JSON) rather
+			// than by NewMatcher: compile here; an invalid pattern matches
+			// nothing, never panics.
+			var err error
+			if re, err = regexp.Compile("^(?:" + m.Value + ")$"); err != nil {
+				return false
+			}
+		}
+		return re.MatchString(v) == (m.Type == MatchRegexp)
 	}
 	return false
 }

@@ -154,3 +154,27 @@ func TestParseMatchers(t *testing.T) {
 		t.Fatal("a missing label does not match as empty")
 	}
 }
+
+// TestLiteralMatcherNeverPanics checks a Matcher made as a literal or
+// decoded from JSON (no compiled pattern) matches as NewMatcher's would, and
+// that an invalid pattern matches nothing instead of panicking.
+func TestLiteralMatcherNeverPanics(t *testing.T) {
+	for _, tt := range []struct {
+		m    Matcher
+		v    string
+		want bool
+	}{
+		{Matcher{Name: "sev", Type: MatchRegexp, Value: "crit|warn"}, "warn", true},
+		{Matcher{Name: "sev", Type: MatchRegexp, Value: "crit|warn"}, "warning", false},
+		{Matcher{Name: "sev", Type: MatchNotRegexp, Value: "crit"}, "info", true},
+		{Matcher{Name: "sev", Type: MatchRegexp, Value: "("}, "(", false},
+		{Matcher{Name: "sev", Type: MatchNotRegexp, Value: "("}, "(", false},
+	} {
+		if got := tt.m.Matches(tt.v); got != tt.want {
+			t.Errorf("%s.Matches(%q) = %v, want %v", tt.m.String(), tt.v, got, tt.want)
+		}
+		if built, err := NewMatcher(tt.m.Type, tt.m.Name, tt.m.Value); err == nil && built.Matches(tt.v) != tt.want {
+			t.Errorf("NewMatcher's %s disagrees on %q", built, tt.v)
+		}
+	}
+}
