@@ -82,14 +82,16 @@ func run(ctx context.Context, args []string, _, stderr io.Writer) error {
 		log.Warn("alertd: no -webhook or -alertmanager; incidents are only listed at /api/v2/incidents")
 	}
 	parts := []daemon.Runner{}
+	// SIGHUP is caught even without a topology file, where it does
+	// nothing: its default action would kill the daemon.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	if topoPath != "" {
 		w := &topologyWatcher{path: topoPath, poll: poll, topo: alertcorr.NewTopology(), log: log}
 		if err := w.reload(ctx, true); err != nil {
 			return daemon.UsageError(stderr, "alertd: -topology %v", err)
 		}
-		hup := make(chan os.Signal, 1)
-		signal.Notify(hup, syscall.SIGHUP)
-		defer signal.Stop(hup)
 		w.hup = hup
 		cfg.Topology = w.topo
 		parts = append(parts, w)
