@@ -79,7 +79,7 @@ func newNode(t testing.TB) *node {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rcfg := container.Config{Root: t.TempDir(), LogDir: t.TempDir(), CgroupParent: fmt.Sprintf("shoal-agent-test-%d", time.Now().UnixNano())}
+	rcfg := container.Config{Root: t.TempDir(), LogDir: t.TempDir(), CgroupParent: fmt.Sprintf("shoal-agent-test-%d", time.Now().UnixNano()), LogMaxBytes: 16 << 10}
 	rt, err := container.New(rcfg)
 	if err != nil {
 		t.Fatal(err)
@@ -390,6 +390,31 @@ func TestAgent(t *testing.T) {
 			t.Fatal(err)
 		}
 		waitGone(t, n, "user-1")
+	})
+
+	t.Run("keeps a chatty container's log bounded", func(t *testing.T) {
+		n.put(state.Instance{
+			ID: "chatty-1", App: "chatty", Generation: 1, RequestID: "req-chatty", Image: n.image, Kind: state.Thin,
+			Command: []string{"/bin/sh", "-c", "i=0; while [ $i -lt 4000 ]; do echo line-$i; i=$((i+1)); done; exec sleep 1000"},
+		})
+		n.waitStatus("chatty-1", "running", running)
+		log := n.cfg.Runtime.LogPath("chatty-1")
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			fi, err := os.Stat(log)
+			_, rotErr := os.Stat(log + ".1")
+			if err == nil && rotErr == nil && fi.Size() < 16<<10 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("log %s not rotated below 16 KiB: %v %v", log, fi, rotErr)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		if _, err := n.cli.Delete(t.Context(), state.DesiredKey("n1", "chatty-1")); err != nil {
+			t.Fatal(err)
+		}
+		waitGone(t, n, "chatty-1")
 	})
 
 	t.Run("a malformed value is reported and skipped", func(t *testing.T) {

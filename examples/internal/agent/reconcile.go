@@ -37,7 +37,18 @@ func (a *Agent) reconcile(ctx context.Context) {
 			}
 		}
 	}
+	a.rotateLogs()
 	a.writeStatuses(ctx)
+}
+
+// rotateLogs keeps every container's log within the runtime's size: a
+// container that prints without end fills one file and its .1, not the disk.
+func (a *Agent) rotateLogs() {
+	for _, id := range a.ids() {
+		if _, err := a.cfg.Runtime.RotateLog(id); err != nil {
+			a.log.Warn("rotating a log", "id", id, "err", err)
+		}
+	}
 }
 
 // releaseOrphans releases the rootfs, volume mount and namespace of

@@ -219,3 +219,41 @@ func TestStartFailsCleanly(t *testing.T) {
 		})
 	}
 }
+
+func TestRotateLog(t *testing.T) {
+	testenv.Require(t, testenv.Root, testenv.Runc, testenv.Cgroups)
+	cfg := container.Config{Root: t.TempDir(), LogDir: t.TempDir(), CgroupParent: fmt.Sprintf("shoal-test-%d", time.Now().UnixNano()), LogMaxBytes: 4096}
+	rt, err := container.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = rt.Delete(context.Background(), "chatty", 0)
+		dirs, _ := filepath.Glob("/sys/fs/cgroup/*/" + cfg.CgroupParent)
+		for _, d := range dirs {
+			_ = os.Remove(d)
+		}
+	})
+	script := "i=0; while [ $i -lt 1000 ]; do echo line-$i; i=$((i+1)); done; echo done; exec sleep 1000"
+	if _, err := rt.Start(t.Context(), container.Spec{ID: "chatty", Rootfs: rootfs(t), Args: []string{"/bin/sh", "-c", script}}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the output", func() bool {
+		b, _ := os.ReadFile(rt.LogPath("chatty"))
+		return strings.HasSuffix(string(b), "done\n")
+	})
+	rotated, err := rt.RotateLog("chatty")
+	if err != nil || !rotated {
+		t.Fatalf("RotateLog = %v, %v; want a rotation of a log past 4096 bytes", rotated, err)
+	}
+	old, _ := os.ReadFile(rt.LogPath("chatty") + ".1")
+	if !strings.HasPrefix(string(old), "line-0\n") || !strings.HasSuffix(string(old), "done\n") {
+		t.Errorf("ID.log.1 holds %d bytes not from line-0 to done", len(old))
+	}
+	if fi, err := os.Stat(rt.LogPath("chatty")); err != nil || fi.Size() != 0 {
+		t.Errorf("the log after rotation: %v, %v; want it empty", fi, err)
+	}
+	if rotated, err := rt.RotateLog("chatty"); err != nil || rotated {
+		t.Errorf("second RotateLog = %v, %v; want nothing to do", rotated, err)
+	}
+}
