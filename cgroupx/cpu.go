@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"slices"
 	"time"
+
+	"github.com/shoalkit/shoal/internal/decimal"
 )
 
 // CPUs is how much CPU a container has.
@@ -127,7 +129,7 @@ func parseCPUMax(b []byte) (quota int64, period uint64, err error) {
 	if len(f) != 2 {
 		return 0, 0, newError(ErrInvalid, "cpu.max %q", bytes.TrimSpace(b))
 	}
-	p, ok := atou(f[1])
+	p, ok := decimal.Uint(f[1])
 	if !ok || p == 0 {
 		return 0, 0, newError(ErrInvalid, "cpu.max period %q", f[1])
 	}
@@ -193,10 +195,10 @@ func parseCPUList(b []byte) ([]int, error) {
 	last := -1
 	for part := range bytes.SplitSeq(b, []byte(",")) {
 		lo, hi, isRange := bytes.Cut(part, []byte("-"))
-		a, ok1 := atou(lo)
+		a, ok1 := decimal.Uint(lo)
 		z, ok2 := a, true
 		if isRange {
-			z, ok2 = atou(hi)
+			z, ok2 = decimal.Uint(hi)
 		}
 		if !ok1 || !ok2 || z < a || z >= maxCPU || int(a) <= last { //nolint:gosec // bounded by maxCPU
 			return nil, newError(ErrInvalid, "cpu list %q", b)
@@ -288,7 +290,7 @@ func parseCPUStatV2(b []byte) (CPUTime, error) {
 		default:
 			return
 		}
-		n, ok := atou(v)
+		n, ok := decimal.Uint(v)
 		if !ok || n > math.MaxInt64/1000 {
 			err = newError(ErrInvalid, "cpu.stat %s %q", k, v)
 			return
@@ -315,7 +317,7 @@ func parseCPUAcctStat(b []byte) (CPUTime, error) {
 		default:
 			return
 		}
-		n, ok := atou(v)
+		n, ok := decimal.Uint(v)
 		if !ok || n > math.MaxInt64/uint64(time.Second/userHZ) {
 			err = newError(ErrInvalid, "cpuacct.stat %s %q", k, v)
 			return

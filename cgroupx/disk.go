@@ -9,6 +9,8 @@ import (
 	"sort"
 	"strconv"
 
+	"github.com/shoalkit/shoal/internal/decimal"
+
 	"golang.org/x/sys/unix"
 )
 
@@ -106,7 +108,7 @@ func parseBlkioStat(b []byte, devs map[[2]uint32]*DeviceIO, read, write func(*De
 			return false
 		}
 		maj, mnr, ok := parseDev(f[0])
-		n, okn := atou(f[2])
+		n, okn := decimal.Uint(f[2])
 		if !ok || !okn {
 			perr = newError(ErrInvalid, "blkio line %q", trunc(line))
 			return false
@@ -154,7 +156,7 @@ func parseIOStat(b []byte) ([]DeviceIO, error) {
 		d := DeviceIO{Major: maj, Minor: mnr}
 		for _, kv := range f[1:] {
 			k, v, found := bytes.Cut(kv, []byte("="))
-			n, okn := atou(v)
+			n, okn := decimal.Uint(v)
 			if !found || !okn {
 				perr = newError(ErrInvalid, "io.stat line %q", trunc(line))
 				return false

@@ -4,6 +4,8 @@ import (
 	"context"
 	"path/filepath"
 	"time"
+
+	"github.com/shoalkit/shoal/internal/decimal"
 )
 
 // Throttling counts what a CPU quota did to a cgroup: how many enforcement
@@ -62,7 +64,7 @@ func parseThrottling(b []byte, v2 bool) (Throttling, error) {
 		default:
 			return
 		}
-		n, ok := atou(v)
+		n, ok := decimal.Uint(v)
 		if !ok || (unit != 0 && n > uint64(1<<63-1)/uint64(unit)) {
 			err = newError(ErrInvalid, "cpu.stat %s %q", k, v)
 			return
@@ -139,7 +141,7 @@ func parseCounters(b []byte, name string, keys map[string]*uint64) error {
 		if !ok || err != nil {
 			return
 		}
-		n, okn := atou(v)
+		n, okn := decimal.Uint(v)
 		if !okn {
 			err = newError(ErrInvalid, "%s %s %q", name, k, v)
 			return

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"strings"
 
+	"github.com/shoalkit/shoal/internal/decimal"
+
 	"golang.org/x/sys/unix"
 )
 
@@ -119,32 +121,13 @@ func eachKV(b []byte, fn func(key, val []byte)) {
 	})
 }
 
-// atou parses a decimal unsigned integer with no sign or spaces.
-func atou(b []byte) (uint64, bool) {
-	if len(b) == 0 || len(b) > 20 {
-		return 0, false
-	}
-	var n uint64
-	for _, c := range b {
-		if c < '0' || c > '9' {
-			return 0, false
-		}
-		d := uint64(c - '0')
-		if n > (^uint64(0)-d)/10 {
-			return 0, false
-		}
-		n = n*10 + d
-	}
-	return n, true
-}
-
 // atoi parses a decimal integer with an optional leading '-'.
 func atoi(b []byte) (int64, bool) {
 	neg := len(b) > 0 && b[0] == '-'
 	if neg {
 		b = b[1:]
 	}
-	u, ok := atou(b)
+	u, ok := decimal.Uint(b)
 	if !ok || u > 1<<63 || (!neg && u == 1<<63) {
 		return 0, false
 	}
@@ -169,7 +152,7 @@ func parseLimit(b []byte) (uint64, error) {
 	if string(b) == "max" || string(b) == "-1" {
 		return Unlimited, nil
 	}
-	n, ok := atou(b)
+	n, ok := decimal.Uint(b)
 	if !ok {
 		return 0, newError(ErrInvalid, "limit %q", b)
 	}
@@ -181,7 +164,7 @@ func parseLimit(b []byte) (uint64, error) {
 
 // parseUintFile parses a file holding one unsigned number.
 func parseUintFile(b []byte) (uint64, error) {
-	n, ok := atou(bytes.TrimSpace(b))
+	n, ok := decimal.Uint(bytes.TrimSpace(b))
 	if !ok {
 		return 0, newError(ErrInvalid, "number %q", bytes.TrimSpace(b))
 	}

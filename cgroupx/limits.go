@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/shoalkit/shoal/internal/decimal"
+
 	"golang.org/x/sys/unix"
 )
 
@@ -237,7 +239,7 @@ func readUnsigned(dir, name string, dst **uint64) error {
 	if !ok {
 		return err
 	}
-	v, okv := atou(b)
+	v, okv := decimal.Uint(b)
 	if !okv {
 		return newError(ErrInvalid, "%s %q", name, b)
 	}
@@ -329,8 +331,8 @@ func throttleFiles(l *Limits) [4]struct {
 // parseDev parses "major:minor".
 func parseDev(b []byte) (major, minor uint32, ok bool) {
 	a, z, found := bytes.Cut(b, []byte(":"))
-	ma, ok1 := atou(a)
-	mi, ok2 := atou(z)
+	ma, ok1 := decimal.Uint(a)
+	mi, ok2 := decimal.Uint(z)
 	if !found || !ok1 || !ok2 || ma > 1<<32-1 || mi > 1<<32-1 {
 		return 0, 0, false
 	}
@@ -360,7 +362,7 @@ func parseIOMax(b []byte, l *Limits) error {
 			if v == "max" {
 				continue
 			}
-			n, okn := atou([]byte(v))
+			n, okn := decimal.Uint([]byte(v))
 			if !okn {
 				perr = newError(ErrInvalid, "io.max line %q", line)
 				return false
@@ -389,7 +391,7 @@ func parseWeight(b []byte) *uint16 {
 	var out *uint16
 	eachLine(b, func(line []byte) bool {
 		v, _ := bytes.CutPrefix(bytes.TrimSpace(line), []byte("default "))
-		if n, ok := atou(v); ok && n <= 10000 {
+		if n, ok := decimal.Uint(v); ok && n <= 10000 {
 			w := uint16(n)
 			out = &w
 			return false

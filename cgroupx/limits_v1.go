@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"errors"
 	"strconv"
+
+	"github.com/shoalkit/shoal/internal/decimal"
 )
 
 // v1Knobs are the limit files of the v1 hierarchies: cpu.shares and the
@@ -127,7 +129,7 @@ func (v1Knobs) getIO(dir string, l *Limits) error {
 		eachLine(b, func(line []byte) bool {
 			dev, rate, found := bytes.Cut(line, []byte(" "))
 			maj, mnr, okd := parseDev(dev)
-			r, okr := atou(rate)
+			r, okr := decimal.Uint(rate)
 			if !found || !okd || !okr {
 				perr = newError(ErrInvalid, "%s line %q", th.v1, line)
 				return false

@@ -13,6 +13,8 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/shoalkit/shoal/internal/decimal"
+
 	"golang.org/x/sys/unix"
 )
 
@@ -180,7 +182,7 @@ func forEachTask(taskDir string, dirents []byte, fn func(dfd int, tid uint64, na
 			if l := bytes.IndexByte(name, 0); l >= 0 {
 				name = name[:l]
 			}
-			if tid, ok := atou(name); ok {
+			if tid, ok := decimal.Uint(name); ok {
 				fn(dfd, tid, name)
 			}
 		}
@@ -253,7 +255,7 @@ func leaderStat(b []byte) (state byte, threads int, ok bool) {
 	if end < 0 {
 		return state, 0, true
 	}
-	n, okn := atou(b[i : i+end])
+	n, okn := decimal.Uint(b[i : i+end])
 	if !okn || n > 1<<22 {
 		return state, 0, true // unknown: list the task directory
 	}
@@ -300,7 +302,7 @@ func (c *Cgroup) PIDs(ctx context.Context) ([]int, error) {
 				return buf
 			}
 			eachLine(buf, func(line []byte) bool {
-				n, ok := atou(line)
+				n, ok := decimal.Uint(line)
 				if !ok || n > 1<<22 {
 					rerr = newError(ErrInvalid, "%s/cgroup.procs: %q", dir, line)
 					return false

@@ -5,6 +5,8 @@ import (
 	"context"
 	"io"
 	"path/filepath"
+
+	"github.com/shoalkit/shoal/internal/decimal"
 )
 
 // Meminfo is what /proc/meminfo would say inside a container. All values
@@ -71,7 +73,7 @@ func parseMemStat(b []byte, v1 bool) (memStat, error) {
 		if bad != nil {
 			return
 		}
-		n, ok := atou(v)
+		n, ok := decimal.Uint(v)
 		if !ok {
 			bad = k
 			return
@@ -180,7 +182,7 @@ func parseMeminfo(b []byte) (Meminfo, error) {
 		if v, ok := bytes.CutSuffix(val, []byte(" kB")); ok {
 			val, mult = bytes.TrimSpace(v), 1024
 		}
-		n, ok := atou(val)
+		n, ok := decimal.Uint(val)
 		if !ok || n > Unlimited/mult {
 			bad = line
 			return false

@@ -3,6 +3,8 @@ package cgroupx
 import (
 	"bytes"
 	"io"
+
+	"github.com/shoalkit/shoal/internal/decimal"
 )
 
 // ProcStat holds the fields of /proc/<pid>/stat (or
@@ -36,7 +38,7 @@ func parseProcStat(b []byte) (ProcStat, error) {
 	if open < 1 || closing < open {
 		return s, newError(ErrInvalid, "stat %q: no command", trunc(b))
 	}
-	pid, ok := atou(bytes.TrimSpace(b[:open]))
+	pid, ok := decimal.Uint(bytes.TrimSpace(b[:open]))
 	if !ok || pid > 1<<22 {
 		return s, newError(ErrInvalid, "stat %q: bad pid", trunc(b))
 	}
@@ -70,7 +72,7 @@ func parseProcStat(b []byte) (ProcStat, error) {
 	}
 	s.State = fields[0][0]
 	get := func(field int) uint64 {
-		v, okf := atou(fields[field-3])
+		v, okf := decimal.Uint(fields[field-3])
 		if !okf {
 			ok = false
 		}

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"time"
+
+	"github.com/shoalkit/shoal/internal/decimal"
 )
 
 // PressureLine is one line of a pressure file: the share of time some (or
@@ -65,7 +67,7 @@ func parsePressure(b []byte) (PressureStats, error) {
 				return false
 			}
 			if key == "total=" {
-				n, okn := atou(v)
+				n, okn := decimal.Uint(v)
 				if !okn || n > 1<<62/uint64(time.Microsecond) {
 					perr = newError(ErrInvalid, "pressure total %q", v)
 					return false

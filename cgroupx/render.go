@@ -7,6 +7,8 @@ import (
 	"io"
 	"strconv"
 	"time"
+
+	"github.com/shoalkit/shoal/internal/decimal"
 )
 
 // meminfoOrder is the kernel's order of the /proc/meminfo lines that
@@ -150,7 +152,7 @@ func WriteCPUInfo(w io.Writer, host io.Reader, cpus CPUs) error {
 		for _, l := range lines {
 			k, v, ok := bytes.Cut(l, []byte(":"))
 			if ok && string(bytes.TrimSpace(k)) == "processor" {
-				n, okn := atou(bytes.TrimSpace(v))
+				n, okn := decimal.Uint(bytes.TrimSpace(v))
 				if !okn || n > maxCPU {
 					return newError(ErrInvalid, "cpuinfo processor %q", bytes.TrimSpace(v))
 				}

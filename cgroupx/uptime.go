@@ -6,6 +6,8 @@ import (
 	"io"
 	"math"
 	"time"
+
+	"github.com/shoalkit/shoal/internal/decimal"
 )
 
 // Uptime is how long a container has been up, as /proc/uptime would say
@@ -39,8 +41,8 @@ func parseUptime(b []byte) (uptime, idle time.Duration, err error) {
 	var d [2]time.Duration
 	for i, s := range f {
 		whole, frac, ok := bytes.Cut(s, []byte("."))
-		w, ok1 := atou(whole)
-		c, ok2 := atou(frac)
+		w, ok1 := decimal.Uint(whole)
+		c, ok2 := decimal.Uint(frac)
 		if !ok || !ok1 || !ok2 || len(frac) != 2 || w > math.MaxInt64/uint64(time.Second)-1 {
 			return 0, 0, newError(ErrInvalid, "uptime %q", trunc(b))
 		}

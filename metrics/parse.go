@@ -4,30 +4,13 @@ import (
 	"bytes"
 	"strconv"
 	"time"
+
+	"github.com/shoalkit/shoal/internal/decimal"
 )
 
 // Parsers of the proc, sys and cgroup files the collector reads that
 // cgroupx does not. Each takes the whole file and returns an error for
 // anything malformed; none panics (they are fuzzed).
-
-// parseUint parses a decimal unsigned number.
-func parseUint(b []byte) (uint64, bool) {
-	if len(b) == 0 || len(b) > 20 {
-		return 0, false
-	}
-	var n uint64
-	for _, c := range b {
-		if c < '0' || c > '9' {
-			return 0, false
-		}
-		d := uint64(c - '0')
-		if n > (^uint64(0)-d)/10 {
-			return 0, false
-		}
-		n = n*10 + d
-	}
-	return n, true
-}
 
 // parseUintFile parses a file holding one number, or "max" (Unlimited).
 func parseUintFile(name string, b []byte) (uint64, error) {
@@ -35,7 +18,7 @@ func parseUintFile(name string, b []byte) (uint64, error) {
 	if string(b) == "max" {
 		return Unlimited, nil
 	}
-	n, ok := parseUint(b)
+	n, ok := decimal.Uint(b)
 	if !ok {
 		return 0, newError(ErrInvalid, "%s: not a number: %q", name, clip(b))
 	}
@@ -63,7 +46,7 @@ func eachKV(name string, b []byte, f func(k string, v uint64)) error {
 		if !ok {
 			return newError(ErrInvalid, "%s: line without a value: %q", name, clip(line))
 		}
-		n, ok := parseUint(bytes.TrimSpace(v))
+		n, ok := decimal.Uint(bytes.TrimSpace(v))
 		if !ok {
 			return newError(ErrInvalid, "%s: %s: not a number: %q", name, k, clip(v))
 		}
@@ -147,7 +130,7 @@ func parseNetDev(b []byte, out []InterfaceStats) ([]InterfaceStats, error) {
 			if n == len(v) {
 				break
 			}
-			x, ok := parseUint(f)
+			x, ok := decimal.Uint(f)
 			if !ok {
 				return out, newError(ErrInvalid, "net/dev: %s: not a number: %q", bytes.TrimSpace(name), clip(f))
 			}
@@ -188,7 +171,7 @@ func parseSockstat(b []byte, proto string) (sockstat, error) {
 			return s, newError(ErrInvalid, "sockstat: %s odd number of fields: %q", proto, clip(line))
 		}
 		for i := 0; i < len(f); i += 2 {
-			v, ok := parseUint(f[i+1])
+			v, ok := decimal.Uint(f[i+1])
 			if !ok {
 				return s, newError(ErrInvalid, "sockstat: %s %s: not a number: %q", proto, f[i], clip(f[i+1]))
 			}
@@ -234,7 +217,7 @@ func parseProcStatCPU(b []byte) (NodeCPU, int, error) {
 		}
 		var v [8]uint64
 		for i := 0; i < len(f) && i < len(v); i++ {
-			n, ok := parseUint(f[i])
+			n, ok := decimal.Uint(f[i])
 			if !ok || n > (1<<62)/uint64(time.Second/userHZ) {
 				return c, 0, newError(ErrInvalid, "/proc/stat: cpu: bad field %q", clip(f[i]))
 			}
@@ -273,7 +256,7 @@ func parseLoadavg(b []byte) (loadavg, error) {
 		*p = x
 	}
 	_, total, ok := bytes.Cut(f[3], []byte{'/'})
-	n, ok2 := parseUint(total)
+	n, ok2 := decimal.Uint(total)
 	if !ok || !ok2 {
 		return loadavg{}, newError(ErrInvalid, "/proc/loadavg: bad task count %q", clip(f[3]))
 	}
@@ -287,8 +270,8 @@ func parseFileNr(b []byte) (Usage, error) {
 	if len(f) != 3 {
 		return Usage{}, newError(ErrInvalid, "file-nr: %d fields, want 3: %q", len(f), clip(b))
 	}
-	used, ok1 := parseUint(f[0])
-	maxN, ok2 := parseUint(f[2])
+	used, ok1 := decimal.Uint(f[0])
+	maxN, ok2 := decimal.Uint(f[2])
 	if !ok1 || !ok2 {
 		return Usage{}, newError(ErrInvalid, "file-nr: not numbers: %q", clip(b))
 	}
