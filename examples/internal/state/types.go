@@ -27,6 +27,9 @@ type Instance struct {
 	Generation int64  `json:"generation"`
 	// RequestID is the API call that caused this generation.
 	RequestID string `json:"request_id"`
+	// AppGeneration is the generation of the App spec this instance was
+	// made from (0 when written without a controller).
+	AppGeneration int64 `json:"app_generation,omitempty"`
 
 	Image   string   `json:"image"`
 	Command []string `json:"command,omitempty"`
