@@ -190,8 +190,8 @@ func (c *Controller) Handler() http.Handler {
 		}
 		return writeJSON(w, http.StatusOK, q)
 	})
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		c.problem(w, r, &Problem{Status: http.StatusNotFound, Code: CodeNotFound, Title: "Not Found", Detail: "no such endpoint: " + r.Method + " " + r.URL.Path})
+	h("/", func(_ http.ResponseWriter, r *http.Request) error {
+		return newError(ErrNotFound, "no such endpoint: %s %.100q", r.Method, r.URL.Path)
 	})
 	return mux
 }

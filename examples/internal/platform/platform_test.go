@@ -1,0 +1,162 @@
+package platform_test
+
+import (
+	"fmt"
+	"net/http"
+	"net/netip"
+	"os"
+	"os/exec"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/shoalkit/shoal/examples/internal/container"
+	"github.com/shoalkit/shoal/examples/internal/controller"
+	"github.com/shoalkit/shoal/examples/internal/platform"
+	"github.com/shoalkit/shoal/examples/internal/state"
+	"github.com/shoalkit/shoal/internal/testenv"
+)
+
+func TestMain(m *testing.M) {
+	container.Init()
+	os.Exit(m.Run())
+}
+
+// TestPlatform runs the pilot's pieces for real — embedded etcd, the
+// controller, three agents with real containers, each node's OVS bridge
+// trunked to a top-of-rack bridge, a real registry — and drives them
+// through the API as an operator would.
+func TestPlatform(t *testing.T) {
+	testenv.Require(t, testenv.Root, testenv.Runc, testenv.Cgroups, testenv.OVS, testenv.Netns, testenv.Ping, testenv.OCIRegistry)
+	reg := testenv.StartRegistry(t)
+	p, err := platform.Start(t.Context(), platform.Config{Dir: t.TempDir(), Agents: 3, Real: true, Registry: reg.Addr, NodeGrace: 3 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(p.Close)
+	cl := p.Client()
+	do := func(method, path, reqID string, body, out any) {
+		t.Helper()
+		if _, err := cl.Do(t.Context(), method, path, reqID, body, out); err != nil {
+			t.Fatalf("%s %s: %v", method, path, err)
+		}
+	}
+	img, err := p.BuildImage(t.Context(), "busybox:1", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	do(http.MethodPut, "/v1/networks/10", "", state.NetworkPool{VLAN: 10, Subnet: mustPrefix("10.10.0.0/24"), Gateway: mustAddr("10.10.0.1")}, nil)
+	// VLAN 20 shares the address range: only the VLAN keeps them apart.
+	do(http.MethodPut, "/v1/networks/20", "", state.NetworkPool{VLAN: 20, Subnet: mustPrefix("10.10.0.0/24"), From: mustAddr("10.10.0.200")}, nil)
+
+	web := state.AppSpec{
+		Name: "web", Team: "shop", Image: img, Command: []string{"/bin/sh", "-c", "exec sleep 100000"},
+		Resources: state.Resources{CPUs: 0.1, MemoryBytes: 64 << 20}, Replicas: 6,
+		Network:   &state.AppNetwork{VLAN: 10, Port: 80},
+		Placement: state.PlacementSpec{Spread: []state.SpreadSpec{{Key: "rack", MaxSkew: 1}}},
+		Update:    state.UpdateSpec{BatchSize: 2, FailAfter: state.Duration(20 * time.Second)},
+	}
+	var dep controller.Deployed
+	do(http.MethodPost, "/v1/apps?wait=60s", "req-web", web, &dep)
+	if !dep.Running || len(dep.Created) != 6 {
+		t.Fatalf("deploy: running %v, %d created", dep.Running, len(dep.Created))
+	}
+	t.Logf("6 instances running %v after the call", time.Duration(dep.TimeToRunning))
+	perNode := map[string][]state.Instance{}
+	for _, in := range dep.Created {
+		perNode[in.Node] = append(perNode[in.Node], in)
+	}
+	if len(perNode) != 3 {
+		t.Fatalf("placement over %d nodes, want 3 (one per rack): %v", len(perNode), perNode)
+	}
+	other := state.AppSpec{Name: "other", Team: "ops", Image: img, Command: web.Command, Replicas: 1, Network: &state.AppNetwork{VLAN: 20}}
+	var odep controller.Deployed
+	do(http.MethodPost, "/v1/apps?wait=60s", "req-other", other, &odep)
+
+	// Across nodes on the VLAN, through the trunks: reachable. Another
+	// VLAN in the same address range: not.
+	a, b := perNode["n1"][0], perNode["n2"][0]
+	if out, err := ping(a.ID, b.Network.IP.Addr().String()); err != nil {
+		t.Errorf("%s (n1) cannot reach %s (n2) on VLAN 10: %v\n%s", a.ID, b.ID, err, out)
+	}
+	if out, err := ping(odep.Created[0].ID, b.Network.IP.Addr().String()); err == nil {
+		t.Errorf("%s on VLAN 20 reaches %s on VLAN 10:\n%s", odep.Created[0].ID, b.ID, out)
+	}
+
+	// 6 → 9 → 6.
+	for _, n := range []int{9, 6} {
+		var d controller.Deployed
+		do(http.MethodPost, "/v1/apps/web/scale?wait=60s", fmt.Sprintf("req-scale-%d", n), map[string]int{"replicas": n}, &d)
+		var ins []controller.InstanceView
+		do(http.MethodGet, "/v1/instances?app=web", "", nil, &ins)
+		if len(ins) != n || (len(d.Created) > 0 && !d.Running) {
+			t.Errorf("scale to %d: %d instances, created running %v", n, len(ins), d.Running)
+		}
+	}
+
+	// A broken update stops and rolls back.
+	broken := web
+	broken.Command = []string{"/bin/sh", "-c", "exit 3"}
+	do(http.MethodPut, "/v1/apps/web", "req-broken", broken, nil)
+	waitFor(t, "the broken update rolled back", 90*time.Second, func() (bool, string) {
+		var av controller.AppView
+		do(http.MethodGet, "/v1/apps/web", "", nil, &av)
+		return av.Rollout.Phase == state.RolloutRolledBack && av.Ready == 6, fmt.Sprintf("%+v ready %d", av.Rollout, av.Ready)
+	})
+
+	// A node dies: its instances are placed on the others.
+	if err := p.KillNode(t.Context(), "n3"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "n3's instances rescheduled and running", 90*time.Second, func() (bool, string) {
+		var ins []controller.InstanceView
+		do(http.MethodGet, "/v1/instances?app=web", "", nil, &ins)
+		ready := 0
+		for _, v := range ins {
+			if v.Desired.Node == "n3" {
+				return false, v.Desired.ID + " still on n3"
+			}
+			if v.Ready {
+				ready++
+			}
+		}
+		return ready == 6, fmt.Sprintf("%d ready", ready)
+	})
+
+	var evs []state.Event
+	do(http.MethodGet, "/v1/events?request_id=req-web", "", nil, &evs)
+	var kinds []string
+	for _, ev := range evs {
+		kinds = append(kinds, ev.Publisher+":"+ev.Kind)
+	}
+	all := strings.Join(kinds, " ")
+	if !strings.Contains(all, "controller:AppDeployed") || !strings.Contains(all, "agent/") || !slices.Contains(kinds, "controller:AppRunning") {
+		t.Errorf("the deploy's events (controller's and agents') under its request id: %v", kinds)
+	}
+	do(http.MethodDelete, "/v1/apps/web", "", nil, nil)
+	do(http.MethodDelete, "/v1/apps/other", "", nil, nil)
+}
+
+func ping(id, ip string) (string, error) {
+	out, err := exec.Command("ip", "netns", "exec", "shoal-"+id, "ping", "-c", "2", "-W", "2", ip).CombinedOutput()
+	return string(out), err
+}
+
+func waitFor(t *testing.T, what string, limit time.Duration, cond func() (bool, string)) {
+	t.Helper()
+	deadline := time.Now().Add(limit)
+	last := ""
+	for time.Now().Before(deadline) {
+		ok, msg := cond()
+		if ok {
+			return
+		}
+		last = msg
+		time.Sleep(200 * time.Millisecond)
+	}
+	t.Fatalf("%s: not after %v (%s)", what, limit, last)
+}
+
+func mustPrefix(s string) netip.Prefix { return netip.MustParsePrefix(s) }
+func mustAddr(s string) netip.Addr     { return netip.MustParseAddr(s) }
