@@ -25,12 +25,20 @@ TESTFLAGS ?=
 BENCH ?= .
 BENCHCOUNT ?= 6
 
-.PHONY: test deps fmt fmt-check vet lint unit bench bench-kubepeer
+.PHONY: test deps fmt fmt-check vet lint unit bench bench-kubepeer pilot
 
 test: deps fmt-check vet lint unit
 
 deps:
 	@./scripts/debian-deps
+
+# The main job: the whole platform on this machine (examples/pilot). As root
+# it installs what it needs first and runs real containers on OVS VLANs;
+# otherwise it runs the control plane over simulated nodes and says so.
+PILOTFLAGS ?=
+pilot:
+	@if [ "$$(id -u)" = 0 ]; then ./scripts/debian-deps; fi
+	cd examples && $(GO) run ./pilot $(PILOTFLAGS)
 
 fmt:
 	$(TOOL) gofumpt -w .
