@@ -65,7 +65,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	defer p.Close()
+	defer p.Close() //nolint:contextcheck // clean-up must run after ctx ended (Ctrl-C)
 	img, err := p.BuildImage(ctx, "busybox:1", nil)
 	if err != nil {
 		return err
