@@ -15,6 +15,7 @@ package main
 import (
 	"context"
 	"crypto/tls"
+	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -52,7 +53,7 @@ func run(ctx context.Context, args []string, _, stderr io.Writer) error {
 	fs.StringVar(&keyFile, "tls-key", "", "the certificate's key (PEM)")
 	fs.DurationVar(&cfg.SessionTTL, "session-ttl", 5*time.Second, "leader lease: a silent leader is replaced after about this long")
 	fs.DurationVar(&cfg.NodeGrace, "node-grace", 30*time.Second, "how long a lost node's instances wait before they are placed elsewhere")
-	fs.IntVar(&cfg.MaxTxnOps, "max-txn-ops", 128, "etcd's --max-txn-ops: the largest transaction")
+	fs.IntVar(&cfg.MaxTxnOps, "max-txn-ops", 128, "etcd's --max-txn-ops: the largest transaction (default 1024 with the embedded etcd)")
 	fs.BoolVar(&insecure, "insecure-registry", false, "plain HTTP to registries when checking images (loopback pilots)")
 	fs.BoolVar(&verbose, "v", false, "debug logging")
 	if err := daemon.Parse(fs, args); err != nil {
@@ -77,6 +78,9 @@ func run(ctx context.Context, args []string, _, stderr io.Writer) error {
 		}
 		defer srv.Close()
 		endpoints = strings.Join(srv.Endpoints(), ",")
+		if !flagSet(fs, "max-txn-ops") {
+			cfg.MaxTxnOps = embedetcd.DefaultMaxTxnOps
+		}
 	}
 	cli, err := clientv3.New(clientv3.Config{Endpoints: strings.Split(endpoints, ","), DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
 	if err != nil {
@@ -119,6 +123,12 @@ func run(ctx context.Context, args []string, _, stderr io.Writer) error {
 	}
 	log.Info("controller starting", "api", scheme+"://"+cfg.Advertise, "etcd", endpoints, "token_file", tokenFile)
 	return daemon.RunAll(ctx, daemon.RunnerFunc(c.Run), daemon.HTTPServer(srv, l))
+}
+
+func flagSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
 }
 
 // writeToken writes the token where only its owner reads it.

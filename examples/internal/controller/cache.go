@@ -33,6 +33,8 @@ type cache struct {
 	nodes    map[string]*state.Node
 	lostAt   map[string]time.Time // nodes whose key vanished (or never was) while instances are desired there
 	desired  map[string]*state.Instance
+	byApp    map[string]map[string]*state.Instance // app → id → desired
+	byNode   map[string]map[string]*state.Instance // node → id → desired
 	status   map[string]*state.Status
 	apps     map[string]*state.App
 	networks map[int]*state.NetworkPool
@@ -58,6 +60,8 @@ func (c *cache) reset() {
 	c.nodes = map[string]*state.Node{}
 	c.lostAt = map[string]time.Time{}
 	c.desired = map[string]*state.Instance{}
+	c.byApp = map[string]map[string]*state.Instance{}
+	c.byNode = map[string]map[string]*state.Instance{}
 	c.status = map[string]*state.Status{}
 	c.apps = map[string]*state.App{}
 	c.networks = map[int]*state.NetworkPool{}
@@ -220,7 +224,10 @@ func (c *cache) put(key string, val []byte) {
 	case strings.HasPrefix(key, state.Prefix+"desired/"):
 		if node, id, ok := state.SplitInstanceKey(key); ok {
 			if in, good := decodeInto[state.Instance](c, key, val); good && in.Node == node && in.ID == id {
+				c.unindex(c.desired[id])
 				c.desired[id] = in
+				index(c.byApp, in.App, in)
+				index(c.byNode, in.Node, in)
 				if _, live := c.nodes[node]; !live && c.rev > 0 {
 					if _, lost := c.lostAt[node]; !lost {
 						c.lostAt[node] = c.now()
@@ -281,11 +288,8 @@ func (c *cache) del(key string) {
 	case strings.HasPrefix(key, state.NodesPrefix()):
 		name := strings.TrimPrefix(key, state.NodesPrefix())
 		delete(c.nodes, name)
-		for _, in := range c.desired {
-			if in.Node == name {
-				c.lostAt[name] = c.now()
-				break
-			}
+		if len(c.byNode[name]) > 0 {
+			c.lostAt[name] = c.now()
 		}
 	case strings.HasPrefix(key, state.AllStatusPrefix()):
 		if _, id, ok := state.SplitInstanceKey(key); ok {
@@ -294,6 +298,7 @@ func (c *cache) del(key string) {
 	case strings.HasPrefix(key, state.Prefix+"desired/"):
 		if node, id, ok := state.SplitInstanceKey(key); ok {
 			if in := c.desired[id]; in != nil && in.Node == node {
+				c.unindex(in)
 				delete(c.desired, id)
 			}
 		}
@@ -318,4 +323,26 @@ func (c *cache) del(key string) {
 	}
 	// Expired events stay in memory until pushed out by newer ones: the
 	// cache holds the last maxEvents whatever etcd's retention.
+}
+
+func index(m map[string]map[string]*state.Instance, k string, in *state.Instance) {
+	if m[k] == nil {
+		m[k] = map[string]*state.Instance{}
+	}
+	m[k][in.ID] = in
+}
+
+// unindex removes in from the indexes; c.mu is held.
+func (c *cache) unindex(in *state.Instance) {
+	if in == nil {
+		return
+	}
+	for m, k := range map[*map[string]map[string]*state.Instance]string{&c.byApp: in.App, &c.byNode: in.Node} {
+		if set := (*m)[k]; set != nil {
+			delete(set, in.ID)
+			if len(set) == 0 {
+				delete(*m, k)
+			}
+		}
+	}
 }

@@ -176,13 +176,16 @@ func (c *Controller) leadLoop(ctx context.Context, t *term) {
 	}
 	tick := time.NewTicker(c.cfg.Resync)
 	defer tick.Stop()
+	full := true
 	for {
 		changed := c.cache.wait()
-		c.reconcile(ctx, t)
+		c.reconcile(ctx, t, full)
+		full = false
 		select {
 		case <-ctx.Done():
 			return
 		case <-tick.C:
+			full = true
 		case <-c.kick:
 		case <-changed:
 			sleep(ctx, 200*time.Millisecond)

@@ -37,6 +37,7 @@ type harness struct {
 
 type ctrl struct {
 	c      *controller.Controller
+	cli    *clientv3.Client
 	srv    *httptest.Server
 	cancel context.CancelFunc
 	done   chan struct{}
@@ -81,10 +82,20 @@ func newHarness(t testing.TB, nodes []state.Node, fail func(*state.Instance) (st
 // API answers.
 func (h *harness) start(name string) *ctrl {
 	h.t.Helper()
+	return h.startWith(name, nil)
+}
+
+// startWith is start with the Config edited first.
+func (h *harness) startWith(name string, edit func(*controller.Config)) *ctrl {
+	h.t.Helper()
 	cli := newClient(h.t, h.etcd.Endpoints())
-	c, err := controller.New(controller.Config{
+	cfg := controller.Config{
 		Etcd: cli, Name: name, SessionTTL: 2 * time.Second, NodeGrace: 2 * time.Second, Resync: 500 * time.Millisecond,
-	})
+	}
+	if edit != nil {
+		edit(&cfg)
+	}
+	c, err := controller.New(cfg)
 	if err != nil {
 		h.t.Fatal(err)
 	}
@@ -97,7 +108,7 @@ func (h *harness) start(name string) *ctrl {
 	}
 	h.token = tok
 	ctx, cancel := context.WithCancel(context.Background())
-	k := &ctrl{c: c, srv: httptest.NewServer(c.Handler()), cancel: cancel, done: make(chan struct{})}
+	k := &ctrl{c: c, cli: cli, srv: httptest.NewServer(c.Handler()), cancel: cancel, done: make(chan struct{})}
 	go func() {
 		defer close(k.done)
 		defer cli.Close()
@@ -115,6 +126,12 @@ func (k *ctrl) stop() {
 	k.cancel()
 	<-k.done
 	k.srv.Close()
+}
+
+// crash drops the controller's etcd connection, as a dead process's would:
+// it cannot resign, so its leadership ends only when its lease runs out.
+func (k *ctrl) crash() {
+	_ = k.cli.Close()
 }
 
 // leader waits for one of the controllers to lead and returns it.

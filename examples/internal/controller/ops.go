@@ -137,11 +137,9 @@ func (c *Controller) Delete(ctx context.Context, requestID, name string) (*Chang
 	c.cache.mu.RLock()
 	var items []item
 	ch := &Change{}
-	for _, in := range c.cache.desired {
-		if in.App == name {
-			items = append(items, deleteItem(in))
-			ch.Removed = append(ch.Removed, in.ID)
-		}
+	for _, in := range c.cache.byApp[name] {
+		items = append(items, deleteItem(in))
+		ch.Removed = append(ch.Removed, in.ID)
 	}
 	c.cache.mu.RUnlock()
 	items = append(items, item{ops: []clientv3.Op{clientv3.OpDelete(state.AppKey(name))}})
@@ -175,12 +173,7 @@ func (c *Controller) appForChange(name string) (*term, *state.App, error) {
 // as stored (nil for a new one). c.mu is held.
 func (c *Controller) resize(ctx context.Context, t *term, requestID string, app, old *state.App, kind string) (*Change, error) {
 	c.cache.mu.RLock()
-	have := 0
-	for _, in := range c.cache.desired {
-		if in.App == app.Spec.Name {
-			have++
-		}
-	}
+	have := len(c.cache.byApp[app.Spec.Name])
 	c.cache.mu.RUnlock()
 	ch := &Change{App: app}
 	want := app.Spec.Replicas
@@ -276,8 +269,11 @@ func (c *Controller) checkQuota(app *state.App, n int) error {
 // teamUsage sums what a team's instances hold; c.cache.mu is read-held.
 func (c *Controller) teamUsage(team string) state.Quota {
 	var u state.Quota
-	for _, in := range c.cache.desired {
-		if a := c.cache.apps[in.App]; a != nil && a.Spec.Team == team {
+	for name, a := range c.cache.apps {
+		if a.Spec.Team != team {
+			continue
+		}
+		for _, in := range c.cache.byApp[name] {
 			u.Instances++
 			u.CPUs += in.Resources.CPUs
 			u.MemoryBytes += in.Resources.MemoryBytes

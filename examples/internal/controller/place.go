@@ -190,11 +190,9 @@ func lastAddr(p netip.Prefix) netip.Addr {
 func (c *Controller) victims(app string, n int) []*state.Instance {
 	var ins []*state.Instance
 	perRack := map[string]int{}
-	for _, in := range c.cache.desired {
-		if in.App == app {
-			ins = append(ins, in)
-			perRack[c.rackOf(in.Node)]++
-		}
+	for _, in := range c.cache.byApp[app] {
+		ins = append(ins, in)
+		perRack[c.rackOf(in.Node)]++
 	}
 	sort.Slice(ins, func(i, j int) bool { return ins[i].ID < ins[j].ID })
 	var out []*state.Instance

@@ -14,17 +14,20 @@ import (
 )
 
 // reconcile is one pass of the leader: instances moved off lost and
-// draining nodes, orphans removed, every app brought to its replica
-// count, rollouts advanced. Each step commits on its own, so one failing
-// app does not hold up the others.
-func (c *Controller) reconcile(ctx context.Context, t *term) {
+// draining nodes, every app brought to its replica count, rollouts
+// advanced, and on full passes (every Resync, not on every change)
+// orphans removed. Each step commits on its own, so one failing app does
+// not hold up the others.
+func (c *Controller) reconcile(ctx context.Context, t *term, full bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if ctx.Err() != nil {
 		return
 	}
 	c.moveOff(ctx, t)
-	c.removeOrphans(ctx, t)
+	if full {
+		c.removeOrphans(ctx, t)
+	}
 	c.cache.mu.RLock()
 	apps := make([]*state.App, 0, len(c.cache.apps))
 	for _, a := range c.cache.apps {
@@ -71,8 +74,8 @@ func (c *Controller) moveOff(ctx context.Context, t *term) {
 			reason[node] = "NodeDrained"
 		}
 	}
-	for _, in := range c.cache.desired {
-		if reason[in.Node] != "" {
+	for node := range reason {
+		for _, in := range c.cache.byNode[node] {
 			byApp[in.App] = append(byApp[in.App], in)
 		}
 	}
@@ -126,12 +129,7 @@ func (c *Controller) moveOff(ctx context.Context, t *term) {
 // hasDesired reports whether any instance is desired on node;
 // c.cache.mu is held.
 func (c *Controller) hasDesired(node string) bool {
-	for _, in := range c.cache.desired {
-		if in.Node == node {
-			return true
-		}
-	}
-	return false
+	return len(c.cache.byNode[node]) > 0
 }
 
 // removeOrphans removes instances a controller made whose app is gone
@@ -166,12 +164,7 @@ func (c *Controller) removeOrphans(ctx context.Context, t *term) {
 // converge brings one app to its replica count.
 func (c *Controller) converge(ctx context.Context, t *term, a *state.App) {
 	c.cache.mu.RLock()
-	have := 0
-	for _, in := range c.cache.desired {
-		if in.App == a.Spec.Name {
-			have++
-		}
-	}
+	have := len(c.cache.byApp[a.Spec.Name])
 	c.cache.mu.RUnlock()
 	if have == a.Spec.Replicas {
 		delete(c.warned, "scale/"+a.Spec.Name)
@@ -217,10 +210,7 @@ func (c *Controller) rollout(ctx context.Context, t *term, name string) {
 	var olds []*state.Instance
 	unavailable, updated := 0, 0
 	var failed string
-	for _, in := range c.cache.desired {
-		if in.App != name {
-			continue
-		}
+	for _, in := range c.cache.byApp[name] {
 		running := c.running(in)
 		if !running {
 			unavailable++

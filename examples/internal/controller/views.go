@@ -90,8 +90,15 @@ func (c *Controller) App(name string) (AppView, error) {
 func (c *Controller) Instances(app, node string) []InstanceView {
 	c.cache.mu.RLock()
 	defer c.cache.mu.RUnlock()
+	set := c.cache.desired
+	switch {
+	case app != "":
+		set = c.cache.byApp[app]
+	case node != "":
+		set = c.cache.byNode[node]
+	}
 	var out []InstanceView
-	for _, in := range c.cache.desired {
+	for _, in := range set {
 		if (app == "" || in.App == app) && (node == "" || in.Node == node) {
 			out = append(out, c.view(in))
 		}
@@ -166,8 +173,8 @@ func (c *Controller) Endpoints(app string) ([]Endpoint, error) {
 		port = a.Spec.Network.Port
 	}
 	out := []Endpoint{}
-	for _, in := range c.cache.desired {
-		if in.App != app || !c.running(in) {
+	for _, in := range c.cache.byApp[app] {
+		if !c.running(in) {
 			continue
 		}
 		ip := ""

@@ -42,7 +42,15 @@ type Config struct {
 	Logger *slog.Logger
 	// ReadyTimeout bounds the start; zero means 30 s.
 	ReadyTimeout time.Duration
+	// MaxTxnOps is the most operations one transaction may hold; zero
+	// means DefaultMaxTxnOps (etcd's own default is 128).
+	MaxTxnOps int
 }
+
+// DefaultMaxTxnOps is the embedded store's transaction limit: large enough
+// that the controller writes a deploy of a few hundred instances, their
+// addresses and events in one transaction.
+const DefaultMaxTxnOps = 1024
 
 // Server is a running embedded etcd.
 type Server struct {
@@ -78,6 +86,10 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	ec := embed.NewConfig()
 	ec.Name = "shoal"
+	if cfg.MaxTxnOps <= 0 {
+		cfg.MaxTxnOps = DefaultMaxTxnOps
+	}
+	ec.MaxTxnOps = uint(cfg.MaxTxnOps)
 	ec.Dir = cfg.Dir
 	client := url.URL{Scheme: "http", Host: cfg.ClientAddr}
 	peer := url.URL{Scheme: "http", Host: cfg.PeerAddr}

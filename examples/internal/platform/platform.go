@@ -190,7 +190,7 @@ func (p *Platform) startController(ctx, rctx context.Context) error {
 	}
 	c, err := controller.New(controller.Config{
 		Etcd: p.Etcd, Name: "controller", Advertise: l.Addr().String(), NodeGrace: p.cfg.NodeGrace, SessionTTL: 3 * time.Second,
-		MaxTxnOps: 1024, Logger: p.log.With("part", "controller"),
+		MaxTxnOps: embedetcd.DefaultMaxTxnOps, Logger: p.log.With("part", "controller"),
 		CheckImage: func(ctx context.Context, ref string) error {
 			_, err := imagefs.Pull(ctx, ref, remote)
 			return err
