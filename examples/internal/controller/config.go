@@ -73,6 +73,9 @@ type Config struct {
 	// CheckImage reports whether an image exists, before anything is
 	// placed; nil checks nothing (the agents report ImageNotFound).
 	CheckImage func(ctx context.Context, ref string) error
+	// PredistributeTimeout bounds putting an image on the chosen nodes
+	// before their instances are written; zero means 5 min.
+	PredistributeTimeout time.Duration
 	// AgentClient talks to the agents (pre-distribution, metrics); nil
 	// means a client with a 30 s timeout.
 	AgentClient *http.Client
@@ -87,7 +90,7 @@ func (c *Config) withDefaults() (Config, error) {
 	switch {
 	case c.Etcd == nil:
 		return out, newError(ErrInvalid, "Config.Etcd is nil")
-	case c.SessionTTL < 0 || c.NodeGrace < 0 || c.Resync < 0 || c.EventRetention < 0:
+	case c.SessionTTL < 0 || c.NodeGrace < 0 || c.Resync < 0 || c.EventRetention < 0 || c.PredistributeTimeout < 0:
 		return out, newError(ErrInvalid, "a negative duration in Config")
 	case c.SessionTTL > 0 && c.SessionTTL < time.Second:
 		return out, newError(ErrInvalid, "Config.SessionTTL %v below 1 s (etcd's lease granularity)", c.SessionTTL)
@@ -105,6 +108,7 @@ func (c *Config) withDefaults() (Config, error) {
 	def(&out.NodeGrace, 30*time.Second)
 	def(&out.Resync, 5*time.Second)
 	def(&out.EventRetention, 24*time.Hour)
+	def(&out.PredistributeTimeout, 5*time.Minute)
 	if out.Name == "" {
 		out.Name = "controller"
 	}

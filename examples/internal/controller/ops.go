@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
@@ -96,6 +97,21 @@ func (c *Controller) Update(ctx context.Context, requestID string, spec state.Ap
 	}
 	app := *old
 	app.Spec, app.RequestID, app.UpdatedAt = spec, requestID, c.cfg.Now()
+	if spec.Image != old.Spec.Image {
+		c.cache.mu.RLock()
+		var nodes []string
+		for n := range c.cache.byNode {
+			for _, in := range c.cache.byNode[n] {
+				if in.App == spec.Name {
+					nodes = append(nodes, n)
+					break
+				}
+			}
+		}
+		c.cache.mu.RUnlock()
+		slices.Sort(nodes)
+		c.predistribute(ctx, requestID, spec.Name, spec.Image, nodes)
+	}
 	if templateChanged(&old.Spec, &spec) {
 		prev := old.Spec
 		app.Previous, app.PreviousGeneration = &prev, old.Generation
@@ -185,6 +201,7 @@ func (c *Controller) resize(ctx context.Context, t *term, requestID string, app,
 		if ch.Created, err = c.plan(app, want-have, requestID); err != nil {
 			return nil, err
 		}
+		c.predistribute(ctx, requestID, app.Spec.Name, app.Spec.Image, nodesOf(ch.Created))
 	}
 	appItem := item{ops: []clientv3.Op{putJSON(state.AppKey(app.Spec.Name), app)}}
 	if old == nil {

@@ -131,7 +131,7 @@ func TestPlatform(t *testing.T) {
 		kinds = append(kinds, ev.Publisher+":"+ev.Kind)
 	}
 	all := strings.Join(kinds, " ")
-	if !strings.Contains(all, "controller:AppDeployed") || !strings.Contains(all, "agent/") || !slices.Contains(kinds, "controller:AppRunning") {
+	if !strings.Contains(all, "controller:AppDeployed") || !strings.Contains(all, "controller:ImagePredistributed") || !strings.Contains(all, "agent/") || !slices.Contains(kinds, "controller:AppRunning") {
 		t.Errorf("the deploy's events (controller's and agents') under its request id: %v", kinds)
 	}
 	do(http.MethodDelete, "/v1/apps/web", "", nil, nil)

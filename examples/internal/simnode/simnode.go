@@ -97,7 +97,7 @@ func (f *Fleet) register(ctx context.Context, n state.Node) error {
 	if err != nil {
 		return fmt.Errorf("simnode: %w", err)
 	}
-	n.Version, n.StartedAt = "simulated", f.cfg.Now()
+	n.Version, n.StartedAt = state.SimulatedVersion, f.cfg.Now()
 	b, _ := json.Marshal(n)
 	if _, err := f.cfg.Etcd.Put(ctx, state.NodeKey(n.Name), string(b), clientv3.WithLease(lease.ID)); err != nil {
 		return fmt.Errorf("simnode: %w", err)

@@ -157,6 +157,10 @@ type Node struct {
 	StartedAt time.Time `json:"started_at"`
 }
 
+// SimulatedVersion is the Node.Version of simulated nodes (package
+// simnode): they run nothing, and whatever shows a node says so.
+const SimulatedVersion = "simulated"
+
 // Priority is how much an Event matters.
 type Priority string
 
