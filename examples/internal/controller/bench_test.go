@@ -181,4 +181,3 @@ func getOK(b *testing.B, k *ctrl, token, path string) {
 		b.Fatalf("GET %s: %d", path, resp.StatusCode)
 	}
 }
-

@@ -54,12 +54,16 @@ func (c *Controller) predistribute(ctx context.Context, requestID, app, image st
 	failed = slices.DeleteFunc(failed, func(s string) bool { return s == "" })
 	took := c.cfg.Now().Sub(start).Round(time.Millisecond)
 	if len(failed) > 0 {
-		c.event(ctx, requestID, state.Event{Kind: "PredistributeFailed", Priority: state.Warning, App: app,
-			Message: fmt.Sprintf("%s on %d of %d node(s) after %v (they pull at create): %s", image, len(failed), len(addrs), took, strings.Join(failed, "; "))})
+		c.event(ctx, requestID, state.Event{
+			Kind: "PredistributeFailed", Priority: state.Warning, App: app,
+			Message: fmt.Sprintf("%s on %d of %d node(s) after %v (they pull at create): %s", image, len(failed), len(addrs), took, strings.Join(failed, "; ")),
+		})
 		return
 	}
-	c.event(ctx, requestID, state.Event{Kind: "ImagePredistributed", Priority: state.Info, App: app,
-		Message: fmt.Sprintf("%s on %d node(s) in %v", image, len(addrs), took)})
+	c.event(ctx, requestID, state.Event{
+		Kind: "ImagePredistributed", Priority: state.Info, App: app,
+		Message: fmt.Sprintf("%s on %d node(s) in %v", image, len(addrs), took),
+	})
 }
 
 func (c *Controller) pull(ctx context.Context, tok, addr, image, peer string) error {

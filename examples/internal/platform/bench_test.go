@@ -20,8 +20,10 @@ import (
 func BenchmarkDeploy100(b *testing.B) {
 	testenv.Require(b, testenv.Root, testenv.Runc, testenv.Cgroups, testenv.OVS, testenv.Netns, testenv.OCIRegistry)
 	reg := testenv.StartRegistry(b)
-	p, err := platform.Start(b.Context(), platform.Config{Dir: b.TempDir(), Agents: 3, Real: true, Registry: reg.Addr,
-		NodeCapacity: state.Capacity{CPUs: 64, MemoryBytes: 64 << 30}})
+	p, err := platform.Start(b.Context(), platform.Config{
+		Dir: b.TempDir(), Agents: 3, Real: true, Registry: reg.Addr,
+		NodeCapacity: state.Capacity{CPUs: 64, MemoryBytes: 64 << 30},
+	})
 	if err != nil {
 		b.Fatal(err)
 	}
