@@ -35,6 +35,7 @@ const (
 	NodeExporterServer Component = "node-exporter" // prometheus-node-exporter, a real exporter
 	Iptables           Component = "iptables"      // iptables, to cut paths and drop packets inside a test's netns
 	Serf               Component = "serf"          // Debian's serf agent, unpacked (not installed) as an independent peer
+	EtcdServer         Component = "etcd-server"   // Debian's etcd, for a cluster of separate members (not the embedded one)
 )
 
 // IntegrationEnv is the environment variable that decides what a missing
@@ -91,6 +92,8 @@ func specOf(c Component) (componentSpec, bool) {
 		return componentSpec{packages: []string{"iptables", "iproute2"}, root: true}, true
 	case Serf:
 		return componentSpec{packages: []string{"apt", "dpkg"}, check: checkSerf}, true
+	case EtcdServer:
+		return componentSpec{packages: []string{"etcd-server"}}, true
 	case Lxcfs:
 		return componentSpec{packages: []string{"lxcfs"}, root: true, check: checkFuse}, true
 	}

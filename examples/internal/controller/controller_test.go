@@ -12,6 +12,7 @@ import (
 	"github.com/shoalkit/shoal/examples/internal/controller"
 	"github.com/shoalkit/shoal/examples/internal/simnode"
 	"github.com/shoalkit/shoal/examples/internal/state"
+	"github.com/shoalkit/shoal/internal/testenv"
 )
 
 func mustPrefix(s string) netip.Prefix { return netip.MustParsePrefix(s) }
@@ -242,8 +243,17 @@ func TestLeaderFailover(t *testing.T) {
 
 	// A follower refuses changes and names the leader.
 	st, p := h.call(follower, "POST", "/v1/apps/web/scale", "", map[string]int{"replicas": 4}, nil)
-	if st != http.StatusServiceUnavailable || p.Code != controller.CodeNotLeader {
-		t.Errorf("change at a follower: %d %+v", st, p)
+	if st != http.StatusServiceUnavailable || p.Code != controller.CodeNotLeader || "http://"+p.Leader != first.srv.URL {
+		t.Errorf("change at a follower: %d %+v, want not_leader naming %s", st, p, first.srv.URL)
+	}
+	// The client follows the problem to the leader.
+	cl := &controller.Client{URL: follower.srv.URL, Token: h.token}
+	if _, err := cl.Do(t.Context(), http.MethodGet, "/v1/apps", "", nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	var sc controller.Deployed
+	if _, err := cl.Do(t.Context(), http.MethodPost, "/v1/apps/web/scale", "", map[string]int{"replicas": 3}, &sc); err != nil {
+		t.Errorf("a change sent to the follower through the client: %v", err)
 	}
 	// It answers reads from its cache.
 	h.eventually("follower's cache", func() (bool, string) {
@@ -266,5 +276,32 @@ func TestLeaderFailover(t *testing.T) {
 	time.Sleep(time.Second) // a few reconcile passes
 	if ins := h.appInstances("web"); len(ins) != 6 || h.count(state.IPPrefix()) != 6 {
 		t.Errorf("after two leader changes: %d instances (%s), %d addresses", len(ins), ids(ins), h.count(state.IPPrefix()))
+	}
+}
+
+// TestEtcdCluster runs the platform on a separate three-member etcd
+// cluster (Debian's etcd-server, given by endpoints as --etcd-endpoints
+// does) and kills one member: the platform keeps working.
+func TestEtcdCluster(t *testing.T) {
+	testenv.Require(t, testenv.EtcdServer)
+	cluster := testenv.StartEtcdCluster(t, 3)
+	h := newHarnessOn(t, cluster.Endpoints, simnode.Racks(3, 1, capacity), nil)
+	k1, k2 := h.start("c1"), h.start("c2")
+	h.leader()
+	h.must(k1, "PUT", "/v1/networks/10", "", pool10, nil)
+	h.must(k1, "POST", "/v1/apps?wait=20s", "req-cluster", webApp(3), nil)
+
+	cluster.Kill(t, 0)
+	var d controller.Deployed
+	_ = k2
+	h.must(h.leader(), "POST", "/v1/apps/web/scale?wait=20s", "req-after-kill", map[string]int{"replicas": 6}, &d)
+	if !d.Running || len(d.Created) != 3 {
+		t.Errorf("scale with a member down: running %v, %d created", d.Running, len(d.Created))
+	}
+	if ins := h.appInstances("web"); len(ins) != 6 || h.count(state.IPPrefix()) != 6 {
+		t.Errorf("%d instances, %d addresses, want 6", len(ins), h.count(state.IPPrefix()))
+	}
+	if kinds := h.eventKinds(k1, "req-after-kill"); !slices.Contains(kinds, "AppScaled") {
+		t.Errorf("events of the scale: %v", kinds)
 	}
 }

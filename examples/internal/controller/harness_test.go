@@ -26,7 +26,7 @@ import (
 // controller's API behind an httptest server.
 type harness struct {
 	t     testing.TB
-	etcd  *embedetcd.Server
+	eps   []string
 	cli   *clientv3.Client
 	fleet *simnode.Fleet
 	token string
@@ -57,8 +57,16 @@ func newHarness(t testing.TB, nodes []state.Node, fail func(*state.Instance) (st
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := &harness{t: t, etcd: srv}
-	h.cli = newClient(t, srv.Endpoints())
+	t.Cleanup(srv.Close)
+	return newHarnessOn(t, srv.Endpoints(), nodes, fail)
+}
+
+// newHarnessOn is newHarness on an etcd of the caller's.
+func newHarnessOn(t testing.TB, eps []string, nodes []state.Node, fail func(*state.Instance) (state.Phase, string)) *harness {
+	t.Helper()
+	h := &harness{t: t, eps: eps}
+	h.cli = newClient(t, eps)
+	var err error
 	h.fleet, err = simnode.Start(t.Context(), simnode.Config{Etcd: h.cli, Nodes: nodes, LeaseTTL: 2 * time.Second, Fail: fail})
 	if err != nil {
 		t.Fatal(err)
@@ -73,7 +81,6 @@ func newHarness(t testing.TB, nodes []state.Node, fail func(*state.Instance) (st
 			t.Errorf("simulated nodes: %v", err)
 		}
 		h.cli.Close()
-		srv.Close()
 	})
 	return h
 }
@@ -88,9 +95,11 @@ func (h *harness) start(name string) *ctrl {
 // startWith is start with the Config edited first.
 func (h *harness) startWith(name string, edit func(*controller.Config)) *ctrl {
 	h.t.Helper()
-	cli := newClient(h.t, h.etcd.Endpoints())
+	cli := newClient(h.t, h.eps)
+	srv := httptest.NewUnstartedServer(nil)
 	cfg := controller.Config{
-		Etcd: cli, Name: name, SessionTTL: 2 * time.Second, NodeGrace: 2 * time.Second, Resync: 500 * time.Millisecond,
+		Etcd: cli, Name: name, Advertise: srv.Listener.Addr().String(),
+		SessionTTL: 2 * time.Second, NodeGrace: 2 * time.Second, Resync: 500 * time.Millisecond,
 	}
 	if edit != nil {
 		edit(&cfg)
@@ -108,7 +117,9 @@ func (h *harness) startWith(name string, edit func(*controller.Config)) *ctrl {
 	}
 	h.token = tok
 	ctx, cancel := context.WithCancel(context.Background())
-	k := &ctrl{c: c, cli: cli, srv: httptest.NewServer(c.Handler()), cancel: cancel, done: make(chan struct{})}
+	srv.Config.Handler = c.Handler()
+	srv.Start()
+	k := &ctrl{c: c, cli: cli, srv: srv, cancel: cancel, done: make(chan struct{})}
 	go func() {
 		defer close(k.done)
 		defer cli.Close()
