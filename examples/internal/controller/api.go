@@ -127,6 +127,20 @@ func (c *Controller) Handler() http.Handler {
 	})
 	h("POST /v1/apps/{name}/scale", c.handleScale)
 	h("GET /v1/apps/{name}/endpoints", c.handleEndpoints)
+	h("GET /v1/apps/{name}/proposal", func(w http.ResponseWriter, r *http.Request) error {
+		p, err := c.Proposal(r.PathValue("name"))
+		if err != nil {
+			return err
+		}
+		return writeJSON(w, http.StatusOK, p)
+	})
+	h("POST /v1/apps/{name}/proposal/approve", func(w http.ResponseWriter, r *http.Request) error {
+		ch, err := c.Approve(r.Context(), RequestID(r.Context()), r.PathValue("name"))
+		if err != nil {
+			return err
+		}
+		return writeJSON(w, http.StatusOK, ch)
+	})
 	h("GET /v1/instances", func(w http.ResponseWriter, r *http.Request) error {
 		return writeJSON(w, http.StatusOK, c.Instances(r.URL.Query().Get("app"), r.URL.Query().Get("node")))
 	})

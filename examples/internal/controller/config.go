@@ -76,6 +76,12 @@ type Config struct {
 	// PredistributeTimeout bounds putting an image on the chosen nodes
 	// before their instances are written; zero means 5 min.
 	PredistributeTimeout time.Duration
+	// AutoscaleInterval is how often the leader decides for each app with
+	// an autoscale spec; zero means 15 s.
+	AutoscaleInterval time.Duration
+	// Metrics reads the autoscale loop's numbers; nil means AgentMetrics
+	// over AgentClient.
+	Metrics MetricsSource
 	// AgentClient talks to the agents (pre-distribution, metrics); nil
 	// means a client with a 30 s timeout.
 	AgentClient *http.Client
@@ -90,7 +96,7 @@ func (c *Config) withDefaults() (Config, error) {
 	switch {
 	case c.Etcd == nil:
 		return out, newError(ErrInvalid, "Config.Etcd is nil")
-	case c.SessionTTL < 0 || c.NodeGrace < 0 || c.Resync < 0 || c.EventRetention < 0 || c.PredistributeTimeout < 0:
+	case c.SessionTTL < 0 || c.NodeGrace < 0 || c.Resync < 0 || c.EventRetention < 0 || c.PredistributeTimeout < 0 || c.AutoscaleInterval < 0:
 		return out, newError(ErrInvalid, "a negative duration in Config")
 	case c.SessionTTL > 0 && c.SessionTTL < time.Second:
 		return out, newError(ErrInvalid, "Config.SessionTTL %v below 1 s (etcd's lease granularity)", c.SessionTTL)
@@ -109,6 +115,7 @@ func (c *Config) withDefaults() (Config, error) {
 	def(&out.Resync, 5*time.Second)
 	def(&out.EventRetention, 24*time.Hour)
 	def(&out.PredistributeTimeout, 5*time.Minute)
+	def(&out.AutoscaleInterval, 15*time.Second)
 	if out.Name == "" {
 		out.Name = "controller"
 	}
@@ -120,6 +127,9 @@ func (c *Config) withDefaults() (Config, error) {
 	}
 	if out.AgentClient == nil {
 		out.AgentClient = &http.Client{Timeout: 30 * time.Second}
+	}
+	if out.Metrics == nil {
+		out.Metrics = &AgentMetrics{Client: out.AgentClient}
 	}
 	if out.Logger == nil {
 		out.Logger = slog.New(slog.DiscardHandler)

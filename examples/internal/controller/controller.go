@@ -38,6 +38,9 @@ type Controller struct {
 	// rolledAt is when the leader rewrote an instance in a rollout (or
 	// first saw it rewritten). Guarded by mu.
 	rolledAt map[string]time.Time
+
+	scalersMu sync.Mutex
+	scalers   map[string]*scaler // app → its autoscale state, on the leader
 }
 
 // term is one period of leadership.
@@ -63,7 +66,7 @@ func New(cfg Config) (*Controller, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Controller{cfg: cfg, log: cfg.Logger, kick: make(chan struct{}, 1), warned: map[string]string{}, rolledAt: map[string]time.Time{}}
+	c := &Controller{cfg: cfg, log: cfg.Logger, kick: make(chan struct{}, 1), warned: map[string]string{}, rolledAt: map[string]time.Time{}, scalers: map[string]*scaler{}}
 	c.cache = newCache(cfg.Etcd, cfg.MaxEvents, cfg.Now, func(key string, err error) {
 		c.log.Warn("malformed value skipped", "key", key, "err", err)
 	})
@@ -174,6 +177,7 @@ func (c *Controller) leadLoop(ctx context.Context, t *term) {
 	if err != nil || c.cache.waitRev(ctx, resp.Header.Revision) != nil {
 		return
 	}
+	go c.autoscaleLoop(ctx, t)
 	tick := time.NewTicker(c.cfg.Resync)
 	defer tick.Stop()
 	full := true

@@ -31,6 +31,8 @@
 //	GET    /v1/apps/NAME  PUT (update, rolling)  DELETE
 //	POST   /v1/apps/NAME/scale {"replicas":N}[?wait=]
 //	GET    /v1/apps/NAME/endpoints[?watch=1] ready instances (SSE with watch)
+//	GET    /v1/apps/NAME/proposal            a scaling decision awaiting approval
+//	POST   /v1/apps/NAME/proposal/approve    apply it
 //	GET    /v1/instances[?app=&node=]        GET /v1/instances/ID
 //	POST   /v1/instances/ID/resize           resources, in place
 //	GET    /v1/nodes                         POST /v1/nodes/NAME/{cordon,drain,uncordon}

@@ -63,15 +63,27 @@ func (c *Controller) Scale(ctx context.Context, requestID, name string, replicas
 	if replicas < 0 || replicas > state.MaxReplicas {
 		return nil, &fieldError{field: "replicas", err: newError(ErrInvalid, "replicas: %d outside 0..%d", replicas, state.MaxReplicas)}
 	}
+	t, err := c.leader()
+	if err != nil {
+		return nil, err
+	}
+	return c.scaleAs(ctx, t, requestID, name, replicas, "AppScaled")
+}
+
+// scaleAs sets an app's replica count as the change kind says.
+func (c *Controller) scaleAs(ctx context.Context, t *term, requestID, name string, replicas int, kind string) (*Change, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	t, old, err := c.appForChange(name)
+	if t.ctx.Err() != nil {
+		return nil, newError(ErrNotLeader, "leadership ended; retry at the leader")
+	}
+	_, old, err := c.appForChange(name)
 	if err != nil {
 		return nil, err
 	}
 	app := *old
 	app.Spec.Replicas, app.RequestID, app.UpdatedAt = replicas, requestID, c.cfg.Now()
-	return c.resize(ctx, t, requestID, &app, old, "AppScaled")
+	return c.resize(ctx, t, requestID, &app, old, kind)
 }
 
 // Update replaces an app's spec. A change of what its instances run

@@ -70,9 +70,34 @@ func TestPlatform(t *testing.T) {
 	if len(perNode) != 3 {
 		t.Fatalf("placement over %d nodes, want 3 (one per rack): %v", len(perNode), perNode)
 	}
-	other := state.AppSpec{Name: "other", Team: "ops", Image: img, Command: web.Command, Replicas: 1, Network: &state.AppNetwork{VLAN: 20}}
+	other := state.AppSpec{
+		Name: "other", Team: "ops", Image: img, Command: []string{"/bin/sh", "-c", "while :; do :; done"}, Replicas: 1,
+		Network: &state.AppNetwork{VLAN: 20}, Resources: state.Resources{CPUs: 0.2},
+	}
 	var odep controller.Deployed
 	do(http.MethodPost, "/v1/apps?wait=60s", "req-other", other, &odep)
+
+	// The autoscale loop's numbers, from the agents' real /metrics: the
+	// spinner uses its 0.2-core quota, a sleeper nothing.
+	var oins, wins []controller.InstanceView
+	do(http.MethodGet, "/v1/instances?app=other", "", nil, &oins)
+	do(http.MethodGet, "/v1/instances?app=web", "", nil, &wins)
+	var nodes []controller.NodeView
+	do(http.MethodGet, "/v1/nodes", "", nil, &nodes)
+	byName := map[string]*state.Node{}
+	for _, n := range nodes {
+		byName[n.Name] = n.Node
+	}
+	src := &controller.AgentMetrics{}
+	src.Read(t.Context(), &state.App{Spec: other}, append(oins, wins...), byName)
+	time.Sleep(2 * time.Second)
+	got := src.Read(t.Context(), &state.App{Spec: other}, append(oins, wins...), byName)
+	if m, ok := got[oins[0].Desired.ID]; !ok || m.CPUCores < 0.1 || m.CPUCores > 0.3 {
+		t.Errorf("spinner at a 0.2-core quota read as %+v (present %v)", m, ok)
+	}
+	if m, ok := got[wins[0].Desired.ID]; !ok || m.CPUCores > 0.05 {
+		t.Errorf("sleeper read as %+v (present %v)", m, ok)
+	}
 
 	// Across nodes on the VLAN, through the trunks: reachable. Another
 	// VLAN in the same address range: not.

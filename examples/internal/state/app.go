@@ -101,8 +101,12 @@ type AutoscaleSpec struct {
 	TPS         float64 `json:"tps,omitempty"`
 	TPSMetric   string  `json:"tps_metric,omitempty"`
 	MetricsPort int     `json:"metrics_port,omitempty"`
-	// SustainedLow is how long the metrics must stay low before a scale-in.
+	// SustainedLow is how long the metrics must stay below half their
+	// target before a scale-in (0: no such rule).
 	SustainedLow Duration `json:"sustained_low,omitzero"`
+	// ScaleInWindow is the scale-in stabilisation window: the highest
+	// recommendation of this window wins. 0 means 5 min, as Kubernetes.
+	ScaleInWindow Duration `json:"scale_in_window,omitzero"`
 	// MigrationBps caps the data moved per second when a cache-like app
 	// scales in (0 = no cap), with MigrationBytes per instance to move.
 	MigrationBps   float64 `json:"migration_bps,omitempty"`
@@ -311,6 +315,8 @@ func (a *AutoscaleSpec) validate() error {
 		return fieldErr("autoscale.metrics_port", "%d outside 1..65535", a.MetricsPort)
 	case a.SustainedLow < 0 || time.Duration(a.SustainedLow) > 24*time.Hour:
 		return fieldErr("autoscale.sustained_low", "%v outside 0..24h", time.Duration(a.SustainedLow))
+	case a.ScaleInWindow < 0 || time.Duration(a.ScaleInWindow) > time.Hour:
+		return fieldErr("autoscale.scale_in_window", "%v outside 0..1h", time.Duration(a.ScaleInWindow))
 	}
 	return nil
 }
