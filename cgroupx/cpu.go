@@ -80,7 +80,7 @@ func (c *Cgroup) quota(w where, buf []byte, out *CPUs) ([]byte, error) {
 			break // the root cgroup has no quota, on v1 or v2
 		}
 		if w.v2 {
-			if buf, err = c.read(filepath.Join(d, "cpu.max"), buf); err != nil {
+			if buf, err = c.readLimit(filepath.Join(d, "cpu.max"), buf); err != nil {
 				if notFound(err) {
 					continue
 				}
@@ -90,7 +90,7 @@ func (c *Cgroup) quota(w where, buf []byte, out *CPUs) ([]byte, error) {
 				return buf, err
 			}
 		} else {
-			if buf, err = c.read(filepath.Join(d, "cpu.cfs_quota_us"), buf); err != nil {
+			if buf, err = c.readLimit(filepath.Join(d, "cpu.cfs_quota_us"), buf); err != nil {
 				if notFound(err) {
 					continue
 				}
@@ -104,7 +104,7 @@ func (c *Cgroup) quota(w where, buf []byte, out *CPUs) ([]byte, error) {
 			if q < 0 {
 				continue
 			}
-			if buf, err = c.read(filepath.Join(d, "cpu.cfs_period_us"), buf); err != nil {
+			if buf, err = c.readLimit(filepath.Join(d, "cpu.cfs_period_us"), buf); err != nil {
 				return buf, err
 			}
 			if p, err = parseUintFile(buf); err != nil {
@@ -150,7 +150,7 @@ func (c *Cgroup) cpuset(w where, buf []byte, out *CPUs) ([]byte, error) {
 	}
 	var err error
 	for _, name := range names {
-		buf, err = c.read(filepath.Join(w.dir, name), buf)
+		buf, err = c.readLimit(filepath.Join(w.dir, name), buf)
 		if notFound(err) {
 			continue
 		}

@@ -166,6 +166,15 @@ func ParseMeminfo(r io.Reader) (Meminfo, error) {
 	return parseMeminfo(b)
 }
 
+// ParseMeminfoBytes is ParseMeminfo on a file already read whole, without
+// copying it (a collector re-reading /proc/meminfo into its own buffer).
+func ParseMeminfoBytes(b []byte) (Meminfo, error) {
+	if len(b) > 1<<20 {
+		return Meminfo{}, newError(ErrInvalid, "meminfo of %d bytes, more than 1 MiB", len(b))
+	}
+	return parseMeminfo(b)
+}
+
 func parseMeminfo(b []byte) (Meminfo, error) {
 	var m Meminfo
 	var bad []byte
@@ -323,10 +332,10 @@ func (c *Cgroup) Meminfo(ctx context.Context) (Meminfo, error) {
 			return buf
 		}
 		if !w.v2 {
-			limit, swapLim, swapUsed, buf, readErr = v1MemLimits(c.read, w, st, buf)
+			limit, swapLim, swapUsed, buf, readErr = v1MemLimits(c.readLimit, w, st, buf)
 			return buf
 		}
-		limit, swapLim, swapUsed, buf, readErr = v2MemLimits(c.read, w, buf)
+		limit, swapLim, swapUsed, buf, readErr = v2MemLimits(c.readLimit, c.read, w, buf)
 		return buf
 	})
 	if readErr != nil {
@@ -399,8 +408,9 @@ func v1MemLimits(read readFunc, w where, st memStat, buf []byte) (limit, swapLim
 }
 
 // v2MemLimits walks memory.max and memory.swap.max up the cgroup2 tree
-// (the root has neither) and reads memory.swap.current.
-func v2MemLimits(read readFunc, w where, buf []byte) (limit, swapLim, swapUsed uint64, _ []byte, err error) {
+// (the root has neither) with readLimit and reads memory.swap.current with
+// read.
+func v2MemLimits(read, readCurrent readFunc, w where, buf []byte) (limit, swapLim, swapUsed uint64, _ []byte, err error) {
 	limit, swapLim = Unlimited, Unlimited
 	for _, d := range ancestors(w.dir, w.base) {
 		if d == w.base {
@@ -423,7 +433,7 @@ func v2MemLimits(read readFunc, w where, buf []byte) (limit, swapLim, swapUsed u
 			return 0, 0, 0, buf, err
 		}
 	}
-	if buf, err = read(filepath.Join(w.dir, "memory.swap.current"), buf); err == nil {
+	if buf, err = readCurrent(filepath.Join(w.dir, "memory.swap.current"), buf); err == nil {
 		if swapUsed, err = parseUintFile(buf); err != nil {
 			return 0, 0, 0, buf, err
 		}

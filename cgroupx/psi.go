@@ -46,8 +46,9 @@ func ParsePressure(r io.Reader) (PressureStats, error) {
 func parsePressure(b []byte) (PressureStats, error) {
 	var ps PressureStats
 	var perr error
+	var arr [8][]byte
 	eachLine(b, func(line []byte) bool {
-		f := bytes.Fields(line)
+		f := appendFields(arr[:0], line)
 		var dst *PressureLine
 		switch {
 		case len(f) != 5:
