@@ -40,6 +40,8 @@ type container struct {
 	// Files of the namespace process.
 	pid                      int
 	netns                    uint64 // inode of the namespace the net files were opened in
+	nsPID                    int    // the process nsPath names
+	nsPath                   string // its /proc/<pid>/ns/net
 	netDev, sockstat, sockV6 keptFile
 	net                      []InterfaceStats // the last sample's, whose names are reused
 
@@ -386,8 +388,11 @@ func (c *container) readNet(col *Collector, s *ContainerSample, pids []int) erro
 	// An open net file stays in the namespace it was opened in, and a
 	// process can change namespace (ip netns exec, setns): compare the
 	// namespace's inode every time.
+	if pid != c.nsPID {
+		c.nsPID, c.nsPath = pid, filepath.Join(col.procDir, strconv.Itoa(pid), "ns", "net")
+	}
 	var st unix.Stat_t
-	if err := unix.Stat(filepath.Join(col.procDir, strconv.Itoa(pid), "ns", "net"), &st); err != nil {
+	if err := unix.Stat(c.nsPath, &st); err != nil {
 		// The process exited since the cgroup was listed: this sample has
 		// no network figures; the next one picks another process.
 		col.logger.Debug("network namespace", "id", c.target.ID, "pid", pid, "err", err)

@@ -254,6 +254,9 @@ func limitValue(v uint64) float64 {
 // the root first: volumes bound from the same device are the same file
 // system.
 func uniqueDisks(ds []metrics.DiskStats) []metrics.DiskStats {
+	if len(ds) < 2 {
+		return ds
+	}
 	out := slices.Clone(ds)
 	slices.SortStableFunc(out, func(a, b metrics.DiskStats) int {
 		switch {
