@@ -26,6 +26,10 @@ type fileCache struct {
 	gen    uint64
 	closed bool
 
+	// paths are the file paths read, by directory and name, so that a
+	// read does not build its path each time.
+	paths map[[2]string]string
+
 	// Limit files (CPU quota and period, cpuset, memory and swap limits
 	// over the ancestors) whose content is kept while limitTTL says so;
 	// see CacheLimits.
@@ -52,7 +56,7 @@ type taskFD struct {
 // pread instead of open, read and close. Close it when done.
 func (c *Cgroup) KeepOpen() *Cgroup {
 	cp := *c
-	cp.files = &fileCache{fds: map[string]int{}, dirs: map[string]int{}, tasks: map[int]taskFD{}}
+	cp.files = &fileCache{fds: map[string]int{}, dirs: map[string]int{}, tasks: map[int]taskFD{}, paths: map[[2]string]string{}}
 	return &cp
 }
 
@@ -159,6 +163,31 @@ func (c *Cgroup) readLimit(path string, buf []byte) ([]byte, error) {
 	e.data = append(e.data[:0], b...)
 	e.missing, e.at, e.valid = err, time.Now(), true
 	return b, err
+}
+
+// maxPaths bounds the paths a KeepOpen handle remembers.
+const maxPaths = 4096
+
+// join is filepath.Join(dir, name), remembered by a KeepOpen handle.
+func (c *Cgroup) join(dir, name string) string {
+	f := c.files
+	if f == nil {
+		return filepath.Join(dir, name)
+	}
+	key := [2]string{dir, name}
+	f.mu.Lock()
+	p, ok := f.paths[key]
+	f.mu.Unlock()
+	if ok {
+		return p
+	}
+	p = filepath.Join(dir, name)
+	f.mu.Lock()
+	if len(f.paths) < maxPaths {
+		f.paths[key] = p
+	}
+	f.mu.Unlock()
+	return p
 }
 
 // read reads a cgroup file, through the cache of a KeepOpen handle.

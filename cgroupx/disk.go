@@ -36,7 +36,7 @@ func (c *Cgroup) IO(ctx context.Context) ([]DeviceIO, error) {
 		}
 		var out []DeviceIO
 		c.host.withBuf(func(buf []byte) []byte {
-			if buf, err = c.read(filepath.Join(w.dir, "io.stat"), buf); err == nil {
+			if buf, err = c.read(c.join(w.dir, "io.stat"), buf); err == nil {
 				out, err = parseIOStat(buf)
 			}
 			return buf
@@ -59,7 +59,7 @@ func (c *Cgroup) IO(ctx context.Context) ([]DeviceIO, error) {
 		{"blkio.throttle.io_serviced_recursive", func(d *DeviceIO) *uint64 { return &d.ReadOps }, func(d *DeviceIO) *uint64 { return &d.WriteOps }},
 	} {
 		c.host.withBuf(func(buf []byte) []byte {
-			if buf, err = c.read(filepath.Join(w.dir, f.name), buf); err == nil {
+			if buf, err = c.read(c.join(w.dir, f.name), buf); err == nil {
 				if err = parseBlkioStat(buf, devs, f.read, f.write); err != nil {
 					err = annotate(err, "%s", f.name)
 				}

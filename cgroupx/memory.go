@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"io"
-	"path/filepath"
 
 	"github.com/shoalkit/shoal/internal/decimal"
 )
@@ -315,7 +314,7 @@ func (c *Cgroup) Meminfo(ctx context.Context) (Meminfo, error) {
 		readErr        error
 	)
 	c.host.withBuf(func(buf []byte) []byte {
-		if buf, readErr = c.read(filepath.Join(w.dir, "memory.stat"), buf); readErr != nil {
+		if buf, readErr = c.read(c.join(w.dir, "memory.stat"), buf); readErr != nil {
 			return buf
 		}
 		if st, readErr = parseMemStat(buf, !w.v2); readErr != nil {
@@ -325,17 +324,17 @@ func (c *Cgroup) Meminfo(ctx context.Context) (Meminfo, error) {
 		if w.v2 {
 			usageFile = "memory.current"
 		}
-		if buf, readErr = c.read(filepath.Join(w.dir, usageFile), buf); readErr != nil {
+		if buf, readErr = c.read(c.join(w.dir, usageFile), buf); readErr != nil {
 			return buf
 		}
 		if usage, readErr = parseUintFile(buf); readErr != nil {
 			return buf
 		}
 		if !w.v2 {
-			limit, swapLim, swapUsed, buf, readErr = v1MemLimits(c.readLimit, w, st, buf)
+			limit, swapLim, swapUsed, buf, readErr = v1MemLimits(c.readLimit, c.join, w, st, buf)
 			return buf
 		}
-		limit, swapLim, swapUsed, buf, readErr = v2MemLimits(c.readLimit, c.read, w, buf)
+		limit, swapLim, swapUsed, buf, readErr = v2MemLimits(c.readLimit, c.read, c.join, w, buf)
 		return buf
 	})
 	if readErr != nil {
@@ -382,7 +381,7 @@ type readFunc func(path string, buf []byte) ([]byte, error)
 // the swap it uses, on a v1 hierarchy. memory.stat's hierarchical_* lines
 // already hold the smallest limit over the ancestors; older kernels without
 // them get a walk up the tree.
-func v1MemLimits(read readFunc, w where, st memStat, buf []byte) (limit, swapLim, swapUsed uint64, _ []byte, err error) {
+func v1MemLimits(read readFunc, join func(dir, name string) string, w where, st memStat, buf []byte) (limit, swapLim, swapUsed uint64, _ []byte, err error) {
 	limit, swapLim = Unlimited, Unlimited
 	if st.haveHier {
 		limit = st.hierLimit
@@ -391,7 +390,7 @@ func v1MemLimits(read readFunc, w where, st memStat, buf []byte) (limit, swapLim
 		}
 	} else {
 		for _, d := range ancestors(w.dir, w.base) {
-			if buf, err = read(filepath.Join(d, "memory.limit_in_bytes"), buf); err != nil {
+			if buf, err = read(join(d, "memory.limit_in_bytes"), buf); err != nil {
 				return 0, 0, 0, buf, err
 			}
 			l, err := parseLimit(buf)
@@ -410,13 +409,13 @@ func v1MemLimits(read readFunc, w where, st memStat, buf []byte) (limit, swapLim
 // v2MemLimits walks memory.max and memory.swap.max up the cgroup2 tree
 // (the root has neither) with readLimit and reads memory.swap.current with
 // read.
-func v2MemLimits(read, readCurrent readFunc, w where, buf []byte) (limit, swapLim, swapUsed uint64, _ []byte, err error) {
+func v2MemLimits(read, readCurrent readFunc, join func(dir, name string) string, w where, buf []byte) (limit, swapLim, swapUsed uint64, _ []byte, err error) {
 	limit, swapLim = Unlimited, Unlimited
 	for _, d := range ancestors(w.dir, w.base) {
 		if d == w.base {
 			break
 		}
-		if buf, err = read(filepath.Join(d, "memory.max"), buf); err != nil {
+		if buf, err = read(join(d, "memory.max"), buf); err != nil {
 			return 0, 0, 0, buf, err
 		}
 		l, err := parseLimit(buf)
@@ -424,7 +423,7 @@ func v2MemLimits(read, readCurrent readFunc, w where, buf []byte) (limit, swapLi
 			return 0, 0, 0, buf, err
 		}
 		limit = min(limit, l)
-		if buf, err = read(filepath.Join(d, "memory.swap.max"), buf); err == nil {
+		if buf, err = read(join(d, "memory.swap.max"), buf); err == nil {
 			if l, err = parseLimit(buf); err != nil {
 				return 0, 0, 0, buf, err
 			}
@@ -433,7 +432,7 @@ func v2MemLimits(read, readCurrent readFunc, w where, buf []byte) (limit, swapLi
 			return 0, 0, 0, buf, err
 		}
 	}
-	if buf, err = readCurrent(filepath.Join(w.dir, "memory.swap.current"), buf); err == nil {
+	if buf, err = readCurrent(join(w.dir, "memory.swap.current"), buf); err == nil {
 		if swapUsed, err = parseUintFile(buf); err != nil {
 			return 0, 0, 0, buf, err
 		}

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"io"
-	"path/filepath"
 	"strconv"
 	"time"
 
@@ -108,7 +107,7 @@ func (c *Cgroup) Pressure(ctx context.Context) (Pressure, error) {
 			dst  *PressureStats
 		}{{"cpu.pressure", &p.CPU}, {"memory.pressure", &p.Memory}, {"io.pressure", &p.IO}} {
 			var rerr error
-			buf, rerr = c.read(filepath.Join(c.v2, r.file), buf)
+			buf, rerr = c.read(c.join(c.v2, r.file), buf)
 			if notFound(rerr) {
 				continue
 			}

@@ -39,9 +39,8 @@ type container struct {
 
 	// Files of the namespace process.
 	pid                      int
-	netns                    uint64 // inode of the namespace the net files were opened in
-	nsPID                    int    // the process nsPath names
-	nsPath                   string // its /proc/<pid>/ns/net
+	netns                    uint64  // inode of the namespace the net files were opened in
+	procDir                  procDir // /proc/<pid> of the namespace process, kept open
 	netDev, sockstat, sockV6 keptFile
 	net                      []InterfaceStats // the last sample's, whose names are reused
 
@@ -87,6 +86,7 @@ func (c *container) close() {
 	for _, k := range []*keptFile{&c.cpuStat, &c.oom, &c.pidsCur, &c.pidsMax, &c.netDev, &c.sockstat, &c.sockV6} {
 		k.close()
 	}
+	c.procDir.close()
 }
 
 // open opens the cgroup and finds the paths of the files read beside
@@ -388,11 +388,8 @@ func (c *container) readNet(col *Collector, s *ContainerSample, pids []int) erro
 	// An open net file stays in the namespace it was opened in, and a
 	// process can change namespace (ip netns exec, setns): compare the
 	// namespace's inode every time.
-	if pid != c.nsPID {
-		c.nsPID, c.nsPath = pid, filepath.Join(col.procDir, strconv.Itoa(pid), "ns", "net")
-	}
 	var st unix.Stat_t
-	if err := unix.Stat(c.nsPath, &st); err != nil {
+	if err := c.statNetns(col, pid, &st); err != nil {
 		// The process exited since the cgroup was listed: this sample has
 		// no network figures; the next one picks another process.
 		col.logger.Debug("network namespace", "id", c.target.ID, "pid", pid, "err", err)
@@ -435,6 +432,40 @@ func (c *container) readNet(col *Collector, s *ContainerSample, pids []int) erro
 			return err
 		}
 		s.TCP.InUse6 = st6.inUse
+	}
+	return nil
+}
+
+// procDir is a process's /proc/<pid> directory kept open (O_PATH), so that
+// a stat of its ns/net walks two names instead of five.
+type procDir struct {
+	pid  int
+	fd   int
+	open bool
+}
+
+func (d *procDir) close() {
+	if d.open {
+		_ = unix.Close(d.fd)
+		d.open = false
+	}
+}
+
+// statNetns stats /proc/<pid>/ns/net. A process that exited (or whose pid
+// names another process since) fails: its kept directory is gone.
+func (c *container) statNetns(col *Collector, pid int, st *unix.Stat_t) error {
+	d := &c.procDir
+	if !d.open || d.pid != pid {
+		d.close()
+		fd, err := unix.Open(filepath.Join(col.procDir, strconv.Itoa(pid)), unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return err
+		}
+		d.pid, d.fd, d.open = pid, fd, true
+	}
+	if err := unix.Fstatat(d.fd, "ns/net", st, 0); err != nil {
+		d.close()
+		return err
 	}
 	return nil
 }
