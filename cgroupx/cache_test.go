@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 )
 
 // The KeepOpen tests live inside the package to look at the cache.
@@ -89,3 +90,69 @@ func writeFixture(t *testing.T, root string) {
 		}
 	}
 }
+
+func TestKeepOpenCachesLimits(t *testing.T) {
+	ctx := t.Context()
+	root := t.TempDir()
+	writeFixture(t, root)
+	dir := filepath.Join(root, "sys/fs/cgroup/ctr")
+	write := func(name, content string) {
+		t.Helper()
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("cpu.max", "50000 100000\n")
+	write("memory.max", "4096\n")
+	h, err := NewHost(ctx, WithRoot(root))
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain, err := h.Open(ctx, "/ctr")
+	if err != nil {
+		t.Fatal(err)
+	}
+	kept := plain.KeepOpen()
+	defer kept.Close()
+	kept.CacheLimits(-1)
+	check := func(what string, limit, usage uint64, quota float64) {
+		t.Helper()
+		m, err := kept.Meminfo(ctx)
+		if err != nil || m.Limit != limit || m.Usage != usage {
+			t.Errorf("%s: meminfo limit %d usage %d (%v), want %d and %d", what, m.Limit, m.Usage, err, limit, usage)
+		}
+		c, err := kept.CPUs(ctx)
+		if err != nil || c.Quota != quota {
+			t.Errorf("%s: quota %v (%v), want %v", what, c.Quota, err, quota)
+		}
+	}
+	check("first read", 4096, 2048, 0.5)
+
+	// Limits changed behind the handle's back: the cached ones stay,
+	// usage is read afresh.
+	write("cpu.max", "max 100000\n")
+	write("memory.max", "8192\n")
+	write("memory.current", "3072\n")
+	check("cached", 4096, 3072, 0.5)
+	if c, err := plain.CPUs(ctx); err != nil || c.Quota != 0 {
+		t.Errorf("a plain handle reads the limit every time: %+v %v", c, err)
+	}
+	kept.InvalidateLimits()
+	check("after InvalidateLimits", 8192, 3072, 0)
+
+	// Set through the handle: the cache is dropped.
+	if err := kept.SetLimits(ctx, Limits{Memory: ptrTo(int64(16384))}); err != nil {
+		t.Fatal(err)
+	}
+	check("after SetLimits", 16384, 3072, 0)
+
+	// A TTL: still cached within it; the cache off reads every time.
+	kept.CacheLimits(time.Hour)
+	check("ttl", 16384, 3072, 0)
+	write("memory.max", "32768\n")
+	check("within the ttl", 16384, 3072, 0)
+	kept.CacheLimits(0)
+	check("cache off", 32768, 3072, 0)
+}
+
+func ptrTo[T any](v T) *T { return &v }

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"path/filepath"
 	"slices"
 	"time"
 
@@ -80,7 +79,7 @@ func (c *Cgroup) quota(w where, buf []byte, out *CPUs) ([]byte, error) {
 			break // the root cgroup has no quota, on v1 or v2
 		}
 		if w.v2 {
-			if buf, err = c.read(filepath.Join(d, "cpu.max"), buf); err != nil {
+			if buf, err = c.readLimit(c.join(d, "cpu.max"), buf); err != nil {
 				if notFound(err) {
 					continue
 				}
@@ -90,7 +89,7 @@ func (c *Cgroup) quota(w where, buf []byte, out *CPUs) ([]byte, error) {
 				return buf, err
 			}
 		} else {
-			if buf, err = c.read(filepath.Join(d, "cpu.cfs_quota_us"), buf); err != nil {
+			if buf, err = c.readLimit(c.join(d, "cpu.cfs_quota_us"), buf); err != nil {
 				if notFound(err) {
 					continue
 				}
@@ -104,7 +103,7 @@ func (c *Cgroup) quota(w where, buf []byte, out *CPUs) ([]byte, error) {
 			if q < 0 {
 				continue
 			}
-			if buf, err = c.read(filepath.Join(d, "cpu.cfs_period_us"), buf); err != nil {
+			if buf, err = c.readLimit(c.join(d, "cpu.cfs_period_us"), buf); err != nil {
 				return buf, err
 			}
 			if p, err = parseUintFile(buf); err != nil {
@@ -150,7 +149,7 @@ func (c *Cgroup) cpuset(w where, buf []byte, out *CPUs) ([]byte, error) {
 	}
 	var err error
 	for _, name := range names {
-		buf, err = c.read(filepath.Join(w.dir, name), buf)
+		buf, err = c.readLimit(c.join(w.dir, name), buf)
 		if notFound(err) {
 			continue
 		}
@@ -252,20 +251,20 @@ func (c *Cgroup) CPUTime(ctx context.Context) (CPUTime, error) {
 	var out CPUTime
 	c.host.withBuf(func(buf []byte) []byte {
 		if w.v2 {
-			if buf, err = c.read(filepath.Join(w.dir, "cpu.stat"), buf); err != nil {
+			if buf, err = c.read(c.join(w.dir, "cpu.stat"), buf); err != nil {
 				return buf
 			}
 			out, err = parseCPUStatV2(buf)
 			return buf
 		}
-		if buf, err = c.read(filepath.Join(w.dir, "cpuacct.usage"), buf); err != nil {
+		if buf, err = c.read(c.join(w.dir, "cpuacct.usage"), buf); err != nil {
 			return buf
 		}
 		var ns uint64
 		if ns, err = parseUintFile(buf); err != nil {
 			return buf
 		}
-		if buf, err = c.read(filepath.Join(w.dir, "cpuacct.stat"), buf); err != nil {
+		if buf, err = c.read(c.join(w.dir, "cpuacct.stat"), buf); err != nil {
 			return buf
 		}
 		out, err = parseCPUAcctStat(buf)

@@ -34,11 +34,17 @@ func (c *Cgroup) IO(ctx context.Context) ([]DeviceIO, error) {
 		if err != nil {
 			return nil, err
 		}
-		b, err := c.read(filepath.Join(w.dir, "io.stat"), nil)
+		var out []DeviceIO
+		c.host.withBuf(func(buf []byte) []byte {
+			if buf, err = c.read(c.join(w.dir, "io.stat"), buf); err == nil {
+				out, err = parseIOStat(buf)
+			}
+			return buf
+		})
 		if err != nil {
 			return nil, err
 		}
-		return parseIOStat(b)
+		return out, nil
 	}
 	w, err := c.controller("blkio")
 	if err != nil {
@@ -52,12 +58,16 @@ func (c *Cgroup) IO(ctx context.Context) ([]DeviceIO, error) {
 		{"blkio.throttle.io_service_bytes_recursive", func(d *DeviceIO) *uint64 { return &d.ReadBytes }, func(d *DeviceIO) *uint64 { return &d.WriteBytes }},
 		{"blkio.throttle.io_serviced_recursive", func(d *DeviceIO) *uint64 { return &d.ReadOps }, func(d *DeviceIO) *uint64 { return &d.WriteOps }},
 	} {
-		b, err := c.read(filepath.Join(w.dir, f.name), nil)
+		c.host.withBuf(func(buf []byte) []byte {
+			if buf, err = c.read(c.join(w.dir, f.name), buf); err == nil {
+				if err = parseBlkioStat(buf, devs, f.read, f.write); err != nil {
+					err = annotate(err, "%s", f.name)
+				}
+			}
+			return buf
+		})
 		if err != nil {
 			return nil, err
-		}
-		if err := parseBlkioStat(b, devs, f.read, f.write); err != nil {
-			return nil, annotate(err, "%s", f.name)
 		}
 	}
 	out := make([]DeviceIO, 0, len(devs))
@@ -98,8 +108,9 @@ func ParseBlkioStat(r io.Reader) (map[[2]uint32]DeviceIO, error) {
 
 func parseBlkioStat(b []byte, devs map[[2]uint32]*DeviceIO, read, write func(*DeviceIO) *uint64) error {
 	var perr error
+	var arr [4][]byte
 	eachLine(b, func(line []byte) bool {
-		f := bytes.Fields(line)
+		f := appendFields(arr[:0], line)
 		if len(f) == 2 && string(f[0]) == "Total" {
 			return true
 		}
@@ -143,8 +154,9 @@ func ParseIOStat(r io.Reader) ([]DeviceIO, error) {
 func parseIOStat(b []byte) ([]DeviceIO, error) {
 	out := []DeviceIO{}
 	var perr error
+	var arr [16][]byte
 	eachLine(b, func(line []byte) bool {
-		f := bytes.Fields(line)
+		f := appendFields(arr[:0], line)
 		if len(f) == 0 {
 			return true
 		}

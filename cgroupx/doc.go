@@ -34,6 +34,11 @@
 //	defer kept.Close()
 //	s, err := kept.Sample(ctx) // memory, CPUs, CPU time, tasks, I/O, pressure
 //
+// (A v1 cgroup.procs is the exception: re-read on a kept descriptor the
+// kernel serves the list of its first read, so it is opened for every
+// call.) Limits change rarely: kept.CacheLimits(ttl) keeps what the handle
+// read of them for ttl, or until kept.InvalidateLimits().
+//
 // What the limits did is counted too: [Cgroup.Throttling] (CFS periods,
 // throttled periods and time) and [Cgroup.MemoryEvents] (limit hits, OOM
 // kills).

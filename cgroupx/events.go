@@ -2,7 +2,6 @@ package cgroupx
 
 import (
 	"context"
-	"path/filepath"
 	"time"
 
 	"github.com/shoalkit/shoal/internal/decimal"
@@ -30,7 +29,7 @@ func (c *Cgroup) Throttling(ctx context.Context) (Throttling, error) {
 	}
 	var out Throttling
 	c.host.withBuf(func(buf []byte) []byte {
-		if buf, err = c.read(filepath.Join(w.dir, "cpu.stat"), buf); err != nil {
+		if buf, err = c.read(c.join(w.dir, "cpu.stat"), buf); err != nil {
 			return buf
 		}
 		out, err = parseThrottling(buf, w.v2)
@@ -111,19 +110,19 @@ func (c *Cgroup) MemoryEvents(ctx context.Context) (MemoryEvents, error) {
 	var out MemoryEvents
 	c.host.withBuf(func(buf []byte) []byte {
 		if w.v2 {
-			if buf, err = c.read(filepath.Join(w.dir, "memory.events"), buf); err != nil {
+			if buf, err = c.read(c.join(w.dir, "memory.events"), buf); err != nil {
 				return buf
 			}
 			err = parseCounters(buf, "memory.events", map[string]*uint64{"max": &out.Max, "oom": &out.OOM, "oom_kill": &out.OOMKill})
 			return buf
 		}
-		if buf, err = c.read(filepath.Join(w.dir, "memory.failcnt"), buf); err != nil {
+		if buf, err = c.read(c.join(w.dir, "memory.failcnt"), buf); err != nil {
 			return buf
 		}
 		if out.Max, err = parseUintFile(buf); err != nil {
 			return buf
 		}
-		if buf, err = c.read(filepath.Join(w.dir, "memory.oom_control"), buf); err != nil {
+		if buf, err = c.read(c.join(w.dir, "memory.oom_control"), buf); err != nil {
 			return buf
 		}
 		err = parseCounters(buf, "memory.oom_control", map[string]*uint64{"oom_kill": &out.OOMKill})

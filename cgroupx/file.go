@@ -26,6 +26,18 @@ func readInto(path string, buf []byte) ([]byte, error) {
 		return buf[:0], pathError("open", path, err)
 	}
 	defer unix.Close(fd)
+	b, err := readFD(fd, buf, seqFile(path))
+	if err != nil {
+		return b, pathError("read", path, err)
+	}
+	return b, nil
+}
+
+// readFD reads fd from its offset to the end into buf[:0], growing it as
+// needed. seq tells a seq_file (/proc, /sys and cgroup files): one read
+// fills the buffer up to the end of the file, so a short read is the end
+// and the read that would return 0 can be saved.
+func readFD(fd int, buf []byte, seq bool) ([]byte, error) {
 	buf = buf[:0]
 	for {
 		if len(buf) == cap(buf) {
@@ -36,17 +48,14 @@ func readInto(path string, buf []byte) ([]byte, error) {
 			continue
 		}
 		if err != nil {
-			return buf, pathError("read", path, err)
+			return buf, err
 		}
 		if n == 0 {
 			return buf, nil
 		}
 		short := n < cap(buf)-len(buf)
 		buf = buf[:len(buf)+n]
-		// /proc and cgroup files are seq_files: one read fills the
-		// buffer up to the end of the file, so a short read is the end
-		// and the read that would return 0 can be saved.
-		if short && seqFile(path) {
+		if short && seq {
 			return buf, nil
 		}
 	}
@@ -119,6 +128,26 @@ func eachKV(b []byte, fn func(key, val []byte)) {
 		fn(line[:i], bytes.TrimSpace(line[i+1:]))
 		return true
 	})
+}
+
+// appendFields appends the fields of b, split at runs of spaces and tabs,
+// to dst: bytes.Fields without its allocation when dst has room (callers
+// pass a slice of an array on their stack).
+func appendFields(dst [][]byte, b []byte) [][]byte {
+	for i := 0; i < len(b); {
+		for i < len(b) && (b[i] == ' ' || b[i] == '\t') {
+			i++
+		}
+		j := i
+		for j < len(b) && b[j] != ' ' && b[j] != '\t' {
+			j++
+		}
+		if j > i {
+			dst = append(dst, b[i:j])
+		}
+		i = j
+	}
+	return dst
 }
 
 // atoi parses a decimal integer with an optional leading '-'.

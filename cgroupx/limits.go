@@ -98,6 +98,8 @@ func (c *Cgroup) SetLimits(ctx context.Context, l Limits) error {
 		{"pids", "pids.max", l.Pids != nil, knobs.setPids},
 		{c.ioController(), "blkio.weight", l.BlkioWeight != nil || len(l.ReadBPS)+len(l.WriteBPS)+len(l.ReadIOPS)+len(l.WriteIOPS) > 0, knobs.setIO},
 	}
+	// Limits cached by this handle (CacheLimits) are read again after.
+	defer c.InvalidateLimits()
 	for _, s := range steps {
 		if !s.wanted {
 			continue

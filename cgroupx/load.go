@@ -284,10 +284,22 @@ func readStat(dirfd int, path *byte, buf []byte) ([]byte, bool) {
 
 // PIDs returns the processes of the cgroup and its descendants, read from
 // cgroup.procs.
+//
+// A KeepOpen handle keeps cgroup.procs open only on cgroup2. A v1
+// cgroup.procs (like tasks) re-read from offset 0 on the same open file
+// serves the pid list the kernel built at its first read, kept until a
+// second after the last read: a collector re-reading it faster than that
+// would never see a process come or go. On v1 it is opened for every call.
 func (c *Cgroup) PIDs(ctx context.Context) ([]int, error) {
 	w, err := c.procsDir()
 	if err != nil {
 		return nil, err
+	}
+	read := func(dir string, buf []byte) ([]byte, error) {
+		return c.read(filepath.Join(dir, "cgroup.procs"), buf)
+	}
+	if !w.v2 {
+		read = c.readProcsFresh
 	}
 	var pids []int
 	var walk func(dir string, top bool) error
@@ -297,7 +309,7 @@ func (c *Cgroup) PIDs(ctx context.Context) ([]int, error) {
 		}
 		var rerr error
 		c.host.withBuf(func(buf []byte) []byte {
-			buf, rerr = c.read(filepath.Join(dir, "cgroup.procs"), buf)
+			buf, rerr = read(dir, buf)
 			if rerr != nil {
 				return buf
 			}
@@ -320,8 +332,7 @@ func (c *Cgroup) PIDs(ctx context.Context) ([]int, error) {
 		}
 		// A directory's link count is 2 + its subdirectories on kernfs
 		// (and tmpfs, ext4): a leaf cgroup needs no listing.
-		var st unix.Stat_t
-		if err := unix.Stat(dir, &st); err == nil && st.Nlink == 2 {
+		if c.links(dir) == 2 {
 			return nil
 		}
 		entries, err := os.ReadDir(dir)

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"io"
-	"path/filepath"
 
 	"github.com/shoalkit/shoal/internal/decimal"
 )
@@ -166,6 +165,15 @@ func ParseMeminfo(r io.Reader) (Meminfo, error) {
 	return parseMeminfo(b)
 }
 
+// ParseMeminfoBytes is ParseMeminfo on a file already read whole, without
+// copying it (a collector re-reading /proc/meminfo into its own buffer).
+func ParseMeminfoBytes(b []byte) (Meminfo, error) {
+	if len(b) > 1<<20 {
+		return Meminfo{}, newError(ErrInvalid, "meminfo of %d bytes, more than 1 MiB", len(b))
+	}
+	return parseMeminfo(b)
+}
+
 func parseMeminfo(b []byte) (Meminfo, error) {
 	var m Meminfo
 	var bad []byte
@@ -306,7 +314,7 @@ func (c *Cgroup) Meminfo(ctx context.Context) (Meminfo, error) {
 		readErr        error
 	)
 	c.host.withBuf(func(buf []byte) []byte {
-		if buf, readErr = c.read(filepath.Join(w.dir, "memory.stat"), buf); readErr != nil {
+		if buf, readErr = c.read(c.join(w.dir, "memory.stat"), buf); readErr != nil {
 			return buf
 		}
 		if st, readErr = parseMemStat(buf, !w.v2); readErr != nil {
@@ -316,17 +324,17 @@ func (c *Cgroup) Meminfo(ctx context.Context) (Meminfo, error) {
 		if w.v2 {
 			usageFile = "memory.current"
 		}
-		if buf, readErr = c.read(filepath.Join(w.dir, usageFile), buf); readErr != nil {
+		if buf, readErr = c.read(c.join(w.dir, usageFile), buf); readErr != nil {
 			return buf
 		}
 		if usage, readErr = parseUintFile(buf); readErr != nil {
 			return buf
 		}
 		if !w.v2 {
-			limit, swapLim, swapUsed, buf, readErr = v1MemLimits(c.read, w, st, buf)
+			limit, swapLim, swapUsed, buf, readErr = v1MemLimits(c.readLimit, c.join, w, st, buf)
 			return buf
 		}
-		limit, swapLim, swapUsed, buf, readErr = v2MemLimits(c.read, w, buf)
+		limit, swapLim, swapUsed, buf, readErr = v2MemLimits(c.readLimit, c.read, c.join, w, buf)
 		return buf
 	})
 	if readErr != nil {
@@ -373,7 +381,7 @@ type readFunc func(path string, buf []byte) ([]byte, error)
 // the swap it uses, on a v1 hierarchy. memory.stat's hierarchical_* lines
 // already hold the smallest limit over the ancestors; older kernels without
 // them get a walk up the tree.
-func v1MemLimits(read readFunc, w where, st memStat, buf []byte) (limit, swapLim, swapUsed uint64, _ []byte, err error) {
+func v1MemLimits(read readFunc, join func(dir, name string) string, w where, st memStat, buf []byte) (limit, swapLim, swapUsed uint64, _ []byte, err error) {
 	limit, swapLim = Unlimited, Unlimited
 	if st.haveHier {
 		limit = st.hierLimit
@@ -382,7 +390,7 @@ func v1MemLimits(read readFunc, w where, st memStat, buf []byte) (limit, swapLim
 		}
 	} else {
 		for _, d := range ancestors(w.dir, w.base) {
-			if buf, err = read(filepath.Join(d, "memory.limit_in_bytes"), buf); err != nil {
+			if buf, err = read(join(d, "memory.limit_in_bytes"), buf); err != nil {
 				return 0, 0, 0, buf, err
 			}
 			l, err := parseLimit(buf)
@@ -399,14 +407,15 @@ func v1MemLimits(read readFunc, w where, st memStat, buf []byte) (limit, swapLim
 }
 
 // v2MemLimits walks memory.max and memory.swap.max up the cgroup2 tree
-// (the root has neither) and reads memory.swap.current.
-func v2MemLimits(read readFunc, w where, buf []byte) (limit, swapLim, swapUsed uint64, _ []byte, err error) {
+// (the root has neither) with readLimit and reads memory.swap.current with
+// read.
+func v2MemLimits(read, readCurrent readFunc, join func(dir, name string) string, w where, buf []byte) (limit, swapLim, swapUsed uint64, _ []byte, err error) {
 	limit, swapLim = Unlimited, Unlimited
 	for _, d := range ancestors(w.dir, w.base) {
 		if d == w.base {
 			break
 		}
-		if buf, err = read(filepath.Join(d, "memory.max"), buf); err != nil {
+		if buf, err = read(join(d, "memory.max"), buf); err != nil {
 			return 0, 0, 0, buf, err
 		}
 		l, err := parseLimit(buf)
@@ -414,7 +423,7 @@ func v2MemLimits(read readFunc, w where, buf []byte) (limit, swapLim, swapUsed u
 			return 0, 0, 0, buf, err
 		}
 		limit = min(limit, l)
-		if buf, err = read(filepath.Join(d, "memory.swap.max"), buf); err == nil {
+		if buf, err = read(join(d, "memory.swap.max"), buf); err == nil {
 			if l, err = parseLimit(buf); err != nil {
 				return 0, 0, 0, buf, err
 			}
@@ -423,7 +432,7 @@ func v2MemLimits(read readFunc, w where, buf []byte) (limit, swapLim, swapUsed u
 			return 0, 0, 0, buf, err
 		}
 	}
-	if buf, err = read(filepath.Join(w.dir, "memory.swap.current"), buf); err == nil {
+	if buf, err = readCurrent(join(w.dir, "memory.swap.current"), buf); err == nil {
 		if swapUsed, err = parseUintFile(buf); err != nil {
 			return 0, 0, 0, buf, err
 		}

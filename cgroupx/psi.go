@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"io"
-	"path/filepath"
 	"strconv"
 	"time"
 
@@ -46,8 +45,9 @@ func ParsePressure(r io.Reader) (PressureStats, error) {
 func parsePressure(b []byte) (PressureStats, error) {
 	var ps PressureStats
 	var perr error
+	var arr [8][]byte
 	eachLine(b, func(line []byte) bool {
-		f := bytes.Fields(line)
+		f := appendFields(arr[:0], line)
 		var dst *PressureLine
 		switch {
 		case len(f) != 5:
@@ -107,7 +107,7 @@ func (c *Cgroup) Pressure(ctx context.Context) (Pressure, error) {
 			dst  *PressureStats
 		}{{"cpu.pressure", &p.CPU}, {"memory.pressure", &p.Memory}, {"io.pressure", &p.IO}} {
 			var rerr error
-			buf, rerr = c.read(filepath.Join(c.v2, r.file), buf)
+			buf, rerr = c.read(c.join(c.v2, r.file), buf)
 			if notFound(rerr) {
 				continue
 			}

@@ -84,6 +84,15 @@ func BenchmarkSampleContainer(b *testing.B) {
 	loopSample(b, func() error { _, err := c.Sample(context.Background()); return err })
 }
 
+// BenchmarkSampleContainerAllFresh is the same sample with the limits
+// (LimitInterval) and open files (FDInterval) read at every sample, as
+// every refresh sample does: the cost of the samples between refreshes is
+// BenchmarkSampleContainer.
+func BenchmarkSampleContainerAllFresh(b *testing.B) {
+	c := benchContainers(b, 1, metrics.Config{LimitInterval: -1, FDInterval: time.Nanosecond})
+	loopSample(b, func() error { _, err := c.Sample(context.Background()); return err })
+}
+
 // BenchmarkSampleContainerVsCgroupx pairs, in each iteration, a full
 // sample of one container (and the node) with cgroupx's own KeepOpen
 // Sample of the same cgroup (memory, CPUs, CPU time, a thread scan, I/O,

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -33,10 +34,20 @@ type Config struct {
 	// refreshed (statfs of every mount it sees); samples in between reuse
 	// the last figures. Default 1 minute; negative turns disk usage off.
 	DiskInterval time.Duration
-	// SkipFDs turns off counting open file descriptors (one stat of
-	// /proc/<pid>/fd per process; see BENCHMARKS.md). Default false: fds
-	// are counted.
-	SkipFDs bool
+	// LimitInterval is how often limits are read again: a container's
+	// CPU quota and cpuset, its memory limit walked up a cgroup2 tree
+	// (cgroup v1 reports it in memory.stat, read every sample) and
+	// pids.max; the node's kernel.pid_max, kernel.threads-max and
+	// nf_conntrack_max (and whether the conntrack module is loaded).
+	// Samples in between reuse them. Default 1 minute; negative reads
+	// them at every sample. LimitsChanged makes the next sample read them
+	// whatever the interval.
+	LimitInterval time.Duration
+	// FDInterval is how often a container's open file descriptors are
+	// counted (one stat of /proc/<pid>/fd per process, the only read per
+	// process); samples in between reuse the count. Default 30 s;
+	// negative turns fd counting off (FDs stays 0).
+	FDInterval time.Duration
 	// Sinks receive every snapshot Run takes, in order, on Run's
 	// goroutine; they must not block (a Graphite writer queues).
 	Sinks []Sink
@@ -48,7 +59,10 @@ type Config struct {
 
 // DefaultConfig returns the defaults spelled out.
 func DefaultConfig() Config {
-	return Config{Root: "/", Concurrency: 4, Interval: 10 * time.Second, DiskInterval: time.Minute}
+	return Config{
+		Root: "/", Concurrency: 4, Interval: 10 * time.Second,
+		DiskInterval: time.Minute, LimitInterval: time.Minute, FDInterval: 30 * time.Second,
+	}
 }
 
 // withDefaults fills the zero fields.
@@ -65,6 +79,12 @@ func (c Config) withDefaults() Config {
 	}
 	if c.DiskInterval == 0 {
 		c.DiskInterval = d.DiskInterval
+	}
+	if c.LimitInterval == 0 {
+		c.LimitInterval = d.LimitInterval
+	}
+	if c.FDInterval == 0 {
+		c.FDInterval = d.FDInterval
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -176,6 +196,28 @@ func (c *Collector) Remove(id string) bool {
 	return ok
 }
 
+// LimitsChanged makes the next sample read the limits of the targets
+// with ids (CPU quota and cpuset, memory limit, pids.max) whatever
+// LimitInterval says; with no ids, those of every target and the node's.
+// Call it after changing a container's limits, so that CPUPercent and the
+// exported limits follow at once.
+func (c *Collector) LimitsChanged(ids ...string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(ids) == 0 {
+		for _, ct := range c.containers {
+			ct.limitsStale.Store(true)
+		}
+		c.node.limitsStale.Store(true)
+		return
+	}
+	for _, id := range ids {
+		if ct, ok := c.containers[id]; ok {
+			ct.limitsStale.Store(true)
+		}
+	}
+}
+
 // Targets returns the targets collected, sorted by ID.
 func (c *Collector) Targets() []Target {
 	c.mu.Lock()
@@ -219,20 +261,35 @@ func (c *Collector) Sample(ctx context.Context) (*Snapshot, error) {
 	start := c.cfg.Now()
 	snap := &Snapshot{Time: start}
 	var nodeErrs int
-	snap.Node, nodeErrs = c.node.sample(ctx, c)
+	snap.Node, nodeErrs = c.node.sample(ctx, c, start)
 	c.totals.NodeErrors += uint64(nodeErrs)
 
 	samples := make([]ContainerSample, len(cs))
 	errs := make([]error, len(cs))
-	var g errgroup.Group
-	g.SetLimit(max(c.cfg.Concurrency, 1))
-	for i, ct := range cs {
-		g.Go(func() error {
-			samples[i], errs[i] = ct.sample(ctx, c, c.cfg.Now())
-			return nil
-		})
+	// Concurrency workers take the containers in turn: a goroutine per
+	// container would cost more than reading a small one. One worker
+	// reads on this goroutine.
+	workers := min(max(c.cfg.Concurrency, 1), len(cs))
+	var next atomic.Int64
+	work := func() error {
+		for {
+			i := int(next.Add(1) - 1)
+			if i >= len(cs) {
+				return nil
+			}
+			samples[i], errs[i] = cs[i].sample(ctx, c, c.cfg.Now())
+		}
 	}
-	_ = g.Wait()
+	if workers <= 1 {
+		_ = work()
+	} else {
+		var g errgroup.Group
+		g.SetLimit(workers)
+		for range workers {
+			g.Go(work)
+		}
+		_ = g.Wait()
+	}
 	if err := ctx.Err(); err != nil {
 		return nil, wrapError(ErrCanceled, err, "sample interrupted")
 	}

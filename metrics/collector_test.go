@@ -15,7 +15,8 @@ import (
 
 func TestDefaultConfig(t *testing.T) {
 	d := metrics.DefaultConfig()
-	if d.Root != "/" || d.Concurrency != 4 || d.Interval != 10*time.Second || d.DiskInterval != time.Minute || d.SkipFDs {
+	if d.Root != "/" || d.Concurrency != 4 || d.Interval != 10*time.Second || d.DiskInterval != time.Minute ||
+		d.LimitInterval != time.Minute || d.FDInterval != 30*time.Second {
 		t.Errorf("defaults %+v", d)
 	}
 	// The zero Config is the defaults: it samples the real host.

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -19,24 +20,29 @@ type container struct {
 	target Target
 	start  time.Time
 
-	cg *cgroupx.Cgroup // KeepOpen handle; nil until opened, or after it vanished
-	// plain is the same cgroup without kept files, for the process lists:
-	// a v1 cgroup.procs kept open serves the pid list of its first read
-	// for as long as the kernel caches it (a second after the last read),
-	// so a collector sampling faster than that would see stale processes.
-	plain *cgroupx.Cgroup
+	cg *cgroupx.Cgroup // KeepOpen handle, limits cached; nil until opened, or after it vanished
 	// opened tells a re-open after the cgroup vanished (a restart) from the
 	// first open.
 	opened bool
 
 	// Files of the cgroup the collector reads itself.
-	cpuStat, oom, swap, pidsCur, pidsMax keptFile
-	v2                                   bool // oom and swap are the cgroup2 files
+	cpuStat, oom, pidsCur, pidsMax keptFile
+	v2                             bool // cpu.stat, oom are the cgroup2 files
+
+	// limits are re-read every LimitInterval, or at the next sample after
+	// LimitsChanged (limitsStale).
+	limits      limitState
+	limitsStale atomic.Bool
+	// throttle is cpu.stat's throttling as last read: on v1 the file is
+	// read only while a quota is set (without one its counters stand).
+	throttle throttling
 
 	// Files of the namespace process.
 	pid                      int
-	netns                    uint64 // inode of the namespace the net files were opened in
+	netns                    uint64  // inode of the namespace the net files were opened in
+	procDir                  procDir // /proc/<pid> of the namespace process, kept open
 	netDev, sockstat, sockV6 keptFile
+	net                      []InterfaceStats // the last sample's, whose names are reused
 
 	buf []byte
 
@@ -44,9 +50,21 @@ type container struct {
 	diskTime  time.Time
 	diskValid bool
 
+	fds      uint64
+	fdsTime  time.Time
+	fdsValid bool
+
 	counters counterState
 	prev     rateBase
 	resets   uint64
+}
+
+// limitState is what the container may use, read every LimitInterval.
+type limitState struct {
+	valid bool
+	time  time.Time
+	cpus  cgroupx.CPUs
+	pids  uint64
 }
 
 // rateBase is what rates are computed from: the adjusted counters of the
@@ -63,11 +81,12 @@ type rateBase struct {
 func (c *container) close() {
 	if c.cg != nil {
 		_ = c.cg.Close()
-		c.cg, c.plain = nil, nil
+		c.cg = nil
 	}
-	for _, k := range []*keptFile{&c.cpuStat, &c.oom, &c.swap, &c.pidsCur, &c.pidsMax, &c.netDev, &c.sockstat, &c.sockV6} {
+	for _, k := range []*keptFile{&c.cpuStat, &c.oom, &c.pidsCur, &c.pidsMax, &c.netDev, &c.sockstat, &c.sockV6} {
 		k.close()
 	}
+	c.procDir.close()
 }
 
 // open opens the cgroup and finds the paths of the files read beside
@@ -79,7 +98,13 @@ func (c *container) open(ctx context.Context, host *cgroupx.Host) error {
 	}
 	restart := c.opened
 	c.close()
-	c.cg, c.plain, c.opened = cg.KeepOpen(), cg, true
+	c.cg, c.opened = cg.KeepOpen(), true
+	// Limits are read again when the collector says (LimitInterval,
+	// LimitsChanged), not at every sample.
+	c.cg.CacheLimits(-1)
+	c.limits.valid = false
+	c.throttle = throttling{}
+	c.fdsValid = false
 	if restart {
 		c.counters.restart()
 		c.resets++
@@ -106,10 +131,8 @@ func (c *container) open(ctx context.Context, host *cgroupx.Host) error {
 	mem := pick("memory")
 	if c.v2 {
 		set(&c.oom, mem, "memory.events")
-		set(&c.swap, mem, "memory.swap.current")
 	} else {
 		set(&c.oom, mem, "memory.oom_control")
-		set(&c.swap, mem, "memory.memsw.usage_in_bytes")
 	}
 	pids := pick("pids")
 	set(&c.pidsCur, pids, "pids.current")
@@ -143,6 +166,10 @@ func (c *container) sample(ctx context.Context, col *Collector, now time.Time) (
 
 func (c *container) read(ctx context.Context, col *Collector, s *ContainerSample, now time.Time) error {
 	cg := c.cg
+	refreshed, err := c.readLimits(ctx, col, now)
+	if err != nil {
+		return err
+	}
 	mem, err := cg.Meminfo(ctx)
 	if err != nil {
 		return err
@@ -150,33 +177,19 @@ func (c *container) read(ctx context.Context, col *Collector, s *ContainerSample
 	s.Memory = MemoryStats{
 		Usage: mem.Usage, Limit: mem.Limit,
 		Cache: mem.Cached, RSS: mem.AnonPages, MappedFile: mem.Mapped,
+		// The swap the group uses (v1 memory.stat total_swap, v2
+		// memory.swap.current): SwapTotal caps it by the swap the group
+		// may use, which the kernel enforces anyway.
+		Swap: mem.SwapTotal - mem.SwapFree,
 	}
 	if mem.Usage > mem.InactiveFile {
 		s.Memory.WorkingSet = mem.Usage - mem.InactiveFile
 	}
-	if err := c.readMemoryExtras(s, mem.Usage); err != nil {
+	if err := c.readOOM(s); err != nil {
 		return err
 	}
-
-	cpuTime, err := cg.CPUTime(ctx)
-	if err != nil {
+	if err := c.readCPU(ctx, s, refreshed); err != nil {
 		return err
-	}
-	s.CPU.Usage, s.CPU.User, s.CPU.System = cpuTime.Total, cpuTime.User, cpuTime.System
-	cpus, err := cg.CPUs(ctx)
-	if err != nil {
-		return err
-	}
-	s.CPU.LimitCores, s.CPU.QuotaMicros, s.CPU.PeriodMicros, s.CPU.Cores = cpus.Quota, cpus.QuotaMicros, cpus.PeriodMicros, cpus.Effective
-	if c.cpuStat.path != "" {
-		if c.buf, err = c.cpuStat.read(c.buf); err != nil {
-			return err
-		}
-		t, err := parseCPUStat(c.buf)
-		if err != nil {
-			return err
-		}
-		s.CPU.Periods, s.CPU.ThrottledPeriods, s.CPU.Throttled = t.periods, t.throttledPeriods, time.Duration(t.throttledNs)
 	}
 
 	io, err := cg.IO(ctx)
@@ -203,11 +216,11 @@ func (c *container) read(ctx context.Context, col *Collector, s *ContainerSample
 		s.Pressure = &p
 	}
 
-	pids, err := c.plain.PIDs(ctx)
+	pids, err := cg.PIDs(ctx)
 	if err != nil {
 		return err
 	}
-	if err := c.readProcesses(ctx, col, s, pids); err != nil {
+	if err := c.readProcesses(ctx, col, s, pids, now); err != nil {
 		return err
 	}
 	if err := c.readNet(col, s, pids); err != nil {
@@ -217,41 +230,96 @@ func (c *container) read(ctx context.Context, col *Collector, s *ContainerSample
 	return nil
 }
 
-// readMemoryExtras reads the OOM counters and swap usage.
-func (c *container) readMemoryExtras(s *ContainerSample, usage uint64) error {
-	var err error
-	if c.oom.path != "" {
-		if c.buf, err = c.oom.read(c.buf); err != nil && !vanishedFile(err) {
-			return err
-		}
-		if err == nil {
-			o, err := parseOOM(filepath.Base(c.oom.path), c.buf)
-			if err != nil {
-				return err
-			}
-			s.Memory.OOMKills, s.Memory.OOMEvents = o.kills, o.events
-		}
+// readLimits re-reads the limits when LimitInterval has passed or
+// LimitsChanged was called: the CPU quota and cpuset (and, through the
+// handle's limit cache, the memory limits walked up a cgroup2 tree) and
+// pids.max.
+func (c *container) readLimits(ctx context.Context, col *Collector, now time.Time) (bool, error) {
+	every := col.cfg.LimitInterval
+	stale := c.limitsStale.Swap(false)
+	if c.limits.valid && !stale && every >= 0 && now.Sub(c.limits.time) < every {
+		return false, nil
 	}
-	if c.swap.path != "" {
-		c.buf, err = c.swap.read(c.buf)
+	c.cg.InvalidateLimits()
+	cpus, err := c.cg.CPUs(ctx)
+	if err != nil {
+		return false, err
+	}
+	l := limitState{valid: true, time: now, cpus: cpus, pids: Unlimited}
+	if c.pidsMax.path != "" {
+		c.buf, err = c.pidsMax.read(c.buf)
 		switch {
-		case vanishedFile(err):
-			// No swap accounting (swapaccount=0): no file, no swap figure.
-			c.swap.path = ""
+		case vanishedFile(err) && c.v2:
+			// A cgroup2 group without the pids controller enabled.
+			c.pidsMax.path, c.pidsCur.path = "", ""
 		case err != nil:
-			return err
+			return false, err
 		default:
-			n, err := parseUintFile(filepath.Base(c.swap.path), c.buf)
-			if err != nil {
-				return err
-			}
-			if c.v2 {
-				s.Memory.Swap = n
-			} else if n > usage {
-				s.Memory.Swap = n - usage // memsw counts memory and swap
+			if l.pids, err = parseUintFile("pids.max", c.buf); err != nil {
+				return false, err
 			}
 		}
 	}
+	c.limits = l
+	return true, nil
+}
+
+// readCPU reads CPU time and throttling. On cgroup2 one cpu.stat holds
+// both; on v1 cpuacct holds the time and cpu.stat the throttling, which
+// only moves while a quota is set.
+func (c *container) readCPU(ctx context.Context, s *ContainerSample, limitsRead bool) error {
+	cpus := &c.limits.cpus
+	s.CPU.LimitCores, s.CPU.QuotaMicros, s.CPU.PeriodMicros, s.CPU.Cores = cpus.Quota, cpus.QuotaMicros, cpus.PeriodMicros, cpus.Effective
+	if c.v2 && c.cpuStat.path != "" {
+		var err error
+		if c.buf, err = c.cpuStat.read(c.buf); err != nil {
+			return err
+		}
+		t, err := parseCPUStat(c.buf)
+		if err != nil {
+			return err
+		}
+		s.CPU.Usage, s.CPU.User, s.CPU.System = t.usage, t.user, t.system
+		c.throttle = t
+	} else {
+		cpuTime, err := c.cg.CPUTime(ctx)
+		if err != nil {
+			return err
+		}
+		s.CPU.Usage, s.CPU.User, s.CPU.System = cpuTime.Total, cpuTime.User, cpuTime.System
+		// Read at each limit refresh, and at every sample while a quota
+		// is set at any level.
+		if c.cpuStat.path != "" && (cpus.QuotaMicros >= 0 || limitsRead) {
+			if c.buf, err = c.cpuStat.read(c.buf); err != nil {
+				return err
+			}
+			if c.throttle, err = parseCPUStat(c.buf); err != nil {
+				return err
+			}
+		}
+	}
+	t := &c.throttle
+	s.CPU.Periods, s.CPU.ThrottledPeriods, s.CPU.Throttled = t.periods, t.throttledPeriods, time.Duration(t.throttledNs) //nolint:gosec // bounded by the parser
+	return nil
+}
+
+// readOOM reads the OOM counters.
+func (c *container) readOOM(s *ContainerSample) error {
+	if c.oom.path == "" {
+		return nil
+	}
+	var err error
+	if c.buf, err = c.oom.read(c.buf); err != nil {
+		if vanishedFile(err) {
+			return nil // a kernel without the file; the cgroup's own reads tell a vanished one
+		}
+		return err
+	}
+	o, err := parseOOM(filepath.Base(c.oom.path), c.buf)
+	if err != nil {
+		return err
+	}
+	s.Memory.OOMKills, s.Memory.OOMEvents = o.kills, o.events
 	return nil
 }
 
@@ -259,16 +327,18 @@ func (c *container) readMemoryExtras(s *ContainerSample, usage uint64) error {
 // whether its cgroup is gone too (cgroupx's own reads tell that).
 func vanishedFile(err error) bool { return err != nil && vanished(err) }
 
-// readProcesses counts processes, threads and open files over the cgroup
-// subtree, with the pids limit.
-func (c *container) readProcesses(ctx context.Context, col *Collector, s *ContainerSample, pids []int) error {
+// readProcesses counts processes (cgroup.procs over the subtree, every
+// sample), threads (pids.current, which counts every task of the subtree,
+// every sample; a scan of the processes' stat files without the pids
+// controller) and open files (one stat per process, every FDInterval),
+// with the pids limit.
+func (c *container) readProcesses(ctx context.Context, col *Collector, s *ContainerSample, pids []int, now time.Time) error {
 	s.Processes.Processes = uint64(len(pids))
-	s.Processes.PidsLimit = Unlimited
+	s.Processes.PidsLimit = c.limits.pids
 	var err error
-	threadsKnown := false
 	if c.pidsCur.path != "" {
 		c.buf, err = c.pidsCur.read(c.buf)
-		if vanishedFile(err) && c.plain.Version() == 2 {
+		if vanishedFile(err) && c.v2 {
 			// A cgroup2 group without the pids controller enabled.
 			c.pidsCur.path = ""
 		}
@@ -280,16 +350,8 @@ func (c *container) readProcesses(ctx context.Context, col *Collector, s *Contai
 		if s.Processes.Threads, err = parseUintFile("pids.current", c.buf); err != nil {
 			return err
 		}
-		threadsKnown = true
-		if c.buf, err = c.pidsMax.read(c.buf); err != nil {
-			return err
-		}
-		if s.Processes.PidsLimit, err = parseUintFile("pids.max", c.buf); err != nil {
-			return err
-		}
-	}
-	if !threadsKnown {
-		ps, err := c.plain.Processes(ctx)
+	} else {
+		ps, err := c.cg.Processes(ctx)
 		if err != nil {
 			return err
 		}
@@ -297,11 +359,15 @@ func (c *container) readProcesses(ctx context.Context, col *Collector, s *Contai
 			s.Processes.Threads += uint64(max(p.Threads, 0))
 		}
 	}
-	if !col.cfg.SkipFDs {
+	every := col.cfg.FDInterval
+	if every >= 0 && (!c.fdsValid || now.Sub(c.fdsTime) >= every) {
+		var n uint64
 		for _, pid := range pids {
-			s.Processes.FDs += col.fdCounter.count(pid)
+			n += col.fdCounter.count(pid)
 		}
+		c.fds, c.fdsTime, c.fdsValid = n, now, true
 	}
+	s.Processes.FDs = c.fds
 	return nil
 }
 
@@ -323,7 +389,7 @@ func (c *container) readNet(col *Collector, s *ContainerSample, pids []int) erro
 	// process can change namespace (ip netns exec, setns): compare the
 	// namespace's inode every time.
 	var st unix.Stat_t
-	if err := unix.Stat(filepath.Join(col.procDir, strconv.Itoa(pid), "ns", "net"), &st); err != nil {
+	if err := c.statNetns(col, pid, &st); err != nil {
 		// The process exited since the cgroup was listed: this sample has
 		// no network figures; the next one picks another process.
 		col.logger.Debug("network namespace", "id", c.target.ID, "pid", pid, "err", err)
@@ -342,9 +408,10 @@ func (c *container) readNet(col *Collector, s *ContainerSample, pids []int) erro
 	if c.buf, err = c.netDev.read(c.buf); err != nil {
 		return err
 	}
-	if s.Net, err = parseNetDev(c.buf, nil); err != nil {
+	if s.Net, err = parseNetDev(c.buf, nil, c.net); err != nil {
 		return err
 	}
+	c.net = s.Net
 	if c.buf, err = c.sockstat.read(c.buf); err != nil {
 		return err
 	}
@@ -365,6 +432,40 @@ func (c *container) readNet(col *Collector, s *ContainerSample, pids []int) erro
 			return err
 		}
 		s.TCP.InUse6 = st6.inUse
+	}
+	return nil
+}
+
+// procDir is a process's /proc/<pid> directory kept open (O_PATH), so that
+// a stat of its ns/net walks two names instead of five.
+type procDir struct {
+	pid  int
+	fd   int
+	open bool
+}
+
+func (d *procDir) close() {
+	if d.open {
+		_ = unix.Close(d.fd)
+		d.open = false
+	}
+}
+
+// statNetns stats /proc/<pid>/ns/net. A process that exited (or whose pid
+// names another process since) fails: its kept directory is gone.
+func (c *container) statNetns(col *Collector, pid int, st *unix.Stat_t) error {
+	d := &c.procDir
+	if !d.open || d.pid != pid {
+		d.close()
+		fd, err := unix.Open(filepath.Join(col.procDir, strconv.Itoa(pid)), unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return err
+		}
+		d.pid, d.fd, d.open = pid, fd, true
+	}
+	if err := unix.Fstatat(d.fd, "ns/net", st, 0); err != nil {
+		d.close()
+		return err
 	}
 	return nil
 }

@@ -45,9 +45,16 @@ const maxCounters = 8192
 // value into the base at once, so counters that happen to have grown past
 // their old values are not mistaken for continuations.
 type counterState struct {
+	// own are the container's own counters (cCPUUsage..cOOMEvents), kept
+	// apart from the per-interface and per-device ones: they are read at
+	// every sample and a map lookup each would cost more than the rest.
+	own        [cOOMEvents + 1]counter
 	last, base map[counterKey]uint64
 	restarted  bool
 }
+
+// counter is one of a container's own counters.
+type counter struct{ last, base uint64 }
 
 // restart records that the container was made again: the next adjust adds
 // every last value to its base.
@@ -64,10 +71,24 @@ func (st *counterState) adjust(s *ContainerSample, resets *uint64) {
 			st.base[k] += v
 			st.last[k] = 0
 		}
+		for i := range st.own {
+			st.own[i].base += st.own[i].last
+			st.own[i].last = 0
+		}
 		st.restarted = false
 	}
 	reset := false
 	u := func(field uint8, name string, v *uint64) {
+		if name == "" && int(field) < len(st.own) {
+			c := &st.own[field]
+			if *v < c.last {
+				c.base += c.last
+				reset = true
+			}
+			c.last = *v
+			*v += c.base
+			return
+		}
 		k := counterKey{field, name}
 		last, seen := st.last[k]
 		if !seen && len(st.last) >= maxCounters {

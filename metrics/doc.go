@@ -8,6 +8,36 @@
 // (PSI). It is built on cgroupx and reads through kept-open files, so a
 // sample of one container costs tens of microseconds.
 //
+// What is read how often. At every sample, per container (cgroup v1 file
+// names; cgroup2 in brackets): memory.stat and memory.usage_in_bytes
+// [memory.stat, memory.current, memory.swap.current] for usage, working
+// set, cache, rss, swap, and on v1 the memory limit (memory.stat's
+// hierarchical_memory_limit); memory.oom_control [memory.events];
+// cpuacct.usage and cpuacct.stat [cpu.stat, which holds the throttling
+// too]; cpu.stat for throttling while a CPU quota is set (without one its
+// counters do not move, and it is read with the limits); the two blkio
+// throttle files [io.stat]; cpu, memory and io pressure; cgroup.procs over
+// the subtree, opened afresh on v1 (a kept-open v1 cgroup.procs serves a
+// stale list); pids.current for the threads of the whole subtree; the
+// namespace inode of the process whose /proc/<pid>/net is read, and its
+// net/dev, sockstat and sockstat6. Every file is kept open and re-read
+// with one pread into a reused buffer, except v1 cgroup.procs. The node:
+// /proc/stat, /proc/meminfo, /proc/loadavg, fs/file-nr, net/sockstat and
+// nf_conntrack_count.
+//
+// Every Config.LimitInterval (default 1 minute), or at the next sample
+// after Collector.LimitsChanged: the CPU quota and period over the
+// ancestors and the cpuset (cgroupx CPUs), the cgroup2 memory and swap
+// limits over the ancestors (through the handle's limit cache,
+// cgroupx.Cgroup.CacheLimits), pids.max; the node's kernel.pid_max,
+// kernel.threads-max, nf_conntrack_max and whether the conntrack module is
+// loaded. Every Config.FDInterval (default 30 s): open file descriptors,
+// one stat of /proc/<pid>/fd per process (its size is the count since
+// Linux 6.2; the directory is read on older kernels). Every
+// Config.DiskInterval (default 1 minute): file system usage (the
+// container's mount table and a statfs per mount). Values read less often
+// are repeated in the samples between.
+//
 // A Collector samples a set of targets (a cgroup, and optionally a process
 // for the namespaces) and the node; targets come and go while it runs:
 //

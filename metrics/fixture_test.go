@@ -186,6 +186,8 @@ func TestFixtureValues(t *testing.T) {
 			f.setNet(1000+4096, 20, 2000+1024, 30, 7, 2)
 			f.tree.WriteHostFile("proc/sys/net/netfilter/nf_conntrack_count", "120\n")
 			f.tree.WriteHostFile("proc/sys/net/netfilter/nf_conntrack_max", "262144\n")
+			// Whether the module is loaded is looked at with the limits.
+			c.LimitsChanged()
 			snap, s = sampleOne(t, c)
 			r := s.Rates
 			if !r.Valid || r.Interval != time.Second || r.CPUCores != 1 || r.CPUPercent != 200 || r.Throttled != 0.5 || r.NetRx != 4096 || r.NetTx != 1024 {
@@ -250,5 +252,51 @@ func TestFixtureMissingContainer(t *testing.T) {
 	}
 	if len(s.Containers) != 1 || len(s.Errors) != 1 || s.Errors[0].ID != "ghost" || s.Errors[0].Reason != metrics.ReasonVanished {
 		t.Errorf("containers %d errors %+v", len(s.Containers), s.Errors)
+	}
+}
+
+// TestFixtureRefreshIntervals checks what is read less often than every
+// sample: limits every LimitInterval or after LimitsChanged, open files
+// every FDInterval; usage at every sample.
+func TestFixtureRefreshIntervals(t *testing.T) {
+	for _, layout := range []cgroupxtest.Layout{cgroupxtest.V1, cgroupxtest.V2} {
+		t.Run(fmt.Sprint(layout), func(t *testing.T) {
+			f := newFixture(t, layout)
+			c := f.collector(t)
+			check := func(what string, cores float64, pids, fds, usage uint64, memLimit uint64) {
+				t.Helper()
+				_, s := sampleOne(t, c)
+				if s.CPU.LimitCores != cores || s.Processes.PidsLimit != pids || s.Processes.FDs != fds || s.Memory.Usage != usage || s.Memory.Limit != memLimit {
+					t.Errorf("%s: cores %v pids.max %d fds %d usage %d limit %d; want %v %d %d %d %d", what,
+						s.CPU.LimitCores, s.Processes.PidsLimit, s.Processes.FDs, s.Memory.Usage, s.Memory.Limit, cores, pids, fds, usage, memLimit)
+				}
+			}
+			const mib = 1 << 20
+			check("first sample", 0.5, 100, 7, 100*mib, 256*mib)
+
+			// Everything changes; a second later only usage is read again
+			// (and on v1 the memory limit, which memory.stat reports).
+			f.tree.SetCPU("/app", 150000, 100000)
+			f.setPids(3, "200")
+			f.tree.SetMemory("/app", cgroupxtest.Memory{Limit: 512 * mib, Usage: 120 * mib, Cache: 40 * mib, RSS: 80 * mib, InactiveFile: 30 * mib})
+			f.tree.WriteHostFile("proc/44/fd/2", "")
+			f.tick()
+			memLimit := uint64(256 * mib)
+			if layout != cgroupxtest.V2 {
+				memLimit = 512 * mib
+			}
+			check("within the intervals", 0.5, 100, 7, 120*mib, memLimit)
+
+			c.LimitsChanged("app-1")
+			f.tick()
+			check("after LimitsChanged", 1.5, 200, 7, 120*mib, 512*mib)
+
+			f.now = f.now.Add(30 * time.Second)
+			check("after FDInterval", 1.5, 200, 8, 120*mib, 512*mib)
+
+			f.setPids(3, "max")
+			f.now = f.now.Add(time.Minute)
+			check("after LimitInterval", 1.5, metrics.Unlimited, 8, 120*mib, 512*mib)
+		})
 	}
 }

@@ -9,7 +9,7 @@ func FuzzParseNetDev(f *testing.F) {
 	f.Add([]byte("h\nh\n  lo: 1 2 3 4 0 0 0 0 5 6 7 8 0 0 0 0\neth0: 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16\n"))
 	f.Add([]byte("h\nh\n:\n"))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		out, err := parseNetDev(b, nil)
+		out, err := parseNetDev(b, nil, nil)
 		if err == nil && len(out) > maxInterfaces {
 			t.Fatalf("%d interfaces", len(out))
 		}

@@ -206,7 +206,8 @@ func TestIntegrationFDs(t *testing.T) {
 	cg := testenv.NewCgroup(t)
 	name, args := helperArgs("files", "200")
 	p := cg.Start(t, name, args...)
-	c := newCollector(t, metrics.Config{})
+	// Counted at every sample, to see the helper's files arrive.
+	c := newCollector(t, metrics.Config{FDInterval: time.Nanosecond})
 	add(t, c, "fds", cg)
 	s := sampleUntil(t, c, "fds", 10*time.Second, "200 files", func(s metrics.ContainerSample) bool { return s.Processes.FDs >= 200 })
 	ents, err := os.ReadDir("/proc/" + strconv.Itoa(p.Pid) + "/fd")

@@ -34,8 +34,9 @@ func clip(b []byte) []byte {
 }
 
 // eachKV calls f for every "key value" line of b (cpu.stat, memory.events,
-// memory.oom_control) and stops at the first error f returns.
-func eachKV(name string, b []byte, f func(k string, v uint64)) error {
+// memory.oom_control) and stops at the first error f returns. f gets the
+// key as bytes: a switch on string(k) does not allocate.
+func eachKV(name string, b []byte, f func(k []byte, v uint64) error) error {
 	for len(b) > 0 {
 		var line []byte
 		line, b, _ = bytes.Cut(b, []byte{'\n'})
@@ -50,32 +51,60 @@ func eachKV(name string, b []byte, f func(k string, v uint64)) error {
 		if !ok {
 			return newError(ErrInvalid, "%s: %s: not a number: %q", name, k, clip(v))
 		}
-		f(string(k), n)
+		if err := f(k, n); err != nil {
+			return err
+		}
 	}
 	return nil
 }
 
-// throttling is the CFS bandwidth part of cpu.stat.
+// maxUsec bounds a microsecond count that becomes a time.Duration.
+const maxUsec = uint64(1<<63-1) / uint64(time.Microsecond)
+
+// throttling is cpu.stat: the CFS bandwidth part, and on cgroup2 the CPU
+// time too.
 type throttling struct {
 	periods, throttledPeriods uint64
 	throttledNs               uint64
+	usage, user, system       time.Duration
 }
 
 // parseCPUStat parses cpu.stat: v1 "nr_periods nr_throttled throttled_time"
-// (ns), v2 the same counts with throttled_usec.
+// (ns), v2 the same counts with throttled_usec, and usage_usec, user_usec
+// and system_usec.
 func parseCPUStat(b []byte) (throttling, error) {
 	var t throttling
-	err := eachKV("cpu.stat", b, func(k string, v uint64) {
-		switch k {
+	err := eachKV("cpu.stat", b, func(k []byte, v uint64) error {
+		var d *time.Duration
+		switch string(k) {
 		case "nr_periods":
 			t.periods = v
 		case "nr_throttled":
 			t.throttledPeriods = v
 		case "throttled_time":
+			if v > 1<<63-1 {
+				return newError(ErrInvalid, "cpu.stat: throttled_time %d out of range", v)
+			}
 			t.throttledNs = v
 		case "throttled_usec":
+			if v > maxUsec {
+				return newError(ErrInvalid, "cpu.stat: throttled_usec %d out of range", v)
+			}
 			t.throttledNs = v * 1000
+		case "usage_usec":
+			d = &t.usage
+		case "user_usec":
+			d = &t.user
+		case "system_usec":
+			d = &t.system
 		}
+		if d != nil {
+			if v > maxUsec {
+				return newError(ErrInvalid, "cpu.stat: %s %d out of range", k, v)
+			}
+			*d = time.Duration(v) * time.Microsecond //nolint:gosec // range checked
+		}
+		return nil
 	})
 	return t, err
 }
@@ -89,13 +118,14 @@ type oomCounts struct {
 
 func parseOOM(name string, b []byte) (oomCounts, error) {
 	var o oomCounts
-	err := eachKV(name, b, func(k string, v uint64) {
-		switch k {
+	err := eachKV(name, b, func(k []byte, v uint64) error {
+		switch string(k) {
 		case "oom_kill":
 			o.kills = v
 		case "oom":
 			o.events, o.haveEvents = v, true
 		}
+		return nil
 	})
 	if !o.haveEvents {
 		o.events = o.kills
@@ -109,7 +139,9 @@ const maxInterfaces = 4096
 // parseNetDev parses /proc/<pid>/net/dev into out (reused), two header
 // lines then "name: rx_bytes rx_packets rx_errs rx_drop fifo frame
 // compressed multicast tx_bytes tx_packets tx_errs tx_drop ..." a line.
-func parseNetDev(b []byte, out []InterfaceStats) ([]InterfaceStats, error) {
+// An interface named as in prev at the same place reuses prev's name
+// string.
+func parseNetDev(b []byte, out, prev []InterfaceStats) ([]InterfaceStats, error) {
 	out = out[:0]
 	for i := 0; len(b) > 0; i++ {
 		var line []byte
@@ -140,8 +172,15 @@ func parseNetDev(b []byte, out []InterfaceStats) ([]InterfaceStats, error) {
 		if n < 12 {
 			return out, newError(ErrInvalid, "net/dev: %s: %d fields, want 16", bytes.TrimSpace(name), n)
 		}
+		nb := bytes.TrimSpace(name)
+		var ns string
+		if k := len(out); k < len(prev) && prev[k].Name == string(nb) {
+			ns = prev[k].Name
+		} else {
+			ns = string(nb)
+		}
 		out = append(out, InterfaceStats{
-			Name:    string(bytes.TrimSpace(name)),
+			Name:    ns,
 			RxBytes: v[0], RxPackets: v[1], RxErrors: v[2], RxDropped: v[3],
 			TxBytes: v[8], TxPackets: v[9], TxErrors: v[10], TxDropped: v[11],
 		})
@@ -166,7 +205,8 @@ func parseSockstat(b []byte, proto string) (sockstat, error) {
 		if !ok {
 			continue
 		}
-		f := bytes.Fields(rest)
+		var arr [16][]byte
+		f := appendFields(arr[:0], rest)
 		if len(f)%2 != 0 {
 			return s, newError(ErrInvalid, "sockstat: %s odd number of fields: %q", proto, clip(line))
 		}
@@ -205,13 +245,17 @@ func parseProcStatCPU(b []byte) (NodeCPU, int, error) {
 		line, b, _ = bytes.Cut(b, []byte{'\n'})
 		rest, ok := bytes.CutPrefix(line, []byte("cpu"))
 		if !ok {
+			if found {
+				break // the cpu lines come first
+			}
 			continue
 		}
 		if len(rest) > 0 && rest[0] >= '0' && rest[0] <= '9' {
 			cpus++
 			continue
 		}
-		f := bytes.Fields(rest)
+		var arr [16][]byte
+		f := appendFields(arr[:0], rest)
 		if len(f) < 4 {
 			return c, 0, newError(ErrInvalid, "/proc/stat: cpu line with %d fields: %q", len(f), clip(line))
 		}
@@ -223,7 +267,7 @@ func parseProcStatCPU(b []byte) (NodeCPU, int, error) {
 			}
 			v[i] = n
 		}
-		tick := func(n uint64) time.Duration { return time.Duration(n) * (time.Second / userHZ) }
+		tick := func(n uint64) time.Duration { return time.Duration(n) * (time.Second / userHZ) } //nolint:gosec // bounded above
 		c = NodeCPU{
 			User: tick(v[0]), Nice: tick(v[1]), System: tick(v[2]), Idle: tick(v[3]),
 			IOWait: tick(v[4]), IRQ: tick(v[5]), SoftIRQ: tick(v[6]), Steal: tick(v[7]),
@@ -243,7 +287,8 @@ type loadavg struct {
 }
 
 func parseLoadavg(b []byte) (loadavg, error) {
-	f := bytes.Fields(b)
+	var arr [8][]byte
+	f := appendFields(arr[:0], b)
 	if len(f) < 4 {
 		return loadavg{}, newError(ErrInvalid, "/proc/loadavg: %d fields: %q", len(f), clip(b))
 	}
@@ -266,7 +311,8 @@ func parseLoadavg(b []byte) (loadavg, error) {
 
 // parseFileNr parses /proc/sys/fs/file-nr: "allocated unused max".
 func parseFileNr(b []byte) (Usage, error) {
-	f := bytes.Fields(b)
+	var arr [4][]byte
+	f := appendFields(arr[:0], b)
 	if len(f) != 3 {
 		return Usage{}, newError(ErrInvalid, "file-nr: %d fields, want 3: %q", len(f), clip(b))
 	}
@@ -276,4 +322,25 @@ func parseFileNr(b []byte) (Usage, error) {
 		return Usage{}, newError(ErrInvalid, "file-nr: not numbers: %q", clip(b))
 	}
 	return Usage{Used: used, Max: maxN}, nil
+}
+
+// appendFields appends the fields of b, split at runs of white space, to
+// dst: bytes.Fields without its allocation when dst has room (callers pass
+// a slice of an array on their stack).
+func appendFields(dst [][]byte, b []byte) [][]byte {
+	space := func(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f' }
+	for i := 0; i < len(b); {
+		for i < len(b) && space(b[i]) {
+			i++
+		}
+		j := i
+		for j < len(b) && !space(b[j]) {
+			j++
+		}
+		if j > i {
+			dst = append(dst, b[i:j])
+		}
+		i = j
+	}
+	return dst
 }

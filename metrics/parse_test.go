@@ -15,8 +15,14 @@ func TestParseCPUStat(t *testing.T) {
 		want    throttling
 		wantErr bool
 	}{
-		{"nr_periods 10\nnr_throttled 4\nthrottled_time 5000\n", throttling{10, 4, 5000}, false},
-		{"usage_usec 1\nnr_periods 10\nnr_throttled 4\nthrottled_usec 5\nnr_bursts 0\n", throttling{10, 4, 5000}, false},
+		{"nr_periods 10\nnr_throttled 4\nthrottled_time 5000\n", throttling{periods: 10, throttledPeriods: 4, throttledNs: 5000}, false},
+		{
+			"usage_usec 7\nuser_usec 5\nsystem_usec 2\nnr_periods 10\nnr_throttled 4\nthrottled_usec 5\nnr_bursts 0\n",
+			throttling{periods: 10, throttledPeriods: 4, throttledNs: 5000, usage: 7 * time.Microsecond, user: 5 * time.Microsecond, system: 2 * time.Microsecond},
+			false,
+		},
+		{"usage_usec 18446744073709551615\n", throttling{}, true},
+		{"throttled_usec 18446744073709551615\n", throttling{}, true},
 		{"", throttling{}, false},
 		{"nr_periods\n", throttling{}, true},
 		{"nr_periods -1\n", throttling{}, true},
@@ -51,7 +57,7 @@ func TestParseNetDev(t *testing.T) {
 	in := "Inter-|   Receive |  Transmit\n face |bytes ...\n" +
 		"    lo: 1 2 3 4 0 0 0 0 5 6 7 8 0 0 0 0\n" +
 		"eth0:10 20 30 40 0 0 0 0 50 60 70 80 0 0 0 0\n"
-	got, err := parseNetDev([]byte(in), nil)
+	got, err := parseNetDev([]byte(in), nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,7 +73,7 @@ func TestParseNetDev(t *testing.T) {
 		"h\nh\nlo: 1 2 3\n",
 		"h\nh\nlo: 1 2 3 x 0 0 0 0 5 6 7 8 0 0 0 0\n",
 	} {
-		if _, err := parseNetDev([]byte(bad), nil); !errors.Is(err, ErrInvalid) {
+		if _, err := parseNetDev([]byte(bad), nil, nil); !errors.Is(err, ErrInvalid) {
 			t.Errorf("parseNetDev(%q) error %v, want ErrInvalid", bad, err)
 		}
 	}
@@ -116,7 +122,7 @@ func TestParseNodeFiles(t *testing.T) {
 func TestErrorShape(t *testing.T) {
 	kinds := []error{ErrInvalid, ErrNotFound, ErrConflict, ErrClosed, ErrCanceled}
 	_, e1 := parseCPUStat([]byte("nr_periods x\n"))
-	_, e2 := parseNetDev([]byte("a\nb\nlo 1\n"), nil)
+	_, e2 := parseNetDev([]byte("a\nb\nlo 1\n"), nil, nil)
 	_, e3 := parseSockstat([]byte(""), "TCP:")
 	_, _, e4 := parseProcStatCPU([]byte("intr 1\n"))
 	_, e5 := parseLoadavg([]byte("1 2\n"))

@@ -43,7 +43,17 @@ type Exporter struct {
 
 	mu       sync.Mutex
 	failures uint64 // scrapes whose sample failed
+
+	// labelMu is held while a scrape's series are written: the label
+	// pairs of each container, kept while it is in the scrapes.
+	labelMu sync.Mutex
+	labels  map[labelKey]*labelSet
+	node    *labelSet
+	gen     uint64
 }
+
+// labelKey is what a container's labels are made of.
+type labelKey struct{ id, name, image, app string }
 
 var _ prometheus.Collector = (*Exporter)(nil)
 
@@ -62,7 +72,10 @@ func New(src Sampler, cfg Config) (*Exporter, error) {
 	if logger == nil {
 		logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	return &Exporter{src: src, cfg: cfg, logger: logger, d: newDescs()}, nil
+	return &Exporter{
+		src: src, cfg: cfg, logger: logger, d: newDescs(),
+		labels: map[labelKey]*labelSet{}, node: newLabelSet(nil, nil),
+	}, nil
 }
 
 // Register makes an exporter over src and registers it on reg.
@@ -110,7 +123,11 @@ func (e *Exporter) Collect(ch chan<- prometheus.Metric) {
 	if err != nil {
 		return
 	}
-	d.writeNode(ch, &snap.Node)
+	e.labelMu.Lock()
+	defer e.labelMu.Unlock()
+	e.gen++
+	w := &writer{ch: ch, ls: e.node}
+	d.writeNode(w, &snap.Node)
 	seen := make(map[string]bool, len(snap.Containers))
 	for i := range snap.Containers {
 		s := &snap.Containers[i]
@@ -120,7 +137,14 @@ func (e *Exporter) Collect(ch chan<- prometheus.Metric) {
 			continue
 		}
 		seen[s.Target.Cgroup] = true
-		d.writeContainer(ch, s)
+		w.ls = e.labelsOf(s)
+		d.writeContainer(w, s)
+	}
+	// Containers gone from the sample take their labels with them.
+	for k, ls := range e.labels {
+		if ls.gen != e.gen {
+			delete(e.labels, k)
+		}
 	}
 	ch <- prometheus.MustNewConstMetric(d.descSamples, prometheus.CounterValue, float64(snap.Totals.Samples))
 	ch <- prometheus.MustNewConstMetric(d.descNodeErrors, prometheus.CounterValue, float64(snap.Totals.NodeErrors))
@@ -136,83 +160,86 @@ func (e *Exporter) Collect(ch chan<- prometheus.Metric) {
 // image, and the app as a container label.
 func containerLabels() []string { return []string{"id", "name", "image", "container_label_app"} }
 
-func labelValues(s *metrics.ContainerSample, extra ...string) []string {
-	return append([]string{s.Target.Cgroup, s.Target.Name, s.Target.Image, s.Target.App}, extra...)
+// labelsOf returns the label pairs of s's container, made at its
+// first scrape; called with labelMu held.
+func (e *Exporter) labelsOf(s *metrics.ContainerSample) *labelSet {
+	t := &s.Target
+	k := labelKey{t.Cgroup, t.Name, t.Image, t.App}
+	ls, ok := e.labels[k]
+	if !ok {
+		ls = newLabelSet(containerLabels(), []string{t.Cgroup, t.Name, t.Image, t.App})
+		e.labels[k] = ls
+	}
+	ls.gen = e.gen
+	return ls
 }
 
-func (d *descs) writeContainer(ch chan<- prometheus.Metric, s *metrics.ContainerSample) {
-	lv := labelValues(s)
-	gauge := func(d *prometheus.Desc, v float64, extra ...string) {
-		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, append(lv[:len(lv):len(lv)], extra...)...)
-	}
-	counter := func(d *prometheus.Desc, v float64, extra ...string) {
-		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, v, append(lv[:len(lv):len(lv)], extra...)...)
-	}
-	counter(d.descCPUUsage, s.CPU.Usage.Seconds(), "total")
-	counter(d.descCPUUser, s.CPU.User.Seconds())
-	counter(d.descCPUSystem, s.CPU.System.Seconds())
+func (d *descs) writeContainer(w *writer, s *metrics.ContainerSample) {
+	w.counterWith(d.descCPUUsage, s.CPU.Usage.Seconds(), "cpu", "total")
+	w.counter(d.descCPUUser, s.CPU.User.Seconds())
+	w.counter(d.descCPUSystem, s.CPU.System.Seconds())
 	if s.CPU.QuotaMicros >= 0 {
-		counter(d.descCFSPeriods, float64(s.CPU.Periods))
-		counter(d.descCFSThrottledPeriods, float64(s.CPU.ThrottledPeriods))
-		counter(d.descCFSThrottledSeconds, s.CPU.Throttled.Seconds())
-		gauge(d.descSpecCPUQuota, float64(s.CPU.QuotaMicros))
-		gauge(d.descSpecCPUPeriod, float64(s.CPU.PeriodMicros))
+		w.counter(d.descCFSPeriods, float64(s.CPU.Periods))
+		w.counter(d.descCFSThrottledPeriods, float64(s.CPU.ThrottledPeriods))
+		w.counter(d.descCFSThrottledSeconds, s.CPU.Throttled.Seconds())
+		w.gauge(d.descSpecCPUQuota, float64(s.CPU.QuotaMicros))
+		w.gauge(d.descSpecCPUPeriod, float64(s.CPU.PeriodMicros))
 	}
 
 	m := &s.Memory
-	gauge(d.descMemUsage, float64(m.Usage))
-	gauge(d.descMemWorkingSet, float64(m.WorkingSet))
-	gauge(d.descMemCache, float64(m.Cache))
-	gauge(d.descMemRSS, float64(m.RSS))
-	gauge(d.descMemSwap, float64(m.Swap))
-	gauge(d.descMemMapped, float64(m.MappedFile))
-	gauge(d.descSpecMemLimit, limitValue(m.Limit))
-	counter(d.descOOMEvents, float64(m.OOMKills))
+	w.gauge(d.descMemUsage, float64(m.Usage))
+	w.gauge(d.descMemWorkingSet, float64(m.WorkingSet))
+	w.gauge(d.descMemCache, float64(m.Cache))
+	w.gauge(d.descMemRSS, float64(m.RSS))
+	w.gauge(d.descMemSwap, float64(m.Swap))
+	w.gauge(d.descMemMapped, float64(m.MappedFile))
+	w.gauge(d.descSpecMemLimit, limitValue(m.Limit))
+	w.counter(d.descOOMEvents, float64(m.OOMKills))
 
 	for _, fs := range uniqueDisks(s.Disks) {
-		gauge(d.descFSUsage, float64(fs.Used), fs.Device)
-		gauge(d.descFSLimit, float64(fs.Total), fs.Device)
-		gauge(d.descFSInodes, float64(fs.Inodes), fs.Device)
-		gauge(d.descFSInodesFree, float64(fs.InodesFree), fs.Device)
+		w.gaugeWith(d.descFSUsage, float64(fs.Used), "device", fs.Device)
+		w.gaugeWith(d.descFSLimit, float64(fs.Total), "device", fs.Device)
+		w.gaugeWith(d.descFSInodes, float64(fs.Inodes), "device", fs.Device)
+		w.gaugeWith(d.descFSInodesFree, float64(fs.InodesFree), "device", fs.Device)
 	}
 	for _, io := range s.IO {
-		counter(d.descFSReadBytes, float64(io.ReadBytes), io.Device)
-		counter(d.descFSWriteBytes, float64(io.WriteBytes), io.Device)
-		counter(d.descFSReads, float64(io.ReadOps), io.Device)
-		counter(d.descFSWrites, float64(io.WriteOps), io.Device)
+		w.counterWith(d.descFSReadBytes, float64(io.ReadBytes), "device", io.Device)
+		w.counterWith(d.descFSWriteBytes, float64(io.WriteBytes), "device", io.Device)
+		w.counterWith(d.descFSReads, float64(io.ReadOps), "device", io.Device)
+		w.counterWith(d.descFSWrites, float64(io.WriteOps), "device", io.Device)
 	}
 	for _, n := range s.Net {
 		if n.Name == "lo" {
 			continue // as cAdvisor: loopback traffic is not the container's
 		}
-		counter(d.descNetRxBytes, float64(n.RxBytes), n.Name)
-		counter(d.descNetRxPackets, float64(n.RxPackets), n.Name)
-		counter(d.descNetRxErrors, float64(n.RxErrors), n.Name)
-		counter(d.descNetRxDropped, float64(n.RxDropped), n.Name)
-		counter(d.descNetTxBytes, float64(n.TxBytes), n.Name)
-		counter(d.descNetTxPackets, float64(n.TxPackets), n.Name)
-		counter(d.descNetTxErrors, float64(n.TxErrors), n.Name)
-		counter(d.descNetTxDropped, float64(n.TxDropped), n.Name)
+		w.counterWith(d.descNetRxBytes, float64(n.RxBytes), "interface", n.Name)
+		w.counterWith(d.descNetRxPackets, float64(n.RxPackets), "interface", n.Name)
+		w.counterWith(d.descNetRxErrors, float64(n.RxErrors), "interface", n.Name)
+		w.counterWith(d.descNetRxDropped, float64(n.RxDropped), "interface", n.Name)
+		w.counterWith(d.descNetTxBytes, float64(n.TxBytes), "interface", n.Name)
+		w.counterWith(d.descNetTxPackets, float64(n.TxPackets), "interface", n.Name)
+		w.counterWith(d.descNetTxErrors, float64(n.TxErrors), "interface", n.Name)
+		w.counterWith(d.descNetTxDropped, float64(n.TxDropped), "interface", n.Name)
 	}
-	gauge(d.descTCPUsage, float64(s.TCP.InUse), "inuse")
-	gauge(d.descTCPUsage, float64(s.TCP.TimeWait), "timewait")
-	gauge(d.descTCP6Usage, float64(s.TCP.InUse6), "inuse")
+	w.gaugeWith(d.descTCPUsage, float64(s.TCP.InUse), "tcp_state", "inuse")
+	w.gaugeWith(d.descTCPUsage, float64(s.TCP.TimeWait), "tcp_state", "timewait")
+	w.gaugeWith(d.descTCP6Usage, float64(s.TCP.InUse6), "tcp_state", "inuse")
 
-	gauge(d.descProcesses, float64(s.Processes.Processes))
-	gauge(d.descThreads, float64(s.Processes.Threads))
-	gauge(d.descThreadsMax, limitValue(s.Processes.PidsLimit))
-	gauge(d.descFDs, float64(s.Processes.FDs))
+	w.gauge(d.descProcesses, float64(s.Processes.Processes))
+	w.gauge(d.descThreads, float64(s.Processes.Threads))
+	w.gauge(d.descThreadsMax, limitValue(s.Processes.PidsLimit))
+	w.gauge(d.descFDs, float64(s.Processes.FDs))
 
 	if p := s.Pressure; p != nil {
-		counter(d.descPSICPUWaiting, p.CPU.Some.Total.Seconds())
-		counter(d.descPSICPUStalled, p.CPU.Full.Total.Seconds())
-		counter(d.descPSIMemWaiting, p.Memory.Some.Total.Seconds())
-		counter(d.descPSIMemStalled, p.Memory.Full.Total.Seconds())
-		counter(d.descPSIIOWaiting, p.IO.Some.Total.Seconds())
-		counter(d.descPSIIOStalled, p.IO.Full.Total.Seconds())
+		w.counter(d.descPSICPUWaiting, p.CPU.Some.Total.Seconds())
+		w.counter(d.descPSICPUStalled, p.CPU.Full.Total.Seconds())
+		w.counter(d.descPSIMemWaiting, p.Memory.Some.Total.Seconds())
+		w.counter(d.descPSIMemStalled, p.Memory.Full.Total.Seconds())
+		w.counter(d.descPSIIOWaiting, p.IO.Some.Total.Seconds())
+		w.counter(d.descPSIIOStalled, p.IO.Full.Total.Seconds())
 	}
-	gauge(d.descLastSeen, float64(s.Time.Unix()))
-	counter(d.descResets, float64(s.Resets))
+	w.gauge(d.descLastSeen, float64(s.Time.Unix()))
+	w.counter(d.descResets, float64(s.Resets))
 }
 
 // limitValue is a limit as cAdvisor shows it: 0 when there is none.
@@ -227,6 +254,9 @@ func limitValue(v uint64) float64 {
 // the root first: volumes bound from the same device are the same file
 // system.
 func uniqueDisks(ds []metrics.DiskStats) []metrics.DiskStats {
+	if len(ds) < 2 {
+		return ds
+	}
 	out := slices.Clone(ds)
 	slices.SortStableFunc(out, func(a, b metrics.DiskStats) int {
 		switch {
@@ -245,13 +275,7 @@ func uniqueDisks(ds []metrics.DiskStats) []metrics.DiskStats {
 	})
 }
 
-func (d *descs) writeNode(ch chan<- prometheus.Metric, n *metrics.NodeSample) {
-	gauge := func(d *prometheus.Desc, v float64, lv ...string) {
-		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, lv...)
-	}
-	counter := func(d *prometheus.Desc, v float64, lv ...string) {
-		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, v, lv...)
-	}
+func (d *descs) writeNode(w *writer, n *metrics.NodeSample) {
 	for _, m := range []struct {
 		mode string
 		d    time.Duration
@@ -265,26 +289,26 @@ func (d *descs) writeNode(ch chan<- prometheus.Metric, n *metrics.NodeSample) {
 		{"softirq", n.CPU.SoftIRQ},
 		{"steal", n.CPU.Steal},
 	} {
-		counter(d.descNodeCPU, m.d.Seconds(), m.mode)
+		w.counterWith(d.descNodeCPU, m.d.Seconds(), "mode", m.mode)
 	}
-	gauge(d.descNodeCPUs, float64(n.CPUs))
-	gauge(d.descNodeMemTotal, float64(n.Memory.MemTotal))
-	gauge(d.descNodeMemAvailable, float64(n.Memory.MemAvailable))
-	gauge(d.descNodeMemFree, float64(n.Memory.MemFree))
-	gauge(d.descNodeLoad1, n.Load1)
-	gauge(d.descNodeLoad5, n.Load5)
-	gauge(d.descNodeLoad15, n.Load15)
-	gauge(d.descNodeThreads, float64(n.Threads))
-	gauge(d.descNodeMaxThreads, float64(n.ThreadsMax))
-	gauge(d.descNodeMaxProcesses, float64(n.PidMax))
+	w.gauge(d.descNodeCPUs, float64(n.CPUs))
+	w.gauge(d.descNodeMemTotal, float64(n.Memory.MemTotal))
+	w.gauge(d.descNodeMemAvailable, float64(n.Memory.MemAvailable))
+	w.gauge(d.descNodeMemFree, float64(n.Memory.MemFree))
+	w.gauge(d.descNodeLoad1, n.Load1)
+	w.gauge(d.descNodeLoad5, n.Load5)
+	w.gauge(d.descNodeLoad15, n.Load15)
+	w.gauge(d.descNodeThreads, float64(n.Threads))
+	w.gauge(d.descNodeMaxThreads, float64(n.ThreadsMax))
+	w.gauge(d.descNodeMaxProcesses, float64(n.PidMax))
 	if n.Conntrack != nil {
-		gauge(d.descNodeConntrack, float64(n.Conntrack.Used))
-		gauge(d.descNodeConntrackMax, float64(n.Conntrack.Max))
+		w.gauge(d.descNodeConntrack, float64(n.Conntrack.Used))
+		w.gauge(d.descNodeConntrackMax, float64(n.Conntrack.Max))
 	}
-	gauge(d.descNodeFilefd, float64(n.Files.Used))
-	gauge(d.descNodeFilefdMax, float64(n.Files.Max))
-	gauge(d.descNodeTCPInuse, float64(n.TCP.InUse))
-	gauge(d.descNodeTCPTW, float64(n.TCP.TimeWait))
-	gauge(d.descNodeTCPOrphan, float64(n.TCP.Orphaned))
-	gauge(d.descNodeTCPAlloc, float64(n.TCP.Alloc))
+	w.gauge(d.descNodeFilefd, float64(n.Files.Used))
+	w.gauge(d.descNodeFilefdMax, float64(n.Files.Max))
+	w.gauge(d.descNodeTCPInuse, float64(n.TCP.InUse))
+	w.gauge(d.descNodeTCPTW, float64(n.TCP.TimeWait))
+	w.gauge(d.descNodeTCPOrphan, float64(n.TCP.Orphaned))
+	w.gauge(d.descNodeTCPAlloc, float64(n.TCP.Alloc))
 }
