@@ -115,6 +115,9 @@ func newCLI(getenv func(string) string) *daemon.CLI {
 			simple("networks", "", "list the VLAN address pools", g.networks),
 			simple("network", "VLAN SUBNET [GATEWAY]", "define a VLAN's address pool", g.network),
 			g.quotaCmd(),
+			simple("usage", "", "allocated and used core- and GiB-hours by team and app (showback)", g.usage),
+			simple("proposal", "APP", "show an app's scaling proposal awaiting approval", g.proposal),
+			simple("approve", "APP", "apply an app's scaling proposal", g.approve),
 			simple("leader", "", "show which controller leads", g.leader),
 		},
 	}
@@ -549,4 +552,46 @@ func (g *globals) leader(ctx context.Context, _ []string, stdout, stderr io.Writ
 		return err
 	}
 	return g.show(stdout, out, "LEADER", func(tw io.Writer) { fmt.Fprintln(tw, out["leader"]) })
+}
+
+func (g *globals) usage(ctx context.Context, _ []string, stdout, stderr io.Writer) error {
+	var sb []controller.TeamShowback
+	if err := g.call(ctx, stderr, http.MethodGet, "/v1/usage", nil, &sb); err != nil {
+		return err
+	}
+	return g.show(stdout, sb, "TEAM\tAPP\tCORE-H ALLOC\tCORE-H USED\tGIB-H ALLOC\tGIB-H USED\tSINCE", func(tw io.Writer) {
+		for _, t := range sb {
+			for _, u := range append(t.Apps, t.Total) {
+				app := u.App
+				if app == "" {
+					app = "(total)"
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%.3f\t%.3f\t%.3f\t%.3f\t%s\n", t.Team, app, u.AllocCoreHours, u.UsedCoreHours, u.AllocGiBHours, u.UsedGiBHours, u.Since.Format(time.RFC3339))
+			}
+		}
+	})
+}
+
+func (g *globals) proposal(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) != 1 {
+		return daemon.UsageError(stderr, "shoalctl proposal APP")
+	}
+	var p controller.Proposal
+	if err := g.call(ctx, stderr, http.MethodGet, "/v1/apps/"+url.PathEscape(args[0])+"/proposal", nil, &p); err != nil {
+		return err
+	}
+	return g.show(stdout, p, "APP\tCURRENT\tDESIRED\tPROPOSED\tREASON", func(tw io.Writer) {
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%s\n", p.App, p.Current, p.Desired, p.Proposed.Format(time.RFC3339), p.Reason)
+	})
+}
+
+func (g *globals) approve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) != 1 {
+		return daemon.UsageError(stderr, "shoalctl approve APP")
+	}
+	var ch controller.Deployed
+	if err := g.call(ctx, stderr, http.MethodPost, "/v1/apps/"+url.PathEscape(args[0])+"/proposal/approve", nil, &ch); err != nil {
+		return err
+	}
+	return g.showDeployed(stdout, &ch, false)
 }

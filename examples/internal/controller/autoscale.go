@@ -23,6 +23,8 @@ type InstanceMetrics struct {
 	CPUCores float64
 	// Connections is its TCP connections in use.
 	Connections float64
+	// MemoryBytes is its working set.
+	MemoryBytes float64
 	// Requests is the app's own counter named by AutoscaleSpec.TPSMetric,
 	// cumulative (the loop turns it into a rate); NaN when not read.
 	Requests float64
@@ -81,13 +83,14 @@ func (m *AgentMetrics) Read(ctx context.Context, app *state.App, ins []InstanceV
 		now := time.Now()
 		cpu := sumBy(fams["container_cpu_usage_seconds_total"], "name", nil)
 		tcp := sumBy(fams["container_network_tcp_usage"], "name", map[string]string{"tcp_state": "inuse"})
+		mem := sumBy(fams["container_memory_working_set_bytes"], "name", nil)
 		for _, v := range vs {
 			id := v.Desired.ID
 			sec, ok := cpu[id]
 			if !ok {
 				continue
 			}
-			im := InstanceMetrics{Connections: tcp[id], Requests: math.NaN(), At: now}
+			im := InstanceMetrics{Connections: tcp[id], MemoryBytes: mem[id], Requests: math.NaN(), At: now}
 			if prev, ok := m.last[id]; ok && now.After(prev.at) && sec >= prev.seconds {
 				im.CPUCores = (sec - prev.seconds) / now.Sub(prev.at).Seconds()
 			} else {

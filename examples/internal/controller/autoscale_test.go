@@ -112,3 +112,34 @@ func TestAutoscaleApproval(t *testing.T) {
 		t.Errorf("approval events: %v", kinds)
 	}
 }
+
+func TestShowback(t *testing.T) {
+	load := &loadSource{cores: 0.25}
+	h := newHarness(t, simnode.Racks(3, 1, capacity), nil)
+	k := h.startWith("c1", func(cfg *controller.Config) {
+		cfg.Metrics, cfg.AccountInterval = load, 100*time.Millisecond
+	})
+	h.leader()
+	h.must(k, "PUT", "/v1/networks/10", "", pool10, nil)
+	spec := webApp(3) // 1 CPU and 256 MiB each
+	h.must(k, "POST", "/v1/apps?wait=20s", "", spec, nil)
+	start := time.Now()
+	time.Sleep(2 * time.Second)
+	var sb []controller.TeamShowback
+	h.must(k, "GET", "/v1/usage", "", nil, &sb)
+	hours := time.Since(start).Hours()
+	if len(sb) != 1 || sb[0].Team != "shop" || len(sb[0].Apps) != 1 {
+		t.Fatalf("showback %+v", sb)
+	}
+	u := sb[0].Total
+	// 3 instances × 1 core; the first pass only starts the clock.
+	if u.AllocCoreHours < 3*hours*0.6 || u.AllocCoreHours > 3*hours*1.05 {
+		t.Errorf("allocated %.6f core-hours over %.6f h, want ≈ %.6f", u.AllocCoreHours, hours, 3*hours)
+	}
+	if r := u.UsedCoreHours / u.AllocCoreHours; r < 0.2 || r > 0.3 {
+		t.Errorf("used/allocated cores %.3f, want 0.25", r)
+	}
+	if r := u.AllocGiBHours / u.AllocCoreHours; r < 0.24 || r > 0.26 {
+		t.Errorf("allocated GiB-hours per core-hour %.3f, want 0.25 (256 MiB per core)", r)
+	}
+}

@@ -41,6 +41,7 @@ type cache struct {
 	ips      map[int]map[netip.Addr]string
 	cordon   map[string]string
 	quotas   map[string]*state.Quota
+	usage    map[string]*state.Usage
 	token    string
 	events   []eventEntry // oldest first, at most maxEvents
 }
@@ -68,6 +69,7 @@ func (c *cache) reset() {
 	c.ips = map[int]map[netip.Addr]string{}
 	c.cordon = map[string]string{}
 	c.quotas = map[string]*state.Quota{}
+	c.usage = map[string]*state.Usage{}
 	c.token = ""
 	c.events = nil
 }
@@ -260,6 +262,11 @@ func (c *cache) put(key string, val []byte) {
 		if q, good := decodeInto[state.Quota](c, key, val); ok && good {
 			c.quotas[name] = q
 		}
+	case strings.HasPrefix(key, state.UsagePrefix()):
+		name, ok := state.SplitName(key, state.UsagePrefix())
+		if u, good := decodeInto[state.Usage](c, key, val); ok && good {
+			c.usage[name] = u
+		}
 	case key == state.TokenKey:
 		c.token = string(val)
 	case strings.HasPrefix(key, state.EventsPrefix()):
@@ -318,6 +325,8 @@ func (c *cache) del(key string) {
 		delete(c.cordon, strings.TrimPrefix(key, state.CordonPrefix()))
 	case strings.HasPrefix(key, state.QuotasPrefix()):
 		delete(c.quotas, strings.TrimPrefix(key, state.QuotasPrefix()))
+	case strings.HasPrefix(key, state.UsagePrefix()):
+		delete(c.usage, strings.TrimPrefix(key, state.UsagePrefix()))
 	case key == state.TokenKey:
 		c.token = ""
 	}

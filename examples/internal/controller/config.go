@@ -79,6 +79,9 @@ type Config struct {
 	// AutoscaleInterval is how often the leader decides for each app with
 	// an autoscale spec; zero means 15 s.
 	AutoscaleInterval time.Duration
+	// AccountInterval is how often the leader adds up each app's usage for
+	// showback; zero means 1 min.
+	AccountInterval time.Duration
 	// Metrics reads the autoscale loop's numbers; nil means AgentMetrics
 	// over AgentClient.
 	Metrics MetricsSource
@@ -96,7 +99,7 @@ func (c *Config) withDefaults() (Config, error) {
 	switch {
 	case c.Etcd == nil:
 		return out, newError(ErrInvalid, "Config.Etcd is nil")
-	case c.SessionTTL < 0 || c.NodeGrace < 0 || c.Resync < 0 || c.EventRetention < 0 || c.PredistributeTimeout < 0 || c.AutoscaleInterval < 0:
+	case c.SessionTTL < 0 || c.NodeGrace < 0 || c.Resync < 0 || c.EventRetention < 0 || c.PredistributeTimeout < 0 || c.AutoscaleInterval < 0 || c.AccountInterval < 0:
 		return out, newError(ErrInvalid, "a negative duration in Config")
 	case c.SessionTTL > 0 && c.SessionTTL < time.Second:
 		return out, newError(ErrInvalid, "Config.SessionTTL %v below 1 s (etcd's lease granularity)", c.SessionTTL)
@@ -116,6 +119,7 @@ func (c *Config) withDefaults() (Config, error) {
 	def(&out.EventRetention, 24*time.Hour)
 	def(&out.PredistributeTimeout, 5*time.Minute)
 	def(&out.AutoscaleInterval, 15*time.Second)
+	def(&out.AccountInterval, time.Minute)
 	if out.Name == "" {
 		out.Name = "controller"
 	}

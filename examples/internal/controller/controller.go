@@ -178,6 +178,7 @@ func (c *Controller) leadLoop(ctx context.Context, t *term) {
 		return
 	}
 	go c.autoscaleLoop(ctx, t)
+	go c.accountLoop(ctx, t)
 	tick := time.NewTicker(c.cfg.Resync)
 	defer tick.Stop()
 	full := true

@@ -40,5 +40,6 @@
 //	GET    /v1/events/stream[?same filters] SSE
 //	GET    /v1/networks                      PUT /v1/networks/VLAN  (address pool)
 //	GET    /v1/quotas                        PUT /v1/quotas/TEAM
+//	GET    /v1/usage                         allocated and used core- and GiB-hours by team and app
 //	GET    /v1/leader
 package controller

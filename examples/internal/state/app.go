@@ -185,6 +185,21 @@ type Quota struct {
 	Instances   int     `json:"instances,omitempty"`
 }
 
+// Usage is what an app has held and used since Since, for showback: the
+// allocated figures integrate its instances' resources over time, the used
+// ones what the agents measured. The leading controller adds to it every
+// accounting pass.
+type Usage struct {
+	App            string    `json:"app"`
+	Team           string    `json:"team"`
+	Since          time.Time `json:"since"`
+	UpdatedAt      time.Time `json:"updated_at"`
+	AllocCoreHours float64   `json:"allocated_core_hours"`
+	AllocGiBHours  float64   `json:"allocated_gib_hours"`
+	UsedCoreHours  float64   `json:"used_core_hours"`
+	UsedGiBHours   float64   `json:"used_gib_hours"`
+}
+
 // Topology keys an app's placement rules may name.
 var topologyKeys = []string{"node", "rack", "switch", "room", "zone"}
 

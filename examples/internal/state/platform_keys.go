@@ -13,6 +13,7 @@ const (
 	ipamDir     = Prefix + "ipam/"
 	cordonDir   = Prefix + "cordon/"
 	quotasDir   = Prefix + "quotas/"
+	usageDir    = Prefix + "usage/"
 	// ElectionPrefix is where controllers campaign; the one whose key is
 	// oldest leads.
 	ElectionPrefix = Prefix + "controller/leader"
@@ -68,6 +69,12 @@ func QuotaKey(team string) string { return quotasDir + team }
 
 // QuotasPrefix is the prefix of every QuotaKey.
 func QuotasPrefix() string { return quotasDir }
+
+// UsageKey holds an app's Usage, kept by the leading controller.
+func UsageKey(app string) string { return usageDir + app }
+
+// UsagePrefix is the prefix of every UsageKey.
+func UsagePrefix() string { return usageDir }
 
 // SplitName returns what follows prefix in key when it is one valid name.
 func SplitName(key, prefix string) (string, bool) {
