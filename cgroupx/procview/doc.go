@@ -1,0 +1,55 @@
+// Package procview serves a live /proc for fat containers over FUSE: one
+// mount per node, and each read answered for the cgroup of the process
+// that reads, so that unmodified free, top, uptime, nproc and cat
+// /proc/cpuinfo inside a container show the container's own memory, CPUs,
+// load and uptime. The files are bind-mounted read-only over the
+// container's /proc/meminfo, cpuinfo, stat, uptime, loadavg, diskstats,
+// swaps and /sys/devices/system/cpu/online, as lxcfs's are; the numbers
+// come from the cgroupx package (its renderers, its limits walked over the
+// ancestors, and the kernel's own calc_load for the load average). A
+// process outside every container parent sees the host's files.
+//
+// # Restarts lose no read
+//
+// The FUSE connection is kept by a [Holder], a small long-lived process of
+// its own; the server (the agent) dials the holder's unix socket and
+// receives the /dev/fuse descriptor (SCM_RIGHTS) and the INIT request the
+// kernel sent at mount time. While no server runs, reads wait in the
+// kernel's queue; a new server replays INIT into its own protocol state
+// without redoing the handshake (the kernel accepts the INIT answer only
+// once), asks the kernel to resend what a dead server had read but not
+// answered (FUSE_NOTIFY_RESEND, Linux 6.9), and answers. Node ids are
+// fixed, so the new server knows every id the kernel learnt. A read never
+// fails with ENOTCONN because the server restarted.
+//
+// The holder (examples/procviewd hold):
+//
+//	h, err := procview.NewHolder(ctx, procview.HolderConfig{
+//		MountPoint: "/var/lib/shoal/procview", Socket: "/run/shoal/procview.sock"})
+//	if err != nil { ... }
+//	defer h.Close() // unmounts
+//	err = h.Run(ctx)
+//
+// The server (the agent):
+//
+//	srv, err := procview.New(ctx, procview.Config{Parents: []string{"/shoal"}})
+//	if err != nil { ... }
+//	conn, err := procview.Dial(ctx, "/run/shoal/procview.sock")
+//	if err != nil { ... }
+//	defer conn.Close()
+//	err = srv.Serve(ctx, conn) // until ctx is done
+//
+// and for each container, read-only bind mounts of the view's files over
+// its own (see [BindMounts]):
+//
+//	for _, m := range procview.BindMounts("/var/lib/shoal/procview") {
+//		// m.Source → rootfs + m.Destination, read-only
+//	}
+//
+// Errors read "procview: mount point "rel" is not absolute": the package
+// prefix once, what was wrong and with which value, then the cause. Each
+// wraps one kind, matched with errors.Is: [ErrInvalid], [ErrNotFound],
+// [ErrUnsupported], [ErrUnavailable] or [ErrClosed]. A reader sees ESRCH
+// when its own process is gone and EIO when its container's files could
+// not be read; EACCES for any write.
+package procview
