@@ -46,6 +46,18 @@
 //		// m.Source → rootfs + m.Destination, read-only
 //	}
 //
+// # sysinfo
+//
+// sysinfo(2) (BusyBox free and uptime, many runtimes) does not read /proc.
+// [Server.ServeSeccomp] answers it for the caller's container through
+// seccomp user notification: the container's seccomp filter returns
+// SECCOMP_RET_USER_NOTIF for sysinfo, runc hands the listener to the agent
+// over a unix socket (specs.LinuxSeccomp.ListenerPath), and the handler
+// writes the container's uptime, load, memory and swap into the caller
+// (process_vm_writev) and lets every other call through:
+//
+//	go srv.ServeSeccomp(ctx, listenerFd)
+//
 // Errors read "procview: mount point "rel" is not absolute": the package
 // prefix once, what was wrong and with which value, then the cause. Each
 // wraps one kind, matched with errors.Is: [ErrInvalid], [ErrNotFound],

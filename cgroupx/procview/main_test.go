@@ -17,11 +17,15 @@ const (
 	envServeSocket = "PROCVIEW_TEST_SERVE_SOCKET"
 	envServeParent = "PROCVIEW_TEST_SERVE_PARENT"
 	envStuckSocket = "PROCVIEW_TEST_STUCK_SOCKET"
+	envSysinfo     = "PROCVIEW_TEST_SYSINFO"
 )
 
 func TestMain(m *testing.M) {
 	if sock := os.Getenv(envServeSocket); sock != "" {
 		os.Exit(serveChild(sock, os.Getenv(envServeParent)))
+	}
+	if os.Getenv(envSysinfo) != "" {
+		os.Exit(sysinfoChild())
 	}
 	if sock := os.Getenv(envStuckSocket); sock != "" {
 		err := procview.TakeOneRequest(context.Background(), sock, func(op uint32) {
