@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -14,6 +13,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/shoalkit/shoal/cgroupx"
 )
@@ -220,26 +221,30 @@ func (r *registry) children(ctx context.Context, parent string) []string {
 }
 
 // readBounded reads at most limit bytes of a file; a missing file or
-// process is [ErrNotFound].
+// process is [ErrNotFound]. Raw system calls: an os.File would try the
+// runtime's poller and fcntl on every open.
 func readBounded(path string, limit int) ([]byte, error) {
-	f, err := os.Open(path)
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return nil, wrapError(errnoKind(err), unwrapPath(err), "open %s", path)
+		return nil, wrapError(errnoKind(err), err, "open %s", path)
 	}
-	defer f.Close()
+	defer unix.Close(fd)
 	buf := make([]byte, 0, 4096)
 	for len(buf) < limit {
 		if len(buf) == cap(buf) {
 			buf = slices.Grow(buf, min(cap(buf), limit-len(buf)))
 		}
-		n, err := f.Read(buf[len(buf):cap(buf)])
-		buf = buf[:len(buf)+n]
-		if errors.Is(err, io.EOF) || (n == 0 && err == nil) {
-			break
+		n, err := unix.Read(fd, buf[len(buf):cap(buf)])
+		if errors.Is(err, unix.EINTR) {
+			continue
 		}
 		if err != nil {
-			return nil, wrapError(errnoKind(err), unwrapPath(err), "read %s", path)
+			return nil, wrapError(errnoKind(err), err, "read %s", path)
 		}
+		if n == 0 {
+			break
+		}
+		buf = buf[:len(buf)+n]
 	}
 	return buf, nil
 }

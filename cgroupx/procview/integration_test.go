@@ -31,6 +31,13 @@ type fixture struct {
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
+	return newFixtureTB(t, true)
+}
+
+// newFixtureTB is newFixture for tests and benchmarks; cpu adds the
+// quota of half a CPU.
+func newFixtureTB(t testing.TB, cpu bool) *fixture {
+	t.Helper()
 	testenv.RequireFUSE(t)
 	ctx := t.Context()
 	parent := testenv.NewCgroup(t)
@@ -69,7 +76,11 @@ func newFixture(t *testing.T) *fixture {
 		t.Fatal(err)
 	}
 	mem, quota, period := int64(memLimit), int64(50000), uint64(100000)
-	if err := f.ctr.SetLimits(ctx, cgroupx.Limits{Memory: &mem, CPUQuota: &quota, CPUPeriod: &period}); err != nil {
+	limits := cgroupx.Limits{Memory: &mem}
+	if cpu {
+		limits.CPUQuota, limits.CPUPeriod = &quota, &period
+	}
+	if err := f.ctr.SetLimits(ctx, limits); err != nil {
 		t.Fatal(err)
 	}
 	tmp := t.TempDir()
@@ -107,7 +118,7 @@ func killAll(dir string) {
 }
 
 // startServer runs a server in this process until the test ends.
-func (f *fixture) startServer(t *testing.T) {
+func (f *fixture) startServer(t testing.TB) {
 	t.Helper()
 	srv, err := procview.New(t.Context(), procview.Config{Parents: []string{f.parent}})
 	if err != nil {

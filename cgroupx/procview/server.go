@@ -98,10 +98,11 @@ func (cfg Config) validate() error {
 // process that reads, and keeps every container's load average. One Server
 // serves one connection at a time; its methods are safe for concurrent use.
 type Server struct {
-	cfg Config
-	log *slog.Logger
-	reg *registry
-	fs  *rawFS
+	cfg   Config
+	log   *slog.Logger
+	reg   *registry
+	fs    *rawFS
+	hosts hostCache
 }
 
 // New returns a server for cfg.
@@ -117,7 +118,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		}
 		cfg.Host = h
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger}
+	s := &Server{cfg: cfg, log: cfg.Logger, hosts: hostCache{files: map[nodeKind]cachedFile{}}}
 	s.reg = &registry{
 		host: cfg.Host, parents: cfg.Parents, max: cfg.MaxContainers,
 		procRoot: filepath.Join(cfg.Root, "proc"), interval: cfg.LoadInterval,
@@ -194,28 +195,44 @@ func (s *Server) Serve(ctx context.Context, c *Conn) error {
 }
 
 // answer reads requests from fd and writes the protocol server's replies,
-// until stop becomes readable or the kernel ends the connection.
+// until stop becomes readable or the kernel ends the connection. Each
+// reader waits in an epoll instance of its own with EPOLLEXCLUSIVE on the
+// connection, so that a request wakes one reader, not all of them.
 func (s *Server) answer(ctx context.Context, fd, stop int, ps *fuse.ProtocolServer) error {
+	ep, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err != nil {
+		return wrapError(ErrUnavailable, err, "epoll_create")
+	}
+	defer unix.Close(ep)
+	if err := unix.EpollCtl(ep, unix.EPOLL_CTL_ADD, fd, &unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLEXCLUSIVE, Fd: int32(fd)}); err != nil { //nolint:gosec // descriptors fit int32
+		return wrapError(ErrUnavailable, err, "epoll_ctl /dev/fuse")
+	}
+	if err := unix.EpollCtl(ep, unix.EPOLL_CTL_ADD, stop, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(stop)}); err != nil { //nolint:gosec // descriptors fit int32
+		return wrapError(ErrUnavailable, err, "epoll_ctl stop pipe")
+	}
 	in := make([]byte, requestBuf)
 	out := make([]byte, requestBuf)
-	fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}, {Fd: int32(stop), Events: unix.POLLIN}} //nolint:gosec // descriptors fit int32
+	events := make([]unix.EpollEvent, 2)
 	for {
-		if _, err := unix.Poll(fds, -1); err != nil && !errors.Is(err, unix.EINTR) {
-			return wrapError(ErrUnavailable, err, "poll /dev/fuse")
-		}
-		if fds[1].Revents != 0 {
-			return ctx.Err()
-		}
-		if fds[0].Revents&(unix.POLLERR|unix.POLLHUP) != 0 && fds[0].Revents&unix.POLLIN == 0 {
-			return newError(ErrClosed, "the view was unmounted")
-		}
 		n, err := unix.Read(fd, in)
 		switch {
 		case err == nil:
+		case errors.Is(err, unix.EAGAIN):
+			// Nothing queued: wait until there is, or until stop.
+			k, err := unix.EpollWait(ep, events, -1)
+			if err != nil && !errors.Is(err, unix.EINTR) {
+				return wrapError(ErrUnavailable, err, "epoll_wait")
+			}
+			for _, e := range events[:max(k, 0)] {
+				if int(e.Fd) == stop {
+					return ctx.Err()
+				}
+			}
+			continue
 		case errors.Is(err, unix.ENODEV):
 			return newError(ErrClosed, "the view was unmounted")
-		case errors.Is(err, unix.EAGAIN), errors.Is(err, unix.EINTR), errors.Is(err, unix.ENOENT):
-			continue // another reader took it, or it was interrupted
+		case errors.Is(err, unix.EINTR), errors.Is(err, unix.ENOENT):
+			continue // an interrupted request
 		default:
 			return wrapError(ErrUnavailable, err, "read /dev/fuse")
 		}
@@ -228,6 +245,11 @@ func (s *Server) answer(ctx context.Context, fd, stop int, ps *fuse.ProtocolServ
 				return newError(ErrClosed, "the view was unmounted")
 			}
 			s.log.WarnContext(ctx, "procview: reply", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		default:
 		}
 	}
 }

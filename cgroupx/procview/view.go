@@ -5,6 +5,8 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
+	"sync"
+	"time"
 
 	"github.com/shoalkit/shoal/cgroupx"
 )
@@ -73,7 +75,7 @@ func (s *Server) render(ctx context.Context, kind nodeKind, c *container) ([]byt
 		if m, err = c.cg.Meminfo(ctx); err != nil {
 			return nil, err
 		}
-		host, herr := readBounded(s.hostPath(kind), maxHostFile)
+		host, herr := s.hostFile(kind, maxHostFile)
 		if herr != nil {
 			return nil, herr
 		}
@@ -83,7 +85,7 @@ func (s *Server) render(ctx context.Context, kind nodeKind, c *container) ([]byt
 		if cpus, err = c.cg.CPUs(ctx); err != nil {
 			return nil, err
 		}
-		host, herr := readBounded(s.hostPath(kind), maxHostCPUInfo)
+		host, herr := s.hostFile(kind, maxHostCPUInfo)
 		if herr != nil {
 			return nil, herr
 		}
@@ -166,4 +168,37 @@ func kindOf(err error) error {
 		return ErrUnsupported
 	}
 	return ErrUnavailable
+}
+
+// hostTTL is how long the host's meminfo and cpuinfo, whose lines a
+// container's file passes through (huge pages, vmalloc, CPU models), are
+// kept: generating /proc/meminfo costs the kernel more than the rest of a
+// container's read. The container's own values are read every time.
+const hostTTL = time.Second
+
+// hostCache keeps host files for hostTTL.
+type hostCache struct {
+	mu    sync.Mutex
+	files map[nodeKind]cachedFile
+}
+
+type cachedFile struct {
+	at   time.Time
+	data []byte
+}
+
+// hostFile returns the host's file for kind, read at most once per
+// hostTTL.
+func (s *Server) hostFile(kind nodeKind, limit int) ([]byte, error) {
+	s.hosts.mu.Lock()
+	defer s.hosts.mu.Unlock()
+	if c, ok := s.hosts.files[kind]; ok && time.Since(c.at) < hostTTL {
+		return c.data, nil
+	}
+	b, err := readBounded(s.hostPath(kind), limit)
+	if err != nil {
+		return nil, err
+	}
+	s.hosts.files[kind] = cachedFile{at: time.Now(), data: b}
+	return b, nil
 }
