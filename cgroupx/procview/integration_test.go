@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -397,5 +398,88 @@ func TestRequestOfADeadServerIsResent(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("the request a dead server took was never answered")
+	}
+}
+
+// addContainer makes another container under the fixture's parent with a
+// memory limit and returns its directories.
+func (f *fixture) addContainer(t *testing.T, name string, mem int64) []string {
+	t.Helper()
+	var dirs []string
+	for _, d := range f.ctrDirs {
+		dir := filepath.Join(filepath.Dir(d), name)
+		if err := os.Mkdir(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		for _, n := range []string{"cpuset.cpus", "cpuset.mems"} {
+			if b, err := os.ReadFile(filepath.Join(filepath.Dir(d), n)); err == nil {
+				_ = os.WriteFile(filepath.Join(dir, n), b, 0o644)
+			}
+		}
+		dirs = append(dirs, dir)
+	}
+	t.Cleanup(func() {
+		for _, d := range dirs {
+			killAll(d)
+			for range 50 {
+				if err := os.Remove(d); err == nil || os.IsNotExist(err) {
+					break
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+		}
+	})
+	host, err := cgroupx.NewHost(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cg, err := host.Open(t.Context(), f.parent+"/"+name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cg.SetLimits(t.Context(), cgroupx.Limits{Memory: &mem}); err != nil {
+		t.Fatal(err)
+	}
+	return dirs
+}
+
+// TestTwoContainersReadAtOnce: two containers read meminfo in loops at
+// the same time through the one mount; each sees its own limit.
+func TestTwoContainersReadAtOnce(t *testing.T) {
+	f := newFixture(t)
+	f.startServer(t)
+	other := f.addContainer(t, "ctr2", 128<<20)
+	meminfo := filepath.Join(f.mnt, "proc/meminfo")
+	run := func(dirs []string, out chan<- string) {
+		var join strings.Builder
+		for _, d := range dirs {
+			join.WriteString("echo $$ > '" + filepath.Join(d, "cgroup.procs") + "' || exit 99; ")
+		}
+		b, err := exec.Command("/bin/sh", "-c", join.String()+"for i in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20; do grep MemTotal "+meminfo+"; done").CombinedOutput()
+		if err != nil {
+			out <- "error: " + err.Error() + "\n" + string(b)
+			return
+		}
+		out <- string(b)
+	}
+	a, b := make(chan string, 1), make(chan string, 1)
+	go run(f.ctrDirs, a)
+	go run(other, b)
+	for _, c := range []struct {
+		out  string
+		kb   int
+		name string
+	}{{<-a, memLimit / 1024, "ctr"}, {<-b, 128 << 10, "ctr2"}} {
+		lines := strings.Split(strings.TrimSpace(c.out), "\n")
+		if len(lines) != 20 {
+			t.Errorf("%s: %d reads:\n%s", c.name, len(lines), c.out)
+		}
+		want := "MemTotal:       " + fmt.Sprintf("%8d", c.kb) + " kB"
+		for _, l := range lines {
+			if l != want {
+				t.Errorf("%s read %q, want %q", c.name, l, want)
+				break
+			}
+		}
 	}
 }

@@ -24,6 +24,7 @@ func fakeServer(t testing.TB) *Server {
 	tree.SetCPU("/shoal/web", 50000, 100000)
 	tree.AddProcess("/shoal/web", cgroupxtest.Process{PID: 42, StartTime: 90000, Threads: []cgroupxtest.Thread{{TID: 43, State: 'R'}}})
 	tree.AddProcess("/user.slice", cgroupxtest.Process{PID: 7})
+	tree.AddProcess("/shoal/nolimits", cgroupxtest.Process{PID: 50, StartTime: 50000})
 	tree.WriteHostFile("proc/diskstats", "   8       0 sda 1 2 3 4 5 6 7 8 9 10 11\n")
 	tree.WriteHostFile("proc/swaps", "Filename\tType\tSize\tUsed\tPriority\n")
 	host, err := cgroupx.NewHost(t.Context(), cgroupx.WithRoot(tree.Root))
@@ -47,6 +48,9 @@ func TestContentPerCaller(t *testing.T) {
 	}{
 		{kindMeminfo, 42, "MemTotal:         262144 kB\nMemFree:          159744 kB\n"},
 		{kindMeminfo, 7, "MemTotal:       16777216 kB\n"},
+		{kindMeminfo, 50, "MemTotal:       16777216 kB\n"}, // a container without limits: the host's
+		{kindCPUOnline, 50, "0-3\n"},
+		{kindUptime, 50, "500.00 "},
 		{kindCPUOnline, 42, "0\n"},
 		{kindCPUOnline, 7, "0-3\n"},
 		{kindCPUInfo, 42, "processor\t: 0\n"},
