@@ -77,7 +77,10 @@ func hold(ctx context.Context, cfg procview.HolderConfig) error {
 	}
 	defer h.Close()
 	cfg.Logger.Info("procviewd holding", "mount", cfg.MountPoint, "socket", cfg.Socket)
-	return h.Run(ctx)
+	if err := h.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
+		return err
+	}
+	return nil
 }
 
 // serve dials the holder (again every 100 ms until it answers) and serves
