@@ -58,6 +58,22 @@
 //
 //	go srv.ServeSeccomp(ctx, listenerFd)
 //
+// # sendfile and splice
+//
+// Files are opened with FOPEN_DIRECT_IO and have size 0: every read(2)
+// reaches the server and is answered for its caller. Linux 6.5 to at
+// least 6.18 serve splice(2) and sendfile(2) from a direct-I/O FUSE file
+// through the page cache (filemap_splice_read), bounded by the inode's
+// size, so BusyBox cat (which copies with sendfile) reads nothing. A size
+// would not help: the page cache and the size belong to the inode, which
+// every container shares, so a page filled for one container could be
+// served to another (lxcfs reports a size; with it BusyBox cat of lxcfs's
+// /proc/uptime loses its last byte when the text grew since). The
+// kernel fix makes such splices call read_iter (copy_splice_read for
+// FOPEN_DIRECT_IO, "fuse: use copy_splice_read()..." on linux-fsdevel,
+// marked for stable). Tools that read(2) — procps free, top, uptime,
+// BusyBox head, grep and top, glibc, Python, Java — are not affected.
+//
 // Errors read "procview: mount point "rel" is not absolute": the package
 // prefix once, what was wrong and with which value, then the cause. Each
 // wraps one kind, matched with errors.Is: [ErrInvalid], [ErrNotFound],
