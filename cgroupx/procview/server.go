@@ -145,18 +145,12 @@ func (s *Server) Serve(ctx context.Context, c *Conn) error {
 		return err
 	}
 	defer unix.Close(fd)
-	// Readers wait in poll(2) on the connection and on this pipe, which
-	// ctx's end makes readable. The runtime's netpoller is not used: a
-	// process that serves FUSE and also opens a file of the mount (the
-	// runtime registers every opened file with epoll, which sends the
-	// server a POLL request while holding the epoll instance's lock)
-	// would deadlock its own poller.
-	var stopPipe [2]int
-	if err := unix.Pipe2(stopPipe[:], unix.O_CLOEXEC|unix.O_NONBLOCK); err != nil {
-		return wrapError(ErrUnavailable, err, "pipe")
-	}
-	defer unix.Close(stopPipe[0])
-	defer unix.Close(stopPipe[1])
+	// Readers wait in epoll instances of their own on the connection and
+	// on a pipe that ctx's end makes readable. The runtime's netpoller is
+	// not used: a process that serves FUSE and also opens a file of the
+	// mount (the runtime registers every opened file with epoll, which
+	// sends the server a POLL request while holding the epoll instance's
+	// lock) would deadlock its own poller.
 	ps := fuse.NewProtocolServer(s.fs, &fuse.MountOptions{
 		MaxWrite:      maxRead,
 		MaxReadAhead:  maxRead,
@@ -181,11 +175,14 @@ func (s *Server) Serve(ctx context.Context, c *Conn) error {
 		s.log.WarnContext(ctx, "procview: FUSE_NOTIFY_RESEND refused (kernel before 6.9): requests a dead server read are lost", "err", err)
 	}
 	g, gctx := errgroup.WithContext(ctx)
-	stop := context.AfterFunc(gctx, func() { _, _ = unix.Write(stopPipe[1], []byte{1}) })
-	defer stop()
+	stop, err := newStopPipe(gctx)
+	if err != nil {
+		return err
+	}
+	defer stop.close()
 	g.Go(func() error { return s.reg.run(gctx) })
 	for range s.cfg.Readers {
-		g.Go(func() error { return s.answer(gctx, fd, stopPipe[0], ps) })
+		g.Go(func() error { return s.answer(gctx, fd, stop.r, ps) })
 	}
 	err = g.Wait()
 	if ctx.Err() != nil {

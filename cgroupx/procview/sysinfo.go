@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"runtime"
+	"sync"
 	"time"
 	"unsafe"
 
@@ -58,7 +59,8 @@ func parseNotif(b []byte) (notif, error) {
 // totals and free, shared memory and its thread count. Every other system
 // call, and sysinfo from outside any container, is let through to the
 // kernel (SECCOMP_USER_NOTIF_FLAG_CONTINUE). The caller keeps fd and
-// closes it.
+// closes it. The load averages are those Serve keeps; without Serve
+// running, a container's load is its first scan's.
 func (s *Server) ServeSeccomp(ctx context.Context, fd int) error {
 	stopPipe, err := newStopPipe(ctx)
 	if err != nil {
@@ -201,10 +203,13 @@ func auditArch() uint32 {
 }
 
 // stopPipe is a pipe that becomes readable when a context ends, for
-// loops that wait in poll(2).
+// loops that wait in poll(2) or epoll_wait(2).
 type stopPipe struct {
 	r, w int
-	stop func() bool
+
+	mu     sync.Mutex
+	closed bool
+	stop   func() bool
 }
 
 func newStopPipe(ctx context.Context) (*stopPipe, error) {
@@ -213,12 +218,22 @@ func newStopPipe(ctx context.Context) (*stopPipe, error) {
 		return nil, wrapError(ErrUnavailable, err, "pipe")
 	}
 	sp := &stopPipe{r: p[0], w: p[1]}
-	sp.stop = context.AfterFunc(ctx, func() { _, _ = unix.Write(p[1], []byte{1}) })
+	sp.stop = context.AfterFunc(ctx, func() {
+		sp.mu.Lock()
+		defer sp.mu.Unlock()
+		if !sp.closed {
+			_, _ = unix.Write(sp.w, []byte{1})
+		}
+	})
 	return sp, nil
 }
 
+// close closes both ends; a context that ends later writes nothing.
 func (p *stopPipe) close() {
 	p.stop()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.closed = true
 	_ = unix.Close(p.r)
 	_ = unix.Close(p.w)
 }
