@@ -56,7 +56,14 @@
 // writes the container's uptime, load, memory and swap into the caller
 // (process_vm_writev) and lets every other call through:
 //
-//	go srv.ServeSeccomp(ctx, listenerFd)
+//	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: "/run/shoal/seccomp.sock", Net: "unix"})
+//	go srv.AcceptSeccomp(ctx, ln) // every container's ListenerPath: /run/shoal/seccomp.sock
+//
+// with, in each container's spec, linux.seccomp = {defaultAction
+// SCMP_ACT_ALLOW (or the usual profile), listenerPath
+// "/run/shoal/seccomp.sock", syscalls [{names ["sysinfo"], action
+// SCMP_ACT_NOTIFY}]}. [Server.ServeSeccomp] serves one listener descriptor
+// got some other way.
 //
 // # sendfile and splice
 //

@@ -214,3 +214,21 @@ func FuzzParseNotif(f *testing.F) {
 		}
 	})
 }
+
+func FuzzParseProcessState(f *testing.F) {
+	f.Add([]byte(`{"ociVersion":"1.0.2","fds":["seccompFd"],"pid":4242,"state":{"id":"c1"}}`), 1)
+	f.Add([]byte(`{"fds":[],"pid":1}`), 0)
+	f.Add([]byte(`{"fds":["x","seccompFd"],"pid":-1}`), 2)
+	f.Fuzz(func(t *testing.T, b []byte, nfds int) {
+		i, pid, err := parseProcessState(b, nfds)
+		if err != nil {
+			if !errors.Is(err, ErrInvalid) {
+				t.Fatalf("error of no kind: %v", err)
+			}
+			return
+		}
+		if i < 0 || i >= nfds || pid <= 0 {
+			t.Fatalf("index %d of %d, pid %d", i, nfds, pid)
+		}
+	})
+}
