@@ -39,12 +39,20 @@
 //	defer conn.Close()
 //	err = srv.Serve(ctx, conn) // until ctx is done
 //
-// and for each container, read-only bind mounts of the view's files over
-// its own (see [BindMounts]):
+// and for each container, when the view is mounted ([Mounted]), read-only
+// bind mounts of the view's files over its own, after its /proc and /sys
+// (see [BindMounts]; runc and libcontainer admit exactly these /proc
+// files):
 //
-//	for _, m := range procview.BindMounts("/var/lib/shoal/procview") {
-//		// m.Source → rootfs + m.Destination, read-only
+//	if ok, _ := procview.Mounted("/var/lib/shoal/procview"); ok {
+//		for _, m := range procview.BindMounts("/var/lib/shoal/procview") {
+//			// m.Source → m.Destination in the container, bind, read-only
+//		}
 //	}
+//
+// The holder and the server must run in the host's pid and cgroup
+// namespaces: the kernel gives a reader's pid in the pid namespace of the
+// process that mounted the view, and the server reads /proc/PID/cgroup.
 //
 // # sysinfo
 //

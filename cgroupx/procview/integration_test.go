@@ -262,6 +262,12 @@ func TestContainerSeesItsOwnNumbers(t *testing.T) {
 	if a, b := meminfoKB(t, string(viewMem), "MemTotal"), meminfoKB(t, string(hostMem), "MemTotal"); a != b {
 		t.Errorf("host sees MemTotal %d kB through the view, %d in /proc", a, b)
 	}
+	if ok, err := procview.Mounted(f.mnt); !ok || err != nil {
+		t.Errorf("Mounted(%s) = %v, %v", f.mnt, ok, err)
+	}
+	if ok, err := procview.Mounted(t.TempDir()); ok || err != nil {
+		t.Errorf("Mounted(empty dir) = %v, %v", ok, err)
+	}
 	// Nobody writes.
 	if err := os.WriteFile(filepath.Join(proc, "meminfo"), []byte("x"), 0o644); err == nil {
 		t.Error("write to meminfo succeeded")
