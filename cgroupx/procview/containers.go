@@ -36,6 +36,8 @@ type registry struct {
 	procRoot string
 	interval time.Duration
 	logger   *slog.Logger
+	// stateFile keeps the averages for the next server; "" keeps none.
+	stateFile string
 
 	mu       sync.Mutex
 	byPath   map[string]*container
@@ -110,11 +112,10 @@ func (r *registry) get(ctx context.Context, path string) (*container, error) {
 	if full {
 		return nil, newError(ErrUnavailable, "more than %d containers", r.max)
 	}
-	cg, err := r.host.Open(ctx, path)
+	c, err := r.open(ctx, path)
 	if err != nil {
-		return nil, wrapError(ErrNotFound, err, "container %s", path)
+		return nil, err
 	}
-	c = &container{path: path, cg: cg, load: cgroupx.NewLoadTracker(cg, cgroupx.LoadConfig{Logger: r.logger})}
 	if err := c.load.Sample(ctx); err != nil && !errors.Is(err, cgroupx.ErrNotFound) {
 		r.logger.WarnContext(ctx, "procview: first load scan", "container", path, "err", err)
 	}
@@ -125,6 +126,15 @@ func (r *registry) get(ctx context.Context, path string) (*container, error) {
 	}
 	r.byPath[path] = c
 	return c, nil
+}
+
+// open opens the container at path, with its averages at zero.
+func (r *registry) open(ctx context.Context, path string) (*container, error) {
+	cg, err := r.host.Open(ctx, path)
+	if err != nil {
+		return nil, wrapError(ErrNotFound, err, "container %s", path)
+	}
+	return &container{path: path, cg: cg, load: cgroupx.NewLoadTracker(cg, cgroupx.LoadConfig{Logger: r.logger})}, nil
 }
 
 // Run keeps the load averages: every interval it finds the containers
@@ -182,6 +192,11 @@ func (r *registry) tick(ctx context.Context, now time.Time) {
 			continue
 		}
 		c.load.Fold(tc, n)
+	}
+	if r.stateFile != "" {
+		if err := r.save(r.stateFile, now); err != nil {
+			r.logger.WarnContext(ctx, "procview: save load state", "err", err)
+		}
 	}
 }
 

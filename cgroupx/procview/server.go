@@ -39,6 +39,12 @@ type Config struct {
 	// cgroupx.LoadFreq (5 s), the kernel's, for which its decay constants
 	// are made.
 	LoadInterval time.Duration
+	// StateFile is where the load averages are saved at every scan, and
+	// read back when Serve starts, so that a restarted server goes on
+	// from its predecessor's averages instead of zero (the intervals
+	// between are folded as an idle period, as the kernel does). Its
+	// directory must exist. Default "": averages restart from zero.
+	StateFile string
 	// Logger receives errors the server survives; nil discards them.
 	Logger *slog.Logger
 }
@@ -77,6 +83,9 @@ func (cfg Config) validate() error {
 		if !filepath.IsAbs(p) || filepath.Clean(p) != p || p == "/" {
 			return newError(ErrInvalid, "Config.Parents: %q is not a clean absolute cgroup path below /", p)
 		}
+	}
+	if cfg.StateFile != "" && !filepath.IsAbs(cfg.StateFile) {
+		return newError(ErrInvalid, "Config.StateFile %q is not absolute", cfg.StateFile)
 	}
 	if !filepath.IsAbs(cfg.Root) {
 		return newError(ErrInvalid, "Config.Root %q is not absolute", cfg.Root)
@@ -122,7 +131,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	s.reg = &registry{
 		host: cfg.Host, parents: cfg.Parents, max: cfg.MaxContainers,
 		procRoot: filepath.Join(cfg.Root, "proc"), interval: cfg.LoadInterval,
-		logger: cfg.Logger, byPath: map[string]*container{},
+		logger: cfg.Logger, byPath: map[string]*container{}, stateFile: cfg.StateFile,
 	}
 	s.fs = newRawFS(s)
 	return s, nil
@@ -173,6 +182,11 @@ func (s *Server) Serve(ctx context.Context, c *Conn) error {
 	binary.NativeEndian.PutUint32(resend[4:], notifyResend)
 	if _, err := unix.Write(fd, resend[:]); err != nil {
 		s.log.WarnContext(ctx, "procview: FUSE_NOTIFY_RESEND refused (kernel before 6.9): requests a dead server read are lost", "err", err)
+	}
+	if s.cfg.StateFile != "" {
+		if err := s.reg.restore(ctx, s.cfg.StateFile, time.Now()); err != nil {
+			s.log.WarnContext(ctx, "procview: load state not restored", "file", s.cfg.StateFile, "err", err)
+		}
 	}
 	g, gctx := errgroup.WithContext(ctx)
 	stop, err := newStopPipe(gctx)

@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/hanwen/go-fuse/v2/fuse"
 
@@ -18,6 +20,13 @@ import (
 // /shoal/web (256 MiB, 100 MiB used, half a CPU, pid 42) and a host
 // process (pid 7).
 func fakeServer(t testing.TB) *Server {
+	t.Helper()
+	return fakeServerWith(t, func(*Config) {})
+}
+
+// fakeServerWith is fakeServer with cfg edited; every server it makes
+// for one test shares one fake host.
+func fakeServerWith(t testing.TB, edit func(*Config)) *Server {
 	t.Helper()
 	tree := cgroupxtest.New(t, cgroupxtest.V2)
 	tree.SetMemory("/shoal/web", cgroupxtest.Memory{Limit: 256 << 20, Usage: 100 << 20})
@@ -31,7 +40,9 @@ func fakeServer(t testing.TB) *Server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := New(t.Context(), Config{Host: host, Root: tree.Root})
+	cfg := Config{Host: host, Root: tree.Root}
+	edit(&cfg)
+	s, err := New(t.Context(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -229,6 +240,78 @@ func FuzzParseProcessState(f *testing.F) {
 		}
 		if i < 0 || i >= nfds || pid <= 0 {
 			t.Fatalf("index %d of %d, pid %d", i, nfds, pid)
+		}
+	})
+}
+
+// TestLoadStateAcrossServers: a server's averages, saved at each scan, are
+// where the next server starts; the intervals between decay as the
+// kernel's calc_load_n.
+func TestLoadStateAcrossServers(t *testing.T) {
+	state := filepath.Join(t.TempDir(), "load.json")
+	var host *cgroupx.Host
+	var root string
+	first := fakeServerWith(t, func(c *Config) { c.StateFile = state; host, root = c.Host, c.Root })
+	ctx := t.Context()
+	t0 := time.Unix(1000, 0)
+	for i := range 12 { // a minute of one runnable thread
+		first.reg.tick(ctx, t0.Add(time.Duration(i)*cgroupx.LoadFreq))
+	}
+	c, err := first.reg.get(ctx, "/shoal/web")
+	if err != nil {
+		t.Fatal(err)
+	}
+	saved := c.load.Load()
+	if saved.Avenrun[0] == 0 {
+		t.Fatal("no load after a minute")
+	}
+	second, err := New(ctx, Config{Host: host, Root: root, StateFile: state})
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := t0.Add(11 * cgroupx.LoadFreq)
+	if err := second.reg.restore(ctx, state, at); err != nil {
+		t.Fatal(err)
+	}
+	got, err := second.reg.get(ctx, "/shoal/web")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.load.Load().Avenrun != saved.Avenrun {
+		t.Errorf("restored %v, saved %v", got.load.Load().Avenrun, saved.Avenrun)
+	}
+	// Restored 3 intervals later: folded as calc_load_n of the count now.
+	third, err := New(ctx, Config{Host: host, Root: root, StateFile: state})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := third.reg.restore(ctx, state, at.Add(3*cgroupx.LoadFreq)); err != nil {
+		t.Fatal(err)
+	}
+	want := cgroupx.NewLoadTracker(nil, cgroupx.LoadConfig{})
+	want.Restore(saved)
+	want.Fold(cgroupx.TaskCount{Running: 1, Total: 2}, 3)
+	c3, _ := third.reg.get(ctx, "/shoal/web")
+	if c3.load.Load().Avenrun != want.Load().Avenrun {
+		t.Errorf("3 intervals later: %v, want %v", c3.load.Load().Avenrun, want.Load().Avenrun)
+	}
+}
+
+func FuzzParseSavedLoads(f *testing.F) {
+	f.Add([]byte(`{"at":1,"containers":{"/shoal/web":{"Avenrun":[100,50,20]},"/etc":{},"/shoal/a/b":{}}}`))
+	f.Add([]byte(`{}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		s, err := parseSavedLoads(b, []string{"/shoal"}, 10)
+		if err != nil {
+			return
+		}
+		if len(s.Containers) > 10 {
+			t.Fatalf("%d containers kept", len(s.Containers))
+		}
+		for p := range s.Containers {
+			if !isContainerPath(p, []string{"/shoal"}) {
+				t.Fatalf("kept %q", p)
+			}
 		}
 	})
 }

@@ -3,7 +3,7 @@
 // upgraded without a container ever seeing ENOTCONN:
 //
 //	procviewd hold -mount /var/lib/shoal/procview -socket /run/shoal/procview.sock
-//	procviewd serve -socket /run/shoal/procview.sock -parent /shoal
+//	procviewd serve -socket /run/shoal/procview.sock -parent /shoal -state /run/shoal/procview-load.json
 //
 // hold mounts the view and keeps its FUSE connection; it is small, does
 // not change between releases, and runs for the life of the node (a
@@ -58,9 +58,10 @@ func cli() *daemon.CLI {
 					socket := fs.String("socket", "/run/shoal/procview.sock", "the holder's unix socket")
 					var parents parentFlag
 					fs.Var(&parents, "parent", "cgroup whose children are containers (repeatable; default /shoal)")
+					state := fs.String("state", "", "file that keeps the load averages for the next server (default: none, averages restart from zero)")
 					return func(ctx context.Context, _ []string, _, stderr io.Writer) error {
 						log := daemon.Logger(stderr, verbose)
-						return serve(ctx, *socket, procview.Config{Parents: parents, Logger: log})
+						return serve(ctx, *socket, procview.Config{Parents: parents, StateFile: *state, Logger: log})
 					}
 				},
 			},
