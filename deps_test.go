@@ -73,6 +73,7 @@ func TestViolations(t *testing.T) {
 	}{
 		{"own subtree and internal", []pkg{{m("cgroupx"), []string{m("cgroupx/cgroupxtest"), m("internal/testenv"), "os", "github.com/containerd/cgroups/v3"}}}, 0},
 		{"metrics on cgroupx", []pkg{{m("metrics"), []string{m("cgroupx")}}}, 0},
+		{"cgroupx/procview on cgroupx", []pkg{{m("cgroupx/procview"), []string{m("cgroupx"), "github.com/hanwen/go-fuse/v2/fuse"}}}, 0},
 		{"cgroupx on metrics", []pkg{{m("cgroupx"), []string{m("metrics")}}}, 1},
 		{"sched on inspect", []pkg{{m("sched"), []string{m("inspect")}}}, 1},
 		{"netvlan model on imagefs", []pkg{{m("netvlan/ovsmodel"), []string{m("imagefs/imagefstest")}}}, 1},
@@ -176,5 +177,15 @@ func TestSDKModuleStaysLight(t *testing.T) {
 	}
 	if bad := heavy(required); len(bad) > 0 {
 		t.Errorf("go.mod requires %q; the SDK module must not", bad)
+	}
+}
+
+// TestCgroupxWithoutFUSE: a program that imports cgroupx (metrics, ctools)
+// does not get go-fuse; only cgroupx/procview brings it.
+func TestCgroupxWithoutFUSE(t *testing.T) {
+	for _, dep := range strings.Fields(goList(t, ".", "-deps", "./cgroupx", "./metrics")) {
+		if strings.HasPrefix(dep, "github.com/hanwen/go-fuse") || dep == module+"/cgroupx/procview" {
+			t.Errorf("cgroupx or metrics depends on %s", dep)
+		}
 	}
 }

@@ -1,0 +1,154 @@
+package procview_test
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/shoalkit/shoal/cgroupx"
+	"github.com/shoalkit/shoal/internal/testenv"
+)
+
+// BenchmarkRead reads /proc/meminfo and /proc/loadavg the way a tool
+// does (open, read, close) through the view and through lxcfs, on the
+// same machine in the same run, from inside a container (the benchmark
+// process moves itself into one). The view's server runs in this
+// process. "paired" reads both ways back to back in each iteration, so
+// the ratio holds while the machine's load changes.
+func BenchmarkRead(b *testing.B) {
+	testenv.Require(b, testenv.Lxcfs)
+	f := newFixtureTB(b, false)
+	f.startServer(b)
+	lxcfs, lxcfsPid := startLxcfs(b)
+	joinContainer(b, f)
+	buf := make([]byte, 8192)
+	read := func(b *testing.B, path string) {
+		fd, err := os.Open(path)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := fd.Read(buf); err != nil {
+			b.Fatal(err)
+		}
+		_ = fd.Close()
+	}
+	for _, file := range []string{"meminfo", "loadavg"} {
+		ours := filepath.Join(f.mnt, "proc", file)
+		b.Run("procview/"+file, func(b *testing.B) {
+			cpu0 := selfCPU(b)
+			for b.Loop() {
+				read(b, ours)
+			}
+			// Reader and server are this process.
+			b.ReportMetric(float64(selfCPU(b)-cpu0)/float64(b.N), "cpu-ns/read")
+		})
+		b.Run("lxcfs/"+file, func(b *testing.B) {
+			theirs := filepath.Join(lxcfs, "proc", file)
+			cpu0, l0 := selfCPU(b), threadsCPU(b, lxcfsPid)
+			for b.Loop() {
+				read(b, theirs)
+			}
+			// The reader (this process) and lxcfs.
+			cpu := selfCPU(b) - cpu0 + threadsCPU(b, lxcfsPid) - l0
+			b.ReportMetric(float64(cpu)/float64(b.N), "cpu-ns/read")
+		})
+		b.Run("paired/"+file, func(b *testing.B) {
+			theirs := filepath.Join(lxcfs, "proc", file)
+			var tOurs, tTheirs time.Duration
+			for b.Loop() {
+				t0 := time.Now()
+				read(b, ours)
+				t1 := time.Now()
+				read(b, theirs)
+				tOurs, tTheirs = tOurs+t1.Sub(t0), tTheirs+time.Since(t1)
+			}
+			b.ReportMetric(float64(tOurs.Nanoseconds())/float64(b.N), "procview-ns/read")
+			b.ReportMetric(float64(tTheirs.Nanoseconds())/float64(b.N), "lxcfs-ns/read")
+			b.ReportMetric(float64(tTheirs)/float64(tOurs), "lxcfs/procview")
+		})
+	}
+}
+
+// joinContainer moves this process into the container until the
+// benchmark ends, then back where it was.
+func joinContainer(b *testing.B, f *fixture) {
+	b.Helper()
+	host, err := cgroupx.NewHost(b.Context())
+	if err != nil {
+		b.Fatal(err)
+	}
+	own, err := host.OpenPID(b.Context(), os.Getpid())
+	if err != nil {
+		b.Fatal(err)
+	}
+	pid := []byte(strconv.Itoa(os.Getpid()))
+	b.Cleanup(func() {
+		for _, d := range own.Dirs() {
+			_ = os.WriteFile(filepath.Join(d, "cgroup.procs"), pid, 0o644)
+		}
+	})
+	for _, d := range f.ctrDirs {
+		if err := os.WriteFile(filepath.Join(d, "cgroup.procs"), pid, 0o644); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// startLxcfs runs lxcfs in the foreground on a private mount point and
+// stops it by pid (it unmounts on SIGTERM); a lazy unmount follows in case
+// it did not.
+func startLxcfs(b *testing.B) (string, int) {
+	b.Helper()
+	mnt := filepath.Join(b.TempDir(), "lxcfs")
+	if err := os.Mkdir(mnt, 0o755); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = exec.Command("umount", "-l", mnt).Run() })
+	p := testenv.StartProcess(b, "lxcfs", "-f", "--pidfile", filepath.Join(filepath.Dir(mnt), "lxcfs.pid"), mnt)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if _, err := os.Stat(filepath.Join(mnt, "proc/meminfo")); err == nil {
+			return mnt, p.Pid
+		}
+		if time.Now().After(deadline) {
+			b.Fatal("lxcfs did not mount")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// selfCPU is this process's user and system CPU time in ns.
+func selfCPU(b *testing.B) int64 {
+	var ru unix.Rusage
+	if err := unix.Getrusage(unix.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return ru.Utime.Nano() + ru.Stime.Nano()
+}
+
+// threadsCPU is the CPU time in ns of every thread of process pid, from
+// /proc/PID/task/TID/schedstat (nanoseconds on CPU).
+func threadsCPU(b *testing.B, pid int) int64 {
+	tasks, err := os.ReadDir(filepath.Join("/proc", strconv.Itoa(pid), "task"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	var sum int64
+	for _, t := range tasks {
+		data, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "task", t.Name(), "schedstat"))
+		if err != nil {
+			continue // exited
+		}
+		if f := strings.Fields(string(data)); len(f) > 0 {
+			n, _ := strconv.ParseInt(f[0], 10, 64)
+			sum += n
+		}
+	}
+	return sum
+}

@@ -1,0 +1,138 @@
+package procview
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+
+	"golang.org/x/sys/unix"
+)
+
+// FUSE protocol constants the connection handling needs
+// (include/uapi/linux/fuse.h).
+const (
+	opInit         = 26 // FUSE_INIT
+	inHeaderSize   = 40 // struct fuse_in_header
+	outHeaderSize  = 16 // struct fuse_out_header
+	notifyResend   = 7  // FUSE_NOTIFY_RESEND (Linux 6.9)
+	maxInitRequest = 4096
+	// maxRead is the largest read the kernel sends (mount option max_read)
+	// and the largest write it may send (INIT max_write).
+	maxRead = 128 << 10
+	// requestBuf is what one read of /dev/fuse needs: the kernel refuses a
+	// buffer smaller than a header, a write header and max_write.
+	requestBuf = maxRead + 4096
+)
+
+// Conn is one FUSE connection of a mounted view: the /dev/fuse descriptor
+// and the INIT request the kernel sent when it was mounted, which a server
+// answers (the first time) or replays into its own state without answering
+// (when it resumes the connection after another server). Close it when
+// done; the connection itself lives as long as any process holds the
+// descriptor.
+type Conn struct {
+	file *os.File
+	init []byte
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// Mount opens /dev/fuse, mounts the view's file system at dir with
+// mount(2) (root is needed; allow_other and default_permissions, so every
+// container's users may read and nobody may write), and reads the kernel's
+// INIT request, which it keeps unanswered for the server.
+func Mount(ctx context.Context, dir string) (*Conn, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if !filepath.IsAbs(dir) {
+		return nil, newError(ErrInvalid, "mount point %q is not absolute", dir)
+	}
+	fd, err := unix.Open("/dev/fuse", unix.O_RDWR|unix.O_CLOEXEC, 0)
+	if err != nil {
+		kind := ErrUnavailable
+		if errors.Is(err, unix.ENOENT) {
+			kind = ErrUnsupported
+		}
+		return nil, wrapError(kind, err, "open /dev/fuse")
+	}
+	opts := fmt.Sprintf("fd=%d,rootmode=40000,user_id=0,group_id=0,allow_other,default_permissions,max_read=%d", fd, maxRead)
+	if err := unix.Mount("procview", dir, "fuse.procview", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, opts); err != nil {
+		_ = unix.Close(fd)
+		return nil, wrapError(ErrUnavailable, err, "mount %s", dir)
+	}
+	// The kernel queued INIT while mounting: this read does not wait.
+	buf := make([]byte, requestBuf)
+	n, err := readRetry(fd, buf)
+	if err != nil {
+		_ = unix.Close(fd)
+		_ = unix.Unmount(dir, unix.MNT_DETACH)
+		return nil, wrapError(ErrUnavailable, err, "read INIT from /dev/fuse")
+	}
+	init := buf[:n:n]
+	if err := checkInit(init); err != nil {
+		_ = unix.Close(fd)
+		_ = unix.Unmount(dir, unix.MNT_DETACH)
+		return nil, err
+	}
+	return &Conn{file: os.NewFile(uintptr(fd), "/dev/fuse"), init: init}, nil
+}
+
+func readRetry(fd int, buf []byte) (int, error) {
+	for {
+		n, err := unix.Read(fd, buf)
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		return n, err
+	}
+}
+
+// Unmount detaches the view mounted at dir (MNT_DETACH: files open in
+// containers keep working until closed, then the connection ends).
+func Unmount(dir string) error {
+	if err := unix.Unmount(dir, unix.MNT_DETACH); err != nil {
+		kind := ErrUnavailable
+		if errors.Is(err, unix.EINVAL) || errors.Is(err, unix.ENOENT) {
+			kind = ErrNotFound
+		}
+		return wrapError(kind, err, "unmount %s", dir)
+	}
+	return nil
+}
+
+// checkInit validates an INIT request: a whole fuse_in_header whose length
+// is the message's, opcode FUSE_INIT, and a body of at least major and
+// minor.
+func checkInit(b []byte) error {
+	if len(b) < inHeaderSize+8 || len(b) > maxInitRequest {
+		return newError(ErrInvalid, "INIT request of %d bytes", len(b))
+	}
+	if l := binary.NativeEndian.Uint32(b[0:4]); int(l) != len(b) {
+		return newError(ErrInvalid, "INIT request says %d bytes, has %d", l, len(b))
+	}
+	if op := binary.NativeEndian.Uint32(b[4:8]); op != opInit {
+		return newError(ErrInvalid, "first request has opcode %d, not INIT", op)
+	}
+	if major := binary.NativeEndian.Uint32(b[inHeaderSize:]); major != 7 {
+		return newError(ErrUnsupported, "FUSE protocol %d, not 7", major)
+	}
+	return nil
+}
+
+// Close closes this process's descriptor of the connection; it is
+// idempotent. The mount stays and the connection lives on while another
+// process (the holder) holds its descriptor.
+func (c *Conn) Close() error {
+	c.closeOnce.Do(func() {
+		if err := c.file.Close(); err != nil {
+			c.closeErr = wrapError(ErrUnavailable, err, "close /dev/fuse")
+		}
+	})
+	return c.closeErr
+}

@@ -1,0 +1,98 @@
+// Package procview serves a live /proc for fat containers over FUSE: one
+// mount per node, and each read answered for the cgroup of the process
+// that reads, so that unmodified free, top, uptime, nproc and cat
+// /proc/cpuinfo inside a container show the container's own memory, CPUs,
+// load and uptime. The files are bind-mounted read-only over the
+// container's /proc/meminfo, cpuinfo, stat, uptime, loadavg, diskstats,
+// swaps and /sys/devices/system/cpu/online, as lxcfs's are; the numbers
+// come from the cgroupx package (its renderers, its limits walked over the
+// ancestors, and the kernel's own calc_load for the load average). A
+// process outside every container parent sees the host's files.
+//
+// # Restarts lose no read
+//
+// The FUSE connection is kept by a [Holder], a small long-lived process of
+// its own; the server (the agent) dials the holder's unix socket and
+// receives the /dev/fuse descriptor (SCM_RIGHTS) and the INIT request the
+// kernel sent at mount time. While no server runs, reads wait in the
+// kernel's queue; a new server replays INIT into its own protocol state
+// without redoing the handshake (the kernel accepts the INIT answer only
+// once), asks the kernel to resend what a dead server had read but not
+// answered (FUSE_NOTIFY_RESEND, Linux 6.9), and answers. Node ids are
+// fixed, so the new server knows every id the kernel learnt. A read never
+// fails with ENOTCONN because the server restarted.
+//
+// The holder (examples/procviewd hold):
+//
+//	h, err := procview.NewHolder(ctx, procview.HolderConfig{
+//		MountPoint: "/var/lib/shoal/procview", Socket: "/run/shoal/procview.sock"})
+//	if err != nil { ... }
+//	defer h.Close() // unmounts
+//	err = h.Run(ctx)
+//
+// The server (the agent):
+//
+//	srv, err := procview.New(ctx, procview.Config{Parents: []string{"/shoal"}})
+//	if err != nil { ... }
+//	conn, err := procview.Dial(ctx, "/run/shoal/procview.sock")
+//	if err != nil { ... }
+//	defer conn.Close()
+//	err = srv.Serve(ctx, conn) // until ctx is done
+//
+// and for each container, when the view is mounted ([Mounted]), read-only
+// bind mounts of the view's files over its own, after its /proc and /sys
+// (see [BindMounts]; runc and libcontainer admit exactly these /proc
+// files):
+//
+//	if ok, _ := procview.Mounted("/var/lib/shoal/procview"); ok {
+//		for _, m := range procview.BindMounts("/var/lib/shoal/procview") {
+//			// m.Source → m.Destination in the container, bind, read-only
+//		}
+//	}
+//
+// The holder and the server must run in the host's pid and cgroup
+// namespaces: the kernel gives a reader's pid in the pid namespace of the
+// process that mounted the view, and the server reads /proc/PID/cgroup.
+//
+// # sysinfo
+//
+// sysinfo(2) (BusyBox free and uptime, many runtimes) does not read /proc.
+// [Server.ServeSeccomp] answers it for the caller's container through
+// seccomp user notification: the container's seccomp filter returns
+// SECCOMP_RET_USER_NOTIF for sysinfo, runc hands the listener to the agent
+// over a unix socket (specs.LinuxSeccomp.ListenerPath), and the handler
+// writes the container's uptime, load, memory and swap into the caller
+// (process_vm_writev) and lets every other call through:
+//
+//	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: "/run/shoal/seccomp.sock", Net: "unix"})
+//	go srv.AcceptSeccomp(ctx, ln) // every container's ListenerPath: /run/shoal/seccomp.sock
+//
+// with, in each container's spec, linux.seccomp = {defaultAction
+// SCMP_ACT_ALLOW (or the usual profile), listenerPath
+// "/run/shoal/seccomp.sock", syscalls [{names ["sysinfo"], action
+// SCMP_ACT_NOTIFY}]}. [Server.ServeSeccomp] serves one listener descriptor
+// got some other way.
+//
+// # sendfile and splice
+//
+// Files are opened with FOPEN_DIRECT_IO and have size 0: every read(2)
+// reaches the server and is answered for its caller. Linux 6.5 to at
+// least 6.18 serve splice(2) and sendfile(2) from a direct-I/O FUSE file
+// through the page cache (filemap_splice_read), bounded by the inode's
+// size, so BusyBox cat (which copies with sendfile) reads nothing. A size
+// would not help: the page cache and the size belong to the inode, which
+// every container shares, so a page filled for one container could be
+// served to another (lxcfs reports a size; with it BusyBox cat of lxcfs's
+// /proc/uptime loses its last byte when the text grew since). The
+// kernel fix makes such splices call read_iter (copy_splice_read for
+// FOPEN_DIRECT_IO, "fuse: use copy_splice_read()..." on linux-fsdevel,
+// marked for stable). Tools that read(2) — procps free, top, uptime,
+// BusyBox head, grep and top, glibc, Python, Java — are not affected.
+//
+// Errors read "procview: mount point "rel" is not absolute": the package
+// prefix once, what was wrong and with which value, then the cause. Each
+// wraps one kind, matched with errors.Is: [ErrInvalid], [ErrNotFound],
+// [ErrUnsupported], [ErrUnavailable] or [ErrClosed]. A reader sees ESRCH
+// when its own process is gone and EIO when its container's files could
+// not be read; EACCES for any write.
+package procview

@@ -1,0 +1,290 @@
+package procview
+
+import (
+	"context"
+	"errors"
+	"path"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/hanwen/go-fuse/v2/fuse"
+)
+
+// rawFS answers the kernel's FUSE requests. It is stateless but for the
+// contents of partly read files: node ids come from the fixed table, so a
+// server that resumes a connection answers for the ids its predecessor
+// gave out.
+type rawFS struct {
+	fuse.RawFileSystem // ENOSYS for everything not below
+	srv                *Server
+	start              time.Time
+
+	mu     sync.Mutex
+	nextFh uint64
+	open   map[uint64][]byte // fh → content rendered at offset 0, for reads past the first chunk
+}
+
+// maxOpenContents bounds how many partly read files keep their content.
+const maxOpenContents = 4096
+
+// entryTimeout is how long the kernel may cache names and attributes: the
+// tree never changes, and sizes are not used (direct I/O).
+const entryTimeout = time.Hour
+
+func newRawFS(s *Server) *rawFS {
+	return &rawFS{
+		RawFileSystem: fuse.NewDefaultRawFileSystem(),
+		srv:           s,
+		start:         time.Now(),
+		// Handles from a previous server may still be open: start far
+		// from where it started, by the clock.
+		nextFh: uint64(time.Now().UnixNano()), //nolint:gosec // positive
+		open:   map[uint64][]byte{},
+	}
+}
+
+// String names the file system in go-fuse's logs.
+func (f *rawFS) String() string { return "procview" }
+
+func (f *rawFS) attr(id uint64, out *fuse.Attr) {
+	n, _ := nodeByID(id)
+	out.Ino = id
+	out.Nlink = 1
+	out.Mode = syscall.S_IFREG | 0o444
+	if n.kind == kindDir {
+		out.Mode = syscall.S_IFDIR | 0o555
+		out.Nlink = 2
+	}
+	out.Size = 0
+	t := uint64(f.start.Unix()) //nolint:gosec // after 1970
+	out.Atime, out.Mtime, out.Ctime = t, t, t
+	out.Blksize = 4096
+}
+
+// Lookup answers from the fixed table, with long timeouts: the tree never changes.
+func (f *rawFS) Lookup(_ <-chan struct{}, h *fuse.InHeader, name string, out *fuse.EntryOut) fuse.Status {
+	id := lookup(h.NodeId, name)
+	if id == 0 {
+		return fuse.ENOENT
+	}
+	out.NodeId = id
+	out.Generation = 1
+	out.SetEntryTimeout(entryTimeout)
+	out.SetAttrTimeout(entryTimeout)
+	f.attr(id, &out.Attr)
+	return fuse.OK
+}
+
+// Forget has nothing to drop: node ids are fixed.
+func (f *rawFS) Forget(uint64, uint64) {}
+
+// GetAttr gives read-only modes and size 0 (contents are made per read).
+func (f *rawFS) GetAttr(_ <-chan struct{}, in *fuse.GetAttrIn, out *fuse.AttrOut) fuse.Status {
+	if _, ok := nodeByID(in.NodeId); !ok {
+		return fuse.ENOENT
+	}
+	out.SetTimeout(entryTimeout)
+	f.attr(in.NodeId, &out.Attr)
+	return fuse.OK
+}
+
+// SetAttr refuses every change (truncate, chmod): the view is read-only.
+func (f *rawFS) SetAttr(<-chan struct{}, *fuse.SetAttrIn, *fuse.AttrOut) fuse.Status {
+	return fuse.EACCES
+}
+
+// Access refuses W_OK.
+func (f *rawFS) Access(_ <-chan struct{}, in *fuse.AccessIn) fuse.Status {
+	if in.Mask&2 != 0 { // W_OK
+		return fuse.EACCES
+	}
+	return fuse.OK
+}
+
+// Open refuses writing and opens files for direct I/O without flush.
+func (f *rawFS) Open(_ <-chan struct{}, in *fuse.OpenIn, out *fuse.OpenOut) fuse.Status {
+	n, ok := nodeByID(in.NodeId)
+	if !ok {
+		return fuse.ENOENT
+	}
+	if n.kind == kindDir {
+		return fuse.Status(syscall.EISDIR)
+	}
+	if in.Flags&syscall.O_ACCMODE != syscall.O_RDONLY || in.Flags&syscall.O_TRUNC != 0 {
+		return fuse.EACCES
+	}
+	f.mu.Lock()
+	f.nextFh++
+	out.Fh = f.nextFh
+	f.mu.Unlock()
+	// Direct I/O: no page cache, so every read reaches the server and is
+	// answered for its caller. No flush on close: nothing is written, and
+	// a close must not wait for a server that is restarting (a process
+	// that exec()s with such a file open would hang in the exec).
+	out.OpenFlags = fuse.FOPEN_DIRECT_IO | fuse.FOPEN_NOFLUSH
+	return fuse.OK
+}
+
+// Read renders the file for the caller at offset 0 and serves later chunks from that rendering.
+func (f *rawFS) Read(cancel <-chan struct{}, in *fuse.ReadIn, _ []byte) (fuse.ReadResult, fuse.Status) {
+	n, ok := nodeByID(in.NodeId)
+	if !ok {
+		return nil, fuse.ENOENT
+	}
+	if n.kind == kindDir {
+		return nil, fuse.Status(syscall.EISDIR)
+	}
+	var b []byte
+	if in.Offset > 0 {
+		f.mu.Lock()
+		b, ok = f.open[in.Fh]
+		f.mu.Unlock()
+	}
+	if !ok || in.Offset == 0 {
+		ctx, stop := cancelContext(cancel, f.srv.cfg.ReadTimeout)
+		var err error
+		b, err = f.srv.content(ctx, n.kind, in.Pid)
+		stop()
+		if err != nil {
+			f.srv.log.Debug("procview: read", "file", n.path, "pid", in.Pid, "err", err)
+			return nil, errnoOf(err)
+		}
+		if uint64(len(b)) > uint64(in.Size) { // read on in chunks: keep it
+			f.mu.Lock()
+			if len(f.open) < maxOpenContents {
+				f.open[in.Fh] = b
+			}
+			f.mu.Unlock()
+		}
+	}
+	if in.Offset >= uint64(len(b)) {
+		return fuse.ReadResultData(nil), fuse.OK
+	}
+	end := min(uint64(len(b)), in.Offset+uint64(in.Size))
+	return fuse.ReadResultData(b[in.Offset:end]), fuse.OK
+}
+
+// Release drops the rendering kept for a handle.
+func (f *rawFS) Release(_ <-chan struct{}, in *fuse.ReleaseIn) {
+	f.mu.Lock()
+	delete(f.open, in.Fh)
+	f.mu.Unlock()
+}
+
+// Write is refused: the view is read-only.
+func (f *rawFS) Write(<-chan struct{}, *fuse.WriteIn, []byte) (uint32, fuse.Status) {
+	return 0, fuse.EACCES
+}
+
+// Flush is a no-op (files are opened with FOPEN_NOFLUSH; older kernels still send it).
+func (f *rawFS) Flush(<-chan struct{}, *fuse.FlushIn) fuse.Status { return fuse.OK }
+
+// OpenDir opens the fixed directories.
+func (f *rawFS) OpenDir(_ <-chan struct{}, in *fuse.OpenIn, _ *fuse.OpenOut) fuse.Status {
+	n, ok := nodeByID(in.NodeId)
+	if !ok {
+		return fuse.ENOENT
+	}
+	if n.kind != kindDir {
+		return fuse.ENOTDIR
+	}
+	return fuse.OK
+}
+
+// children returns the ids of the entries of directory id.
+func children(id uint64) []uint64 {
+	var out []uint64
+	for i, n := range fileTable() {
+		if n.parent == id && n.path != "" {
+			out = append(out, uint64(i)+1)
+		}
+	}
+	return out
+}
+
+// ReadDir lists a fixed directory.
+func (f *rawFS) ReadDir(_ <-chan struct{}, in *fuse.ReadIn, out *fuse.DirEntryList) fuse.Status {
+	return f.readDir(in, out, false)
+}
+
+// ReadDirPlus lists a fixed directory with attributes.
+func (f *rawFS) ReadDirPlus(_ <-chan struct{}, in *fuse.ReadIn, out *fuse.DirEntryList) fuse.Status {
+	return f.readDir(in, out, true)
+}
+
+func (f *rawFS) readDir(in *fuse.ReadIn, out *fuse.DirEntryList, plus bool) fuse.Status {
+	n, ok := nodeByID(in.NodeId)
+	if !ok {
+		return fuse.ENOENT
+	}
+	if n.kind != kindDir {
+		return fuse.ENOTDIR
+	}
+	ids := children(in.NodeId)
+	for i := in.Offset; i < uint64(len(ids)); i++ {
+		id := ids[i]
+		c, _ := nodeByID(id)
+		e := fuse.DirEntry{Name: path.Base(c.path), Ino: id, Mode: syscall.S_IFREG, Off: i + 1}
+		if c.kind == kindDir {
+			e.Mode = syscall.S_IFDIR
+		}
+		if !plus {
+			if !out.AddDirEntry(e) {
+				break
+			}
+			continue
+		}
+		eo := out.AddDirLookupEntry(e)
+		if eo == nil {
+			break
+		}
+		eo.NodeId = id
+		eo.Generation = 1
+		eo.SetEntryTimeout(entryTimeout)
+		eo.SetAttrTimeout(entryTimeout)
+		f.attr(id, &eo.Attr)
+	}
+	return fuse.OK
+}
+
+// ReleaseDir has nothing to release.
+func (f *rawFS) ReleaseDir(*fuse.ReleaseIn) {}
+
+// StatFs reports an empty file system of fixed files.
+func (f *rawFS) StatFs(_ <-chan struct{}, _ *fuse.InHeader, out *fuse.StatfsOut) fuse.Status {
+	out.Bsize = 4096
+	out.NameLen = 255
+	out.Files = uint64(nodeCount)
+	return fuse.OK
+}
+
+// cancelContext is a context that ends when the kernel interrupts the
+// request (the reader was killed) or after timeout.
+func cancelContext(cancel <-chan struct{}, timeout time.Duration) (context.Context, func()) {
+	ctx, stop := context.WithTimeout(context.Background(), timeout)
+	if cancel == nil {
+		return ctx, stop
+	}
+	done := make(chan struct{})
+	go func() {
+		select {
+		case <-cancel:
+			stop()
+		case <-done:
+		}
+	}()
+	return ctx, func() { close(done); stop() }
+}
+
+// errnoOf maps an error of a read to the errno the reader sees: ESRCH for
+// a caller that is gone, EIO for the rest (the server logs the cause).
+func errnoOf(err error) fuse.Status {
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return fuse.Status(syscall.ESRCH)
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
+		return fuse.EINTR
+	}
+	return fuse.EIO
+}

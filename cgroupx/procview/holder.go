@@ -1,0 +1,222 @@
+package procview
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// handoverMagic starts every handover message; the version is part of it.
+const handoverMagic = "PVW1"
+
+// HolderConfig configures a [Holder]. MountPoint and Socket are required.
+type HolderConfig struct {
+	// MountPoint is the directory the view is mounted on
+	// ("/var/lib/shoal/procview"); it must exist.
+	MountPoint string
+	// Socket is the unix socket servers dial to receive the connection
+	// ("/run/shoal/procview.sock"). A stale socket file is replaced.
+	Socket string
+	// Logger receives handover errors; nil discards them.
+	Logger *slog.Logger
+}
+
+// Holder mounts the view once and keeps its FUSE connection for as long as
+// it runs: the /dev/fuse descriptor lives in the holder, so a server that
+// dies or is upgraded takes nothing with it. Reads that arrive while no
+// server runs wait in the kernel's queue; the next server that dials the
+// holder's socket receives the descriptor (SCM_RIGHTS) and the recorded
+// INIT request, and answers them.
+//
+// The holder is meant to be a small process of its own that is not
+// restarted with the server (see examples/procviewd). Its methods are
+// safe for concurrent use; Close is idempotent.
+type Holder struct {
+	cfg  HolderConfig
+	conn *Conn
+	ln   *net.UnixListener
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// NewHolder mounts the view at cfg.MountPoint and listens on cfg.Socket.
+func NewHolder(ctx context.Context, cfg HolderConfig) (*Holder, error) {
+	if cfg.MountPoint == "" || !filepath.IsAbs(cfg.MountPoint) {
+		return nil, newError(ErrInvalid, "HolderConfig.MountPoint %q is not an absolute path", cfg.MountPoint)
+	}
+	if cfg.Socket == "" || !filepath.IsAbs(cfg.Socket) {
+		return nil, newError(ErrInvalid, "HolderConfig.Socket %q is not an absolute path", cfg.Socket)
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if err := os.Remove(cfg.Socket); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, wrapError(ErrUnavailable, unwrapPath(err), "remove stale socket %s", cfg.Socket)
+	}
+	var lc net.ListenConfig
+	l, err := lc.Listen(ctx, "unix", cfg.Socket)
+	if err != nil {
+		return nil, wrapError(ErrUnavailable, err, "listen on %s", cfg.Socket)
+	}
+	if err := os.Chmod(cfg.Socket, 0o600); err != nil {
+		_ = l.Close()
+		return nil, wrapError(ErrUnavailable, unwrapPath(err), "chmod %s", cfg.Socket)
+	}
+	conn, err := Mount(ctx, cfg.MountPoint)
+	if err != nil {
+		_ = l.Close()
+		return nil, err
+	}
+	return &Holder{cfg: cfg, conn: conn, ln: l.(*net.UnixListener)}, nil
+}
+
+// Conn returns the holder's connection, for a server in the same process.
+func (h *Holder) Conn() *Conn { return h.conn }
+
+// Run hands the connection to every server that dials the socket, until
+// ctx is done or the holder is closed; it returns ctx's error, or nil after
+// Close. The mount stays until Close.
+func (h *Holder) Run(ctx context.Context) error {
+	stop := context.AfterFunc(ctx, func() { _ = h.ln.SetDeadline(time.Unix(1, 0)) })
+	defer stop()
+	for {
+		c, err := h.ln.AcceptUnix()
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			if errors.Is(err, net.ErrClosed) {
+				return nil
+			}
+			h.cfg.Logger.WarnContext(ctx, "procview: accept", "err", err)
+			time.Sleep(10 * time.Millisecond)
+			continue
+		}
+		if err := h.handOver(c); err != nil {
+			h.cfg.Logger.WarnContext(ctx, "procview: handover", "err", err)
+		}
+		_ = c.Close()
+	}
+}
+
+// handOver sends the descriptor and the INIT request over c.
+func (h *Holder) handOver(c *net.UnixConn) error {
+	rc, err := h.conn.file.SyscallConn()
+	if err != nil {
+		return wrapError(ErrClosed, err, "connection")
+	}
+	msg := append([]byte(handoverMagic), h.conn.init...)
+	var werr error
+	cerr := rc.Control(func(fd uintptr) {
+		_ = c.SetWriteDeadline(time.Now().Add(5 * time.Second))
+		_, _, werr = c.WriteMsgUnix(msg, unix.UnixRights(int(fd)), nil)
+	})
+	if cerr != nil {
+		return wrapError(ErrClosed, cerr, "connection")
+	}
+	if werr != nil {
+		return wrapError(ErrUnavailable, werr, "send connection")
+	}
+	return nil
+}
+
+// Close stops handing the connection out, closes the holder's descriptor
+// and unmounts the view (lazily: files open in containers see the end of
+// the connection when no server holds it either). It is idempotent.
+func (h *Holder) Close() error {
+	h.closeOnce.Do(func() {
+		err := h.ln.Close()
+		_ = os.Remove(h.cfg.Socket)
+		uerr := Unmount(h.cfg.MountPoint)
+		cerr := h.conn.Close()
+		switch {
+		case uerr != nil:
+			h.closeErr = uerr
+		case cerr != nil:
+			h.closeErr = cerr
+		case err != nil:
+			h.closeErr = wrapError(ErrUnavailable, err, "close %s", h.cfg.Socket)
+		}
+	})
+	return h.closeErr
+}
+
+// Dial connects to a holder's socket and receives its connection: the
+// /dev/fuse descriptor and the INIT request. Serve it with [Server.Serve].
+func Dial(ctx context.Context, socket string) (*Conn, error) {
+	var d net.Dialer
+	nc, err := d.DialContext(ctx, "unix", socket)
+	if err != nil {
+		return nil, wrapError(ErrUnavailable, err, "dial holder %s", socket)
+	}
+	c := nc.(*net.UnixConn)
+	defer c.Close()
+	if dl, ok := ctx.Deadline(); ok {
+		_ = c.SetReadDeadline(dl)
+	}
+	stop := context.AfterFunc(ctx, func() { _ = c.SetReadDeadline(time.Unix(1, 0)) })
+	defer stop()
+	buf := make([]byte, len(handoverMagic)+maxInitRequest+1)
+	oob := make([]byte, unix.CmsgSpace(4*4))
+	n, oobn, _, _, err := c.ReadMsgUnix(buf, oob)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, wrapError(ErrUnavailable, err, "receive from holder %s", socket)
+	}
+	fds, err := parseRights(oob[:oobn])
+	if err != nil {
+		return nil, err
+	}
+	init, err := parseHandover(buf[:n])
+	if err != nil || len(fds) != 1 {
+		for _, fd := range fds {
+			_ = unix.Close(fd)
+		}
+		if err == nil {
+			err = newError(ErrInvalid, "holder sent %d descriptors, want 1", len(fds))
+		}
+		return nil, err
+	}
+	unix.CloseOnExec(fds[0])
+	return &Conn{file: os.NewFile(uintptr(fds[0]), "/dev/fuse"), init: init}, nil
+}
+
+// parseRights returns the descriptors of SCM_RIGHTS control messages.
+func parseRights(oob []byte) ([]int, error) {
+	msgs, err := unix.ParseSocketControlMessage(oob)
+	if err != nil {
+		return nil, wrapError(ErrInvalid, err, "handover control message")
+	}
+	var fds []int
+	for _, m := range msgs {
+		got, err := unix.ParseUnixRights(&m)
+		if err != nil {
+			continue
+		}
+		fds = append(fds, got...)
+	}
+	return fds, nil
+}
+
+// parseHandover checks a holder's handover message (the magic "PVW1" and
+// a FUSE INIT request) and returns the INIT request.
+func parseHandover(b []byte) ([]byte, error) {
+	if len(b) < len(handoverMagic) || string(b[:len(handoverMagic)]) != handoverMagic {
+		return nil, newError(ErrInvalid, "handover message %q does not start with %s", trunc(b), handoverMagic)
+	}
+	init := b[len(handoverMagic):]
+	if err := checkInit(init); err != nil {
+		return nil, err
+	}
+	return append([]byte(nil), init...), nil
+}

@@ -1,0 +1,61 @@
+package procview_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+	"testing"
+
+	"github.com/shoalkit/shoal/cgroupx/procview"
+)
+
+// Environment of a re-executed test binary that serves a holder's
+// connection, as a restarted agent would.
+const (
+	envServeSocket = "PROCVIEW_TEST_SERVE_SOCKET"
+	envServeParent = "PROCVIEW_TEST_SERVE_PARENT"
+	envStuckSocket = "PROCVIEW_TEST_STUCK_SOCKET"
+	envSysinfo     = "PROCVIEW_TEST_SYSINFO"
+)
+
+func TestMain(m *testing.M) {
+	if sock := os.Getenv(envServeSocket); sock != "" {
+		os.Exit(serveChild(sock, os.Getenv(envServeParent)))
+	}
+	if os.Getenv(envSysinfo) != "" {
+		os.Exit(sysinfoChild())
+	}
+	if sock := os.Getenv(envStuckSocket); sock != "" {
+		err := procview.TakeOneRequest(context.Background(), sock, func(op uint32) {
+			fmt.Fprintln(os.Stderr, "took request", op)
+		})
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	os.Exit(m.Run())
+}
+
+// serveChild dials the holder and serves until SIGTERM (or SIGKILL).
+func serveChild(sock, parent string) int {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
+	defer stop()
+	srv, err := procview.New(ctx, procview.Config{Parents: []string{parent}, LoadInterval: 0})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	conn, err := procview.Dial(ctx, sock)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer conn.Close()
+	fmt.Fprintln(os.Stderr, "serving")
+	if err := srv.Serve(ctx, conn); err != nil && ctx.Err() == nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	return 0
+}

@@ -1,0 +1,291 @@
+package procview
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"log/slog"
+	"path/filepath"
+	"time"
+
+	"github.com/hanwen/go-fuse/v2/fuse"
+	"golang.org/x/sync/errgroup"
+	"golang.org/x/sys/unix"
+
+	"github.com/shoalkit/shoal/cgroupx"
+)
+
+// Config configures a [Server]. A zero field is its default (see
+// [DefaultConfig]), so the zero Config is the default configuration.
+type Config struct {
+	// Parents are the cgroups under which each child is a container
+	// ("/shoal" holds "/shoal/web-1"); a process outside all of them sees
+	// the host's files. Default ["/shoal"], the agent's cgroup parent.
+	Parents []string
+	// Host is the cgroup view to read containers from; nil is
+	// cgroupx.NewHost on the machine's own files.
+	Host *cgroupx.Host
+	// Root is where the host's own /proc and /sys files are read (for a
+	// caller outside any container, and the lines passed through); default
+	// "/".
+	Root string
+	// Readers is how many requests are answered at once; default 4.
+	Readers int
+	// MaxContainers bounds the containers whose load is kept; default 4096.
+	MaxContainers int
+	// ReadTimeout bounds the work of one read; default 2 s.
+	ReadTimeout time.Duration
+	// LoadInterval is the period of the load-average scans; default
+	// cgroupx.LoadFreq (5 s), the kernel's, for which its decay constants
+	// are made.
+	LoadInterval time.Duration
+	// StateFile is where the load averages are saved at every scan, and
+	// read back when Serve starts, so that a restarted server goes on
+	// from its predecessor's averages instead of zero (the intervals
+	// between are folded as an idle period, as the kernel does). Its
+	// directory must exist. Default "": averages restart from zero.
+	StateFile string
+	// Logger receives errors the server survives; nil discards them.
+	Logger *slog.Logger
+}
+
+// DefaultConfig returns the configuration a zero Config stands for (Host
+// stays nil: New opens the machine's).
+func DefaultConfig() Config { return Config{}.withDefaults() }
+
+func (cfg Config) withDefaults() Config {
+	if len(cfg.Parents) == 0 {
+		cfg.Parents = []string{"/shoal"}
+	}
+	if cfg.Root == "" {
+		cfg.Root = "/"
+	}
+	if cfg.Readers == 0 {
+		cfg.Readers = 4
+	}
+	if cfg.MaxContainers == 0 {
+		cfg.MaxContainers = 4096
+	}
+	if cfg.ReadTimeout == 0 {
+		cfg.ReadTimeout = 2 * time.Second
+	}
+	if cfg.LoadInterval == 0 {
+		cfg.LoadInterval = cgroupx.LoadFreq
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	return cfg
+}
+
+func (cfg Config) validate() error {
+	for _, p := range cfg.Parents {
+		if !filepath.IsAbs(p) || filepath.Clean(p) != p || p == "/" {
+			return newError(ErrInvalid, "Config.Parents: %q is not a clean absolute cgroup path below /", p)
+		}
+	}
+	if cfg.StateFile != "" && !filepath.IsAbs(cfg.StateFile) {
+		return newError(ErrInvalid, "Config.StateFile %q is not absolute", cfg.StateFile)
+	}
+	if !filepath.IsAbs(cfg.Root) {
+		return newError(ErrInvalid, "Config.Root %q is not absolute", cfg.Root)
+	}
+	switch {
+	case cfg.Readers < 0 || cfg.Readers > 64:
+		return newError(ErrInvalid, "Config.Readers %d out of range 1..64", cfg.Readers)
+	case cfg.MaxContainers < 0:
+		return newError(ErrInvalid, "Config.MaxContainers %d is negative", cfg.MaxContainers)
+	case cfg.ReadTimeout < 0:
+		return newError(ErrInvalid, "Config.ReadTimeout %s is negative", cfg.ReadTimeout)
+	case cfg.LoadInterval < 0:
+		return newError(ErrInvalid, "Config.LoadInterval %s is negative", cfg.LoadInterval)
+	}
+	return nil
+}
+
+// Server answers the view's FUSE requests, each for the cgroup of the
+// process that reads, and keeps every container's load average. One Server
+// serves one connection at a time; its methods are safe for concurrent use.
+type Server struct {
+	cfg   Config
+	log   *slog.Logger
+	reg   *registry
+	fs    *rawFS
+	hosts hostCache
+}
+
+// New returns a server for cfg.
+func New(ctx context.Context, cfg Config) (*Server, error) {
+	cfg = cfg.withDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	if cfg.Host == nil {
+		h, err := cgroupx.NewHost(ctx)
+		if err != nil {
+			return nil, wrapError(kindOf(err), err, "cgroups of this host")
+		}
+		cfg.Host = h
+	}
+	s := &Server{cfg: cfg, log: cfg.Logger, hosts: hostCache{files: map[nodeKind]cachedFile{}}}
+	s.reg = &registry{
+		host: cfg.Host, parents: cfg.Parents, max: cfg.MaxContainers,
+		procRoot: filepath.Join(cfg.Root, "proc"), interval: cfg.LoadInterval,
+		logger: cfg.Logger, byPath: map[string]*container{}, stateFile: cfg.StateFile,
+	}
+	s.fs = newRawFS(s)
+	return s, nil
+}
+
+// Serve answers the requests of c until ctx is done (it returns ctx's
+// error) or the view is unmounted (an error wrapping [ErrClosed]); it also
+// keeps the load averages meanwhile. It does not close c.
+//
+// A server that resumes a connection another server answered before (a
+// restart, an upgrade) must not redo the FUSE INIT handshake: the kernel
+// knows it only once. Serve replays the recorded INIT request into its
+// own protocol state and sends the answer, which the kernel takes only
+// when no server has answered yet; then it asks the kernel to send again
+// every request a dead predecessor had read but not answered
+// (FUSE_NOTIFY_RESEND), so that no read is lost.
+func (s *Server) Serve(ctx context.Context, c *Conn) error {
+	fd, err := dupNonblock(c)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	// Readers wait in epoll instances of their own on the connection and
+	// on a pipe that ctx's end makes readable. The runtime's netpoller is
+	// not used: a process that serves FUSE and also opens a file of the
+	// mount (the runtime registers every opened file with epoll, which
+	// sends the server a POLL request while holding the epoll instance's
+	// lock) would deadlock its own poller.
+	ps := fuse.NewProtocolServer(s.fs, &fuse.MountOptions{
+		MaxWrite:      maxRead,
+		MaxReadAhead:  maxRead,
+		FsName:        "procview",
+		Name:          "procview",
+		DisableXAttrs: true,
+		Logger:        slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	})
+	out := make([]byte, requestBuf)
+	n, st := ps.HandleRequest([][]byte{c.init}, [][]byte{out})
+	if !st.Ok() {
+		return newError(ErrUnavailable, "INIT replay: %s", st)
+	}
+	if _, err := unix.Write(fd, out[:n]); err != nil && !errors.Is(err, unix.ENOENT) {
+		// ENOENT: a predecessor answered INIT already.
+		return wrapError(ErrUnavailable, err, "answer INIT")
+	}
+	var resend [outHeaderSize]byte
+	binary.NativeEndian.PutUint32(resend[0:], outHeaderSize)
+	binary.NativeEndian.PutUint32(resend[4:], notifyResend)
+	if _, err := unix.Write(fd, resend[:]); err != nil {
+		s.log.WarnContext(ctx, "procview: FUSE_NOTIFY_RESEND refused (kernel before 6.9): requests a dead server read are lost", "err", err)
+	}
+	if s.cfg.StateFile != "" {
+		if err := s.reg.restore(ctx, s.cfg.StateFile, time.Now()); err != nil {
+			s.log.WarnContext(ctx, "procview: load state not restored", "file", s.cfg.StateFile, "err", err)
+		}
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	stop, err := newStopPipe(gctx)
+	if err != nil {
+		return err
+	}
+	defer stop.close()
+	g.Go(func() error { return s.reg.run(gctx) })
+	for range s.cfg.Readers {
+		g.Go(func() error { return s.answer(gctx, fd, stop.r, ps) })
+	}
+	err = g.Wait()
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	return err
+}
+
+// answer reads requests from fd and writes the protocol server's replies,
+// until stop becomes readable or the kernel ends the connection. Each
+// reader waits in an epoll instance of its own with EPOLLEXCLUSIVE on the
+// connection, so that a request wakes one reader, not all of them.
+func (s *Server) answer(ctx context.Context, fd, stop int, ps *fuse.ProtocolServer) error {
+	ep, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err != nil {
+		return wrapError(ErrUnavailable, err, "epoll_create")
+	}
+	defer unix.Close(ep)
+	if err := unix.EpollCtl(ep, unix.EPOLL_CTL_ADD, fd, &unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLEXCLUSIVE, Fd: int32(fd)}); err != nil { //nolint:gosec // descriptors fit int32
+		return wrapError(ErrUnavailable, err, "epoll_ctl /dev/fuse")
+	}
+	if err := unix.EpollCtl(ep, unix.EPOLL_CTL_ADD, stop, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(stop)}); err != nil { //nolint:gosec // descriptors fit int32
+		return wrapError(ErrUnavailable, err, "epoll_ctl stop pipe")
+	}
+	in := make([]byte, requestBuf)
+	out := make([]byte, requestBuf)
+	events := make([]unix.EpollEvent, 2)
+	for {
+		n, err := unix.Read(fd, in)
+		switch {
+		case err == nil:
+		case errors.Is(err, unix.EAGAIN):
+			// Nothing queued: wait until there is, or until stop.
+			k, err := unix.EpollWait(ep, events, -1)
+			if err != nil && !errors.Is(err, unix.EINTR) {
+				return wrapError(ErrUnavailable, err, "epoll_wait")
+			}
+			for _, e := range events[:max(k, 0)] {
+				if int(e.Fd) == stop {
+					return ctx.Err()
+				}
+			}
+			continue
+		case errors.Is(err, unix.ENODEV):
+			return newError(ErrClosed, "the view was unmounted")
+		case errors.Is(err, unix.EINTR), errors.Is(err, unix.ENOENT):
+			continue // an interrupted request
+		default:
+			return wrapError(ErrUnavailable, err, "read /dev/fuse")
+		}
+		m, st := ps.HandleRequest([][]byte{in[:n]}, [][]byte{out})
+		if !st.Ok() || m == 0 {
+			continue // FORGET and friends have no reply
+		}
+		if _, err := unix.Write(fd, out[:m]); err != nil && !errors.Is(err, unix.ENOENT) {
+			if errors.Is(err, unix.ENODEV) {
+				return newError(ErrClosed, "the view was unmounted")
+			}
+			s.log.WarnContext(ctx, "procview: reply", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		default:
+		}
+	}
+}
+
+// dupNonblock returns a duplicate of c's descriptor in non-blocking mode.
+// The flag is the open file's, shared with the holder (which reads no
+// more) and other servers.
+func dupNonblock(c *Conn) (int, error) {
+	rc, err := c.file.SyscallConn()
+	if err != nil {
+		return -1, wrapError(ErrClosed, err, "connection")
+	}
+	dup := -1
+	var derr error
+	if err := rc.Control(func(fd uintptr) {
+		dup, derr = unix.FcntlInt(fd, unix.F_DUPFD_CLOEXEC, 0)
+	}); err != nil {
+		return -1, wrapError(ErrClosed, err, "connection")
+	}
+	if derr != nil {
+		return -1, wrapError(ErrUnavailable, derr, "dup /dev/fuse")
+	}
+	if err := unix.SetNonblock(dup, true); err != nil {
+		_ = unix.Close(dup)
+		return -1, wrapError(ErrUnavailable, err, "non-blocking /dev/fuse")
+	}
+	return dup, nil
+}
