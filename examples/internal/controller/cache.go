@@ -35,6 +35,7 @@ type cache struct {
 	desired  map[string]*state.Instance
 	byApp    map[string]map[string]*state.Instance // app → id → desired
 	byNode   map[string]map[string]*state.Instance // node → id → desired
+	ready    map[string]int                        // app → instances running their generation
 	status   map[string]*state.Status
 	apps     map[string]*state.App
 	networks map[int]*state.NetworkPool
@@ -63,6 +64,7 @@ func (c *cache) reset() {
 	c.desired = map[string]*state.Instance{}
 	c.byApp = map[string]map[string]*state.Instance{}
 	c.byNode = map[string]map[string]*state.Instance{}
+	c.ready = map[string]int{}
 	c.status = map[string]*state.Status{}
 	c.apps = map[string]*state.App{}
 	c.networks = map[int]*state.NetworkPool{}
@@ -210,6 +212,7 @@ func decodeInto[T any](c *cache, key string, val []byte) (*T, bool) {
 
 // put applies one key's value; c.mu is held.
 func (c *cache) put(key string, val []byte) {
+	defer c.track(key)()
 	switch {
 	case strings.HasPrefix(key, state.NodesPrefix()):
 		name, ok := state.SplitName(key, state.NodesPrefix())
@@ -291,6 +294,7 @@ func (c *cache) addEvent(e eventEntry) {
 
 // del applies one deleted key; c.mu is held.
 func (c *cache) del(key string) {
+	defer c.track(key)()
 	switch {
 	case strings.HasPrefix(key, state.NodesPrefix()):
 		name := strings.TrimPrefix(key, state.NodesPrefix())
@@ -352,6 +356,32 @@ func (c *cache) unindex(in *state.Instance) {
 			if len(set) == 0 {
 				delete(*m, k)
 			}
+		}
+	}
+}
+
+// isRunning reports whether an instance runs its current generation;
+// c.mu is held.
+func (c *cache) isRunning(in *state.Instance) bool {
+	st := c.status[in.ID]
+	return st != nil && st.Node == in.Node && st.Generation == in.Generation && st.Phase == state.Running
+}
+
+// track keeps the per-app ready counts current across a change of the
+// desired value or status an instance key names: it takes the instance's
+// readiness before the change and returns what adds it back after.
+// c.mu is held.
+func (c *cache) track(key string) func() {
+	_, id, ok := state.SplitInstanceKey(key)
+	if !ok {
+		return func() {}
+	}
+	if in := c.desired[id]; in != nil && c.isRunning(in) {
+		c.ready[in.App]--
+	}
+	return func() {
+		if in := c.desired[id]; in != nil && c.isRunning(in) {
+			c.ready[in.App]++
 		}
 	}
 }

@@ -227,10 +227,7 @@ func (c *Controller) rackOf(node string) string {
 
 // running reports whether an instance runs its current generation;
 // c.cache.mu is read-held.
-func (c *Controller) running(in *state.Instance) bool {
-	st := c.cache.status[in.ID]
-	return st != nil && st.Node == in.Node && st.Generation == in.Generation && st.Phase == state.Running
-}
+func (c *Controller) running(in *state.Instance) bool { return c.cache.isRunning(in) }
 
 // item is one unit of a write: the comparisons it needs, the operations,
 // and the operations undoing them should a later batch fail.

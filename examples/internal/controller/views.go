@@ -59,18 +59,9 @@ type TeamUsage struct {
 func (c *Controller) Apps() []AppView {
 	c.cache.mu.RLock()
 	defer c.cache.mu.RUnlock()
-	count := map[string][2]int{}
-	for _, in := range c.cache.desired {
-		n := count[in.App]
-		n[0]++
-		if c.running(in) {
-			n[1]++
-		}
-		count[in.App] = n
-	}
 	out := make([]AppView, 0, len(c.cache.apps))
 	for name, a := range c.cache.apps {
-		out = append(out, AppView{App: *a, Instances: count[name][0], Ready: count[name][1]})
+		out = append(out, AppView{App: *a, Instances: len(c.cache.byApp[name]), Ready: c.cache.ready[name]})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Spec.Name < out[j].Spec.Name })
 	return out
