@@ -2,6 +2,7 @@ package controller_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -69,7 +70,10 @@ func Example() {
 	fmt.Printf("%d instances running on %d nodes, one per rack: %v\n", len(d.Created), len(nodes), d.Running)
 
 	_, err = cl.Do(ctx, http.MethodPost, "/v1/apps", "", app, nil)
-	fmt.Println(err.(*controller.ProblemError).Code)
+	var p *controller.ProblemError
+	if errors.As(err, &p) {
+		fmt.Println(p.Code)
+	}
 	// Output:
 	// 3 instances running on 3 nodes, one per rack: true
 	// conflict
