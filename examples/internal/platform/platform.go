@@ -20,6 +20,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -86,9 +87,11 @@ type Platform struct {
 	agents  map[string]*agentNode
 	fleet   *simnode.Fleet
 	cancel  context.CancelFunc
-	wg      sync.WaitGroup
 	closers []func()
-	once    sync.Once
+	// stopController stops the running controller and its API server.
+	stopController func()
+	rctx           context.Context //nolint:containedctx // the platform's lifetime, for a restarted controller
+	once           sync.Once
 }
 
 // Client returns an API client.
@@ -118,7 +121,7 @@ func Start(ctx context.Context, cfg Config) (p *Platform, err error) {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	p = &Platform{cfg: cfg, log: cfg.Logger, cancel: cancel, agents: map[string]*agentNode{}, Simulated: !cfg.Real}
+	p = &Platform{cfg: cfg, log: cfg.Logger, cancel: cancel, rctx: rctx, agents: map[string]*agentNode{}, Simulated: !cfg.Real, stopController: func() {}}
 	defer func() { //nolint:contextcheck // clean-up runs even when ctx has ended
 		if err != nil {
 			p.Close()
@@ -177,17 +180,20 @@ func (p *Platform) startRegistry(ctx context.Context) (string, error) {
 }
 
 func (p *Platform) startController(ctx, rctx context.Context) error {
-	remote := imagefs.DefaultRemoteConfig()
-	remote.Insecure = true
 	addr := p.cfg.API
 	if addr == "" {
 		addr = "127.0.0.1:0"
+	}
+	if p.API != "" {
+		addr = strings.TrimPrefix(p.API, "http://") // a restart keeps the address
 	}
 	var lc net.ListenConfig
 	l, err := lc.Listen(ctx, "tcp", addr)
 	if err != nil {
 		return err
 	}
+	remote := imagefs.DefaultRemoteConfig()
+	remote.Insecure = true
 	c, err := controller.New(controller.Config{
 		Etcd: p.Etcd, Name: "controller", Advertise: l.Addr().String(), NodeGrace: p.cfg.NodeGrace, SessionTTL: 3 * time.Second,
 		MaxTxnOps: embedetcd.DefaultMaxTxnOps, Logger: p.log.With("part", "controller"),
@@ -200,7 +206,6 @@ func (p *Platform) startController(ctx, rctx context.Context) error {
 		_ = l.Close()
 		return err
 	}
-	p.Controller = c
 	if p.Token, err = c.EnsureToken(ctx); err != nil {
 		_ = l.Close()
 		return err
@@ -210,17 +215,43 @@ func (p *Platform) startController(ctx, rctx context.Context) error {
 		_ = l.Close()
 		return err
 	}
+	p.Controller, p.API = c, "http://"+l.Addr().String()
 	srv := &http.Server{Handler: c.Handler(), ReadHeaderTimeout: 10 * time.Second}
-	p.API = "http://" + l.Addr().String()
-	p.wg.Add(2)
-	go func() { defer p.wg.Done(); _ = srv.Serve(l) }()
+	cctx, cancel := context.WithCancel(rctx)
+	done := make(chan struct{}, 2)
+	go func() { _ = srv.Serve(l); done <- struct{}{} }()
 	go func() {
-		defer p.wg.Done()
-		if err := c.Run(rctx); err != nil {
+		if err := c.Run(cctx); err != nil {
 			p.log.Error("controller stopped", "err", err)
 		}
+		done <- struct{}{}
 	}()
-	p.closers = append(p.closers, func() { _ = srv.Close() })
+	p.stopController = func() {
+		cancel()
+		_ = srv.Close()
+		<-done
+		<-done
+	}
+	return nil
+}
+
+// RestartController stops the controller as a restart would and starts a
+// new one on the same address and state; it returns once the new one
+// leads.
+func (p *Platform) RestartController(ctx context.Context) error {
+	p.stopController()
+	if err := p.startController(ctx, p.rctx); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	for !p.Controller.Leading() {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("platform: the restarted controller does not lead: %w", ctx.Err())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
 	return nil
 }
 
@@ -271,11 +302,11 @@ func (p *Platform) Close() {
 		if p.fleet != nil {
 			_ = p.fleet.Close()
 		}
+		p.stopController()
 		p.cancel()
 		for i := len(p.closers) - 1; i >= 0; i-- {
 			p.closers[i]()
 		}
-		p.wg.Wait()
 		if p.Switch != nil {
 			p.Switch.Close()
 		}

@@ -149,6 +149,25 @@ func TestPlatform(t *testing.T) {
 		return ready == 6, fmt.Sprintf("%d ready", ready)
 	})
 
+	// A controller restart loses nothing and duplicates nothing.
+	idsOf := func() []string {
+		var ins []controller.InstanceView
+		do(http.MethodGet, "/v1/instances", "", nil, &ins)
+		var ids []string
+		for _, v := range ins {
+			ids = append(ids, v.Desired.ID)
+		}
+		return ids
+	}
+	before := idsOf()
+	if err := p.RestartController(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(3 * time.Second) // several reconcile passes of the new leader
+	if after := idsOf(); !slices.Equal(before, after) {
+		t.Errorf("a controller restart changed the instances: %v → %v", before, after)
+	}
+
 	var evs []state.Event
 	do(http.MethodGet, "/v1/events?request_id=req-web", "", nil, &evs)
 	var kinds []string
