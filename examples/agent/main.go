@@ -61,6 +61,7 @@ func run(ctx context.Context, args []string, _, stderr io.Writer) error {
 	fs.DurationVar(&cfg.LeaseTTL, "lease-ttl", 10*time.Second, "how long the node stays registered after the agent stops answering")
 	fs.DurationVar(&cfg.Resync, "resync", 10*time.Second, "reconcile at least this often")
 	fs.DurationVar(&cfg.StopGrace, "stop-grace", 10*time.Second, "SIGTERM to SIGKILL")
+	fs.IntVar(&cfg.Parallel, "parallel", 8, "instances created or removed at once")
 	fs.StringVar(&listen, "listen", "127.0.0.1:7070", "address of the agent's API (metrics, blobs, logs)")
 	fs.BoolVar(&verbose, "v", false, "debug logging")
 	if err := daemon.Parse(fs, args); err != nil {
