@@ -76,7 +76,7 @@ func (s *Store) Commit(ctx context.Context, id string, opt CommitOptions) (v1.Im
 	if created.IsZero() {
 		created = time.Now().UTC()
 	}
-	l, lr, err := diffLayer(ctx, filepath.Join(dir, "upper"), opt)
+	l, lr, err := diffLayer(ctx, filepath.Join(dir, "upper"), "", true, opt)
 	if err != nil {
 		return nil, lr, wrapError(kindOf(err), err, "commit %q", id)
 	}
@@ -90,9 +90,25 @@ func (s *Store) Commit(ctx context.Context, id string, opt CommitOptions) (v1.Im
 	return img, lr, nil
 }
 
-// diffLayer writes upper as an OCI layer, overlay's whiteouts turned into
-// OCI's.
-func diffLayer(ctx context.Context, upper string, opt CommitOptions) (_ v1.Layer, lr LayerReport, err error) {
+// DirLayer makes an OCI layer holding the directory dir at target (an
+// absolute path in the image), owners and modes kept: a data volume's
+// content carried beside a committed container. Target's parents are
+// entries of their own (0755, root).
+func DirLayer(ctx context.Context, dir, target string, opt CommitOptions) (v1.Layer, LayerReport, error) {
+	clean := path.Clean("/" + target)
+	if target == "" || clean != target || clean == "/" {
+		return nil, LayerReport{}, newError(ErrInvalid, "layer target %q, want a clean absolute path other than /", target)
+	}
+	fi, err := os.Stat(dir)
+	if err != nil || !fi.IsDir() {
+		return nil, LayerReport{}, newError(ErrInvalid, "layer source %q is not a directory", dir)
+	}
+	return diffLayer(ctx, dir, clean[1:], false, opt)
+}
+
+// diffLayer writes the tree at host as an OCI layer rooted at name; from an
+// overlay upper directory, overlay's whiteouts become OCI's.
+func diffLayer(ctx context.Context, host, name string, overlay bool, opt CommitOptions) (_ v1.Layer, lr LayerReport, err error) {
 	blob, err := newBlobSink(opt.Dir)
 	if err != nil {
 		return nil, lr, err
@@ -108,8 +124,20 @@ func diffLayer(ctx context.Context, upper string, opt CommitOptions) (_ v1.Layer
 	}
 	diff := sha256.New()
 	tw := tar.NewWriter(io.MultiWriter(cw, diff))
-	d := &differ{tw: tw, links: map[inode]string{}, lr: &lr}
-	if err := d.walk(ctx, upper, ""); err != nil {
+	d := &differ{tw: tw, links: map[inode]string{}, lr: &lr, overlay: overlay}
+	if name != "" {
+		// The target's parents, then the directory itself.
+		parts := strings.Split(name, "/")
+		for k := range parts[:len(parts)-1] {
+			if err := d.marker(strings.Join(parts[:k+1], "/")+"/", time.Time{}); err != nil {
+				return nil, lr, err
+			}
+		}
+		err = d.entry(ctx, host, name)
+	} else {
+		err = d.walk(ctx, host, "")
+	}
+	if err != nil {
 		return nil, lr, err
 	}
 	if err := tw.Close(); err != nil {
@@ -135,6 +163,9 @@ type differ struct {
 	tw    *tar.Writer
 	links map[inode]string
 	lr    *LayerReport
+	// overlay reads the tree as an overlay upper directory: whiteouts,
+	// opaque directories, redirects.
+	overlay bool
 }
 
 func (d *differ) walk(ctx context.Context, host, name string) error {
@@ -167,14 +198,16 @@ func (d *differ) entry(ctx context.Context, host, name string) error {
 		return wrapError(kindOf(err), err, "stat %s", host)
 	}
 	st, _ := fi.Sys().(*syscall.Stat_t)
-	for _, x := range []string{redirectXattr, metacopyXattr} {
-		if _, err := unix.Lgetxattr(host, x, nil); err == nil {
-			return newError(ErrInvalid, "%s has %s: the upper directory depends on lower layers (overlay redirect_dir or metacopy)", name, x)
+	if d.overlay {
+		for _, x := range []string{redirectXattr, metacopyXattr} {
+			if _, err := unix.Lgetxattr(host, x, nil); err == nil {
+				return newError(ErrInvalid, "%s has %s: the upper directory depends on lower layers (overlay redirect_dir or metacopy)", name, x)
+			}
 		}
-	}
-	if fi.Mode()&fs.ModeCharDevice != 0 && st != nil && st.Rdev == 0 {
-		// Overlay's whiteout: the name was deleted from a lower layer.
-		return d.marker(path.Join(path.Dir(name), whiteoutPrefix+path.Base(name)), fi.ModTime())
+		if fi.Mode()&fs.ModeCharDevice != 0 && st != nil && st.Rdev == 0 {
+			// Overlay's whiteout: the name was deleted from a lower layer.
+			return d.marker(path.Join(path.Dir(name), whiteoutPrefix+path.Base(name)), fi.ModTime())
+		}
 	}
 	if strings.HasPrefix(path.Base(name), whiteoutPrefix) {
 		return newError(ErrInvalid, "%s: a file named like a whiteout cannot be carried in a layer", name)
@@ -198,7 +231,7 @@ func (d *differ) entry(ctx context.Context, host, name string) error {
 		}
 		d.lr.Bytes += n
 	case fi.IsDir():
-		if v, err := getxattr(host, opaqueXattr); err == nil && v == "y" {
+		if v, err := getxattr(host, opaqueXattr); d.overlay && err == nil && v == "y" {
 			// Opaque: nothing of the lower layers' directory shows.
 			if err := d.marker(path.Join(name, whiteoutOpaque), fi.ModTime()); err != nil {
 				return err
@@ -209,9 +242,13 @@ func (d *differ) entry(ctx context.Context, host, name string) error {
 	return nil
 }
 
-// marker writes an empty whiteout entry.
+// marker writes an empty whiteout entry, or a directory when name ends in
+// "/".
 func (d *differ) marker(name string, mtime time.Time) error {
 	hdr := &tar.Header{Name: name, Typeflag: tar.TypeReg, Mode: 0o600, ModTime: mtime, Format: tar.FormatPAX}
+	if strings.HasSuffix(name, "/") {
+		hdr.Typeflag, hdr.Mode = tar.TypeDir, 0o755
+	}
 	if err := d.tw.WriteHeader(hdr); err != nil {
 		return wrapError(kindOf(err), err, "tar %s", name)
 	}

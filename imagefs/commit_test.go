@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -150,5 +151,45 @@ func TestCommitOwners(t *testing.T) {
 	}
 	if _, _, err := s.Commit(ctx, "../x", imagefs.CommitOptions{}); !errors.Is(err, imagefs.ErrInvalid) {
 		t.Errorf("Commit of a bad id: %v, want ErrInvalid", err)
+	}
+}
+
+// TestDirLayer puts a directory at a path in an image, owners kept.
+func TestDirLayer(t *testing.T) {
+	requireRoot(t)
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "data"), []byte("kept"))
+	if err := os.Chown(filepath.Join(dir, "data"), 1000, 1000); err != nil {
+		t.Fatal(err)
+	}
+	l, lr, err := imagefs.DirLayer(context.Background(), dir, "/srv/export", imagefs.CommitOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc, err := l.Uncompressed()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	var got []string
+	tr := tar.NewReader(rc)
+	for {
+		h, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, fmt.Sprintf("%s %d", h.Name, h.Uid))
+	}
+	want := []string{"srv/ 0", "srv/export/ 0", "srv/export/data 1000"}
+	if !slices.Equal(got, want) || lr.Files != 3 {
+		t.Errorf("layer %v (%d files), want %v", got, lr.Files, want)
+	}
+	for _, bad := range []string{"", "/", "rel", "/a/../b"} {
+		if _, _, err := imagefs.DirLayer(context.Background(), dir, bad, imagefs.CommitOptions{}); !errors.Is(err, imagefs.ErrInvalid) {
+			t.Errorf("DirLayer target %q: %v, want ErrInvalid", bad, err)
+		}
 	}
 }

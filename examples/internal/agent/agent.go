@@ -49,6 +49,7 @@ type Agent struct {
 	waiters sync.WaitGroup
 	events  eventWriter
 	tokens  tokenCache
+	snaps   snapshotter
 }
 
 // New checks cfg and returns an agent; Run starts it.

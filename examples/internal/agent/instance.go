@@ -217,7 +217,7 @@ func (a *Agent) start(ctx context.Context, inst *instance, img *imageConfig) err
 	}
 	spec.Mounts = append(spec.Mounts, files...)
 	if inst.spec.Volume != nil {
-		m, err := a.volume(ctx, inst.spec)
+		m, err := a.volume(ctx, inst.spec, inst.rootfs)
 		if err != nil {
 			return err
 		}

@@ -28,6 +28,7 @@ const maxTailLines = 10000
 //	GET /metrics                    the node and its containers (cAdvisor's names)
 //	GET /blobs/sha256/HEX           image blobs for peers (pre-distribution)
 //	GET /v1/logs/ID?tail=N&follow=1 a container's output (bearer token)
+//	POST /v1/instances/ID/snapshot  commit and push an instance (bearer token; see SnapshotRequest)
 //
 // Anything that reveals a container's data or acts needs the cluster's
 // token (TokenKey in etcd), as "Authorization: Bearer TOKEN".
@@ -45,6 +46,7 @@ func (a *Agent) Handler() (http.Handler, error) {
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	mux.Handle("/blobs/", a.cfg.Store.Handler())
 	mux.Handle("GET /v1/logs/{id}", a.tokens.require(http.HandlerFunc(a.serveLogs)))
+	mux.Handle("POST /v1/instances/{id}/snapshot", a.tokens.require(http.HandlerFunc(a.serveSnapshot)))
 	return mux, nil
 }
 

@@ -30,8 +30,10 @@ func volumePaths(dir, id string) (image, mnt string) {
 }
 
 // volume makes (first time) and mounts the instance's data volume and
-// returns its bind mount.
-func (a *Agent) volume(ctx context.Context, want state.Instance) (container.Mount, error) {
+// returns its bind mount. A new volume is filled with what the image holds
+// at the mount path (Docker's rule for a new volume), which is how a
+// snapshot taken with its volume brings the data to another node.
+func (a *Agent) volume(ctx context.Context, want state.Instance, rootfs string) (container.Mount, error) {
 	img, mnt := volumePaths(a.cfg.VolumeDir, want.ID)
 	if err := os.MkdirAll(mnt, 0o700); err != nil {
 		return container.Mount{}, fail("VolumeFailed", "volume", err)
@@ -39,17 +41,47 @@ func (a *Agent) volume(ctx context.Context, want state.Instance) (container.Moun
 	if mounted(mnt) {
 		return container.Mount{Source: mnt, Destination: want.Volume.Mount}, nil
 	}
+	fresh := false
 	if _, err := os.Stat(img); errors.Is(err, os.ErrNotExist) {
 		if err := makeVolume(ctx, img, want.Volume.SizeBytes); err != nil {
 			return container.Mount{}, fail("VolumeFailed", "volume.size_bytes", err)
 		}
+		fresh = true
 	} else if err != nil {
 		return container.Mount{}, fail("VolumeFailed", "volume", err)
 	}
 	if err := run(ctx, "mount", "-o", "loop,nosuid,nodev", img, mnt); err != nil {
 		return container.Mount{}, fail("VolumeFailed", "volume", err)
 	}
+	if fresh {
+		if err := seedVolume(ctx, rootfs, want.Volume.Mount, mnt); err != nil {
+			_ = unix.Unmount(mnt, 0)
+			_ = os.Remove(img) // made just now: nothing of the instance's in it
+			return container.Mount{}, fail("VolumeFailed", "volume.mount", err)
+		}
+	}
 	return container.Mount{Source: mnt, Destination: want.Volume.Mount}, nil
+}
+
+// seedVolume copies what the image holds at mount into a new volume. A
+// path through a symbolic link is not followed: in a hostile image it
+// would lead the copy to the host's files.
+func seedVolume(ctx context.Context, rootfs, mount, mnt string) error {
+	src := rootfs
+	for _, part := range strings.Split(strings.TrimPrefix(mount, "/"), "/") {
+		src = filepath.Join(src, part)
+		fi, err := os.Lstat(src)
+		if errors.Is(err, os.ErrNotExist) {
+			return nil // nothing to seed
+		}
+		if err != nil {
+			return err
+		}
+		if !fi.IsDir() {
+			return nil // a file or link where the volume goes: the mount hides it
+		}
+	}
+	return run(ctx, "cp", "-a", "--no-dereference", src+"/.", mnt+"/")
 }
 
 // makeVolume writes a sparse file of size bytes holding an empty ext4; a
