@@ -50,6 +50,9 @@ type Agent struct {
 	events  eventWriter
 	tokens  tokenCache
 	snaps   snapshotter
+	// volLocks keeps a volume's making and its removal through the API
+	// apart.
+	volLocks idLocks
 }
 
 // New checks cfg and returns an agent; Run starts it.

@@ -43,6 +43,10 @@ type Config struct {
 	// VolumeDir holds instances' data volumes, one directory each, kept
 	// after the instance is deleted; required.
 	VolumeDir string
+	// VolumeGroup is the LVM volume group data volumes are made in, one
+	// logical volume each (lvm2's commands, device-mapper in the kernel);
+	// empty makes each a file in VolumeDir mounted through a loop device.
+	VolumeGroup string
 	// LeaseTTL is how long the node's registration outlives a silent
 	// agent; zero means 10 s.
 	LeaseTTL time.Duration
