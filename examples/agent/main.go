@@ -57,6 +57,10 @@ func run(ctx context.Context, args []string, _, stderr io.Writer) error {
 	fs.StringVar(&runDir, "run", "/run/shoal/containers", "container state (on a tmpfs)")
 	fs.StringVar(&logDir, "logs", "/var/log/shoal", "container logs")
 	fs.StringVar(&cgroupParent, "cgroup-parent", "shoal", "cgroup under which containers are made")
+	fs.Func("volume-root", "a node directory instances may bind host paths from (repeatable; none by default)", func(v string) error {
+		cfg.VolumeRoots = append(cfg.VolumeRoots, v)
+		return nil
+	})
 	fs.StringVar(&cfg.VolumeGroup, "volume-group", "", "LVM volume group for data volumes (empty: loop-mounted files under -state)")
 	fs.BoolVar(&insecure, "insecure-registry", false, "plain HTTP to registries (loopback pilots)")
 	fs.DurationVar(&cfg.LeaseTTL, "lease-ttl", 10*time.Second, "how long the node stays registered after the agent stops answering")

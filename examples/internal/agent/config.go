@@ -43,6 +43,11 @@ type Config struct {
 	// VolumeDir holds instances' data volumes, one directory each, kept
 	// after the instance is deleted; required.
 	VolumeDir string
+	// VolumeRoots are the node directories under which instances may
+	// bind host paths (Instance.Binds); a path elsewhere, or leading
+	// elsewhere through a symbolic link, fails the instance naming the
+	// field. Empty allows no host path.
+	VolumeRoots []string
 	// VolumeGroup is the LVM volume group data volumes are made in, one
 	// logical volume each (lvm2's commands, device-mapper in the kernel);
 	// empty makes each a file in VolumeDir mounted through a loop device.
@@ -88,6 +93,8 @@ func (c *Config) withDefaults() (Config, error) {
 		return out, errs.New("agent", ErrInvalid, "Config.StateDir is empty")
 	case c.VolumeDir == "":
 		return out, errs.New("agent", ErrInvalid, "Config.VolumeDir is empty")
+	case !cleanRoots(c.VolumeRoots):
+		return out, errs.New("agent", ErrInvalid, "Config.VolumeRoots %q: each must be a clean absolute path other than /", c.VolumeRoots)
 	case c.Parallel < 0:
 		return out, errs.New("agent", ErrInvalid, "Config.Parallel %d is negative", c.Parallel)
 	case c.LeaseTTL < 0 || c.Resync < 0 || c.StopGrace < 0 || c.BackoffMax < 0 || c.EventRetention < 0:
