@@ -90,7 +90,7 @@ func (c *containerd) ctrFleet(ref string) {
 	g.SetLimit(ctrParallel)
 	for _, id := range fleetIDs() {
 		g.Go(func() error {
-			out, err := c.ctr("run", "-d", "--memory-limit", strconv.Itoa(32<<20), ref, id, "/bin/sleep", "100000").CombinedOutput()
+			out, err := c.ctr("run", "-d", "--runc-root", c.runcRoot(), "--memory-limit", strconv.Itoa(32<<20), ref, id, "/bin/sleep", "100000").CombinedOutput()
 			if err != nil {
 				return fmt.Errorf("ctr run %s: %w\n%s", id, err, out)
 			}
@@ -105,7 +105,6 @@ func (c *containerd) ctrFleet(ref string) {
 func newPeer(b *testing.B, w *world) *containerd {
 	c := startContainerd(b)
 	c.run("images", "pull", "--plain-http", w.ref)
-	b.Cleanup(func() { c.remove(fleetIDs()) }) // before containerd stops
 	return c
 }
 
@@ -193,7 +192,11 @@ func BenchmarkAdopt(b *testing.B) {
 			<-c.proc.Done()
 			b.StartTimer()
 			c.start()
-			for c.running() != fleet {
+			deadline := time.Now().Add(time.Minute)
+			for n := c.running(); n != fleet; n = c.running() {
+				if time.Now().After(deadline) {
+					b.Fatalf("containerd holds %d of %d tasks a minute after its restart\n%s", n, fleet, c.proc.Output())
+				}
 				time.Sleep(time.Millisecond)
 			}
 		}

@@ -1,12 +1,14 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -18,12 +20,14 @@ import (
 // containerd is a private containerd 1.6 started by a benchmark as the peer
 // the agent is measured against: its own config, root and state in a temp
 // dir, its socket in a short temp dir (a unix socket path holds at most 107
-// bytes), no CRI. Benchmarks drive it with ctr in the namespace "shoal".
+// bytes), no CRI. Benchmarks drive it with ctr in the namespace "shoalbench" (also the
+// parent cgroup of its containers).
 type containerd struct {
 	tb     testing.TB
 	proc   *testenv.Process
 	addr   string // the gRPC socket
 	config string // the config file, to start it again
+	dir    string // root, state and config
 }
 
 // containerdDisabledPlugins are what a private daemon does without: CRI,
@@ -51,12 +55,13 @@ func startContainerd(tb testing.TB) *containerd {
 	for k, p := range containerdDisabledPlugins {
 		quoted[k] = strconv.Quote(p)
 	}
-	c := &containerd{tb: tb, addr: filepath.Join(sock, "c.sock"), config: filepath.Join(dir, "config.toml")}
+	c := &containerd{tb: tb, addr: filepath.Join(sock, "c.sock"), config: filepath.Join(dir, "config.toml"), dir: dir}
 	cfg := fmt.Sprintf("version = 2\nroot = %q\nstate = %q\ndisabled_plugins = [%s]\n\n[grpc]\n  address = %q\n",
 		filepath.Join(dir, "root"), filepath.Join(dir, "state"), strings.Join(quoted, ", "), c.addr)
 	if err := os.WriteFile(c.config, []byte(cfg), 0o600); err != nil {
 		tb.Fatal(err)
 	}
+	tb.Cleanup(c.teardown) // after the daemon stops (clean-ups run last first)
 	c.start()
 	return c
 }
@@ -83,8 +88,19 @@ func (c *containerd) start() {
 	}
 }
 
+// runcRoot is runc's state for this daemon's containers, inside its
+// directory (runc's default, /run/containerd/runc/NAMESPACE, would outlive
+// the benchmark).
+func (c *containerd) runcRoot() string { return filepath.Join(c.dir, "runc") }
+
+// ctrTimeout bounds one ctr call: a containerd restarted under 50 running
+// containers answers some calls only after seconds.
+const ctrTimeout = 20 * time.Second
+
 func (c *containerd) ctr(args ...string) *exec.Cmd {
-	return exec.Command("ctr", append([]string{"-a", c.addr, "-n", "shoal"}, args...)...)
+	ctx, cancel := context.WithTimeout(context.Background(), ctrTimeout)
+	c.tb.Cleanup(cancel)
+	return exec.CommandContext(ctx, "ctr", append([]string{"-a", c.addr, "-n", "shoalbench"}, args...)...)
 }
 
 func (c *containerd) run(args ...string) string {
@@ -133,6 +149,49 @@ func (c *containerd) remove(ids []string) {
 		})
 	}
 	_ = g.Wait()
+}
+
+// teardown ends whatever the daemon still runs, whether or not it answers:
+// the shims' containers and the shims by pid, then the daemon, then the
+// containers' rootfs mounts under its state directory. Registered before
+// the daemon's own stop, it runs after it.
+func (c *containerd) teardown() {
+	for _, shim := range c.shimPIDs() {
+		for _, child := range children(shim) {
+			_ = syscall.Kill(child, syscall.SIGKILL)
+		}
+		_ = syscall.Kill(shim, syscall.SIGKILL)
+	}
+	// The containers' cgroups, under the namespace's name, once empty.
+	groups, _ := filepath.Glob("/sys/fs/cgroup/*/shoalbench/*")
+	for _, g := range groups {
+		_ = os.Remove(g)
+	}
+	parents, _ := filepath.Glob("/sys/fs/cgroup/*/shoalbench")
+	for _, p := range parents {
+		_ = os.Remove(p)
+	}
+	raw, _ := os.ReadFile("/proc/self/mountinfo")
+	for _, l := range strings.Split(string(raw), "\n") {
+		if f := strings.Fields(l); len(f) > 4 && strings.HasPrefix(f[4], c.dir+"/") {
+			_ = syscall.Unmount(f[4], syscall.MNT_DETACH)
+		}
+	}
+}
+
+// children are pid's child processes.
+func children(pid int) []int {
+	var out []int
+	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", pid))
+	for _, t := range tasks {
+		b, _ := os.ReadFile(t)
+		for _, f := range strings.Fields(string(b)) {
+			if n, err := strconv.Atoi(f); err == nil {
+				out = append(out, n)
+			}
+		}
+	}
+	return out
 }
 
 // shimPIDs are the runc v2 shims serving this daemon's containers.
