@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -309,4 +310,68 @@ func rssBytes(b *testing.B, pids []int) int64 {
 		}
 	}
 	return sum
+}
+
+// BenchmarkOne: one desired instance written → its Running status seen
+// through a watch (the agent daemon, image in its store, -resync 10s),
+// against one ctr run -d of the same image returning; p50 and p99 beside
+// the mean. Removal is not timed.
+func BenchmarkOne(b *testing.B) {
+	w := newWorld(b)
+	b.Run("agent", func(b *testing.B) {
+		w.tb = b
+		agent := w.start("-resync", "10s")
+		w.put(w.sleeper("warm", "req-warm")) // the first instance pulls the image
+		w.runningPIDs(1, agent)
+		var lat []time.Duration
+		i := 0
+		for b.Loop() {
+			id := fmt.Sprintf("one-%d", i)
+			i++
+			wch := w.cli.Watch(b.Context(), state.StatusKey("n1", id))
+			start := time.Now()
+			w.put(w.sleeper(id, id))
+		wait:
+			for wr := range wch {
+				for _, ev := range wr.Events {
+					var st state.Status
+					if json.Unmarshal(ev.Kv.Value, &st) == nil && st.Phase == state.Running && st.PID > 0 {
+						break wait
+					}
+				}
+			}
+			lat = append(lat, time.Since(start))
+			b.StopTimer()
+			if _, err := w.cli.Delete(b.Context(), state.DesiredKey("n1", id)); err != nil {
+				b.Fatal(err)
+			}
+			w.runningPIDs(1, agent) // only warm is left
+			b.StartTimer()
+		}
+		reportPercentiles(b, lat)
+		w.deleteAll(agent)
+		agent.Stop(b)
+	})
+	b.Run("ctr", func(b *testing.B) {
+		c := newPeer(b, w)
+		var lat []time.Duration
+		i := 0
+		for b.Loop() {
+			id := fmt.Sprintf("one-%d", i)
+			i++
+			start := time.Now()
+			c.run("run", "-d", "--runc-root", c.runcRoot(), "--memory-limit", strconv.Itoa(32<<20), w.ref, id, "/bin/sleep", "100000")
+			lat = append(lat, time.Since(start))
+			b.StopTimer()
+			c.remove([]string{id})
+			b.StartTimer()
+		}
+		reportPercentiles(b, lat)
+	})
+}
+
+func reportPercentiles(b *testing.B, lat []time.Duration) {
+	slices.Sort(lat)
+	b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
+	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
 }

@@ -156,11 +156,24 @@ func (c *containerd) remove(ids []string) {
 // containers' rootfs mounts under its state directory. Registered before
 // the daemon's own stop, it runs after it.
 func (c *containerd) teardown() {
+	var killed []int
 	for _, shim := range c.shimPIDs() {
 		for _, child := range children(shim) {
 			_ = syscall.Kill(child, syscall.SIGKILL)
+			killed = append(killed, child)
 		}
 		_ = syscall.Kill(shim, syscall.SIGKILL)
+	}
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		alive := 0
+		for _, pid := range killed {
+			if syscall.Kill(pid, 0) == nil {
+				alive++
+			}
+		}
+		if alive == 0 {
+			break
+		}
 	}
 	// The containers' cgroups, under the namespace's name, once empty.
 	groups, _ := filepath.Glob("/sys/fs/cgroup/*/shoalbench/*")
