@@ -10,7 +10,12 @@
 // volumes, kept after an instance is deleted), STATE/instances (each
 // instance's /etc/hosts and resolv.conf), /run/shoal/containers
 // (libcontainer's state: gone after a reboot, like the containers), and
-// /var/log/shoal (container logs).
+// /var/log/shoal (container logs). With -volume-group VG, data volumes are
+// logical volumes of VG instead of files; -volume-root DIR (repeatable)
+// allows instances to bind host directories under DIR. Build with
+// -tags seccomp (cgo, libseccomp-dev) for the containers' default seccomp
+// profile; without it they run unfiltered and the node's label
+// shoal.seccomp says "unavailable".
 package main
 
 import (
