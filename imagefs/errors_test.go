@@ -87,6 +87,8 @@ func TestErrorShape(t *testing.T) {
 		{"GC cancelled", imagefs.ErrUnavailable, func() error { _, err := s.GC(cancelled); return err }},
 		{"Prepare missing", imagefs.ErrNotFound, func() error { _, err := s.Prepare(ctx, "nope", "c1"); return err }},
 		{"Prepare bad id", imagefs.ErrInvalid, func() error { _, err := s.Prepare(ctx, "x:1", "../c"); return err }},
+		{"Commit not prepared", imagefs.ErrNotFound, func() error { _, _, err := s.Commit(ctx, "c9", imagefs.CommitOptions{}); return err }},
+		{"Commit bad id", imagefs.ErrInvalid, func() error { _, _, err := s.Commit(ctx, "../c", imagefs.CommitOptions{}); return err }},
 		{"Release bad id", imagefs.ErrInvalid, func() error { return s.Release(ctx, "") }},
 		{"OpenBlob missing", imagefs.ErrNotFound, func() error { _, err := s.OpenBlob(ctx, missing); return err }},
 		{"OpenBlob malformed", imagefs.ErrInvalid, func() error { _, err := s.OpenBlob(ctx, v1.Hash{Algorithm: "md5"}); return err }},

@@ -10,7 +10,12 @@
 // volumes, kept after an instance is deleted), STATE/instances (each
 // instance's /etc/hosts and resolv.conf), /run/shoal/containers
 // (libcontainer's state: gone after a reboot, like the containers), and
-// /var/log/shoal (container logs).
+// /var/log/shoal (container logs). With -volume-group VG, data volumes are
+// logical volumes of VG instead of files; -volume-root DIR (repeatable)
+// allows instances to bind host directories under DIR. Build with
+// -tags seccomp (cgo, libseccomp-dev) for the containers' default seccomp
+// profile; without it they run unfiltered and the node's label
+// shoal.seccomp says "unavailable".
 package main
 
 import (
@@ -57,10 +62,16 @@ func run(ctx context.Context, args []string, _, stderr io.Writer) error {
 	fs.StringVar(&runDir, "run", "/run/shoal/containers", "container state (on a tmpfs)")
 	fs.StringVar(&logDir, "logs", "/var/log/shoal", "container logs")
 	fs.StringVar(&cgroupParent, "cgroup-parent", "shoal", "cgroup under which containers are made")
+	fs.Func("volume-root", "a node directory instances may bind host paths from (repeatable; none by default)", func(v string) error {
+		cfg.VolumeRoots = append(cfg.VolumeRoots, v)
+		return nil
+	})
+	fs.StringVar(&cfg.VolumeGroup, "volume-group", "", "LVM volume group for data volumes (empty: loop-mounted files under -state)")
 	fs.BoolVar(&insecure, "insecure-registry", false, "plain HTTP to registries (loopback pilots)")
 	fs.DurationVar(&cfg.LeaseTTL, "lease-ttl", 10*time.Second, "how long the node stays registered after the agent stops answering")
 	fs.DurationVar(&cfg.Resync, "resync", 10*time.Second, "reconcile at least this often")
 	fs.DurationVar(&cfg.StopGrace, "stop-grace", 10*time.Second, "SIGTERM to SIGKILL")
+	fs.IntVar(&cfg.Parallel, "parallel", 8, "instances created or removed at once")
 	fs.StringVar(&listen, "listen", "127.0.0.1:7070", "address of the agent's API (metrics, blobs, logs)")
 	fs.BoolVar(&verbose, "v", false, "debug logging")
 	if err := daemon.Parse(fs, args); err != nil {

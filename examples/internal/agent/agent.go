@@ -5,14 +5,28 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"maps"
 	"sync"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/shoalkit/shoal/examples/internal/container"
 	"github.com/shoalkit/shoal/examples/internal/state"
 )
+
+// SeccompLabel is the node label saying whether the node's containers run
+// under the default seccomp profile: "default", or "unavailable" when the
+// agent was built without the seccomp tag (they run without a filter).
+const SeccompLabel = "shoal.seccomp"
+
+func seccompState() string {
+	if container.SeccompAvailable() {
+		return "default"
+	}
+	return "unavailable"
+}
 
 // Agent follows one node's desired instances.
 type Agent struct {
@@ -35,6 +49,10 @@ type Agent struct {
 	waiters sync.WaitGroup
 	events  eventWriter
 	tokens  tokenCache
+	snaps   snapshotter
+	// volLocks keeps a volume's making and its removal through the API
+	// apart.
+	volLocks idLocks
 }
 
 // New checks cfg and returns an agent; Run starts it.
@@ -56,6 +74,9 @@ func New(cfg Config) (*Agent, error) {
 // Run adopts the containers that run, registers the node, and follows its
 // desired state until ctx is done. Containers keep running when it returns.
 func (a *Agent) Run(ctx context.Context) error {
+	if !container.SeccompAvailable() {
+		a.log.Warn("containers run without a seccomp filter: this agent was built without the seccomp tag")
+	}
 	if err := a.adopt(ctx); err != nil {
 		return err
 	}
@@ -100,6 +121,11 @@ func (a *Agent) registerOnce(ctx context.Context, ttl int64) error {
 	}
 	node := a.cfg.Node
 	node.StartedAt = a.cfg.Now()
+	node.Labels = maps.Clone(node.Labels)
+	if node.Labels == nil {
+		node.Labels = map[string]string{}
+	}
+	node.Labels[SeccompLabel] = seccompState()
 	if imgs, err := a.cfg.Store.Images(ctx); err == nil {
 		for _, im := range imgs {
 			if im.Name != "" {

@@ -256,6 +256,12 @@ func TestAgent(t *testing.T) {
 		if err := json.Unmarshal(resp.Kvs[0].Value, &node); err != nil || node.Name != "n1" || node.Rack != "r1" {
 			t.Fatalf("node %+v, %v", node, err)
 		}
+		// Whether the containers run under the seccomp profile is said,
+		// also when they do not (built without the tag).
+		want := map[bool]string{true: "default", false: "unavailable"}[container.SeccompAvailable()]
+		if got := node.Labels[agent.SeccompLabel]; got != want {
+			t.Errorf("node label %s = %q, want %q", agent.SeccompLabel, got, want)
+		}
 	})
 
 	var pid int

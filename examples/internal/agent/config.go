@@ -43,6 +43,15 @@ type Config struct {
 	// VolumeDir holds instances' data volumes, one directory each, kept
 	// after the instance is deleted; required.
 	VolumeDir string
+	// VolumeRoots are the node directories under which instances may
+	// bind host paths (Instance.Binds); a path elsewhere, or leading
+	// elsewhere through a symbolic link, fails the instance naming the
+	// field. Empty allows no host path.
+	VolumeRoots []string
+	// VolumeGroup is the LVM volume group data volumes are made in, one
+	// logical volume each (lvm2's commands, device-mapper in the kernel);
+	// empty makes each a file in VolumeDir mounted through a loop device.
+	VolumeGroup string
 	// LeaseTTL is how long the node's registration outlives a silent
 	// agent; zero means 10 s.
 	LeaseTTL time.Duration
@@ -57,6 +66,12 @@ type Config struct {
 	BackoffMax time.Duration
 	// EventRetention is how long events live in etcd; zero means 24 h.
 	EventRetention time.Duration
+	// Parallel is how many instances a reconcile pass creates, restarts
+	// or removes at once; zero means 8. Each instance is still acted on by
+	// one goroutine at a time, and the pass ends when all are done. The
+	// bound keeps a burst of 50 new instances from forking 50 container
+	// inits and mounting 50 overlays at the same moment on a small node.
+	Parallel int
 	// Logger receives what the agent does; nil discards it.
 	Logger *slog.Logger
 	// Now is the clock; nil means time.Now.
@@ -78,6 +93,10 @@ func (c *Config) withDefaults() (Config, error) {
 		return out, errs.New("agent", ErrInvalid, "Config.StateDir is empty")
 	case c.VolumeDir == "":
 		return out, errs.New("agent", ErrInvalid, "Config.VolumeDir is empty")
+	case !cleanRoots(c.VolumeRoots):
+		return out, errs.New("agent", ErrInvalid, "Config.VolumeRoots %q: each must be a clean absolute path other than /", c.VolumeRoots)
+	case c.Parallel < 0:
+		return out, errs.New("agent", ErrInvalid, "Config.Parallel %d is negative", c.Parallel)
 	case c.LeaseTTL < 0 || c.Resync < 0 || c.StopGrace < 0 || c.BackoffMax < 0 || c.EventRetention < 0:
 		return out, errs.New("agent", ErrInvalid, "a negative duration in Config")
 	case c.LeaseTTL > 0 && c.LeaseTTL < 2*time.Second:
@@ -93,6 +112,9 @@ func (c *Config) withDefaults() (Config, error) {
 	def(&out.StopGrace, 10*time.Second)
 	def(&out.BackoffMax, 5*time.Minute)
 	def(&out.EventRetention, 24*time.Hour)
+	if out.Parallel == 0 {
+		out.Parallel = 8
+	}
 	if out.Logger == nil {
 		out.Logger = slog.New(slog.DiscardHandler)
 	}

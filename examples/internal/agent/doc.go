@@ -17,7 +17,34 @@
 // fresh view of etcd: while etcd is unreachable running containers are left
 // alone.
 //
+// One goroutine, the reconcile loop, owns the instances. A pass acts on up
+// to Config.Parallel instances at once (errgroup.SetLimit; 8 by default),
+// each instance by one goroutine, and ends when all are done; exits,
+// status writes and the switch's reconcile happen between passes. The HTTP
+// handlers read only the desired map and the instance map under the lock,
+// and the runtime's and store's own state.
+//
 // A desired value that is malformed or cannot be met (an unknown image, a
-// VLAN out of range, memory below the runtime's floor) gets a Failed status
+// VLAN out of range, memory below the runtime's floor, a host path outside
+// Config.VolumeRoots, a full disk while fetching) gets a Failed status
 // naming the field and leaves nothing behind; the agent goes on.
+//
+// Data volumes are an LVM logical volume per instance where the node has a
+// volume group (Config.VolumeGroup), else a loop-mounted file; either
+// outlives its instance until DELETE /v1/volumes/ID. A new volume is filled
+// from the image's files at its mount path.
+//
+// Cold migration is snapshot, push, place elsewhere: POST
+// /v1/instances/ID/snapshot freezes the container, turns its overlay upper
+// directory into an OCI layer on top of its image (imagefs.Store.Commit:
+// deleted files and opaque directories become .wh. entries), adds the data
+// volume as one more layer when asked ({"volume": true}), pushes the image
+// and answers its digest. The controller then places an instance of
+// IMAGE@DIGEST on another node, whose new volume is filled from that layer,
+// and deletes the old instance; the old volume stays on the old node until
+// removed through the API. Without "volume" the data stays behind: JD's
+// cold migration copied /export, which is what "volume": true does.
+//
+// The HTTP API (Handler) is listed on Handler; all but /healthz, /metrics
+// and /blobs need the cluster token.
 package agent

@@ -170,6 +170,9 @@ func (a *Agent) create(ctx context.Context, want state.Instance) (*instance, err
 	if want.Kind == state.Fat && a.cfg.Network == nil {
 		return inst, fail("NetworkUnavailable", "network", errors.New("agent: this node runs thin instances only (no switch configured)"))
 	}
+	if _, err := a.binds(want); err != nil {
+		return inst, err // before anything is made
+	}
 	cfgFile, err := a.ensureImage(ctx, want.Image)
 	if err != nil {
 		return inst, err
@@ -216,8 +219,13 @@ func (a *Agent) start(ctx context.Context, inst *instance, img *imageConfig) err
 		return err
 	}
 	spec.Mounts = append(spec.Mounts, files...)
+	binds, err := a.binds(inst.spec)
+	if err != nil {
+		return err
+	}
+	spec.Mounts = append(spec.Mounts, binds...)
 	if inst.spec.Volume != nil {
-		m, err := a.volume(ctx, inst.spec)
+		m, err := a.volume(ctx, inst.spec, inst.rootfs)
 		if err != nil {
 			return err
 		}

@@ -7,6 +7,8 @@ import (
 	"reflect"
 	"time"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/shoalkit/shoal/examples/internal/state"
 )
 
@@ -20,11 +22,24 @@ func (a *Agent) reconcile(ctx context.Context) {
 		// A malformed value never removes what runs: it is reported.
 		a.report(ctx, id, func(st *state.Status) { failStatus(st, err) })
 	}
+	// Instances are independent: each goroutine of the group acts on one
+	// id, and nothing else touches an instance until the group is done
+	// (applyExit, writeStatuses and the switch reconcile run on the loop's
+	// goroutine between passes), so the loop stays the one owner of
+	// instance state while creations overlap.
+	var g errgroup.Group
+	g.SetLimit(a.cfg.Parallel)
 	for id, want := range desired {
-		if ctx.Err() != nil {
-			return
-		}
-		a.converge(ctx, id, want)
+		g.Go(func() error {
+			if ctx.Err() == nil {
+				a.converge(ctx, id, want)
+			}
+			return nil
+		})
+	}
+	_ = g.Wait()
+	if ctx.Err() != nil {
+		return
 	}
 	if loaded {
 		a.releaseOrphans(ctx, desired, bad)
@@ -33,9 +48,10 @@ func (a *Agent) reconcile(ctx context.Context) {
 			_, isDesired := desired[id]
 			_, isBad := bad[id]
 			if !isDesired && !isBad {
-				a.delete(ctx, id)
+				g.Go(func() error { a.delete(ctx, id); return nil })
 			}
 		}
+		_ = g.Wait()
 	}
 	a.rotateLogs()
 	a.writeStatuses(ctx)

@@ -28,8 +28,11 @@ const maxTailLines = 10000
 //	GET /metrics                    the node and its containers (cAdvisor's names)
 //	GET /blobs/sha256/HEX           image blobs for peers (pre-distribution)
 //	GET /v1/logs/ID?tail=N&follow=1 a container's output (bearer token)
-//	POST /v1/images/pull          an image into the store ahead of need,
-//	                              from a peer agent first (bearer token)
+//	POST /v1/images/pull            an image into the store ahead of need,
+//	                                from a peer agent first (bearer token)
+//	POST /v1/instances/ID/snapshot  commit and push an instance (bearer token; see SnapshotRequest)
+//	GET /v1/volumes                 the node's data volumes (bearer token; see VolumeInfo)
+//	DELETE /v1/volumes/ID           remove a volume for good (bearer token; 409 while its instance is desired or runs)
 //
 // Anything that reveals a container's data or acts needs the cluster's
 // token (TokenKey in etcd), as "Authorization: Bearer TOKEN".
@@ -48,6 +51,9 @@ func (a *Agent) Handler() (http.Handler, error) {
 	mux.Handle("/blobs/", a.cfg.Store.Handler())
 	mux.Handle("GET /v1/logs/{id}", a.tokens.require(http.HandlerFunc(a.serveLogs)))
 	mux.Handle("POST /v1/images/pull", a.tokens.require(http.HandlerFunc(a.servePull)))
+	mux.Handle("POST /v1/instances/{id}/snapshot", a.tokens.require(http.HandlerFunc(a.serveSnapshot)))
+	mux.Handle("GET /v1/volumes", a.tokens.require(http.HandlerFunc(a.serveVolumes)))
+	mux.Handle("DELETE /v1/volumes/{id}", a.tokens.require(http.HandlerFunc(a.serveDeleteVolume)))
 	return mux, nil
 }
 

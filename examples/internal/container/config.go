@@ -75,6 +75,7 @@ func (r *Runtime) libcontainerConfig(s *Spec) *configs.Config {
 		Capabilities:    caps,
 		Namespaces:      ns,
 		NoNewPrivileges: true,
+		Seccomp:         seccompProfile(),
 		Hostname:        s.Hostname,
 		Mounts:          mounts,
 		Devices:         specconv.AllowedDevices,

@@ -20,6 +20,14 @@
 // writes the limits at start and on Resize; cgroupx only reads them. Two
 // writers for one cgroup would fight over knobs and write order.
 //
+// Every container gets no new privileges, Docker's default capabilities
+// (none for a non-root user) and, when the binary is built with the seccomp
+// build tag (cgo and libseccomp-dev; the Makefile's GOTAGS), a default
+// seccomp profile refusing with EPERM the syscalls that reach past the
+// container (seccomp.go lists them and why). Built without the tag,
+// containers run without a filter; SeccompAvailable tells which, and the
+// agent reports it in its node's labels.
+//
 // Logs are bounded the way logrotate's copytruncate is: when a log passes
 // its size, it is copied to NAME.1 and truncated; the container keeps
 // writing through its O_APPEND descriptor. Lines written between the copy

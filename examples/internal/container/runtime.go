@@ -241,7 +241,7 @@ func info(c *libcontainer.Container) (Info, error) {
 		return Info{}, wrapError(ErrRuntime, err, "status of %s", c.ID())
 	}
 	cfg := c.Config()
-	in := Info{ID: c.ID(), Created: st.Created, Running: status == libcontainer.Running, Rootfs: cfg.Rootfs, Labels: map[string]string{}}
+	in := Info{ID: c.ID(), Created: st.Created, Running: status == libcontainer.Running || status == libcontainer.Paused, Rootfs: cfg.Rootfs, Labels: map[string]string{}}
 	for _, l := range cfg.Labels {
 		if k, v, ok := strings.Cut(l, "="); ok {
 			in.Labels[k] = v
@@ -411,6 +411,31 @@ func (r *Runtime) Resize(id string, res state.Resources) error {
 	cfg.Cgroups.Resources = resources(res, cfg.Cgroups.Devices)
 	if err := c.Set(cfg); err != nil {
 		return wrapError(ErrRuntime, err, "resize %s", id)
+	}
+	return nil
+}
+
+// Pause freezes the container's processes (the cgroup freezer), so that
+// what they write holds still while it is read; Resume thaws them.
+func (r *Runtime) Pause(id string) error {
+	c, err := r.load(id)
+	if err != nil {
+		return err
+	}
+	if err := c.Pause(); err != nil {
+		return wrapError(ErrRuntime, err, "pause %s", id)
+	}
+	return nil
+}
+
+// Resume thaws a paused container.
+func (r *Runtime) Resume(id string) error {
+	c, err := r.load(id)
+	if err != nil {
+		return err
+	}
+	if err := c.Resume(); err != nil {
+		return wrapError(ErrRuntime, err, "resume %s", id)
 	}
 	return nil
 }

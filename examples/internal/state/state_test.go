@@ -68,6 +68,12 @@ func TestValidate(t *testing.T) {
 		{"volume root", func(in *state.Instance) { in.Volume.Mount = "/" }, "volume.mount"},
 		{"volume relative", func(in *state.Instance) { in.Volume.Mount = "export" }, "volume.mount"},
 		{"volume dotdot", func(in *state.Instance) { in.Volume.Mount = "/a/../proc" }, "volume.mount"},
+		{"bind host relative", func(in *state.Instance) { in.Binds = []state.Bind{{HostPath: "srv", Mount: "/srv"}} }, "binds[0].host_path"},
+		{"bind host dotdot", func(in *state.Instance) { in.Binds = []state.Bind{{HostPath: "/srv/../etc", Mount: "/srv"}} }, "binds[0].host_path"},
+		{"bind into proc", func(in *state.Instance) {
+			in.Binds = []state.Bind{{HostPath: "/srv/a", Mount: "/srv"}, {HostPath: "/srv/b", Mount: "/proc/x"}}
+		}, "binds[1].mount"},
+		{"too many binds", func(in *state.Instance) { in.Binds = make([]state.Bind, state.MaxBinds+1) }, "binds"},
 		{"volume proc", func(in *state.Instance) { in.Volume.Mount = "/proc/x" }, "volume.mount"},
 	}
 	for _, tt := range tests {

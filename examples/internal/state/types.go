@@ -41,6 +41,8 @@ type Instance struct {
 	Resources Resources `json:"resources"`
 	Network   *Network  `json:"network,omitempty"`
 	Volume    *Volume   `json:"volume,omitempty"`
+	// Binds are node directories bound in (bind.go).
+	Binds []Bind `json:"binds,omitempty"`
 	// WritableRoot leaves / writable; the default is read-only, with the
 	// data volume the place to write (JD's /export).
 	WritableRoot bool `json:"writable_root,omitempty"`

@@ -124,9 +124,11 @@ func (in *Instance) Validate() error {
 		return fieldErr("kind", "%q, want %q or %q", in.Kind, Fat, Thin)
 	}
 	if in.Volume != nil {
-		return in.Volume.validate()
+		if err := in.Volume.validate(); err != nil {
+			return err
+		}
 	}
-	return nil
+	return validBinds(in.Binds)
 }
 
 func validUser(u string) error {

@@ -1,0 +1,7 @@
+//go:build !linux || !cgo || !seccomp
+
+package container
+
+// seccompAvailable: built without the seccomp tag, containers run
+// without a syscall filter.
+const seccompAvailable = false
