@@ -162,6 +162,17 @@ func (c *Controller) Handler() http.Handler {
 		}
 		return writeJSON(w, http.StatusOK, in)
 	})
+	h("POST /v1/instances/{id}/migrate", func(w http.ResponseWriter, r *http.Request) error {
+		var req MigrateRequest
+		if err := decodeBody(r, &req); err != nil {
+			return err
+		}
+		in, err := c.Migrate(r.Context(), RequestID(r.Context()), r.PathValue("id"), req)
+		if err != nil {
+			return err
+		}
+		return writeJSON(w, http.StatusOK, in)
+	})
 	h("GET /v1/nodes", func(w http.ResponseWriter, _ *http.Request) error { return writeJSON(w, http.StatusOK, c.Nodes()) })
 	for verb, mode := range map[string]string{"cordon": "cordon", "drain": "drain", "uncordon": ""} {
 		h("POST /v1/nodes/{name}/"+verb, func(w http.ResponseWriter, r *http.Request) error {

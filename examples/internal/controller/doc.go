@@ -35,6 +35,7 @@
 //	POST   /v1/apps/NAME/proposal/approve    apply it
 //	GET    /v1/instances[?app=&node=]        GET /v1/instances/ID
 //	POST   /v1/instances/ID/resize           resources, in place
+//	POST   /v1/instances/ID/migrate          {"node": N}: commit, push, remove, recreate on N
 //	GET    /v1/nodes                         POST /v1/nodes/NAME/{cordon,drain,uncordon}
 //	GET    /v1/events[?request_id=&instance=&app=&node=&since=&limit=]
 //	GET    /v1/events/stream[?same filters] SSE

@@ -19,9 +19,12 @@ import (
 // them, from the cache. It is rebuilt for every plan: at 1,000 nodes and
 // 50,000 instances that costs tens of milliseconds, and a plan can never
 // see an inventory that drifted from etcd. c.cache.mu is read-held.
-func (c *Controller) inventory() *sched.Inventory {
+func (c *Controller) inventory(exclude ...string) *sched.Inventory {
 	inv := sched.NewInventory()
 	for name, n := range c.cache.nodes {
+		if slices.Contains(exclude, name) {
+			continue
+		}
 		images := make(map[string]int64, len(n.Images))
 		for _, img := range n.Images {
 			images[img] = 1
@@ -82,13 +85,13 @@ func request(s *state.AppSpec, count int) sched.Request {
 
 // plan places count new instances of app a: nodes by sched, addresses from
 // the VLAN's pool, fresh ids. Nothing is written. c.mu is held.
-func (c *Controller) plan(a *state.App, count int, requestID string) ([]state.Instance, error) {
+func (c *Controller) plan(a *state.App, count int, requestID string, exclude ...string) ([]state.Instance, error) {
 	if count == 0 {
 		return nil, nil
 	}
 	c.cache.mu.RLock()
 	defer c.cache.mu.RUnlock()
-	s, err := sched.New(c.inventory(), sched.Config{}, sched.NewRegistry())
+	s, err := sched.New(c.inventory(exclude...), sched.Config{}, sched.NewRegistry())
 	if err != nil {
 		return nil, wrapError(ErrUnavailable, err, "scheduler")
 	}

@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -30,7 +31,8 @@ func TestMain(m *testing.M) {
 func TestPlatform(t *testing.T) {
 	testenv.Require(t, testenv.Root, testenv.Runc, testenv.Cgroups, testenv.OVS, testenv.Netns, testenv.Ping, testenv.OCIRegistry)
 	reg := testenv.StartRegistry(t)
-	p, err := platform.Start(t.Context(), platform.Config{Dir: t.TempDir(), Agents: 3, Real: true, Registry: reg.Addr, NodeGrace: 3 * time.Second})
+	dir := t.TempDir()
+	p, err := platform.Start(t.Context(), platform.Config{Dir: dir, Agents: 3, Real: true, Registry: reg.Addr, NodeGrace: 3 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -166,6 +168,35 @@ func TestPlatform(t *testing.T) {
 	time.Sleep(3 * time.Second) // several reconcile passes of the new leader
 	if after := idsOf(); !slices.Equal(before, after) {
 		t.Errorf("a controller restart changed the instances: %v → %v", before, after)
+	}
+
+	// Cold migration: the data volume travels in the snapshot.
+	db := state.AppSpec{
+		Name: "db", Team: "shop", Image: img, Replicas: 1, Network: &state.AppNetwork{VLAN: 10},
+		Command: []string{"/bin/sh", "-c", "[ -e /export/mark ] || cat /proc/sys/kernel/random/uuid > /export/mark; exec sleep 100000"},
+		Volume:  &state.Volume{SizeBytes: 16 << 20, Mount: "/export"},
+	}
+	var ddep controller.Deployed
+	do(http.MethodPost, "/v1/apps?wait=60s", "req-db", db, &ddep)
+	old := ddep.Created[0]
+	markAt := func(node string) string {
+		b, _ := os.ReadFile(filepath.Join(dir, "nodes", node, "volumes", old.ID, "data", "mark"))
+		return string(b)
+	}
+	waitFor(t, "db's mark", 30*time.Second, func() (bool, string) { return markAt(old.Node) != "", "" })
+	mark := markAt(old.Node)
+	var moved state.Instance
+	do(http.MethodPost, "/v1/instances/"+old.ID+"/migrate", "req-migrate", controller.MigrateRequest{}, &moved)
+	if moved.Node == old.Node || moved.Network.IP != old.Network.IP || moved.ID != old.ID {
+		t.Fatalf("migrated %+v from %s: want another node, the same id and address", moved, old.Node)
+	}
+	waitFor(t, "the migrated instance running", 90*time.Second, func() (bool, string) {
+		var v controller.InstanceView
+		do(http.MethodGet, "/v1/instances/"+old.ID, "", nil, &v)
+		return v.Ready && v.Desired.Node == moved.Node, fmt.Sprintf("%+v", v.Status)
+	})
+	if got := markAt(moved.Node); got != mark {
+		t.Errorf("volume after migration: %q, want %q", got, mark)
 	}
 
 	var evs []state.Event
