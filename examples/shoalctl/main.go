@@ -105,6 +105,7 @@ func newCLI(getenv func(string) string) *daemon.CLI {
 			g.instancesCmd(),
 			simple("instance", "ID", "show one instance", g.instance),
 			g.resizeCmd(),
+			g.migrateCmd(),
 			simple("nodes", "", "list the nodes", g.nodes),
 			simple("cordon", "NODE", "place nothing new on a node", g.cordon("cordon")),
 			simple("drain", "NODE", "move a node's instances away", g.cordon("drain")),
@@ -594,4 +595,24 @@ func (g *globals) approve(ctx context.Context, args []string, stdout, stderr io.
 		return err
 	}
 	return g.showDeployed(stdout, &ch, false)
+}
+
+func (g *globals) migrateCmd() daemon.Command {
+	return daemon.Command{Name: "migrate", Args: "ID [-node NODE] [-keep-volume]", Summary: "move an instance to another node (commit, push, recreate)", Flags: func(fs *flag.FlagSet) daemon.Action {
+		node := fs.String("node", "", "target node (default: the scheduler chooses)")
+		keep := fs.Bool("keep-volume", false, "leave the data volume on the old node")
+		return func(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+			if len(args) != 1 {
+				return daemon.UsageError(stderr, "shoalctl migrate ID [-node NODE]")
+			}
+			var in state.Instance
+			body := controller.MigrateRequest{Node: *node, KeepVolume: *keep}
+			if err := g.call(ctx, stderr, http.MethodPost, "/v1/instances/"+url.PathEscape(args[0])+"/migrate", body, &in); err != nil {
+				return err
+			}
+			return g.show(stdout, in, "ID\tNODE\tIMAGE\tGEN", func(tw io.Writer) {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%d\n", in.ID, in.Node, in.Image, in.Generation)
+			})
+		}
+	}}
 }
