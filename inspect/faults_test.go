@@ -50,7 +50,7 @@ func expectCounts(t *testing.T, rep *Report, want map[MemberStatus]int) {
 // counted as passed, and is dead once serf declares it failed.
 func TestKilledMemberIsDead(t *testing.T) {
 	events := make(chan MemberEvent, 64)
-	c := startCluster(t, clusterOpts{n: 8, events: events})
+	c := startCluster(t, clusterOpts{n: 8, events: events, quick: true})
 	in := c.inspector(InspectorConfig{})
 	victim := c.nodes[5].Name()
 	if err := c.nodes[5].Serf().Shutdown(); err != nil {
@@ -92,7 +92,7 @@ func TestKilledMemberIsDead(t *testing.T) {
 func TestCutPathIsUnreachable(t *testing.T) {
 	testenv.Require(t, testenv.Netns, testenv.Iptables)
 	ns := testenv.NewNetns(t)
-	c := startCluster(t, clusterOpts{n: 8, ns: ns})
+	c := startCluster(t, clusterOpts{n: 8, ns: ns, quick: true})
 	in := c.inspector(InspectorConfig{QueryTimeout: time.Second, Retries: 2})
 	victim, inspector := c.addrs[3], c.addrs[0]
 	ns.Run(t, "iptables", "-A", "INPUT", "-s", inspector, "-d", victim, "-j", "DROP")
@@ -108,7 +108,9 @@ func TestCutPathIsUnreachable(t *testing.T) {
 			t.Fatalf("round %d: cut member %s (%s), want unreachable", round, m.Status, m.Reason)
 		}
 		t.Logf("round %d: %s: %s, verdict relayed %v", round, m.Name, m.Reason, m.Relayed)
-		time.Sleep(2 * time.Second) // long enough for a wrong failure verdict to spread
+		// Long enough for a wrong failure verdict to spread: four probe
+		// intervals of the quick timing, two suspicion timeouts.
+		time.Sleep(2 * time.Second)
 	}
 	for _, mm := range c.nodes[0].Serf().Members() {
 		if mm.Status != serf.StatusAlive {

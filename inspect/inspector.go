@@ -36,6 +36,11 @@ type InspectorConfig struct {
 	// spec versions (default 30s): a new spec makes every agent run every
 	// check again.
 	NewSpecInterval time.Duration
+	// InspectSelf also inspects the inspector's own member, whose agent
+	// must then hold the spec. By default (false) the inspector's member
+	// is left out of every report and gossips InspectorTag, so that other
+	// inspectors leave it out too and prune it once it has gone.
+	InspectSelf bool
 	// DetailConcurrency is how many stage-two fetches or fixes run at once
 	// (default 32).
 	DetailConcurrency int
@@ -103,6 +108,11 @@ func NewInspector(node *Node, cfg InspectorConfig) (*Inspector, error) {
 	if node == nil {
 		return nil, newError(ErrInvalid, "nil node")
 	}
+	if !cfg.InspectSelf {
+		if err := node.markInspector(); err != nil {
+			return nil, err
+		}
+	}
 	return &Inspector{node: node, cfg: cfg.withDefaults()}, nil
 }
 
@@ -120,6 +130,7 @@ type round struct {
 	addrs   map[string]*net.UDPAddr
 	acked   map[string]bool
 	health  *Health
+	gone    []string // inspector-only members that left or failed: pruned after the round
 }
 
 // Round inspects every member against spec and accounts for each: passed,
@@ -147,12 +158,29 @@ func (in *Inspector) Round(ctx context.Context, spec *Spec) (*Report, error) {
 	in.confirmRelayed(ctx, r)
 	in.classifySilent(ctx, r)
 	rep := r.report(spec, start, in.cfg.Now())
+	rep.Inspector = in.node.Name()
 	in.measureHealth(rep, start)
 	in.mu.Lock()
 	in.last = rep
 	in.mu.Unlock()
 	in.cfg.Logger.Info("inspect: round", "spec", spec.Version, "members", len(rep.Members), "counts", rep.Counts, "took", rep.Took)
+	in.pruneInspectors(r.gone)
 	return rep, nil
+}
+
+// maxPrunes bounds the inspector members one round prunes (each waits for
+// its broadcast); the rest wait for the next round.
+const maxPrunes = 8
+
+// pruneInspectors erases inspector-only members that left or failed from
+// every member's list (serf would keep them for its 24 h tombstone and
+// reconnect timeouts): one-off rounds must not pile up.
+func (in *Inspector) pruneInspectors(gone []string) {
+	for _, name := range gone[:min(len(gone), maxPrunes)] {
+		if err := in.node.serf.RemoveFailedNodePrune(name); err != nil {
+			in.cfg.Logger.Debug("inspect: prune inspector member", "member", name, "err", err)
+		}
+	}
 }
 
 // admit applies the rate limit on rounds after a spec change.
@@ -174,7 +202,17 @@ func (in *Inspector) admit(version uint64) error {
 // snapshot records serf's view of every member.
 func (in *Inspector) snapshot(r *round) {
 	want := specTagValue(r.spec)
+	self := in.node.Name()
 	for _, m := range in.node.serf.Members() {
+		if m.Name == self && !in.cfg.InspectSelf {
+			continue
+		}
+		if _, ok := m.Tags[InspectorTag]; ok && m.Name != self {
+			if m.Status == serf.StatusLeft || m.Status == serf.StatusFailed {
+				r.gone = append(r.gone, m.Name)
+			}
+			continue // another inspector: it inspects, it is not inspected
+		}
 		mr := &MemberReport{
 			Name: m.Name, Addr: net.JoinHostPort(m.Addr.String(), strconv.Itoa(int(m.Port))),
 			Tags: m.Tags, HeldSpec: m.Tags[SpecTag],

@@ -53,7 +53,7 @@ func TestDebianSerfInterop(t *testing.T) {
 	// like the inspector, ask again for the members that did not answer.
 	answers := map[string]string{}
 	for try := 0; try < 3 && len(answers) < len(c.nodes); try++ {
-		out := peer.Run(t, "query", "-format=json", "-timeout=5s", QueryInspect, "17")
+		out := peer.Run(t, "query", "-format=json", "-timeout=2s", QueryInspect, "17")
 		var res struct{ Responses map[string]string }
 		if err := json.Unmarshal([]byte(out), &res); err != nil {
 			t.Fatalf("serf query output: %v\n%s", err, out)
@@ -69,7 +69,7 @@ func TestDebianSerfInterop(t *testing.T) {
 		}
 	}
 	// A query on a version the nodes do not hold gets stale verdicts.
-	out := peer.Run(t, "query", "-format=json", "-timeout=3s", QueryInspect, "99")
+	out := peer.Run(t, "query", "-format=json", "-timeout=2s", QueryInspect, "99")
 	var res struct{ Responses map[string]string }
 	if err := json.Unmarshal([]byte(out), &res); err != nil {
 		t.Fatal(err)

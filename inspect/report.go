@@ -83,15 +83,19 @@ type Health struct {
 	Reason          string `json:"reason,omitempty"`
 }
 
-// Report is one round: every member serf knew at its start, accounted.
+// Report is one round: every member serf knew at its start, accounted,
+// except inspector-only members (InspectorTag), the inspector's own
+// included unless InspectorConfig.InspectSelf.
 type Report struct {
-	Spec    uint64               `json:"spec"`
-	Started time.Time            `json:"started"`
-	Took    Duration             `json:"took"`
-	Members []MemberReport       `json:"members"`
-	Counts  map[MemberStatus]int `json:"counts"`
-	Health  Health               `json:"health"`
-	byName  map[string]int
+	Spec uint64 `json:"spec"`
+	// Inspector is the name of the member that ran the round.
+	Inspector string               `json:"inspector,omitempty"`
+	Started   time.Time            `json:"started"`
+	Took      Duration             `json:"took"`
+	Members   []MemberReport       `json:"members"`
+	Counts    map[MemberStatus]int `json:"counts"`
+	Health    Health               `json:"health"`
+	byName    map[string]int
 }
 
 func (r *round) report(spec *Spec, start, end time.Time) *Report {
