@@ -15,8 +15,9 @@
 // keys in base64 (16, 24 or 32 bytes each), one per line or as serf's JSON
 // keyring file; the first encrypts. The agent reloads its spec file on
 // SIGHUP and when it changes. "round -once" exits 1 when a member neither
-// passed nor left the cluster. The round's own serf member holds no spec and is left out of the
-// report.
+// passed nor left the cluster. The round's own serf member holds no spec:
+// it is left out of the report, and the next round of a later command
+// prunes it from the cluster once it has left.
 package main
 
 import (

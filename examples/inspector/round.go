@@ -66,8 +66,8 @@ func roundCommand(fs *flag.FlagSet) daemon.Action {
 		}
 		log := daemon.Logger(stderr, nf.verbose)
 		m.cfg.Logger = log
-		// The round's own member holds no spec: it answers stale, and its
-		// line is left out of the report.
+		// The round's own member holds no spec: the inspector leaves it out
+		// of the report, and other inspectors prune it once it has left.
 		agent, err := inspect.NewAgent(inspect.AgentConfig{Name: nf.name, Logger: log})
 		if err != nil {
 			return err
@@ -95,7 +95,7 @@ func roundCommand(fs *flag.FlagSet) daemon.Action {
 			} else {
 				spec = s
 			}
-			err := round(ctx, in, node.Name(), spec, o, stdout)
+			err := round(ctx, in, spec, o, stdout)
 			if o.once {
 				return err
 			}
@@ -125,12 +125,12 @@ type roundOutput struct {
 }
 
 // round runs one round, its details and fixes as asked, and prints it.
-func round(ctx context.Context, in *inspect.Inspector, self string, spec *inspect.Spec, o roundOptions, w io.Writer) error {
+func round(ctx context.Context, in *inspect.Inspector, spec *inspect.Spec, o roundOptions, w io.Writer) error {
 	rep, err := in.Round(ctx, spec)
 	if err != nil {
 		return err
 	}
-	out := roundOutput{Report: withoutMember(rep, self)}
+	out := roundOutput{Report: rep}
 	if o.details {
 		if err := in.Details(ctx, out.Report); err != nil {
 			return err
@@ -149,18 +149,6 @@ func round(ctx context.Context, in *inspect.Inspector, self string, spec *inspec
 		return fmt.Errorf("%w: %d of %d", errNotPassed, len(out.Members)-n, len(out.Members))
 	}
 	return nil
-}
-
-// withoutMember is rep without the named member's line (the round's own).
-func withoutMember(rep *inspect.Report, name string) *inspect.Report {
-	out := &inspect.Report{Spec: rep.Spec, Started: rep.Started, Took: rep.Took, Health: rep.Health, Counts: map[inspect.MemberStatus]int{}}
-	for _, m := range rep.Members {
-		if m.Name != name {
-			out.Members = append(out.Members, m)
-			out.Counts[m.Status]++
-		}
-	}
-	return out
 }
 
 func printRound(w io.Writer, out roundOutput, asJSON bool) error {
