@@ -46,8 +46,11 @@ func (f *nodeFlags) load(stderr io.Writer) (member, error) {
 			return m, daemon.UsageError(stderr, "inspector: -keyring: %v", err)
 		}
 	}
+	if f.spec == "" && f.etcd != "" {
+		return m, nil // the spec comes from etcd
+	}
 	if f.spec == "" {
-		return m, daemon.UsageError(stderr, "inspector: -spec is required")
+		return m, daemon.UsageError(stderr, "inspector: -spec is required (or -etcd-endpoints)")
 	}
 	if m.specBytes, err = os.ReadFile(f.spec); err == nil {
 		m.spec, err = inspect.ParseSpec(m.specBytes)

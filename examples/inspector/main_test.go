@@ -270,7 +270,7 @@ func TestBadInput(t *testing.T) {
 		want string // in stderr
 	}{
 		{[]string{"agent", "-bogus"}, "flag provided but not defined: -bogus"},
-		{[]string{"agent"}, "-spec is required"},
+		{[]string{"agent"}, "-spec is required (or -etcd-endpoints)"},
 		{[]string{"agent", "-spec", bad}, "-spec " + bad + ": inspect:"},
 		{[]string{"agent", "-spec", filepath.Join(f.dir, "none.json")}, "no such file"},
 		{[]string{"agent", "-spec", f.spec, "-keyring", filepath.Join(f.dir, "missing.keys")}, "-keyring: open"},

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"net"
+	"slices"
 	"time"
 
 	"github.com/hashicorp/serf/serf"
@@ -83,18 +84,12 @@ func (g gossip) join(ctx context.Context) {
 	if alive > 1 {
 		return
 	}
-	resp, err := g.cli.Get(ctx, GossipPrefix, clientv3.WithPrefix(), clientv3.WithLimit(maxGossipMembers))
+	all, err := GossipAddrs(ctx, g.cli)
 	if err != nil {
 		return
 	}
 	self := g.node.Addr()
-	var addrs []string
-	for _, kv := range resp.Kvs {
-		a := string(kv.Value)
-		if _, _, err := net.SplitHostPort(a); err == nil && a != self {
-			addrs = append(addrs, a)
-		}
-	}
+	addrs := slices.DeleteFunc(all, func(a string) bool { return a == self })
 	if len(addrs) == 0 {
 		return
 	}
@@ -103,6 +98,23 @@ func (g gossip) join(ctx context.Context) {
 	} else {
 		g.log.Info("fleetinspect: joined the gossip cluster", "reached", n)
 	}
+}
+
+// GossipAddrs returns the gossip addresses members registered in etcd
+// (at most 1,024; malformed ones skipped): where to join the cluster.
+func GossipAddrs(ctx context.Context, cli *clientv3.Client) ([]string, error) {
+	resp, err := cli.Get(ctx, GossipPrefix, clientv3.WithPrefix(), clientv3.WithLimit(maxGossipMembers))
+	if err != nil {
+		return nil, wrapError(ErrUnavailable, err, "get %s", GossipPrefix)
+	}
+	var addrs []string
+	for _, kv := range resp.Kvs {
+		a := string(kv.Value)
+		if _, _, err := net.SplitHostPort(a); err == nil && len(a) <= 256 {
+			addrs = append(addrs, a)
+		}
+	}
+	return addrs, nil
 }
 
 // sleep waits d or until ctx ends; it reports whether ctx is alive.

@@ -168,11 +168,7 @@ func (i *Inspector) loop(ctx context.Context, in *inspect.Inspector, specs <-cha
 			i.cfg.Logger.Warn("fleetinspect: details", "err", err)
 		}
 		last = rep
-		b, err := encodeReport(Report{Report: rep, Written: time.Now()})
-		if err == nil {
-			_, err = i.cli.Put(ctx, ReportKey, string(b))
-		}
-		if err != nil {
+		if err := StoreReport(ctx, i.cli, rep); err != nil {
 			i.cfg.Logger.Error("fleetinspect: store report", "err", err)
 		}
 	}

@@ -138,6 +138,22 @@ func encodeReport(rep Report) ([]byte, error) {
 	}
 }
 
+// StoreReport stores rep as the last report (ReportKey), within
+// MaxReportBytes.
+func StoreReport(ctx context.Context, cli *clientv3.Client, rep *inspect.Report) error {
+	if rep == nil {
+		return newError(ErrInvalid, "nil report")
+	}
+	b, err := encodeReport(Report{Report: rep, Written: time.Now()})
+	if err != nil {
+		return wrapError(ErrInvalid, err, "encode report")
+	}
+	if _, err := cli.Put(ctx, ReportKey, string(b)); err != nil {
+		return wrapError(ErrUnavailable, err, "put %s", ReportKey)
+	}
+	return nil
+}
+
 // GetReport returns the last stored report (ErrNotFound when none).
 func GetReport(ctx context.Context, cli *clientv3.Client) (*Report, error) {
 	resp, err := cli.Get(ctx, ReportKey)
