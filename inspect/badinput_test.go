@@ -15,6 +15,7 @@ import (
 // wrong-version verdicts are counted as bad replies and reported silent,
 // never as passed, and the round goes on.
 func TestMalformedVerdicts(t *testing.T) {
+	t.Parallel() // waits on protocol timeouts more than it computes
 	c := startCluster(t, clusterOpts{n: 3})
 	answers := map[string][]byte{
 		"bad-oversize": make([]byte, 900),

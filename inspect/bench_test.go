@@ -28,12 +28,14 @@ func quantiles(b *testing.B, ds []time.Duration) {
 
 // BenchmarkRound: one inspection round of n real serf members on
 // loopback (Local profile, the tests' patient probe timing), every member
-// answering from its agent.
+// answering from its agent; group > 0: the first attempt through
+// collectors of that many members (each member serves stage two).
 func BenchmarkRound(b *testing.B) {
-	for _, n := range []int{50, 100} {
-		b.Run(fmt.Sprintf("nodes=%d", n), func(b *testing.B) {
-			c := startCluster(b, clusterOpts{n: n})
-			in := c.inspector(InspectorConfig{})
+	for _, tc := range []struct{ n, group int }{{50, 0}, {100, 0}, {100, 25}} {
+		n := tc.n
+		b.Run(fmt.Sprintf("nodes=%d/group=%d", n, tc.group), func(b *testing.B) {
+			c := startCluster(b, clusterOpts{n: n, details: tc.group > 0})
+			in := c.inspector(InspectorConfig{GroupSize: tc.group})
 			var ds []time.Duration
 			for b.Loop() {
 				rep, err := in.Round(b.Context(), c.opts.spec)

@@ -49,6 +49,7 @@ func expectCounts(t *testing.T, rep *Report, want map[MemberStatus]int) {
 // TestKilledMemberIsDead: a member stopped without leaving is never
 // counted as passed, and is dead once serf declares it failed.
 func TestKilledMemberIsDead(t *testing.T) {
+	t.Parallel() // waits on protocol timeouts more than it computes
 	events := make(chan MemberEvent, 64)
 	c := startCluster(t, clusterOpts{n: 8, events: events, quick: true})
 	in := c.inspector(InspectorConfig{})
@@ -90,6 +91,7 @@ func TestKilledMemberIsDead(t *testing.T) {
 // (an iptables drop rule inside the cluster's namespace) is unreachable,
 // not dead, and stays so while its peers see it alive.
 func TestCutPathIsUnreachable(t *testing.T) {
+	t.Parallel() // waits on protocol timeouts more than it computes
 	testenv.Require(t, testenv.Netns, testenv.Iptables)
 	ns := testenv.NewNetns(t)
 	c := startCluster(t, clusterOpts{n: 8, ns: ns, quick: true})
@@ -122,6 +124,7 @@ func TestCutPathIsUnreachable(t *testing.T) {
 // TestPacketLoss: with 5% of UDP packets dropped, every round accounts
 // for every member and no healthy member is declared dead.
 func TestPacketLoss(t *testing.T) {
+	t.Parallel() // waits on protocol timeouts more than it computes
 	testenv.Require(t, testenv.Netns, testenv.Iptables)
 	ns := testenv.NewNetns(t)
 	n := 20
@@ -154,6 +157,7 @@ func TestPacketLoss(t *testing.T) {
 // detailed by stage two, left alone by a dry run and an unsigned request,
 // fixed on an authenticated request, and the next round confirms.
 func TestDriftFoundDetailedFixed(t *testing.T) {
+	t.Parallel() // waits on protocol timeouts more than it computes
 	key := []byte("fix-key-of-the-test")
 	c := startCluster(t, clusterOpts{n: 5, details: true, fixKey: key})
 	in := c.inspector(InspectorConfig{QueryTimeout: time.Second})
@@ -218,6 +222,7 @@ func TestDriftFoundDetailedFixed(t *testing.T) {
 // TestKeyring: members share a key; a node with another key or none
 // cannot join.
 func TestKeyring(t *testing.T) {
+	t.Parallel() // waits on protocol timeouts more than it computes
 	key := []byte("0123456789abcdef")
 	c := startCluster(t, clusterOpts{n: 3, keys: [][]byte{key}})
 	in := c.inspector(InspectorConfig{QueryTimeout: time.Second})
@@ -239,6 +244,7 @@ func TestKeyring(t *testing.T) {
 // and shows drift in its tag; a round on a new version right after
 // another is refused.
 func TestStaleSpecAndRateLimit(t *testing.T) {
+	t.Parallel() // waits on protocol timeouts more than it computes
 	c := startCluster(t, clusterOpts{n: 4})
 	if err := c.nodes[1].SetSpec(simpleSpec(2)); err != nil {
 		t.Fatal(err)

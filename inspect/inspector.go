@@ -41,8 +41,16 @@ type InspectorConfig struct {
 	// is left out of every report and gossips InspectorTag, so that other
 	// inspectors leave it out too and prune it once it has gone.
 	InspectSelf bool
-	// DetailConcurrency is how many stage-two fetches or fixes run at once
-	// (default 32).
+	// GroupSize is how many members one collector gathers verdicts from
+	// in a round's first attempt (see CollectPath), when a round has at
+	// least two such groups (default 0: no collectors, every member
+	// answers the inspector).
+	GroupSize int
+	// CollectRetries is how many times a collector asks its silent
+	// members again (default 1) before the inspector asks them itself.
+	CollectRetries int
+	// DetailConcurrency is how many stage-two fetches, fixes or collector
+	// calls run at once (default 32).
 	DetailConcurrency int
 	// HTTP is the client for stage two and fixes (default: 5s timeout).
 	HTTP *http.Client
@@ -56,7 +64,7 @@ type InspectorConfig struct {
 func DefaultInspectorConfig() InspectorConfig {
 	return InspectorConfig{
 		QueryTimeout: 2 * time.Second, Retries: 2, RelayFactor: 2, ProbePeers: 3,
-		NewSpecInterval: 30 * time.Second, DetailConcurrency: 32,
+		NewSpecInterval: 30 * time.Second, DetailConcurrency: 32, CollectRetries: 1,
 	}
 }
 
@@ -76,6 +84,9 @@ func (c InspectorConfig) withDefaults() InspectorConfig {
 	}
 	if c.NewSpecInterval <= 0 {
 		c.NewSpecInterval = d.NewSpecInterval
+	}
+	if c.CollectRetries <= 0 {
+		c.CollectRetries = d.CollectRetries
 	}
 	if c.DetailConcurrency <= 0 {
 		c.DetailConcurrency = d.DetailConcurrency
@@ -143,18 +154,13 @@ func (in *Inspector) Round(ctx context.Context, spec *Spec) (*Report, error) {
 		return nil, err
 	}
 	start := in.cfg.Now()
-	r := &round{
-		spec: spec, members: map[string]*MemberReport{}, addrs: map[string]*net.UDPAddr{},
-		acked: map[string]bool{}, health: &Health{},
-	}
+	r := newRound(spec)
 	in.snapshot(r)
-	for attempt := 0; attempt <= in.cfg.Retries; attempt++ {
-		pending := r.pending()
-		if len(pending) == 0 || ctx.Err() != nil {
-			break
-		}
-		in.query(ctx, r, pending, attempt)
+	first := 0
+	if in.collectFirst(ctx, r) {
+		first = 1
 	}
+	in.gather(ctx, r, nil, first)
 	in.confirmRelayed(ctx, r)
 	in.classifySilent(ctx, r)
 	rep := r.report(spec, start, in.cfg.Now())
@@ -180,6 +186,27 @@ func (in *Inspector) pruneInspectors(gone []string) {
 		if err := in.node.serf.RemoveFailedNodePrune(name); err != nil {
 			in.cfg.Logger.Debug("inspect: prune inspector member", "member", name, "err", err)
 		}
+	}
+}
+
+func newRound(spec *Spec) *round {
+	return &round{
+		spec: spec, members: map[string]*MemberReport{}, addrs: map[string]*net.UDPAddr{},
+		acked: map[string]bool{}, health: &Health{},
+	}
+}
+
+// gather runs the query attempts from first on: the first attempt asks
+// every member (tags: only those whose tags match), unrelayed, so that a
+// broken path shows; the next ones ask the silent members by name,
+// relayed.
+func (in *Inspector) gather(ctx context.Context, r *round, tags map[string]string, first int) {
+	for attempt := first; attempt <= in.cfg.Retries; attempt++ {
+		pending := r.pending()
+		if len(pending) == 0 || ctx.Err() != nil {
+			break
+		}
+		in.query(ctx, r, pending, attempt, tags)
 	}
 }
 
@@ -275,11 +302,11 @@ type reply struct {
 // query runs one attempt on the pending members and records the verdicts:
 // the first attempt asks every member, a re-query asks the silent ones
 // through node filters, relayed.
-func (in *Inspector) query(ctx context.Context, r *round, pending []string, attempt int) {
+func (in *Inspector) query(ctx context.Context, r *round, pending []string, attempt int, tags map[string]string) {
 	lists := [][]string{nil}
 	relay := uint8(0)
 	if attempt > 0 {
-		lists, relay = chunks(pending), in.cfg.RelayFactor
+		lists, relay, tags = chunks(pending), in.cfg.RelayFactor, nil
 	}
 	waiting := map[string]bool{}
 	for _, p := range pending {
@@ -291,7 +318,7 @@ func (in *Inspector) query(ctx context.Context, r *round, pending []string, atte
 	for _, filter := range lists {
 		r.health.Attempts++
 		resp, err := in.node.serf.Query(QueryInspect, encodeQuery(r.spec.Version, nil),
-			&serf.QueryParam{RequestAck: true, Timeout: in.cfg.QueryTimeout, RelayFactor: relay, FilterNodes: filter})
+			&serf.QueryParam{RequestAck: true, Timeout: in.cfg.QueryTimeout, RelayFactor: relay, FilterNodes: filter, FilterTags: tags})
 		if err != nil {
 			r.health.QueryErrors++
 			in.cfg.Logger.Warn("inspect: query", "attempt", attempt, "err", err)

@@ -39,6 +39,7 @@ func (c *cluster) inspectorNode(name string) (*Node, context.CancelFunc) {
 // nor is another inspector's, alive or gone; a one-off inspector that
 // left is pruned from every member's list by the next round.
 func TestInspectorsLeftOut(t *testing.T) {
+	t.Parallel() // waits on protocol timeouts more than it computes
 	c := startCluster(t, clusterOpts{n: 3})
 	a, _ := c.inspectorNode("inspector-a")
 	inA, err := NewInspector(a, InspectorConfig{QueryTimeout: time.Second})

@@ -25,6 +25,7 @@ printf "$(printf '\\%03o' $((64 + v % 16)))"
 // nodes, answers the inspector's query through an event handler, and
 // sends an inspection query of its own that the library nodes answer.
 func TestDebianSerfInterop(t *testing.T) {
+	t.Parallel() // waits on protocol timeouts more than it computes
 	testenv.Require(t, testenv.Serf)
 	key := []byte("0123456789abcdef0123456789abcdef")
 	c := startCluster(t, clusterOpts{n: 3, keys: [][]byte{key}, spec: simpleSpec(17)})

@@ -197,6 +197,7 @@ func NewNode(cfg NodeConfig, agent *Agent) (*Node, error) {
 		return nil, wrapError(ErrUnavailable, err, "start serf member %s on %s:%d", agent.Name(), cfg.BindAddr, cfg.BindPort)
 	}
 	n.serf = s
+	agent.collector.Store(&collector{node: n})
 	return n, nil
 }
 
@@ -208,6 +209,7 @@ func (n *Node) tags() map[string]string {
 	if n.inspectorOnly.Load() {
 		t[InspectorTag] = "1"
 	}
+	t[ShardTag] = shardOf(n.Name())
 	return t
 }
 

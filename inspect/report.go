@@ -46,9 +46,12 @@ type MemberReport struct {
 	SpecDrift bool   `json:"spec_drift"`
 	// Attempts is the query attempt that got the verdict (1 = first);
 	// Relayed is true when it came in a relayed re-query.
-	Attempts int    `json:"attempts,omitempty"`
-	Relayed  bool   `json:"relayed,omitempty"`
-	Reason   string `json:"reason,omitempty"`
+	Attempts int  `json:"attempts,omitempty"`
+	Relayed  bool `json:"relayed,omitempty"`
+	// Via is the collector the verdict came through (see CollectPath);
+	// empty when the member answered the inspector.
+	Via    string `json:"via,omitempty"`
+	Reason string `json:"reason,omitempty"`
 	// Details are the stage-two results of the failed checks (Inspector.Details).
 	Details []Result `json:"details,omitempty"`
 }
@@ -73,6 +76,8 @@ func (m *MemberReport) setVerdict(spec *Spec, v Verdict) {
 // overloaded inspector is not mistaken for silent nodes.
 type Health struct {
 	Attempts        int    `json:"attempts"`
+	Collectors      int    `json:"collectors,omitempty"`
+	CollectorErrors int    `json:"collector_errors,omitempty"`
 	QueryErrors     int    `json:"query_errors"`
 	BadReplies      int    `json:"bad_replies"`
 	SerfHealthScore int    `json:"serf_health_score"`

@@ -214,6 +214,8 @@ func TestErrorShapes(t *testing.T) {
 		"profile":         nodeErr,
 		"port -2":         portErr,
 		"port 70000":      bigPortErr,
+		"collect groups":  collectRequest{Version: 1, Groups: 1, Timeout: Duration(time.Second)}.validate(),
+		"collect version": collectRequest{Groups: 2, Timeout: Duration(time.Second)}.validate(),
 		"fix without key": fixErr,
 		"details":         detErr,
 		"verdict":         verdictErr,

@@ -25,3 +25,22 @@ func TestNoLossAllAnswer(t *testing.T) {
 		t.Errorf("%+v", r)
 	}
 }
+
+// TestCollectorsAccountForAll: a round whose first attempt goes through
+// collectors accounts for every member under loss and fresh failures,
+// leaves no healthy member silent, and is faster than every member
+// answering the inspector at the calibrated reply cost.
+func TestCollectorsAccountForAll(t *testing.T) {
+	p := Loopback()
+	p.Nodes, p.Loss, p.FreshFailures, p.GroupSize = 2000, 0.05, 0.002, 200
+	r := Run(p, 3)
+	if r.Accounted != p.Nodes || r.Answered+r.Silent != p.Nodes || r.FalseDead != 0 {
+		t.Errorf("collected: %+v", r)
+	}
+	p.GroupSize = 0
+	direct := Run(p, 3)
+	if r.Round >= direct.Round {
+		t.Errorf("collected round %v, direct %v: collection should be faster at 2,000 members", r.Round, direct.Round)
+	}
+	t.Logf("simulated 2,000 members: collected %v, direct %v", r.Round, direct.Round)
+}
