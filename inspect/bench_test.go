@@ -37,19 +37,28 @@ func BenchmarkRound(b *testing.B) {
 			c := startCluster(b, clusterOpts{n: n, details: tc.group > 0})
 			in := c.inspector(InspectorConfig{GroupSize: tc.group})
 			var ds []time.Duration
+			degraded := 0
 			for b.Loop() {
 				rep, err := in.Round(b.Context(), c.opts.spec)
 				if err != nil {
 					b.Fatal(err)
 				}
-				if rep.Counts[StatusPassed] != n {
+				// Every member is accounted for in every round; all pass
+				// unless the inspector itself was starved (the box's
+				// load), which it reports: such rounds are counted and
+				// timed, not failed.
+				if rep.Accounted() != n || (rep.Counts[StatusPassed] != n && !rep.Health.Degraded) {
 					var sb strings.Builder
 					_ = rep.WriteText(&sb)
 					b.Fatalf("counts %v\n%s", rep.Counts, sb.String())
 				}
+				if rep.Health.Degraded {
+					degraded++
+				}
 				ds = append(ds, time.Duration(rep.Took))
 			}
 			quantiles(b, ds)
+			b.ReportMetric(float64(degraded), "degraded-rounds")
 		})
 	}
 }

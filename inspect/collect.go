@@ -86,8 +86,17 @@ func shardFilter(g, n int) string {
 
 // inGroup reports whether a member with the given tags is in group g of n.
 func inGroup(tags map[string]string, g, n int) bool {
+	got, ok := groupOf(tags, n)
+	return ok && got == g
+}
+
+// groupOf is the group, of n, of a member with the given tags.
+func groupOf(tags map[string]string, n int) (int, bool) {
 	s, err := strconv.ParseUint(tags[ShardTag], 16, 8)
-	return err == nil && len(tags[ShardTag]) == 2 && int(s)%n == g
+	if err != nil || len(tags[ShardTag]) != 2 {
+		return 0, false
+	}
+	return int(s) % n, true
 }
 
 // collectReply is a collector's answer: the members of the group that
@@ -181,10 +190,8 @@ func (in *Inspector) collectFirst(ctx context.Context, r *round) bool {
 	cands := make([][]string, groups)
 	for _, name := range pending {
 		m := r.members[name]
-		for g := range groups {
-			if inGroup(m.Tags, g, groups) && m.Tags[AddrTag] != "" && m.HeldSpec == want {
-				cands[g] = append(cands[g], name)
-			}
+		if g, ok := groupOf(m.Tags, groups); ok && m.Tags[AddrTag] != "" && m.HeldSpec == want {
+			cands[g] = append(cands[g], name)
 		}
 	}
 	client := *in.cfg.HTTP
@@ -218,6 +225,11 @@ func (in *Inspector) collectFirst(ctx context.Context, r *round) bool {
 				m := r.members[got.Name]
 				if m == nil || m.Status != "" || !inGroup(m.Tags, group, groups) {
 					continue // not asked of this collector, or already known
+				}
+				switch got.Status {
+				case StatusPassed, StatusFailed, StatusStale:
+				default:
+					continue // a collector reports verdicts, never a liveness
 				}
 				m.Status, m.Failed, m.Reason = got.Status, got.Failed, got.Reason
 				if m.Status == StatusFailed && !r.knownChecks(m.Failed) {

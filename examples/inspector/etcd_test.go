@@ -23,6 +23,7 @@ import (
 // etcd and find each other there, and a round with no -join and no -spec
 // accounts for all three and stores its report in etcd.
 func TestEtcdEndpoints(t *testing.T) {
+	t.Parallel() // waits on protocol timeouts more than it computes
 	f := newFiles(t)
 	srv, err := embedetcd.Start(t.Context(), embedetcd.Config{Dir: t.TempDir()})
 	if err != nil {

@@ -74,6 +74,7 @@ func newFiles(t *testing.T) files {
 // repairs it and the next round passes; a new spec file is picked up and
 // a malformed one refused.
 func TestAgentsAndRounds(t *testing.T) {
+	t.Parallel() // waits on protocol timeouts more than it computes
 	f := newFiles(t)
 	var wg sync.WaitGroup
 	ctxRun, cancel := context.WithCancel(t.Context())

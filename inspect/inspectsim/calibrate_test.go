@@ -66,7 +66,7 @@ func simulated(b *testing.B, n int, cost time.Duration, group int) {
 	b.ReportMetric(r.Round.Seconds(), "sim-round-s")
 	b.ReportMetric(r.StageTwo.Seconds(), "sim-stage2-s")
 	b.ReportMetric(r.Total.Seconds(), "sim-total-s")
-	b.ReportMetric(float64(r.Replies)/float64(n), "handled-per-member")
+	b.ReportMetric(float64(r.InspectorReplies)/float64(n), "inspector-handled-per-member")
 	b.ReportMetric(float64(r.Accounted)/float64(n), "accounted")
 	b.ReportMetric(float64(r.FalseDead), "healthy-silent")
 }

@@ -68,17 +68,20 @@ func LocalProfile() Params {
 
 // Result is one simulated round. All durations are simulated time.
 type Result struct {
-	Round      time.Duration // query attempts and classification, without stage two
-	StageTwo   time.Duration // detail fetches of the failing members
-	Total      time.Duration
-	Attempts   int
-	Accounted  int // members with a status: always Nodes
-	Answered   int // members with a verdict
-	Silent     int // fresh failures and members whose every reply was lost
-	FalseDead  int // healthy members classified as not answering (never dead: serf decides death)
-	Replies    int // replies and acks the inspector handled
-	Packets    int // gossip packets sent
-	LastAnswer time.Duration
+	Round     time.Duration // query attempts and classification, without stage two
+	StageTwo  time.Duration // detail fetches of the failing members
+	Total     time.Duration
+	Attempts  int
+	Accounted int // members with a status: always Nodes
+	Answered  int // members with a verdict
+	Silent    int // fresh failures and members whose every reply was lost
+	FalseDead int // healthy members classified as not answering (never dead: serf decides death)
+	Replies   int // replies and acks handled, by the inspector and the collectors
+	// InspectorReplies are the replies, acks and collector replies the
+	// inspector itself handled.
+	InspectorReplies int
+	Packets          int // gossip packets sent
+	LastAnswer       time.Duration
 }
 
 type event struct {
@@ -196,6 +199,9 @@ func attempt(p Params, rng *rand.Rand, origin int, start time.Duration, busy *ti
 		}
 		free = max(free, a) + p.ReplyCost
 		res.Replies++
+		if origin == 0 {
+			res.InspectorReplies++
+		}
 		i := from[k]
 		if isReply[k] && done[i] < 0 && (want == nil || want[i]) { // relayed copies are handled, then dropped
 			done[i] = free
@@ -396,6 +402,7 @@ func collect(p Params, rng *rand.Rand, dead []bool, phase []time.Duration, answe
 		}
 		free = max(free, r.at) + p.ReplyCost + p.ReplyCost*time.Duration(len(r.got))/64
 		res.Replies++
+		res.InspectorReplies++
 		for _, i := range r.got {
 			if !answered[i] {
 				answered[i] = true

@@ -97,6 +97,7 @@ func waitReport(t *testing.T, cli *clientv3.Client, what string, ok func(*fleeti
 // fix order through etcd fixes it with a signed request and the next
 // report confirms; a new spec is followed, a malformed one refused.
 func TestSpecReportFix(t *testing.T) {
+	t.Parallel() // waits on protocol timeouts more than it computes
 	cli := startEtcd(t)
 	if err := fleetinspect.PutSpec(t.Context(), cli, spec(1, "1")); err != nil {
 		t.Fatal(err)
@@ -209,6 +210,7 @@ func TestSpecReportFix(t *testing.T) {
 // TestPutSpecRefuses: a spec that does not validate, an old version, a
 // concurrent writer's version are refused with their kind.
 func TestPutSpecRefuses(t *testing.T) {
+	t.Parallel() // waits on protocol timeouts more than it computes
 	cli := startEtcd(t)
 	ctx := t.Context()
 	if _, _, err := fleetinspect.GetSpec(ctx, cli); !errors.Is(err, fleetinspect.ErrNotFound) {

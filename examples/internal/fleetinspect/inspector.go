@@ -24,7 +24,9 @@ type InspectorConfig struct {
 	// Gossip is the inspector's serf member; the keyring must be the
 	// agents'. Zero: inspect's defaults (0.0.0.0:7946, LAN profile).
 	Gossip inspect.NodeConfig
-	// Round configures the rounds (timeouts, retries, relays).
+	// Round configures the rounds (timeouts, retries, relays, and
+	// GroupSize: collectors for a large fleet, whose agents must then
+	// serve HTTP).
 	Round inspect.InspectorConfig
 	// Interval is the time between rounds (default 1 min); a new spec
 	// starts one at once (within Round.NewSpecInterval of the last one).
