@@ -114,7 +114,10 @@ type Inspector struct {
 	last        *Report
 }
 
-// NewInspector returns an inspector that queries through node.
+// NewInspector returns an inspector that queries through node. Unless
+// cfg.InspectSelf, it tags node with InspectorTag: make it before the
+// node joins, so that the tag travels with the join and no other
+// inspector counts this member meanwhile.
 func NewInspector(node *Node, cfg InspectorConfig) (*Inspector, error) {
 	if node == nil {
 		return nil, newError(ErrInvalid, "nil node")

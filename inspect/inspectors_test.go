@@ -10,8 +10,9 @@ import (
 )
 
 // inspectorNode starts a spec-less member on any free port, as a round
-// command does, joined to the cluster.
-func (c *cluster) inspectorNode(name string) (*Node, context.CancelFunc) {
+// command does, with an inspector made before it joins (so that its
+// InspectorTag travels with the join), joined to the cluster.
+func (c *cluster) inspectorNode(name string) (*Inspector, context.CancelFunc) {
 	c.t.Helper()
 	agent, err := NewAgent(AgentConfig{Name: name})
 	if err != nil {
@@ -29,10 +30,14 @@ func (c *cluster) inspectorNode(name string) (*Node, context.CancelFunc) {
 	go func() { _ = node.Run(ctx); close(done) }()
 	stop := func() { cancel(); <-done; _ = node.Close() }
 	c.t.Cleanup(stop)
+	in, err := NewInspector(node, InspectorConfig{QueryTimeout: time.Second})
+	if err != nil {
+		c.t.Fatal(err)
+	}
 	if _, err := node.Join(c.t.Context(), c.nodes[0].Addr()); err != nil {
 		c.t.Fatal(err)
 	}
-	return node, stop
+	return in, stop
 }
 
 // TestInspectorsLeftOut: an inspector's own member is not in its report,
@@ -41,20 +46,12 @@ func (c *cluster) inspectorNode(name string) (*Node, context.CancelFunc) {
 func TestInspectorsLeftOut(t *testing.T) {
 	t.Parallel() // waits on protocol timeouts more than it computes
 	c := startCluster(t, clusterOpts{n: 3})
-	a, _ := c.inspectorNode("inspector-a")
-	inA, err := NewInspector(a, InspectorConfig{QueryTimeout: time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, stopB := c.inspectorNode("inspector-b")
-	inB, err := NewInspector(b, InspectorConfig{QueryTimeout: time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
+	inA, _ := c.inspectorNode("inspector-a")
+	inB, stopB := c.inspectorNode("inspector-b")
+	a := inA.node
 	c.waitMembers(0, 5)
-	for k := range 3 { // the inspector tags have gossiped
-		c.waitTag(k, "inspector-a")
-		c.waitTag(k, "inspector-b")
+	for _, n := range append(c.nodes, a, inB.node) { // every member knows every other
+		c.waitAlive(n, 5)
 	}
 	names := func(rep *Report) []string {
 		var out []string
@@ -95,17 +92,23 @@ func TestInspectorsLeftOut(t *testing.T) {
 	}
 }
 
-// waitTag waits until node k sees member name carrying InspectorTag.
-func (c *cluster) waitTag(k int, name string) {
+// waitAlive waits until n sees want members alive.
+func (c *cluster) waitAlive(n *Node, want int) {
 	c.t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
-		for _, m := range c.nodes[k].Serf().Members() {
-			if _, ok := m.Tags[InspectorTag]; ok && m.Name == name {
-				return
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		alive := 0
+		for _, m := range n.Serf().Members() {
+			if m.Status == serf.StatusAlive {
+				alive++
 			}
+		}
+		if alive == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			c.t.Fatalf("%s sees %d of %d members alive", n.Name(), alive, want)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	c.t.Fatalf("%s does not see %s's inspector tag", c.nodes[k].Name(), name)
 }

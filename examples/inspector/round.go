@@ -91,6 +91,10 @@ func roundCommand(fs *flag.FlagSet) daemon.Action {
 		done := make(chan struct{})
 		go func() { _ = node.Run(nodeCtx); close(done) }()
 		defer func() { stop(); <-done }()
+		in, err := inspect.NewInspector(node, inspect.InspectorConfig{QueryTimeout: o.queryTimeout, Logger: log})
+		if err != nil {
+			return err
+		}
 		join := nf.joinAddrs()
 		if len(join) == 0 {
 			if join, err = fleetinspect.GossipAddrs(ctx, cli); err == nil && len(join) == 0 {
@@ -101,10 +105,6 @@ func roundCommand(fs *flag.FlagSet) daemon.Action {
 			}
 		}
 		if _, err := node.Join(ctx, join...); err != nil {
-			return err
-		}
-		in, err := inspect.NewInspector(node, inspect.InspectorConfig{QueryTimeout: o.queryTimeout, Logger: log})
-		if err != nil {
 			return err
 		}
 		spec := m.spec
