@@ -48,10 +48,7 @@ func TestMalformedVerdicts(t *testing.T) {
 	}
 	c.waitMembers(0, 6)
 	in := c.inspector(InspectorConfig{QueryTimeout: time.Second, Retries: 1})
-	rep, err := in.Round(t.Context(), c.opts.spec)
-	if err != nil {
-		t.Fatal(err)
-	}
+	rep := steadyRound(t, in, c.opts.spec)
 	expectCounts(t, rep, map[MemberStatus]int{StatusPassed: 3, StatusSilent: 3})
 	for name := range answers {
 		m, _ := rep.Member(name)

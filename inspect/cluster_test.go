@@ -79,8 +79,22 @@ func readSysctl(t testing.TB, root, key string) string {
 // startCluster starts o.n members, joined in staggered batches, each
 // answering with an agent over its own fake root, and waits until node 0
 // sees them all alive.
+// clusterSlots bounds the clusters running at once: the fault tests run
+// in parallel (they mostly wait on protocol timeouts), but more than three
+// clusters under the race detector starve each other of CPU on a 2-core
+// box, and a starved process misses its own probes.
+var clusterSlots = make(chan struct{}, 3)
+
 func startCluster(t testing.TB, o clusterOpts) *cluster {
 	t.Helper()
+	if o.n > 1 { // a lone member costs nothing
+		select {
+		case clusterSlots <- struct{}{}:
+		case <-t.Context().Done():
+			t.Fatal("no cluster slot before the test ended")
+		}
+		t.Cleanup(func() { <-clusterSlots })
+	}
 	if o.spec == nil {
 		o.spec = simpleSpec(1)
 	}

@@ -57,19 +57,13 @@ func TestKilledMemberIsDead(t *testing.T) {
 	if err := c.nodes[5].Serf().Shutdown(); err != nil {
 		t.Fatal(err)
 	}
-	rep, err := in.Round(t.Context(), c.opts.spec)
-	if err != nil {
-		t.Fatal(err)
-	}
+	rep := steadyRound(t, in, c.opts.spec)
 	m, _ := rep.Member(victim)
 	if m.Status != StatusSilent && m.Status != StatusDead {
 		t.Errorf("killed member right after: %s (%s), want silent or dead", m.Status, m.Reason)
 	}
 	c.waitStatus(0, victim, serf.StatusFailed, 30*time.Second)
-	rep, err = in.Round(t.Context(), c.opts.spec)
-	if err != nil {
-		t.Fatal(err)
-	}
+	rep = steadyRound(t, in, c.opts.spec)
 	expectCounts(t, rep, map[MemberStatus]int{StatusPassed: 7, StatusDead: 1})
 	if m, _ := rep.Member(victim); m.Status != StatusDead {
 		t.Errorf("killed member: %s, want dead", m.Status)
@@ -100,10 +94,7 @@ func TestCutPathIsUnreachable(t *testing.T) {
 	ns.Run(t, "iptables", "-A", "INPUT", "-s", inspector, "-d", victim, "-j", "DROP")
 	ns.Run(t, "iptables", "-A", "INPUT", "-s", victim, "-d", inspector, "-j", "DROP")
 	for round := range 2 {
-		rep, err := in.Round(t.Context(), c.opts.spec)
-		if err != nil {
-			t.Fatal(err)
-		}
+		rep := steadyRound(t, in, c.opts.spec)
 		expectCounts(t, rep, map[MemberStatus]int{StatusPassed: 7, StatusUnreachable: 1, StatusDead: 0})
 		m, _ := rep.Member(c.nodes[3].Name())
 		if m.Status != StatusUnreachable {
@@ -135,10 +126,7 @@ func TestPacketLoss(t *testing.T) {
 	ns.Run(t, "iptables", "-A", "INPUT", "-p", "udp", "-m", "statistic", "--mode", "random", "--probability", "0.05", "-j", "DROP")
 	in := c.inspector(InspectorConfig{Retries: 3})
 	for round := range 5 {
-		rep, err := in.Round(t.Context(), c.opts.spec)
-		if err != nil {
-			t.Fatal(err)
-		}
+		rep := steadyRound(t, in, c.opts.spec)
 		if rep.Accounted() != n || rep.Counts[StatusDead] != 0 || rep.Counts[StatusSilent] != 0 {
 			var sb strings.Builder
 			_ = rep.WriteText(&sb)
@@ -163,10 +151,7 @@ func TestDriftFoundDetailedFixed(t *testing.T) {
 	in := c.inspector(InspectorConfig{QueryTimeout: time.Second})
 	writeSysctl(t, c.roots[2], "net.ipv4.ip_forward", "0")
 	c.nodes[2].Agent().invalidate()
-	rep, err := in.Round(t.Context(), c.opts.spec)
-	if err != nil {
-		t.Fatal(err)
-	}
+	rep := steadyRound(t, in, c.opts.spec)
 	expectCounts(t, rep, map[MemberStatus]int{StatusPassed: 4, StatusFailed: 1})
 	m, _ := rep.Member(c.nodes[2].Name())
 	if m.Status != StatusFailed || fmt.Sprint(m.Failed) != "[ip-forward]" {
@@ -212,10 +197,7 @@ func TestDriftFoundDetailedFixed(t *testing.T) {
 	if err != nil || again[0].Outcomes[0].Error != "" || again[0].Outcomes[0].Action != "none: check passes" {
 		t.Fatalf("second fix: %+v %v", again, err)
 	}
-	rep, err = in.Round(t.Context(), c.opts.spec)
-	if err != nil {
-		t.Fatal(err)
-	}
+	rep = steadyRound(t, in, c.opts.spec)
 	expectCounts(t, rep, map[MemberStatus]int{StatusPassed: 5})
 }
 
@@ -226,10 +208,7 @@ func TestKeyring(t *testing.T) {
 	key := []byte("0123456789abcdef")
 	c := startCluster(t, clusterOpts{n: 3, keys: [][]byte{key}})
 	in := c.inspector(InspectorConfig{QueryTimeout: time.Second})
-	rep, err := in.Round(t.Context(), c.opts.spec)
-	if err != nil {
-		t.Fatal(err)
-	}
+	rep := steadyRound(t, in, c.opts.spec)
 	expectCounts(t, rep, map[MemberStatus]int{StatusPassed: 3})
 	for _, keys := range [][][]byte{nil, {[]byte("fedcba9876543210")}} {
 		other := startCluster(t, clusterOpts{n: 1, keys: keys})
@@ -251,10 +230,7 @@ func TestStaleSpecAndRateLimit(t *testing.T) {
 	}
 	time.Sleep(time.Second) // the tag gossips
 	in := c.inspector(InspectorConfig{QueryTimeout: time.Second})
-	rep, err := in.Round(t.Context(), c.opts.spec)
-	if err != nil {
-		t.Fatal(err)
-	}
+	rep := steadyRound(t, in, c.opts.spec)
 	expectCounts(t, rep, map[MemberStatus]int{StatusPassed: 3, StatusStale: 1})
 	m, _ := rep.Member(c.nodes[1].Name())
 	if m.Status != StatusStale || !m.SpecDrift || m.HeldSpec != specTagValue(simpleSpec(2)) {

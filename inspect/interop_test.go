@@ -41,10 +41,7 @@ func TestDebianSerfInterop(t *testing.T) {
 	c.waitMembers(0, 4)
 
 	in := c.inspector(InspectorConfig{})
-	rep, err := in.Round(t.Context(), c.opts.spec)
-	if err != nil {
-		t.Fatal(err)
-	}
+	rep := steadyRound(t, in, c.opts.spec)
 	expectCounts(t, rep, map[MemberStatus]int{StatusPassed: 4})
 	if m, _ := rep.Member("debian"); m.Status != StatusPassed || !m.SpecDrift {
 		t.Errorf("debian peer: %+v (want passed, and spec drift: it gossips no spec tag)", m)
