@@ -32,7 +32,7 @@ func TestNoLossAllAnswer(t *testing.T) {
 // answering the inspector at the calibrated reply cost.
 func TestCollectorsAccountForAll(t *testing.T) {
 	p := Loopback()
-	p.Nodes, p.Loss, p.FreshFailures, p.GroupSize = 2000, 0.05, 0.002, 200
+	p.Nodes, p.Loss, p.FreshFailures, p.GroupSize = 1000, 0.05, 0.002, 100
 	r := Run(p, 3)
 	if r.Accounted != p.Nodes || r.Answered+r.Silent != p.Nodes || r.FalseDead != 0 {
 		t.Errorf("collected: %+v", r)
@@ -43,5 +43,5 @@ func TestCollectorsAccountForAll(t *testing.T) {
 		t.Errorf("collected round %v handling %d, direct %v handling %d: collection should be faster, and the inspector handle a quarter or less",
 			r.Round, r.InspectorReplies, direct.Round, direct.InspectorReplies)
 	}
-	t.Logf("simulated 2,000 members: collected %v, direct %v", r.Round, direct.Round)
+	t.Logf("simulated 1,000 members: collected %v, direct %v", r.Round, direct.Round)
 }
