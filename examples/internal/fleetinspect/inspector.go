@@ -22,7 +22,10 @@ type InspectorConfig struct {
 	// gone.
 	Name string
 	// Gossip is the inspector's serf member; the keyring must be the
-	// agents'. Zero: inspect's defaults (0.0.0.0:7946, LAN profile).
+	// agents'. Zero: inspect's defaults (0.0.0.0, LAN profile), except the
+	// port: a zero BindPort is any free port (inspect.AnyPort), since the
+	// inspector joins the agents and usually shares a host with one of
+	// them, which holds 7946.
 	Gossip inspect.NodeConfig
 	// Round configures the rounds (timeouts, retries, relays, and
 	// GroupSize: collectors for a large fleet, whose agents must then
@@ -58,6 +61,9 @@ func (c InspectorConfig) withDefaults() InspectorConfig {
 	}
 	if c.Round.Logger == nil {
 		c.Round.Logger = c.Logger
+	}
+	if c.Gossip.BindPort == 0 {
+		c.Gossip.BindPort = inspect.AnyPort
 	}
 	if c.Gossip.Logger == nil {
 		c.Gossip.Logger = c.Logger

@@ -73,7 +73,8 @@ func TestZeroConfigs(t *testing.T) {
 		t.Errorf("zero AgentConfig: %+v", a)
 	}
 	i := InspectorConfig{}.withDefaults()
-	if i.Name != "inspector" || i.Interval != time.Minute || i.LeaseTTL != 10*time.Second || i.Rejoin != 2*time.Second || i.Logger == nil {
+	if i.Name != "inspector" || i.Interval != time.Minute || i.LeaseTTL != 10*time.Second || i.Rejoin != 2*time.Second || i.Logger == nil ||
+		i.Gossip.BindPort != inspect.AnyPort {
 		t.Errorf("zero InspectorConfig: %+v", i)
 	}
 }
