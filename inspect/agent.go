@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"maps"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -74,6 +75,8 @@ type Agent struct {
 	cachedAt time.Time
 	running  chan struct{} // closed when the run in flight ends; nil when none
 	lastFix  map[string]time.Time
+
+	collector atomic.Pointer[collector] // set by NewNode: serves CollectPath
 }
 
 // NewAgent returns an agent without a spec: it answers every query with a

@@ -22,10 +22,7 @@ func TestRounds100(t *testing.T) {
 	in := c.inspector(InspectorConfig{})
 	var worst time.Duration
 	for round := range rounds {
-		rep, err := in.Round(t.Context(), c.opts.spec)
-		if err != nil {
-			t.Fatal(err)
-		}
+		rep := steadyRound(t, in, c.opts.spec)
 		if len(rep.Members) != n || rep.Counts[StatusPassed] != n {
 			var sb strings.Builder
 			_ = rep.WriteText(&sb)

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/memberlist"
+	"github.com/hashicorp/serf/serf"
 
 	"github.com/shoalkit/shoal/internal/testenv"
 )
@@ -27,6 +28,9 @@ type clusterOpts struct {
 	fixKey  []byte
 	spec    *Spec
 	events  chan<- MemberEvent // node 0's member events
+	// quick: failure detection in seconds (the quick timing) instead of
+	// the tolerant timing the many-member clusters need on a crowded box.
+	quick bool
 }
 
 type cluster struct {
@@ -75,8 +79,22 @@ func readSysctl(t testing.TB, root, key string) string {
 // startCluster starts o.n members, joined in staggered batches, each
 // answering with an agent over its own fake root, and waits until node 0
 // sees them all alive.
+// clusterSlots bounds the clusters running at once: the fault tests run
+// in parallel (they mostly wait on protocol timeouts), but more than three
+// clusters under the race detector starve each other of CPU on a 2-core
+// box, and a starved process misses its own probes.
+var clusterSlots = make(chan struct{}, 3)
+
 func startCluster(t testing.TB, o clusterOpts) *cluster {
 	t.Helper()
+	if o.n > 1 { // a lone member costs nothing
+		select {
+		case clusterSlots <- struct{}{}:
+		case <-t.Context().Done():
+			t.Fatal("no cluster slot before the test ended")
+		}
+		t.Cleanup(func() { <-clusterSlots })
+	}
 	if o.spec == nil {
 		o.spec = simpleSpec(1)
 	}
@@ -87,16 +105,20 @@ func startCluster(t testing.TB, o clusterOpts) *cluster {
 	for k := range o.n {
 		c.add(k)
 	}
-	// Staggered joins: batches of ten join at once, each node through a
-	// node already in, so a hundred joins do not hit one member together.
-	for lo := 1; lo < o.n; lo += 10 {
+	// Staggered joins: batches of five join at once through node 0, which
+	// knows every member, so that each joiner learns the whole cluster in
+	// its state exchange. (Joining through members that joined moments
+	// before left some members unaware of others until the next push-pull,
+	// 15 s later.)
+	const batch = 5
+	for lo := 1; lo < o.n; lo += batch {
 		var wg sync.WaitGroup
-		errs := make(chan error, 10)
-		for k := lo; k < min(lo+10, o.n); k++ {
+		errs := make(chan error, batch)
+		for k := lo; k < min(lo+batch, o.n); k++ {
 			wg.Go(func() {
 				var err error
 				for try := range 4 {
-					if _, err = c.nodes[k].Join(t.Context(), c.nodes[(k+try)%lo].Addr()); err == nil {
+					if _, err = c.nodes[k].Join(t.Context(), c.nodes[(try*(k-1))%lo].Addr()); err == nil {
 						return
 					}
 				}
@@ -133,10 +155,11 @@ func (c *cluster) add(k int) {
 	if err := agent.SetSpec(c.opts.spec); err != nil {
 		t.Fatal(err)
 	}
-	cfg := NodeConfig{Profile: ProfileLocal, Keys: c.opts.keys, BindAddr: "127.0.0.1", Tune: tolerant}
+	cfg := NodeConfig{Profile: ProfileLocal, Keys: c.opts.keys, BindAddr: "127.0.0.1", Tune: c.tune, TuneSerf: fastLeave}
 	if k == 0 {
 		cfg.Events = c.opts.events
 	}
+
 	host := "127.0.0.1"
 	if c.opts.ns != nil {
 		host = fmt.Sprintf("127.0.1.%d", k+1)
@@ -222,8 +245,11 @@ func (c *cluster) waitMembers(k, want int) {
 	}
 }
 
+// inspector returns an inspector on node 0, which is an agent too: its
+// own member is inspected (InspectSelf), so that a round counts all n.
 func (c *cluster) inspector(cfg InspectorConfig) *Inspector {
 	c.t.Helper()
+	cfg.InspectSelf = true
 	if cfg.HTTP == nil {
 		cfg.HTTP = c.http
 	}
@@ -232,6 +258,33 @@ func (c *cluster) inspector(cfg InspectorConfig) *Inspector {
 		c.t.Fatal(err)
 	}
 	return in
+}
+
+// tune is the memberlist timing of the cluster's members.
+func (c *cluster) tune(m *memberlist.Config) {
+	if c.opts.quick {
+		quick(m)
+		return
+	}
+	tolerant(m)
+}
+
+// quick is the Local profile with failure detection in seconds, for the
+// small clusters of the fault tests: a member killed is declared failed
+// after a probe interval and a suspicion timeout of 4 × 0.5 s (more under
+// load: memberlist's awareness stretches both when a member misses its own
+// probes).
+func quick(c *memberlist.Config) {
+	tolerant(c)
+	c.ProbeInterval = 500 * time.Millisecond
+	c.ProbeTimeout = 300 * time.Millisecond
+}
+
+// fastLeave makes a member that leaves wait 200 ms for its leave to
+// spread instead of serf's 1 s: enough on loopback, where a gossip round
+// is 100 ms.
+func fastLeave(c *serf.Config) {
+	c.LeavePropagateDelay = 200 * time.Millisecond
 }
 
 // tolerant is the Local profile made patient enough for a hundred members
@@ -298,4 +351,23 @@ func (t *netnsTransport) DialTimeout(addr string, timeout time.Duration) (net.Co
 
 func (t *netnsTransport) DialAddressTimeout(a memberlist.Address, timeout time.Duration) (net.Conn, error) {
 	return t.DialTimeout(a.Addr, timeout)
+}
+
+// steadyRound runs a round and returns it, unless the inspector reports
+// itself degraded (its own probes missed, or the round took far longer
+// than its timeouts: the test process starved of CPU on a shared box,
+// which stalls every member at once); such a round is logged and run
+// again, three times at most.
+func steadyRound(t testing.TB, in *Inspector, spec *Spec) *Report {
+	t.Helper()
+	for try := 1; ; try++ {
+		rep, err := in.Round(t.Context(), spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !rep.Health.Degraded || try == 3 {
+			return rep
+		}
+		t.Logf("round %d of 3 degraded (%s), counts %v: again", try, rep.Health.Reason, rep.Counts)
+	}
 }

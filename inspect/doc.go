@@ -19,7 +19,14 @@
 //     fixes over HTTP (Handler).
 //   - Node: the serf member (protocol 5, so replies can be relayed) that
 //     answers queries with its Agent, and pings members for peers.
-//   - Inspector: Round, Details, Remediate.
+//   - Inspector: Round, Details, Remediate. In a large fleet
+//     (InspectorConfig.GroupSize) a round's first attempt goes through
+//     collectors: peers that each query one group of members (ShardTag)
+//     and return its verdicts in one HTTP reply (CollectPath), so that the
+//     inspector handles a reply per collector instead of two packets per
+//     member; the silent ones it asks itself. The inspector's own member,
+//     and every inspector-only member (InspectorTag), are left out of
+//     reports; those that left are pruned from the cluster.
 //
 // A query names a spec version (and optionally check indices), never a
 // command: agents run only checks of the spec the config center gave
@@ -31,7 +38,8 @@
 // Inspector.Round.
 //
 //	agent, _ := inspect.NewAgent(inspect.AgentConfig{Name: "node-1", Tags: map[string]string{"zone": "a"}})
-//	node, _ := inspect.NewNode(inspect.NodeConfig{BindAddr: "10.0.0.1", Keys: keys}, agent)
+//	node, _ := inspect.NewNode(inspect.NodeConfig{BindAddr: "10.0.0.1", Keys: keys, DetailsAddr: "10.0.0.1:7947"}, agent)
+//	go http.ListenAndServe("10.0.0.1:7947", agent.Handler()) // stage two, fixes, collection
 //	go node.Run(ctx)
 //	node.Join(ctx, "10.0.0.2:7946")
 //	node.SetSpec(spec)

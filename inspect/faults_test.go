@@ -49,26 +49,21 @@ func expectCounts(t *testing.T, rep *Report, want map[MemberStatus]int) {
 // TestKilledMemberIsDead: a member stopped without leaving is never
 // counted as passed, and is dead once serf declares it failed.
 func TestKilledMemberIsDead(t *testing.T) {
+	t.Parallel() // waits on protocol timeouts more than it computes
 	events := make(chan MemberEvent, 64)
-	c := startCluster(t, clusterOpts{n: 8, events: events})
+	c := startCluster(t, clusterOpts{n: 8, events: events, quick: true})
 	in := c.inspector(InspectorConfig{})
 	victim := c.nodes[5].Name()
 	if err := c.nodes[5].Serf().Shutdown(); err != nil {
 		t.Fatal(err)
 	}
-	rep, err := in.Round(t.Context(), c.opts.spec)
-	if err != nil {
-		t.Fatal(err)
-	}
+	rep := steadyRound(t, in, c.opts.spec)
 	m, _ := rep.Member(victim)
 	if m.Status != StatusSilent && m.Status != StatusDead {
 		t.Errorf("killed member right after: %s (%s), want silent or dead", m.Status, m.Reason)
 	}
 	c.waitStatus(0, victim, serf.StatusFailed, 30*time.Second)
-	rep, err = in.Round(t.Context(), c.opts.spec)
-	if err != nil {
-		t.Fatal(err)
-	}
+	rep = steadyRound(t, in, c.opts.spec)
 	expectCounts(t, rep, map[MemberStatus]int{StatusPassed: 7, StatusDead: 1})
 	if m, _ := rep.Member(victim); m.Status != StatusDead {
 		t.Errorf("killed member: %s, want dead", m.Status)
@@ -90,25 +85,25 @@ func TestKilledMemberIsDead(t *testing.T) {
 // (an iptables drop rule inside the cluster's namespace) is unreachable,
 // not dead, and stays so while its peers see it alive.
 func TestCutPathIsUnreachable(t *testing.T) {
+	t.Parallel() // waits on protocol timeouts more than it computes
 	testenv.Require(t, testenv.Netns, testenv.Iptables)
 	ns := testenv.NewNetns(t)
-	c := startCluster(t, clusterOpts{n: 8, ns: ns})
+	c := startCluster(t, clusterOpts{n: 8, ns: ns, quick: true})
 	in := c.inspector(InspectorConfig{QueryTimeout: time.Second, Retries: 2})
 	victim, inspector := c.addrs[3], c.addrs[0]
 	ns.Run(t, "iptables", "-A", "INPUT", "-s", inspector, "-d", victim, "-j", "DROP")
 	ns.Run(t, "iptables", "-A", "INPUT", "-s", victim, "-d", inspector, "-j", "DROP")
 	for round := range 2 {
-		rep, err := in.Round(t.Context(), c.opts.spec)
-		if err != nil {
-			t.Fatal(err)
-		}
+		rep := steadyRound(t, in, c.opts.spec)
 		expectCounts(t, rep, map[MemberStatus]int{StatusPassed: 7, StatusUnreachable: 1, StatusDead: 0})
 		m, _ := rep.Member(c.nodes[3].Name())
 		if m.Status != StatusUnreachable {
 			t.Fatalf("round %d: cut member %s (%s), want unreachable", round, m.Status, m.Reason)
 		}
 		t.Logf("round %d: %s: %s, verdict relayed %v", round, m.Name, m.Reason, m.Relayed)
-		time.Sleep(2 * time.Second) // long enough for a wrong failure verdict to spread
+		// Long enough for a wrong failure verdict to spread: four probe
+		// intervals of the quick timing, two suspicion timeouts.
+		time.Sleep(2 * time.Second)
 	}
 	for _, mm := range c.nodes[0].Serf().Members() {
 		if mm.Status != serf.StatusAlive {
@@ -120,6 +115,7 @@ func TestCutPathIsUnreachable(t *testing.T) {
 // TestPacketLoss: with 5% of UDP packets dropped, every round accounts
 // for every member and no healthy member is declared dead.
 func TestPacketLoss(t *testing.T) {
+	t.Parallel() // waits on protocol timeouts more than it computes
 	testenv.Require(t, testenv.Netns, testenv.Iptables)
 	ns := testenv.NewNetns(t)
 	n := 20
@@ -130,10 +126,7 @@ func TestPacketLoss(t *testing.T) {
 	ns.Run(t, "iptables", "-A", "INPUT", "-p", "udp", "-m", "statistic", "--mode", "random", "--probability", "0.05", "-j", "DROP")
 	in := c.inspector(InspectorConfig{Retries: 3})
 	for round := range 5 {
-		rep, err := in.Round(t.Context(), c.opts.spec)
-		if err != nil {
-			t.Fatal(err)
-		}
+		rep := steadyRound(t, in, c.opts.spec)
 		if rep.Accounted() != n || rep.Counts[StatusDead] != 0 || rep.Counts[StatusSilent] != 0 {
 			var sb strings.Builder
 			_ = rep.WriteText(&sb)
@@ -152,15 +145,13 @@ func TestPacketLoss(t *testing.T) {
 // detailed by stage two, left alone by a dry run and an unsigned request,
 // fixed on an authenticated request, and the next round confirms.
 func TestDriftFoundDetailedFixed(t *testing.T) {
+	t.Parallel() // waits on protocol timeouts more than it computes
 	key := []byte("fix-key-of-the-test")
 	c := startCluster(t, clusterOpts{n: 5, details: true, fixKey: key})
 	in := c.inspector(InspectorConfig{QueryTimeout: time.Second})
 	writeSysctl(t, c.roots[2], "net.ipv4.ip_forward", "0")
 	c.nodes[2].Agent().invalidate()
-	rep, err := in.Round(t.Context(), c.opts.spec)
-	if err != nil {
-		t.Fatal(err)
-	}
+	rep := steadyRound(t, in, c.opts.spec)
 	expectCounts(t, rep, map[MemberStatus]int{StatusPassed: 4, StatusFailed: 1})
 	m, _ := rep.Member(c.nodes[2].Name())
 	if m.Status != StatusFailed || fmt.Sprint(m.Failed) != "[ip-forward]" {
@@ -206,23 +197,18 @@ func TestDriftFoundDetailedFixed(t *testing.T) {
 	if err != nil || again[0].Outcomes[0].Error != "" || again[0].Outcomes[0].Action != "none: check passes" {
 		t.Fatalf("second fix: %+v %v", again, err)
 	}
-	rep, err = in.Round(t.Context(), c.opts.spec)
-	if err != nil {
-		t.Fatal(err)
-	}
+	rep = steadyRound(t, in, c.opts.spec)
 	expectCounts(t, rep, map[MemberStatus]int{StatusPassed: 5})
 }
 
 // TestKeyring: members share a key; a node with another key or none
 // cannot join.
 func TestKeyring(t *testing.T) {
+	t.Parallel() // waits on protocol timeouts more than it computes
 	key := []byte("0123456789abcdef")
 	c := startCluster(t, clusterOpts{n: 3, keys: [][]byte{key}})
 	in := c.inspector(InspectorConfig{QueryTimeout: time.Second})
-	rep, err := in.Round(t.Context(), c.opts.spec)
-	if err != nil {
-		t.Fatal(err)
-	}
+	rep := steadyRound(t, in, c.opts.spec)
 	expectCounts(t, rep, map[MemberStatus]int{StatusPassed: 3})
 	for _, keys := range [][][]byte{nil, {[]byte("fedcba9876543210")}} {
 		other := startCluster(t, clusterOpts{n: 1, keys: keys})
@@ -237,16 +223,14 @@ func TestKeyring(t *testing.T) {
 // and shows drift in its tag; a round on a new version right after
 // another is refused.
 func TestStaleSpecAndRateLimit(t *testing.T) {
+	t.Parallel() // waits on protocol timeouts more than it computes
 	c := startCluster(t, clusterOpts{n: 4})
 	if err := c.nodes[1].SetSpec(simpleSpec(2)); err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(time.Second) // the tag gossips
 	in := c.inspector(InspectorConfig{QueryTimeout: time.Second})
-	rep, err := in.Round(t.Context(), c.opts.spec)
-	if err != nil {
-		t.Fatal(err)
-	}
+	rep := steadyRound(t, in, c.opts.spec)
 	expectCounts(t, rep, map[MemberStatus]int{StatusPassed: 3, StatusStale: 1})
 	m, _ := rep.Member(c.nodes[1].Name())
 	if m.Status != StatusStale || !m.SpecDrift || m.HeldSpec != specTagValue(simpleSpec(2)) {

@@ -27,8 +27,9 @@ type Details struct {
 	Results []Result `json:"results"` // checks that failed or errored
 }
 
-// Handler returns the agent's HTTP handler for stage two (DetailsPath) and
-// fixes (FixPath). Serve it on the node's address; the inspector finds it
+// Handler returns the agent's HTTP handler for stage two (DetailsPath),
+// fixes (FixPath) and, once the agent is a Node's, collection
+// (CollectPath). Serve it on the node's address; the inspector finds it
 // through the node's AddrTag.
 func (a *Agent) Handler() http.Handler {
 	mux := http.NewServeMux()
@@ -51,6 +52,7 @@ func (a *Agent) Handler() http.Handler {
 		}
 		writeJSON(w, http.StatusOK, d)
 	})
+	mux.HandleFunc("POST "+CollectPath, a.serveCollect)
 	mux.HandleFunc("POST "+FixPath, func(w http.ResponseWriter, r *http.Request) {
 		body, err := io.ReadAll(io.LimitReader(r.Body, maxFixBody+1))
 		if err != nil || len(body) > maxFixBody {

@@ -36,8 +36,21 @@ type InspectorConfig struct {
 	// spec versions (default 30s): a new spec makes every agent run every
 	// check again.
 	NewSpecInterval time.Duration
-	// DetailConcurrency is how many stage-two fetches or fixes run at once
-	// (default 32).
+	// InspectSelf also inspects the inspector's own member, whose agent
+	// must then hold the spec. By default (false) the inspector's member
+	// is left out of every report and gossips InspectorTag, so that other
+	// inspectors leave it out too and prune it once it has gone.
+	InspectSelf bool
+	// GroupSize is how many members one collector gathers verdicts from
+	// in a round's first attempt (see CollectPath), when a round has at
+	// least two such groups (default 0: no collectors, every member
+	// answers the inspector).
+	GroupSize int
+	// CollectRetries is how many times a collector asks its silent
+	// members again (default 1) before the inspector asks them itself.
+	CollectRetries int
+	// DetailConcurrency is how many stage-two fetches, fixes or collector
+	// calls run at once (default 32).
 	DetailConcurrency int
 	// HTTP is the client for stage two and fixes (default: 5s timeout).
 	HTTP *http.Client
@@ -51,7 +64,7 @@ type InspectorConfig struct {
 func DefaultInspectorConfig() InspectorConfig {
 	return InspectorConfig{
 		QueryTimeout: 2 * time.Second, Retries: 2, RelayFactor: 2, ProbePeers: 3,
-		NewSpecInterval: 30 * time.Second, DetailConcurrency: 32,
+		NewSpecInterval: 30 * time.Second, DetailConcurrency: 32, CollectRetries: 1,
 	}
 }
 
@@ -71,6 +84,9 @@ func (c InspectorConfig) withDefaults() InspectorConfig {
 	}
 	if c.NewSpecInterval <= 0 {
 		c.NewSpecInterval = d.NewSpecInterval
+	}
+	if c.CollectRetries <= 0 {
+		c.CollectRetries = d.CollectRetries
 	}
 	if c.DetailConcurrency <= 0 {
 		c.DetailConcurrency = d.DetailConcurrency
@@ -98,10 +114,18 @@ type Inspector struct {
 	last        *Report
 }
 
-// NewInspector returns an inspector that queries through node.
+// NewInspector returns an inspector that queries through node. Unless
+// cfg.InspectSelf, it tags node with InspectorTag: make it before the
+// node joins, so that the tag travels with the join and no other
+// inspector counts this member meanwhile.
 func NewInspector(node *Node, cfg InspectorConfig) (*Inspector, error) {
 	if node == nil {
 		return nil, newError(ErrInvalid, "nil node")
+	}
+	if !cfg.InspectSelf {
+		if err := node.markInspector(); err != nil {
+			return nil, err
+		}
 	}
 	return &Inspector{node: node, cfg: cfg.withDefaults()}, nil
 }
@@ -120,6 +144,7 @@ type round struct {
 	addrs   map[string]*net.UDPAddr
 	acked   map[string]bool
 	health  *Health
+	gone    []string // inspector-only members that left or failed: pruned after the round
 }
 
 // Round inspects every member against spec and accounts for each: passed,
@@ -132,27 +157,60 @@ func (in *Inspector) Round(ctx context.Context, spec *Spec) (*Report, error) {
 		return nil, err
 	}
 	start := in.cfg.Now()
-	r := &round{
-		spec: spec, members: map[string]*MemberReport{}, addrs: map[string]*net.UDPAddr{},
-		acked: map[string]bool{}, health: &Health{},
-	}
+	r := newRound(spec)
 	in.snapshot(r)
-	for attempt := 0; attempt <= in.cfg.Retries; attempt++ {
-		pending := r.pending()
-		if len(pending) == 0 || ctx.Err() != nil {
-			break
-		}
-		in.query(ctx, r, pending, attempt)
+	first := 0
+	if in.collectFirst(ctx, r) {
+		first = 1
 	}
+	in.gather(ctx, r, nil, first)
 	in.confirmRelayed(ctx, r)
 	in.classifySilent(ctx, r)
 	rep := r.report(spec, start, in.cfg.Now())
+	rep.Inspector = in.node.Name()
 	in.measureHealth(rep, start)
 	in.mu.Lock()
 	in.last = rep
 	in.mu.Unlock()
 	in.cfg.Logger.Info("inspect: round", "spec", spec.Version, "members", len(rep.Members), "counts", rep.Counts, "took", rep.Took)
+	in.pruneInspectors(r.gone)
 	return rep, nil
+}
+
+// maxPrunes bounds the inspector members one round prunes (each waits for
+// its broadcast); the rest wait for the next round.
+const maxPrunes = 8
+
+// pruneInspectors erases inspector-only members that left or failed from
+// every member's list (serf would keep them for its 24 h tombstone and
+// reconnect timeouts): one-off rounds must not pile up.
+func (in *Inspector) pruneInspectors(gone []string) {
+	for _, name := range gone[:min(len(gone), maxPrunes)] {
+		if err := in.node.serf.RemoveFailedNodePrune(name); err != nil {
+			in.cfg.Logger.Debug("inspect: prune inspector member", "member", name, "err", err)
+		}
+	}
+}
+
+func newRound(spec *Spec) *round {
+	return &round{
+		spec: spec, members: map[string]*MemberReport{}, addrs: map[string]*net.UDPAddr{},
+		acked: map[string]bool{}, health: &Health{},
+	}
+}
+
+// gather runs the query attempts from first on: the first attempt asks
+// every member (tags: only those whose tags match), unrelayed, so that a
+// broken path shows; the next ones ask the silent members by name,
+// relayed.
+func (in *Inspector) gather(ctx context.Context, r *round, tags map[string]string, first int) {
+	for attempt := first; attempt <= in.cfg.Retries; attempt++ {
+		pending := r.pending()
+		if len(pending) == 0 || ctx.Err() != nil {
+			break
+		}
+		in.query(ctx, r, pending, attempt, tags)
+	}
 }
 
 // admit applies the rate limit on rounds after a spec change.
@@ -174,7 +232,17 @@ func (in *Inspector) admit(version uint64) error {
 // snapshot records serf's view of every member.
 func (in *Inspector) snapshot(r *round) {
 	want := specTagValue(r.spec)
+	self := in.node.Name()
 	for _, m := range in.node.serf.Members() {
+		if m.Name == self && !in.cfg.InspectSelf {
+			continue
+		}
+		if _, ok := m.Tags[InspectorTag]; ok && m.Name != self {
+			if m.Status == serf.StatusLeft || m.Status == serf.StatusFailed {
+				r.gone = append(r.gone, m.Name)
+			}
+			continue // another inspector: it inspects, it is not inspected
+		}
 		mr := &MemberReport{
 			Name: m.Name, Addr: net.JoinHostPort(m.Addr.String(), strconv.Itoa(int(m.Port))),
 			Tags: m.Tags, HeldSpec: m.Tags[SpecTag],
@@ -237,11 +305,11 @@ type reply struct {
 // query runs one attempt on the pending members and records the verdicts:
 // the first attempt asks every member, a re-query asks the silent ones
 // through node filters, relayed.
-func (in *Inspector) query(ctx context.Context, r *round, pending []string, attempt int) {
+func (in *Inspector) query(ctx context.Context, r *round, pending []string, attempt int, tags map[string]string) {
 	lists := [][]string{nil}
 	relay := uint8(0)
 	if attempt > 0 {
-		lists, relay = chunks(pending), in.cfg.RelayFactor
+		lists, relay, tags = chunks(pending), in.cfg.RelayFactor, nil
 	}
 	waiting := map[string]bool{}
 	for _, p := range pending {
@@ -253,7 +321,7 @@ func (in *Inspector) query(ctx context.Context, r *round, pending []string, atte
 	for _, filter := range lists {
 		r.health.Attempts++
 		resp, err := in.node.serf.Query(QueryInspect, encodeQuery(r.spec.Version, nil),
-			&serf.QueryParam{RequestAck: true, Timeout: in.cfg.QueryTimeout, RelayFactor: relay, FilterNodes: filter})
+			&serf.QueryParam{RequestAck: true, Timeout: in.cfg.QueryTimeout, RelayFactor: relay, FilterNodes: filter, FilterTags: tags})
 		if err != nil {
 			r.health.QueryErrors++
 			in.cfg.Logger.Warn("inspect: query", "attempt", attempt, "err", err)

@@ -25,6 +25,7 @@ printf "$(printf '\\%03o' $((64 + v % 16)))"
 // nodes, answers the inspector's query through an event handler, and
 // sends an inspection query of its own that the library nodes answer.
 func TestDebianSerfInterop(t *testing.T) {
+	t.Parallel() // waits on protocol timeouts more than it computes
 	testenv.Require(t, testenv.Serf)
 	key := []byte("0123456789abcdef0123456789abcdef")
 	c := startCluster(t, clusterOpts{n: 3, keys: [][]byte{key}, spec: simpleSpec(17)})
@@ -40,10 +41,7 @@ func TestDebianSerfInterop(t *testing.T) {
 	c.waitMembers(0, 4)
 
 	in := c.inspector(InspectorConfig{})
-	rep, err := in.Round(t.Context(), c.opts.spec)
-	if err != nil {
-		t.Fatal(err)
-	}
+	rep := steadyRound(t, in, c.opts.spec)
 	expectCounts(t, rep, map[MemberStatus]int{StatusPassed: 4})
 	if m, _ := rep.Member("debian"); m.Status != StatusPassed || !m.SpecDrift {
 		t.Errorf("debian peer: %+v (want passed, and spec drift: it gossips no spec tag)", m)
@@ -53,7 +51,7 @@ func TestDebianSerfInterop(t *testing.T) {
 	// like the inspector, ask again for the members that did not answer.
 	answers := map[string]string{}
 	for try := 0; try < 3 && len(answers) < len(c.nodes); try++ {
-		out := peer.Run(t, "query", "-format=json", "-timeout=5s", QueryInspect, "17")
+		out := peer.Run(t, "query", "-format=json", "-timeout=2s", QueryInspect, "17")
 		var res struct{ Responses map[string]string }
 		if err := json.Unmarshal([]byte(out), &res); err != nil {
 			t.Fatalf("serf query output: %v\n%s", err, out)
@@ -69,7 +67,7 @@ func TestDebianSerfInterop(t *testing.T) {
 		}
 	}
 	// A query on a version the nodes do not hold gets stale verdicts.
-	out := peer.Run(t, "query", "-format=json", "-timeout=3s", QueryInspect, "99")
+	out := peer.Run(t, "query", "-format=json", "-timeout=2s", QueryInspect, "99")
 	var res struct{ Responses map[string]string }
 	if err := json.Unmarshal([]byte(out), &res); err != nil {
 		t.Fatal(err)

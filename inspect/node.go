@@ -26,9 +26,18 @@ const (
 	QueryProbe = "shoal-probe"
 	// AddrTag is the serf tag carrying the host:port of a node's stage-two
 	// HTTP endpoint (Agent.Handler).
-	AddrTag       = "inspect-addr"
+	AddrTag = "inspect-addr"
+	// InspectorTag marks a member that inspects and is not inspected (an
+	// Inspector without InspectSelf): rounds leave such members out of
+	// their reports, alive, left or failed, and prune them from the
+	// member list once they are gone.
+	InspectorTag  = "inspect-inspector"
 	maxProbeNames = 64
 )
+
+// AnyPort as NodeConfig.BindPort listens on any free port (read it back
+// with Node.Addr); a zero BindPort means serf's 7946.
+const AnyPort = -1
 
 // Profile picks memberlist's timing profile.
 type Profile string
@@ -45,7 +54,8 @@ const (
 // NodeConfig configures a Node. A zero field means its default.
 type NodeConfig struct {
 	// BindAddr and BindPort are where gossip listens (UDP and TCP); default
-	// 0.0.0.0:7946, serf's.
+	// 0.0.0.0:7946, serf's. BindPort AnyPort (-1) picks a free port; other
+	// values outside 1..65535 are refused.
 	BindAddr string
 	BindPort int
 	// AdvertiseAddr is the address peers reach this node on (default: the
@@ -69,6 +79,11 @@ type NodeConfig struct {
 	// Tune, when set, adjusts memberlist's configuration after the
 	// profile is applied (probe and gossip timing for a crowded host).
 	Tune func(*memberlist.Config)
+	// TuneSerf, when set, adjusts serf's configuration before the node
+	// sets what it owns (name, tags, protocol version, event channel,
+	// memberlist configuration, logger): leave and reap timing, tombstone
+	// and reconnect timeouts.
+	TuneSerf func(*serf.Config)
 	// Events receives member joins, leaves and failures; a full channel
 	// drops the event (counted in Stats). Nil: none sent.
 	Events chan<- MemberEvent
@@ -92,6 +107,9 @@ func (c NodeConfig) withDefaults() NodeConfig {
 	}
 	if c.Profile == "" {
 		c.Profile = d.Profile
+	}
+	if c.BindPort == AnyPort {
+		c.BindPort = 0 // memberlist's "any free port"
 	}
 	if c.QueryConcurrency <= 0 {
 		c.QueryConcurrency = d.QueryConcurrency
@@ -123,6 +141,7 @@ type Node struct {
 	events chan serf.Event
 
 	answered, dropped, eventsDropped atomic.Uint64
+	inspectorOnly                    atomic.Bool
 	closeOnce                        sync.Once
 	closeErr                         error
 }
@@ -131,6 +150,9 @@ type Node struct {
 func NewNode(cfg NodeConfig, agent *Agent) (*Node, error) {
 	if agent == nil {
 		return nil, newError(ErrInvalid, "nil agent")
+	}
+	if cfg.BindPort < AnyPort || cfg.BindPort > 65535 {
+		return nil, newError(ErrInvalid, "NodeConfig.BindPort %d: want 1..65535, 0 for 7946 or AnyPort (-1)", cfg.BindPort)
 	}
 	cfg = cfg.withDefaults()
 	var ml *memberlist.Config
@@ -161,6 +183,9 @@ func NewNode(cfg NodeConfig, agent *Agent) (*Node, error) {
 	}
 	n := &Node{cfg: cfg, agent: agent, events: make(chan serf.Event, 4096)}
 	sc := serf.DefaultConfig()
+	if cfg.TuneSerf != nil {
+		cfg.TuneSerf(sc)
+	}
 	sc.NodeName = agent.Name()
 	sc.Tags = n.tags()
 	sc.ProtocolVersion = serf.ProtocolVersionMax // 5: replies can be relayed
@@ -172,6 +197,7 @@ func NewNode(cfg NodeConfig, agent *Agent) (*Node, error) {
 		return nil, wrapError(ErrUnavailable, err, "start serf member %s on %s:%d", agent.Name(), cfg.BindAddr, cfg.BindPort)
 	}
 	n.serf = s
+	agent.collector.Store(&collector{node: n})
 	return n, nil
 }
 
@@ -180,7 +206,23 @@ func (n *Node) tags() map[string]string {
 	if n.cfg.DetailsAddr != "" {
 		t[AddrTag] = n.cfg.DetailsAddr
 	}
+	if n.inspectorOnly.Load() {
+		t[InspectorTag] = "1"
+	}
+	t[ShardTag] = shardOf(n.Name())
 	return t
+}
+
+// markInspector gossips InspectorTag: the node inspects and is not
+// inspected.
+func (n *Node) markInspector() error {
+	if n.inspectorOnly.Swap(true) {
+		return nil
+	}
+	if err := n.serf.SetTags(n.tags()); err != nil {
+		return wrapError(ErrUnavailable, err, "gossip inspector tag of %s", n.Name())
+	}
+	return nil
 }
 
 // Agent returns the node's agent.

@@ -70,8 +70,12 @@ func (in *Inspector) fetchDetails(ctx context.Context, addr string, version uint
 	return d, nil
 }
 
-func (in *Inspector) do(req *http.Request) ([]byte, error) {
-	resp, err := in.cfg.HTTP.Do(req)
+func (in *Inspector) do(req *http.Request) ([]byte, error) { return do(in.cfg.HTTP, req) }
+
+// do sends req and returns the body of a 200 reply, at most
+// maxDetailsBody; another status is an error of the matching kind.
+func do(client *http.Client, req *http.Request) ([]byte, error) {
+	resp, err := client.Do(req)
 	if err != nil {
 		return nil, wrapError(ErrUnavailable, err, "%s %s", req.Method, req.URL.Host)
 	}

@@ -46,9 +46,12 @@ type MemberReport struct {
 	SpecDrift bool   `json:"spec_drift"`
 	// Attempts is the query attempt that got the verdict (1 = first);
 	// Relayed is true when it came in a relayed re-query.
-	Attempts int    `json:"attempts,omitempty"`
-	Relayed  bool   `json:"relayed,omitempty"`
-	Reason   string `json:"reason,omitempty"`
+	Attempts int  `json:"attempts,omitempty"`
+	Relayed  bool `json:"relayed,omitempty"`
+	// Via is the collector the verdict came through (see CollectPath);
+	// empty when the member answered the inspector.
+	Via    string `json:"via,omitempty"`
+	Reason string `json:"reason,omitempty"`
 	// Details are the stage-two results of the failed checks (Inspector.Details).
 	Details []Result `json:"details,omitempty"`
 }
@@ -73,6 +76,8 @@ func (m *MemberReport) setVerdict(spec *Spec, v Verdict) {
 // overloaded inspector is not mistaken for silent nodes.
 type Health struct {
 	Attempts        int    `json:"attempts"`
+	Collectors      int    `json:"collectors,omitempty"`
+	CollectorErrors int    `json:"collector_errors,omitempty"`
 	QueryErrors     int    `json:"query_errors"`
 	BadReplies      int    `json:"bad_replies"`
 	SerfHealthScore int    `json:"serf_health_score"`
@@ -83,15 +88,19 @@ type Health struct {
 	Reason          string `json:"reason,omitempty"`
 }
 
-// Report is one round: every member serf knew at its start, accounted.
+// Report is one round: every member serf knew at its start, accounted,
+// except inspector-only members (InspectorTag), the inspector's own
+// included unless InspectorConfig.InspectSelf.
 type Report struct {
-	Spec    uint64               `json:"spec"`
-	Started time.Time            `json:"started"`
-	Took    Duration             `json:"took"`
-	Members []MemberReport       `json:"members"`
-	Counts  map[MemberStatus]int `json:"counts"`
-	Health  Health               `json:"health"`
-	byName  map[string]int
+	Spec uint64 `json:"spec"`
+	// Inspector is the name of the member that ran the round.
+	Inspector string               `json:"inspector,omitempty"`
+	Started   time.Time            `json:"started"`
+	Took      Duration             `json:"took"`
+	Members   []MemberReport       `json:"members"`
+	Counts    map[MemberStatus]int `json:"counts"`
+	Health    Health               `json:"health"`
+	byName    map[string]int
 }
 
 func (r *round) report(spec *Spec, start, end time.Time) *Report {

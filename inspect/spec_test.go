@@ -194,6 +194,8 @@ func TestErrorShapes(t *testing.T) {
 	spec := func(js string) error { _, err := ParseSpec([]byte(js)); return err }
 	agent, _ := NewAgent(AgentConfig{Name: "n1"})
 	_, nodeErr := NewNode(NodeConfig{Profile: "moon"}, agent)
+	_, portErr := NewNode(NodeConfig{BindPort: -2}, agent)
+	_, bigPortErr := NewNode(NodeConfig{BindPort: 70000}, agent)
 	_, fixErr := agent.Fix(t.Context(), []byte(`{}`), "00")
 	_, detErr := agent.Details(t.Context(), 9)
 	_, verdictErr := DecodeVerdict(nil, 1, 1)
@@ -210,6 +212,10 @@ func TestErrorShapes(t *testing.T) {
 		"fix on os":       spec(`{"version":1,"checks":[{"id":"a","kind":"os","fix":{"sysctl":"1"}}]}`),
 		"bad duration":    spec(`{"version":1,"checks":[{"id":"a","kind":"os","timeout":"soon"}]}`),
 		"profile":         nodeErr,
+		"port -2":         portErr,
+		"port 70000":      bigPortErr,
+		"collect groups":  collectRequest{Version: 1, Groups: 1, Timeout: Duration(time.Second)}.validate(),
+		"collect version": collectRequest{Groups: 2, Timeout: Duration(time.Second)}.validate(),
 		"fix without key": fixErr,
 		"details":         detErr,
 		"verdict":         verdictErr,
@@ -234,9 +240,23 @@ func TestZeroConfigs(t *testing.T) {
 	if d := DefaultNodeConfig(); n.BindAddr != d.BindAddr || n.BindPort != 7946 || n.Profile != ProfileLAN || n.QueryConcurrency != 4 {
 		t.Errorf("zero NodeConfig: %+v", n)
 	}
+	if any := (NodeConfig{BindPort: AnyPort}).withDefaults(); any.BindPort != 0 {
+		t.Errorf("NodeConfig{BindPort: AnyPort} gives memberlist port %d, want 0 (any free port)", any.BindPort)
+	}
 	i := InspectorConfig{}.withDefaults()
 	if d := DefaultInspectorConfig(); i.QueryTimeout != d.QueryTimeout || i.Retries != 2 || i.RelayFactor != 2 ||
 		i.ProbePeers != 3 || i.NewSpecInterval != d.NewSpecInterval || i.HTTP == nil || i.Now == nil {
 		t.Errorf("zero InspectorConfig: %+v", i)
+	}
+}
+
+// TestBindPortNamed: a refused BindPort names the field.
+func TestBindPortNamed(t *testing.T) {
+	agent, _ := NewAgent(AgentConfig{Name: "n1"})
+	for _, port := range []int{-2, 65536} {
+		_, err := NewNode(NodeConfig{BindAddr: "127.0.0.1", BindPort: port}, agent)
+		if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "NodeConfig.BindPort") {
+			t.Errorf("BindPort %d: %v, want ErrInvalid naming NodeConfig.BindPort", port, err)
+		}
 	}
 }

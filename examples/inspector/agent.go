@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/shoalkit/shoal/examples/internal/daemon"
+	"github.com/shoalkit/shoal/examples/internal/fleetinspect"
 	"github.com/shoalkit/shoal/inspect"
 )
 
@@ -49,6 +50,17 @@ func agentCommand(fs *flag.FlagSet) daemon.Action {
 		}
 		log := daemon.Logger(stderr, nf.verbose)
 		acfg.Logger, m.cfg.Logger = log, log
+		cli, err := nf.etcdClient()
+		if err != nil {
+			return daemon.UsageError(stderr, "inspector: -etcd-endpoints: %v", err)
+		}
+		if cli != nil {
+			defer cli.Close()
+			log.Info("inspector agent starting; spec and members from etcd", "node", nf.name, "etcd", nf.etcd)
+			return fleetinspect.Run(ctx, cli, nf.name, acfg.Tags, fleetinspect.AgentConfig{
+				Gossip: m.cfg, HTTPAddr: httpAddr, Agent: acfg, Logger: log,
+			})
+		}
 		agent, err := inspect.NewAgent(acfg)
 		if err != nil {
 			return err

@@ -10,8 +10,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/hashicorp/memberlist"
-
 	"github.com/shoalkit/shoal/examples/internal/daemon"
 	"github.com/shoalkit/shoal/inspect"
 )
@@ -35,8 +33,8 @@ func (f *nodeFlags) load(stderr io.Writer) (member, error) {
 		return m, daemon.UsageError(stderr, "inspector: -bind %q: want HOST:PORT", f.bind)
 	}
 	m.cfg = inspect.NodeConfig{BindAddr: host, BindPort: port, AdvertiseAddr: f.advertise, Profile: inspect.Profile(f.profile)}
-	if port == 0 { // inspect reads 0 as serf's 7946; memberlist reads it as any free port
-		m.cfg.Tune = func(c *memberlist.Config) { c.BindPort = 0 }
+	if port == 0 { // -bind HOST:0 means any free port, as for net.Listen
+		m.cfg.BindPort = inspect.AnyPort
 	}
 	switch m.cfg.Profile {
 	case inspect.ProfileLAN, inspect.ProfileLocal, inspect.ProfileWAN:
@@ -48,8 +46,11 @@ func (f *nodeFlags) load(stderr io.Writer) (member, error) {
 			return m, daemon.UsageError(stderr, "inspector: -keyring: %v", err)
 		}
 	}
+	if f.spec == "" && f.etcd != "" {
+		return m, nil // the spec comes from etcd
+	}
 	if f.spec == "" {
-		return m, daemon.UsageError(stderr, "inspector: -spec is required")
+		return m, daemon.UsageError(stderr, "inspector: -spec is required (or -etcd-endpoints)")
 	}
 	if m.specBytes, err = os.ReadFile(f.spec); err == nil {
 		m.spec, err = inspect.ParseSpec(m.specBytes)

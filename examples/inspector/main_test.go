@@ -74,6 +74,7 @@ func newFiles(t *testing.T) files {
 // repairs it and the next round passes; a new spec file is picked up and
 // a malformed one refused.
 func TestAgentsAndRounds(t *testing.T) {
+	t.Parallel() // waits on protocol timeouts more than it computes
 	f := newFiles(t)
 	var wg sync.WaitGroup
 	ctxRun, cancel := context.WithCancel(t.Context())
@@ -270,7 +271,7 @@ func TestBadInput(t *testing.T) {
 		want string // in stderr
 	}{
 		{[]string{"agent", "-bogus"}, "flag provided but not defined: -bogus"},
-		{[]string{"agent"}, "-spec is required"},
+		{[]string{"agent"}, "-spec is required (or -etcd-endpoints)"},
 		{[]string{"agent", "-spec", bad}, "-spec " + bad + ": inspect:"},
 		{[]string{"agent", "-spec", filepath.Join(f.dir, "none.json")}, "no such file"},
 		{[]string{"agent", "-spec", f.spec, "-keyring", filepath.Join(f.dir, "missing.keys")}, "-keyring: open"},

@@ -11,7 +11,10 @@ import (
 	"strings"
 	"time"
 
+	clientv3 "go.etcd.io/etcd/client/v3"
+
 	"github.com/shoalkit/shoal/examples/internal/daemon"
+	"github.com/shoalkit/shoal/examples/internal/fleetinspect"
 	"github.com/shoalkit/shoal/inspect"
 )
 
@@ -50,8 +53,15 @@ func roundCommand(fs *flag.FlagSet) daemon.Action {
 		if err != nil {
 			return err
 		}
-		if len(nf.joinAddrs()) == 0 {
-			return daemon.UsageError(stderr, "inspector round: -join is required")
+		if len(nf.joinAddrs()) == 0 && nf.etcd == "" {
+			return daemon.UsageError(stderr, "inspector round: -join is required (or -etcd-endpoints)")
+		}
+		cli, err := nf.etcdClient()
+		if err != nil {
+			return daemon.UsageError(stderr, "inspector round: -etcd-endpoints: %v", err)
+		}
+		if cli != nil {
+			defer cli.Close()
 		}
 		if o.doFix {
 			if o.fixKeyFile == "" {
@@ -66,8 +76,8 @@ func roundCommand(fs *flag.FlagSet) daemon.Action {
 		}
 		log := daemon.Logger(stderr, nf.verbose)
 		m.cfg.Logger = log
-		// The round's own member holds no spec: it answers stale, and its
-		// line is left out of the report.
+		// The round's own member holds no spec: the inspector leaves it out
+		// of the report, and other inspectors prune it once it has left.
 		agent, err := inspect.NewAgent(inspect.AgentConfig{Name: nf.name, Logger: log})
 		if err != nil {
 			return err
@@ -81,21 +91,35 @@ func roundCommand(fs *flag.FlagSet) daemon.Action {
 		done := make(chan struct{})
 		go func() { _ = node.Run(nodeCtx); close(done) }()
 		defer func() { stop(); <-done }()
-		if _, err := node.Join(ctx, nf.joinAddrs()...); err != nil {
-			return err
-		}
 		in, err := inspect.NewInspector(node, inspect.InspectorConfig{QueryTimeout: o.queryTimeout, Logger: log})
 		if err != nil {
 			return err
 		}
+		join := nf.joinAddrs()
+		if len(join) == 0 {
+			if join, err = fleetinspect.GossipAddrs(ctx, cli); err == nil && len(join) == 0 {
+				err = fmt.Errorf("no gossip address registered under %s", fleetinspect.GossipPrefix)
+			}
+			if err != nil {
+				return err
+			}
+		}
+		if _, err := node.Join(ctx, join...); err != nil {
+			return err
+		}
 		spec := m.spec
 		for {
-			if s, err := loadSpec(nf.spec); err != nil {
-				log.Error("spec file refused; keeping the last one", "spec", spec.String(), "err", err)
+			if s, err := nf.loadSpec(ctx, cli); err != nil {
+				log.Error("spec refused; keeping the last one", "spec", spec, "err", err)
 			} else {
 				spec = s
 			}
-			err := round(ctx, in, node.Name(), spec, o, stdout)
+			var err error
+			if spec == nil {
+				err = errors.New("no spec yet")
+			} else {
+				err = round(ctx, in, cli, spec, o, stdout)
+			}
 			if o.once {
 				return err
 			}
@@ -109,8 +133,13 @@ func roundCommand(fs *flag.FlagSet) daemon.Action {
 	}
 }
 
-func loadSpec(path string) (*inspect.Spec, error) {
-	b, err := os.ReadFile(path)
+// loadSpec reads the spec from etcd when cli is set, else from -spec.
+func (f *nodeFlags) loadSpec(ctx context.Context, cli *clientv3.Client) (*inspect.Spec, error) {
+	if cli != nil {
+		s, _, err := fleetinspect.GetSpec(ctx, cli)
+		return s, err
+	}
+	b, err := os.ReadFile(f.spec)
 	if err != nil {
 		return nil, err
 	}
@@ -125,14 +154,20 @@ type roundOutput struct {
 }
 
 // round runs one round, its details and fixes as asked, and prints it.
-func round(ctx context.Context, in *inspect.Inspector, self string, spec *inspect.Spec, o roundOptions, w io.Writer) error {
+// With cli set, the report (details included) is stored in etcd.
+func round(ctx context.Context, in *inspect.Inspector, cli *clientv3.Client, spec *inspect.Spec, o roundOptions, w io.Writer) error {
 	rep, err := in.Round(ctx, spec)
 	if err != nil {
 		return err
 	}
-	out := roundOutput{Report: withoutMember(rep, self)}
+	out := roundOutput{Report: rep}
 	if o.details {
 		if err := in.Details(ctx, out.Report); err != nil {
+			return err
+		}
+	}
+	if cli != nil {
+		if err := fleetinspect.StoreReport(ctx, cli, rep); err != nil {
 			return err
 		}
 	}
@@ -149,18 +184,6 @@ func round(ctx context.Context, in *inspect.Inspector, self string, spec *inspec
 		return fmt.Errorf("%w: %d of %d", errNotPassed, len(out.Members)-n, len(out.Members))
 	}
 	return nil
-}
-
-// withoutMember is rep without the named member's line (the round's own).
-func withoutMember(rep *inspect.Report, name string) *inspect.Report {
-	out := &inspect.Report{Spec: rep.Spec, Started: rep.Started, Took: rep.Took, Health: rep.Health, Counts: map[inspect.MemberStatus]int{}}
-	for _, m := range rep.Members {
-		if m.Name != name {
-			out.Members = append(out.Members, m)
-			out.Counts[m.Status]++
-		}
-	}
-	return out
 }
 
 func printRound(w io.Writer, out roundOutput, asJSON bool) error {

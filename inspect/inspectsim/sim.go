@@ -13,9 +13,11 @@
 package inspectsim
 
 import (
+	"cmp"
 	"container/heap"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"time"
 )
 
@@ -44,6 +46,13 @@ type Params struct {
 
 	DetailConcurrency int           // stage-two fetches at once
 	DetailService     time.Duration // agent time to serve one detail request
+
+	// GroupSize > 0: the first attempt goes through collectors, one per
+	// group of GroupSize members (when there are at least two groups),
+	// each asking its group with CollectRetries re-queries of its own and
+	// answering the inspector over HTTP with one reply.
+	GroupSize      int
+	CollectRetries int
 }
 
 // LocalProfile is serf's Local profile with the inspector's defaults and
@@ -53,23 +62,26 @@ func LocalProfile() Params {
 		GossipInterval: 100 * time.Millisecond, GossipNodes: 3, RetransmitMult: 2, ProbeTimeout: 200 * time.Millisecond,
 		QueryTimeout: 2 * time.Second, Retries: 2, RelayFactor: 2, ProbePeers: 3,
 		Latency: 2 * time.Millisecond, ReplyCost: 100 * time.Microsecond, AnswerDelay: time.Millisecond,
-		DetailConcurrency: 32, DetailService: 2 * time.Millisecond,
+		DetailConcurrency: 32, DetailService: 2 * time.Millisecond, CollectRetries: 1,
 	}
 }
 
 // Result is one simulated round. All durations are simulated time.
 type Result struct {
-	Round      time.Duration // query attempts and classification, without stage two
-	StageTwo   time.Duration // detail fetches of the failing members
-	Total      time.Duration
-	Attempts   int
-	Accounted  int // members with a status: always Nodes
-	Answered   int // members with a verdict
-	Silent     int // fresh failures and members whose every reply was lost
-	FalseDead  int // healthy members classified as not answering (never dead: serf decides death)
-	Replies    int // replies and acks the inspector handled
-	Packets    int // gossip packets sent
-	LastAnswer time.Duration
+	Round     time.Duration // query attempts and classification, without stage two
+	StageTwo  time.Duration // detail fetches of the failing members
+	Total     time.Duration
+	Attempts  int
+	Accounted int // members with a status: always Nodes
+	Answered  int // members with a verdict
+	Silent    int // fresh failures and members whose every reply was lost
+	FalseDead int // healthy members classified as not answering (never dead: serf decides death)
+	Replies   int // replies and acks handled, by the inspector and the collectors
+	// InspectorReplies are the replies, acks and collector replies the
+	// inspector itself handled.
+	InspectorReplies int
+	Packets          int // gossip packets sent
+	LastAnswer       time.Duration
 }
 
 type event struct {
@@ -102,10 +114,14 @@ func (q *queue) Pop() any {
 	return e
 }
 
-// attempt simulates one query attempt from the inspector (node 0) to the
-// members in want (nil: all), and returns when each wanted member's reply
-// was handled (or -1), the time the attempt ended, and counters.
-func attempt(p Params, rng *rand.Rand, start time.Duration, want []bool, relay int, dead []bool, phase []time.Duration, res *Result) (done []time.Duration, end time.Duration) {
+// attempt simulates one query attempt from node origin (the inspector is
+// node 0) to the members in want (nil: all), and returns when each wanted
+// member's reply was handled (or -1), and the time the attempt ended:
+// when every wanted live member was handled, else at the timeout — or
+// later, when the origin is still handling replies that arrived in time
+// (serf's channel holds them; the origin reads them all). busy is when
+// the origin's handler is free; it is advanced past the attempt's replies.
+func attempt(p Params, rng *rand.Rand, origin int, start time.Duration, busy *time.Duration, want []bool, relay int, dead []bool, phase []time.Duration, res *Result) (done []time.Duration, end time.Duration) {
 	n := p.Nodes
 	limit := p.RetransmitMult * int(math.Ceil(math.Log10(float64(n+1))))
 	ticks := (limit + p.GossipNodes - 1) / p.GossipNodes
@@ -114,7 +130,7 @@ func attempt(p Params, rng *rand.Rand, start time.Duration, want []bool, relay i
 	for i := range done {
 		done[i] = -1
 	}
-	q := &queue{{at: start, kind: evGossipRecv, node: 0}}
+	q := &queue{{at: start, kind: evGossipRecv, node: origin}}
 	var arrivals []time.Duration
 	var from []int
 	var isReply []bool
@@ -170,9 +186,9 @@ func attempt(p Params, rng *rand.Rand, start time.Duration, want []bool, relay i
 			}
 		}
 	}
-	// The inspector handles replies one at a time; serf's channel holds N.
+	// The origin handles replies one at a time; serf's channel holds N.
 	deadline := start + p.QueryTimeout
-	free := start
+	free := max(start, *busy)
 	got := 0
 	order := sortedIdx(arrivals)
 	end = deadline
@@ -183,6 +199,9 @@ func attempt(p Params, rng *rand.Rand, start time.Duration, want []bool, relay i
 		}
 		free = max(free, a) + p.ReplyCost
 		res.Replies++
+		if origin == 0 {
+			res.InspectorReplies++
+		}
 		i := from[k]
 		if isReply[k] && done[i] < 0 && (want == nil || want[i]) { // relayed copies are handled, then dropped
 			done[i] = free
@@ -202,7 +221,8 @@ func attempt(p Params, rng *rand.Rand, start time.Duration, want []bool, relay i
 	if got == wanted-countTrue(dead, want) {
 		end = max(last, start)
 	}
-	return done, end
+	*busy = free
+	return done, max(end, free)
 }
 
 func countTrue(dead, want []bool) int {
@@ -239,15 +259,20 @@ func Run(p Params, seed uint64) Result {
 	}
 	var res Result
 	answered := make([]bool, n)
-	now := time.Duration(0)
+	now, busy := time.Duration(0), time.Duration(0)
 	var want []bool
-	for a := 0; a <= p.Retries; a++ {
+	first := 0
+	if collected, end := collect(p, rng, dead, phase, answered, &busy, &res); collected {
+		now, first = end, 1
+		want = pendingOf(answered)
+	}
+	for a := first; a <= p.Retries; a++ {
 		relay := 0
 		if a > 0 {
 			relay = p.RelayFactor
 		}
 		res.Attempts++
-		done, end := attempt(p, rng, now, want, relay, dead, phase, &res)
+		done, end := attempt(p, rng, 0, now, &busy, want, relay, dead, phase, &res)
 		for i, d := range done {
 			if d >= 0 && !answered[i] {
 				answered[i] = true
@@ -255,15 +280,8 @@ func Run(p Params, seed uint64) Result {
 			}
 		}
 		now = end
-		want = make([]bool, n)
-		pending := 0
-		for i := range n {
-			if !answered[i] {
-				want[i] = true
-				pending++
-			}
-		}
-		if pending == 0 {
+		want = pendingOf(answered)
+		if countTrue(want, nil) == 0 {
 			break
 		}
 	}
@@ -293,4 +311,105 @@ func Run(p Params, seed uint64) Result {
 	}
 	res.Total = res.Round + res.StageTwo
 	return res
+}
+
+// pendingOf marks the members without a verdict.
+func pendingOf(answered []bool) []bool {
+	want := make([]bool, len(answered))
+	for i, a := range answered {
+		want[i] = !a
+	}
+	return want
+}
+
+// collect simulates a first attempt through collectors and reports
+// whether one ran and when the inspector had handled every collector's
+// reply. Each collector is a random member of its group (a fresh failure
+// among them loses the group's first attempt after the collection
+// timeout); it asks its group like an inspector (same latency and reply
+// cost, its own handler), then replies over HTTP: a TCP round trip each
+// way, and ReplyCost at the inspector per reply plus ReplyCost/64 per
+// verdict it carries (an assumption: decoding a JSON line per member).
+func collect(p Params, rng *rand.Rand, dead []bool, phase []time.Duration, answered []bool, busy *time.Duration, res *Result) (bool, time.Duration) {
+	n := p.Nodes
+	if p.GroupSize <= 0 {
+		return false, 0
+	}
+	groups := min(128, (n-1+p.GroupSize-1)/p.GroupSize)
+	if groups < 2 {
+		return false, 0
+	}
+	members := make([][]int, groups)
+	for i := 1; i < n; i++ { // node 0 is the inspector
+		g := rng.IntN(groups) // the shard tag: a hash of the name
+		members[g] = append(members[g], i)
+	}
+	type reply struct {
+		at   time.Duration
+		got  []int
+		lost bool
+	}
+	timeout := time.Duration(p.CollectRetries+1)*p.QueryTimeout + 2*time.Second
+	var replies []reply
+	for _, group := range members {
+		if len(group) == 0 {
+			continue
+		}
+		c := group[rng.IntN(len(group))]
+		start := 2 * p.Latency // connect and request
+		if dead[c] {
+			replies = append(replies, reply{at: timeout, lost: true})
+			continue
+		}
+		want := make([]bool, n)
+		for _, i := range group {
+			want[i] = true
+		}
+		got := make([]bool, n)
+		var cbusy time.Duration
+		now := start
+		for a := 0; a <= p.CollectRetries; a++ {
+			relay := 0
+			if a > 0 {
+				relay = p.RelayFactor
+			}
+			res.Attempts++
+			done, end := attempt(p, rng, c, now, &cbusy, want, relay, dead, phase, res)
+			for i, d := range done {
+				if d >= 0 && want[i] {
+					got[i], want[i] = true, false
+				}
+			}
+			now = end
+			if countTrue(want, nil) == 0 {
+				break
+			}
+		}
+		var ids []int
+		for i, ok := range got {
+			if ok {
+				ids = append(ids, i)
+			}
+		}
+		replies = append(replies, reply{at: min(now, timeout) + 2*p.Latency, got: ids})
+	}
+	slices.SortFunc(replies, func(a, b reply) int { return cmp.Compare(a.at, b.at) })
+	free := *busy
+	for _, r := range replies {
+		if r.lost {
+			free = max(free, r.at)
+			continue
+		}
+		free = max(free, r.at) + p.ReplyCost + p.ReplyCost*time.Duration(len(r.got))/64
+		res.Replies++
+		res.InspectorReplies++
+		for _, i := range r.got {
+			if !answered[i] {
+				answered[i] = true
+				res.LastAnswer = max(res.LastAnswer, free)
+			}
+		}
+	}
+	*busy = free
+	return true, free
 }
