@@ -119,6 +119,9 @@ func newCLI(getenv func(string) string) *daemon.CLI {
 			simple("usage", "", "allocated and used core- and GiB-hours by team and app (showback)", g.usage),
 			simple("proposal", "APP", "show an app's scaling proposal awaiting approval", g.proposal),
 			simple("approve", "APP", "apply an app's scaling proposal", g.approve),
+			simple("inspection", "", "the last fleet inspection round", g.inspection),
+			g.inspectSpecCmd(),
+			g.fixCmd(),
 			simple("leader", "", "show which controller leads", g.leader),
 		},
 	}
@@ -613,6 +616,63 @@ func (g *globals) migrateCmd() daemon.Command {
 			return g.show(stdout, in, "ID\tNODE\tIMAGE\tGEN", func(tw io.Writer) {
 				fmt.Fprintf(tw, "%s\t%s\t%s\t%d\n", in.ID, in.Node, in.Image, in.Generation)
 			})
+		}
+	}}
+}
+
+func (g *globals) inspection(ctx context.Context, _ []string, stdout, stderr io.Writer) error {
+	var in controller.Inspection
+	if err := g.call(ctx, stderr, http.MethodGet, "/v1/inspection", nil, &in); err != nil {
+		return err
+	}
+	if g.output == "json" || in.Report == nil || in.Report.Report == nil {
+		return g.show(stdout, in, "INSPECTION", func(tw io.Writer) { fmt.Fprintln(tw, "no round yet") })
+	}
+	if err := in.Report.WriteText(stdout); err != nil {
+		return err
+	}
+	if f := in.Fix; f != nil {
+		fmt.Fprintf(stdout, "last fix order %s: %+v\n", f.ID, f)
+	}
+	return nil
+}
+
+func (g *globals) inspectSpecCmd() daemon.Command {
+	return daemon.Command{Name: "inspect-spec", Args: "-f spec.json", Summary: "set the fleet's desired state for inspection", Flags: func(fs *flag.FlagSet) daemon.Action {
+		file := fs.String("f", "", "the spec (inspect.Spec JSON; its version must grow)")
+		return func(ctx context.Context, _ []string, stdout, stderr io.Writer) error {
+			raw, err := os.ReadFile(*file)
+			if err != nil {
+				return err
+			}
+			if err := g.call(ctx, stderr, http.MethodPut, "/v1/inspection/spec", json.RawMessage(raw), nil); err != nil {
+				return err
+			}
+			fmt.Fprintln(stdout, "spec stored; the inspector starts a round")
+			return nil
+		}
+	}}
+}
+
+func (g *globals) fixCmd() daemon.Command {
+	return daemon.Command{Name: "fix", Args: "-spec N [-node NODE] [-check ID] [-dry-run]", Summary: "run the spec's fixes on failed members", Flags: func(fs *flag.FlagSet) daemon.Action {
+		spec := fs.Uint64("spec", 0, "the spec version the last report is on (required)")
+		node := fs.String("node", "", "only this node")
+		check := fs.String("check", "", "only this check")
+		dry := fs.Bool("dry-run", false, "say what would be done, do nothing")
+		return func(ctx context.Context, _ []string, stdout, stderr io.Writer) error {
+			o := map[string]any{"spec": *spec, "dry_run": *dry}
+			if *node != "" {
+				o["nodes"] = []string{*node}
+			}
+			if *check != "" {
+				o["checks"] = []string{*check}
+			}
+			if err := g.call(ctx, stderr, http.MethodPost, "/v1/inspection/fix", o, nil); err != nil {
+				return err
+			}
+			fmt.Fprintln(stdout, "fix ordered; see shoalctl inspection")
+			return nil
 		}
 	}}
 }

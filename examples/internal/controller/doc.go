@@ -42,5 +42,8 @@
 //	GET    /v1/networks                      PUT /v1/networks/VLAN  (address pool)
 //	GET    /v1/quotas                        PUT /v1/quotas/TEAM
 //	GET    /v1/usage                         allocated and used core- and GiB-hours by team and app
+//	GET    /v1/inspection                    the last inspection round and fix result
+//	PUT    /v1/inspection/spec               the fleet's desired state (inspect.Spec)
+//	POST   /v1/inspection/fix                run the spec's fixes on failed members
 //	GET    /v1/leader
 package controller

@@ -58,6 +58,9 @@ type Config struct {
 	// NodeGrace is how long a lost node's instances wait before they are
 	// placed elsewhere; zero means 10 s.
 	NodeGrace time.Duration
+	// InspectInterval is the time between inspection rounds; zero means
+	// 30 s (a new spec starts a round at once).
+	InspectInterval time.Duration
 	// Logger receives the platform's logs; nil discards them.
 	Logger *slog.Logger
 }
@@ -88,6 +91,11 @@ type Platform struct {
 	fleet   *simnode.Fleet
 	cancel  context.CancelFunc
 	closers []func()
+	racks   []string
+	// fixKey signs inspection fixes; inspectStop ends a node's inspection
+	// agent (KillNode).
+	fixKey      []byte
+	inspectStop map[string]context.CancelFunc
 	// stopController stops the running controller and its API server.
 	stopController func()
 	rctx           context.Context //nolint:containedctx // the platform's lifetime, for a restarted controller
@@ -116,6 +124,9 @@ func Start(ctx context.Context, cfg Config) (p *Platform, err error) {
 	}
 	if cfg.NodeGrace == 0 {
 		cfg.NodeGrace = 10 * time.Second
+	}
+	if cfg.InspectInterval == 0 {
+		cfg.InspectInterval = 30 * time.Second
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -146,13 +157,16 @@ func Start(ctx context.Context, cfg Config) (p *Platform, err error) {
 	}
 	nodes := simnode.Racks(cfg.Agents, 1, cfg.NodeCapacity)
 	for _, n := range nodes {
-		p.Nodes = append(p.Nodes, n.Name)
+		p.Nodes, p.racks = append(p.Nodes, n.Name), append(p.racks, n.Rack)
 	}
 	if cfg.Real {
 		if err := p.startAgents(ctx, rctx, nodes); err != nil {
 			return p, err
 		}
 	} else if p.fleet, err = simnode.Start(ctx, simnode.Config{Etcd: p.Etcd, Nodes: nodes, LeaseTTL: 3 * time.Second}); err != nil {
+		return p, err
+	}
+	if err := p.startInspection(rctx); err != nil {
 		return p, err
 	}
 	return p, p.waitReady(ctx)
@@ -280,6 +294,9 @@ func (p *Platform) waitReady(ctx context.Context) error {
 // touching its containers, a simulated one stops reporting; either way its
 // lease runs out and the controller moves its instances after NodeGrace.
 func (p *Platform) KillNode(ctx context.Context, name string) error {
+	if stop := p.inspectStop[name]; stop != nil {
+		stop()
+	}
 	if p.fleet != nil {
 		return p.fleet.Kill(ctx, name)
 	}
