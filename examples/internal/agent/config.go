@@ -40,6 +40,13 @@ type Config struct {
 	StateDir string
 	// ResolvConf is the resolv.conf instances get; empty copies the host's.
 	ResolvConf string
+	// ProcView is where the node's live /proc (package cgroupx/procview)
+	// is mounted. While it is mounted there, every instance not asking
+	// NoProcView gets its files bind-mounted read-only over /proc/meminfo,
+	// cpuinfo, stat, uptime, loadavg, diskstats, swaps and
+	// /sys/devices/system/cpu/online, so free, top and uptime inside show
+	// the container's numbers. Empty: none.
+	ProcView string
 	// VolumeDir holds instances' data volumes, one directory each, kept
 	// after the instance is deleted; required.
 	VolumeDir string

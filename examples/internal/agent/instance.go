@@ -219,6 +219,7 @@ func (a *Agent) start(ctx context.Context, inst *instance, img *imageConfig) err
 		return err
 	}
 	spec.Mounts = append(spec.Mounts, files...)
+	spec.Mounts = append(spec.Mounts, a.procView(inst.spec)...)
 	binds, err := a.binds(inst.spec)
 	if err != nil {
 		return err

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/shoalkit/shoal/cgroupx/procview"
 	"github.com/shoalkit/shoal/examples/internal/container"
 	"github.com/shoalkit/shoal/examples/internal/state"
 	"github.com/shoalkit/shoal/netvlan"
@@ -142,4 +143,21 @@ func (a *Agent) files(want state.Instance, hostname string) ([]container.Mount, 
 		mounts = append(mounts, container.Mount{Source: p, Destination: "/etc/" + name, ReadOnly: true})
 	}
 	return mounts, nil
+}
+
+// procView returns the bind mounts of the node's live /proc for an
+// instance: none when the spec turns it off or the view is not mounted
+// (a container would not start with a missing source).
+func (a *Agent) procView(want state.Instance) []container.Mount {
+	if a.cfg.ProcView == "" || want.NoProcView {
+		return nil
+	}
+	if ok, err := procview.Mounted(a.cfg.ProcView); !ok || err != nil {
+		return nil
+	}
+	var out []container.Mount
+	for _, m := range procview.BindMounts(a.cfg.ProcView) {
+		out = append(out, container.Mount{Source: m.Source, Destination: m.Destination, ReadOnly: true})
+	}
+	return out
 }

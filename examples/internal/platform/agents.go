@@ -18,6 +18,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/shoalkit/shoal/cgroupx/procview"
 	"github.com/shoalkit/shoal/examples/internal/agent"
 	"github.com/shoalkit/shoal/examples/internal/container"
 	"github.com/shoalkit/shoal/examples/internal/state"
@@ -63,6 +64,9 @@ func (p *Platform) startAgents(ctx, rctx context.Context, nodes []state.Node) er
 	var b [3]byte
 	_, _ = rand.Read(b[:])
 	run := hex.EncodeToString(b[:])
+	if err := p.startProcView(ctx, rctx, nodes, run); err != nil {
+		return err
+	}
 	for _, n := range nodes {
 		a, err := p.startAgent(ctx, rctx, n, run)
 		if err != nil {
@@ -106,7 +110,7 @@ func (p *Platform) startAgent(ctx, rctx context.Context, n state.Node, run strin
 	remote.Insecure = true
 	ag, err := agent.New(agent.Config{
 		Node: n, Etcd: p.Etcd, Runtime: a.rt, Store: a.store, Remote: remote, Network: agent.SwitchNetwork{Switch: a.vs},
-		Metrics: a.metrics, StateDir: filepath.Join(a.dir, "instances"), VolumeDir: filepath.Join(a.dir, "volumes"),
+		Metrics: a.metrics, StateDir: filepath.Join(a.dir, "instances"), VolumeDir: filepath.Join(a.dir, "volumes"), ProcView: p.procView,
 		LeaseTTL: 3 * time.Second, Resync: 2 * time.Second, StopGrace: 2 * time.Second, Logger: log,
 	})
 	if err != nil {
@@ -249,6 +253,42 @@ func busyboxRootfs(ctx context.Context, dir string) error {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+// startProcView mounts the node's live /proc (package cgroupx/procview)
+// once for all the pilot's agents — one FUSE mount answers every container
+// for its own cgroup — and serves it until the platform closes.
+func (p *Platform) startProcView(ctx, rctx context.Context, nodes []state.Node, run string) error {
+	dir := filepath.Join(p.cfg.Dir, "procview")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	var parents []string
+	for _, n := range nodes {
+		parents = append(parents, "/shoal-pilot-"+run+"-"+n.Name)
+	}
+	srv, err := procview.New(ctx, procview.Config{Parents: parents, Logger: p.log.With("part", "procview")})
+	if err != nil {
+		return err
+	}
+	conn, err := procview.Mount(ctx, dir)
+	if err != nil {
+		return err
+	}
+	sctx, cancel := context.WithCancel(rctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = srv.Serve(sctx, conn)
+	}()
+	p.procView = dir
+	p.closeProcView = func() {
+		_ = procview.Unmount(dir)
+		cancel()
+		<-done
+		_ = conn.Close()
 	}
 	return nil
 }

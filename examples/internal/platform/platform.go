@@ -92,6 +92,10 @@ type Platform struct {
 	cancel  context.CancelFunc
 	closers []func()
 	racks   []string
+	// procView is where the live /proc is mounted for the real agents;
+	// closeProcView unmounts it once their containers are gone.
+	procView      string
+	closeProcView func()
 	// fixKey signs inspection fixes; inspectStop ends a node's inspection
 	// agent (KillNode).
 	fixKey      []byte
@@ -315,6 +319,9 @@ func (p *Platform) Close() {
 	p.once.Do(func() {
 		for _, a := range p.agents {
 			a.close()
+		}
+		if p.closeProcView != nil {
+			p.closeProcView()
 		}
 		if p.fleet != nil {
 			_ = p.fleet.Close()

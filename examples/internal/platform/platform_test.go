@@ -173,8 +173,9 @@ func TestPlatform(t *testing.T) {
 	// Cold migration: the data volume travels in the snapshot.
 	db := state.AppSpec{
 		Name: "db", Team: "shop", Image: img, Replicas: 1, Network: &state.AppNetwork{VLAN: 10},
-		Command: []string{"/bin/sh", "-c", "[ -e /export/mark ] || cat /proc/sys/kernel/random/uuid > /export/mark; exec sleep 100000"},
-		Volume:  &state.Volume{SizeBytes: 16 << 20, Mount: "/export"},
+		Command:   []string{"/bin/sh", "-c", "[ -e /export/mark ] || cat /proc/sys/kernel/random/uuid > /export/mark; head -1 /proc/meminfo > /export/meminfo; exec sleep 100000"},
+		Volume:    &state.Volume{SizeBytes: 16 << 20, Mount: "/export"},
+		Resources: state.Resources{MemoryBytes: 64 << 20},
 	}
 	var ddep controller.Deployed
 	do(http.MethodPost, "/v1/apps?wait=60s", "req-db", db, &ddep)
@@ -185,6 +186,15 @@ func TestPlatform(t *testing.T) {
 	}
 	waitFor(t, "db's mark", 30*time.Second, func() (bool, string) { return markAt(old.Node) != "", "" })
 	mark := markAt(old.Node)
+	// The live /proc: inside, /proc/meminfo shows the container's 64 MiB.
+	meminfo := filepath.Join(dir, "nodes", old.Node, "volumes", old.ID, "data", "meminfo")
+	waitFor(t, "db's /proc/meminfo", 30*time.Second, func() (bool, string) {
+		b, _ := os.ReadFile(meminfo)
+		return strings.Fields(string(b)) != nil, string(b)
+	})
+	if b, _ := os.ReadFile(meminfo); !strings.Contains(string(b), "65536 kB") {
+		t.Errorf("/proc/meminfo inside a 64 MiB container: %q", b)
+	}
 	var moved state.Instance
 	do(http.MethodPost, "/v1/instances/"+old.ID+"/migrate", "req-migrate", controller.MigrateRequest{}, &moved)
 	if moved.Node == old.Node || moved.Network.IP != old.Network.IP || moved.ID != old.ID {
