@@ -31,6 +31,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 
+	"github.com/shoalkit/shoal/cgroupx/procview"
 	"github.com/shoalkit/shoal/examples/internal/agent"
 	"github.com/shoalkit/shoal/examples/internal/container"
 	"github.com/shoalkit/shoal/examples/internal/daemon"
@@ -73,6 +74,9 @@ func run(ctx context.Context, args []string, _, stderr io.Writer) error {
 	fs.DurationVar(&cfg.StopGrace, "stop-grace", 10*time.Second, "SIGTERM to SIGKILL")
 	fs.IntVar(&cfg.Parallel, "parallel", 8, "instances created or removed at once")
 	fs.StringVar(&listen, "listen", "127.0.0.1:7070", "address of the agent's API (metrics, blobs, logs)")
+	var procSocket string
+	fs.StringVar(&cfg.ProcView, "procview", "", "where procviewd hold mounted the live /proc; its files are bind-mounted into instances")
+	fs.StringVar(&procSocket, "procview-socket", "", "procviewd hold's socket: the agent serves the live /proc through it (survives the agent's restarts)")
 	fs.BoolVar(&verbose, "v", false, "debug logging")
 	if err := daemon.Parse(fs, args); err != nil {
 		return err
@@ -121,5 +125,20 @@ func run(ctx context.Context, args []string, _, stderr io.Writer) error {
 	}
 	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
 	log.Info("agent starting", "node", cfg.Node.Name, "etcd", endpoints, "api", "http://"+cfg.Node.Addr, "runtime", cfg.Runtime.String())
-	return daemon.RunAll(ctx, a, daemon.HTTPServer(srv, l))
+	parts := []daemon.Runner{a, daemon.HTTPServer(srv, l)}
+	if procSocket != "" {
+		view, err := procview.New(ctx, procview.Config{Parents: []string{"/" + cgroupParent}, StateFile: filepath.Join(runDir, "procview-load.json"), Logger: log})
+		if err != nil {
+			return err
+		}
+		parts = append(parts, daemon.RunnerFunc(func(ctx context.Context) error {
+			conn, err := procview.Dial(ctx, procSocket)
+			if err != nil {
+				return fmt.Errorf("procview holder %s: %w", procSocket, err)
+			}
+			defer conn.Close()
+			return view.Serve(ctx, conn)
+		}))
+	}
+	return daemon.RunAll(ctx, parts...)
 }
