@@ -7,6 +7,7 @@
 //
 //	make pilot                      # from the repository root: set-up, then this
 //	pilot -agents 3 -api 127.0.0.1:7000
+//	pilot -scenario                 # the scripted story, checked, with a summary
 //
 // It prints the API address, the token file and a first shoalctl command,
 // and on Ctrl-C stops everything it started, leaving nothing behind.
@@ -15,6 +16,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/netip"
@@ -25,6 +27,7 @@ import (
 	"github.com/shoalkit/shoal/examples/internal/container"
 	"github.com/shoalkit/shoal/examples/internal/daemon"
 	"github.com/shoalkit/shoal/examples/internal/platform"
+	"github.com/shoalkit/shoal/examples/internal/scenario"
 	"github.com/shoalkit/shoal/examples/internal/state"
 )
 
@@ -36,12 +39,13 @@ func main() {
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := daemon.NewFlagSet("pilot", "pilot runs a whole Shoal platform on this machine.", stderr)
 	var cfg platform.Config
-	var simulate, verbose bool
+	var simulate, verbose, story bool
 	fs.IntVar(&cfg.Agents, "agents", 3, "number of nodes (each its own rack and switch)")
 	fs.StringVar(&cfg.Dir, "dir", filepath.Join(os.TempDir(), "shoal-pilot"), "where the platform keeps its state")
 	fs.StringVar(&cfg.API, "api", "127.0.0.1:7000", "the controller's API address")
 	fs.BoolVar(&simulate, "simulate", false, "simulate the nodes even as root")
 	fs.BoolVar(&verbose, "v", false, "log everything the platform does")
+	fs.BoolVar(&story, "scenario", false, "play the scripted story that shows every piece and checks itself, then stop (exit 1 if a step did not hold)")
 	if err := daemon.Parse(fs, args); err != nil {
 		return err
 	}
@@ -60,12 +64,22 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err := os.RemoveAll(cfg.Dir); err != nil {
 		return err
 	}
+	if story {
+		cfg.AutoscaleInterval, cfg.InspectInterval, cfg.NodeGrace = 2*time.Second, 5*time.Second, 5*time.Second
+	}
 	start := time.Now()
 	p, err := platform.Start(ctx, cfg)
 	if err != nil {
 		return err
 	}
 	defer p.Close() //nolint:contextcheck // clean-up must run after ctx ended (Ctrl-C)
+	if story {
+		res := scenario.Run(ctx, p, stdout)
+		if !res.OK() {
+			return errors.New("pilot: the scenario did not hold")
+		}
+		return nil
+	}
 	img, err := p.BuildImage(ctx, "busybox:1", nil)
 	if err != nil {
 		return err

@@ -58,6 +58,9 @@ type Config struct {
 	// NodeGrace is how long a lost node's instances wait before they are
 	// placed elsewhere; zero means 10 s.
 	NodeGrace time.Duration
+	// AutoscaleInterval is how often the controller decides for autoscaled
+	// apps; zero means 15 s.
+	AutoscaleInterval time.Duration
 	// InspectInterval is the time between inspection rounds; zero means
 	// 30 s (a new spec starts a round at once).
 	InspectInterval time.Duration
@@ -85,6 +88,7 @@ type Platform struct {
 	Simulated bool
 
 	cfg     Config
+	simLoad simLoad
 	log     *slog.Logger
 	etcd    *embedetcd.Server
 	agents  map[string]*agentNode
@@ -215,6 +219,7 @@ func (p *Platform) startController(ctx, rctx context.Context) error {
 	c, err := controller.New(controller.Config{
 		Etcd: p.Etcd, Name: "controller", Advertise: l.Addr().String(), NodeGrace: p.cfg.NodeGrace, SessionTTL: 3 * time.Second,
 		MaxTxnOps: embedetcd.DefaultMaxTxnOps, Logger: p.log.With("part", "controller"),
+		AutoscaleInterval: p.cfg.AutoscaleInterval, Metrics: p.metricsSource(),
 		CheckImage: func(ctx context.Context, ref string) error {
 			_, err := imagefs.Pull(ctx, ref, remote)
 			return err
@@ -341,4 +346,49 @@ func (p *Platform) Close() {
 			p.etcd.Close()
 		}
 	})
+}
+
+// metricsSource is what the autoscale loop reads: the agents' /metrics on
+// real nodes; on simulated ones, which run nothing, the load SetLoad gives.
+func (p *Platform) metricsSource() controller.MetricsSource {
+	if p.cfg.Real {
+		return nil // the controller's default: the agents' /metrics
+	}
+	return &p.simLoad
+}
+
+// SetLoad sets the CPU (in cores) every instance of app is reported to use
+// on simulated nodes; it does nothing on real ones, whose containers are
+// measured.
+func (p *Platform) SetLoad(app string, cores float64) {
+	p.simLoad.mu.Lock()
+	defer p.simLoad.mu.Unlock()
+	if p.simLoad.cores == nil {
+		p.simLoad.cores = map[string]float64{}
+	}
+	p.simLoad.cores[app] = cores
+}
+
+// simLoad is the simulated nodes' MetricsSource.
+type simLoad struct {
+	mu    sync.Mutex
+	cores map[string]float64
+}
+
+var _ controller.MetricsSource = (*simLoad)(nil)
+
+// Read implements controller.MetricsSource.
+func (s *simLoad) Read(_ context.Context, app *state.App, ins []controller.InstanceView, _ map[string]*state.Node) map[string]controller.InstanceMetrics {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := map[string]controller.InstanceMetrics{}
+	for _, v := range ins {
+		out[v.Desired.ID] = controller.InstanceMetrics{CPUCores: s.cores[app.Spec.Name], MemoryBytes: float64(v.Desired.Resources.MemoryBytes) / 2, At: time.Now()}
+	}
+	return out
+}
+
+// VolumeDir is where an instance's data volume is mounted on a real node.
+func (p *Platform) VolumeDir(node, id string) string {
+	return filepath.Join(p.cfg.Dir, "nodes", node, "volumes", id, "data")
 }
