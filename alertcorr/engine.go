@@ -34,6 +34,13 @@ type storedAlert struct {
 	fp        Fingerprint
 	ent       int32
 	firstSeen time.Time
+	// unreachable: its alertname says its host cannot be reached (its
+	// labels never change, so this is decided once).
+	unreachable bool
+	// corrIn says whether the last correlation round took the alert, as
+	// corrM.
+	corrIn bool
+	corrM  member
 }
 
 // Engine receives alerts, mutes them with silences and inhibit rules,
@@ -60,6 +67,7 @@ type Engine struct {
 	nextEval  time.Time              // when time alone changes the input
 	topoGen   uint64                 // the topology generation last correlated
 	persist   bool                   // state to save changed
+	corr      corrState              // what the last correlation found
 	stats     Stats
 
 	sendMu sync.Mutex // one Advance at a time
@@ -199,7 +207,7 @@ func (e *Engine) ingestOne(in *Alert, now time.Time) error {
 			e.dirty = true
 		}
 	} else {
-		old = &storedAlert{a: a, fp: fp, ent: -1, firstSeen: now}
+		old = &storedAlert{a: a, fp: fp, ent: -1, firstSeen: now, unreachable: e.unreach[a.Labels["alertname"]]}
 		e.alerts[fp] = old
 		e.dirty = true
 		if e.cfg.Topology != nil {
@@ -253,11 +261,34 @@ func sameLabels(a, b Labels) bool {
 	return true
 }
 
-// entityOf finds the most specific entity the labels name, or -1.
+// entityOf finds the most specific entity the labels name, or -1, and
+// counts an alert that names one the topology lacks.
 func (e *Engine) entityOf(l Labels) int32 {
 	t := e.cfg.Topology
 	t.mu.RLock()
 	defer t.mu.RUnlock()
+	i, named := e.lookupEntity(t, l)
+	if i < 0 && named {
+		e.stats.UnknownEntity++
+	}
+	return i
+}
+
+// resolveEntities finds every held alert's entity again: a topology change
+// may have removed one, added one an alert named in vain, or given a freed
+// index to another entity. The engine's lock is held.
+func (e *Engine) resolveEntities() {
+	t := e.cfg.Topology
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	for _, s := range e.alerts {
+		s.ent, _ = e.lookupEntity(t, s.a.Labels)
+	}
+}
+
+// lookupEntity finds the most specific entity the labels name, or -1, and
+// whether they name any; the topology's read lock is held.
+func (e *Engine) lookupEntity(t *Topology, l Labels) (int32, bool) {
 	named := false
 	for _, k := range specificity() {
 		for _, name := range e.cfg.Correlation.KindLabels[k] {
@@ -267,20 +298,17 @@ func (e *Engine) entityOf(l Labels) int32 {
 			}
 			named = true
 			if i, ok := t.lookup(k, v); ok {
-				return i
+				return i, true
 			}
 			// Prometheus's instance label is host:port.
 			if j := lastColon(v); j > 0 {
 				if i, ok := t.lookup(k, v[:j]); ok {
-					return i
+					return i, true
 				}
 			}
 		}
 	}
-	if named {
-		e.stats.UnknownEntity++
-	}
-	return -1
+	return -1, named
 }
 
 func lastColon(s string) int {
@@ -329,19 +357,22 @@ func (e *Engine) Advance(ctx context.Context, now time.Time) error {
 	}
 	if t := e.cfg.Topology; t != nil {
 		if gen := t.generation(); e.dirty || !now.Before(e.nextEval) || gen != e.topoGen {
+			round := e.planCorrelation(now, gen != e.topoGen)
 			e.dirty, e.topoGen = false, gen
-			ms := e.correlationInput(now)
 			// The solver runs without the engine's lock: ingest goes on
 			// while a large storm is correlated. What arrives meanwhile
 			// marks the engine dirty for the next round.
 			e.mu.Unlock()
-			sols := solveIncidents(t, &e.cfg.Correlation, ms)
+			var units []*solvedUnit
+			if len(round.ms) > 0 {
+				units = solveIncidents(t, &e.cfg.Correlation, round.ms)
+			}
 			e.mu.Lock()
 			if e.closed {
 				e.mu.Unlock()
 				return newError(ErrClosed, "engine closed")
 			}
-			e.applyIncidents(sols, now)
+			e.finishCorrelation(round, units, now)
 		}
 	}
 	var pending []*pendingFlush
@@ -405,6 +436,9 @@ func (e *Engine) gc(now time.Time) {
 		// its resolution is recognised as a duplicate.
 		if s.a.ResolvedAt(now.Add(-e.cfg.ResolveTimeout)) {
 			delete(e.alerts, fp)
+			if s.corrIn {
+				e.corr.gone = append(e.corr.gone, s.corrM)
+			}
 			e.inhibit.forget(s.a, fp)
 			delete(e.suppress, fp)
 		}

@@ -10,13 +10,13 @@ import (
 	"time"
 )
 
-// correlationInput closes the incidents whose root resolved and returns
-// the alerts to correlate at now: firing, past the correlation window, not
-// muted, not resolved with their root; the lock is held. Incidents keep
-// their id while their root stays the best explanation.
-func (e *Engine) correlationInput(now time.Time) []member {
+// correlationInput closes the incidents whose root resolved and calls
+// visit for every alert held, saying whether it is to be correlated at
+// now: firing, past the correlation window, not muted, not resolved with
+// its root; the lock is held. Incidents keep their id while their root
+// stays the best explanation.
+func (e *Engine) correlationInput(now time.Time, visit func(s *storedAlert, m member, in bool)) {
 	e.resolveByRoot(now)
-	var ms []member
 	// The next time the input changes without an arrival: an alert comes
 	// of age or ends, a silence starts or ends.
 	next := now.Add(e.cfg.Retention)
@@ -29,26 +29,27 @@ func (e *Engine) correlationInput(now time.Time) []member {
 		soonest(si.StartsAt)
 		soonest(si.EndsAt)
 	}
-	for _, fp := range sortedFPs(e.alerts) {
-		s := e.alerts[fp]
+	for fp, s := range e.alerts {
 		a := s.a
 		soonest(a.EndsAt)
 		if mature := s.firstSeen.Add(e.cfg.Correlation.Window); a.ResolvedAt(now) || mature.After(now) {
 			soonest(mature)
+			visit(s, member{}, false)
 			continue
 		}
 		if at, ok := e.suppress[fp]; ok && !a.StartsAt.After(at) {
+			visit(s, member{}, false)
 			continue
 		}
 		if e.muted(a.Labels, now) {
+			visit(s, member{}, false)
 			continue
 		}
 		// Label maps are never changed once stored, so the solver may read
 		// them without the engine's lock.
-		ms = append(ms, member{fp: fp, labels: a.Labels, ent: s.ent, unreachable: e.unreach[a.Labels["alertname"]]})
+		visit(s, member{fp: fp, labels: a.Labels, ent: s.ent, unreachable: s.unreachable}, true)
 	}
 	e.nextEval = next
-	return ms
 }
 
 // solvedIncident is one group of the solver with its root resolved to an
@@ -61,13 +62,32 @@ type solvedIncident struct {
 	fps      []Fingerprint
 }
 
+// solvedUnit is one component of the solver's result: its members and the
+// incidents they form. Nothing outside it changes them.
+type solvedUnit struct {
+	fps  []Fingerprint
+	sols []solvedIncident
+}
+
 // solveIncidents runs the solver; it takes only the topology's read lock,
-// so ingest goes on meanwhile.
-func solveIncidents(t *Topology, c *Correlation, ms []member) []solvedIncident {
+// so ingest goes on meanwhile. It returns the result by component.
+func solveIncidents(t *Topology, c *Correlation, ms []member) []*solvedUnit {
 	t.mu.RLock()
 	defer t.mu.RUnlock()
-	sols := solve(t, c, ms)
-	out := make([]solvedIncident, 0, len(sols))
+	sols, comp := solve(t, c, ms)
+	units := map[int32]*solvedUnit{}
+	unit := func(i int) *solvedUnit {
+		u := units[comp[i]]
+		if u == nil {
+			u = &solvedUnit{}
+			units[comp[i]] = u
+		}
+		return u
+	}
+	for i := range ms {
+		u := unit(i)
+		u.fps = append(u.fps, ms[i].fp)
+	}
 	for _, s := range sols {
 		si := solvedIncident{rule: s.rule, evidence: s.evidence}
 		if s.root >= 0 {
@@ -81,14 +101,21 @@ func solveIncidents(t *Topology, c *Correlation, ms []member) []solvedIncident {
 			si.fps[i] = ms[m].fp
 		}
 		slices.Sort(si.fps)
-		out = append(out, si)
+		u := unit(s.members[0])
+		u.sols = append(u.sols, si)
+	}
+	out := make([]*solvedUnit, 0, len(units))
+	for _, k := range sortedKeys(units) {
+		out = append(out, units[k])
 	}
 	return out
 }
 
 // applyIncidents opens, updates and closes incidents to match what the
 // solver found at now; the lock is held.
-func (e *Engine) applyIncidents(sols []solvedIncident, now time.Time) {
+// Only the incidents whose keys are in stale may close (nil: any), the
+// others belong to components the round did not recompute.
+func (e *Engine) applyIncidents(sols []solvedIncident, stale map[entityKey]bool, now time.Time) {
 	seen := map[entityKey]bool{}
 	owner := map[Fingerprint]string{}
 	for _, s := range sols {
@@ -116,9 +143,13 @@ func (e *Engine) applyIncidents(sols []solvedIncident, now time.Time) {
 		}
 		e.emit(in, now)
 	}
-	for _, key := range sortedKeysEntity(e.incidents) {
-		in := e.incidents[key]
-		if seen[key] {
+	closing := sortedKeysEntity(e.incidents)
+	if stale != nil {
+		closing = sortedKeysEntity(stale)
+	}
+	for _, key := range closing {
+		in, open := e.incidents[key]
+		if !open || seen[key] {
 			continue
 		}
 		in.Reason = "members resolved"
@@ -145,6 +176,9 @@ func (e *Engine) applyIncidents(sols []solvedIncident, now time.Time) {
 // longer does: their remaining members resolve with them (they are kept
 // out of correlation until they fire anew); the lock is held.
 func (e *Engine) resolveByRoot(now time.Time) {
+	t := e.cfg.Topology
+	t.mu.RLock()
+	defer t.mu.RUnlock()
 	for _, key := range sortedKeysEntity(e.incidents) {
 		in := e.incidents[key]
 		if key.kind == KindUnknown {
@@ -153,7 +187,7 @@ func (e *Engine) resolveByRoot(now time.Time) {
 		rootAlerted, rootFiring := false, false
 		for _, fp := range in.Members {
 			s, ok := e.alerts[fp]
-			if !ok || !e.isRootAlert(s, in) {
+			if !ok || !isRootAlert(t, s, in) {
 				continue
 			}
 			rootAlerted = true
@@ -174,14 +208,12 @@ func (e *Engine) resolveByRoot(now time.Time) {
 	}
 }
 
-// isRootAlert reports whether s is an alert on the incident's root itself.
-func (e *Engine) isRootAlert(s *storedAlert, in *Incident) bool {
-	if s.ent < 0 {
+// isRootAlert reports whether s is an alert on the incident's root itself;
+// the topology's read lock is held.
+func isRootAlert(t *Topology, s *storedAlert, in *Incident) bool {
+	if s.ent < 0 || int(s.ent) >= len(t.nodes) {
 		return false
 	}
-	t := e.cfg.Topology
-	t.mu.RLock()
-	defer t.mu.RUnlock()
 	n := &t.nodes[s.ent]
 	return n.kind == in.Root.Kind && n.id == in.Root.ID
 }

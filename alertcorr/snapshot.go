@@ -136,7 +136,7 @@ func (e *Engine) restore(path string) error {
 			return wrapError(ErrInvalid, err, "snapshot %s alert %d", path, i)
 		}
 		fp := a.Fingerprint()
-		st := &storedAlert{a: &a, fp: fp, ent: -1, firstSeen: s.Alerts[i].FirstSeen}
+		st := &storedAlert{a: &a, fp: fp, ent: -1, firstSeen: s.Alerts[i].FirstSeen, unreachable: e.unreach[a.Labels["alertname"]]}
 		if e.cfg.Topology != nil {
 			st.ent = e.entityOf(a.Labels)
 		} else {
