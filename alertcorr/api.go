@@ -71,7 +71,6 @@ func (e *Engine) countInvalid() {
 	e.mu.Unlock()
 }
 
-
 // wireSilence is a silence in Alertmanager's v2 API.
 type wireSilence struct {
 	ID        string         `json:"id,omitempty"`

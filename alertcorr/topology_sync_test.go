@@ -37,10 +37,14 @@ func dump(tp *Topology) []Entity {
 
 func TestTopologySync(t *testing.T) {
 	v1 := entityList{
-		{Kind: KindRack, ID: "r1"}, {Kind: KindSwitch, ID: "s1", Parent: "r1"},
-		{Kind: KindHost, ID: "h1", Parent: "r1", Switch: "s1"}, {Kind: KindHost, ID: "h2", Parent: "r1"},
-		{Kind: KindApp, ID: "shop"}, {Kind: KindApp, ID: "cart"},
-		{Kind: KindContainer, ID: "c1", Parent: "h1", App: "shop"}, {Kind: KindContainer, ID: "c2", Parent: "h2", App: "cart"},
+		{Kind: KindRack, ID: "r1"},
+		{Kind: KindSwitch, ID: "s1", Parent: "r1"},
+		{Kind: KindHost, ID: "h1", Parent: "r1", Switch: "s1"},
+		{Kind: KindHost, ID: "h2", Parent: "r1"},
+		{Kind: KindApp, ID: "shop"},
+		{Kind: KindApp, ID: "cart"},
+		{Kind: KindContainer, ID: "c1", Parent: "h1", App: "shop"},
+		{Kind: KindContainer, ID: "c2", Parent: "h2", App: "cart"},
 	}
 	tp := NewTopology()
 	res, err := tp.Sync(t.Context(), v1)
@@ -53,9 +57,12 @@ func TestTopologySync(t *testing.T) {
 	}
 	// c1 moves to h2, h1 and cart go (c2 with it), c3 comes.
 	v2 := entityList{
-		{Kind: KindRack, ID: "r1"}, {Kind: KindSwitch, ID: "s1", Parent: "r1"},
-		{Kind: KindHost, ID: "h2", Parent: "r1", Switch: "s1"}, {Kind: KindApp, ID: "shop"},
-		{Kind: KindContainer, ID: "c1", Parent: "h2", App: "shop"}, {Kind: KindContainer, ID: "c3", Parent: "h2", App: "shop"},
+		{Kind: KindRack, ID: "r1"},
+		{Kind: KindSwitch, ID: "s1", Parent: "r1"},
+		{Kind: KindHost, ID: "h2", Parent: "r1", Switch: "s1"},
+		{Kind: KindApp, ID: "shop"},
+		{Kind: KindContainer, ID: "c1", Parent: "h2", App: "shop"},
+		{Kind: KindContainer, ID: "c3", Parent: "h2", App: "shop"},
 	}
 	res, err = tp.Sync(t.Context(), v2)
 	if err != nil || res != (SyncResult{Added: 1, Updated: 2, Removed: 3}) {
