@@ -155,7 +155,7 @@ func (e *Engine) postSilence(w http.ResponseWriter, r *http.Request) {
 		httpError(w, err)
 		return
 	}
-	id, err := e.SetSilence(s)
+	id, err := e.SetSilence(r.Context(), s)
 	if err != nil {
 		httpError(w, err)
 		return
@@ -164,7 +164,7 @@ func (e *Engine) postSilence(w http.ResponseWriter, r *http.Request) {
 }
 
 func (e *Engine) deleteSilence(w http.ResponseWriter, r *http.Request) {
-	if err := e.ExpireSilence(r.PathValue("id")); err != nil {
+	if err := e.ExpireSilence(r.Context(), r.PathValue("id")); err != nil {
 		httpError(w, err)
 		return
 	}

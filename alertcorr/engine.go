@@ -26,6 +26,7 @@ type Stats struct {
 	IncidentsOpened uint64
 	IncidentsClosed uint64
 	SnapshotErrors  uint64
+	SnapshotTrimmed uint64 // snapshots written without their alerts (too large)
 }
 
 // storedAlert is an alert with what the engine knows about it.
@@ -53,29 +54,43 @@ type Engine struct {
 	route   *routeNode
 	unreach map[string]bool
 
-	mu        sync.Mutex
-	closed    bool
-	alerts    map[Fingerprint]*storedAlert
-	silences  *silences
-	inhibit   *inhibitor
-	disp      *dispatcher
-	incidents map[entityKey]*Incident // open, by root
-	closedInc []*Incident             // resolved, kept for Retention
-	suppress  map[Fingerprint]time.Time
-	incAlerts map[string]Fingerprint // incident id → its alert in the dispatcher
-	dirty     bool                   // correlation input changed
-	nextEval  time.Time              // when time alone changes the input
-	topoGen   uint64                 // the topology generation last correlated
-	persist   bool                   // state to save changed
-	corr      corrState              // what the last correlation found
-	stats     Stats
+	mu         sync.Mutex
+	closed     bool
+	alerts     map[Fingerprint]*storedAlert
+	silences   *silences
+	inhibit    *inhibitor
+	disp       *dispatcher
+	incidents  map[entityKey]*Incident // open, by root
+	closedInc  []*Incident             // resolved, kept for Retention
+	suppress   map[Fingerprint]time.Time
+	incAlerts  map[string]Fingerprint // incident id → its alert in the dispatcher
+	dirty      bool                   // correlation input changed
+	nextEval   time.Time              // when time alone changes the input
+	topoGen    uint64                 // the topology generation last correlated
+	persist    bool                   // state to save changed
+	persistNow bool                   // and it must be saved without waiting
+	corr       corrState              // what the last correlation found
+	stats      Stats
+
+	holdUntil time.Time // restored incidents stay open until then
 
 	sendMu sync.Mutex // one Advance at a time
+
+	store    SnapshotStore
+	saveMu   sync.Mutex // one store write at a time
+	saveSeq  uint64     // snapshots encoded (engine lock)
+	savedSeq uint64     // the newest written (saveMu)
+	lastSave time.Time  // engine lock
 }
 
-// New returns an engine for cfg, restoring the snapshot when
-// Config.SnapshotPath names one that exists.
+// New is Open without a deadline on reading the snapshot.
 func New(cfg Config) (*Engine, error) {
+	return Open(context.Background(), cfg)
+}
+
+// Open returns an engine for cfg, restoring the snapshot when
+// Config.SnapshotPath or Config.Snapshot holds one.
+func Open(ctx context.Context, cfg Config) (*Engine, error) {
 	cfg, err := cfg.withDefaults()
 	if err != nil {
 		return nil, err
@@ -103,8 +118,12 @@ func New(cfg Config) (*Engine, error) {
 	for _, n := range cfg.Correlation.Unreachable {
 		e.unreach[n] = true
 	}
+	e.store = cfg.Snapshot
 	if cfg.SnapshotPath != "" {
-		if err := e.restore(cfg.SnapshotPath); err != nil {
+		e.store = &FileSnapshot{Path: cfg.SnapshotPath}
+	}
+	if e.store != nil {
+		if err := e.restore(ctx); err != nil {
 			return nil, err
 		}
 	}
@@ -355,6 +374,11 @@ func (e *Engine) Advance(ctx context.Context, now time.Time) error {
 		e.mu.Unlock()
 		return newError(ErrClosed, "engine closed")
 	}
+	if !e.holdUntil.IsZero() && !now.Before(e.holdUntil) {
+		// The hold after a restore without alerts is over: whatever the
+		// senders did not send again is gone.
+		e.holdUntil, e.corr.valid, e.dirty = time.Time{}, false, true
+	}
 	if t := e.cfg.Topology; t != nil {
 		if gen := t.generation(); e.dirty || !now.Before(e.nextEval) || gen != e.topoGen {
 			round := e.planCorrelation(now, gen != e.topoGen)
@@ -409,22 +433,19 @@ func (e *Engine) Advance(ctx context.Context, now time.Time) error {
 			e.stats.Notifications++
 		}
 		if p.note != nil || !p.entry.At.IsZero() {
-			e.persist = true
+			// What was notified is saved at once: a crash must not make
+			// the engine notify it twice.
+			e.persist, e.persistNow = true, true
 		}
 		e.disp.commit(p)
 	}
 	e.gc(now)
-	var saveErr error
-	if e.persist && e.cfg.SnapshotPath != "" {
-		if saveErr = e.saveLocked(); saveErr != nil {
-			e.stats.SnapshotErrors++
-		} else {
-			e.persist = false
-		}
-	}
+	due := e.store != nil && (e.persistNow || (e.persist && !now.Before(e.lastSave.Add(e.cfg.SnapshotInterval))))
 	e.mu.Unlock()
-	if saveErr != nil {
-		errsOut = append(errsOut, saveErr)
+	if due {
+		if err := e.save(ctx); err != nil {
+			errsOut = append(errsOut, err)
+		}
 	}
 	return joinErrors(errsOut)
 }
@@ -467,18 +488,22 @@ func (e *Engine) Run(ctx context.Context) error {
 
 // Close saves the snapshot (when configured) and refuses further calls.
 // It is idempotent.
+// Close saves under a deadline of closeSaveTimeout.
 func (e *Engine) Close() error {
 	e.mu.Lock()
-	defer e.mu.Unlock()
 	if e.closed {
+		e.mu.Unlock()
 		return nil
 	}
 	e.closed = true
-	if e.cfg.SnapshotPath != "" {
-		return e.saveLocked()
-	}
-	return nil
+	e.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), closeSaveTimeout)
+	defer cancel()
+	return e.save(ctx)
 }
+
+// closeSaveTimeout bounds the last snapshot write of Close.
+const closeSaveTimeout = 30 * time.Second
 
 // Stats returns the counters.
 func (e *Engine) Stats() Stats {
@@ -500,31 +525,36 @@ func (e *Engine) Alerts() []Alert {
 
 // SetSilence adds or updates a silence at the engine's current time, as
 // Alertmanager does, and returns its id.
-func (e *Engine) SetSilence(s Silence) (string, error) {
+// A silence must survive a crash right after it was set, so the snapshot
+// is saved before SetSilence returns.
+func (e *Engine) SetSilence(ctx context.Context, s Silence) (string, error) {
 	now := e.cfg.Now()
 	e.mu.Lock()
-	defer e.mu.Unlock()
 	if e.closed {
+		e.mu.Unlock()
 		return "", newError(ErrClosed, "engine closed")
 	}
 	id, err := e.silences.set(s, now)
-	if err == nil {
-		e.persist, e.dirty = true, true
-		err = e.saveIfConfigured()
+	if err != nil {
+		e.mu.Unlock()
+		return "", err
 	}
-	return id, err
+	e.persist, e.dirty = true, true
+	e.mu.Unlock()
+	return id, e.save(ctx)
 }
 
-// ExpireSilence ends the silence now.
-func (e *Engine) ExpireSilence(id string) error {
+// ExpireSilence ends the silence now and saves the snapshot.
+func (e *Engine) ExpireSilence(ctx context.Context, id string) error {
 	now := e.cfg.Now()
 	e.mu.Lock()
-	defer e.mu.Unlock()
 	if err := e.silences.expire(id, now); err != nil {
+		e.mu.Unlock()
 		return err
 	}
 	e.persist, e.dirty = true, true
-	return e.saveIfConfigured()
+	e.mu.Unlock()
+	return e.save(ctx)
 }
 
 // Silences returns every silence held, sorted by id.
@@ -532,20 +562,6 @@ func (e *Engine) Silences() []Silence {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	return e.silences.list()
-}
-
-// saveIfConfigured saves the snapshot now when there is a path: a silence
-// must survive a crash right after it was set.
-func (e *Engine) saveIfConfigured() error {
-	if e.cfg.SnapshotPath == "" {
-		return nil
-	}
-	if err := e.saveLocked(); err != nil {
-		e.stats.SnapshotErrors++
-		return err
-	}
-	e.persist = false
-	return nil
 }
 
 func sortedFPs[V any](m map[Fingerprint]V) []Fingerprint {

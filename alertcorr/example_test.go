@@ -58,7 +58,7 @@ func ExampleEngine_SetSilence() {
 	e, _ := alertcorr.New(alertcorr.Config{Now: func() time.Time { return now }})
 	defer e.Close()
 	m, _ := alertcorr.ParseMatchers(`team="db"`)
-	_, err := e.SetSilence(alertcorr.Silence{Matchers: m, EndsAt: now.Add(time.Hour), Comment: "migration"})
+	_, err := e.SetSilence(context.Background(), alertcorr.Silence{Matchers: m, EndsAt: now.Add(time.Hour), Comment: "migration"})
 	fmt.Println(err)
 	ids, _, _ := e.Muted(alertcorr.Labels{"alertname": "Slow", "team": "db"})
 	fmt.Println(len(ids))

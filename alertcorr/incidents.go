@@ -149,7 +149,7 @@ func (e *Engine) applyIncidents(sols []solvedIncident, stale map[entityKey]bool,
 	}
 	for _, key := range closing {
 		in, open := e.incidents[key]
-		if !open || seen[key] {
+		if !open || seen[key] || now.Before(e.holdUntil) {
 			continue
 		}
 		in.Reason = "members resolved"

@@ -1,6 +1,7 @@
 package alertcorr
 
 import (
+	"context"
 	"fmt"
 	"math/rand/v2"
 	"reflect"
@@ -77,10 +78,10 @@ func TestIncrementalMatchesFullRecompute(t *testing.T) {
 			switch r.IntN(12) {
 			case 0:
 				s := Silence{Matchers: ms(t, fmt.Sprintf(`alertname="%s"`, []string{"Latency", "HostLoadHigh", "AppErrors"}[r.IntN(3)])), EndsAt: c.Now().Add(time.Duration(1+r.IntN(30)) * time.Second)}
-				if _, err := inc.SetSilence(s); err != nil {
+				if _, err := inc.SetSilence(context.Background(), s); err != nil {
 					t.Fatal(err)
 				}
-				if _, err := full.SetSilence(s); err != nil {
+				if _, err := full.SetSilence(context.Background(), s); err != nil {
 					t.Fatal(err)
 				}
 			case 1: // a container comes or moves
