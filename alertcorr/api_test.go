@@ -194,6 +194,15 @@ func TestWebhookAndAlertmanagerOutput(t *testing.T) {
 	if err := json.Unmarshal([]byte(am.bodies[0]), &fwd); err != nil || am.paths[0] != "/api/v2/alerts" || len(fwd) != 1 || !fwd[0].EndsAt.After(c.Now()) {
 		t.Fatalf("forwarded to %s: %v %+v, want one firing alert with an end in the future", am.paths[0], err, fwd)
 	}
+	// max_alerts: three alerts, two sent, one counted as truncated.
+	capped := &Webhook{URL: hookURL + "/capped", MaxAlerts: 2}
+	three := &Notification{Receiver: "hook", At: c.Now(), Alerts: []Alert{{Labels: Labels{"a": "1"}}, {Labels: Labels{"a": "2"}}, {Labels: Labels{"a": "3"}}}}
+	if err := capped.Notify(context.Background(), three); err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal([]byte(hook.bodies[len(hook.bodies)-1]), &p); err != nil || len(p.Alerts) != 2 || p.TruncatedAlerts != 1 {
+		t.Fatalf("capped payload: %v, %d alerts, %d truncated; want 2 and 1", err, len(p.Alerts), p.TruncatedAlerts)
+	}
 	if err := (Receivers{}).Notify(context.Background(), &Notification{Receiver: "x"}); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("unknown receiver: %v", err)
 	}
