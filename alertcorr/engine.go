@@ -477,7 +477,7 @@ func (e *Engine) Run(ctx context.Context) error {
 	for {
 		select {
 		case <-ctx.Done():
-			return e.Close()
+			return e.shutdown(context.WithoutCancel(ctx))
 		case <-tick.C:
 			if err := e.Advance(ctx, e.cfg.Now()); err != nil {
 				e.cfg.Logger.Warn("alertcorr: advance", "err", err)
@@ -490,6 +490,12 @@ func (e *Engine) Run(ctx context.Context) error {
 // It is idempotent.
 // Close saves under a deadline of closeSaveTimeout.
 func (e *Engine) Close() error {
+	return e.shutdown(context.Background())
+}
+
+// shutdown is Close with the context the last save derives its deadline
+// from.
+func (e *Engine) shutdown(ctx context.Context) error {
 	e.mu.Lock()
 	if e.closed {
 		e.mu.Unlock()
@@ -497,7 +503,7 @@ func (e *Engine) Close() error {
 	}
 	e.closed = true
 	e.mu.Unlock()
-	ctx, cancel := context.WithTimeout(context.Background(), closeSaveTimeout)
+	ctx, cancel := context.WithTimeout(ctx, closeSaveTimeout)
 	defer cancel()
 	return e.save(ctx)
 }
