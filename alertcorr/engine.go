@@ -38,6 +38,9 @@ type storedAlert struct {
 	// unreachable: its alertname says its host cannot be reached (its
 	// labels never change, so this is decided once).
 	unreachable bool
+	// timerAt is when the engine's timer for this alert is due (zero:
+	// none pending).
+	timerAt time.Time
 	// corrIn says whether the last correlation round took the alert, as
 	// corrM.
 	corrIn bool
@@ -283,6 +286,8 @@ func (e *Engine) put(ar *arrival, now time.Time) error {
 		if wasResolved != a.ResolvedAt(now) {
 			e.dirty = true
 		}
+		e.corr.touch(fp)
+		e.corr.schedule(old, e.cfg.Correlation.Window, now)
 	} else {
 		if ar.unknown {
 			e.stats.UnknownEntity++
@@ -290,6 +295,8 @@ func (e *Engine) put(ar *arrival, now time.Time) error {
 		old = &storedAlert{a: a, fp: fp, ent: ar.ent, firstSeen: now, unreachable: e.unreach[a.Labels["alertname"]]}
 		e.alerts[fp] = old
 		e.dirty = true
+		e.corr.touch(fp)
+		e.corr.schedule(old, e.cfg.Correlation.Window, now)
 	}
 	e.inhibit.observe(a, fp)
 	if e.cfg.Topology == nil {
@@ -322,7 +329,13 @@ func (e *Engine) refresh(old *storedAlert, in *Alert, start, end time.Time, time
 	if newEnd.Before(e.nextEval) {
 		e.nextEval = newEnd
 	}
+	earlier := newEnd.Before(a.EndsAt)
 	a.EndsAt, a.Timeout, a.UpdatedAt = newEnd, newTimeout, now
+	if earlier {
+		// A later end needs nothing: the pending timer finds it and
+		// moves on; an earlier one must not be missed.
+		e.corr.schedule(old, e.cfg.Correlation.Window, now)
+	}
 	return true
 }
 
@@ -603,7 +616,7 @@ func (e *Engine) SetSilence(ctx context.Context, s Silence) (string, error) {
 		e.mu.Unlock()
 		return "", err
 	}
-	e.persist, e.dirty = true, true
+	e.persist, e.dirty, e.corr.scanAll = true, true, true
 	e.mu.Unlock()
 	return id, e.save(ctx)
 }
@@ -616,7 +629,7 @@ func (e *Engine) ExpireSilence(ctx context.Context, id string) error {
 		e.mu.Unlock()
 		return err
 	}
-	e.persist, e.dirty = true, true
+	e.persist, e.dirty, e.corr.scanAll = true, true, true
 	e.mu.Unlock()
 	return e.save(ctx)
 }

@@ -10,46 +10,56 @@ import (
 	"time"
 )
 
-// correlationInput closes the incidents whose root resolved and calls
-// visit for every alert held, saying whether it is to be correlated at
-// now: firing, past the correlation window, not muted, not resolved with
-// its root; the lock is held. Incidents keep their id while their root
-// stays the best explanation.
+// correlationInput calls visit for every alert held, saying whether it is
+// to be correlated at now (inputOf), and sets when time alone changes the
+// input next; the lock is held.
 func (e *Engine) correlationInput(now time.Time, visit func(s *storedAlert, m member, in bool)) {
-	e.resolveByRoot(now)
-	// The next time the input changes without an arrival: an alert comes
-	// of age or ends, a silence starts or ends.
-	next := now.Add(e.cfg.Retention)
+	next := e.silenceNext(now)
 	soonest := func(at time.Time) {
 		if at.After(now) && at.Before(next) {
 			next = at
 		}
 	}
-	for _, si := range e.silences.byID {
-		soonest(si.StartsAt)
-		soonest(si.EndsAt)
-	}
-	for fp, s := range e.alerts {
-		a := s.a
-		soonest(a.EndsAt)
-		if mature := s.firstSeen.Add(e.cfg.Correlation.Window); a.ResolvedAt(now) || mature.After(now) {
-			soonest(mature)
-			visit(s, member{}, false)
-			continue
-		}
-		if at, ok := e.suppress[fp]; ok && !a.StartsAt.After(at) {
-			visit(s, member{}, false)
-			continue
-		}
-		if e.muted(a.Labels, now) {
-			visit(s, member{}, false)
-			continue
-		}
-		// Label maps are never changed once stored, so the solver may read
-		// them without the engine's lock.
-		visit(s, member{fp: fp, labels: a.Labels, ent: s.ent, unreachable: s.unreachable}, true)
+	for _, s := range e.alerts {
+		soonest(s.a.EndsAt)
+		soonest(s.firstSeen.Add(e.cfg.Correlation.Window))
+		m, in := e.inputOf(s, now)
+		visit(s, m, in)
 	}
 	e.nextEval = next
+}
+
+// inputOf says whether the alert is to be correlated at now: firing, past
+// the correlation window, not muted, not resolved with its root; the lock
+// is held.
+func (e *Engine) inputOf(s *storedAlert, now time.Time) (member, bool) {
+	a := s.a
+	if a.ResolvedAt(now) || s.firstSeen.Add(e.cfg.Correlation.Window).After(now) {
+		return member{}, false
+	}
+	if at, ok := e.suppress[s.fp]; ok && !a.StartsAt.After(at) {
+		return member{}, false
+	}
+	if e.muted(a.Labels, now) {
+		return member{}, false
+	}
+	// Label maps are never changed once stored, so the solver may read
+	// them without the engine's lock.
+	return member{fp: s.fp, labels: a.Labels, ent: s.ent, unreachable: s.unreachable}, true
+}
+
+// silenceNext is the next time after now a silence starts or ends, or
+// now plus the retention.
+func (e *Engine) silenceNext(now time.Time) time.Time {
+	next := now.Add(e.cfg.Retention)
+	for _, si := range e.silences.byID {
+		for _, at := range []time.Time{si.StartsAt, si.EndsAt} {
+			if at.After(now) && at.Before(next) {
+				next = at
+			}
+		}
+	}
+	return next
 }
 
 // solvedIncident is one group of the solver with its root resolved to an
@@ -201,6 +211,7 @@ func (e *Engine) resolveByRoot(now time.Time) {
 		for _, fp := range in.Members {
 			if s, ok := e.alerts[fp]; ok && !s.a.ResolvedAt(now) {
 				e.suppress[fp] = now
+				e.corr.touch(fp)
 			}
 		}
 		in.Reason = "root resolved"

@@ -1,6 +1,9 @@
 package alertcorr
 
-import "time"
+import (
+	"container/heap"
+	"time"
+)
 
 // Incremental correlation. The solver's result splits into components:
 // members that a candidate root's cover or an entity's own alerts tie
@@ -294,7 +297,13 @@ type corrState struct {
 	members map[Fingerprint]member // the input of the last round
 	gone    []member               // members garbage-collected since
 	unitOf  map[Fingerprint]*solvedUnit
-	index   *corrIndex
+	// touched are alerts that arrived, changed or were suppressed since
+	// the last round; timers say when an alert comes of age or ends.
+	touched     map[Fingerprint]struct{}
+	timers      timerHeap
+	scanAll     bool      // a silence changed: look at every alert
+	nextSilence time.Time // when a silence starts or ends next
+	index       *corrIndex
 	// full makes every round solve everything (the property test's
 	// reference).
 	full bool
@@ -330,7 +339,15 @@ func (e *Engine) planCorrelation(now time.Time, topoChanged bool) correlationRou
 		hasCur   bool
 	}
 	var changes []change
-	e.correlationInput(now, func(s *storedAlert, m member, in bool) {
+	e.resolveByRoot(now)
+	// Which alerts may have entered or left the input: those touched since
+	// (arrived, changed, suppressed) and those whose timer is due (come
+	// of age, ended). Silences and inhibit rules can change any alert, so
+	// a silence set or coming into or out of force, or any inhibit rule at
+	// all, makes the round look at every alert.
+	due := cs.popDue(e, now)
+	scan := full || cs.scanAll || len(e.inhibit.rules) > 0 || !now.Before(cs.nextSilence)
+	visit := func(s *storedAlert, m member, in bool) {
 		switch {
 		case full:
 		case in && s.corrIn && s.corrM.ent == m.ent && s.corrM.unreachable == m.unreachable:
@@ -341,7 +358,30 @@ func (e *Engine) planCorrelation(now time.Time, topoChanged bool) correlationRou
 			changes = append(changes, change{old: s.corrM, cur: m, hadOld: s.corrIn, hasCur: in})
 		}
 		s.corrIn, s.corrM = in, m
-	})
+	}
+	if scan {
+		e.correlationInput(now, visit)
+		cs.scanAll = false
+	} else {
+		for fp := range cs.touched {
+			due[fp] = struct{}{}
+		}
+		for fp := range due {
+			if s, ok := e.alerts[fp]; ok {
+				m, in := e.inputOf(s, now)
+				visit(s, m, in)
+			}
+		}
+		e.nextEval = now.Add(e.cfg.Retention)
+		if len(cs.timers) > 0 && cs.timers[0].at.Before(e.nextEval) {
+			e.nextEval = cs.timers[0].at
+		}
+	}
+	clear(cs.touched)
+	cs.nextSilence = e.silenceNext(now)
+	if cs.nextSilence.Before(e.nextEval) {
+		e.nextEval = cs.nextSilence
+	}
 	for _, o := range cs.gone {
 		changes = append(changes, change{old: o, hadOld: true})
 	}
@@ -458,4 +498,68 @@ func (e *Engine) finishCorrelation(r correlationRound, units []*solvedUnit, now 
 		return
 	}
 	e.applyIncidents(sols, stale, now)
+}
+
+// timer is when an alert's place in the input may change by time alone.
+type timer struct {
+	at time.Time
+	fp Fingerprint
+}
+
+type timerHeap []timer
+
+func (h timerHeap) Len() int           { return len(h) }
+func (h timerHeap) Less(i, j int) bool { return h[i].at.Before(h[j].at) }
+func (h timerHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+
+// Push is heap.Interface's.
+func (h *timerHeap) Push(x any) { *h = append(*h, x.(timer)) }
+
+// Pop is heap.Interface's.
+func (h *timerHeap) Pop() any {
+	old := *h
+	x := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return x
+}
+
+func (cs *corrState) touch(fp Fingerprint) {
+	if cs.touched == nil {
+		cs.touched = map[Fingerprint]struct{}{}
+	}
+	cs.touched[fp] = struct{}{}
+}
+
+// schedule makes sure a timer is pending for the alert's next time after
+// now (coming of age, ending) unless one is due sooner already; the
+// engine's lock is held.
+func (cs *corrState) schedule(s *storedAlert, window time.Duration, now time.Time) {
+	next := time.Time{}
+	for _, at := range []time.Time{s.firstSeen.Add(window), s.a.EndsAt} {
+		if at.After(now) && (next.IsZero() || at.Before(next)) {
+			next = at
+		}
+	}
+	if next.IsZero() || (!s.timerAt.IsZero() && !s.timerAt.After(next)) {
+		return
+	}
+	s.timerAt = next
+	heap.Push(&cs.timers, timer{at: next, fp: s.fp})
+}
+
+// popDue takes the timers due at now and returns their alerts; each gets
+// its next timer. A timer superseded by a sooner one is dropped.
+func (cs *corrState) popDue(e *Engine, now time.Time) map[Fingerprint]struct{} {
+	due := map[Fingerprint]struct{}{}
+	for len(cs.timers) > 0 && !cs.timers[0].at.After(now) {
+		tm := heap.Pop(&cs.timers).(timer)
+		s, ok := e.alerts[tm.fp]
+		if !ok || !s.timerAt.Equal(tm.at) {
+			continue
+		}
+		s.timerAt = time.Time{}
+		due[tm.fp] = struct{}{}
+		cs.schedule(s, e.cfg.Correlation.Window, now)
+	}
+	return due
 }
