@@ -199,13 +199,13 @@ func refusedError(first error, refused, n int) error {
 
 // arrival is one alert of an Ingest call on its way in.
 type arrival struct {
-	in                *Alert
-	fp                Fingerprint
-	start, end        time.Time
-	timeout           bool
-	prepared          *Alert // the copy to store
-	ent               int32
-	unknown, resolved bool
+	in         *Alert
+	fp         Fingerprint
+	start, end time.Time
+	timeout    bool
+	prepared   *Alert // the copy to store
+	ent        int32
+	unknown    bool
 }
 
 // check validates and normalises one alert; it needs no lock.
