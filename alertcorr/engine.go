@@ -66,16 +66,18 @@ type Engine struct {
 	incidents  map[entityKey]*Incident // open, by root
 	closedInc  []*Incident             // resolved, kept for Retention
 	suppress   map[Fingerprint]time.Time
-	incAlerts  map[string]Fingerprint // incident id → its alert in the dispatcher
-	dirty      bool                   // correlation input changed
-	nextEval   time.Time              // when time alone changes the input
-	topoGen    uint64                 // the topology generation last correlated
-	persist    bool                   // state to save changed
-	persistNow bool                   // and it must be saved without waiting
-	corr       corrState              // what the last correlation found
+	incAlerts  map[string]Fingerprint    // incident id → its alert in the dispatcher
+	incidentOf map[Fingerprint]entityKey // alert → the open incident it is a member of
+	dirty      bool                      // correlation input changed
+	nextEval   time.Time                 // when time alone changes the input
+	topoGen    uint64                    // the topology generation last correlated
+	persist    bool                      // state to save changed
+	persistNow bool                      // and it must be saved without waiting
+	corr       corrState                 // what the last correlation found
 	stats      Stats
 
 	holdUntil time.Time // restored incidents stay open until then
+	nextGC    time.Time // when gc runs next
 
 	sendMu sync.Mutex // one Advance at a time
 
@@ -107,16 +109,17 @@ func Open(ctx context.Context, cfg Config) (*Engine, error) {
 		return nil, err
 	}
 	e := &Engine{
-		cfg:       cfg,
-		route:     root,
-		unreach:   map[string]bool{},
-		alerts:    map[Fingerprint]*storedAlert{},
-		silences:  newSilences(cfg.Retention),
-		inhibit:   in,
-		disp:      newDispatcher(root, cfg.WithoutResolved),
-		incidents: map[entityKey]*Incident{},
-		suppress:  map[Fingerprint]time.Time{},
-		incAlerts: map[string]Fingerprint{},
+		cfg:        cfg,
+		route:      root,
+		unreach:    map[string]bool{},
+		alerts:     map[Fingerprint]*storedAlert{},
+		silences:   newSilences(cfg.Retention),
+		inhibit:    in,
+		disp:       newDispatcher(root, cfg.WithoutResolved),
+		incidents:  map[entityKey]*Incident{},
+		suppress:   map[Fingerprint]time.Time{},
+		incAlerts:  map[string]Fingerprint{},
+		incidentOf: map[Fingerprint]entityKey{},
 	}
 	for _, n := range cfg.Correlation.Unreachable {
 		e.unreach[n] = true
@@ -510,7 +513,13 @@ func (e *Engine) Advance(ctx context.Context, now time.Time) error {
 		}
 		e.disp.commit(p)
 	}
-	e.gc(now)
+	if !now.Before(e.nextGC) {
+		// Collecting visits every alert: once per a fifth of the resolve
+		// timeout is enough (a resolved alert stays at most that much
+		// longer than the resolve timeout).
+		e.gc(now)
+		e.nextGC = now.Add(e.cfg.ResolveTimeout / 5)
+	}
 	due := e.store != nil && (e.persistNow || (e.persist && !now.Before(e.lastSave.Add(e.cfg.SnapshotInterval))))
 	e.mu.Unlock()
 	if due {

@@ -146,7 +146,8 @@ func (e *Engine) applyIncidents(sols []solvedIncident, stale map[entityKey]bool,
 		if !changed {
 			continue
 		}
-		in.Rule, in.Evidence, in.Members = s.rule, s.evidence, fps
+		e.setMembers(s.key, in, fps)
+		in.Rule, in.Evidence = s.rule, s.evidence
 		in.MemberLabels = in.MemberLabels[:0]
 		for _, fp := range fps[:min(len(fps), e.cfg.Correlation.MaxListedMembers)] {
 			in.MemberLabels = append(in.MemberLabels, e.alerts[fp].a.Labels)
@@ -185,13 +186,27 @@ func (e *Engine) applyIncidents(sols []solvedIncident, stale map[entityKey]bool,
 // resolveByRoot closes the incidents whose root alerted itself and no
 // longer does: their remaining members resolve with them (they are kept
 // out of correlation until they fire anew); the lock is held.
-func (e *Engine) resolveByRoot(now time.Time) {
+//
+// Only the incidents with a member among changed are looked at (nil: all):
+// a root alert resolves by arriving resolved or by its end passing, and
+// either puts it among the changed alerts of the round.
+func (e *Engine) resolveByRoot(now time.Time, changed map[Fingerprint]struct{}) {
 	t := e.cfg.Topology
 	t.mu.RLock()
 	defer t.mu.RUnlock()
-	for _, key := range sortedKeysEntity(e.incidents) {
-		in := e.incidents[key]
-		if key.kind == KindUnknown {
+	keys := sortedKeysEntity(e.incidents)
+	if changed != nil {
+		look := map[entityKey]bool{}
+		for fp := range changed {
+			if k, ok := e.incidentOf[fp]; ok {
+				look[k] = true
+			}
+		}
+		keys = sortedKeysEntity(look)
+	}
+	for _, key := range keys {
+		in, open := e.incidents[key]
+		if !open || key.kind == KindUnknown {
 			continue
 		}
 		rootAlerted, rootFiring := false, false
@@ -230,8 +245,27 @@ func isRootAlert(t *Topology, s *storedAlert, in *Incident) bool {
 }
 
 // close resolves an open incident at now; the lock is held.
+// setMembers gives the incident its members and keeps incidentOf, the
+// index from an alert to its open incident; the lock is held.
+func (e *Engine) setMembers(key entityKey, in *Incident, fps []Fingerprint) {
+	for _, fp := range in.Members {
+		if e.incidentOf[fp] == key {
+			delete(e.incidentOf, fp)
+		}
+	}
+	in.Members = fps
+	for _, fp := range fps {
+		e.incidentOf[fp] = key
+	}
+}
+
 func (e *Engine) close(key entityKey, in *Incident, now time.Time) {
 	in.EndsAt = now
+	for _, fp := range in.Members {
+		if e.incidentOf[fp] == key {
+			delete(e.incidentOf, fp)
+		}
+	}
 	delete(e.incidents, key)
 	e.closedInc = append(e.closedInc, in)
 	e.stats.IncidentsClosed++

@@ -339,7 +339,6 @@ func (e *Engine) planCorrelation(now time.Time, topoChanged bool) correlationRou
 		hasCur   bool
 	}
 	var changes []change
-	e.resolveByRoot(now)
 	// Which alerts may have entered or left the input: those touched since
 	// (arrived, changed, suppressed) and those whose timer is due (come
 	// of age, ended). Silences and inhibit rules can change any alert, so
@@ -347,6 +346,14 @@ func (e *Engine) planCorrelation(now time.Time, topoChanged bool) correlationRou
 	// all, makes the round look at every alert.
 	due := cs.popDue(e, now)
 	scan := full || cs.scanAll || len(e.inhibit.rules) > 0 || !now.Before(cs.nextSilence)
+	if scan {
+		e.resolveByRoot(now, nil)
+	} else {
+		for fp := range cs.touched {
+			due[fp] = struct{}{}
+		}
+		e.resolveByRoot(now, due) // may suppress members: touched again
+	}
 	visit := func(s *storedAlert, m member, in bool) {
 		switch {
 		case full:

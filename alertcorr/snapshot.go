@@ -171,7 +171,9 @@ func (e *Engine) restore(ctx context.Context) error {
 	}
 	for i := range s.Incidents {
 		in := s.Incidents[i]
-		e.incidents[entityKey{in.Root.Kind, in.Root.ID}] = &in
+		key := entityKey{in.Root.Kind, in.Root.ID}
+		e.incidents[key] = &in
+		e.setMembers(key, &in, in.Members)
 		e.emit(&in, now)
 	}
 	if s.AlertsLeftOut > 0 {
