@@ -281,4 +281,3 @@ func lastColon(s string) int {
 	}
 	return -1
 }
-
