@@ -226,7 +226,7 @@ func (e *Engine) resolveByRoot(now time.Time, changed map[Fingerprint]struct{}) 
 		for _, fp := range in.Members {
 			if s, ok := e.alerts[fp]; ok && !s.a.ResolvedAt(now) {
 				e.suppress[fp] = now
-				e.corr.touch(fp)
+				e.trackChange(fp)
 			}
 		}
 		in.Reason = "root resolved"

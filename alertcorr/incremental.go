@@ -1,9 +1,6 @@
 package alertcorr
 
-import (
-	"container/heap"
-	"time"
-)
+import "time"
 
 // Incremental correlation. The solver's result splits into components:
 // members that a candidate root's cover or an entity's own alerts tie
@@ -299,7 +296,7 @@ type corrState struct {
 	unitOf  map[Fingerprint]*solvedUnit
 	// touched are alerts that arrived, changed or were suppressed since
 	// the last round; timers say when an alert comes of age or ends.
-	touched     map[Fingerprint]struct{}
+	touched     []Fingerprint // may repeat: a second visit changes nothing
 	timers      timerHeap
 	scanAll     bool      // a silence changed: look at every alert
 	nextSilence time.Time // when a silence starts or ends next
@@ -349,7 +346,7 @@ func (e *Engine) planCorrelation(now time.Time, topoChanged bool) correlationRou
 	if scan {
 		e.resolveByRoot(now, nil)
 	} else {
-		for fp := range cs.touched {
+		for _, fp := range cs.touched {
 			due[fp] = struct{}{}
 		}
 		e.resolveByRoot(now, due) // may suppress members: touched again
@@ -370,7 +367,7 @@ func (e *Engine) planCorrelation(now time.Time, topoChanged bool) correlationRou
 		e.correlationInput(now, visit)
 		cs.scanAll = false
 	} else {
-		for fp := range cs.touched {
+		for _, fp := range cs.touched {
 			due[fp] = struct{}{}
 		}
 		for fp := range due {
@@ -384,7 +381,7 @@ func (e *Engine) planCorrelation(now time.Time, topoChanged bool) correlationRou
 			e.nextEval = cs.timers[0].at
 		}
 	}
-	clear(cs.touched)
+	cs.touched = cs.touched[:0]
 	cs.nextSilence = e.silenceNext(now)
 	if cs.nextSilence.Before(e.nextEval) {
 		e.nextEval = cs.nextSilence
@@ -505,68 +502,4 @@ func (e *Engine) finishCorrelation(r correlationRound, units []*solvedUnit, now 
 		return
 	}
 	e.applyIncidents(sols, stale, now)
-}
-
-// timer is when an alert's place in the input may change by time alone.
-type timer struct {
-	at time.Time
-	fp Fingerprint
-}
-
-type timerHeap []timer
-
-func (h timerHeap) Len() int           { return len(h) }
-func (h timerHeap) Less(i, j int) bool { return h[i].at.Before(h[j].at) }
-func (h timerHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
-
-// Push is heap.Interface's.
-func (h *timerHeap) Push(x any) { *h = append(*h, x.(timer)) }
-
-// Pop is heap.Interface's.
-func (h *timerHeap) Pop() any {
-	old := *h
-	x := old[len(old)-1]
-	*h = old[:len(old)-1]
-	return x
-}
-
-func (cs *corrState) touch(fp Fingerprint) {
-	if cs.touched == nil {
-		cs.touched = map[Fingerprint]struct{}{}
-	}
-	cs.touched[fp] = struct{}{}
-}
-
-// schedule makes sure a timer is pending for the alert's next time after
-// now (coming of age, ending) unless one is due sooner already; the
-// engine's lock is held.
-func (cs *corrState) schedule(s *storedAlert, window time.Duration, now time.Time) {
-	next := time.Time{}
-	for _, at := range []time.Time{s.firstSeen.Add(window), s.a.EndsAt} {
-		if at.After(now) && (next.IsZero() || at.Before(next)) {
-			next = at
-		}
-	}
-	if next.IsZero() || (!s.timerAt.IsZero() && !s.timerAt.After(next)) {
-		return
-	}
-	s.timerAt = next
-	heap.Push(&cs.timers, timer{at: next, fp: s.fp})
-}
-
-// popDue takes the timers due at now and returns their alerts; each gets
-// its next timer. A timer superseded by a sooner one is dropped.
-func (cs *corrState) popDue(e *Engine, now time.Time) map[Fingerprint]struct{} {
-	due := map[Fingerprint]struct{}{}
-	for len(cs.timers) > 0 && !cs.timers[0].at.After(now) {
-		tm := heap.Pop(&cs.timers).(timer)
-		s, ok := e.alerts[tm.fp]
-		if !ok || !s.timerAt.Equal(tm.at) {
-			continue
-		}
-		s.timerAt = time.Time{}
-		due[tm.fp] = struct{}{}
-		cs.schedule(s, e.cfg.Correlation.Window, now)
-	}
-	return due
 }

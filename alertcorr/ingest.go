@@ -155,8 +155,8 @@ func (e *Engine) put(ar *arrival, now time.Time) error {
 		if wasResolved != a.ResolvedAt(now) {
 			e.dirty = true
 		}
-		e.corr.touch(fp)
-		e.corr.schedule(old, e.cfg.Correlation.Window, now)
+		e.trackChange(fp)
+		e.trackTime(old, now)
 	} else {
 		if ar.unknown {
 			e.stats.UnknownEntity++
@@ -164,8 +164,8 @@ func (e *Engine) put(ar *arrival, now time.Time) error {
 		old = &storedAlert{a: a, fp: fp, ent: ar.ent, firstSeen: now, unreachable: e.unreach[a.Labels["alertname"]]}
 		e.alerts[fp] = old
 		e.dirty = true
-		e.corr.touch(fp)
-		e.corr.schedule(old, e.cfg.Correlation.Window, now)
+		e.trackChange(fp)
+		e.trackTime(old, now)
 	}
 	e.inhibit.observe(a, fp)
 	if e.cfg.Topology == nil {
@@ -203,7 +203,7 @@ func (e *Engine) refresh(old *storedAlert, in *Alert, start, end time.Time, time
 	if earlier {
 		// A later end needs nothing: the pending timer finds it and
 		// moves on; an earlier one must not be missed.
-		e.corr.schedule(old, e.cfg.Correlation.Window, now)
+		e.trackTime(old, now)
 	}
 	return true
 }

@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"sync"
 	"testing"
+	"time"
 )
 
 // Senders ingesting at once, the same alerts in different orders and
@@ -52,5 +53,33 @@ func TestConcurrentIngest(t *testing.T) {
 		if want, _ := e.lookupEntity(tp, st.a.Labels); st.ent != want {
 			t.Fatalf("alert %s has entity %d, want %d", st.a.Labels, st.ent, want)
 		}
+	}
+}
+
+// Without rounds (no Advance), what the engine notes for the next round
+// stays bounded however often alerts change; without a topology it notes
+// nothing.
+func TestChangeNotesBounded(t *testing.T) {
+	c := newClock()
+	plain := mustEngine(t, Config{Now: c.Now})
+	corr := mustEngine(t, Config{Now: c.Now, Topology: testTopo(t, 1, 2)})
+	for i := range 5000 {
+		l := Labels{"alertname": "Flap", "host": "h0-0"}
+		a := Alert{Labels: l, StartsAt: c.Now()}
+		if i%2 == 1 {
+			a.EndsAt = c.Now() // resolved: a change each time
+		}
+		mustIngest(t, plain, a)
+		mustIngest(t, corr, a)
+		c.Add(time.Second)
+	}
+	if n, m := len(plain.corr.touched), len(plain.corr.timers); n != 0 || m != 0 {
+		t.Fatalf("without a topology: %d changes and %d timers noted, want none", n, m)
+	}
+	if n, m := len(corr.corr.touched), len(corr.corr.timers); n > 1+1024+1 || m > 2+1024 {
+		t.Fatalf("5,000 changes of one alert: %d changes and %d timers noted, want at most %d and %d", n, m, 1+1024+1, 2+1024)
+	}
+	if !corr.corr.scanAll {
+		t.Fatal("past the bound the next round must look at every alert")
 	}
 }

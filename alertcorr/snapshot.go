@@ -166,7 +166,7 @@ func (e *Engine) restore(ctx context.Context) error {
 			e.disp.insert(&a, fp, now)
 		}
 		e.alerts[fp] = st
-		e.corr.schedule(st, e.cfg.Correlation.Window, now)
+		e.trackTime(st, now)
 		e.inhibit.observe(&a, fp)
 	}
 	for i := range s.Incidents {
