@@ -71,10 +71,6 @@ func (e *Engine) countInvalid() {
 	e.mu.Unlock()
 }
 
-func (e *Engine) getAlerts(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, toWire(e.Alerts(), e.cfg.Now()))
-}
-
 // wireSilence is a silence in Alertmanager's v2 API.
 type wireSilence struct {
 	ID        string         `json:"id,omitempty"`
@@ -98,12 +94,20 @@ type wireMatcher struct {
 	IsEqual *bool  `json:"isEqual,omitempty"`
 }
 
-func (e *Engine) getSilences(w http.ResponseWriter, _ *http.Request) {
+func (e *Engine) getSilences(w http.ResponseWriter, r *http.Request) {
+	filter, err := parseFilter(r.URL.Query()["filter"])
+	if err != nil {
+		httpError(w, err)
+		return
+	}
 	now := e.cfg.Now()
 	list := e.Silences()
 	out := make([]wireSilence, 0, len(list))
 	for i := range list {
 		s := &list[i]
+		if !silenceMatchesFilter(s, filter) {
+			continue
+		}
 		ws := wireSilence{ID: s.ID, StartsAt: s.StartsAt, EndsAt: s.EndsAt, CreatedBy: s.CreatedBy, Comment: s.Comment, UpdatedAt: s.UpdatedAt, Status: &silenceStatus{State: s.State(now)}}
 		for _, m := range s.Matchers {
 			eq := m.Type == MatchEqual || m.Type == MatchRegexp
@@ -151,7 +155,7 @@ func (e *Engine) postSilence(w http.ResponseWriter, r *http.Request) {
 		httpError(w, err)
 		return
 	}
-	id, err := e.SetSilence(s)
+	id, err := e.SetSilence(r.Context(), s)
 	if err != nil {
 		httpError(w, err)
 		return
@@ -160,7 +164,7 @@ func (e *Engine) postSilence(w http.ResponseWriter, r *http.Request) {
 }
 
 func (e *Engine) deleteSilence(w http.ResponseWriter, r *http.Request) {
-	if err := e.ExpireSilence(r.PathValue("id")); err != nil {
+	if err := e.ExpireSilence(r.Context(), r.PathValue("id")); err != nil {
 		httpError(w, err)
 		return
 	}

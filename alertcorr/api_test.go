@@ -35,12 +35,23 @@ func TestAPIAlerts(t *testing.T) {
 		t.Fatalf("POST alerts: %d %s", rec.Code, rec.Body)
 	}
 	rec := do(t, h, "GET", "/api/v2/alerts", "")
-	var got []wireAlert
+	var got []gettableAlert
 	if err := json.Unmarshal(rec.Body.Bytes(), &got); err != nil || len(got) != 1 {
 		t.Fatalf("GET alerts: %v %s", err, rec.Body)
 	}
-	if got[0].Labels["host"] != "h1" || got[0].Status != "firing" || !got[0].EndsAt.Equal(c.Now().Add(5*time.Minute)) {
-		t.Fatalf("alert %+v, want h1 firing ending at the resolve timeout", got[0])
+	if got[0].Labels["host"] != "h1" || got[0].Status.State != "active" || !got[0].EndsAt.Equal(c.Now().Add(5*time.Minute)) ||
+		len(got[0].Receivers) != 1 || got[0].Receivers[0].Name != "default" || got[0].Fingerprint != Labels(got[0].Labels).Fingerprint().String() {
+		t.Fatalf("alert %+v, want h1 active for receiver default, ending at the resolve timeout", got[0])
+	}
+	for _, q := range []string{"?filter=host%3D%22h2%22", "?active=false", "?receiver=other"} {
+		if rec := do(t, h, "GET", "/api/v2/alerts"+q, ""); strings.TrimSpace(rec.Body.String()) != "[]" {
+			t.Fatalf("GET alerts%s = %s, want none", q, rec.Body)
+		}
+	}
+	for _, q := range []string{"?filter=%3D%3D", "?active=maybe", "?receiver=("} {
+		if rec := do(t, h, "GET", "/api/v2/alerts"+q, ""); rec.Code != 400 {
+			t.Fatalf("GET alerts%s = %d, want 400", q, rec.Code)
+		}
 	}
 	bad := []struct{ name, body string }{
 		{"not JSON", `{`},
@@ -183,6 +194,15 @@ func TestWebhookAndAlertmanagerOutput(t *testing.T) {
 	if err := json.Unmarshal([]byte(am.bodies[0]), &fwd); err != nil || am.paths[0] != "/api/v2/alerts" || len(fwd) != 1 || !fwd[0].EndsAt.After(c.Now()) {
 		t.Fatalf("forwarded to %s: %v %+v, want one firing alert with an end in the future", am.paths[0], err, fwd)
 	}
+	// max_alerts: three alerts, two sent, one counted as truncated.
+	capped := &Webhook{URL: hookURL + "/capped", MaxAlerts: 2}
+	three := &Notification{Receiver: "hook", At: c.Now(), Alerts: []Alert{{Labels: Labels{"a": "1"}}, {Labels: Labels{"a": "2"}}, {Labels: Labels{"a": "3"}}}}
+	if err := capped.Notify(context.Background(), three); err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal([]byte(hook.bodies[len(hook.bodies)-1]), &p); err != nil || len(p.Alerts) != 2 || p.TruncatedAlerts != 1 {
+		t.Fatalf("capped payload: %v, %d alerts, %d truncated; want 2 and 1", err, len(p.Alerts), p.TruncatedAlerts)
+	}
 	if err := (Receivers{}).Notify(context.Background(), &Notification{Receiver: "x"}); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("unknown receiver: %v", err)
 	}
@@ -204,7 +224,7 @@ func TestSnapshotRestart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sid, err := e1.SetSilence(Silence{Matchers: ms(t, `team="db"`), EndsAt: c.Now().Add(time.Hour)})
+	sid, err := e1.SetSilence(context.Background(), Silence{Matchers: ms(t, `team="db"`), EndsAt: c.Now().Add(time.Hour)})
 	if err != nil {
 		t.Fatal(err)
 	}

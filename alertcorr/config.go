@@ -42,9 +42,23 @@ type Config struct {
 	// and dropped.
 	Notifier Notifier
 	// SnapshotPath is the file silences, the notification log, alerts and
-	// open incidents are saved to and restored from. Default "": nothing
-	// survives a restart.
+	// open incidents are saved to and restored from (a FileSnapshot).
+	// Default "": nothing survives a restart, unless Snapshot is set.
 	SnapshotPath string
+	// Snapshot is where the snapshot is kept when it is not a file (etcd
+	// in the platform). At most one of SnapshotPath and Snapshot may be
+	// set. Default nil.
+	Snapshot SnapshotStore
+	// MaxSnapshotBytes bounds a snapshot: a larger one is written without
+	// its alerts (counted in Stats.SnapshotTrimmed), and the incidents it
+	// restores are held open for a resolve timeout while the senders send
+	// the alerts again. Default 64 MiB.
+	MaxSnapshotBytes int
+	// SnapshotInterval is the least time between two snapshots written
+	// because notifications went out or incidents changed, so a storm does
+	// not rewrite it every tick. A silence set or expired is saved at
+	// once, and Close saves. Default 10 s.
+	SnapshotInterval time.Duration
 	// Tick is how often Run advances the engine. Default 1 s.
 	Tick time.Duration
 	// Now is the clock. Default time.Now.
@@ -56,14 +70,16 @@ type Config struct {
 // DefaultConfig returns the configuration a zero Config stands for.
 func DefaultConfig() Config {
 	return Config{
-		Route:          &Route{Receiver: "default"},
-		ResolveTimeout: 5 * time.Minute,
-		Retention:      120 * time.Hour,
-		MaxAlerts:      4_000_000,
-		ClockSkew:      time.Minute,
-		Correlation:    DefaultCorrelation(),
-		Tick:           time.Second,
-		Now:            time.Now,
+		Route:            &Route{Receiver: "default"},
+		ResolveTimeout:   5 * time.Minute,
+		Retention:        120 * time.Hour,
+		MaxAlerts:        4_000_000,
+		ClockSkew:        time.Minute,
+		Correlation:      DefaultCorrelation(),
+		MaxSnapshotBytes: 64 << 20,
+		SnapshotInterval: 10 * time.Second,
+		Tick:             time.Second,
+		Now:              time.Now,
 	}
 }
 
@@ -82,6 +98,7 @@ func (c Config) withDefaults() (Config, error) {
 		{"Retention", &c.Retention, d.Retention},
 		{"ClockSkew", &c.ClockSkew, d.ClockSkew},
 		{"Tick", &c.Tick, d.Tick},
+		{"SnapshotInterval", &c.SnapshotInterval, d.SnapshotInterval},
 	}
 	for _, f := range durations {
 		if *f.v < 0 {
@@ -96,6 +113,15 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.MaxAlerts == 0 {
 		c.MaxAlerts = d.MaxAlerts
+	}
+	if c.MaxSnapshotBytes < 0 {
+		return c, newError(ErrInvalid, "Config.MaxSnapshotBytes %d is negative", c.MaxSnapshotBytes)
+	}
+	if c.MaxSnapshotBytes == 0 {
+		c.MaxSnapshotBytes = d.MaxSnapshotBytes
+	}
+	if c.SnapshotPath != "" && c.Snapshot != nil {
+		return c, newError(ErrInvalid, "Config.SnapshotPath %q and Config.Snapshot are both set", c.SnapshotPath)
 	}
 	corr, err := c.Correlation.withDefaults()
 	if err != nil {

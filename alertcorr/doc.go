@@ -39,18 +39,35 @@
 // the correlation window exactly.
 //
 // Input is the Go API (Ingest), Alertmanager's HTTP API (Handler serves
-// POST /api/v2/alerts, so Prometheus sends to it unchanged, and v2
-// silences) and Alertmanager webhook payloads. Output goes to a Notifier:
-// Webhook posts Alertmanager's webhook JSON, Alertmanager forwards the
-// incidents as alerts to an existing Alertmanager, Receivers picks one by
-// route receiver. An incident's alert carries its members' common labels
-// (team, and the highest severity), so existing routes keep working.
+// POST /api/v2/alerts, so Prometheus sends to it unchanged; GET
+// /api/v2/alerts and v2 silences in Alertmanager's form, so amtool reads
+// and silences) and Alertmanager webhook payloads. Output goes to a
+// Notifier: Webhook posts Alertmanager's webhook JSON, Alertmanager
+// forwards the incidents as alerts to an existing Alertmanager, Receivers
+// picks one by route receiver, FanOut gives each destination its own
+// bounded queue so a slow one holds up no other. An incident's alert
+// carries its members' common labels (team, and the highest severity), so
+// existing routes keep working.
 //
-// With Config.SnapshotPath the silences, the notification log, the alerts
-// and the open incidents are written atomically whenever they change, and
-// read back by New: a restarted engine neither forgets a silence nor
-// notifies twice. Bad input — malformed payloads, unknown entities, clocks
-// ahead, duplicate floods — is refused or absorbed and counted in Stats.
+// Configuration can come unchanged from an Alertmanager file:
+// ParseAlertmanagerConfig reads alertmanager.yml (route tree, inhibit
+// rules, webhook receivers) and lists what it does not act on.
+//
+// Correlation is incremental: a round solves again only the components of
+// the correlation input that the alerts which came, went or changed can
+// reach (their host, the apps on it, the places above it), and keeps the
+// rest; the result is the full solve's, which a property test checks on
+// random storms. Topology.Sync replaces a topology from a source
+// atomically, applying only the difference.
+//
+// With Config.SnapshotPath (a file) or Config.Snapshot (any
+// SnapshotStore, etcd in the platform) the silences, the notification
+// log, the alerts and the open incidents are saved — at once after a
+// notification or a silence, otherwise at most every SnapshotInterval,
+// within MaxSnapshotBytes — and read back by Open: a restarted engine
+// neither forgets a silence nor notifies twice. Bad input — malformed
+// payloads, unknown entities, clocks ahead, duplicate floods — is refused
+// or absorbed and counted in Stats.
 //
 // The subpackages: storm generates storms with their truth and scores
 // incidents against it; predict scores health and predicts leaks and
@@ -60,7 +77,7 @@
 //
 // # Not yet
 //
-// The topology in the platform comes from the controller's inventory
-// through a TopologySource; that wiring, and the daemon, live in
-// examples/alertd.
+// Finding what changed between two correlation rounds still visits every
+// alert held (a few map lookups each); only the solving is incremental.
+// The platform's topology source (etcd) and the daemon live in examples/.
 package alertcorr

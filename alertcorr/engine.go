@@ -26,6 +26,7 @@ type Stats struct {
 	IncidentsOpened uint64
 	IncidentsClosed uint64
 	SnapshotErrors  uint64
+	SnapshotTrimmed uint64 // snapshots written without their alerts (too large)
 }
 
 // storedAlert is an alert with what the engine knows about it.
@@ -34,6 +35,16 @@ type storedAlert struct {
 	fp        Fingerprint
 	ent       int32
 	firstSeen time.Time
+	// unreachable: its alertname says its host cannot be reached (its
+	// labels never change, so this is decided once).
+	unreachable bool
+	// timerAt is when the engine's timer for this alert is due (zero:
+	// none pending).
+	timerAt time.Time
+	// corrIn says whether the last correlation round took the alert, as
+	// corrM.
+	corrIn bool
+	corrM  member
 }
 
 // Engine receives alerts, mutes them with silences and inhibit rules,
@@ -46,28 +57,45 @@ type Engine struct {
 	route   *routeNode
 	unreach map[string]bool
 
-	mu        sync.Mutex
-	closed    bool
-	alerts    map[Fingerprint]*storedAlert
-	silences  *silences
-	inhibit   *inhibitor
-	disp      *dispatcher
-	incidents map[entityKey]*Incident // open, by root
-	closedInc []*Incident             // resolved, kept for Retention
-	suppress  map[Fingerprint]time.Time
-	incAlerts map[string]Fingerprint // incident id → its alert in the dispatcher
-	dirty     bool                   // correlation input changed
-	nextEval  time.Time              // when time alone changes the input
-	topoGen   uint64                 // the topology generation last correlated
-	persist   bool                   // state to save changed
-	stats     Stats
+	mu         sync.Mutex
+	closed     bool
+	alerts     map[Fingerprint]*storedAlert
+	silences   *silences
+	inhibit    *inhibitor
+	disp       *dispatcher
+	incidents  map[entityKey]*Incident // open, by root
+	closedInc  []*Incident             // resolved, kept for Retention
+	suppress   map[Fingerprint]time.Time
+	incAlerts  map[string]Fingerprint    // incident id → its alert in the dispatcher
+	incidentOf map[Fingerprint]entityKey // alert → the open incident it is a member of
+	dirty      bool                      // correlation input changed
+	nextEval   time.Time                 // when time alone changes the input
+	topoGen    uint64                    // the topology generation last correlated
+	persist    bool                      // state to save changed
+	persistNow bool                      // and it must be saved without waiting
+	corr       corrState                 // what the last correlation found
+	stats      Stats
+
+	holdUntil time.Time // restored incidents stay open until then
+	nextGC    time.Time // when gc runs next
 
 	sendMu sync.Mutex // one Advance at a time
+
+	store    SnapshotStore
+	saveMu   sync.Mutex // one store write at a time
+	saveSeq  uint64     // snapshots encoded (engine lock)
+	savedSeq uint64     // the newest written (saveMu)
+	lastSave time.Time  // engine lock
 }
 
-// New returns an engine for cfg, restoring the snapshot when
-// Config.SnapshotPath names one that exists.
+// New is Open without a deadline on reading the snapshot.
 func New(cfg Config) (*Engine, error) {
+	return Open(context.Background(), cfg)
+}
+
+// Open returns an engine for cfg, restoring the snapshot when
+// Config.SnapshotPath or Config.Snapshot holds one.
+func Open(ctx context.Context, cfg Config) (*Engine, error) {
 	cfg, err := cfg.withDefaults()
 	if err != nil {
 		return nil, err
@@ -81,218 +109,31 @@ func New(cfg Config) (*Engine, error) {
 		return nil, err
 	}
 	e := &Engine{
-		cfg:       cfg,
-		route:     root,
-		unreach:   map[string]bool{},
-		alerts:    map[Fingerprint]*storedAlert{},
-		silences:  newSilences(cfg.Retention),
-		inhibit:   in,
-		disp:      newDispatcher(root, cfg.WithoutResolved),
-		incidents: map[entityKey]*Incident{},
-		suppress:  map[Fingerprint]time.Time{},
-		incAlerts: map[string]Fingerprint{},
+		cfg:        cfg,
+		route:      root,
+		unreach:    map[string]bool{},
+		alerts:     map[Fingerprint]*storedAlert{},
+		silences:   newSilences(cfg.Retention),
+		inhibit:    in,
+		disp:       newDispatcher(root, cfg.WithoutResolved),
+		incidents:  map[entityKey]*Incident{},
+		suppress:   map[Fingerprint]time.Time{},
+		incAlerts:  map[string]Fingerprint{},
+		incidentOf: map[Fingerprint]entityKey{},
 	}
 	for _, n := range cfg.Correlation.Unreachable {
 		e.unreach[n] = true
 	}
+	e.store = cfg.Snapshot
 	if cfg.SnapshotPath != "" {
-		if err := e.restore(cfg.SnapshotPath); err != nil {
+		e.store = &FileSnapshot{Path: cfg.SnapshotPath}
+	}
+	if e.store != nil {
+		if err := e.restore(ctx); err != nil {
 			return nil, err
 		}
 	}
 	return e, nil
-}
-
-// Ingest receives alerts at the engine's current time, as Alertmanager's
-// POST /api/v2/alerts: a zero start is the receive time, a zero end the
-// receive time plus the resolve timeout. Malformed alerts are refused and
-// counted, the others accepted; the error, if any, names the first
-// refused one and how many were refused.
-func (e *Engine) Ingest(alerts ...Alert) error {
-	now := e.cfg.Now()
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if e.closed {
-		return newError(ErrClosed, "engine closed")
-	}
-	var first error
-	refused := 0
-	for i := range alerts {
-		if err := e.ingestOne(&alerts[i], now); err != nil {
-			refused++
-			if first == nil {
-				first = err
-			}
-		}
-	}
-	if first != nil {
-		return wrapError(ErrInvalid, first, "%d of %d alerts refused, first", refused, len(alerts))
-	}
-	return nil
-}
-
-// ingestOne validates, normalises and stores one alert; the lock is held.
-// An alert sent again with the same start and state is refreshed in place
-// (its end time and receive time), without allocating: Prometheus re-sends
-// every firing alert at each evaluation.
-func (e *Engine) ingestOne(in *Alert, now time.Time) error {
-	if len(in.Labels) == 0 {
-		e.stats.Invalid++
-		return newError(ErrInvalid, "alert has no labels")
-	}
-	if err := in.Labels.Validate(); err != nil {
-		e.stats.Invalid++
-		return err
-	}
-	if err := in.Annotations.Validate(); err != nil {
-		e.stats.Invalid++
-		return err
-	}
-	start, end, timeout := in.StartsAt, in.EndsAt, false
-	if start.IsZero() {
-		if end.IsZero() {
-			start = now
-		} else {
-			start = end
-		}
-	}
-	if start.After(now.Add(e.cfg.ClockSkew)) {
-		e.stats.ClockSkew++
-		start = now
-	}
-	if end.IsZero() {
-		timeout, end = true, now.Add(e.cfg.ResolveTimeout)
-	}
-	if end.Before(start) {
-		e.stats.Invalid++
-		return newError(ErrInvalid, "alert %s ends at %s, before it starts at %s", in.Labels, end.Format(time.RFC3339), start.Format(time.RFC3339))
-	}
-	fp := in.Labels.Fingerprint()
-	old, ok := e.alerts[fp]
-	if ok && e.refresh(old, in, start, end, timeout, now) {
-		return nil
-	}
-	if !ok && len(e.alerts) >= e.cfg.MaxAlerts {
-		e.stats.Refused++
-		return newError(ErrInvalid, "alert %s refused: %d alerts held, the limit", in.Labels, len(e.alerts))
-	}
-	e.stats.Received++
-	a := &Alert{Labels: in.Labels.Clone(), Annotations: in.Annotations.Clone(), StartsAt: start, EndsAt: end, Timeout: timeout, GeneratorURL: in.GeneratorURL, UpdatedAt: now}
-	if len(a.GeneratorURL) > maxValueLen {
-		a.GeneratorURL = a.GeneratorURL[:maxValueLen]
-	}
-	if ok {
-		wasResolved := old.a.ResolvedAt(now)
-		// As Alertmanager's API: merge only with an overlapping earlier
-		// version; one that starts after the old one ended is a new firing.
-		o := old.a
-		if (a.EndsAt.After(o.StartsAt) && a.EndsAt.Before(o.EndsAt)) || (a.StartsAt.After(o.StartsAt) && a.StartsAt.Before(o.EndsAt)) || a.StartsAt.Equal(o.StartsAt) {
-			a = merge(o, a)
-		} else {
-			delete(e.suppress, fp)
-		}
-		if wasResolved && !a.ResolvedAt(now) {
-			old.firstSeen = now
-		}
-		old.a = a
-		if wasResolved != a.ResolvedAt(now) {
-			e.dirty = true
-		}
-	} else {
-		old = &storedAlert{a: a, fp: fp, ent: -1, firstSeen: now}
-		e.alerts[fp] = old
-		e.dirty = true
-		if e.cfg.Topology != nil {
-			old.ent = e.entityOf(a.Labels)
-		}
-	}
-	e.inhibit.observe(a, fp)
-	if e.cfg.Topology == nil {
-		e.disp.insert(a, fp, now)
-	}
-	return nil
-}
-
-// refresh updates a stored alert in place when the new version keeps its
-// start, annotations and firing state, and reports whether it did; the
-// lock is held. The merge rules are merge's: the earliest start, an
-// explicit end not overridden by a timeout.
-func (e *Engine) refresh(old *storedAlert, in *Alert, start, end time.Time, timeout bool, now time.Time) bool {
-	a := old.a
-	if start.Before(a.StartsAt) || !sameLabels(a.Annotations, in.Annotations) || in.GeneratorURL != a.GeneratorURL {
-		return false
-	}
-	newEnd, newTimeout := end, timeout
-	resolved := !end.After(now)
-	if !resolved && a.EndsAt.After(end) && !a.Timeout {
-		newEnd, newTimeout = a.EndsAt, false
-	}
-	if a.ResolvedAt(now) != !newEnd.After(now) || resolved != a.ResolvedAt(now) {
-		return false
-	}
-	e.stats.Received++
-	if newEnd.Equal(a.EndsAt) && newTimeout == a.Timeout {
-		e.stats.Duplicates++
-	}
-	if newEnd.Before(e.nextEval) {
-		e.nextEval = newEnd
-	}
-	a.EndsAt, a.Timeout, a.UpdatedAt = newEnd, newTimeout, now
-	return true
-}
-
-func sameLabels(a, b Labels) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		if w, ok := b[k]; !ok || w != v {
-			return false
-		}
-	}
-	return true
-}
-
-// entityOf finds the most specific entity the labels name, or -1.
-func (e *Engine) entityOf(l Labels) int32 {
-	t := e.cfg.Topology
-	t.mu.RLock()
-	defer t.mu.RUnlock()
-	named := false
-	for _, k := range specificity() {
-		for _, name := range e.cfg.Correlation.KindLabels[k] {
-			v := l[name]
-			if v == "" {
-				continue
-			}
-			named = true
-			if i, ok := t.lookup(k, v); ok {
-				return i
-			}
-			// Prometheus's instance label is host:port.
-			if j := lastColon(v); j > 0 {
-				if i, ok := t.lookup(k, v[:j]); ok {
-					return i
-				}
-			}
-		}
-	}
-	if named {
-		e.stats.UnknownEntity++
-	}
-	return -1
-}
-
-func lastColon(s string) int {
-	for i := len(s) - 1; i >= 0; i-- {
-		if s[i] == ':' {
-			return i
-		}
-		if s[i] < '0' || s[i] > '9' {
-			return -1
-		}
-	}
-	return -1
 }
 
 // muted reports whether a silence or an inhibit rule mutes l at now; the
@@ -327,21 +168,29 @@ func (e *Engine) Advance(ctx context.Context, now time.Time) error {
 		e.mu.Unlock()
 		return newError(ErrClosed, "engine closed")
 	}
+	if !e.holdUntil.IsZero() && !now.Before(e.holdUntil) {
+		// The hold after a restore without alerts is over: whatever the
+		// senders did not send again is gone.
+		e.holdUntil, e.corr.valid, e.dirty = time.Time{}, false, true
+	}
 	if t := e.cfg.Topology; t != nil {
 		if gen := t.generation(); e.dirty || !now.Before(e.nextEval) || gen != e.topoGen {
+			round := e.planCorrelation(now, gen != e.topoGen)
 			e.dirty, e.topoGen = false, gen
-			ms := e.correlationInput(now)
 			// The solver runs without the engine's lock: ingest goes on
 			// while a large storm is correlated. What arrives meanwhile
 			// marks the engine dirty for the next round.
 			e.mu.Unlock()
-			sols := solveIncidents(t, &e.cfg.Correlation, ms)
+			var units []*solvedUnit
+			if len(round.ms) > 0 {
+				units = solveIncidents(t, &e.cfg.Correlation, round.ms)
+			}
 			e.mu.Lock()
 			if e.closed {
 				e.mu.Unlock()
 				return newError(ErrClosed, "engine closed")
 			}
-			e.applyIncidents(sols, now)
+			e.finishCorrelation(round, units, now)
 		}
 	}
 	var pending []*pendingFlush
@@ -378,22 +227,25 @@ func (e *Engine) Advance(ctx context.Context, now time.Time) error {
 			e.stats.Notifications++
 		}
 		if p.note != nil || !p.entry.At.IsZero() {
-			e.persist = true
+			// What was notified is saved at once: a crash must not make
+			// the engine notify it twice.
+			e.persist, e.persistNow = true, true
 		}
 		e.disp.commit(p)
 	}
-	e.gc(now)
-	var saveErr error
-	if e.persist && e.cfg.SnapshotPath != "" {
-		if saveErr = e.saveLocked(); saveErr != nil {
-			e.stats.SnapshotErrors++
-		} else {
-			e.persist = false
-		}
+	if !now.Before(e.nextGC) {
+		// Collecting visits every alert: once per a fifth of the resolve
+		// timeout is enough (a resolved alert stays at most that much
+		// longer than the resolve timeout).
+		e.gc(now)
+		e.nextGC = now.Add(e.cfg.ResolveTimeout / 5)
 	}
+	due := e.store != nil && (e.persistNow || (e.persist && !now.Before(e.lastSave.Add(e.cfg.SnapshotInterval))))
 	e.mu.Unlock()
-	if saveErr != nil {
-		errsOut = append(errsOut, saveErr)
+	if due {
+		if err := e.save(ctx); err != nil {
+			errsOut = append(errsOut, err)
+		}
 	}
 	return joinErrors(errsOut)
 }
@@ -405,6 +257,9 @@ func (e *Engine) gc(now time.Time) {
 		// its resolution is recognised as a duplicate.
 		if s.a.ResolvedAt(now.Add(-e.cfg.ResolveTimeout)) {
 			delete(e.alerts, fp)
+			if s.corrIn {
+				e.corr.gone = append(e.corr.gone, s.corrM)
+			}
 			e.inhibit.forget(s.a, fp)
 			delete(e.suppress, fp)
 		}
@@ -422,7 +277,7 @@ func (e *Engine) Run(ctx context.Context) error {
 	for {
 		select {
 		case <-ctx.Done():
-			return e.Close()
+			return e.shutdown(context.WithoutCancel(ctx))
 		case <-tick.C:
 			if err := e.Advance(ctx, e.cfg.Now()); err != nil {
 				e.cfg.Logger.Warn("alertcorr: advance", "err", err)
@@ -433,18 +288,28 @@ func (e *Engine) Run(ctx context.Context) error {
 
 // Close saves the snapshot (when configured) and refuses further calls.
 // It is idempotent.
+// Close saves under a deadline of closeSaveTimeout.
 func (e *Engine) Close() error {
+	return e.shutdown(context.Background())
+}
+
+// shutdown is Close with the context the last save derives its deadline
+// from.
+func (e *Engine) shutdown(ctx context.Context) error {
 	e.mu.Lock()
-	defer e.mu.Unlock()
 	if e.closed {
+		e.mu.Unlock()
 		return nil
 	}
 	e.closed = true
-	if e.cfg.SnapshotPath != "" {
-		return e.saveLocked()
-	}
-	return nil
+	e.mu.Unlock()
+	ctx, cancel := context.WithTimeout(ctx, closeSaveTimeout)
+	defer cancel()
+	return e.save(ctx)
 }
+
+// closeSaveTimeout bounds the last snapshot write of Close.
+const closeSaveTimeout = 30 * time.Second
 
 // Stats returns the counters.
 func (e *Engine) Stats() Stats {
@@ -466,31 +331,36 @@ func (e *Engine) Alerts() []Alert {
 
 // SetSilence adds or updates a silence at the engine's current time, as
 // Alertmanager does, and returns its id.
-func (e *Engine) SetSilence(s Silence) (string, error) {
+// A silence must survive a crash right after it was set, so the snapshot
+// is saved before SetSilence returns.
+func (e *Engine) SetSilence(ctx context.Context, s Silence) (string, error) {
 	now := e.cfg.Now()
 	e.mu.Lock()
-	defer e.mu.Unlock()
 	if e.closed {
+		e.mu.Unlock()
 		return "", newError(ErrClosed, "engine closed")
 	}
 	id, err := e.silences.set(s, now)
-	if err == nil {
-		e.persist, e.dirty = true, true
-		err = e.saveIfConfigured()
+	if err != nil {
+		e.mu.Unlock()
+		return "", err
 	}
-	return id, err
+	e.persist, e.dirty, e.corr.scanAll = true, true, true
+	e.mu.Unlock()
+	return id, e.save(ctx)
 }
 
-// ExpireSilence ends the silence now.
-func (e *Engine) ExpireSilence(id string) error {
+// ExpireSilence ends the silence now and saves the snapshot.
+func (e *Engine) ExpireSilence(ctx context.Context, id string) error {
 	now := e.cfg.Now()
 	e.mu.Lock()
-	defer e.mu.Unlock()
 	if err := e.silences.expire(id, now); err != nil {
+		e.mu.Unlock()
 		return err
 	}
-	e.persist, e.dirty = true, true
-	return e.saveIfConfigured()
+	e.persist, e.dirty, e.corr.scanAll = true, true, true
+	e.mu.Unlock()
+	return e.save(ctx)
 }
 
 // Silences returns every silence held, sorted by id.
@@ -498,20 +368,6 @@ func (e *Engine) Silences() []Silence {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	return e.silences.list()
-}
-
-// saveIfConfigured saves the snapshot now when there is a path: a silence
-// must survive a crash right after it was set.
-func (e *Engine) saveIfConfigured() error {
-	if e.cfg.SnapshotPath == "" {
-		return nil
-	}
-	if err := e.saveLocked(); err != nil {
-		e.stats.SnapshotErrors++
-		return err
-	}
-	e.persist = false
-	return nil
 }
 
 func sortedFPs[V any](m map[Fingerprint]V) []Fingerprint {

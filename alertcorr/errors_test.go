@@ -1,6 +1,7 @@
 package alertcorr
 
 import (
+	"context"
 	"testing"
 
 	"github.com/shoalkit/shoal/internal/errs"
@@ -29,7 +30,7 @@ func TestErrorShape(t *testing.T) {
 		{"unknown parent", topo.Upsert(Entity{Kind: KindHost, ID: "h", Parent: "nope"})},
 		{"remove unknown", topo.Remove(KindHost, "x")},
 		{"closed", e.Ingest(Alert{Labels: Labels{"a": "b"}})},
-		{"silence not found", e.ExpireSilence("x")},
+		{"silence not found", e.ExpireSilence(context.Background(), "x")},
 	}
 	for _, tt := range tests {
 		if err := errs.CheckShape(tt.err, "alertcorr", kinds...); err != nil {

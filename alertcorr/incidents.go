@@ -10,45 +10,56 @@ import (
 	"time"
 )
 
-// correlationInput closes the incidents whose root resolved and returns
-// the alerts to correlate at now: firing, past the correlation window, not
-// muted, not resolved with their root; the lock is held. Incidents keep
-// their id while their root stays the best explanation.
-func (e *Engine) correlationInput(now time.Time) []member {
-	e.resolveByRoot(now)
-	var ms []member
-	// The next time the input changes without an arrival: an alert comes
-	// of age or ends, a silence starts or ends.
-	next := now.Add(e.cfg.Retention)
+// correlationInput calls visit for every alert held, saying whether it is
+// to be correlated at now (inputOf), and sets when time alone changes the
+// input next; the lock is held.
+func (e *Engine) correlationInput(now time.Time, visit func(s *storedAlert, m member, in bool)) {
+	next := e.silenceNext(now)
 	soonest := func(at time.Time) {
 		if at.After(now) && at.Before(next) {
 			next = at
 		}
 	}
-	for _, si := range e.silences.byID {
-		soonest(si.StartsAt)
-		soonest(si.EndsAt)
-	}
-	for _, fp := range sortedFPs(e.alerts) {
-		s := e.alerts[fp]
-		a := s.a
-		soonest(a.EndsAt)
-		if mature := s.firstSeen.Add(e.cfg.Correlation.Window); a.ResolvedAt(now) || mature.After(now) {
-			soonest(mature)
-			continue
-		}
-		if at, ok := e.suppress[fp]; ok && !a.StartsAt.After(at) {
-			continue
-		}
-		if e.muted(a.Labels, now) {
-			continue
-		}
-		// Label maps are never changed once stored, so the solver may read
-		// them without the engine's lock.
-		ms = append(ms, member{fp: fp, labels: a.Labels, ent: s.ent, unreachable: e.unreach[a.Labels["alertname"]]})
+	for _, s := range e.alerts {
+		soonest(s.a.EndsAt)
+		soonest(s.firstSeen.Add(e.cfg.Correlation.Window))
+		m, in := e.inputOf(s, now)
+		visit(s, m, in)
 	}
 	e.nextEval = next
-	return ms
+}
+
+// inputOf says whether the alert is to be correlated at now: firing, past
+// the correlation window, not muted, not resolved with its root; the lock
+// is held.
+func (e *Engine) inputOf(s *storedAlert, now time.Time) (member, bool) {
+	a := s.a
+	if a.ResolvedAt(now) || s.firstSeen.Add(e.cfg.Correlation.Window).After(now) {
+		return member{}, false
+	}
+	if at, ok := e.suppress[s.fp]; ok && !a.StartsAt.After(at) {
+		return member{}, false
+	}
+	if e.muted(a.Labels, now) {
+		return member{}, false
+	}
+	// Label maps are never changed once stored, so the solver may read
+	// them without the engine's lock.
+	return member{fp: s.fp, labels: a.Labels, ent: s.ent, unreachable: s.unreachable}, true
+}
+
+// silenceNext is the next time after now a silence starts or ends, or
+// now plus the retention.
+func (e *Engine) silenceNext(now time.Time) time.Time {
+	next := now.Add(e.cfg.Retention)
+	for _, si := range e.silences.byID {
+		for _, at := range []time.Time{si.StartsAt, si.EndsAt} {
+			if at.After(now) && at.Before(next) {
+				next = at
+			}
+		}
+	}
+	return next
 }
 
 // solvedIncident is one group of the solver with its root resolved to an
@@ -61,13 +72,32 @@ type solvedIncident struct {
 	fps      []Fingerprint
 }
 
+// solvedUnit is one component of the solver's result: its members and the
+// incidents they form. Nothing outside it changes them.
+type solvedUnit struct {
+	fps  []Fingerprint
+	sols []solvedIncident
+}
+
 // solveIncidents runs the solver; it takes only the topology's read lock,
-// so ingest goes on meanwhile.
-func solveIncidents(t *Topology, c *Correlation, ms []member) []solvedIncident {
+// so ingest goes on meanwhile. It returns the result by component.
+func solveIncidents(t *Topology, c *Correlation, ms []member) []*solvedUnit {
 	t.mu.RLock()
 	defer t.mu.RUnlock()
-	sols := solve(t, c, ms)
-	out := make([]solvedIncident, 0, len(sols))
+	sols, comp := solve(t, c, ms)
+	units := map[int32]*solvedUnit{}
+	unit := func(i int) *solvedUnit {
+		u := units[comp[i]]
+		if u == nil {
+			u = &solvedUnit{}
+			units[comp[i]] = u
+		}
+		return u
+	}
+	for i := range ms {
+		u := unit(i)
+		u.fps = append(u.fps, ms[i].fp)
+	}
 	for _, s := range sols {
 		si := solvedIncident{rule: s.rule, evidence: s.evidence}
 		if s.root >= 0 {
@@ -81,14 +111,21 @@ func solveIncidents(t *Topology, c *Correlation, ms []member) []solvedIncident {
 			si.fps[i] = ms[m].fp
 		}
 		slices.Sort(si.fps)
-		out = append(out, si)
+		u := unit(s.members[0])
+		u.sols = append(u.sols, si)
+	}
+	out := make([]*solvedUnit, 0, len(units))
+	for _, k := range sortedKeys(units) {
+		out = append(out, units[k])
 	}
 	return out
 }
 
 // applyIncidents opens, updates and closes incidents to match what the
 // solver found at now; the lock is held.
-func (e *Engine) applyIncidents(sols []solvedIncident, now time.Time) {
+// Only the incidents whose keys are in stale may close (nil: any), the
+// others belong to components the round did not recompute.
+func (e *Engine) applyIncidents(sols []solvedIncident, stale map[entityKey]bool, now time.Time) {
 	seen := map[entityKey]bool{}
 	owner := map[Fingerprint]string{}
 	for _, s := range sols {
@@ -109,16 +146,21 @@ func (e *Engine) applyIncidents(sols []solvedIncident, now time.Time) {
 		if !changed {
 			continue
 		}
-		in.Rule, in.Evidence, in.Members = s.rule, s.evidence, fps
+		e.setMembers(s.key, in, fps)
+		in.Rule, in.Evidence = s.rule, s.evidence
 		in.MemberLabels = in.MemberLabels[:0]
 		for _, fp := range fps[:min(len(fps), e.cfg.Correlation.MaxListedMembers)] {
 			in.MemberLabels = append(in.MemberLabels, e.alerts[fp].a.Labels)
 		}
 		e.emit(in, now)
 	}
-	for _, key := range sortedKeysEntity(e.incidents) {
-		in := e.incidents[key]
-		if seen[key] {
+	closing := sortedKeysEntity(e.incidents)
+	if stale != nil {
+		closing = sortedKeysEntity(stale)
+	}
+	for _, key := range closing {
+		in, open := e.incidents[key]
+		if !open || seen[key] || now.Before(e.holdUntil) {
 			continue
 		}
 		in.Reason = "members resolved"
@@ -144,16 +186,33 @@ func (e *Engine) applyIncidents(sols []solvedIncident, now time.Time) {
 // resolveByRoot closes the incidents whose root alerted itself and no
 // longer does: their remaining members resolve with them (they are kept
 // out of correlation until they fire anew); the lock is held.
-func (e *Engine) resolveByRoot(now time.Time) {
-	for _, key := range sortedKeysEntity(e.incidents) {
-		in := e.incidents[key]
-		if key.kind == KindUnknown {
+//
+// Only the incidents with a member among changed are looked at (nil: all):
+// a root alert resolves by arriving resolved or by its end passing, and
+// either puts it among the changed alerts of the round.
+func (e *Engine) resolveByRoot(now time.Time, changed map[Fingerprint]struct{}) {
+	t := e.cfg.Topology
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	keys := sortedKeysEntity(e.incidents)
+	if changed != nil {
+		look := map[entityKey]bool{}
+		for fp := range changed {
+			if k, ok := e.incidentOf[fp]; ok {
+				look[k] = true
+			}
+		}
+		keys = sortedKeysEntity(look)
+	}
+	for _, key := range keys {
+		in, open := e.incidents[key]
+		if !open || key.kind == KindUnknown {
 			continue
 		}
 		rootAlerted, rootFiring := false, false
 		for _, fp := range in.Members {
 			s, ok := e.alerts[fp]
-			if !ok || !e.isRootAlert(s, in) {
+			if !ok || !isRootAlert(t, s, in) {
 				continue
 			}
 			rootAlerted = true
@@ -167,6 +226,7 @@ func (e *Engine) resolveByRoot(now time.Time) {
 		for _, fp := range in.Members {
 			if s, ok := e.alerts[fp]; ok && !s.a.ResolvedAt(now) {
 				e.suppress[fp] = now
+				e.trackChange(fp)
 			}
 		}
 		in.Reason = "root resolved"
@@ -174,21 +234,38 @@ func (e *Engine) resolveByRoot(now time.Time) {
 	}
 }
 
-// isRootAlert reports whether s is an alert on the incident's root itself.
-func (e *Engine) isRootAlert(s *storedAlert, in *Incident) bool {
-	if s.ent < 0 {
+// isRootAlert reports whether s is an alert on the incident's root itself;
+// the topology's read lock is held.
+func isRootAlert(t *Topology, s *storedAlert, in *Incident) bool {
+	if s.ent < 0 || int(s.ent) >= len(t.nodes) {
 		return false
 	}
-	t := e.cfg.Topology
-	t.mu.RLock()
-	defer t.mu.RUnlock()
 	n := &t.nodes[s.ent]
 	return n.kind == in.Root.Kind && n.id == in.Root.ID
 }
 
 // close resolves an open incident at now; the lock is held.
+// setMembers gives the incident its members and keeps incidentOf, the
+// index from an alert to its open incident; the lock is held.
+func (e *Engine) setMembers(key entityKey, in *Incident, fps []Fingerprint) {
+	for _, fp := range in.Members {
+		if e.incidentOf[fp] == key {
+			delete(e.incidentOf, fp)
+		}
+	}
+	in.Members = fps
+	for _, fp := range fps {
+		e.incidentOf[fp] = key
+	}
+}
+
 func (e *Engine) close(key entityKey, in *Incident, now time.Time) {
 	in.EndsAt = now
+	for _, fp := range in.Members {
+		if e.incidentOf[fp] == key {
+			delete(e.incidentOf, fp)
+		}
+	}
 	delete(e.incidents, key)
 	e.closedInc = append(e.closedInc, in)
 	e.stats.IncidentsClosed++

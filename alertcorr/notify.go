@@ -21,13 +21,22 @@ type Webhook struct {
 	Client *http.Client
 	// ExternalURL is put in the payload's externalURL.
 	ExternalURL string
+	// MaxAlerts bounds the alerts of one payload, as Alertmanager's
+	// max_alerts: the rest are left out and counted in truncatedAlerts.
+	// Zero means all.
+	MaxAlerts int
 }
 
 var _ Notifier = (*Webhook)(nil)
 
 // Notify posts n.
 func (w *Webhook) Notify(ctx context.Context, n *Notification) error {
-	body, err := json.Marshal(n.Webhook(w.ExternalURL))
+	p := n.Webhook(w.ExternalURL)
+	if w.MaxAlerts > 0 && len(p.Alerts) > w.MaxAlerts {
+		p.TruncatedAlerts = len(p.Alerts) - w.MaxAlerts
+		p.Alerts = p.Alerts[:w.MaxAlerts]
+	}
+	body, err := json.Marshal(p)
 	if err != nil {
 		return wrapError(ErrInvalid, err, "encoding webhook for %s", n.GroupKey)
 	}

@@ -31,6 +31,9 @@ type Route struct {
 	// GroupWait is how long a new group waits for more alerts before its
 	// first notification.
 	GroupWait time.Duration
+	// NoGroupWait makes a new group notify at once (Alertmanager's
+	// group_wait: 0s), where a zero GroupWait would inherit.
+	NoGroupWait bool
 	// GroupInterval is how long a group waits before notifying of changes.
 	GroupInterval time.Duration
 	// RepeatInterval is how long before an unchanged group is sent again.
@@ -102,7 +105,12 @@ func compileRoute(r *Route, parent *routeNode, depth int) (*routeNode, error) {
 			return nil, newError(ErrInvalid, "route %s %v is negative", name, *d)
 		}
 	}
-	if r.GroupWait > 0 {
+	switch {
+	case r.NoGroupWait && r.GroupWait > 0:
+		return nil, newError(ErrInvalid, "route has both NoGroupWait and group_wait %v", r.GroupWait)
+	case r.NoGroupWait:
+		opts.GroupWait = 0
+	case r.GroupWait > 0:
 		opts.GroupWait = r.GroupWait
 	}
 	if r.GroupInterval > 0 {

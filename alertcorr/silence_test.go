@@ -1,6 +1,7 @@
 package alertcorr
 
 import (
+	"context"
 	"errors"
 	"slices"
 	"testing"
@@ -26,7 +27,7 @@ func TestSilenceValidation(t *testing.T) {
 		{"ends in the past", Silence{Matchers: ms(t, `a="b"`), StartsAt: now.Add(-2 * time.Hour), EndsAt: now.Add(-time.Hour)}, false},
 	}
 	for _, tt := range tests {
-		_, err := e.SetSilence(tt.s)
+		_, err := e.SetSilence(context.Background(), tt.s)
 		if (err == nil) != tt.ok {
 			t.Errorf("%s: SetSilence error %v, want ok=%v", tt.name, err, tt.ok)
 		}
@@ -44,14 +45,14 @@ func TestSilenceLifecycle(t *testing.T) {
 	rec := &recorder{}
 	e := mustEngine(t, Config{Now: c.Now, Notifier: rec, Route: &Route{Receiver: "r", GroupWait: time.Second, GroupInterval: time.Minute}})
 	l := Labels{"alertname": "X", "team": "a"}
-	pending, err := e.SetSilence(Silence{Matchers: ms(t, `team="a"`), StartsAt: c.Now().Add(time.Hour), EndsAt: c.Now().Add(2 * time.Hour)})
+	pending, err := e.SetSilence(context.Background(), Silence{Matchers: ms(t, `team="a"`), StartsAt: c.Now().Add(time.Hour), EndsAt: c.Now().Add(2 * time.Hour)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if ids, _, _ := e.Muted(l); len(ids) != 0 {
 		t.Fatalf("pending silence mutes: %v", ids)
 	}
-	active, err := e.SetSilence(Silence{Matchers: ms(t, `team="a"`), EndsAt: c.Now().Add(time.Hour), Comment: "maintenance"})
+	active, err := e.SetSilence(context.Background(), Silence{Matchers: ms(t, `team="a"`), EndsAt: c.Now().Add(time.Hour), Comment: "maintenance"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -65,11 +66,11 @@ func TestSilenceLifecycle(t *testing.T) {
 	}
 	// Extending an active silence keeps its id.
 	ext := Silence{ID: active, Matchers: ms(t, `team="a"`), StartsAt: silenceByID(t, e, active).StartsAt, EndsAt: c.Now().Add(3 * time.Hour)}
-	if id, err := e.SetSilence(ext); err != nil || id != active {
+	if id, err := e.SetSilence(context.Background(), ext); err != nil || id != active {
 		t.Fatalf("extending: id %s err %v, want %s", id, err, active)
 	}
 	// Changing its matchers expires it and makes a new one.
-	changed, err := e.SetSilence(Silence{ID: active, Matchers: ms(t, `team="b"`), EndsAt: c.Now().Add(time.Hour)})
+	changed, err := e.SetSilence(context.Background(), Silence{ID: active, Matchers: ms(t, `team="b"`), EndsAt: c.Now().Add(time.Hour)})
 	if err != nil || changed == active {
 		t.Fatalf("changing matchers: id %s err %v, want a new id", changed, err)
 	}
@@ -81,13 +82,13 @@ func TestSilenceLifecycle(t *testing.T) {
 	if got := rec.take(); len(got) != 1 {
 		t.Fatalf("after the silence ended got %d notifications, want 1", len(got))
 	}
-	if err := e.ExpireSilence(pending); err != nil {
+	if err := e.ExpireSilence(context.Background(), pending); err != nil {
 		t.Fatal(err)
 	}
-	if err := e.ExpireSilence(pending); !errors.Is(err, ErrConflict) {
+	if err := e.ExpireSilence(context.Background(), pending); !errors.Is(err, ErrConflict) {
 		t.Fatalf("expiring twice: %v, want ErrConflict", err)
 	}
-	if err := e.ExpireSilence("nope"); !errors.Is(err, ErrNotFound) {
+	if err := e.ExpireSilence(context.Background(), "nope"); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("expiring unknown: %v, want ErrNotFound", err)
 	}
 }

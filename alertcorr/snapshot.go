@@ -1,11 +1,9 @@
 package alertcorr
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
-	"errors"
-	"io/fs"
-	"os"
-	"path/filepath"
 	"time"
 )
 
@@ -27,6 +25,9 @@ type snapshot struct {
 	Alerts    []snapAlert           `json:"alerts"`
 	Incidents []Incident            `json:"incidents"`
 	Suppress  map[Fingerprint]time.Time
+	// AlertsLeftOut counts the alerts left out to keep the snapshot
+	// within Config.MaxSnapshotBytes.
+	AlertsLeftOut int `json:"alertsLeftOut,omitempty"`
 }
 
 type snapSilence struct {
@@ -44,9 +45,11 @@ type snapAlert struct {
 	FirstSeen time.Time `json:"firstSeen"`
 }
 
-// saveLocked writes the snapshot atomically (temp file, fsync, rename);
-// the lock is held.
-func (e *Engine) saveLocked() error {
+// encodeLocked renders the snapshot, leaving the alerts out when it
+// would be larger than Config.MaxSnapshotBytes (Prometheus sends firing
+// alerts again within its evaluation interval; silences, the notification
+// log and the incidents must not be lost); the lock is held.
+func (e *Engine) encodeLocked() ([]byte, error) {
 	s := snapshot{Version: snapshotVersion, SavedAt: e.cfg.Now(), Log: e.disp.nflog, Suppress: e.suppress}
 	for _, si := range e.silences.list() {
 		ms := make([]string, len(si.Matchers))
@@ -55,62 +58,82 @@ func (e *Engine) saveLocked() error {
 		}
 		s.Silences = append(s.Silences, snapSilence{ID: si.ID, Matchers: ms, StartsAt: si.StartsAt, EndsAt: si.EndsAt, UpdatedAt: si.UpdatedAt, CreatedBy: si.CreatedBy, Comment: si.Comment})
 	}
+	for _, key := range sortedKeysEntity(e.incidents) {
+		s.Incidents = append(s.Incidents, *e.incidents[key])
+	}
 	for _, fp := range sortedFPs(e.alerts) {
 		st := e.alerts[fp]
 		s.Alerts = append(s.Alerts, snapAlert{Alert: *st.a, FirstSeen: st.firstSeen})
 	}
-	for _, key := range sortedKeysEntity(e.incidents) {
-		s.Incidents = append(s.Incidents, *e.incidents[key])
-	}
 	data, err := json.Marshal(&s)
 	if err != nil {
-		return wrapError(ErrInvalid, err, "encoding snapshot")
+		return nil, wrapError(ErrInvalid, err, "encoding snapshot")
 	}
-	path := e.cfg.SnapshotPath
-	tmp, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".tmp*")
-	if err != nil {
-		return wrapError(ErrUnavailable, err, "snapshot %s", path)
+	if len(data) > e.cfg.MaxSnapshotBytes && len(s.Alerts) > 0 {
+		e.stats.SnapshotTrimmed++
+		s.Alerts, s.AlertsLeftOut = nil, len(s.Alerts)
+		if data, err = json.Marshal(&s); err != nil {
+			return nil, wrapError(ErrInvalid, err, "encoding snapshot")
+		}
 	}
-	defer os.Remove(tmp.Name()) // gone after the rename; an error means it is
-	if _, err := tmp.Write(data); err != nil {
-		_ = tmp.Close() // the write error is the one to report
-		return wrapError(ErrUnavailable, err, "writing snapshot %s", tmp.Name())
+	if len(data) > e.cfg.MaxSnapshotBytes {
+		return nil, newError(ErrInvalid, "snapshot is %d bytes without its alerts, more than MaxSnapshotBytes %d", len(data), e.cfg.MaxSnapshotBytes)
 	}
-	if err := tmp.Sync(); err != nil {
-		_ = tmp.Close() // the sync error is the one to report
-		return wrapError(ErrUnavailable, err, "syncing snapshot %s", tmp.Name())
-	}
-	if err := tmp.Close(); err != nil {
-		return wrapError(ErrUnavailable, err, "closing snapshot %s", tmp.Name())
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return wrapError(ErrUnavailable, err, "snapshot %s", path)
-	}
-	if d, err := os.Open(filepath.Dir(path)); err == nil {
-		_ = d.Sync()
-		_ = d.Close()
-	}
-	return nil
+	return data, nil
 }
 
-// restore loads the snapshot at path, if there is one; the engine is not
-// yet shared.
-func (e *Engine) restore(path string) error {
-	f, err := os.Open(path)
-	if errors.Is(err, fs.ErrNotExist) {
+// save writes the snapshot to the store, outside the engine's lock: it is
+// encoded under the lock with a sequence number, and a save that comes
+// after a newer one has been written is skipped, so concurrent saves never
+// put an older state back.
+func (e *Engine) save(ctx context.Context) error {
+	if e.store == nil {
 		return nil
 	}
-	if err != nil {
-		return wrapError(ErrUnavailable, err, "snapshot %s", path)
+	e.mu.Lock()
+	data, err := e.encodeLocked()
+	e.saveSeq++
+	seq := e.saveSeq
+	if err == nil {
+		e.persist, e.persistNow = false, false
+		e.lastSave = e.cfg.Now()
 	}
-	defer f.Close() // read only
+	e.mu.Unlock()
+	if err == nil {
+		e.saveMu.Lock()
+		if seq > e.savedSeq {
+			if err = e.store.Save(ctx, data); err == nil {
+				e.savedSeq = seq
+			}
+		}
+		e.saveMu.Unlock()
+	}
+	if err != nil {
+		e.mu.Lock()
+		e.stats.SnapshotErrors++
+		e.persist = true
+		e.mu.Unlock()
+	}
+	return err
+}
+
+// restore loads the snapshot from the store, if there is one; the engine
+// is not yet shared.
+func (e *Engine) restore(ctx context.Context) error {
+	data, err := e.store.Load(ctx)
+	if err != nil {
+		return err
+	}
+	if data == nil {
+		return nil
+	}
 	var s snapshot
-	dec := json.NewDecoder(&limitedReader{r: f, n: maxSnapshot})
+	dec := json.NewDecoder(&limitedReader{r: bytes.NewReader(data), n: maxSnapshot})
 	if err := dec.Decode(&s); err != nil {
-		return wrapError(ErrInvalid, err, "snapshot %s", path)
+		return wrapError(ErrInvalid, err, "snapshot %s", e.store)
 	}
 	if s.Version != snapshotVersion {
-		return newError(ErrInvalid, "snapshot %s has version %d, want %d", path, s.Version, snapshotVersion)
+		return newError(ErrInvalid, "snapshot %s has version %d, want %d", e.store, s.Version, snapshotVersion)
 	}
 	now := e.cfg.Now()
 	for _, ss := range s.Silences {
@@ -118,7 +141,7 @@ func (e *Engine) restore(path string) error {
 		for _, m := range ss.Matchers {
 			pm, err := ParseMatcher(m)
 			if err != nil {
-				return wrapError(ErrInvalid, err, "snapshot %s silence %s", path, ss.ID)
+				return wrapError(ErrInvalid, err, "snapshot %s silence %s", e.store, ss.ID)
 			}
 			si.Matchers = append(si.Matchers, pm)
 		}
@@ -133,22 +156,31 @@ func (e *Engine) restore(path string) error {
 	for i := range s.Alerts {
 		a := s.Alerts[i].Alert
 		if err := a.Labels.Validate(); err != nil {
-			return wrapError(ErrInvalid, err, "snapshot %s alert %d", path, i)
+			return wrapError(ErrInvalid, err, "snapshot %s alert %d", e.store, i)
 		}
 		fp := a.Fingerprint()
-		st := &storedAlert{a: &a, fp: fp, ent: -1, firstSeen: s.Alerts[i].FirstSeen}
+		st := &storedAlert{a: &a, fp: fp, ent: -1, firstSeen: s.Alerts[i].FirstSeen, unreachable: e.unreach[a.Labels["alertname"]]}
 		if e.cfg.Topology != nil {
 			st.ent = e.entityOf(a.Labels)
 		} else {
 			e.disp.insert(&a, fp, now)
 		}
 		e.alerts[fp] = st
+		e.trackTime(st, now)
 		e.inhibit.observe(&a, fp)
 	}
 	for i := range s.Incidents {
 		in := s.Incidents[i]
-		e.incidents[entityKey{in.Root.Kind, in.Root.ID}] = &in
+		key := entityKey{in.Root.Kind, in.Root.ID}
+		e.incidents[key] = &in
+		e.setMembers(key, &in, in.Members)
 		e.emit(&in, now)
+	}
+	if s.AlertsLeftOut > 0 {
+		// The alerts were left out to keep the snapshot small: hold the
+		// open incidents until the senders have sent them again (a
+		// resolve timeout, as Alertmanager waits for a silent alert).
+		e.holdUntil = now.Add(e.cfg.ResolveTimeout)
 	}
 	e.dirty = true
 	return nil

@@ -41,7 +41,12 @@ type candidate struct {
 // the topology's read lock): the order of ms does not change the result.
 // It is greedy set cover: the qualifying candidate that explains the most
 // unclaimed alerts takes them, ties going to the wider kind, then the id.
-func solve(t *Topology, c *Correlation, ms []member) []solution {
+//
+// It also returns, per member, its component: members that some candidate
+// or entity ties together, directly or through others, share one. A
+// component's result depends only on its own members, so the engine
+// recomputes only the components a change touches (see incremental.go).
+func solve(t *Topology, c *Correlation, ms []member) ([]solution, []int32) {
 	byEnt := map[int32][]int{}
 	var unattached []int
 	for i := range ms {
@@ -111,17 +116,19 @@ func solve(t *Topology, c *Correlation, ms []member) []solution {
 			// where its own container's alert went missing, but not an
 			// unreachable host where its container is quiet: that host
 			// has a cause of its own.
+			// Only hosts with alerts count, so that the evidence depends
+			// on the app's own component alone.
 			all := map[int32]bool{}
 			for _, ct := range n.members {
 				h := t.nodes[ct].parent
-				if hosts[h] || !hostDown[h] {
+				if len(hostSub[h]) > 0 && (hosts[h] || !hostDown[h]) {
 					all[h] = true
 				}
 			}
 			for _, h := range sortedKeys(all) {
 				cover = append(cover, hostSub[h]...)
 			}
-			add(a, "app-spread", cover, fmt.Sprintf("app %s: %d of its %d containers alerting on %d hosts (at least %d hosts and %.0f%%); it explains the alerts on the %d hosts it runs on", n.id, len(conts), total, len(hosts), c.MinAppHosts, 100*c.AppFraction, len(all)))
+			add(a, "app-spread", cover, fmt.Sprintf("app %s: %d of its %d containers alerting on %d hosts (at least %d hosts and %.0f%%); it explains the alerts on the %d alerting hosts it runs on", n.id, len(conts), total, len(hosts), c.MinAppHosts, 100*c.AppFraction, len(all)))
 		} else if len(byEnt[a]) > 0 {
 			add(a, "own-alert", cover, fmt.Sprintf("app %s raised %d alerts itself (%s); %d of its containers alerting", n.id, len(byEnt[a]), names(ms, byEnt[a], 3), len(conts)))
 		}
@@ -172,6 +179,7 @@ func solve(t *Topology, c *Correlation, ms []member) []solution {
 			}
 		}
 	}
+	comp := components(len(ms), cands, byEnt)
 	out := cover(cands, len(ms))
 	// What no candidate took: each entity's own alerts are its incident;
 	// an alert on no known entity is one of its own.
@@ -196,7 +204,50 @@ func solve(t *Topology, c *Correlation, ms []member) []solution {
 	for _, i := range unattached {
 		out = append(out, solution{root: -1, rule: "unknown-entity", members: []int{i}, evidence: []string{"the alert names no entity of the topology: " + ms[i].labels.String()}})
 	}
-	return out
+	return out, comp
+}
+
+// components labels each member with its component's smallest member
+// index: union-find over every candidate's cover and every entity's own
+// alerts (which its "self" incident may take together).
+func components(n int, cands []*candidate, byEnt map[int32][]int) []int32 {
+	parent := make([]int32, n)
+	for i := range parent {
+		parent[i] = int32(i)
+	}
+	find := func(i int32) int32 {
+		for parent[i] != i {
+			parent[i] = parent[parent[i]]
+			i = parent[i]
+		}
+		return i
+	}
+	union := func(idx []int) {
+		if len(idx) == 0 {
+			return
+		}
+		a := find(int32(idx[0]))
+		for _, i := range idx[1:] {
+			b := find(int32(i))
+			switch {
+			case a < b:
+				parent[b] = a
+			case b < a:
+				parent[a] = b
+				a = b
+			}
+		}
+	}
+	for _, c := range cands {
+		union(c.cover)
+	}
+	for _, idx := range byEnt {
+		union(idx)
+	}
+	for i := range parent {
+		parent[i] = find(int32(i))
+	}
+	return parent
 }
 
 // candHeap orders candidates by unclaimed alerts, then rank, then id.
@@ -226,12 +277,23 @@ func (h *candHeap) Pop() any {
 }
 
 // cover runs lazy greedy set cover: unclaimed counts only fall, so a
-// candidate popped with an up-to-date count is the best one.
+// candidate popped with an up-to-date count is the best one. Each chosen
+// root's evidence names its runner-up: the other candidate that would have
+// explained the most of the same alerts. The runner-up is taken from the
+// candidates' full covers, never from the heap's state, so it depends only
+// on the root's own component: a component solved alone says the same.
 func cover(cands []*candidate, n int) []solution {
 	claimed := make([]bool, n)
-	h := candHeap(cands)
+	byMember := make([][]*candidate, n)
+	for _, c := range cands {
+		for _, i := range c.cover {
+			byMember[i] = append(byMember[i], c)
+		}
+	}
+	h := candHeap(slices.Clone(cands))
 	heap.Init(&h)
 	var out []solution
+	overlap := map[*candidate]int{}
 	for h.Len() > 0 {
 		top := h[0]
 		left := 0
@@ -257,9 +319,24 @@ func cover(cands []*candidate, n int) []solution {
 			}
 		}
 		ev := append(slices.Clone(top.evidence), fmt.Sprintf("explains %d alerts not explained by a root chosen before it", len(members)))
-		if h.Len() > 0 {
-			r := h[0]
-			ev = append(ev, fmt.Sprintf("next best candidate then: %s (%s, %d alerts as last counted)", r.id, r.rule, r.left))
+		clear(overlap)
+		for _, i := range members {
+			for _, c := range byMember[i] {
+				if c != top {
+					overlap[c]++
+				}
+			}
+		}
+		var best *candidate
+		for c, k := range overlap {
+			if best == nil || k > overlap[best] || (k == overlap[best] && (c.rank < best.rank || (c.rank == best.rank && c.id < best.id))) {
+				best = c
+			}
+		}
+		if best != nil {
+			ev = append(ev, fmt.Sprintf("runner-up: %s (%s), which would explain %d of these %d alerts", best.id, best.rule, overlap[best], len(members)))
+		} else {
+			ev = append(ev, "no other candidate explains any of these alerts")
 		}
 		out = append(out, solution{root: top.node, rule: top.rule, evidence: ev, members: members})
 	}

@@ -2,6 +2,7 @@ package alertcorr
 
 import (
 	"context"
+	"encoding/json"
 	"slices"
 	"sync"
 )
@@ -52,6 +53,49 @@ func ParseKind(s string) (Kind, error) {
 		}
 	}
 	return KindUnknown, newError(ErrInvalid, "entity kind %q unknown", truncate(s))
+}
+
+// MarshalText renders the kind by its name, so JSON and YAML carry
+// "host" rather than a number.
+func (k Kind) MarshalText() ([]byte, error) {
+	if k > KindApp {
+		return nil, newError(ErrInvalid, "entity kind %d unknown", int(k))
+	}
+	return []byte(k.String()), nil
+}
+
+// UnmarshalText reads a kind by its name; "unknown" is KindUnknown. A
+// decimal number (the form snapshots written before the text form hold)
+// is read as the kind it numbers.
+func (k *Kind) UnmarshalText(b []byte) error {
+	s := string(b)
+	if s == "unknown" {
+		*k = KindUnknown
+		return nil
+	}
+	if len(s) == 1 && s[0] >= '0' && s[0] <= '0'+byte(KindApp) {
+		*k = Kind(s[0] - '0')
+		return nil
+	}
+	v, err := ParseKind(s)
+	if err != nil {
+		return err
+	}
+	*k = v
+	return nil
+}
+
+// UnmarshalJSON reads a kind as a JSON string (its name) or, as snapshots
+// written before the text form hold it, a number.
+func (k *Kind) UnmarshalJSON(b []byte) error {
+	if len(b) > 0 && b[0] == '"' {
+		var s string
+		if err := json.Unmarshal(b, &s); err != nil {
+			return wrapError(ErrInvalid, err, "entity kind")
+		}
+		return k.UnmarshalText([]byte(s))
+	}
+	return k.UnmarshalText(b)
 }
 
 // parentKinds returns the kinds an entity's Parent may have, and whether
@@ -176,12 +220,20 @@ func (t *Topology) Upsert(e Entity) error {
 	if e.ID == "" || len(e.ID) > maxValueLen {
 		return newError(ErrInvalid, "%s entity id %q is empty or too long", e.Kind, truncate(e.ID))
 	}
-	allowed, ok := parentKinds(e.Kind)
-	if !ok {
+	if _, ok := parentKinds(e.Kind); !ok {
 		return newError(ErrInvalid, "entity %s has kind %d, unknown", e.ID, int(e.Kind))
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	return t.upsertLocked(e)
+}
+
+// upsertLocked is Upsert with the lock held.
+func (t *Topology) upsertLocked(e Entity) error {
+	allowed, ok := parentKinds(e.Kind)
+	if !ok {
+		return newError(ErrInvalid, "entity %s has kind %d, unknown", e.ID, int(e.Kind))
+	}
 	parent, err := t.lookupAny(e.Parent, allowed, e, "parent")
 	if err != nil {
 		return err
@@ -277,6 +329,11 @@ func (t *Topology) unlink(i int32) {
 func (t *Topology) Remove(kind Kind, id string) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	return t.removeLocked(kind, id)
+}
+
+// removeLocked is Remove with the lock held.
+func (t *Topology) removeLocked(kind Kind, id string) error {
 	k := entityKey{kind, id}
 	i, ok := t.byKey[k]
 	if !ok {

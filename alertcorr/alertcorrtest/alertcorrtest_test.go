@@ -1,6 +1,7 @@
 package alertcorrtest_test
 
 import (
+	"context"
 	"net"
 	"net/http"
 	"strconv"
@@ -34,7 +35,25 @@ func TestWebhookIsANotifier(t *testing.T) {
 	t.Cleanup(func() { _ = srv.Close() })
 	alertcorrtest.Notifier(t, &alertcorr.Webhook{URL: "http://" + l.Addr().String()}, "r")
 	alertcorrtest.Notifier(t, alertcorr.Receivers{"r": &alertcorr.Alertmanager{URL: "http://" + l.Addr().String()}}, "r")
-	if n := got.Load(); n != 4 {
-		t.Fatalf("server got %d posts, want 4", n)
+	// A FanOut over both: each gets a copy, delivered by Run.
+	f, err := alertcorr.NewFanOut(alertcorr.FanOutConfig{},
+		alertcorr.FanOutTarget{Name: "webhook", Notifier: &alertcorr.Webhook{URL: "http://" + l.Addr().String()}},
+		alertcorr.FanOutTarget{Name: "am", Receiver: "r", Notifier: &alertcorr.Alertmanager{URL: "http://" + l.Addr().String()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- f.Run(ctx) }()
+	alertcorrtest.Notifier(t, f, "r")
+	for deadline := time.Now().Add(30 * time.Second); got.Load() < 8 && time.Now().Before(deadline); {
+		time.Sleep(5 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("FanOut.Run: %v", err)
+	}
+	if n := got.Load(); n != 8 {
+		t.Fatalf("server got %d posts, want 8", n)
 	}
 }

@@ -10,9 +10,9 @@ import (
 	"github.com/shoalkit/shoal/alertcorr"
 )
 
-// fileConfig is the part of alertcorr.Config that is data, as -config
+// fileSettings is the part of alertcorr.Config that is data, as -settings
 // holds it.
-type fileConfig struct {
+type fileSettings struct {
 	Route           *alertcorr.Route
 	InhibitRules    []alertcorr.InhibitRule
 	WithoutResolved []string
@@ -24,15 +24,15 @@ type fileConfig struct {
 	Correlation     alertcorr.Correlation
 }
 
-// loadConfig reads path into cfg. JSON leaves a Matcher's compiled regexp
-// unset, so every matcher is built again with NewMatcher, which also
-// validates it.
-func loadConfig(path string, cfg *alertcorr.Config) error {
+// loadSettings reads path into cfg. JSON leaves a Matcher's compiled
+// regexp unset, so every matcher is built again with NewMatcher, which
+// also validates it.
+func loadSettings(path string, cfg *alertcorr.Config) error {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return err
 	}
-	var fc fileConfig
+	var fc fileSettings
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&fc); err != nil {
@@ -61,4 +61,21 @@ func loadConfig(path string, cfg *alertcorr.Config) error {
 	cfg.ResolveTimeout, cfg.Retention, cfg.MaxAlerts, cfg.ClockSkew, cfg.Tick = fc.ResolveTimeout, fc.Retention, fc.MaxAlerts, fc.ClockSkew, fc.Tick
 	cfg.Correlation = fc.Correlation
 	return nil
+}
+
+// loadAlertmanagerConfig reads an alertmanager.yml into cfg (route,
+// inhibit rules, resolve timeout, receivers without send_resolved) and
+// returns it for its webhook receivers.
+func loadAlertmanagerConfig(path string, cfg *alertcorr.Config) (*alertcorr.AlertmanagerConfig, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close() // read only
+	am, err := alertcorr.ParseAlertmanagerConfig(f)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	am.Apply(cfg)
+	return am, nil
 }

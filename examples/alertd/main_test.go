@@ -238,7 +238,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 func TestStormBecomesOneIncident(t *testing.T) {
 	dir := t.TempDir()
 	h, other := startHook(t), startHook(t)
-	d := start(t, "-config", writeFile(t, dir, "config.json", fastConfig),
+	d := start(t, "-settings", writeFile(t, dir, "config.json", fastConfig),
 		"-topology", writeFile(t, dir, "topology.json", topologyJSON(3)),
 		"-webhook", "default="+h.url, "-webhook", "other="+other.url)
 	d.post(t, "/api/v2/alerts", hostStorm("h2"))
@@ -270,7 +270,7 @@ func TestRestartKeepsSilencesAndDoesNotNotifyTwice(t *testing.T) {
 	dir := t.TempDir()
 	h := startHook(t)
 	args := []string{
-		"-config", writeFile(t, dir, "config.json", fastConfig),
+		"-settings", writeFile(t, dir, "config.json", fastConfig),
 		"-topology", writeFile(t, dir, "topology.json", topologyJSON(3)),
 		"-snapshot", filepath.Join(dir, "snapshot.json"), "-webhook", h.url,
 	}
@@ -320,7 +320,7 @@ func TestTopologyReload(t *testing.T) {
 	dir := t.TempDir()
 	h := startHook(t)
 	topo := writeFile(t, dir, "topology.json", topologyJSON(1))
-	d := start(t, "-config", writeFile(t, dir, "config.json", fastConfig), "-topology", topo,
+	d := start(t, "-settings", writeFile(t, dir, "config.json", fastConfig), "-topology", topo,
 		"-topology-poll", "20ms", "-webhook", h.url)
 	loaded := func(n int) func() bool {
 		return func() bool { return strings.Contains(d.stderr.String(), "entities="+strconv.Itoa(n)) }
@@ -362,11 +362,16 @@ func TestBadFlagsAndFilesExit2(t *testing.T) {
 		{"topology not JSON", []string{"-topology", writeFile(t, dir, "t1.json", "hosts: [h1]")}, "invalid character"},
 		{"unknown kind", []string{"-topology", writeFile(t, dir, "t2.json", `[{"kind":"server","id":"s1"}]`)}, `entity kind "server" unknown`},
 		{"container without its host", []string{"-topology", writeFile(t, dir, "t3.json", `[{"kind":"container","id":"c1","parent":"h9"}]`)}, `parent "h9"`},
-		{"missing config", []string{"-config", filepath.Join(dir, "nope.json")}, "-config open"},
-		{"unknown config field", []string{"-config", writeFile(t, dir, "c1.json", `{"Rout": {}}`)}, `unknown field "Rout"`},
-		{"bad regexp", []string{"-config", writeFile(t, dir, "c2.json", `{"Route": {"Receiver": "r", "Routes": [{"Matchers": [{"Name": "team", "Type": 2, "Value": "("}]}]}}`)}, `matcher team=~"("`},
-		{"null matcher", []string{"-config", writeFile(t, dir, "c3.json", `{"InhibitRules": [{"Source": [null]}]}`)}, "a matcher is null"},
-		{"root route without receiver", []string{"-config", writeFile(t, dir, "c4.json", `{"Route": {"GroupWait": 1}}`)}, "root route has no receiver"},
+		{"missing config", []string{"-settings", filepath.Join(dir, "nope.json")}, "-settings open"},
+		{"unknown config field", []string{"-settings", writeFile(t, dir, "c1.json", `{"Rout": {}}`)}, `unknown field "Rout"`},
+		{"bad regexp", []string{"-settings", writeFile(t, dir, "c2.json", `{"Route": {"Receiver": "r", "Routes": [{"Matchers": [{"Name": "team", "Type": 2, "Value": "("}]}]}}`)}, `matcher team=~"("`},
+		{"null matcher", []string{"-settings", writeFile(t, dir, "c3.json", `{"InhibitRules": [{"Source": [null]}]}`)}, "a matcher is null"},
+		{"root route without receiver", []string{"-settings", writeFile(t, dir, "c4.json", `{"Route": {"GroupWait": 1}}`)}, "root route has no receiver"},
+		{"missing alertmanager config", []string{"-config", filepath.Join(dir, "nope.yml")}, "-config open"},
+		{"alertmanager config not YAML", []string{"-config", writeFile(t, dir, "a1.yml", "route: [")}, "-config " + filepath.Join(dir, "a1.yml") + ": alertcorr: Alertmanager config"},
+		{"undefined receiver", []string{"-config", writeFile(t, dir, "a2.yml", "route:\n  receiver: nope\nreceivers:\n- name: r\n")}, `route names receiver "nope", which is not defined`},
+		{"settings route beside config", []string{"-settings", writeFile(t, dir, "c5.json", `{"Route": {"Receiver": "r"}}`), "-config", writeFile(t, dir, "a3.yml", "route:\n  receiver: r\nreceivers:\n- name: r\n")}, "-settings has Route or InhibitRules"},
+		{"etcd beside a topology file", []string{"-etcd-endpoints", "http://127.0.0.1:1", "-topology", topo}, "leave out -topology and -snapshot"},
 		{"corrupt snapshot", []string{"-topology", topo, "-snapshot", writeFile(t, dir, "snap.json", `{"version": 1, "silences": [{"id": "x", "matchers": ["=="]}]}`)}, "snapshot"},
 	}
 	for _, tc := range cases {
@@ -390,7 +395,7 @@ func TestHelpPrintsFlags(t *testing.T) {
 	if !errors.Is(err, flag.ErrHelp) || daemon.ExitCode(err) != 0 {
 		t.Fatalf("-h = %v, want flag.ErrHelp (exit 0)", err)
 	}
-	for _, f := range []string{"-listen", "-config", "-snapshot", "-topology", "-topology-poll", "-webhook", "-alertmanager", "-external-url"} {
+	for _, f := range []string{"-listen", "-config", "-settings", "-snapshot", "-topology", "-topology-poll", "-etcd-endpoints", "-webhook", "-alertmanager", "-external-url"} {
 		if !strings.Contains(stderr.String(), "  "+f+" ") {
 			t.Errorf("-h does not list %s:\n%s", f, stderr.String())
 		}
@@ -419,7 +424,7 @@ func TestForwardsIncidentToAlertmanager(t *testing.T) {
 	testenv.Require(t, testenv.AlertmanagerServer)
 	am := testenv.StartAlertmanager(t, "")
 	dir := t.TempDir()
-	d := start(t, "-config", writeFile(t, dir, "config.json", fastConfig),
+	d := start(t, "-settings", writeFile(t, dir, "config.json", fastConfig),
 		"-topology", writeFile(t, dir, "topology.json", topologyJSON(2)), "-alertmanager", am.URL)
 	d.post(t, "/api/v2/alerts", hostStorm("h1"))
 	var got []struct{ Labels, Annotations map[string]string }
@@ -440,7 +445,7 @@ func TestPrometheusThroughAlertdToAlertmanager(t *testing.T) {
 	testenv.Require(t, testenv.PrometheusServer, testenv.AlertmanagerServer, testenv.NodeExporterServer)
 	am := testenv.StartAlertmanager(t, "")
 	dir := t.TempDir()
-	d := start(t, "-config", writeFile(t, dir, "config.json", fastConfig),
+	d := start(t, "-settings", writeFile(t, dir, "config.json", fastConfig),
 		"-topology", writeFile(t, dir, "topology.json", topologyJSON(2)), "-alertmanager", am.URL)
 	ne := testenv.StartNodeExporter(t)
 	ne.WriteTextfile(t, "state", "host_disk_failing 1\n"+

@@ -1,11 +1,10 @@
 package main
 
 import (
-	"context"
-	"errors"
 	"fmt"
+	"log/slog"
+	"net/http"
 	"net/url"
-	"slices"
 	"strings"
 
 	"github.com/shoalkit/shoal/alertcorr"
@@ -34,15 +33,27 @@ func (f *receiverFlag) Set(v string) error {
 	return nil
 }
 
-// fanout sends each notification to the notifiers of every receiver ("")
-// and to those of its route receiver. A failure of one makes the engine
-// retry the notification at the group's next flush, for all of them.
-type fanout map[string][]alertcorr.Notifier
-
-func (f fanout) Notify(ctx context.Context, n *alertcorr.Notification) error {
-	var errs []error
-	for _, to := range slices.Concat(f[""], f[n.Receiver]) {
-		errs = append(errs, to.Notify(ctx, n))
+// notifiers builds the fan-out over every destination: the webhook
+// receivers of the Alertmanager config, then -webhook and -alertmanager.
+// Each has its own bounded queue, so a slow one holds up no other.
+func notifiers(am *alertcorr.AlertmanagerConfig, webhooks, alertmanagers receiverFlag, client *http.Client, externalURL string, log *slog.Logger) (*alertcorr.FanOut, int, error) {
+	var targets []alertcorr.FanOutTarget
+	if am != nil {
+		for _, r := range am.Receivers {
+			for _, w := range r.Webhooks {
+				targets = append(targets, alertcorr.FanOutTarget{
+					Name: r.Name + " " + w.URL, Receiver: r.Name,
+					Notifier: &alertcorr.Webhook{URL: w.URL, Client: client, ExternalURL: externalURL, MaxAlerts: w.MaxAlerts},
+				})
+			}
+		}
 	}
-	return errors.Join(errs...)
+	for _, r := range webhooks {
+		targets = append(targets, alertcorr.FanOutTarget{Name: "webhook " + r.url, Receiver: r.name, Notifier: &alertcorr.Webhook{URL: r.url, Client: client, ExternalURL: externalURL}})
+	}
+	for _, r := range alertmanagers {
+		targets = append(targets, alertcorr.FanOutTarget{Name: "alertmanager " + r.url, Receiver: r.name, Notifier: &alertcorr.Alertmanager{URL: r.url, Client: client}})
+	}
+	f, err := alertcorr.NewFanOut(alertcorr.FanOutConfig{Logger: log}, targets...)
+	return f, len(targets), err
 }
