@@ -123,6 +123,11 @@ type Collector struct {
 
 	devMu   sync.Mutex
 	devices map[[2]uint32]string
+
+	// latest is the last snapshot Run took, nil while Run is not running:
+	// handed to readers on other goroutines without a lock or a copy
+	// (a snapshot is never modified once taken).
+	latest atomic.Pointer[Snapshot]
 }
 
 // New returns a collector with no containers.
@@ -331,10 +336,13 @@ func errorReason(err error) string {
 }
 
 // Run samples every Interval and hands each snapshot to the Sinks, until
-// ctx is done; then it returns ctx's error.
+// ctx is done; then it returns ctx's error. While it runs, Latest returns
+// its last snapshot. One Run at a time: a second one would interleave its
+// samples with the first's.
 func (c *Collector) Run(ctx context.Context) error {
 	t := time.NewTicker(c.cfg.Interval)
 	defer t.Stop()
+	defer c.latest.Store(nil)
 	for {
 		snap, err := c.Sample(ctx)
 		switch {
@@ -343,6 +351,7 @@ func (c *Collector) Run(ctx context.Context) error {
 		case err != nil:
 			return err
 		}
+		c.latest.Store(snap)
 		for _, s := range c.cfg.Sinks {
 			s.Observe(snap)
 		}
@@ -353,6 +362,13 @@ func (c *Collector) Run(ctx context.Context) error {
 		}
 	}
 }
+
+// Latest returns the last snapshot Run took, or nil when Run is not
+// running or has not finished its first sample. It costs one atomic load
+// and may be called from any goroutine; the snapshot is shared, so it
+// must not be modified. Its age is the caller's to judge from
+// Snapshot.Time (an exporter serves it while it is young enough).
+func (c *Collector) Latest() *Snapshot { return c.latest.Load() }
 
 // Close releases every file the collector keeps open. It is idempotent;
 // calls after it return errors wrapping ErrClosed.

@@ -45,10 +45,13 @@
 //	if err != nil { ... }
 //	defer c.Close()
 //	err = c.Add(metrics.Target{ID: "web-1", App: "web", Cgroup: "/docker/abc"})
-//	snap, err := c.Sample(ctx) // or go c.Run(ctx) with Config.Sinks
+//	snap, err := c.Sample(ctx) // or go c.Run(ctx) with Config.Sinks, and c.Latest()
 //	for _, s := range snap.Containers {
 //		fmt.Println(s.Target.ID, s.Rates.CPUPercent, s.Memory.WorkingSet, s.TCP.InUse)
 //	}
+//
+// While Run runs, Latest returns its last snapshot (an atomic load, no
+// copy): an exporter serves it instead of sampling at every scrape.
 //
 // A container that vanishes in the middle of a sample is left out of that
 // snapshot and counted (Snapshot.Errors, Totals.ContainerErrors); a

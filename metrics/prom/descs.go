@@ -75,6 +75,7 @@ type descs struct {
 	descNodeTCPAlloc        *prometheus.Desc
 	descScrapeDuration      *prometheus.Desc
 	descSampleDuration      *prometheus.Desc
+	descSampleAge           *prometheus.Desc
 	descContainers          *prometheus.Desc
 	descSamples             *prometheus.Desc
 	descNodeErrors          *prometheus.Desc
@@ -160,7 +161,8 @@ func newDescs() *descs {
 	d.descNodeTCPOrphan = d.desc("node_sockstat_TCP_orphan", "Number of TCP sockets in state orphan.")
 	d.descNodeTCPAlloc = d.desc("node_sockstat_TCP_alloc", "Number of TCP sockets in state alloc.")
 	d.descScrapeDuration = d.desc("shoal_metrics_scrape_duration_seconds", "Wall time of this scrape: the sample and the conversion to metrics.")
-	d.descSampleDuration = d.desc("shoal_metrics_sample_duration_seconds", "Wall time of the sample taken for this scrape.")
+	d.descSampleDuration = d.desc("shoal_metrics_sample_duration_seconds", "Wall time of the sample this scrape serves.")
+	d.descSampleAge = d.desc("shoal_metrics_sample_age_seconds", "Age of the sample this scrape serves, from its start: about its duration when sampled for the scrape, up to the exporter's MaxAge when the collector's latest snapshot is served.")
 	d.descContainers = d.desc("shoal_metrics_containers", "Containers in this scrape's sample.")
 	d.descSamples = d.desc("shoal_metrics_samples_total", "Samples the collector has taken.")
 	d.descNodeErrors = d.desc("shoal_metrics_node_errors_total", "Node files that could not be read; their metrics were left out of that sample.")

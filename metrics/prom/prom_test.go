@@ -9,11 +9,13 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/common/expfmt"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/shoalkit/shoal/cgroupx/cgroupxtest"
 	"github.com/shoalkit/shoal/internal/errs"
@@ -24,9 +26,20 @@ import (
 
 var update = flag.Bool("update", false, "rewrite the golden exposition")
 
+// fixtureTime is the fixture's clock: the collector's and the exporter's.
+var fixtureTime = time.Unix(1_700_000_000, 0)
+
+func fixtureNow() time.Time { return fixtureTime }
+
 // fixtureCollector is a collector over a fake v1 host with one container
 // that has every metric, and one target that does not exist.
 func fixtureCollector(t *testing.T) *metrics.Collector {
+	t.Helper()
+	return fixtureCollectorWith(t, metrics.Config{})
+}
+
+// fixtureCollectorWith is fixtureCollector with cfg's Interval.
+func fixtureCollectorWith(t *testing.T, cfg metrics.Config) *metrics.Collector {
 	t.Helper()
 	tr := cgroupxtest.New(t, cgroupxtest.V1)
 	tr.SetMemory("/web-1", cgroupxtest.Memory{Limit: 256 << 20, Usage: 100 << 20, Cache: 40 << 20, RSS: 60 << 20, Mapped: 5 << 20, InactiveFile: 30 << 20})
@@ -52,8 +65,7 @@ func fixtureCollector(t *testing.T) *metrics.Collector {
 	tr.WriteHostFile("proc/sys/net/netfilter/nf_conntrack_count", "120\n")
 	tr.WriteHostFile("proc/sys/net/netfilter/nf_conntrack_max", "262144\n")
 	c, err := metrics.New(context.Background(), metrics.Config{
-		Root: tr.Root, DiskInterval: -1,
-		Now: func() time.Time { return time.Unix(1_700_000_000, 0) },
+		Root: tr.Root, DiskInterval: -1, Interval: cfg.Interval, Now: fixtureNow,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -90,24 +102,167 @@ func scrape(t *testing.T, reg *prometheus.Registry) []byte {
 // timings are the values that differ between runs.
 var timings = regexp.MustCompile(`(?m)^(shoal_metrics_(scrape|sample)_duration_seconds) .*$`)
 
-func TestGoldenExposition(t *testing.T) {
-	reg := prometheus.NewPedanticRegistry()
-	if _, err := prom.Register(reg, fixtureCollector(t), prom.Config{}); err != nil {
-		t.Fatal(err)
-	}
-	got := timings.ReplaceAll(scrape(t, reg), []byte("$1 X"))
-	golden := filepath.Join("testdata", "exposition.golden")
-	if *update {
-		if err := os.WriteFile(golden, got, 0o644); err != nil {
-			t.Fatal(err)
+// runCollector runs c.Run until the test ends and waits for its first
+// snapshot.
+func runCollector(t *testing.T, c *metrics.Collector) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; !errors.Is(err, context.Canceled) {
+			t.Errorf("run: %v", err)
+		}
+		if c.Latest() != nil {
+			t.Error("Latest after Run returned")
+		}
+	})
+	for deadline := time.Now().Add(10 * time.Second); c.Latest() == nil; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("Run took no snapshot")
 		}
 	}
-	want, err := os.ReadFile(golden)
-	if err != nil {
+}
+
+// TestGoldenExposition checks a scrape that samples and one that serves
+// the snapshot of Collector.Run against the same exposition.
+func TestGoldenExposition(t *testing.T) {
+	for _, served := range []bool{false, true} {
+		t.Run(map[bool]string{false: "sampled", true: "snapshot"}[served], func(t *testing.T) {
+			c := fixtureCollectorWith(t, metrics.Config{Interval: time.Hour})
+			if served {
+				runCollector(t, c)
+			}
+			reg := prometheus.NewPedanticRegistry()
+			if _, err := prom.Register(reg, c, prom.Config{Now: fixtureNow}); err != nil {
+				t.Fatal(err)
+			}
+			got := timings.ReplaceAll(scrape(t, reg), []byte("$1 X"))
+			golden := filepath.Join("testdata", "exposition.golden")
+			if *update && !served {
+				if err := os.WriteFile(golden, got, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(got, want) {
+				t.Errorf("exposition differs from %s (go test -update to rewrite):\n%s", golden, got)
+			}
+			// A served snapshot is not sampled again: the second scrape
+			// still shows the one sample Run took.
+			again := scrape(t, reg)
+			wantSamples := map[bool]string{false: "shoal_metrics_samples_total 2", true: "shoal_metrics_samples_total 1"}[served]
+			if !bytes.Contains(again, []byte(wantSamples)) {
+				t.Errorf("second scrape lacks %s", wantSamples)
+			}
+		})
+	}
+}
+
+// clock is a settable clock.
+type clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *clock) set(t time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = t
+}
+
+// samples returns shoal_metrics_samples_total of a scrape.
+func samples(t *testing.T, reg *prometheus.Registry) string {
+	t.Helper()
+	m := regexp.MustCompile(`(?m)^shoal_metrics_samples_total (\d+)$`).FindSubmatch(scrape(t, reg))
+	if m == nil {
+		t.Fatal("no shoal_metrics_samples_total")
+	}
+	return string(m[1])
+}
+
+// TestMaxAge serves Run's snapshot while it is young enough and samples
+// once it is older than MaxAge, or when MaxAge is negative.
+func TestMaxAge(t *testing.T) {
+	c := fixtureCollectorWith(t, metrics.Config{Interval: time.Hour})
+	runCollector(t, c) // sample 1, at fixtureTime
+	clk := &clock{now: fixtureTime}
+	for _, tt := range []struct {
+		name   string
+		maxAge time.Duration
+		age    time.Duration
+		want   string // samples_total seen by the scrape
+	}{
+		{"fresh", 0, 0, "1"},
+		{"at the default max age", 0, 20 * time.Second, "1"},
+		{"past the default max age", 0, 20*time.Second + 1, "2"},
+		{"within a longer max age", time.Minute, 59 * time.Second, "1"},
+		{"negative max age", -1, 0, "3"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			reg := prometheus.NewPedanticRegistry()
+			if _, err := prom.Register(reg, c, prom.Config{MaxAge: tt.maxAge, Now: clk.Now}); err != nil {
+				t.Fatal(err)
+			}
+			clk.set(fixtureTime.Add(tt.age))
+			if got := samples(t, reg); got != tt.want {
+				t.Errorf("samples_total %s, want %s", got, tt.want)
+			}
+		})
+	}
+}
+
+// TestSampledWithoutRun: without Run every scrape samples, whatever
+// MaxAge says.
+func TestSampledWithoutRun(t *testing.T) {
+	reg := prometheus.NewPedanticRegistry()
+	if _, err := prom.Register(reg, fixtureCollector(t), prom.Config{MaxAge: time.Hour, Now: fixtureNow}); err != nil {
 		t.Fatal(err)
 	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("exposition differs from %s (go test -update to rewrite):\n%s", golden, got)
+	for want := range []string{"1", "2", "3"} {
+		if got := samples(t, reg); got != fmt.Sprint(want+1) {
+			t.Errorf("scrape %d: samples_total %s", want+1, got)
+		}
+	}
+}
+
+// TestConcurrentScrapesDuringRun scrapes from several goroutines while
+// Run samples every millisecond: the race detector watches the handoff,
+// and every scrape is whole.
+func TestConcurrentScrapesDuringRun(t *testing.T) {
+	c := fixtureCollectorWith(t, metrics.Config{Interval: time.Millisecond})
+	runCollector(t, c)
+	reg := prometheus.NewPedanticRegistry()
+	if _, err := prom.Register(reg, c, prom.Config{Now: fixtureNow}); err != nil {
+		t.Fatal(err)
+	}
+	var g errgroup.Group
+	for range 4 {
+		g.Go(func() error {
+			for range 50 {
+				mfs, err := reg.Gather()
+				if err != nil {
+					return err
+				}
+				if n := len(mfs); n < 40 {
+					return fmt.Errorf("scrape with %d families", n)
+				}
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		t.Fatal(err)
 	}
 }
 
