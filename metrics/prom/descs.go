@@ -79,6 +79,7 @@ type descs struct {
 	descContainers          *prometheus.Desc
 	descSamples             *prometheus.Desc
 	descNodeErrors          *prometheus.Desc
+	descDiskErrors          *prometheus.Desc
 	descContainerErrors     *prometheus.Desc
 	descScrapeFailures      *prometheus.Desc
 }
@@ -166,6 +167,7 @@ func newDescs() *descs {
 	d.descContainers = d.desc("shoal_metrics_containers", "Containers in this scrape's sample.")
 	d.descSamples = d.desc("shoal_metrics_samples_total", "Samples the collector has taken.")
 	d.descNodeErrors = d.desc("shoal_metrics_node_errors_total", "Node files that could not be read; their metrics were left out of that sample.")
+	d.descDiskErrors = d.desc("shoal_metrics_disk_errors_total", "Mounts left out of a container's disk usage: statfs failed, did not answer within the collector's DiskTimeout (a hung network or FUSE server), or was skipped while an earlier one on the same file system hangs.")
 	d.descContainerErrors = d.desc("shoal_metrics_container_errors_total", "Containers left out of a sample, by reason (vanished, invalid, other).", "reason")
 	d.descScrapeFailures = d.desc("shoal_metrics_scrape_failures_total", "Scrapes whose sample failed as a whole (timeout, closed collector).")
 	return d

@@ -192,6 +192,7 @@ func (e *Exporter) Collect(ch chan<- prometheus.Metric) {
 	}
 	ch <- prometheus.MustNewConstMetric(d.descSamples, prometheus.CounterValue, float64(snap.Totals.Samples))
 	ch <- prometheus.MustNewConstMetric(d.descNodeErrors, prometheus.CounterValue, float64(snap.Totals.NodeErrors))
+	ch <- prometheus.MustNewConstMetric(d.descDiskErrors, prometheus.CounterValue, float64(snap.Totals.DiskErrors))
 	for _, r := range []string{metrics.ReasonVanished, metrics.ReasonInvalid, metrics.ReasonOther} {
 		ch <- prometheus.MustNewConstMetric(d.descContainerErrors, prometheus.CounterValue, float64(snap.Totals.ContainerErrors[r]), r)
 	}
