@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"testing"
 	"time"
 
@@ -159,16 +160,23 @@ func BenchmarkSample100(b *testing.B) {
 }
 
 // BenchmarkScrape100Snapshot is a Prometheus scrape of 100 containers
-// that serves the snapshot Collector.Run took (prom.Config.MaxAge): the
-// conversion to metrics, gathered by a registry, and no sample.
+// that serves the snapshot Collector.Run took (prom.Config.MaxAge), no
+// sample: gathered by a registry (gather), or written in the text format
+// by the exporter (text, what prom.Exporter.Handler serves).
 func BenchmarkScrape100Snapshot(b *testing.B) {
 	c := benchContainers(b, 100, metrics.Config{Interval: time.Hour})
 	first := runUntilSnapshot(b, c)
 	reg := prometheus.NewRegistry()
-	if _, err := prom.Register(reg, c, prom.Config{MaxAge: 2 * time.Hour}); err != nil {
+	exp, err := prom.Register(reg, c, prom.Config{MaxAge: 2 * time.Hour})
+	if err != nil {
 		b.Fatal(err)
 	}
-	loopSample(b, func() error { _, err := reg.Gather(); return err })
+	b.Run("gather", func(b *testing.B) {
+		loopSample(b, func() error { _, err := reg.Gather(); return err })
+	})
+	b.Run("text", func(b *testing.B) {
+		loopSample(b, func() error { return exp.WriteText(context.Background(), io.Discard) })
+	})
 	// No scrape sampled: the next sample is the one after Run's.
 	if s, err := c.Sample(context.Background()); err != nil || s.Totals.Samples != first.Totals.Samples+1 {
 		b.Fatalf("scrapes sampled: %v %v", s.Totals, err)

@@ -1,12 +1,25 @@
 package prom
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"slices"
+	"strings"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
 
 // descs are the descriptors of every metric an Exporter sends: container
 // metrics with cAdvisor's names, node metrics with node_exporter's where
 // promtool accepts them, and the exporter's own.
 type descs struct {
 	all []*prometheus.Desc
+	// families are the name and help of each desc, by its index in all,
+	// for the text exposition; byName is their indices sorted by name.
+	families map[*prometheus.Desc]int
+	names    []string
+	helps    []string
+	byName   []int
+	// byNameIndex tells the exporter's family names.
+	byNameIndex map[string]int
 
 	descCPUUsage            *prometheus.Desc
 	descCPUUser             *prometheus.Desc
@@ -86,7 +99,11 @@ type descs struct {
 
 func (d *descs) desc(name, help string, labels ...string) *prometheus.Desc {
 	x := prometheus.NewDesc(name, help, labels, nil)
+	d.families[x] = len(d.all)
+	d.byNameIndex[name] = len(d.all)
 	d.all = append(d.all, x)
+	d.names = append(d.names, name)
+	d.helps = append(d.helps, help)
 	return x
 }
 
@@ -95,7 +112,7 @@ func (d *descs) cdesc(name, help string, extra ...string) *prometheus.Desc {
 }
 
 func newDescs() *descs {
-	d := &descs{}
+	d := &descs{families: map[*prometheus.Desc]int{}, byNameIndex: map[string]int{}}
 	d.descCPUUsage = d.cdesc("container_cpu_usage_seconds_total", "Cumulative cpu time consumed in seconds.", "cpu")
 	d.descCPUUser = d.cdesc("container_cpu_user_seconds_total", "Cumulative user cpu time consumed in seconds.")
 	d.descCPUSystem = d.cdesc("container_cpu_system_seconds_total", "Cumulative system cpu time consumed in seconds.")
@@ -170,5 +187,10 @@ func newDescs() *descs {
 	d.descDiskErrors = d.desc("shoal_metrics_disk_errors_total", "Mounts left out of a container's disk usage: statfs failed, did not answer within the collector's DiskTimeout (a hung network or FUSE server), or was skipped while an earlier one on the same file system hangs.")
 	d.descContainerErrors = d.desc("shoal_metrics_container_errors_total", "Containers left out of a sample, by reason (vanished, invalid, other).", "reason")
 	d.descScrapeFailures = d.desc("shoal_metrics_scrape_failures_total", "Scrapes whose sample failed as a whole (timeout, closed collector).")
+	d.byName = make([]int, len(d.all))
+	for i := range d.byName {
+		d.byName[i] = i
+	}
+	slices.SortFunc(d.byName, func(a, b int) int { return strings.Compare(d.names[a], d.names[b]) })
 	return d
 }

@@ -75,6 +75,12 @@ type Exporter struct {
 	labels  map[labelKey]*labelSet
 	node    *labelSet
 	gen     uint64
+
+	// textMu is held while the text exposition is built (WriteText,
+	// Handler): the state it keeps between scrapes.
+	textMu sync.Mutex
+	text   textState
+	bufs   sync.Pool // of *[]byte, an exposition's
 }
 
 // labelKey is what a container's labels are made of.
@@ -138,13 +144,13 @@ func (e *Exporter) Describe(ch chan<- *prometheus.Desc) {
 
 // snapshot returns the snapshot a scrape serves: the collector's latest
 // while it is at most MaxAge old, else one sampled now.
-func (e *Exporter) snapshot() (*metrics.Snapshot, error) {
+func (e *Exporter) snapshot(ctx context.Context) (*metrics.Snapshot, error) {
 	if l, ok := e.src.(LatestSampler); ok && e.cfg.MaxAge >= 0 {
 		if s := l.Latest(); s != nil && e.cfg.Now().Sub(s.Time) <= e.cfg.MaxAge {
 			return s, nil
 		}
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), e.cfg.Timeout)
+	ctx, cancel := context.WithTimeout(ctx, e.cfg.Timeout)
 	defer cancel()
 	return e.src.Sample(ctx)
 }
@@ -153,8 +159,15 @@ func (e *Exporter) snapshot() (*metrics.Snapshot, error) {
 // it is at most Config.MaxAge old, else one sampled now. A failed sample
 // sends only the exporter's own metrics, with the failure counted.
 func (e *Exporter) Collect(ch chan<- prometheus.Metric) {
+	// A Collector has no context: the sample is bounded by Timeout.
+	e.scrape(context.Background(), &writer{ch: ch})
+}
+
+// scrape writes the series of one scrape to w: the snapshot's, then the
+// exporter's own.
+func (e *Exporter) scrape(ctx context.Context, w *writer) {
 	start := time.Now()
-	snap, err := e.snapshot()
+	snap, err := e.snapshot(ctx)
 	e.mu.Lock()
 	if err != nil {
 		e.failures++
@@ -163,14 +176,14 @@ func (e *Exporter) Collect(ch chan<- prometheus.Metric) {
 	failures := e.failures
 	e.mu.Unlock()
 	d := e.d
-	ch <- prometheus.MustNewConstMetric(d.descScrapeFailures, prometheus.CounterValue, float64(failures))
+	e.labelMu.Lock()
+	defer e.labelMu.Unlock()
+	w.ls = e.node
+	w.counter(d.descScrapeFailures, float64(failures))
 	if err != nil {
 		return
 	}
-	e.labelMu.Lock()
-	defer e.labelMu.Unlock()
 	e.gen++
-	w := &writer{ch: ch, ls: e.node}
 	d.writeNode(w, &snap.Node)
 	seen := make(map[string]bool, len(snap.Containers))
 	for i := range snap.Containers {
@@ -190,16 +203,17 @@ func (e *Exporter) Collect(ch chan<- prometheus.Metric) {
 			delete(e.labels, k)
 		}
 	}
-	ch <- prometheus.MustNewConstMetric(d.descSamples, prometheus.CounterValue, float64(snap.Totals.Samples))
-	ch <- prometheus.MustNewConstMetric(d.descNodeErrors, prometheus.CounterValue, float64(snap.Totals.NodeErrors))
-	ch <- prometheus.MustNewConstMetric(d.descDiskErrors, prometheus.CounterValue, float64(snap.Totals.DiskErrors))
+	w.ls = e.node
+	w.counter(d.descSamples, float64(snap.Totals.Samples))
+	w.counter(d.descNodeErrors, float64(snap.Totals.NodeErrors))
+	w.counter(d.descDiskErrors, float64(snap.Totals.DiskErrors))
 	for _, r := range []string{metrics.ReasonVanished, metrics.ReasonInvalid, metrics.ReasonOther} {
-		ch <- prometheus.MustNewConstMetric(d.descContainerErrors, prometheus.CounterValue, float64(snap.Totals.ContainerErrors[r]), r)
+		w.counterWith(d.descContainerErrors, float64(snap.Totals.ContainerErrors[r]), "reason", r)
 	}
-	ch <- prometheus.MustNewConstMetric(d.descContainers, prometheus.GaugeValue, float64(len(snap.Containers)))
-	ch <- prometheus.MustNewConstMetric(d.descSampleDuration, prometheus.GaugeValue, snap.Duration.Seconds())
-	ch <- prometheus.MustNewConstMetric(d.descSampleAge, prometheus.GaugeValue, max(0, e.cfg.Now().Sub(snap.Time).Seconds()))
-	ch <- prometheus.MustNewConstMetric(d.descScrapeDuration, prometheus.GaugeValue, time.Since(start).Seconds())
+	w.gauge(d.descContainers, float64(len(snap.Containers)))
+	w.gauge(d.descSampleDuration, snap.Duration.Seconds())
+	w.gauge(d.descSampleAge, max(0, e.cfg.Now().Sub(snap.Time).Seconds()))
+	w.gauge(d.descScrapeDuration, time.Since(start).Seconds())
 }
 
 // containerLabels are cAdvisor's: the cgroup path as id, the name, the

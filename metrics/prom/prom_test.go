@@ -6,9 +6,13 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -126,40 +130,99 @@ func runCollector(t *testing.T, c *metrics.Collector) {
 }
 
 // TestGoldenExposition checks a scrape that samples and one that serves
-// the snapshot of Collector.Run against the same exposition.
+// the snapshot of Collector.Run, each gathered by a registry and encoded
+// by expfmt or written by WriteText, against the same exposition.
 func TestGoldenExposition(t *testing.T) {
 	for _, served := range []bool{false, true} {
-		t.Run(map[bool]string{false: "sampled", true: "snapshot"}[served], func(t *testing.T) {
-			c := fixtureCollectorWith(t, metrics.Config{Interval: time.Hour})
-			if served {
-				runCollector(t, c)
-			}
-			reg := prometheus.NewPedanticRegistry()
-			if _, err := prom.Register(reg, c, prom.Config{Now: fixtureNow}); err != nil {
-				t.Fatal(err)
-			}
-			got := timings.ReplaceAll(scrape(t, reg), []byte("$1 X"))
-			golden := filepath.Join("testdata", "exposition.golden")
-			if *update && !served {
-				if err := os.WriteFile(golden, got, 0o644); err != nil {
+		for _, text := range []bool{false, true} {
+			name := map[bool]string{false: "sampled", true: "snapshot"}[served] + "/" + map[bool]string{false: "gather", true: "text"}[text]
+			t.Run(name, func(t *testing.T) {
+				c := fixtureCollectorWith(t, metrics.Config{Interval: time.Hour})
+				if served {
+					runCollector(t, c)
+				}
+				reg := prometheus.NewPedanticRegistry()
+				exp, err := prom.Register(reg, c, prom.Config{Now: fixtureNow})
+				if err != nil {
 					t.Fatal(err)
 				}
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !bytes.Equal(got, want) {
-				t.Errorf("exposition differs from %s (go test -update to rewrite):\n%s", golden, got)
-			}
-			// A served snapshot is not sampled again: the second scrape
-			// still shows the one sample Run took.
-			again := scrape(t, reg)
-			wantSamples := map[bool]string{false: "shoal_metrics_samples_total 2", true: "shoal_metrics_samples_total 1"}[served]
-			if !bytes.Contains(again, []byte(wantSamples)) {
-				t.Errorf("second scrape lacks %s", wantSamples)
-			}
-		})
+				get := func() []byte { return scrape(t, reg) }
+				if text {
+					get = func() []byte {
+						var buf bytes.Buffer
+						if err := exp.WriteText(context.Background(), &buf); err != nil {
+							t.Fatal(err)
+						}
+						return buf.Bytes()
+					}
+				}
+				got := timings.ReplaceAll(get(), []byte("$1 X"))
+				golden := filepath.Join("testdata", "exposition.golden")
+				if *update && !served && !text {
+					if err := os.WriteFile(golden, got, 0o644); err != nil {
+						t.Fatal(err)
+					}
+				}
+				want, err := os.ReadFile(golden)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !bytes.Equal(got, want) {
+					t.Errorf("exposition differs from %s (go test -update to rewrite):\n%s", golden, got)
+				}
+				// A served snapshot is not sampled again: the second scrape
+				// still shows the one sample Run took.
+				again := get()
+				wantSamples := map[bool]string{false: "shoal_metrics_samples_total 2", true: "shoal_metrics_samples_total 1"}[served]
+				if !bytes.Contains(again, []byte(wantSamples)) {
+					t.Errorf("second scrape lacks %s", wantSamples)
+				}
+			})
+		}
+	}
+}
+
+// TestHandler serves the exporter's text and another registry's
+// families, and leaves out one of those named as the exporter's.
+func TestHandler(t *testing.T) {
+	c := fixtureCollector(t)
+	exp, err := prom.New(c, prom.Config{Now: fixtureNow})
+	if err != nil {
+		t.Fatal(err)
+	}
+	others := prometheus.NewPedanticRegistry()
+	own := prometheus.NewCounter(prometheus.CounterOpts{Name: "agent_requests_total", Help: "Requests."})
+	own.Add(3)
+	clash := prometheus.NewGauge(prometheus.GaugeOpts{Name: "node_load1", Help: "Not ours."})
+	others.MustRegister(own, clash)
+	srv := httptest.NewServer(exp.Handler(others))
+	defer srv.Close()
+	req, err := http.NewRequestWithContext(context.Background(), http.MethodGet, srv.URL, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := io.ReadAll(resp.Body)
+	_ = resp.Body.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/plain; version=0.0.4") {
+		t.Errorf("content type %q", ct)
+	}
+	for _, want := range []string{"agent_requests_total 3\n", "node_load1 0.52\n", `container_memory_usage_bytes{container_label_app="web",id="/web-1",image="registry/web:1",name="web-1"} 1.048576e+08`} {
+		if !bytes.Contains(body, []byte(want)) {
+			t.Errorf("response lacks %q", want)
+		}
+	}
+	if n := bytes.Count(body, []byte("# TYPE node_load1 ")); n != 1 {
+		t.Errorf("node_load1 typed %d times", n)
+	}
+	if out := testenv.CheckMetrics(t, body); out != "" {
+		t.Errorf("promtool check metrics:\n%s", out)
 	}
 }
 
@@ -243,11 +306,12 @@ func TestConcurrentScrapesDuringRun(t *testing.T) {
 	c := fixtureCollectorWith(t, metrics.Config{Interval: time.Millisecond})
 	runCollector(t, c)
 	reg := prometheus.NewPedanticRegistry()
-	if _, err := prom.Register(reg, c, prom.Config{Now: fixtureNow}); err != nil {
+	exp, err := prom.Register(reg, c, prom.Config{Now: fixtureNow})
+	if err != nil {
 		t.Fatal(err)
 	}
 	var g errgroup.Group
-	for range 4 {
+	for range 2 {
 		g.Go(func() error {
 			for range 50 {
 				mfs, err := reg.Gather()
@@ -256,6 +320,18 @@ func TestConcurrentScrapesDuringRun(t *testing.T) {
 				}
 				if n := len(mfs); n < 40 {
 					return fmt.Errorf("scrape with %d families", n)
+				}
+			}
+			return nil
+		})
+		g.Go(func() error {
+			for range 50 {
+				var buf bytes.Buffer
+				if err := exp.WriteText(context.Background(), &buf); err != nil {
+					return err
+				}
+				if n := bytes.Count(buf.Bytes(), []byte("# TYPE ")); n < 40 {
+					return fmt.Errorf("text scrape with %d families", n)
 				}
 			}
 			return nil
@@ -292,10 +368,18 @@ func TestPromtoolRealHost(t *testing.T) {
 		t.Fatal(err)
 	}
 	reg := prometheus.NewPedanticRegistry()
-	if _, err := prom.Register(reg, c, prom.Config{}); err != nil {
+	exp, err := prom.Register(reg, c, prom.Config{})
+	if err != nil {
 		t.Fatal(err)
 	}
 	text := scrape(t, reg)
+	var direct bytes.Buffer
+	if err := exp.WriteText(context.Background(), &direct); err != nil {
+		t.Fatal(err)
+	}
+	if out := testenv.CheckMetrics(t, direct.Bytes()); out != "" {
+		t.Errorf("promtool check metrics of WriteText:\n%s", out)
+	}
 	for _, want := range []string{
 		fmt.Sprintf(`container_processes{container_label_app="app",id="/%s",image="",name="a"} 1`, cg.Name),
 		fmt.Sprintf(`container_network_tcp_usage{container_label_app="app",id="/%s",image="",name="a",tcp_state="inuse"} 0`, cg.Name),
@@ -367,6 +451,59 @@ func TestRegisterErrors(t *testing.T) {
 	} {
 		if err := errs.CheckShape(tt.err, "prom", prom.ErrInvalid, prom.ErrConflict); err != nil || !errors.Is(tt.err, tt.kind) {
 			t.Errorf("%s: %v (shape: %v)", name, tt.err, err)
+		}
+	}
+}
+
+// TestTextEqualsGather: labels that need escaping, several containers,
+// interfaces and devices come out of WriteText as Gather and expfmt
+// write them.
+func TestTextEqualsGather(t *testing.T) {
+	tr := cgroupxtest.New(t, cgroupxtest.V2)
+	for i, id := range []string{"b", "a", "c"} {
+		cg := "/" + id
+		tr.SetMemory(cg, cgroupxtest.Memory{Limit: 256 << 20, Usage: uint64(i+1) << 20})
+		pid := 100 + i
+		tr.AddProcess(cg, cgroupxtest.Process{PID: pid, Comm: id})
+		tr.WriteHostFile(fmt.Sprintf("proc/%d/ns/net", pid), "")
+		tr.WriteHostFile(fmt.Sprintf("proc/%d/net/dev", pid), "h\nh\n  eth1: 1 1 0 0 0 0 0 0 1 1 0 0 0 0 0 0\n  eth0: 1000 10 1 2 0 0 0 0 2000 20 3 4 0 0 0 0\n")
+		tr.WriteHostFile(fmt.Sprintf("proc/%d/net/sockstat", pid), "TCP: inuse 7 orphan 3 tw 2 alloc 9 mem 1\n")
+	}
+	c, err := metrics.New(context.Background(), metrics.Config{Root: tr.Root, DiskInterval: -1, Now: fixtureNow})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	for _, tg := range []metrics.Target{
+		{ID: "1", Name: `we"ird\na` + "\nme", App: "z", Image: `img\`, Cgroup: "/b"},
+		{ID: "2", Name: "plain", App: "a", Cgroup: "/a"},
+		{ID: "3", Name: "plain", App: "a", Image: "x", Cgroup: "/c"},
+	} {
+		if err := c.Add(tg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	reg := prometheus.NewPedanticRegistry()
+	exp, err := prom.Register(reg, c, prom.Config{Now: fixtureNow, MaxAge: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 2 { // the second with the order kept from the first
+		var text bytes.Buffer
+		if err := exp.WriteText(context.Background(), &text); err != nil {
+			t.Fatal(err)
+		}
+		// Each scrape samples: the counts of samples (and of the node
+		// files this fixture lacks) move between the two.
+		counts := regexp.MustCompile(`(?m)^(shoal_metrics_(samples|node_errors)_total) .*$`)
+		mask := func(b []byte) []byte { return counts.ReplaceAll(timings.ReplaceAll(b, []byte("$1 X")), []byte("$1 X")) }
+		gathered := mask(scrape(t, reg))
+		got := mask(text.Bytes())
+		if !bytes.Equal(got, gathered) {
+			t.Errorf("WriteText:\n%s\nGather:\n%s", got, gathered)
+		}
+		if !bytes.Contains(got, []byte(`name="we\"ird\\na\nme"`)) {
+			t.Errorf("escaped name missing:\n%s", got)
 		}
 	}
 }
