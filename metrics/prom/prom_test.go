@@ -442,6 +442,10 @@ func TestRegisterErrors(t *testing.T) {
 	_, nilReg := prom.Register(nil, c, prom.Config{})
 	_, nilSrc := prom.New(nil, prom.Config{})
 	_, badTimeout := prom.New(c, prom.Config{Timeout: -1})
+	_, lateSnapshots := prom.New(c, prom.Config{MaxAge: -1})
+	if lateSnapshots != nil {
+		t.Errorf("negative MaxAge (always sample): %v", lateSnapshots)
+	}
 	for name, tt := range map[string]struct {
 		err  error
 		kind error
@@ -505,5 +509,12 @@ func TestTextEqualsGather(t *testing.T) {
 		if !bytes.Contains(got, []byte(`name="we\"ird\\na\nme"`)) {
 			t.Errorf("escaped name missing:\n%s", got)
 		}
+	}
+}
+
+func TestDefaultConfig(t *testing.T) {
+	d := prom.DefaultConfig()
+	if d.Timeout != 10*time.Second || d.MaxAge != 20*time.Second || d.Now == nil || d.Logger != nil {
+		t.Errorf("defaults %+v", d)
 	}
 }
