@@ -70,7 +70,7 @@ type statfsCall struct {
 // statfs in flight on dev is older than the timeout (hung; a second one
 // would hang beside it), or when no slot frees before ctx is done.
 func (p *diskProber) start(ctx context.Context, path string, dev uint64) *statfsCall {
-	if c, ok := p.inFlight(dev); ok {
+	if c, ok, allHung := p.inFlight(dev); ok || allHung {
 		return c
 	}
 	select {
@@ -103,11 +103,22 @@ func (p *diskProber) start(ctx context.Context, path string, dev uint64) *statfs
 }
 
 // inFlight returns the statfs in flight on dev, nil when it is overdue;
-// ok is false when there is none.
-func (p *diskProber) inFlight(dev uint64) (*statfsCall, bool) {
+// ok is false when there is none. allHung tells that every slot is held
+// by an overdue statfs: waiting for one to free would be waiting for the
+// timeout.
+func (p *diskProber) inFlight(dev uint64) (c *statfsCall, ok, allHung bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.inFlightLocked(dev)
+	if c, ok = p.inFlightLocked(dev); ok {
+		return c, true, false
+	}
+	hung := 0
+	for _, c := range p.pending {
+		if time.Since(c.start) > p.timeout {
+			hung++
+		}
+	}
+	return nil, false, hung >= cap(p.slots)
 }
 
 func (p *diskProber) inFlightLocked(dev uint64) (*statfsCall, bool) {

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -20,11 +21,12 @@ import (
 // hungFUSE mounts, in a mount namespace of the calling test's own, a FUSE
 // file system whose server never answers (the kernel's INIT request is
 // never read, so every request waits until the connection is aborted),
-// and returns its mount point. The test's goroutine stays locked to its
-// thread, which carries the namespace: processes it starts are in it, and
-// the thread ends with the test. Cleanup aborts the connection (closing
-// the server's end), which ends every hung call, and unmounts it.
-func hungFUSE(t *testing.T) string {
+// and returns its mount point and a func that aborts the connection
+// (closing the server's end), which ends every hung call. The test's
+// goroutine stays locked to its thread, which carries the namespace:
+// processes it starts are in it, and the thread ends with the test.
+// Cleanup aborts and unmounts.
+func hungFUSE(t *testing.T) (string, func()) {
 	t.Helper()
 	mnt := filepath.Join(t.TempDir(), "hung")
 	if err := os.Mkdir(mnt, 0o755); err != nil {
@@ -46,11 +48,13 @@ func hungFUSE(t *testing.T) string {
 		_ = unix.Close(fd)
 		t.Fatalf("mount fuse: %v", err)
 	}
+	var once sync.Once
+	abort := func() { once.Do(func() { _ = unix.Close(fd) }) }
 	t.Cleanup(func() {
-		_ = unix.Close(fd)
+		abort()
 		_ = unix.Unmount(mnt, unix.MNT_DETACH)
 	})
-	return mnt
+	return mnt, abort
 }
 
 // TestIntegrationHungFUSE: a container whose mount namespace holds a FUSE
@@ -62,7 +66,7 @@ func TestIntegrationHungFUSE(t *testing.T) {
 	// lxcfs's requirements are FUSE's: root and /dev/fuse.
 	testenv.Require(t, testenv.Cgroups, testenv.Lxcfs)
 	cg := testenv.NewCgroup(t)
-	mnt := hungFUSE(t)
+	mnt, abort := hungFUSE(t)
 	p := cg.Start(t, "sleep", "1000") // forked on this thread: in the namespace with the mount
 	mi, err := os.ReadFile(fmt.Sprintf("/proc/%d/mountinfo", p.Pid))
 	if err != nil || !bytes.Contains(mi, []byte(" "+mnt+" ")) {
@@ -72,6 +76,9 @@ func TestIntegrationHungFUSE(t *testing.T) {
 	const timeout = 300 * time.Millisecond
 	c := newCollector(t, metrics.Config{DiskInterval: time.Nanosecond, DiskTimeout: timeout})
 	add(t, c, "fuse", cg)
+	// First of the cleanups: a sample that hangs holds the collector,
+	// whose Close would wait for it.
+	t.Cleanup(abort)
 	sample := func() (*metrics.Snapshot, time.Duration) {
 		t.Helper()
 		type result struct {
@@ -91,6 +98,7 @@ func TestIntegrationHungFUSE(t *testing.T) {
 			}
 			return r.s, time.Since(start)
 		case <-time.After(30 * time.Second):
+			abort()
 			t.Fatal("a sample hangs on the FUSE mount")
 		}
 		return nil, 0
