@@ -2,7 +2,9 @@ package metrics_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"testing"
 	"time"
 
@@ -155,4 +157,51 @@ func BenchmarkScrape100(b *testing.B) {
 func BenchmarkSample100(b *testing.B) {
 	c := benchContainers(b, 100, metrics.Config{})
 	loopSample(b, func() error { _, err := c.Sample(context.Background()); return err })
+}
+
+// BenchmarkScrape100Snapshot is a Prometheus scrape of 100 containers
+// that serves the snapshot Collector.Run took (prom.Config.MaxAge), no
+// sample: gathered by a registry (gather), or written in the text format
+// by the exporter (text, what prom.Exporter.Handler serves).
+func BenchmarkScrape100Snapshot(b *testing.B) {
+	c := benchContainers(b, 100, metrics.Config{Interval: time.Hour})
+	first := runUntilSnapshot(b, c)
+	reg := prometheus.NewRegistry()
+	exp, err := prom.Register(reg, c, prom.Config{MaxAge: 2 * time.Hour})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("gather", func(b *testing.B) {
+		loopSample(b, func() error { _, err := reg.Gather(); return err })
+	})
+	b.Run("text", func(b *testing.B) {
+		loopSample(b, func() error { return exp.WriteText(context.Background(), io.Discard) })
+	})
+	// No scrape sampled: the next sample is the one after Run's.
+	if s, err := c.Sample(context.Background()); err != nil || s.Totals.Samples != first.Totals.Samples+1 {
+		b.Fatalf("scrapes sampled: %v %v", s.Totals, err)
+	}
+}
+
+// runUntilSnapshot runs c.Run until the benchmark ends and returns its
+// first snapshot.
+func runUntilSnapshot(b *testing.B, c *metrics.Collector) *metrics.Snapshot {
+	b.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx) }()
+	b.Cleanup(func() {
+		cancel()
+		if err := <-done; !errors.Is(err, context.Canceled) {
+			b.Errorf("run: %v", err)
+		}
+	})
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(time.Millisecond) {
+		if s := c.Latest(); s != nil {
+			return s
+		}
+		if time.Now().After(deadline) {
+			b.Fatal("Run took no snapshot")
+		}
+	}
 }

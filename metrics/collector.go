@@ -34,6 +34,15 @@ type Config struct {
 	// refreshed (statfs of every mount it sees); samples in between reuse
 	// the last figures. Default 1 minute; negative turns disk usage off.
 	DiskInterval time.Duration
+	// DiskTimeout is how long a sample waits for the statfs calls of one
+	// container's mounts, which run on goroutines of their own: a mount
+	// that has not answered by then (a network or FUSE file system whose
+	// server hangs) is left out and counted in Totals.DiskErrors, and
+	// while its statfs is outstanding its file system is skipped (and
+	// counted) at every refresh. Default 1 s: a statfs answers in
+	// microseconds from a local file system, milliseconds from a healthy
+	// network one, and a sample should not wait for a scrape's timeout.
+	DiskTimeout time.Duration
 	// LimitInterval is how often limits are read again: a container's
 	// CPU quota and cpuset, its memory limit walked up a cgroup2 tree
 	// (cgroup v1 reports it in memory.stat, read every sample) and
@@ -61,7 +70,7 @@ type Config struct {
 func DefaultConfig() Config {
 	return Config{
 		Root: "/", Concurrency: 4, Interval: 10 * time.Second,
-		DiskInterval: time.Minute, LimitInterval: time.Minute, FDInterval: 30 * time.Second,
+		DiskInterval: time.Minute, DiskTimeout: time.Second, LimitInterval: time.Minute, FDInterval: 30 * time.Second,
 	}
 }
 
@@ -79,6 +88,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.DiskInterval == 0 {
 		c.DiskInterval = d.DiskInterval
+	}
+	if c.DiskTimeout == 0 {
+		c.DiskTimeout = d.DiskTimeout
 	}
 	if c.LimitInterval == 0 {
 		c.LimitInterval = d.LimitInterval
@@ -112,6 +124,7 @@ type Collector struct {
 	procDir   string
 	sysDir    string
 	fdCounter fdCounter
+	disk      *diskProber
 
 	mu         sync.Mutex // guards containers, closed
 	containers map[string]*container
@@ -123,6 +136,11 @@ type Collector struct {
 
 	devMu   sync.Mutex
 	devices map[[2]uint32]string
+
+	// latest is the last snapshot Run took, nil while Run is not running:
+	// handed to readers on other goroutines without a lock or a copy
+	// (a snapshot is never modified once taken).
+	latest atomic.Pointer[Snapshot]
 }
 
 // New returns a collector with no containers.
@@ -133,6 +151,9 @@ func New(ctx context.Context, cfg Config) (*Collector, error) {
 	}
 	if cfg.Interval < 0 {
 		return nil, newError(ErrInvalid, "Config.Interval %v is negative", cfg.Interval)
+	}
+	if cfg.DiskTimeout < 0 {
+		return nil, newError(ErrInvalid, "Config.DiskTimeout %v is negative", cfg.DiskTimeout)
 	}
 	host := cfg.Host
 	if host == nil {
@@ -146,6 +167,7 @@ func New(ctx context.Context, cfg Config) (*Collector, error) {
 		cfg: cfg, host: host, logger: cfg.Logger,
 		procDir: procDir, sysDir: filepath.Join(cfg.Root, "sys"),
 		fdCounter:  newFDCounter(procDir),
+		disk:       newDiskProber(cfg.DiskTimeout),
 		containers: map[string]*container{},
 		node:       newNode(cfg.Root),
 		totals:     Totals{ContainerErrors: map[string]uint64{}},
@@ -295,6 +317,8 @@ func (c *Collector) Sample(ctx context.Context) (*Snapshot, error) {
 	}
 	snap.Containers = make([]ContainerSample, 0, len(cs))
 	for i, ct := range cs {
+		c.totals.DiskErrors += uint64(ct.diskErrs) //nolint:gosec // a count
+		ct.diskErrs = 0
 		if errs[i] == nil {
 			snap.Containers = append(snap.Containers, samples[i])
 			continue
@@ -305,7 +329,7 @@ func (c *Collector) Sample(ctx context.Context) (*Snapshot, error) {
 		c.logger.Debug("container left out of sample", "id", ct.target.ID, "reason", reason, "err", errs[i])
 	}
 	c.totals.Samples++
-	snap.Totals = Totals{Samples: c.totals.Samples, NodeErrors: c.totals.NodeErrors, ContainerErrors: make(map[string]uint64, len(c.totals.ContainerErrors))}
+	snap.Totals = Totals{Samples: c.totals.Samples, NodeErrors: c.totals.NodeErrors, DiskErrors: c.totals.DiskErrors, ContainerErrors: make(map[string]uint64, len(c.totals.ContainerErrors))}
 	for k, v := range c.totals.ContainerErrors {
 		snap.Totals.ContainerErrors[k] = v
 	}
@@ -331,10 +355,13 @@ func errorReason(err error) string {
 }
 
 // Run samples every Interval and hands each snapshot to the Sinks, until
-// ctx is done; then it returns ctx's error.
+// ctx is done; then it returns ctx's error. While it runs, Latest returns
+// its last snapshot. One Run at a time: a second one would interleave its
+// samples with the first's.
 func (c *Collector) Run(ctx context.Context) error {
 	t := time.NewTicker(c.cfg.Interval)
 	defer t.Stop()
+	defer c.latest.Store(nil)
 	for {
 		snap, err := c.Sample(ctx)
 		switch {
@@ -343,6 +370,7 @@ func (c *Collector) Run(ctx context.Context) error {
 		case err != nil:
 			return err
 		}
+		c.latest.Store(snap)
 		for _, s := range c.cfg.Sinks {
 			s.Observe(snap)
 		}
@@ -353,6 +381,13 @@ func (c *Collector) Run(ctx context.Context) error {
 		}
 	}
 }
+
+// Latest returns the last snapshot Run took, or nil when Run is not
+// running or has not finished its first sample. It costs one atomic load
+// and may be called from any goroutine; the snapshot is shared, so it
+// must not be modified. Its age is the caller's to judge from
+// Snapshot.Time (an exporter serves it while it is young enough).
+func (c *Collector) Latest() *Snapshot { return c.latest.Load() }
 
 // Close releases every file the collector keeps open. It is idempotent;
 // calls after it return errors wrapping ErrClosed.

@@ -16,7 +16,7 @@ import (
 func TestDefaultConfig(t *testing.T) {
 	d := metrics.DefaultConfig()
 	if d.Root != "/" || d.Concurrency != 4 || d.Interval != 10*time.Second || d.DiskInterval != time.Minute ||
-		d.LimitInterval != time.Minute || d.FDInterval != 30*time.Second {
+		d.DiskTimeout != time.Second || d.LimitInterval != time.Minute || d.FDInterval != 30*time.Second {
 		t.Errorf("defaults %+v", d)
 	}
 	// The zero Config is the defaults: it samples the real host.
@@ -40,6 +40,7 @@ func TestCollectorErrors(t *testing.T) {
 	}
 	kinds := []error{metrics.ErrInvalid, metrics.ErrNotFound, metrics.ErrConflict, metrics.ErrClosed, metrics.ErrCanceled}
 	_, badConc := metrics.New(ctx, metrics.Config{Root: tree.Root, Concurrency: -1})
+	_, badDiskTimeout := metrics.New(ctx, metrics.Config{Root: tree.Root, DiskTimeout: -1})
 	_, badRoot := metrics.New(ctx, metrics.Config{Root: t.TempDir()})
 	noID := c.Add(metrics.Target{Cgroup: "/a"})
 	noCgroup := c.Add(metrics.Target{ID: "a"})
@@ -63,6 +64,7 @@ func TestCollectorErrors(t *testing.T) {
 		kind error
 	}{
 		{"negative concurrency", badConc, metrics.ErrInvalid},
+		{"negative disk timeout", badDiskTimeout, metrics.ErrInvalid},
 		{"no cgroup host", badRoot, metrics.ErrInvalid},
 		{"no id", noID, metrics.ErrInvalid},
 		{"no cgroup", noCgroup, metrics.ErrInvalid},

@@ -49,6 +49,7 @@ type container struct {
 	disks     []DiskStats
 	diskTime  time.Time
 	diskValid bool
+	diskErrs  int // mounts left out since the collector last summed them
 
 	fds      uint64
 	fdsTime  time.Time
@@ -402,6 +403,7 @@ func (c *container) readNet(col *Collector, s *ContainerSample, pids []int) erro
 		}
 		dir := filepath.Join(col.procDir, strconv.Itoa(pid), "net")
 		c.netDev.path, c.sockstat.path, c.sockV6.path = filepath.Join(dir, "dev"), filepath.Join(dir, "sockstat"), filepath.Join(dir, "sockstat6")
+		c.netDev.records = true
 		c.pid, c.netns = pid, st.Ino
 	}
 	var err error
@@ -472,24 +474,37 @@ func (c *container) statNetns(col *Collector, pid int, st *unix.Stat_t) error {
 
 // readDisks refreshes the file system usage every DiskInterval; the
 // samples between reuse it (statfs of every mount costs more than the rest
-// of a sample together).
+// of a sample together). The statfs calls run off this goroutine, bounded
+// by DiskTimeout (disk.go); mounts that fail are counted in diskErrs.
 func (c *container) readDisks(ctx context.Context, col *Collector, s *ContainerSample, now time.Time) {
 	if col.cfg.DiskInterval < 0 {
 		return
 	}
-	if !c.diskValid || now.Sub(c.diskTime) >= col.cfg.DiskInterval {
-		du, err := c.cg.DiskUsage(ctx, c.pid)
+	// Without a process there is no mount namespace to look at: keep the
+	// last figures and try again at the next sample.
+	if c.pid != 0 && (!c.diskValid || now.Sub(c.diskTime) >= col.cfg.DiskInterval) {
 		c.diskTime, c.diskValid = now, true
 		c.disks = c.disks[:0]
+		pidDir := filepath.Join(col.procDir, strconv.Itoa(c.pid))
+		var err error
+		c.buf, err = readMountinfo(filepath.Join(pidDir, "mountinfo"), c.buf)
+		var mounts []mountEntry
 		if err == nil {
-			for _, d := range du {
-				c.disks = append(c.disks, DiskStats{
-					MountPoint: d.MountPoint, Device: d.Source, FSType: d.FSType,
-					Total: d.Total, Used: d.Used, Avail: d.Avail, Inodes: d.Inodes, InodesFree: d.InodesFree,
-				})
+			mounts, err = parseMountinfo(c.buf)
+		}
+		switch {
+		case vanishedFile(err):
+			// The process exited since it was picked: no figures this time.
+		case err != nil:
+			c.diskErrs++
+			col.logger.Debug("mount table", "id", c.target.ID, "err", err)
+		default:
+			var failed int
+			c.disks, failed = col.disk.usage(ctx, filepath.Join(pidDir, "root"), mounts)
+			c.diskErrs += failed
+			if failed > 0 {
+				col.logger.Debug("disk usage: mounts left out (failed, hung or skipped)", "id", c.target.ID, "mounts", failed)
 			}
-		} else {
-			col.logger.Debug("disk usage", "id", c.target.ID, "err", err)
 		}
 	}
 	s.Disks = slices.Clone(c.disks)

@@ -21,7 +21,9 @@
 // stale list); pids.current for the threads of the whole subtree; the
 // namespace inode of the process whose /proc/<pid>/net is read, and its
 // net/dev, sockstat and sockstat6. Every file is kept open and re-read
-// with one pread into a reused buffer, except v1 cgroup.procs. The node:
+// with one pread into a reused buffer (net/dev, one record per
+// interface, is read until a read returns nothing: a read of a file of
+// records stops at a page), except v1 cgroup.procs. The node:
 // /proc/stat, /proc/meminfo, /proc/loadavg, fs/file-nr, net/sockstat and
 // nf_conntrack_count.
 //
@@ -35,8 +37,17 @@
 // one stat of /proc/<pid>/fd per process (its size is the count since
 // Linux 6.2; the directory is read on older kernels). Every
 // Config.DiskInterval (default 1 minute): file system usage (the
-// container's mount table and a statfs per mount). Values read less often
-// are repeated in the samples between.
+// container's mount table and a statfs per file system). Values read less
+// often are repeated in the samples between.
+//
+// A statfs of a network or FUSE file system whose server hangs never
+// returns, so none runs on a sample's goroutine: each has a goroutine of
+// its own, the sample waits for a container's at most Config.DiskTimeout
+// (default 1 s), and a mount that did not answer is left out of that
+// sample and counted in Totals.DiskErrors; the container's other metrics
+// are sampled all the same. Hung statfs calls are bounded: at most 16 at
+// once over the collector, and while one on a file system is overdue its
+// mounts are skipped (and counted) instead of asked again.
 //
 // A Collector samples a set of targets (a cgroup, and optionally a process
 // for the namespaces) and the node; targets come and go while it runs:
@@ -45,10 +56,13 @@
 //	if err != nil { ... }
 //	defer c.Close()
 //	err = c.Add(metrics.Target{ID: "web-1", App: "web", Cgroup: "/docker/abc"})
-//	snap, err := c.Sample(ctx) // or go c.Run(ctx) with Config.Sinks
+//	snap, err := c.Sample(ctx) // or go c.Run(ctx) with Config.Sinks, and c.Latest()
 //	for _, s := range snap.Containers {
 //		fmt.Println(s.Target.ID, s.Rates.CPUPercent, s.Memory.WorkingSet, s.TCP.InUse)
 //	}
+//
+// While Run runs, Latest returns its last snapshot (an atomic load, no
+// copy): an exporter serves it instead of sampling at every scrape.
 //
 // A container that vanishes in the middle of a sample is left out of that
 // snapshot and counted (Snapshot.Errors, Totals.ContainerErrors); a

@@ -48,3 +48,15 @@ func FuzzParseNodeFiles(f *testing.F) {
 		_, _ = parseFileNr(b)
 	})
 }
+
+func FuzzParseMountinfo(f *testing.F) {
+	f.Add([]byte("36 35 98:0 /mnt1 /mnt\\0402 rw,noatime master:1 - ext3 /dev/root rw,errors=continue\n"))
+	f.Add([]byte("25 1 0:23 / /proc rw - proc proc rw\n40 25 0:52 / /x rw shared:3 - fuse hung rw,user_id=0\n"))
+	f.Add([]byte("1 2 3 4 5 6 -\n"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		out, err := parseMountinfo(b)
+		if err == nil && len(out) > maxMounts {
+			t.Fatalf("%d mounts", len(out))
+		}
+	})
+}

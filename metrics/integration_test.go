@@ -317,3 +317,27 @@ func TestIntegrationDiskWrites(t *testing.T) {
 		t.Errorf("device %q, want its /dev name", devs[0])
 	}
 }
+
+// TestIntegrationManyInterfaces: net/dev of a namespace with 80
+// interfaces (40 veth pairs) is several pages long, and a seq_file read returns at most a
+// page: every interface must be there all the same.
+func TestIntegrationManyInterfaces(t *testing.T) {
+	ns := testenv.NewNetns(t)
+	var batch strings.Builder
+	for i := range 40 {
+		fmt.Fprintf(&batch, "link add va%d type veth peer name vb%d\n", i, i)
+	}
+	cmd := exec.Command("ip", "-n", ns.Name, "-batch", "-")
+	cmd.Stdin = strings.NewReader(batch.String())
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("ip -batch: %v\n%s", err, out)
+	}
+	cg := testenv.NewCgroup(t)
+	cg.Start(t, "ip", "netns", "exec", ns.Name, "sleep", "1000")
+	c := newCollector(t, metrics.Config{})
+	add(t, c, "many", cg)
+	// Until ip netns exec has entered the namespace, the host's are read.
+	sampleUntil(t, c, "many", 10*time.Second, "lo and 80 veths", func(s metrics.ContainerSample) bool {
+		return len(s.Net) == 81 && iface(s, "vb39") != nil && iface(s, "lo") != nil
+	})
+}

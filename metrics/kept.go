@@ -22,6 +22,9 @@ type keptFile struct {
 	path string
 	fd   int
 	open bool
+	// records is set for a file of many records (net/dev), read to the
+	// end (readAll) rather than trusting a short read.
+	records bool
 }
 
 // read returns the whole file in buf (grown as needed). A file that cannot
@@ -35,7 +38,11 @@ func (k *keptFile) read(buf []byte) ([]byte, error) {
 		}
 		k.fd, k.open = fd, true
 	}
-	buf, err := preadAll(k.fd, buf)
+	read := preadAll
+	if k.records {
+		read = readAll
+	}
+	buf, err := read(k.fd, buf)
 	if err != nil {
 		// The file may belong to a cgroup or process that is gone: reopen
 		// next time.
@@ -52,11 +59,21 @@ func (k *keptFile) close() {
 	}
 }
 
-// preadAll reads fd from offset 0 to its end into buf. proc, sysfs and
-// cgroup files are seq_files, which fill a read as far as the file goes:
-// a short read is the end, which saves the second syscall that would
-// return 0 (each costs microseconds).
+// preadAll reads fd from offset 0 to its end into buf. Most files read
+// here are shown by the kernel as one record (cgroup files, sockstat,
+// /proc/stat, meminfo, sysctls), which a read returns whole when the
+// buffer holds it: a short read is the end, which saves the second
+// syscall that would return 0 (each costs microseconds). A file of many
+// records (net/dev: one per interface; mountinfo) may return less than
+// asked long before its end, so it is read with readAll.
 func preadAll(fd int, buf []byte) ([]byte, error) {
+	return preadUntil(fd, buf, false)
+}
+
+// readAll reads fd whole, trusting only a read of 0 bytes as the end.
+func readAll(fd int, buf []byte) ([]byte, error) { return preadUntil(fd, buf, true) }
+
+func preadUntil(fd int, buf []byte, toZero bool) ([]byte, error) {
 	if cap(buf) < 4096 {
 		buf = make([]byte, 0, 4096)
 	}
@@ -77,7 +94,7 @@ func preadAll(fd int, buf []byte) ([]byte, error) {
 			return buf, err
 		}
 		buf = buf[:len(buf)+n]
-		if n < want {
+		if n == 0 || (n < want && !toZero) {
 			return buf, nil
 		}
 	}

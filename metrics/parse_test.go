@@ -2,9 +2,12 @@ package metrics
 
 import (
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/shoalkit/shoal/internal/errs"
 )
@@ -138,6 +141,32 @@ func TestErrorShape(t *testing.T) {
 		}
 		if strings.Count(err.Error(), "metrics: ") != 1 {
 			t.Errorf("error %d %q", i+1, err)
+		}
+	}
+}
+
+func TestParseMountinfo(t *testing.T) {
+	in := "25 1 0:23 / /proc rw - proc proc rw\n" +
+		"36 35 8:1 / / rw - ext4 /dev/sda1 rw\n" +
+		"37 36 8:2 / /data\\040dir rw shared:1 - xfs /dev/sdb rw\n" +
+		"38 36 0:52 / /fuse rw - fuse hung\\040server rw,user_id=0\n" +
+		"39 36 0:53 / /data\\040dir rw - tmpfs tmpfs rw\n" +
+		"40 36 0:54 / /var/lib/lxcfs rw - fuse.lxcfs lxcfs rw\n"
+	got, err := parseMountinfo([]byte(in))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []mountEntry{
+		{dev: unix.Mkdev(8, 1), mountPoint: "/", fsType: "ext4", source: "/dev/sda1"},
+		{dev: unix.Mkdev(0, 53), mountPoint: "/data dir", fsType: "tmpfs", source: "tmpfs"}, // hides xfs
+		{dev: unix.Mkdev(0, 52), mountPoint: "/fuse", fsType: "fuse", source: "hung server"},
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("got %+v\nwant %+v", got, want)
+	}
+	for _, bad := range []string{"1 2 3\n", "36 35 8 / / rw - ext4 /dev/sda1 rw\n", "36 35 8:x / / rw - ext4 /dev/sda1 rw\n", "36 35 8:1 / / rw - ext4\n"} {
+		if _, err := parseMountinfo([]byte(bad)); !errors.Is(err, ErrInvalid) {
+			t.Errorf("%q: %v", bad, err)
 		}
 	}
 }

@@ -60,6 +60,12 @@ type Totals struct {
 	// NodeErrors counts failed reads of node files (each node metric that
 	// could not be read is left out of that snapshot).
 	NodeErrors uint64
+	// DiskErrors counts mounts left out of a container's disk usage: a
+	// statfs that failed, did not answer within Config.DiskTimeout, or
+	// was not started because an earlier one on the same file system
+	// still hangs (or too many hang); and mount tables that could not be
+	// read. The container's other metrics are sampled all the same.
+	DiskErrors uint64
 }
 
 // SampleError is a container left out of one snapshot.

@@ -1,12 +1,25 @@
 package prom
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"slices"
+	"strings"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
 
 // descs are the descriptors of every metric an Exporter sends: container
 // metrics with cAdvisor's names, node metrics with node_exporter's where
 // promtool accepts them, and the exporter's own.
 type descs struct {
 	all []*prometheus.Desc
+	// families are the name and help of each desc, by its index in all,
+	// for the text exposition; byName is their indices sorted by name.
+	families map[*prometheus.Desc]int
+	names    []string
+	helps    []string
+	byName   []int
+	// byNameIndex tells the exporter's family names.
+	byNameIndex map[string]int
 
 	descCPUUsage            *prometheus.Desc
 	descCPUUser             *prometheus.Desc
@@ -75,16 +88,22 @@ type descs struct {
 	descNodeTCPAlloc        *prometheus.Desc
 	descScrapeDuration      *prometheus.Desc
 	descSampleDuration      *prometheus.Desc
+	descSampleAge           *prometheus.Desc
 	descContainers          *prometheus.Desc
 	descSamples             *prometheus.Desc
 	descNodeErrors          *prometheus.Desc
+	descDiskErrors          *prometheus.Desc
 	descContainerErrors     *prometheus.Desc
 	descScrapeFailures      *prometheus.Desc
 }
 
 func (d *descs) desc(name, help string, labels ...string) *prometheus.Desc {
 	x := prometheus.NewDesc(name, help, labels, nil)
+	d.families[x] = len(d.all)
+	d.byNameIndex[name] = len(d.all)
 	d.all = append(d.all, x)
+	d.names = append(d.names, name)
+	d.helps = append(d.helps, help)
 	return x
 }
 
@@ -93,7 +112,7 @@ func (d *descs) cdesc(name, help string, extra ...string) *prometheus.Desc {
 }
 
 func newDescs() *descs {
-	d := &descs{}
+	d := &descs{families: map[*prometheus.Desc]int{}, byNameIndex: map[string]int{}}
 	d.descCPUUsage = d.cdesc("container_cpu_usage_seconds_total", "Cumulative cpu time consumed in seconds.", "cpu")
 	d.descCPUUser = d.cdesc("container_cpu_user_seconds_total", "Cumulative user cpu time consumed in seconds.")
 	d.descCPUSystem = d.cdesc("container_cpu_system_seconds_total", "Cumulative system cpu time consumed in seconds.")
@@ -160,11 +179,18 @@ func newDescs() *descs {
 	d.descNodeTCPOrphan = d.desc("node_sockstat_TCP_orphan", "Number of TCP sockets in state orphan.")
 	d.descNodeTCPAlloc = d.desc("node_sockstat_TCP_alloc", "Number of TCP sockets in state alloc.")
 	d.descScrapeDuration = d.desc("shoal_metrics_scrape_duration_seconds", "Wall time of this scrape: the sample and the conversion to metrics.")
-	d.descSampleDuration = d.desc("shoal_metrics_sample_duration_seconds", "Wall time of the sample taken for this scrape.")
+	d.descSampleDuration = d.desc("shoal_metrics_sample_duration_seconds", "Wall time of the sample this scrape serves.")
+	d.descSampleAge = d.desc("shoal_metrics_sample_age_seconds", "Age of the sample this scrape serves, from its start: about its duration when sampled for the scrape, up to the exporter's MaxAge when the collector's latest snapshot is served.")
 	d.descContainers = d.desc("shoal_metrics_containers", "Containers in this scrape's sample.")
 	d.descSamples = d.desc("shoal_metrics_samples_total", "Samples the collector has taken.")
 	d.descNodeErrors = d.desc("shoal_metrics_node_errors_total", "Node files that could not be read; their metrics were left out of that sample.")
+	d.descDiskErrors = d.desc("shoal_metrics_disk_errors_total", "Mounts left out of a container's disk usage: statfs failed, did not answer within the collector's DiskTimeout (a hung network or FUSE server), or was skipped while an earlier one on the same file system hangs.")
 	d.descContainerErrors = d.desc("shoal_metrics_container_errors_total", "Containers left out of a sample, by reason (vanished, invalid, other).", "reason")
 	d.descScrapeFailures = d.desc("shoal_metrics_scrape_failures_total", "Scrapes whose sample failed as a whole (timeout, closed collector).")
+	d.byName = make([]int, len(d.all))
+	for i := range d.byName {
+		d.byName[i] = i
+	}
+	slices.SortFunc(d.byName, func(a, b int) int { return strings.Compare(d.names[a], d.names[b]) })
 	return d
 }

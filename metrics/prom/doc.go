@@ -1,11 +1,35 @@
 // Package prom exports metrics snapshots to Prometheus: a
 // prometheus.Collector registered on a Registerer the caller injects (never
-// the global one) that takes a sample at every scrape.
+// the global one).
 //
 //	c, err := metrics.New(ctx, metrics.Config{})
+//	go c.Run(ctx) // samples every Config.Interval (10 s); scrapes serve its snapshot
 //	reg := prometheus.NewRegistry()
 //	exp, err := prom.Register(reg, c, prom.Config{})
 //	http.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+//
+// or, cheaper by ten (no Gather of thousands of series: the exposition is
+// written straight from the snapshot, byte for byte what Gather and expfmt
+// make of it; the exporter need not be registered):
+//
+//	exp, err := prom.New(c, prom.Config{})
+//	http.Handle("/metrics", exp.Handler(reg)) // reg: the process's other metrics
+//
+// What a scrape reads. As cAdvisor's housekeeping, the collector samples
+// on its own interval (metrics.Collector.Run) and a scrape serves the last
+// snapshot Run took, without reading a file: its cost is turning ~29
+// series per container into the exposition. That snapshot is served while
+// it is at most Config.MaxAge old (default 20 s, twice Run's default
+// interval), counted from the start of its sample; so a scrape shows
+// values up to MaxAge old (up to Run's Interval plus one sample's
+// duration while Run keeps up), and shoal_metrics_sample_age_seconds says
+// how old. When Run is not running, has not sampled yet, or its last
+// snapshot is older than MaxAge (a stuck sample), the scrape samples on
+// demand, bounded by Config.Timeout, and the values are fresh. A negative
+// MaxAge samples at every scrape. Both paths send the same series (a
+// golden test holds them to one exposition). A snapshot is shared between
+// Run and the scrapes, never copied: Run hands it over by an atomic
+// pointer and nothing modifies it afterwards.
 //
 // Container metrics carry cAdvisor's names and labels (id is the cgroup
 // path, name, image; the app as container_label_app) so that existing

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"strings"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -46,4 +48,48 @@ func Example() {
 	// Output:
 	// container_memory_working_set_bytes 7.340032e+07
 	// container_processes 1
+}
+
+// Serve the snapshot of Collector.Run, written straight in the text
+// format: a scrape reads no file and builds no dto.Metric.
+func ExampleExporter_WriteText() {
+	dir, _ := os.MkdirTemp("", "prom-example")
+	defer os.RemoveAll(dir)
+	tree := cgroupxtest.NewAt(dir, cgroupxtest.V2)
+	tree.SetMemory("/web-1", cgroupxtest.Memory{Limit: 256 << 20, Usage: 100 << 20, InactiveFile: 30 << 20})
+	tree.AddProcess("/web-1", cgroupxtest.Process{PID: 42, Comm: "web"})
+
+	c, err := metrics.New(context.Background(), metrics.Config{Root: dir, DiskInterval: -1})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer c.Close()
+	_ = c.Add(metrics.Target{ID: "web-1", App: "web", Cgroup: "/web-1"})
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	go func() { _ = c.Run(ctx) }() // samples every 10 s; a scrape serves its last snapshot
+	for c.Latest() == nil {
+		time.Sleep(time.Millisecond)
+	}
+
+	exp, err := prom.New(c, prom.Config{}) // MaxAge 20 s by default
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	// http.Handle("/metrics", exp.Handler(otherRegistry)) serves the same.
+	var out strings.Builder
+	if err := exp.WriteText(context.Background(), &out); err != nil {
+		fmt.Println(err)
+		return
+	}
+	for line := range strings.Lines(out.String()) {
+		if strings.HasPrefix(line, "container_memory_working_set_bytes{") || strings.HasPrefix(line, "shoal_metrics_samples_total") {
+			fmt.Print(line)
+		}
+	}
+	// Output:
+	// container_memory_working_set_bytes{container_label_app="web",id="/web-1",image="",name="web-1"} 7.340032e+07
+	// shoal_metrics_samples_total 1
 }

@@ -19,22 +19,47 @@ type Sampler interface {
 	Sample(ctx context.Context) (*metrics.Snapshot, error)
 }
 
-var _ Sampler = (*metrics.Collector)(nil)
+// LatestSampler is a Sampler that also keeps the last snapshot of its
+// own sampling loop; *metrics.Collector is one (Latest returns what
+// Collector.Run took last, nil while Run is not running).
+type LatestSampler interface {
+	Sampler
+	Latest() *metrics.Snapshot
+}
+
+var _ LatestSampler = (*metrics.Collector)(nil)
 
 // Config configures an Exporter. The zero value is the default.
 type Config struct {
-	// Timeout bounds the sample taken at each scrape; default 10 s.
+	// Timeout bounds the sample taken at a scrape; default 10 s.
 	Timeout time.Duration
+	// MaxAge is how old the last snapshot of the collector's own loop
+	// (Collector.Run, through LatestSampler.Latest) may be and still be
+	// served by a scrape, measured from the start of that sample
+	// (Snapshot.Time) to the scrape. A scrape that finds no such
+	// snapshot (Run not running, a Sampler without Latest) or an older
+	// one samples on demand. Default 20 s: twice the collector's default
+	// Interval, so that a Run at that interval serves every scrape even
+	// when one of its samples comes late, while a stopped or stuck Run is
+	// noticed within one Prometheus scrape interval or two. With a longer
+	// Interval, set MaxAge above it. Negative: every scrape samples.
+	MaxAge time.Duration
 	// Logger receives failed samples; nil discards them.
 	Logger *slog.Logger
+	// Now is the clock a snapshot's age is measured on; default time.Now.
+	// It must be the collector's clock (metrics.Config.Now).
+	Now func() time.Time
 }
 
 // DefaultConfig returns the defaults spelled out.
-func DefaultConfig() Config { return Config{Timeout: 10 * time.Second} }
+func DefaultConfig() Config {
+	return Config{Timeout: 10 * time.Second, MaxAge: 20 * time.Second, Now: time.Now}
+}
 
-// Exporter is a prometheus.Collector over a Sampler: every Collect takes
-// one snapshot and turns it into metrics. It is safe for concurrent use;
-// concurrent scrapes are served one at a time by the Sampler.
+// Exporter is a prometheus.Collector over a Sampler: every Collect turns
+// one snapshot into metrics, the collector's latest (Config.MaxAge) or
+// one taken for the scrape. It is safe for concurrent use; concurrent
+// scrapes that sample are served one at a time by the Sampler.
 type Exporter struct {
 	src    Sampler
 	cfg    Config
@@ -50,6 +75,12 @@ type Exporter struct {
 	labels  map[labelKey]*labelSet
 	node    *labelSet
 	gen     uint64
+
+	// textMu is held while the text exposition is built (WriteText,
+	// Handler): the state it keeps between scrapes.
+	textMu sync.Mutex
+	text   textState
+	bufs   sync.Pool // of *[]byte, an exposition's
 }
 
 // labelKey is what a container's labels are made of.
@@ -65,8 +96,15 @@ func New(src Sampler, cfg Config) (*Exporter, error) {
 	if cfg.Timeout < 0 {
 		return nil, newError(ErrInvalid, "Config.Timeout %v is negative", cfg.Timeout)
 	}
+	d := DefaultConfig()
 	if cfg.Timeout == 0 {
-		cfg.Timeout = DefaultConfig().Timeout
+		cfg.Timeout = d.Timeout
+	}
+	if cfg.MaxAge == 0 {
+		cfg.MaxAge = d.MaxAge
+	}
+	if cfg.Now == nil {
+		cfg.Now = d.Now
 	}
 	logger := cfg.Logger
 	if logger == nil {
@@ -104,13 +142,32 @@ func (e *Exporter) Describe(ch chan<- *prometheus.Desc) {
 	}
 }
 
-// Collect takes a snapshot and sends its metrics. A failed sample sends
-// only the exporter's own metrics, with the failure counted.
-func (e *Exporter) Collect(ch chan<- prometheus.Metric) {
-	ctx, cancel := context.WithTimeout(context.Background(), e.cfg.Timeout)
+// snapshot returns the snapshot a scrape serves: the collector's latest
+// while it is at most MaxAge old, else one sampled now.
+func (e *Exporter) snapshot(ctx context.Context) (*metrics.Snapshot, error) {
+	if l, ok := e.src.(LatestSampler); ok && e.cfg.MaxAge >= 0 {
+		if s := l.Latest(); s != nil && e.cfg.Now().Sub(s.Time) <= e.cfg.MaxAge {
+			return s, nil
+		}
+	}
+	ctx, cancel := context.WithTimeout(ctx, e.cfg.Timeout)
 	defer cancel()
+	return e.src.Sample(ctx)
+}
+
+// Collect sends the metrics of a snapshot: the collector's latest while
+// it is at most Config.MaxAge old, else one sampled now. A failed sample
+// sends only the exporter's own metrics, with the failure counted.
+func (e *Exporter) Collect(ch chan<- prometheus.Metric) {
+	// A Collector has no context: the sample is bounded by Timeout.
+	e.scrape(context.Background(), &writer{ch: ch})
+}
+
+// scrape writes the series of one scrape to w: the snapshot's, then the
+// exporter's own.
+func (e *Exporter) scrape(ctx context.Context, w *writer) {
 	start := time.Now()
-	snap, err := e.src.Sample(ctx)
+	snap, err := e.snapshot(ctx)
 	e.mu.Lock()
 	if err != nil {
 		e.failures++
@@ -119,14 +176,14 @@ func (e *Exporter) Collect(ch chan<- prometheus.Metric) {
 	failures := e.failures
 	e.mu.Unlock()
 	d := e.d
-	ch <- prometheus.MustNewConstMetric(d.descScrapeFailures, prometheus.CounterValue, float64(failures))
+	e.labelMu.Lock()
+	defer e.labelMu.Unlock()
+	w.ls = e.node
+	w.counter(d.descScrapeFailures, float64(failures))
 	if err != nil {
 		return
 	}
-	e.labelMu.Lock()
-	defer e.labelMu.Unlock()
 	e.gen++
-	w := &writer{ch: ch, ls: e.node}
 	d.writeNode(w, &snap.Node)
 	seen := make(map[string]bool, len(snap.Containers))
 	for i := range snap.Containers {
@@ -146,14 +203,17 @@ func (e *Exporter) Collect(ch chan<- prometheus.Metric) {
 			delete(e.labels, k)
 		}
 	}
-	ch <- prometheus.MustNewConstMetric(d.descSamples, prometheus.CounterValue, float64(snap.Totals.Samples))
-	ch <- prometheus.MustNewConstMetric(d.descNodeErrors, prometheus.CounterValue, float64(snap.Totals.NodeErrors))
+	w.ls = e.node
+	w.counter(d.descSamples, float64(snap.Totals.Samples))
+	w.counter(d.descNodeErrors, float64(snap.Totals.NodeErrors))
+	w.counter(d.descDiskErrors, float64(snap.Totals.DiskErrors))
 	for _, r := range []string{metrics.ReasonVanished, metrics.ReasonInvalid, metrics.ReasonOther} {
-		ch <- prometheus.MustNewConstMetric(d.descContainerErrors, prometheus.CounterValue, float64(snap.Totals.ContainerErrors[r]), r)
+		w.counterWith(d.descContainerErrors, float64(snap.Totals.ContainerErrors[r]), "reason", r)
 	}
-	ch <- prometheus.MustNewConstMetric(d.descContainers, prometheus.GaugeValue, float64(len(snap.Containers)))
-	ch <- prometheus.MustNewConstMetric(d.descSampleDuration, prometheus.GaugeValue, snap.Duration.Seconds())
-	ch <- prometheus.MustNewConstMetric(d.descScrapeDuration, prometheus.GaugeValue, time.Since(start).Seconds())
+	w.gauge(d.descContainers, float64(len(snap.Containers)))
+	w.gauge(d.descSampleDuration, snap.Duration.Seconds())
+	w.gauge(d.descSampleAge, max(0, e.cfg.Now().Sub(snap.Time).Seconds()))
+	w.gauge(d.descScrapeDuration, time.Since(start).Seconds())
 }
 
 // containerLabels are cAdvisor's: the cgroup path as id, the name, the

@@ -6,14 +6,20 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/common/expfmt"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/shoalkit/shoal/cgroupx/cgroupxtest"
 	"github.com/shoalkit/shoal/internal/errs"
@@ -24,9 +30,20 @@ import (
 
 var update = flag.Bool("update", false, "rewrite the golden exposition")
 
+// fixtureTime is the fixture's clock: the collector's and the exporter's.
+var fixtureTime = time.Unix(1_700_000_000, 0)
+
+func fixtureNow() time.Time { return fixtureTime }
+
 // fixtureCollector is a collector over a fake v1 host with one container
 // that has every metric, and one target that does not exist.
 func fixtureCollector(t *testing.T) *metrics.Collector {
+	t.Helper()
+	return fixtureCollectorWith(t, metrics.Config{})
+}
+
+// fixtureCollectorWith is fixtureCollector with cfg's Interval.
+func fixtureCollectorWith(t *testing.T, cfg metrics.Config) *metrics.Collector {
 	t.Helper()
 	tr := cgroupxtest.New(t, cgroupxtest.V1)
 	tr.SetMemory("/web-1", cgroupxtest.Memory{Limit: 256 << 20, Usage: 100 << 20, Cache: 40 << 20, RSS: 60 << 20, Mapped: 5 << 20, InactiveFile: 30 << 20})
@@ -52,8 +69,7 @@ func fixtureCollector(t *testing.T) *metrics.Collector {
 	tr.WriteHostFile("proc/sys/net/netfilter/nf_conntrack_count", "120\n")
 	tr.WriteHostFile("proc/sys/net/netfilter/nf_conntrack_max", "262144\n")
 	c, err := metrics.New(context.Background(), metrics.Config{
-		Root: tr.Root, DiskInterval: -1,
-		Now: func() time.Time { return time.Unix(1_700_000_000, 0) },
+		Root: tr.Root, DiskInterval: -1, Interval: cfg.Interval, Now: fixtureNow,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -90,24 +106,239 @@ func scrape(t *testing.T, reg *prometheus.Registry) []byte {
 // timings are the values that differ between runs.
 var timings = regexp.MustCompile(`(?m)^(shoal_metrics_(scrape|sample)_duration_seconds) .*$`)
 
-func TestGoldenExposition(t *testing.T) {
-	reg := prometheus.NewPedanticRegistry()
-	if _, err := prom.Register(reg, fixtureCollector(t), prom.Config{}); err != nil {
-		t.Fatal(err)
-	}
-	got := timings.ReplaceAll(scrape(t, reg), []byte("$1 X"))
-	golden := filepath.Join("testdata", "exposition.golden")
-	if *update {
-		if err := os.WriteFile(golden, got, 0o644); err != nil {
-			t.Fatal(err)
+// runCollector runs c.Run until the test ends and waits for its first
+// snapshot.
+func runCollector(t *testing.T, c *metrics.Collector) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; !errors.Is(err, context.Canceled) {
+			t.Errorf("run: %v", err)
+		}
+		if c.Latest() != nil {
+			t.Error("Latest after Run returned")
+		}
+	})
+	for deadline := time.Now().Add(10 * time.Second); c.Latest() == nil; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("Run took no snapshot")
 		}
 	}
-	want, err := os.ReadFile(golden)
+}
+
+// TestGoldenExposition checks a scrape that samples and one that serves
+// the snapshot of Collector.Run, each gathered by a registry and encoded
+// by expfmt or written by WriteText, against the same exposition.
+func TestGoldenExposition(t *testing.T) {
+	for _, served := range []bool{false, true} {
+		for _, text := range []bool{false, true} {
+			name := map[bool]string{false: "sampled", true: "snapshot"}[served] + "/" + map[bool]string{false: "gather", true: "text"}[text]
+			t.Run(name, func(t *testing.T) {
+				c := fixtureCollectorWith(t, metrics.Config{Interval: time.Hour})
+				if served {
+					runCollector(t, c)
+				}
+				reg := prometheus.NewPedanticRegistry()
+				exp, err := prom.Register(reg, c, prom.Config{Now: fixtureNow})
+				if err != nil {
+					t.Fatal(err)
+				}
+				get := func() []byte { return scrape(t, reg) }
+				if text {
+					get = func() []byte {
+						var buf bytes.Buffer
+						if err := exp.WriteText(context.Background(), &buf); err != nil {
+							t.Fatal(err)
+						}
+						return buf.Bytes()
+					}
+				}
+				got := timings.ReplaceAll(get(), []byte("$1 X"))
+				golden := filepath.Join("testdata", "exposition.golden")
+				if *update && !served && !text {
+					if err := os.WriteFile(golden, got, 0o644); err != nil {
+						t.Fatal(err)
+					}
+				}
+				want, err := os.ReadFile(golden)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !bytes.Equal(got, want) {
+					t.Errorf("exposition differs from %s (go test -update to rewrite):\n%s", golden, got)
+				}
+				// A served snapshot is not sampled again: the second scrape
+				// still shows the one sample Run took.
+				again := get()
+				wantSamples := map[bool]string{false: "shoal_metrics_samples_total 2", true: "shoal_metrics_samples_total 1"}[served]
+				if !bytes.Contains(again, []byte(wantSamples)) {
+					t.Errorf("second scrape lacks %s", wantSamples)
+				}
+			})
+		}
+	}
+}
+
+// TestHandler serves the exporter's text and another registry's
+// families, and leaves out one of those named as the exporter's.
+func TestHandler(t *testing.T) {
+	c := fixtureCollector(t)
+	exp, err := prom.New(c, prom.Config{Now: fixtureNow})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("exposition differs from %s (go test -update to rewrite):\n%s", golden, got)
+	others := prometheus.NewPedanticRegistry()
+	own := prometheus.NewCounter(prometheus.CounterOpts{Name: "agent_requests_total", Help: "Requests."})
+	own.Add(3)
+	clash := prometheus.NewGauge(prometheus.GaugeOpts{Name: "node_load1", Help: "Not ours."})
+	others.MustRegister(own, clash)
+	srv := httptest.NewServer(exp.Handler(others))
+	defer srv.Close()
+	req, err := http.NewRequestWithContext(context.Background(), http.MethodGet, srv.URL, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := io.ReadAll(resp.Body)
+	_ = resp.Body.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/plain; version=0.0.4") {
+		t.Errorf("content type %q", ct)
+	}
+	for _, want := range []string{"agent_requests_total 3\n", "node_load1 0.52\n", `container_memory_usage_bytes{container_label_app="web",id="/web-1",image="registry/web:1",name="web-1"} 1.048576e+08`} {
+		if !bytes.Contains(body, []byte(want)) {
+			t.Errorf("response lacks %q", want)
+		}
+	}
+	if n := bytes.Count(body, []byte("# TYPE node_load1 ")); n != 1 {
+		t.Errorf("node_load1 typed %d times", n)
+	}
+	if out := testenv.CheckMetrics(t, body); out != "" {
+		t.Errorf("promtool check metrics:\n%s", out)
+	}
+}
+
+// clock is a settable clock.
+type clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *clock) set(t time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = t
+}
+
+// samples returns shoal_metrics_samples_total of a scrape.
+func samples(t *testing.T, reg *prometheus.Registry) string {
+	t.Helper()
+	m := regexp.MustCompile(`(?m)^shoal_metrics_samples_total (\d+)$`).FindSubmatch(scrape(t, reg))
+	if m == nil {
+		t.Fatal("no shoal_metrics_samples_total")
+	}
+	return string(m[1])
+}
+
+// TestMaxAge serves Run's snapshot while it is young enough and samples
+// once it is older than MaxAge, or when MaxAge is negative.
+func TestMaxAge(t *testing.T) {
+	c := fixtureCollectorWith(t, metrics.Config{Interval: time.Hour})
+	runCollector(t, c) // sample 1, at fixtureTime
+	clk := &clock{now: fixtureTime}
+	for _, tt := range []struct {
+		name   string
+		maxAge time.Duration
+		age    time.Duration
+		want   string // samples_total seen by the scrape
+	}{
+		{"fresh", 0, 0, "1"},
+		{"at the default max age", 0, 20 * time.Second, "1"},
+		{"past the default max age", 0, 20*time.Second + 1, "2"},
+		{"within a longer max age", time.Minute, 59 * time.Second, "1"},
+		{"negative max age", -1, 0, "3"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			reg := prometheus.NewPedanticRegistry()
+			if _, err := prom.Register(reg, c, prom.Config{MaxAge: tt.maxAge, Now: clk.Now}); err != nil {
+				t.Fatal(err)
+			}
+			clk.set(fixtureTime.Add(tt.age))
+			if got := samples(t, reg); got != tt.want {
+				t.Errorf("samples_total %s, want %s", got, tt.want)
+			}
+		})
+	}
+}
+
+// TestSampledWithoutRun: without Run every scrape samples, whatever
+// MaxAge says.
+func TestSampledWithoutRun(t *testing.T) {
+	reg := prometheus.NewPedanticRegistry()
+	if _, err := prom.Register(reg, fixtureCollector(t), prom.Config{MaxAge: time.Hour, Now: fixtureNow}); err != nil {
+		t.Fatal(err)
+	}
+	for want := range []string{"1", "2", "3"} {
+		if got := samples(t, reg); got != fmt.Sprint(want+1) {
+			t.Errorf("scrape %d: samples_total %s", want+1, got)
+		}
+	}
+}
+
+// TestConcurrentScrapesDuringRun scrapes from several goroutines while
+// Run samples every millisecond: the race detector watches the handoff,
+// and every scrape is whole.
+func TestConcurrentScrapesDuringRun(t *testing.T) {
+	c := fixtureCollectorWith(t, metrics.Config{Interval: time.Millisecond})
+	runCollector(t, c)
+	reg := prometheus.NewPedanticRegistry()
+	exp, err := prom.Register(reg, c, prom.Config{Now: fixtureNow})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var g errgroup.Group
+	for range 2 {
+		g.Go(func() error {
+			for range 50 {
+				mfs, err := reg.Gather()
+				if err != nil {
+					return err
+				}
+				if n := len(mfs); n < 40 {
+					return fmt.Errorf("scrape with %d families", n)
+				}
+			}
+			return nil
+		})
+		g.Go(func() error {
+			for range 50 {
+				var buf bytes.Buffer
+				if err := exp.WriteText(context.Background(), &buf); err != nil {
+					return err
+				}
+				if n := bytes.Count(buf.Bytes(), []byte("# TYPE ")); n < 40 {
+					return fmt.Errorf("text scrape with %d families", n)
+				}
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -137,10 +368,18 @@ func TestPromtoolRealHost(t *testing.T) {
 		t.Fatal(err)
 	}
 	reg := prometheus.NewPedanticRegistry()
-	if _, err := prom.Register(reg, c, prom.Config{}); err != nil {
+	exp, err := prom.Register(reg, c, prom.Config{})
+	if err != nil {
 		t.Fatal(err)
 	}
 	text := scrape(t, reg)
+	var direct bytes.Buffer
+	if err := exp.WriteText(context.Background(), &direct); err != nil {
+		t.Fatal(err)
+	}
+	if out := testenv.CheckMetrics(t, direct.Bytes()); out != "" {
+		t.Errorf("promtool check metrics of WriteText:\n%s", out)
+	}
 	for _, want := range []string{
 		fmt.Sprintf(`container_processes{container_label_app="app",id="/%s",image="",name="a"} 1`, cg.Name),
 		fmt.Sprintf(`container_network_tcp_usage{container_label_app="app",id="/%s",image="",name="a",tcp_state="inuse"} 0`, cg.Name),
@@ -203,6 +442,10 @@ func TestRegisterErrors(t *testing.T) {
 	_, nilReg := prom.Register(nil, c, prom.Config{})
 	_, nilSrc := prom.New(nil, prom.Config{})
 	_, badTimeout := prom.New(c, prom.Config{Timeout: -1})
+	_, lateSnapshots := prom.New(c, prom.Config{MaxAge: -1})
+	if lateSnapshots != nil {
+		t.Errorf("negative MaxAge (always sample): %v", lateSnapshots)
+	}
 	for name, tt := range map[string]struct {
 		err  error
 		kind error
@@ -213,5 +456,65 @@ func TestRegisterErrors(t *testing.T) {
 		if err := errs.CheckShape(tt.err, "prom", prom.ErrInvalid, prom.ErrConflict); err != nil || !errors.Is(tt.err, tt.kind) {
 			t.Errorf("%s: %v (shape: %v)", name, tt.err, err)
 		}
+	}
+}
+
+// TestTextEqualsGather: labels that need escaping, several containers,
+// interfaces and devices come out of WriteText as Gather and expfmt
+// write them.
+func TestTextEqualsGather(t *testing.T) {
+	tr := cgroupxtest.New(t, cgroupxtest.V2)
+	for i, id := range []string{"b", "a", "c"} {
+		cg := "/" + id
+		tr.SetMemory(cg, cgroupxtest.Memory{Limit: 256 << 20, Usage: uint64(i+1) << 20})
+		pid := 100 + i
+		tr.AddProcess(cg, cgroupxtest.Process{PID: pid, Comm: id})
+		tr.WriteHostFile(fmt.Sprintf("proc/%d/ns/net", pid), "")
+		tr.WriteHostFile(fmt.Sprintf("proc/%d/net/dev", pid), "h\nh\n  eth1: 1 1 0 0 0 0 0 0 1 1 0 0 0 0 0 0\n  eth0: 1000 10 1 2 0 0 0 0 2000 20 3 4 0 0 0 0\n")
+		tr.WriteHostFile(fmt.Sprintf("proc/%d/net/sockstat", pid), "TCP: inuse 7 orphan 3 tw 2 alloc 9 mem 1\n")
+	}
+	c, err := metrics.New(context.Background(), metrics.Config{Root: tr.Root, DiskInterval: -1, Now: fixtureNow})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	for _, tg := range []metrics.Target{
+		{ID: "1", Name: `we"ird\na` + "\nme", App: "z", Image: `img\`, Cgroup: "/b"},
+		{ID: "2", Name: "plain", App: "a", Cgroup: "/a"},
+		{ID: "3", Name: "plain", App: "a", Image: "x", Cgroup: "/c"},
+	} {
+		if err := c.Add(tg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	reg := prometheus.NewPedanticRegistry()
+	exp, err := prom.Register(reg, c, prom.Config{Now: fixtureNow, MaxAge: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 2 { // the second with the order kept from the first
+		var text bytes.Buffer
+		if err := exp.WriteText(context.Background(), &text); err != nil {
+			t.Fatal(err)
+		}
+		// Each scrape samples: the counts of samples (and of the node
+		// files this fixture lacks) move between the two.
+		counts := regexp.MustCompile(`(?m)^(shoal_metrics_(samples|node_errors)_total) .*$`)
+		mask := func(b []byte) []byte { return counts.ReplaceAll(timings.ReplaceAll(b, []byte("$1 X")), []byte("$1 X")) }
+		gathered := mask(scrape(t, reg))
+		got := mask(text.Bytes())
+		if !bytes.Equal(got, gathered) {
+			t.Errorf("WriteText:\n%s\nGather:\n%s", got, gathered)
+		}
+		if !bytes.Contains(got, []byte(`name="we\"ird\\na\nme"`)) {
+			t.Errorf("escaped name missing:\n%s", got)
+		}
+	}
+}
+
+func TestDefaultConfig(t *testing.T) {
+	d := prom.DefaultConfig()
+	if d.Timeout != 10*time.Second || d.MaxAge != 20*time.Second || d.Now == nil || d.Logger != nil {
+		t.Errorf("defaults %+v", d)
 	}
 }

@@ -15,11 +15,41 @@ import (
 // client_golang's contract).
 type series struct {
 	desc    *prometheus.Desc
-	labels  []*dto.LabelPair
+	labels  *labels
 	value   float64
 	counter bool
 	c       dto.Counter
 	g       dto.Gauge
+}
+
+// labels are the label pairs of series, sorted by name as client_golang
+// keeps them, and the same rendered for the text exposition
+// (`{name="value",...}`, "" for none).
+type labels struct {
+	pairs []*dto.LabelPair
+	text  string
+}
+
+func newLabels(pairs []*dto.LabelPair) *labels {
+	l := &labels{pairs: pairs}
+	if len(pairs) == 0 {
+		return l
+	}
+	var b []byte
+	for i, p := range pairs {
+		sep := byte(',')
+		if i == 0 {
+			sep = '{'
+		}
+		b = append(b, sep)
+		b = append(b, p.GetName()...)
+		b = append(b, `="`...)
+		b = appendEscaped(b, p.GetValue(), true)
+		b = append(b, '"')
+	}
+	b = append(b, '}')
+	l.text = string(b)
+	return l
 }
 
 var _ prometheus.Metric = (*series)(nil)
@@ -29,7 +59,7 @@ func (s *series) Desc() *prometheus.Desc { return s.desc }
 
 // Write fills out with the series' labels and value.
 func (s *series) Write(out *dto.Metric) error {
-	out.Label = s.labels
+	out.Label = s.labels.pairs
 	if s.counter {
 		s.c.Value = &s.value
 		out.Counter = &s.c
@@ -49,8 +79,8 @@ const seriesChunk = 256
 // and those with one more label, sorted by name as client_golang keeps
 // them.
 type labelSet struct {
-	base  []*dto.LabelPair
-	extra map[[2]string][]*dto.LabelPair
+	base  *labels
+	extra map[[2]string]*labels
 	gen   uint64 // the last scrape that used it
 }
 
@@ -59,11 +89,13 @@ type labelSet struct {
 const maxExtraLabels = 1024
 
 func newLabelSet(names, values []string) *labelSet {
-	ls := &labelSet{extra: map[[2]string][]*dto.LabelPair{}}
+	ls := &labelSet{extra: map[[2]string]*labels{}}
+	var base []*dto.LabelPair
 	for i := range names {
-		ls.base = append(ls.base, pair(names[i], values[i]))
+		base = append(base, pair(names[i], values[i]))
 	}
-	slices.SortFunc(ls.base, func(a, b *dto.LabelPair) int { return cmp.Compare(a.GetName(), b.GetName()) })
+	slices.SortFunc(base, func(a, b *dto.LabelPair) int { return cmp.Compare(a.GetName(), b.GetName()) })
+	ls.base = newLabels(base)
 	return ls
 }
 
@@ -72,34 +104,42 @@ func pair(name, value string) *dto.LabelPair {
 }
 
 // with returns the base pairs and name=value, sorted.
-func (ls *labelSet) with(name, value string) []*dto.LabelPair {
+func (ls *labelSet) with(name, value string) *labels {
 	key := [2]string{name, value}
-	if p, ok := ls.extra[key]; ok {
-		return p
+	if l, ok := ls.extra[key]; ok {
+		return l
 	}
-	p := make([]*dto.LabelPair, 0, len(ls.base)+1)
-	i, _ := slices.BinarySearchFunc(ls.base, name, func(a *dto.LabelPair, n string) int { return cmp.Compare(a.GetName(), n) })
-	p = append(p, ls.base[:i]...)
+	base := ls.base.pairs
+	p := make([]*dto.LabelPair, 0, len(base)+1)
+	i, _ := slices.BinarySearchFunc(base, name, func(a *dto.LabelPair, n string) int { return cmp.Compare(a.GetName(), n) })
+	p = append(p, base[:i]...)
 	p = append(p, pair(name, value))
-	p = append(p, ls.base[i:]...)
+	p = append(p, base[i:]...)
+	l := newLabels(p)
 	if len(ls.extra) < maxExtraLabels {
-		ls.extra[key] = p
+		ls.extra[key] = l
 	}
-	return p
+	return l
 }
 
-// writer sends the series of one scrape.
+// writer sends the series of one scrape to a Collect's channel, or, when
+// ch is nil, gathers them in out for the text exposition.
 type writer struct {
 	ch    chan<- prometheus.Metric
 	chunk []series
+	out   []series
 	ls    *labelSet // the labels of what is being written
 }
 
-func (w *writer) send(d *prometheus.Desc, counter bool, v float64, labels []*dto.LabelPair) {
+func (w *writer) send(d *prometheus.Desc, counter bool, v float64, l *labels) {
+	if w.ch == nil {
+		w.out = append(w.out, series{desc: d, labels: l, value: v, counter: counter})
+		return
+	}
 	if len(w.chunk) == cap(w.chunk) {
 		w.chunk = make([]series, 0, seriesChunk)
 	}
-	w.chunk = append(w.chunk, series{desc: d, labels: labels, value: v, counter: counter})
+	w.chunk = append(w.chunk, series{desc: d, labels: l, value: v, counter: counter})
 	w.ch <- &w.chunk[len(w.chunk)-1]
 }
 
