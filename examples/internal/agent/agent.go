@@ -84,6 +84,9 @@ func (a *Agent) Run(ctx context.Context) error {
 	g.Go(func() error { return a.register(gctx) })
 	g.Go(func() error { return a.watch(gctx) })
 	g.Go(func() error { return a.loop(gctx) })
+	if a.cfg.Metrics != nil {
+		g.Go(func() error { return a.cfg.Metrics.Run(gctx) })
+	}
 	err := g.Wait()
 	a.waiters.Wait()
 	if errors.Is(err, context.Canceled) {

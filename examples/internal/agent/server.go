@@ -37,17 +37,21 @@ const maxTailLines = 10000
 // Anything that reveals a container's data or acts needs the cluster's
 // token (TokenKey in etcd), as "Authorization: Bearer TOKEN".
 func (a *Agent) Handler() (http.Handler, error) {
-	reg := prometheus.NewRegistry()
-	if a.cfg.Metrics != nil {
-		if _, err := prom.Register(reg, a.cfg.Metrics, prom.Config{Logger: a.log}); err != nil {
-			return nil, err
-		}
-	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		_, _ = io.WriteString(w, "ok\n")
 	})
-	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	if a.cfg.Metrics != nil {
+		// A scrape serves the collector's last snapshot (Run, in the
+		// agent's errgroup) as text: no sampling and no Gather per scrape.
+		exp, err := prom.New(a.cfg.Metrics, prom.Config{Logger: a.log})
+		if err != nil {
+			return nil, err
+		}
+		mux.Handle("GET /metrics", exp.Handler(nil))
+	} else {
+		mux.Handle("GET /metrics", promhttp.HandlerFor(prometheus.NewRegistry(), promhttp.HandlerOpts{}))
+	}
 	mux.Handle("/blobs/", a.cfg.Store.Handler())
 	mux.Handle("GET /v1/logs/{id}", a.tokens.require(http.HandlerFunc(a.serveLogs)))
 	mux.Handle("POST /v1/images/pull", a.tokens.require(http.HandlerFunc(a.servePull)))

@@ -97,7 +97,9 @@ func (p *Platform) startAgent(ctx, rctx context.Context, n state.Node, run strin
 	if a.vs, err = netvlan.Open(ctx, netvlan.Config{Endpoint: p.Switch.Endpoint, Bridge: bridge, HostNetns: p.Switch.HostNetns, Owner: "agent-" + n.Name}); err != nil {
 		return nil, err
 	}
-	if a.metrics, err = metrics.New(ctx, metrics.Config{Logger: log}); err != nil {
+	// A sample every 2 s: the pilot's autoscale loop decides every few
+	// seconds, and a scrape serves the last sample.
+	if a.metrics, err = metrics.New(ctx, metrics.Config{Interval: 2 * time.Second, Logger: log}); err != nil {
 		return nil, err
 	}
 	var lc net.ListenConfig

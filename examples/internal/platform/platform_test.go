@@ -90,16 +90,16 @@ func TestPlatform(t *testing.T) {
 	for _, n := range nodes {
 		byName[n.Name] = n.Node
 	}
+	// A scrape serves the collector's last sample (every 2 s here), so
+	// a rate needs two samples of the container.
 	src := &controller.AgentMetrics{}
-	src.Read(t.Context(), &state.App{Spec: other}, append(oins, wins...), byName)
-	time.Sleep(2 * time.Second)
-	got := src.Read(t.Context(), &state.App{Spec: other}, append(oins, wins...), byName)
-	if m, ok := got[oins[0].Desired.ID]; !ok || m.CPUCores < 0.1 || m.CPUCores > 0.3 {
-		t.Errorf("spinner at a 0.2-core quota read as %+v (present %v)", m, ok)
-	}
-	if m, ok := got[wins[0].Desired.ID]; !ok || m.CPUCores > 0.05 {
-		t.Errorf("sleeper read as %+v (present %v)", m, ok)
-	}
+	waitFor(t, "the spinner's and the sleeper's CPU through the agents' /metrics", 30*time.Second, func() (bool, string) {
+		time.Sleep(2500 * time.Millisecond)
+		got := src.Read(t.Context(), &state.App{Spec: other}, append(oins, wins...), byName)
+		spin, ok1 := got[oins[0].Desired.ID]
+		sleep, ok2 := got[wins[0].Desired.ID]
+		return ok1 && ok2 && spin.CPUCores > 0.1 && spin.CPUCores < 0.3 && sleep.CPUCores < 0.05, fmt.Sprintf("spinner %+v, sleeper %+v", spin, sleep)
+	})
 
 	// Across nodes on the VLAN, through the trunks: reachable. Another
 	// VLAN in the same address range: not.
@@ -190,7 +190,7 @@ func TestPlatform(t *testing.T) {
 	meminfo := filepath.Join(dir, "nodes", old.Node, "volumes", old.ID, "data", "meminfo")
 	waitFor(t, "db's /proc/meminfo", 30*time.Second, func() (bool, string) {
 		b, _ := os.ReadFile(meminfo)
-		return strings.Fields(string(b)) != nil, string(b)
+		return len(strings.Fields(string(b))) > 0, string(b)
 	})
 	if b, _ := os.ReadFile(meminfo); !strings.Contains(string(b), "65536 kB") {
 		t.Errorf("/proc/meminfo inside a 64 MiB container: %q", b)
