@@ -287,6 +287,17 @@ func TestDashboardInBrowser(t *testing.T) {
 	b.wait("4 instances of web, live", `document.querySelectorAll('tr[data-instance]').length === 4`)
 	b.wait("4 endpoints, live", `[...document.querySelectorAll('td')].filter((td) => /^10\.0\.10\.\d+$/.test(td.innerText)).length === 4`)
 
+	// An instance's page: desired and reported, on its SIMULATED node.
+	b.run(chromedp.Click(chromedp.CSS(`tr[data-instance] a`)))
+	b.wait("the instance's page", `document.querySelector('h1.mono')?.innerText.startsWith('web-')`)
+	var detail string
+	b.eval(`document.querySelector('main').innerText`, &detail)
+	for _, want := range []string{"Running", "SIMULATED", "10.0.10.", "Reported by the agent", "InstanceScheduled"} {
+		if !strings.Contains(detail, want) {
+			t.Errorf("the instance's page lacks %q:\n%s", want, detail)
+		}
+	}
+
 	// The message-tracking list: a request id filters it.
 	b.run(chromedp.Click(chromedp.CSS(`a[data-nav=events]`)))
 	b.wait("events of both deploys", `['req-cache', 'req-web', 'req-scale'].every((id) => document.querySelector('#events tr[data-request="' + id + '"]'))`)

@@ -25,10 +25,11 @@ function append(el, children) {
 
 export const badge = (text, kind, title) => h('span', { class: 'badge ' + (kind || ''), title }, text);
 
-/** bar is a meter of used against total. */
-export function bar(used, total) {
+/** bar is a meter of used against total: green, amber from 70%, red from
+ * 90%; with fill, a progress towards total: green when full, amber short. */
+export function bar(used, total, fill) {
   const pct = total > 0 ? Math.min(100, (100 * used) / total) : 0;
-  const cls = pct >= 90 ? 'bar bad' : pct >= 70 ? 'bar warn' : 'bar';
+  const cls = fill ? (pct >= 100 ? 'bar' : 'bar warn') : pct >= 90 ? 'bar bad' : pct >= 70 ? 'bar warn' : 'bar';
   return h('div', { class: cls, role: 'meter', 'aria-valuenow': Math.round(pct) }, h('span', { style: `width:${pct.toFixed(1)}%` }));
 }
 

@@ -83,7 +83,7 @@ function appsTable(apps) {
       h('td', {}, h('b', {}, appRef(a.spec.name))),
       h('td', {}, a.spec.team),
       h('td', { class: 'mono' }, a.spec.image),
-      h('td', {}, h('div', { class: 'progress' }, bar(a.ready, a.spec.replicas),
+      h('td', {}, h('div', { class: 'progress' }, bar(a.ready, a.spec.replicas, true),
         h('span', { class: 'ready num' }, `${a.ready} / ${a.spec.replicas}`))),
       h('td', {}, rolloutBadge(a.rollout)),
       h('td', { class: 'num' }, a.generation),
@@ -129,9 +129,8 @@ export function overview(env) {
         tile(`${cpus(alloc)} / ${cpus(cap)}`, 'CPUs allocated')),
       h('h2', {}, 'Nodes by rack'),
       racks(nodes),
-      h('div', { class: 'grid2' },
-        h('div', {}, h('h2', {}, 'Apps'), appsTable(apps)),
-        h('div', {}, h('h2', {}, 'Most allocated nodes'), ranking(nodes))),
+      h('h2', {}, 'Apps'), appsTable(apps),
+      h('h2', {}, 'Most allocated nodes'), ranking(nodes),
     ];
   });
 }
@@ -163,7 +162,7 @@ function eventRows(events) {
     h('td', {}, nodeRef(e.node)),
     h('td', {}, reqRef(e.request_id)),
     h('td', { class: 'muted' }, e.publisher),
-    h('td', { class: 'msg' }, e.reason ? [badge(e.reason, 'warn'), ' '] : null, e.message || '')));
+    h('td', { class: 'msg' }, e.reason ? [badge(e.reason, e.priority === 'info' ? '' : 'warn'), ' '] : null, e.message || '')));
 }
 
 const eventColumns = ['Time', 'Priority', 'Kind', 'App', 'Instance', 'Node', 'Request', 'By', 'Message'];
@@ -306,7 +305,7 @@ export function events(env, query) {
   env.show([
     h('h1', {}, 'Message tracking'),
     h('p', { class: 'sub' }, filter.size ? ['Events where ', [...filter].map(([k, v], i) => [i ? ' and ' : '', k.replace('_', ' '), ' is ', h('b', { class: 'mono' }, v)]), '. ']
-      : 'Every step of every request, as the controller and the agents record it. Click a request id to follow one request.', count),
+      : 'Every step of every request, as the controller and the agents record it. Click a request id to follow one request. ', count),
     form, box]);
   filter.set('limit', '500');
   return {
