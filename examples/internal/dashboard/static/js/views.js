@@ -1,0 +1,324 @@
+// The pages: each view loads what it shows from the API and renders it
+// again on refresh (the app calls refresh when an event lands).
+
+import { get, follow } from './api.js';
+import { h, badge, bar, bytes, cpus, ago, clock, table } from './dom.js';
+import { remember, nodeRef, nodeStatus, phaseBadge, rolloutBadge, simBadge } from './nodes.js';
+
+const enc = encodeURIComponent;
+const appRef = (name) => (name ? h('a', { href: '#/apps/' + enc(name) }, name) : '');
+const instRef = (id) => (id ? h('a', { href: '#/instances/' + enc(id), class: 'mono' }, id) : '');
+const reqRef = (id) => (id ? h('a', { href: '#/events?request_id=' + enc(id), class: 'reqid mono', title: 'show this request\'s events' }, id) : '');
+
+/**
+ * loaded makes a view from load (API calls → data) and render (data →
+ * elements): a refresh while one runs is folded into one more run.
+ */
+function loaded(env, load, render) {
+  let busy = false;
+  let again = false;
+  const refresh = async () => {
+    if (busy) { again = true; return; }
+    busy = true;
+    try {
+      do {
+        again = false;
+        const data = await load(env.signal);
+        if (env.signal.aborted) return;
+        env.show(render(data));
+      } while (again);
+    } catch (err) {
+      env.fail(err);
+    } finally {
+      busy = false;
+    }
+  };
+  return { start: refresh, refresh };
+}
+
+function meter(label, used, total, text) {
+  return h('div', { class: 'meter' }, h('span', {}, label), bar(used, total), h('span', { class: 'v' }, text));
+}
+
+function nodeCard(n) {
+  const cap = n.node?.capacity || {};
+  const cls = 'node' + (n.live ? '' : ' lost') + (n.cordon ? ' cordoned' : '');
+  return h('div', { class: cls, dataset: { node: n.name } },
+    h('div', { class: 'node-h' },
+      h('a', { class: 'name', href: '#/nodes/' + enc(n.name) }, n.name),
+      n.node?.version === 'simulated' ? simBadge() : null,
+      nodeStatus(n)),
+    meter('CPU', n.allocated_cpus, cap.cpus, `${cpus(n.allocated_cpus)} / ${cpus(cap.cpus)}`),
+    meter('Mem', n.allocated_memory_bytes, cap.memory_bytes, `${bytes(n.allocated_memory_bytes)} / ${bytes(cap.memory_bytes)}`),
+    h('div', { class: 'meter' }, h('span', {}, 'Inst'), h('span', { class: 'muted' }, `${n.instances} instance${n.instances === 1 ? '' : 's'}`),
+      h('span', { class: 'v muted' }, n.node?.addr || '')));
+}
+
+function racks(nodes) {
+  const by = new Map();
+  for (const n of nodes) {
+    const rack = n.node?.rack || 'no rack reported';
+    if (!by.has(rack)) by.set(rack, { switches: new Set(), nodes: [] });
+    const r = by.get(rack);
+    if (n.node?.switch) r.switches.add(n.node.switch);
+    r.nodes.push(n);
+  }
+  const names = [...by.keys()].sort();
+  return h('div', { class: 'racks' }, names.map((name) => {
+    const r = by.get(name);
+    const sw = [...r.switches].join(', ');
+    return h('section', { class: 'rack', dataset: { rack: name } },
+      h('div', { class: 'rack-h' }, h('span', {}, 'Rack ', h('b', {}, name)), h('span', {}, sw ? 'switch ' + sw : '')),
+      r.nodes.map(nodeCard));
+  }));
+}
+
+function tile(n, label, bad) {
+  return h('div', { class: 'tile' + (bad ? ' bad' : '') }, h('div', { class: 'n' }, n), h('div', { class: 'l' }, label));
+}
+
+function appsTable(apps) {
+  return table(['App', 'Team', 'Image', 'Ready / replicas', 'Rollout', 'Gen', 'Updated', 'Request'],
+    apps.map((a) => h('tr', { dataset: { app: a.spec.name } },
+      h('td', {}, h('b', {}, appRef(a.spec.name))),
+      h('td', {}, a.spec.team),
+      h('td', { class: 'mono' }, a.spec.image),
+      h('td', {}, h('div', { class: 'progress' }, bar(a.ready, a.spec.replicas, true),
+        h('span', { class: 'ready num' }, `${a.ready} / ${a.spec.replicas}`))),
+      h('td', {}, rolloutBadge(a.rollout)),
+      h('td', { class: 'num' }, a.generation),
+      h('td', { class: 'muted' }, ago(a.updated_at)),
+      h('td', {}, reqRef(a.request_id)))),
+    'No apps deployed.');
+}
+
+function ranking(nodes) {
+  const frac = (u, t) => (t > 0 ? u / t : 0);
+  const live = nodes.filter((n) => n.node);
+  const top = live.map((n) => ({ n, cpu: frac(n.allocated_cpus, n.node.capacity.cpus), mem: frac(n.allocated_memory_bytes, n.node.capacity.memory_bytes) }))
+    .sort((a, b) => Math.max(b.cpu, b.mem) - Math.max(a.cpu, a.mem) || a.n.name.localeCompare(b.n.name)).slice(0, 5);
+  return table(['#', 'Node', 'CPU allocated', 'Memory allocated', 'Instances'],
+    top.map((t, i) => h('tr', {},
+      h('td', { class: 'num' }, i + 1), h('td', {}, nodeRef(t.n.name)),
+      h('td', { class: 'num' }, `${Math.round(100 * t.cpu)}%`), h('td', { class: 'num' }, `${Math.round(100 * t.mem)}%`),
+      h('td', { class: 'num' }, t.n.instances))), 'No nodes report.');
+}
+
+/** overview: tiles, nodes by rack, the fullest nodes, the apps. */
+export function overview(env) {
+  env.title('Overview');
+  return loaded(env, async (signal) => {
+    const [nodes, apps] = await Promise.all([get('/v1/nodes', signal), get('/v1/apps', signal)]);
+    return { nodes: remember(nodes), apps };
+  }, ({ nodes, apps }) => {
+    const lost = nodes.filter((n) => !n.live).length;
+    const sim = nodes.filter((n) => n.node?.version === 'simulated').length;
+    const ready = apps.reduce((s, a) => s + a.ready, 0);
+    const inst = apps.reduce((s, a) => s + a.instances, 0);
+    const cap = nodes.reduce((s, n) => s + (n.live ? n.node?.capacity?.cpus || 0 : 0), 0);
+    const alloc = nodes.reduce((s, n) => s + n.allocated_cpus, 0);
+    return [
+      h('h1', {}, 'Cluster overview'),
+      h('p', { class: 'sub' }, sim > 0 ? [simBadge(), ` ${sim} of ${nodes.length} nodes are simulated: they run no containers.`] : 'Nodes, their racks and switches, and the apps placed on them.'),
+      h('div', { class: 'tiles' },
+        tile(`${nodes.length - lost} / ${nodes.length}`, 'nodes live'),
+        tile(lost, 'data report timed out', lost > 0),
+        tile(nodes.filter((n) => n.cordon).length, 'cordoned'),
+        tile(apps.length, 'apps'),
+        tile(`${ready} / ${inst}`, 'instances ready', ready < inst),
+        tile(`${cpus(alloc)} / ${cpus(cap)}`, 'CPUs allocated')),
+      h('h2', {}, 'Nodes by rack'),
+      racks(nodes),
+      h('h2', {}, 'Apps'), appsTable(apps),
+      h('h2', {}, 'Most allocated nodes'), ranking(nodes),
+    ];
+  });
+}
+
+function instancesTable(list, { showApp } = {}) {
+  return table(['Instance', showApp ? 'App' : null, 'Node', 'Address', 'Phase', 'Restarts', 'Reason', 'Gen'].filter((c) => c),
+    list.map((v) => {
+      const d = v.desired;
+      const st = v.status;
+      return h('tr', { dataset: { instance: d.id } },
+        h('td', {}, instRef(d.id)),
+        showApp ? h('td', {}, appRef(d.app)) : null,
+        h('td', {}, nodeRef(d.node)),
+        h('td', { class: 'mono' }, d.network?.ip || st?.ip || (d.kind === 'thin' ? 'host network' : '')),
+        h('td', {}, phaseBadge(st?.phase), v.ready ? null : ' ', v.ready ? null : badge('not ready', 'warn')),
+        h('td', { class: 'num' }, st?.restarts ?? ''),
+        h('td', {}, st?.reason ? h('span', { title: st.message || '' }, st.reason) : h('span', { class: 'muted' }, st?.message || '')),
+        h('td', { class: 'num' }, d.generation));
+    }), 'No instances.');
+}
+
+function eventRows(events) {
+  return events.map((e) => h('tr', { class: 'prio-' + e.priority, dataset: { request: e.request_id || '' } },
+    h('td', { class: 'mono muted' }, clock(e.time)),
+    h('td', {}, badge(e.priority, { warning: 'warn', error: 'bad', info: 'info' }[e.priority])),
+    h('td', {}, h('b', {}, e.kind)),
+    h('td', {}, appRef(e.app)),
+    h('td', {}, instRef(e.instance)),
+    h('td', {}, nodeRef(e.node)),
+    h('td', {}, reqRef(e.request_id)),
+    h('td', { class: 'muted' }, e.publisher),
+    h('td', { class: 'msg' }, e.reason ? [badge(e.reason, e.priority === 'info' ? '' : 'warn'), ' '] : null, e.message || '')));
+}
+
+const eventColumns = ['Time', 'Priority', 'Kind', 'App', 'Instance', 'Node', 'Request', 'By', 'Message'];
+
+function recentEvents(events, href) {
+  return [h('h2', {}, 'Recent events ', h('a', { href, class: 'muted' }, '(all, live)')),
+    table(eventColumns, eventRows(events.slice().reverse()), 'No events.')];
+}
+
+/** app: one app's spec, instances, endpoints (a live stream) and events. */
+export function app(env, name) {
+  env.title(name);
+  let endpoints = null;
+  const endpointsBox = h('div', {});
+  const drawEndpoints = () => {
+    endpointsBox.replaceChildren(endpoints === null ? h('div', { class: 'card' }, h('div', { class: 'empty' }, 'Connecting…'))
+      : table(['Instance', 'Node', 'IP', 'Port'], endpoints.map((e) => h('tr', {},
+        h('td', {}, instRef(e.instance)), h('td', {}, nodeRef(e.node)), h('td', { class: 'mono' }, e.ip), h('td', { class: 'num' }, e.port || ''))),
+      'No ready instance.'));
+  };
+  follow('/v1/apps/' + enc(name) + '/endpoints?watch=1', {
+    signal: env.signal, onUnauthorized: env.refused,
+    onEvent: (kind, data) => { endpoints = kind === 'endpoints' ? data : []; drawEndpoints(); },
+  });
+  drawEndpoints();
+  const view = loaded(env, async (signal) => {
+    const [a, instances, events, nodes] = await Promise.all([
+      get('/v1/apps/' + enc(name), signal), get('/v1/instances?app=' + enc(name), signal),
+      get('/v1/events?limit=30&app=' + enc(name), signal), get('/v1/nodes', signal)]);
+    remember(nodes);
+    return { a, instances, events };
+  }, ({ a, instances, events }) => {
+    const s = a.spec;
+    const res = s.resources || {};
+    return [
+      h('h1', {}, s.name, ' ', rolloutBadge(a.rollout)),
+      h('p', { class: 'sub' }, `team ${s.team} · generation ${a.generation} · ${a.ready} of ${s.replicas} ready · updated ${ago(a.updated_at)}`),
+      a.rollout?.message ? h('div', { class: a.rollout.phase === 'RolledBack' ? 'error' : 'sub' }, a.rollout.message) : null,
+      h('div', { class: 'grid2' },
+        h('div', { class: 'card' }, h('dl', { class: 'kv' },
+          h('dt', {}, 'Image'), h('dd', { class: 'mono' }, s.image),
+          h('dt', {}, 'Kind'), h('dd', {}, s.kind || 'fat'),
+          h('dt', {}, 'Per instance'), h('dd', {}, `${cpus(res.cpus)} CPU · ${bytes(res.memory_bytes)}`),
+          h('dt', {}, 'Network'), h('dd', {}, s.network ? `VLAN ${s.network.vlan}${s.network.port ? ', port ' + s.network.port : ''}` : 'host'),
+          h('dt', {}, 'Autoscale'), h('dd', {}, s.autoscale ? `${s.autoscale.min}–${s.autoscale.max}${s.autoscale.approve ? ', approved by people' : ''}` : 'off'),
+          h('dt', {}, 'Last request'), h('dd', {}, reqRef(a.request_id)))),
+        h('div', {}, h('h2', { style: 'margin-top:0' }, 'Endpoints ', h('span', { class: 'muted' }, '(live)')), endpointsBox)),
+      h('h2', {}, 'Instances'),
+      instancesTable(instances),
+      recentEvents(events, '#/events?app=' + enc(name)),
+    ];
+  });
+  return view;
+}
+
+/** instance: one instance, desired and reported, and its events. */
+export function instance(env, id) {
+  env.title(id);
+  return loaded(env, async (signal) => {
+    const [v, events, nodes] = await Promise.all([get('/v1/instances/' + enc(id), signal),
+      get('/v1/events?limit=50&instance=' + enc(id), signal), get('/v1/nodes', signal)]);
+    remember(nodes);
+    return { v, events };
+  }, ({ v, events }) => {
+    const d = v.desired;
+    const st = v.status || {};
+    const res = d.resources || {};
+    return [
+      h('h1', { class: 'mono' }, d.id, ' ', phaseBadge(st.phase)),
+      h('p', { class: 'sub' }, 'instance of ', appRef(d.app), ' on ', nodeRef(d.node), ` · generation ${d.generation}`),
+      h('div', { class: 'grid2' },
+        h('div', {}, h('h2', {}, 'Desired'), h('div', { class: 'card' }, h('dl', { class: 'kv' },
+          h('dt', {}, 'Image'), h('dd', { class: 'mono' }, d.image),
+          h('dt', {}, 'Command'), h('dd', { class: 'mono' }, (d.command || []).join(' ') || '—'),
+          h('dt', {}, 'Resources'), h('dd', {}, `${cpus(res.cpus)} CPU · ${bytes(res.memory_bytes)}${res.pids ? ` · ${res.pids} pids` : ''}`),
+          h('dt', {}, 'Address'), h('dd', { class: 'mono' }, d.network ? `${d.network.ip} VLAN ${d.network.vlan}` : 'host network'),
+          h('dt', {}, 'Request'), h('dd', {}, reqRef(d.request_id))))),
+        h('div', {}, h('h2', {}, 'Reported by the agent'), h('div', { class: 'card' }, h('dl', { class: 'kv' },
+          h('dt', {}, 'Phase'), h('dd', {}, phaseBadge(st.phase), v.ready ? ' ready' : ' not ready'),
+          h('dt', {}, 'Generation'), h('dd', {}, st.generation ?? '—'),
+          h('dt', {}, 'PID'), h('dd', {}, st.pid || '—'),
+          h('dt', {}, 'Started'), h('dd', {}, st.started_at ? ago(st.started_at) : '—'),
+          h('dt', {}, 'Restarts'), h('dd', {}, st.restarts ?? '—'),
+          h('dt', {}, 'Reason'), h('dd', {}, st.reason ? `${st.reason}${st.field ? ' (' + st.field + ')' : ''}` : '—'),
+          h('dt', {}, 'Message'), h('dd', {}, st.message || '—'),
+          h('dt', {}, 'Reported'), h('dd', {}, st.updated_at ? ago(st.updated_at) : 'never'))))),
+      recentEvents(events, '#/events?instance=' + enc(id)),
+    ];
+  });
+}
+
+/** node: one node's report and what runs on it. */
+export function node(env, name) {
+  env.title(name);
+  return loaded(env, async (signal) => {
+    const [nodes, instances, events] = await Promise.all([get('/v1/nodes', signal),
+      get('/v1/instances?node=' + enc(name), signal), get('/v1/events?limit=30&node=' + enc(name), signal)]);
+    return { n: remember(nodes).find((x) => x.name === name), instances, events };
+  }, ({ n, instances, events }) => {
+    if (!n) return [h('h1', {}, name), h('div', { class: 'error' }, 'The controller knows no such node.')];
+    const r = n.node || {};
+    return [
+      h('h1', {}, name, ' ', r.version === 'simulated' ? simBadge() : null, ' ', nodeStatus(n)),
+      h('p', { class: 'sub' }, n.remembered ? 'Its agent stopped reporting: this is its last report seen by this page.' : `agent ${r.version || ''} at ${r.addr || '—'}, up since ${r.started_at ? ago(r.started_at) : '—'}`),
+      h('div', { class: 'grid2' },
+        h('div', { class: 'card' }, h('dl', { class: 'kv' },
+          h('dt', {}, 'Zone / room'), h('dd', {}, `${r.zone || '—'} / ${r.room || '—'}`),
+          h('dt', {}, 'Rack / switch'), h('dd', {}, `${r.rack || '—'} / ${r.switch || '—'}`),
+          h('dt', {}, 'Images'), h('dd', { class: 'mono' }, (r.images || []).join(', ') || '—'))),
+        nodeCard(n)),
+      h('h2', {}, 'Instances'),
+      instancesTable(instances, { showApp: true }),
+      recentEvents(events, '#/events?node=' + enc(name)),
+    ];
+  });
+}
+
+const FILTERS = [['request_id', 'Request id'], ['instance', 'Instance'], ['app', 'App'], ['node', 'Node']];
+const MAX_ROWS = 2000;
+
+/** events: the message-tracking list, live, filtered by request id,
+ * instance, app or node. */
+export function events(env, query) {
+  env.title('Message tracking');
+  const params = new URLSearchParams(query);
+  const filter = new URLSearchParams();
+  for (const [k] of FILTERS) if (params.get(k)) filter.set(k, params.get(k));
+  const inputs = FILTERS.map(([k, label]) => h('label', {}, label, h('input', { name: k, value: filter.get(k) || '', autocomplete: 'off', spellcheck: 'false' })));
+  const form = h('form', { class: 'filters', onsubmit: (e) => {
+    e.preventDefault();
+    const q = new URLSearchParams();
+    for (const i of form.querySelectorAll('input')) if (i.value.trim()) q.set(i.name, i.value.trim());
+    location.hash = '#/events' + (q.size ? '?' + q : '');
+  } }, inputs, h('button', { class: 'primary', type: 'submit' }, 'Filter'),
+  filter.size ? h('a', { href: '#/events', class: 'clear' }, 'Clear filters') : null);
+  const count = h('span', { id: 'event-count', class: 'muted' }, '');
+  const tbody = h('tbody', { id: 'events' });
+  const box = h('div', { class: 'card' }, h('table', {}, h('thead', {}, h('tr', {}, eventColumns.map((c) => h('th', {}, c)))), tbody));
+  const setCount = () => { count.textContent = `${tbody.children.length} event${tbody.children.length === 1 ? '' : 's'}, newest first`; };
+  env.show([
+    h('h1', {}, 'Message tracking'),
+    h('p', { class: 'sub' }, filter.size ? ['Events where ', [...filter].map(([k, v], i) => [i ? ' and ' : '', k.replace('_', ' '), ' is ', h('b', { class: 'mono' }, v)]), '. ']
+      : 'Every step of every request, as the controller and the agents record it. Click a request id to follow one request. ', count),
+    form, box]);
+  filter.set('limit', '500');
+  return {
+    start: () => follow('/v1/events/stream?' + filter, {
+      signal: env.signal, onUnauthorized: env.refused,
+      onOpen: () => { tbody.replaceChildren(); setCount(); },
+      onEvent: (kind, e) => {
+        if (kind !== 'event') return;
+        tbody.prepend(...eventRows([e]));
+        while (tbody.children.length > MAX_ROWS) tbody.lastChild.remove();
+        setCount();
+      },
+    }),
+    refresh: () => {},
+  };
+}
