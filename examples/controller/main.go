@@ -30,6 +30,7 @@ import (
 
 	"github.com/shoalkit/shoal/examples/internal/controller"
 	"github.com/shoalkit/shoal/examples/internal/daemon"
+	"github.com/shoalkit/shoal/examples/internal/dashboard"
 	"github.com/shoalkit/shoal/examples/internal/embedetcd"
 	"github.com/shoalkit/shoal/imagefs"
 )
@@ -111,7 +112,10 @@ func run(ctx context.Context, args []string, _, stderr io.Writer) error {
 	if err := writeToken(tokenFile, tok); err != nil {
 		return err
 	}
-	srv := &http.Server{Handler: c.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	mux := http.NewServeMux()
+	mux.Handle(dashboard.Prefix, dashboard.Handler())
+	mux.Handle("/", c.Handler())
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	scheme := "http"
 	if certFile != "" {
 		cert, err := tls.LoadX509KeyPair(certFile, keyFile)
@@ -121,7 +125,8 @@ func run(ctx context.Context, args []string, _, stderr io.Writer) error {
 		l = tls.NewListener(l, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
 		scheme = "https"
 	}
-	log.Info("controller starting", "api", scheme+"://"+cfg.Advertise, "etcd", endpoints, "token_file", tokenFile)
+	log.Info("controller starting", "api", scheme+"://"+cfg.Advertise, "dashboard", scheme+"://"+cfg.Advertise+dashboard.Prefix+"#token=(the token file's)",
+		"etcd", endpoints, "token_file", tokenFile)
 	return daemon.RunAll(ctx, daemon.RunnerFunc(c.Run), daemon.HTTPServer(srv, l))
 }
 

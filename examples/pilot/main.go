@@ -106,6 +106,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		kind = "SIMULATED: nothing runs"
 	}
 	fmt.Fprintf(stdout, `Shoal pilot is up in %v: %d nodes (%s)
+  dashboard   %s
   API         %s
   token file  %s
   registry    %s (image %s)
@@ -120,7 +121,7 @@ Try (shoalctl is examples/shoalctl: cd examples && go build ./shoalctl):
   shoalctl logs -f <instance>
 
 Ctrl-C stops everything.
-`, time.Since(start).Round(time.Millisecond), len(p.Nodes), kind, p.API, p.TokenFile, p.Registry, img, pool.Subnet, p.API, p.TokenFile, appFile)
+`, time.Since(start).Round(time.Millisecond), len(p.Nodes), kind, p.DashboardURL(), p.API, p.TokenFile, p.Registry, img, pool.Subnet, p.API, p.TokenFile, appFile)
 	<-ctx.Done()
 	fmt.Fprintln(stdout, "stopping: removing containers, ports, mounts and cgroups")
 	return nil

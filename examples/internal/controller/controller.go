@@ -85,14 +85,21 @@ func (c *Controller) EnsureToken(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", wrapError(ErrUnavailable, err, "etcd")
 	}
-	if resp.Succeeded {
-		return tok, nil
+	if !resp.Succeeded {
+		kvs := resp.Responses[0].GetResponseRange().Kvs
+		if len(kvs) == 0 || len(kvs[0].Value) < 32 {
+			return "", newError(ErrInvalid, "%s holds no usable token", state.TokenKey)
+		}
+		tok = string(kvs[0].Value)
 	}
-	kvs := resp.Responses[0].GetResponseRange().Kvs
-	if len(kvs) == 0 || len(kvs[0].Value) < 32 {
-		return "", newError(ErrInvalid, "%s holds no usable token", state.TokenKey)
+	// The API answers with it at once, before the watch cache has loaded
+	// (the cache keeps it current from then on).
+	c.cache.mu.Lock()
+	if c.cache.token == "" {
+		c.cache.token = tok
 	}
-	return string(kvs[0].Value), nil
+	c.cache.mu.Unlock()
+	return tok, nil
 }
 
 // Run follows etcd, campaigns for leadership and, while it leads,

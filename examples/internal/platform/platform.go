@@ -30,6 +30,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/registry"
 
 	"github.com/shoalkit/shoal/examples/internal/controller"
+	"github.com/shoalkit/shoal/examples/internal/dashboard"
 	"github.com/shoalkit/shoal/examples/internal/embedetcd"
 	"github.com/shoalkit/shoal/examples/internal/simnode"
 	"github.com/shoalkit/shoal/examples/internal/state"
@@ -108,6 +109,12 @@ type Platform struct {
 	stopController func()
 	rctx           context.Context //nolint:containedctx // the platform's lifetime, for a restarted controller
 	once           sync.Once
+}
+
+// DashboardURL is the dashboard's address with the token in its fragment
+// (never sent to the server): open it in a browser.
+func (p *Platform) DashboardURL() string {
+	return p.API + dashboard.Prefix + "#token=" + p.Token
 }
 
 // Client returns an API client.
@@ -239,7 +246,10 @@ func (p *Platform) startController(ctx, rctx context.Context) error {
 		return err
 	}
 	p.Controller, p.API = c, "http://"+l.Addr().String()
-	srv := &http.Server{Handler: c.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	mux := http.NewServeMux()
+	mux.Handle(dashboard.Prefix, dashboard.Handler())
+	mux.Handle("/", c.Handler())
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	cctx, cancel := context.WithCancel(rctx)
 	done := make(chan struct{}, 2)
 	go func() { _ = srv.Serve(l); done <- struct{}{} }()
