@@ -47,7 +47,7 @@ type Agent struct {
 	kick    chan struct{} // reconcile soon
 	exits   chan exit     // containers that ended, from their waiters
 	waiters sync.WaitGroup
-	events  eventWriter
+	events  *state.EventWriter
 	tokens  tokenCache
 	snaps   snapshotter
 	// volLocks keeps a volume's making and its removal through the API
@@ -67,7 +67,7 @@ func New(cfg Config) (*Agent, error) {
 		kick: make(chan struct{}, 1), exits: make(chan exit),
 	}
 	a.tokens.get = a.readToken
-	a.events = eventWriter{cli: c.Etcd, publisher: "agent/" + c.Node.Name, retention: c.EventRetention, now: c.Now}
+	a.events = state.NewEventWriter(c.Etcd, "agent/"+c.Node.Name, c.EventRetention, c.Now)
 	return a, nil
 }
 

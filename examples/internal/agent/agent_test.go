@@ -325,8 +325,14 @@ func TestAgent(t *testing.T) {
 				t.Errorf("%s: %d, want %d", path, code, want)
 			}
 		}
-		code, body := get("/metrics", "")
+		// A scrape serves the collector's last sample: the container is
+		// there from the first sample after it started.
 		wantID := `id="` + n.cfg.Runtime.CgroupPath("web-1") + `"`
+		code, body := get("/metrics", "")
+		for deadline := time.Now().Add(30 * time.Second); !strings.Contains(body, wantID) && time.Now().Before(deadline); {
+			time.Sleep(200 * time.Millisecond)
+			code, body = get("/metrics", "")
+		}
 		if code != 200 || !strings.Contains(body, "container_memory_working_set_bytes{") || !strings.Contains(body, wantID) {
 			t.Errorf("metrics: %d, web-1 (%s) not in the exposition:\n%s", code, wantID, grepLines(body, "container_"))
 		}

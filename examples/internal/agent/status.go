@@ -3,10 +3,6 @@ package agent
 import (
 	"context"
 	"encoding/json"
-	"fmt"
-	"sync"
-	"sync/atomic"
-	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
@@ -71,51 +67,8 @@ func (a *Agent) writeStatuses(ctx context.Context) {
 // event records one line of the message-tracking list for want.
 func (a *Agent) event(ctx context.Context, want state.Instance, kind string, prio state.Priority, reason, msg string) {
 	a.log.Info(kind, "id", want.ID, "request_id", want.RequestID, "reason", reason, "msg", msg)
-	a.events.write(ctx, state.Event{
+	_ = a.events.Write(ctx, state.Event{ // best effort: the status is the record
 		RequestID: want.RequestID, Kind: kind, Priority: prio, App: want.App,
 		Instance: want.ID, Node: a.cfg.Node.Name, Reason: reason, Message: msg,
 	})
-}
-
-// eventWriter puts events under a lease that expires after the retention
-// time; a new lease is taken every half retention, so an event lives
-// between half and the whole of it.
-type eventWriter struct {
-	cli       *clientv3.Client
-	publisher string
-	retention time.Duration
-	now       func() time.Time
-
-	mu      sync.Mutex
-	lease   clientv3.LeaseID
-	granted time.Time
-	seq     atomic.Uint64
-}
-
-func (w *eventWriter) write(ctx context.Context, ev state.Event) {
-	ev.Time, ev.Publisher = w.now(), w.publisher
-	lease, err := w.currentLease(ctx)
-	if err != nil {
-		return // events are best effort; the status is the record
-	}
-	val, err := json.Marshal(ev)
-	if err != nil {
-		return
-	}
-	key := fmt.Sprintf("%s%020d-%s-%d", state.EventsPrefix(), ev.Time.UnixNano(), w.publisher, w.seq.Add(1))
-	_, _ = w.cli.Put(ctx, key, string(val), clientv3.WithLease(lease))
-}
-
-func (w *eventWriter) currentLease(ctx context.Context) (clientv3.LeaseID, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.lease != 0 && w.now().Sub(w.granted) < w.retention/2 {
-		return w.lease, nil
-	}
-	resp, err := w.cli.Grant(ctx, int64(w.retention/time.Second))
-	if err != nil {
-		return 0, err
-	}
-	w.lease, w.granted = resp.ID, w.now()
-	return w.lease, nil
 }
