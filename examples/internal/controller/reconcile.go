@@ -5,12 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 	"sort"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
+	"github.com/shoalkit/shoal/examples/internal/fleetinspect"
 	"github.com/shoalkit/shoal/examples/internal/state"
+	"github.com/shoalkit/shoal/inspect"
 )
 
 // reconcile is one pass of the leader: instances moved off lost and
@@ -69,6 +72,12 @@ func (c *Controller) moveOff(ctx context.Context, t *term) {
 			reason[node] = "NodeLost"
 		}
 	}
+	lost := make(map[string]time.Time)
+	for node, r := range reason {
+		if r == "NodeLost" {
+			lost[node] = c.cache.lostAt[node]
+		}
+	}
 	for node, mode := range c.cache.cordon {
 		if _, live := c.cache.nodes[node]; live && mode == "drain" {
 			reason[node] = "NodeDrained"
@@ -80,6 +89,21 @@ func (c *Controller) moveOff(ctx context.Context, t *term) {
 		}
 	}
 	c.cache.mu.RUnlock()
+	// A node the controller lost but whose peers still hear over gossip
+	// (the last inspection round, taken after it was lost, says so) is cut
+	// off from etcd, not dead: its instances stay where they run.
+	for node, since := range lost {
+		if alive, why := c.aliveByPeers(ctx, node, since); alive {
+			delete(reason, node)
+			for app, ins := range byApp {
+				byApp[app] = slices.DeleteFunc(ins, func(in *state.Instance) bool { return in.Node == node })
+			}
+			c.warn(ctx, "alive/"+node, state.Event{
+				Kind: "NodeUnreachableButAlive", Node: node,
+				Message: "lost by the controller but alive by its peers (" + why + "): its instances are not rescheduled",
+			})
+		}
+	}
 	c.cache.mu.Lock()
 	for node := range c.cache.lostAt {
 		if !c.hasDesired(node) {
@@ -88,6 +112,9 @@ func (c *Controller) moveOff(ctx context.Context, t *term) {
 	}
 	c.cache.mu.Unlock()
 	for name, olds := range byApp {
+		if len(olds) == 0 {
+			continue
+		}
 		sort.Slice(olds, func(i, j int) bool { return olds[i].ID < olds[j].ID })
 		c.cache.mu.RLock()
 		app := c.cache.apps[name]
@@ -344,4 +371,23 @@ func (c *Controller) setRollout(ctx context.Context, t *term, a *state.App, phas
 	if err := c.commit(ctx, t, []item{it}); err != nil {
 		c.log.Warn("rollout state", "app", a.Spec.Name, "err", err)
 	}
+}
+
+// aliveByPeers reports whether the last inspection round, written after
+// since, found node alive over gossip: passed, failed, stale, silent or
+// unreachable from the inspector but vouched for by its peers.
+func (c *Controller) aliveByPeers(ctx context.Context, node string, since time.Time) (bool, string) {
+	rep, err := fleetinspect.GetReport(ctx, c.cfg.Etcd)
+	if err != nil || rep == nil || rep.Report == nil || !rep.Started.After(since) {
+		return false, ""
+	}
+	m, ok := rep.Member(node)
+	if !ok {
+		return false, ""
+	}
+	switch m.Status {
+	case inspect.StatusDead, inspect.StatusLeft:
+		return false, ""
+	}
+	return true, "inspection round of " + rep.Started.Format(time.RFC3339) + ": " + string(m.Status)
 }

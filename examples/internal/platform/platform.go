@@ -309,6 +309,22 @@ func (p *Platform) waitReady(ctx context.Context) error {
 	}
 }
 
+// PartitionNode cuts a node off from etcd only, as a broken path between it
+// and the control plane would: its lease runs out, but it keeps running
+// and keeps answering its peers over gossip, so the controller leaves its
+// instances where they are.
+func (p *Platform) PartitionNode(ctx context.Context, name string) error {
+	if p.fleet != nil {
+		return p.fleet.Kill(ctx, name)
+	}
+	a := p.agents[name]
+	if a == nil {
+		return fmt.Errorf("platform: no node %q", name)
+	}
+	a.stop()
+	return nil
+}
+
 // KillNode stops a node as if its machine died: a real agent stops without
 // touching its containers, a simulated one stops reporting; either way its
 // lease runs out and the controller moves its instances after NodeGrace.

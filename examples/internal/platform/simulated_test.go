@@ -87,4 +87,42 @@ func TestSimulated(t *testing.T) {
 	if len(evs) == 0 || evs[0].Kind != "FixOrdered" {
 		t.Errorf("fix events: %+v", evs)
 	}
+
+	// The controller uses the verdicts: a node cut off from etcd but alive
+	// by its peers keeps its instances; once it is dead too, they move.
+	do(http.MethodPut, "/v1/networks/10", "", state.NetworkPool{VLAN: 10, Subnet: mustPrefix("10.0.10.0/24")}, nil)
+	img, err := p.BuildImage(t.Context(), "x:1", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	app := state.AppSpec{
+		Name: "web", Team: "t", Image: img, Replicas: 3, Network: &state.AppNetwork{VLAN: 10},
+		Placement: state.PlacementSpec{Spread: []state.SpreadSpec{{Key: "rack"}}},
+	}
+	do(http.MethodPost, "/v1/apps?wait=20s", "", app, nil)
+	onN3 := func() int {
+		var ins []controller.InstanceView
+		do(http.MethodGet, "/v1/instances?node=n3", "", nil, &ins)
+		return len(ins)
+	}
+	if err := p.PartitionNode(t.Context(), "n3"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the partitioned node reported alive by its peers", 30*time.Second, func() (bool, string) {
+		var evs []state.Event
+		do(http.MethodGet, "/v1/events?node=n3", "", nil, &evs)
+		for _, ev := range evs {
+			if ev.Kind == "NodeUnreachableButAlive" {
+				return true, ""
+			}
+		}
+		return false, fmt.Sprint(len(evs))
+	})
+	if n := onN3(); n != 1 {
+		t.Errorf("%d instances left on n3 while its peers hear it, want 1", n)
+	}
+	if err := p.KillNode(t.Context(), "n3"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "n3's instance moved once it is dead", 60*time.Second, func() (bool, string) { return onN3() == 0, "" })
 }

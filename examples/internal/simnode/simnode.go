@@ -119,13 +119,18 @@ func (f *Fleet) register(ctx context.Context, n state.Node) error {
 }
 
 // Kill revokes a node's lease, as a node that died: it stops reporting.
+// Killing a dead node does nothing.
 func (f *Fleet) Kill(ctx context.Context, name string) error {
 	f.mu.Lock()
 	lease, ok := f.leases[name]
+	was := f.dead[name]
 	f.dead[name] = true
 	f.mu.Unlock()
 	if !ok {
 		return fmt.Errorf("simnode: no node %q", name)
+	}
+	if was {
+		return nil
 	}
 	_, err := f.cfg.Etcd.Revoke(ctx, lease)
 	return err
