@@ -19,12 +19,15 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -35,8 +38,10 @@ import (
 	"github.com/shoalkit/shoal/examples/internal/agent"
 	"github.com/shoalkit/shoal/examples/internal/container"
 	"github.com/shoalkit/shoal/examples/internal/daemon"
+	"github.com/shoalkit/shoal/examples/internal/fleetinspect"
 	"github.com/shoalkit/shoal/examples/internal/state"
 	"github.com/shoalkit/shoal/imagefs"
+	"github.com/shoalkit/shoal/inspect"
 	"github.com/shoalkit/shoal/metrics"
 )
 
@@ -74,12 +79,21 @@ func run(ctx context.Context, args []string, _, stderr io.Writer) error {
 	fs.DurationVar(&cfg.StopGrace, "stop-grace", 10*time.Second, "SIGTERM to SIGKILL")
 	fs.IntVar(&cfg.Parallel, "parallel", 8, "instances created or removed at once")
 	fs.StringVar(&listen, "listen", "127.0.0.1:7070", "address of the agent's API (metrics, blobs, logs)")
-	var procSocket string
+	var procSocket, gossip, gossipHTTP, fixKeyFile string
+	fs.StringVar(&gossip, "gossip", "", "join the fleet's inspection gossip at this host:port (serf); empty: no inspection")
+	fs.StringVar(&gossipHTTP, "gossip-http", "127.0.0.1:0", "where inspection details and fixes are served (with -gossip)")
+	fs.StringVar(&fixKeyFile, "inspect-fix-key", "", "file holding the key inspection fix requests are signed with (with -gossip; none: fixes refused)")
 	fs.StringVar(&cfg.ProcView, "procview", "", "where procviewd hold mounted the live /proc; its files are bind-mounted into instances")
 	fs.StringVar(&procSocket, "procview-socket", "", "procviewd hold's socket: the agent serves the live /proc through it (survives the agent's restarts)")
 	fs.BoolVar(&verbose, "v", false, "debug logging")
 	if err := daemon.Parse(fs, args); err != nil {
 		return err
+	}
+	if gossip != "" {
+		_, port, err := net.SplitHostPort(gossip)
+		if pn, perr := strconv.Atoi(port); err != nil || perr != nil || pn < 1 || pn > 65535 {
+			return daemon.UsageError(stderr, "agent: -gossip %q, want host:port", gossip)
+		}
 	}
 	if !state.ValidName(cfg.Node.Name) {
 		return daemon.UsageError(stderr, "agent: -name %q is not a DNS label", cfg.Node.Name)
@@ -138,6 +152,24 @@ func run(ctx context.Context, args []string, _, stderr io.Writer) error {
 			}
 			defer conn.Close()
 			return view.Serve(ctx, conn)
+		}))
+	}
+	if gossip != "" {
+		host, port, _ := net.SplitHostPort(gossip)
+		pn, _ := strconv.Atoi(port)
+		icfg := fleetinspect.AgentConfig{
+			Gossip: inspect.NodeConfig{BindAddr: host, BindPort: pn}, HTTPAddr: gossipHTTP, Logger: log.With("part", "inspect"),
+		}
+		if fixKeyFile != "" {
+			key, err := os.ReadFile(fixKeyFile)
+			if err != nil {
+				return err
+			}
+			icfg.Agent.FixKey = bytes.TrimSpace(key)
+		}
+		tags := map[string]string{"zone": cfg.Node.Zone, "room": cfg.Node.Room, "rack": cfg.Node.Rack, "switch": cfg.Node.Switch}
+		parts = append(parts, daemon.RunnerFunc(func(ctx context.Context) error {
+			return fleetinspect.Run(ctx, cli, cfg.Node.Name, tags, icfg)
 		}))
 	}
 	return daemon.RunAll(ctx, parts...)
