@@ -61,7 +61,7 @@ func (s *Store) Commit(ctx context.Context, id string, opt CommitOptions) (v1.Im
 	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	unlock := s.ids.lock(id)
+	unlock := s.ids.Lock(id)
 	defer unlock()
 	dir := s.path("containers", id)
 	h, ok := readMarker(dir)

@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"golang.org/x/sys/unix"
@@ -41,7 +40,7 @@ func (s *Store) Prepare(ctx context.Context, ref, id string) (*Rootfs, error) {
 	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	unlock := s.ids.lock(id)
+	unlock := s.ids.Lock(id)
 	defer unlock()
 	h, err := s.resolve(ref)
 	if err != nil {
@@ -146,7 +145,7 @@ func (s *Store) Release(ctx context.Context, id string) error {
 	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	unlock := s.ids.lock(id)
+	unlock := s.ids.Lock(id)
 	defer unlock()
 	dir := s.path("containers", id)
 	if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
@@ -271,41 +270,6 @@ func (s *Store) reconcileContainers() ([]string, error) {
 		removed = append(removed, e.Name())
 	}
 	return removed, nil
-}
-
-// idLocks serialises Prepare and Release of one container id, leaving
-// other ids free to go in parallel.
-type idLocks struct {
-	mu sync.Mutex
-	m  map[string]*idLock
-}
-
-type idLock struct {
-	mu    sync.Mutex
-	users int
-}
-
-func (l *idLocks) lock(id string) (unlock func()) {
-	l.mu.Lock()
-	if l.m == nil {
-		l.m = map[string]*idLock{}
-	}
-	k := l.m[id]
-	if k == nil {
-		k = &idLock{}
-		l.m[id] = k
-	}
-	k.users++
-	l.mu.Unlock()
-	k.mu.Lock()
-	return func() {
-		k.mu.Unlock()
-		l.mu.Lock()
-		if k.users--; k.users == 0 {
-			delete(l.m, id)
-		}
-		l.mu.Unlock()
-	}
 }
 
 // mountOverlay mounts an overlay at target. It uses the new mount API, whose

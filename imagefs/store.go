@@ -17,6 +17,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/types"
 	"golang.org/x/sync/semaphore"
 	"golang.org/x/sys/unix"
+
+	"github.com/shoalkit/shoal/internal/keylock"
 )
 
 // AnnotationRefName is the OCI annotation naming an image in index.json.
@@ -76,7 +78,7 @@ type Store struct {
 	idxMu  sync.Mutex   // serialises index.json rewrites
 	flight sync.Mutex
 	busy   map[string]*layerCall
-	ids    idLocks // per container id, held by Prepare and Release
+	ids    keylock.Locks // per container id, held by Prepare and Release
 	// relay holds the blobs being fetched, for readers that follow them
 	// as they arrive (relay.go).
 	relayMu sync.Mutex

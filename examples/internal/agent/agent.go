@@ -14,6 +14,7 @@ import (
 
 	"github.com/shoalkit/shoal/examples/internal/container"
 	"github.com/shoalkit/shoal/examples/internal/state"
+	"github.com/shoalkit/shoal/internal/keylock"
 )
 
 // SeccompLabel is the node label saying whether the node's containers run
@@ -52,7 +53,7 @@ type Agent struct {
 	snaps   snapshotter
 	// volLocks keeps a volume's making and its removal through the API
 	// apart.
-	volLocks idLocks
+	volLocks keylock.Locks
 }
 
 // New checks cfg and returns an agent; Run starts it.

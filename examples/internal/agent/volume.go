@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 
 	"golang.org/x/sys/unix"
 
@@ -40,7 +39,7 @@ func lvName(id string) string { return "shoal-" + id }
 // at the mount path (Docker's rule for a new volume), which is how a
 // snapshot taken with its volume brings the data to another node.
 func (a *Agent) volume(ctx context.Context, want state.Instance, rootfs string) (container.Mount, error) {
-	defer a.volLocks.lock(want.ID)()
+	defer a.volLocks.Lock(want.ID)()
 	img, mnt := volumePaths(a.cfg.VolumeDir, want.ID)
 	if err := os.MkdirAll(mnt, 0o700); err != nil {
 		return container.Mount{}, fail("VolumeFailed", "volume", err)
@@ -234,39 +233,4 @@ func run(ctx context.Context, name string, args ...string) error {
 		return fmt.Errorf("agent: %s %s: %w: %s", name, strings.Join(args, " "), err, strings.TrimSpace(stderr.String()))
 	}
 	return nil
-}
-
-// idLocks serializes work on one id (a volume made by a reconcile pass,
-// removed through the API) while other ids go on in parallel.
-type idLocks struct {
-	mu sync.Mutex
-	m  map[string]*idLock
-}
-
-type idLock struct {
-	sync.Mutex
-	users int
-}
-
-func (l *idLocks) lock(id string) (unlock func()) {
-	l.mu.Lock()
-	if l.m == nil {
-		l.m = map[string]*idLock{}
-	}
-	k := l.m[id]
-	if k == nil {
-		k = &idLock{}
-		l.m[id] = k
-	}
-	k.users++
-	l.mu.Unlock()
-	k.Lock()
-	return func() {
-		k.Unlock()
-		l.mu.Lock()
-		if k.users--; k.users == 0 {
-			delete(l.m, id)
-		}
-		l.mu.Unlock()
-	}
 }

@@ -98,7 +98,7 @@ func (a *Agent) serveDeleteVolume(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *Agent) removeVolume(ctx context.Context, id string) (int, error) {
-	defer a.volLocks.lock(id)()
+	defer a.volLocks.Lock(id)()
 	if _, err := os.Stat(filepath.Join(a.cfg.VolumeDir, id)); errors.Is(err, os.ErrNotExist) {
 		return http.StatusNotFound, errors.New("agent: no volume " + id + " on this node")
 	}
