@@ -109,7 +109,7 @@ func (c *Controller) Handler() http.Handler {
 		return writeJSON(w, http.StatusOK, map[string]any{"leader": c.Leader(r.Context()), "this_leads": c.Leading()})
 	})
 	h("GET /v1/apps", func(w http.ResponseWriter, _ *http.Request) error { return writeJSON(w, http.StatusOK, c.Apps()) })
-	h("POST /v1/apps", c.handleDeploy)
+	h("POST /v1/apps", c.changeHandler(http.StatusCreated, c.deploy))
 	h("GET /v1/apps/{name}", func(w http.ResponseWriter, r *http.Request) error {
 		a, err := c.App(r.PathValue("name"))
 		if err != nil {
@@ -117,7 +117,7 @@ func (c *Controller) Handler() http.Handler {
 		}
 		return writeJSON(w, http.StatusOK, a)
 	})
-	h("PUT /v1/apps/{name}", c.handleUpdate)
+	h("PUT /v1/apps/{name}", c.changeHandler(http.StatusOK, c.update))
 	h("DELETE /v1/apps/{name}", func(w http.ResponseWriter, r *http.Request) error {
 		ch, err := c.Delete(r.Context(), RequestID(r.Context()), r.PathValue("name"))
 		if err != nil {
@@ -125,7 +125,7 @@ func (c *Controller) Handler() http.Handler {
 		}
 		return writeJSON(w, http.StatusOK, ch)
 	})
-	h("POST /v1/apps/{name}/scale", c.handleScale)
+	h("POST /v1/apps/{name}/scale", c.changeHandler(http.StatusOK, c.scale))
 	h("GET /v1/apps/{name}/endpoints", c.handleEndpoints)
 	h("GET /v1/apps/{name}/proposal", func(w http.ResponseWriter, r *http.Request) error {
 		p, err := c.Proposal(r.PathValue("name"))
@@ -340,63 +340,54 @@ type Deployed struct {
 	TimeToRunning state.Duration `json:"time_to_running,omitzero"`
 }
 
-func (c *Controller) handleDeploy(w http.ResponseWriter, r *http.Request) error {
-	wait, err := waitParam(r)
-	if err != nil {
-		return err
+// changeHandler serves a call that places or removes instances: the wait
+// parameter is checked first, then do makes the change, then the answer
+// waits for the created instances as asked.
+func (c *Controller) changeHandler(status int, do func(r *http.Request) (*Change, error)) func(http.ResponseWriter, *http.Request) error {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		wait, err := waitParam(r)
+		if err != nil {
+			return err
+		}
+		start := c.cfg.Now()
+		ch, err := do(r)
+		if err != nil {
+			return err
+		}
+		return c.answerChange(w, r, ch, start, wait, status)
 	}
-	var spec state.AppSpec
-	if err := decodeBody(r, &spec); err != nil {
-		return err
-	}
-	start := c.cfg.Now()
-	ch, err := c.Deploy(r.Context(), RequestID(r.Context()), spec)
-	if err != nil {
-		return err
-	}
-	return c.answerChange(w, r, ch, start, wait, http.StatusCreated)
 }
 
-func (c *Controller) handleUpdate(w http.ResponseWriter, r *http.Request) error {
-	wait, err := waitParam(r)
-	if err != nil {
-		return err
-	}
+func (c *Controller) deploy(r *http.Request) (*Change, error) {
 	var spec state.AppSpec
 	if err := decodeBody(r, &spec); err != nil {
-		return err
+		return nil, err
+	}
+	return c.Deploy(r.Context(), RequestID(r.Context()), spec)
+}
+
+func (c *Controller) update(r *http.Request) (*Change, error) {
+	var spec state.AppSpec
+	if err := decodeBody(r, &spec); err != nil {
+		return nil, err
 	}
 	if spec.Name != r.PathValue("name") {
-		return &fieldError{field: "name", err: newError(ErrInvalid, "name: body says %q, path %q", spec.Name, r.PathValue("name"))}
+		return nil, &fieldError{field: "name", err: newError(ErrInvalid, "name: body says %q, path %q", spec.Name, r.PathValue("name"))}
 	}
-	start := c.cfg.Now()
-	ch, err := c.Update(r.Context(), RequestID(r.Context()), spec)
-	if err != nil {
-		return err
-	}
-	return c.answerChange(w, r, ch, start, wait, http.StatusOK)
+	return c.Update(r.Context(), RequestID(r.Context()), spec)
 }
 
-func (c *Controller) handleScale(w http.ResponseWriter, r *http.Request) error {
-	wait, err := waitParam(r)
-	if err != nil {
-		return err
-	}
+func (c *Controller) scale(r *http.Request) (*Change, error) {
 	var body struct {
 		Replicas *int `json:"replicas"`
 	}
 	if err := decodeBody(r, &body); err != nil {
-		return err
+		return nil, err
 	}
 	if body.Replicas == nil {
-		return &fieldError{field: "replicas", err: newError(ErrInvalid, "replicas: required")}
+		return nil, &fieldError{field: "replicas", err: newError(ErrInvalid, "replicas: required")}
 	}
-	start := c.cfg.Now()
-	ch, err := c.Scale(r.Context(), RequestID(r.Context()), r.PathValue("name"), *body.Replicas)
-	if err != nil {
-		return err
-	}
-	return c.answerChange(w, r, ch, start, wait, http.StatusOK)
+	return c.Scale(r.Context(), RequestID(r.Context()), r.PathValue("name"), *body.Replicas)
 }
 
 // answerChange waits, if asked, for the created instances to run and
