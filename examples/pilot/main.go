@@ -65,7 +65,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	if story {
-		cfg.AutoscaleInterval, cfg.InspectInterval, cfg.NodeGrace = 2*time.Second, 5*time.Second, 5*time.Second
+		cfg.AutoscaleInterval, cfg.InspectInterval, cfg.NodeGrace, cfg.AlertWindow = 2*time.Second, 5*time.Second, 5*time.Second, 3*time.Second
 	}
 	start := time.Now()
 	p, err := platform.Start(ctx, cfg)
@@ -109,6 +109,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
   dashboard   %s
   API         %s
   token file  %s
+  alerts      %s/api/v2/alerts (Alertmanager's API: point Prometheus here; incidents at /api/v2/incidents)
   registry    %s (image %s)
   network     VLAN 10, %v, trunked across every node
 
@@ -121,7 +122,7 @@ Try (shoalctl is examples/shoalctl: cd examples && go build ./shoalctl):
   shoalctl logs -f <instance>
 
 Ctrl-C stops everything.
-`, time.Since(start).Round(time.Millisecond), len(p.Nodes), kind, p.DashboardURL(), p.API, p.TokenFile, p.Registry, img, pool.Subnet, p.API, p.TokenFile, appFile)
+`, time.Since(start).Round(time.Millisecond), len(p.Nodes), kind, p.DashboardURL(), p.API, p.TokenFile, p.AlertsURL, p.Registry, img, pool.Subnet, p.API, p.TokenFile, appFile)
 	<-ctx.Done()
 	fmt.Fprintln(stdout, "stopping: removing containers, ports, mounts and cgroups")
 	return nil

@@ -29,6 +29,7 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/registry"
 
+	"github.com/shoalkit/shoal/alertcorr"
 	"github.com/shoalkit/shoal/examples/internal/controller"
 	"github.com/shoalkit/shoal/examples/internal/dashboard"
 	"github.com/shoalkit/shoal/examples/internal/embedetcd"
@@ -62,6 +63,9 @@ type Config struct {
 	// AutoscaleInterval is how often the controller decides for autoscaled
 	// apps; zero means 15 s.
 	AutoscaleInterval time.Duration
+	// AlertWindow is how long an alert waits for the rest of its storm
+	// before it is correlated; zero means alertcorr's default, 30 s.
+	AlertWindow time.Duration
 	// InspectInterval is the time between inspection rounds; zero means
 	// 30 s (a new spec starts a round at once).
 	InspectInterval time.Duration
@@ -87,6 +91,12 @@ type Platform struct {
 	Switch *Switch
 	// Simulated is true when the nodes are simulated.
 	Simulated bool
+	// AlertsURL is alertcorr's Alertmanager-compatible API (alerts in,
+	// incidents out), its topology following the platform; Alerts is the
+	// engine.
+	AlertsURL     string
+	Alerts        *alertcorr.Engine
+	AlertTopology *alertcorr.Topology
 
 	cfg     Config
 	simLoad simLoad
@@ -182,6 +192,9 @@ func Start(ctx context.Context, cfg Config) (p *Platform, err error) {
 		return p, err
 	}
 	if err := p.startInspection(rctx); err != nil {
+		return p, err
+	}
+	if err := p.startAlerts(ctx, rctx); err != nil {
 		return p, err
 	}
 	return p, p.waitReady(ctx)

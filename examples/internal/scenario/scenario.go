@@ -10,7 +10,9 @@
 package scenario
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -20,6 +22,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/shoalkit/shoal/alertcorr"
 	"github.com/shoalkit/shoal/examples/internal/controller"
 	"github.com/shoalkit/shoal/examples/internal/fleetinspect"
 	"github.com/shoalkit/shoal/examples/internal/platform"
@@ -68,6 +71,7 @@ func Run(ctx context.Context, p *platform.Platform, out io.Writer) *Result {
 	}{
 		{"image built and pre-distributed, app spread over racks", s.deploy},
 		{"load spike → scale out; spike ends → slow, sustained-low scale in", s.spike},
+		{"a bug in one app → an alert storm → one incident rooted at the app", s.storm},
 		{"drifted kernel parameter found by inspection, fixed on request", s.drift},
 		{"container's own /proc: meminfo shows its memory limit", s.procView},
 		{"node killed → its instances rescheduled", s.killNode},
@@ -355,4 +359,82 @@ func (s *story) killNode(ctx context.Context) (string, error) {
 		return "", fmt.Errorf("%s's instances not running elsewhere: %w", victim, err)
 	}
 	return fmt.Sprintf("%d instance(s) of %s running elsewhere %v after the kill (lease + grace)", len(before), victim, time.Since(start).Round(100*time.Millisecond)), nil
+}
+
+// storm sends, as Prometheus would, what a bug in web raises: its
+// containers throttled, their hosts loaded, the other containers on those
+// hosts slow; alertcorr, its topology following the platform, must make one
+// incident of it, rooted at the app.
+func (s *story) storm(ctx context.Context) (string, error) {
+	var all []controller.InstanceView
+	if err := s.do(ctx, http.MethodGet, "/v1/instances", "", nil, &all); err != nil {
+		return "", err
+	}
+	hosts := map[string]bool{}
+	for _, v := range all {
+		if v.Desired.App == "web" {
+			hosts[v.Desired.Node] = true
+		}
+	}
+	var alerts []map[string]any
+	add := func(labels map[string]string) {
+		alerts = append(alerts, map[string]any{"labels": labels, "startsAt": time.Now().UTC().Format(time.RFC3339Nano)})
+	}
+	for _, v := range all {
+		switch {
+		case v.Desired.App == "web":
+			add(map[string]string{"alertname": "ContainerCPUThrottled", "container": v.Desired.ID, "severity": "warning"})
+		case hosts[v.Desired.Node]:
+			add(map[string]string{"alertname": "LatencyHigh", "container": v.Desired.ID, "severity": "warning"})
+		}
+	}
+	for h := range hosts {
+		add(map[string]string{"alertname": "HostLoadHigh", "host": h, "severity": "warning"})
+	}
+	// The topology follows etcd: wait until it holds every container.
+	if err := waitFor(ctx, 30*time.Second, func() (bool, error) {
+		for _, v := range all {
+			if c, ok := s.p.AlertTopology.Get(alertcorr.KindContainer, v.Desired.ID); !ok || c.Parent != v.Desired.Node {
+				return false, nil
+			}
+		}
+		return true, nil
+	}); err != nil {
+		return "", fmt.Errorf("alertcorr's topology does not hold the fleet's containers: %w", err)
+	}
+	if err := s.postAlerts(ctx, alerts); err != nil {
+		return "", err
+	}
+	start := time.Now()
+	var inc []alertcorr.Incident
+	if err := waitFor(ctx, time.Minute, func() (bool, error) {
+		inc = s.p.Alerts.Incidents()
+		return len(inc) > 0 && len(inc[0].Members) == len(alerts), nil
+	}); err != nil {
+		return "", fmt.Errorf("no incident holding all %d alerts: %+v", len(alerts), inc)
+	}
+	if len(inc) != 1 || inc[0].Root.Kind != alertcorr.KindApp || inc[0].Root.ID != "web" {
+		return "", fmt.Errorf("incidents %+v, want one rooted at app web", inc)
+	}
+	return fmt.Sprintf("%d alerts in → 1 incident out, rooted at app web (rule %s) %v after they were sent",
+		len(alerts), inc[0].Rule, time.Since(start).Round(100*time.Millisecond)), nil
+}
+
+// postAlerts sends alerts to alertcorr's Alertmanager API.
+func (s *story) postAlerts(ctx context.Context, alerts []map[string]any) error {
+	b, _ := json.Marshal(alerts)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.p.AlertsURL+"/api/v2/alerts", bytes.NewReader(b))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("POST /api/v2/alerts: %s", resp.Status)
+	}
+	return nil
 }

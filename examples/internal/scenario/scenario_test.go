@@ -15,7 +15,7 @@ import (
 // says it was skipped and why.
 func TestSimulated(t *testing.T) {
 	p, err := platform.Start(t.Context(), platform.Config{
-		Dir: t.TempDir(), Agents: 3, NodeGrace: 2 * time.Second, AutoscaleInterval: 500 * time.Millisecond, InspectInterval: time.Second,
+		Dir: t.TempDir(), Agents: 3, NodeGrace: 2 * time.Second, AutoscaleInterval: 500 * time.Millisecond, InspectInterval: time.Second, AlertWindow: 2 * time.Second,
 	})
 	if err != nil {
 		t.Fatal(err)
