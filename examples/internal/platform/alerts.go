@@ -18,7 +18,7 @@ func (p *Platform) startAlerts(ctx, rctx context.Context) error {
 	topo := alertcorr.NewTopology()
 	src := fleettopo.New(p.Etcd, p.log.With("part", "fleettopo"))
 	src.Debounce = 100 * time.Millisecond
-	e, err := alertcorr.New(alertcorr.Config{
+	e, err := alertcorr.Open(ctx, alertcorr.Config{
 		Topology: topo, Tick: 500 * time.Millisecond, Correlation: alertcorr.Correlation{Window: p.cfg.AlertWindow},
 		Logger: p.log.With("part", "alertcorr"),
 	})
@@ -28,7 +28,7 @@ func (p *Platform) startAlerts(ctx, rctx context.Context) error {
 	var lc net.ListenConfig
 	l, err := lc.Listen(ctx, "tcp", "127.0.0.1:0")
 	if err != nil {
-		_ = e.Close()
+		_ = e.Close() //nolint:contextcheck // Close has no ctx: it saves on the way out
 		return err
 	}
 	srv := &http.Server{Handler: e.Handler(), ReadHeaderTimeout: 10 * time.Second}
@@ -38,7 +38,7 @@ func (p *Platform) startAlerts(ctx, rctx context.Context) error {
 	go func() { _ = e.Run(actx); done <- struct{}{} }()
 	go func() { _ = srv.Serve(l); done <- struct{}{} }()
 	p.AlertsURL, p.Alerts, p.AlertTopology = "http://"+l.Addr().String(), e, topo
-	p.closers = append(p.closers, func() {
+	p.closers = append(p.closers, func() { //nolint:contextcheck // clean-up runs after the platform's ctx ended
 		cancel()
 		_ = srv.Close()
 		for range 3 {
