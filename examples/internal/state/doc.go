@@ -9,7 +9,16 @@
 //	desired/NODE/INSTANCE      Instance    controller only; the agent never writes it
 //	status/NODE/INSTANCE       Status      agent of NODE only
 //	events/TIME-SEQ            Event       anyone, under a retention lease
-//	cluster/token              the cluster's bearer token (agents' APIs)
+//	cluster/token              the cluster's bearer token (every API)
+//	apps/APP                   App         the leading controller
+//	networks/VLAN              NetworkPool the leading controller (a VLAN's cluster-wide pool)
+//	ipam/VLAN/IP               instance id the leading controller, created with the instance
+//	cordon/NODE                "cordon" or "drain", the leading controller
+//	quotas/TEAM                Quota       the leading controller
+//	usage/APP                  Usage       the leading controller (showback)
+//	controller/leader/...      the controllers' election (etcd concurrency)
+//	inspect/...                fleet inspection (package fleetinspect)
+//	alertd/...                 alertd's snapshot (examples/alertd)
 //
 // Rules:
 //
@@ -23,6 +32,10 @@
 //     key names an instance) and skipped; it never stops an agent.
 //   - etcd unreachable: running containers are left alone; nothing is
 //     removed on stale state.
+//   - Only the leading controller writes the controllers' keys, each write
+//     in a transaction that holds only while its leader key exists; an
+//     address is taken by creating its ipam key in the transaction that
+//     writes the instance, so no two instances ever hold one.
 //
 // Decode is the one way to read a value: bounded in size, strict about
 // types, and followed by Validate, whose errors name the field.
