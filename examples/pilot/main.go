@@ -101,6 +101,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err := os.WriteFile(appFile, b, 0o600); err != nil {
 		return err
 	}
+	prom := p.PrometheusURL + " (scraping the agents every 2 s, its alerts to the alerts API)"
+	if p.PrometheusURL == "" {
+		prom = "not running (simulated nodes, or Debian's prometheus not installed)"
+	}
 	kind := "real: containers, cgroups, VLANs on OVS"
 	if p.Simulated {
 		kind = "SIMULATED: nothing runs"
@@ -109,7 +113,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
   dashboard   %s
   API         %s
   token file  %s
-  alerts      %s/api/v2/alerts (Alertmanager's API: point Prometheus here; incidents at /api/v2/incidents)
+  alerts      %s/api/v2/alerts (Alertmanager's API; incidents at /api/v2/incidents)
+  prometheus  %s
   registry    %s (image %s)
   network     VLAN 10, %v, trunked across every node
 
@@ -122,7 +127,7 @@ Try (shoalctl is examples/shoalctl: cd examples && go build ./shoalctl):
   shoalctl logs -f <instance>
 
 Ctrl-C stops everything.
-`, time.Since(start).Round(time.Millisecond), len(p.Nodes), kind, p.DashboardURL(), p.API, p.TokenFile, p.AlertsURL, p.Registry, img, pool.Subnet, p.API, p.TokenFile, appFile)
+`, time.Since(start).Round(time.Millisecond), len(p.Nodes), kind, p.DashboardURL(), p.API, p.TokenFile, p.AlertsURL, prom, p.Registry, img, pool.Subnet, p.API, p.TokenFile, appFile)
 	<-ctx.Done()
 	fmt.Fprintln(stdout, "stopping: removing containers, ports, mounts and cgroups")
 	return nil

@@ -15,7 +15,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"net"
 	"net/url"
 	"slices"
@@ -25,6 +24,8 @@ import (
 	"go.etcd.io/etcd/server/v3/embed"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
+
+	"github.com/shoalkit/shoal/examples/internal/daemon"
 )
 
 // Config says where the store lives and where it listens.
@@ -69,12 +70,12 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	var err error
 	if cfg.ClientAddr == "" {
-		if cfg.ClientAddr, err = freeAddr(ctx); err != nil {
+		if cfg.ClientAddr, err = daemon.FreeLocalAddr(ctx); err != nil {
 			return nil, err
 		}
 	}
 	if cfg.PeerAddr == "" {
-		if cfg.PeerAddr, err = freeAddr(ctx); err != nil {
+		if cfg.PeerAddr, err = daemon.FreeLocalAddr(ctx); err != nil {
 			return nil, err
 		}
 	}
@@ -182,19 +183,3 @@ func (c *slogCore) Write(e zapcore.Entry, fields []zapcore.Field) error {
 
 // Sync does nothing: slog handlers write at once.
 func (c *slogCore) Sync() error { return nil }
-
-// freeAddr returns a free 127.0.0.1 port below 32768 (the kernel's own
-// choice of an ephemeral port would be above it).
-func freeAddr(ctx context.Context) (string, error) {
-	var lc net.ListenConfig
-	var err error
-	for range 100 {
-		addr := fmt.Sprintf("127.0.0.1:%d", 20000+rand.IntN(12768)) //nolint:gosec // a port, not a secret
-		var l net.Listener
-		if l, err = lc.Listen(ctx, "tcp", addr); err == nil {
-			_ = l.Close()
-			return addr, nil
-		}
-	}
-	return "", fmt.Errorf("embedetcd: no free port below 32768: %w", err)
-}

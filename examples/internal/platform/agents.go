@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"log"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -21,6 +20,7 @@ import (
 	"github.com/shoalkit/shoal/cgroupx/procview"
 	"github.com/shoalkit/shoal/examples/internal/agent"
 	"github.com/shoalkit/shoal/examples/internal/container"
+	"github.com/shoalkit/shoal/examples/internal/daemon"
 	"github.com/shoalkit/shoal/examples/internal/state"
 	"github.com/shoalkit/shoal/imagefs"
 	"github.com/shoalkit/shoal/metrics"
@@ -42,6 +42,7 @@ type agentNode struct {
 	metrics *metrics.Collector
 	srv     *http.Server
 	cgroup  string
+	addr    string // the agent's API, host:port
 
 	mu     sync.Mutex
 	cancel context.CancelFunc
@@ -102,12 +103,12 @@ func (p *Platform) startAgent(ctx, rctx context.Context, n state.Node, run strin
 	if a.metrics, err = metrics.New(ctx, metrics.Config{Interval: 2 * time.Second, Logger: log}); err != nil {
 		return nil, err
 	}
-	var lc net.ListenConfig
-	l, err := lc.Listen(ctx, "tcp", "127.0.0.1:0")
+	l, err := daemon.ListenLocal(ctx)
 	if err != nil {
 		return nil, err
 	}
 	n.Addr, n.Version = l.Addr().String(), "shoal-agent/pilot"
+	a.addr = n.Addr
 	remote := imagefs.DefaultRemoteConfig()
 	remote.Insecure = true
 	ag, err := agent.New(agent.Config{

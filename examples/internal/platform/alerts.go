@@ -2,11 +2,11 @@ package platform
 
 import (
 	"context"
-	"net"
 	"net/http"
 	"time"
 
 	"github.com/shoalkit/shoal/alertcorr"
+	"github.com/shoalkit/shoal/examples/internal/daemon"
 	"github.com/shoalkit/shoal/examples/internal/fleettopo"
 )
 
@@ -25,8 +25,7 @@ func (p *Platform) startAlerts(ctx, rctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	var lc net.ListenConfig
-	l, err := lc.Listen(ctx, "tcp", "127.0.0.1:0")
+	l, err := daemon.ListenLocal(ctx)
 	if err != nil {
 		_ = e.Close() //nolint:contextcheck // Close has no ctx: it saves on the way out
 		return err

@@ -3,10 +3,13 @@ package platform
 import (
 	"context"
 	"crypto/rand"
+	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"time"
 
+	"github.com/shoalkit/shoal/examples/internal/daemon"
 	"github.com/shoalkit/shoal/examples/internal/fleetinspect"
 	"github.com/shoalkit/shoal/inspect"
 )
@@ -48,12 +51,22 @@ func (p *Platform) startInspection(rctx context.Context) error {
 				return err
 			}
 		}
+		gossip, err := daemon.FreeLocalAddr(rctx)
+		if err != nil {
+			return err
+		}
+		httpAddr, err := daemon.FreeLocalAddr(rctx)
+		if err != nil {
+			return err
+		}
+		_, port, _ := net.SplitHostPort(gossip)
+		gossipPort, _ := strconv.Atoi(port)
 		nctx, cancel := context.WithCancel(rctx)
 		p.inspectStop[name] = cancel
 		tags := map[string]string{"rack": p.racks[i], "zone": "z1"}
 		cfg := fleetinspect.AgentConfig{
-			Gossip:   inspect.NodeConfig{BindAddr: "127.0.0.1", BindPort: inspect.AnyPort},
-			HTTPAddr: "127.0.0.1:0",
+			Gossip:   inspect.NodeConfig{BindAddr: "127.0.0.1", BindPort: gossipPort},
+			HTTPAddr: httpAddr,
 			Agent:    inspect.AgentConfig{Host: inspect.Host{Root: root}, FixKey: p.fixKey, FixInterval: time.Second},
 			Logger:   p.log.With("part", "inspect", "node", name),
 		}
@@ -63,8 +76,14 @@ func (p *Platform) startInspection(rctx context.Context) error {
 			}
 		}()
 	}
+	gossip, err := daemon.FreeLocalAddr(rctx)
+	if err != nil {
+		return err
+	}
+	_, port, _ := net.SplitHostPort(gossip)
+	gossipPort, _ := strconv.Atoi(port)
 	in, err := fleetinspect.NewInspector(p.Etcd, fleetinspect.InspectorConfig{
-		Name: "inspector", Gossip: inspect.NodeConfig{BindAddr: "127.0.0.1"}, FixKey: p.fixKey,
+		Name: "inspector", Gossip: inspect.NodeConfig{BindAddr: "127.0.0.1", BindPort: gossipPort}, FixKey: p.fixKey,
 		Interval: p.cfg.InspectInterval, Logger: p.log.With("part", "inspector"),
 	})
 	if err != nil {

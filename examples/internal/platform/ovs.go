@@ -85,22 +85,47 @@ func (s *Switch) run(ctx context.Context, name string, args ...string) error {
 	return nil
 }
 
-// start runs a daemon in a process group of its own, stopped by Close.
+// start runs a daemon of the switch, stopped by Close.
 func (s *Switch) start(name string, args ...string) error {
-	cmd := exec.Command(name, args...) //nolint:noctx // a daemon: stopped by pid in Close
-	cmd.Env = s.env()
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	log, err := os.OpenFile(filepath.Join(s.Dir, filepath.Base(name)+".out"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	cmd, err := startDaemon(s.Dir, s.env(), name, args...)
 	if err != nil {
 		return err
+	}
+	s.procs = append(s.procs, cmd)
+	return nil
+}
+
+// startDaemon runs name in a process group of its own, its output in
+// dir/NAME.out; stopDaemon stops it by pid.
+func startDaemon(dir string, env []string, name string, args ...string) (*exec.Cmd, error) {
+	cmd := exec.Command(name, args...) //nolint:noctx // a daemon: stopped by pid with stopDaemon
+	cmd.Env = env
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	log, err := os.OpenFile(filepath.Join(dir, filepath.Base(name)+".out"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return nil, err
 	}
 	defer log.Close()
 	cmd.Stdout, cmd.Stderr = log, log
 	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("platform: %s: %w", name, err)
+		return nil, fmt.Errorf("platform: %s: %w", name, err)
 	}
-	s.procs = append(s.procs, cmd)
-	return nil
+	return cmd, nil
+}
+
+// stopDaemon sends SIGTERM to a daemon's process group, SIGKILL after 5 s,
+// and reaps it.
+func stopDaemon(p *exec.Cmd) {
+	_ = syscall.Kill(-p.Process.Pid, syscall.SIGTERM)
+	done := make(chan error, 1)
+	go func() { done <- p.Wait() }()
+	select {
+	case err := <-done:
+		_ = err // a daemon stopped by a signal exits non-zero
+	case <-time.After(5 * time.Second):
+		_ = syscall.Kill(-p.Process.Pid, syscall.SIGKILL)
+		<-done //nolint:errcheck // killed: its exit status says nothing
+	}
 }
 
 func waitSocket(ctx context.Context, path string) error {
@@ -148,17 +173,7 @@ func (s *Switch) Trunk(ctx context.Context, a, b string) error {
 // Close stops the daemons by pid and removes the namespace and the dir.
 func (s *Switch) Close() {
 	for i := len(s.procs) - 1; i >= 0; i-- {
-		p := s.procs[i]
-		_ = syscall.Kill(-p.Process.Pid, syscall.SIGTERM)
-		done := make(chan error, 1)
-		go func() { done <- p.Wait() }()
-		select {
-		case err := <-done:
-			_ = err // a daemon stopped by a signal exits non-zero
-		case <-time.After(5 * time.Second):
-			_ = syscall.Kill(-p.Process.Pid, syscall.SIGKILL)
-			<-done //nolint:errcheck // killed: its exit status says nothing
-		}
+		stopDaemon(s.procs[i])
 	}
 	s.procs = nil
 	if s.netns != "" {

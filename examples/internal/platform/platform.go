@@ -31,6 +31,7 @@ import (
 
 	"github.com/shoalkit/shoal/alertcorr"
 	"github.com/shoalkit/shoal/examples/internal/controller"
+	"github.com/shoalkit/shoal/examples/internal/daemon"
 	"github.com/shoalkit/shoal/examples/internal/dashboard"
 	"github.com/shoalkit/shoal/examples/internal/embedetcd"
 	"github.com/shoalkit/shoal/examples/internal/simnode"
@@ -94,6 +95,10 @@ type Platform struct {
 	// AlertsURL is alertcorr's Alertmanager-compatible API (alerts in,
 	// incidents out), its topology following the platform; Alerts is the
 	// engine.
+	// PrometheusURL is Debian's prometheus scraping the real agents and
+	// sending its alerts to AlertsURL; empty when not installed or when
+	// the nodes are simulated.
+	PrometheusURL string
 	AlertsURL     string
 	Alerts        *alertcorr.Engine
 	AlertTopology *alertcorr.Topology
@@ -197,6 +202,15 @@ func Start(ctx context.Context, cfg Config) (p *Platform, err error) {
 	if err := p.startAlerts(ctx, rctx); err != nil {
 		return p, err
 	}
+	if cfg.Real {
+		var addrs []string
+		for _, n := range p.Nodes {
+			addrs = append(addrs, p.agents[n].addr)
+		}
+		if err := p.startPrometheus(ctx, addrs); err != nil {
+			return p, err
+		}
+	}
 	return p, p.waitReady(ctx)
 }
 
@@ -207,8 +221,7 @@ func (p *Platform) startRegistry(ctx context.Context) (string, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return "", err
 	}
-	var lc net.ListenConfig
-	l, err := lc.Listen(ctx, "tcp", "127.0.0.1:0")
+	l, err := daemon.ListenLocal(ctx)
 	if err != nil {
 		return "", err
 	}
@@ -223,14 +236,17 @@ func (p *Platform) startRegistry(ctx context.Context) (string, error) {
 
 func (p *Platform) startController(ctx, rctx context.Context) error {
 	addr := p.cfg.API
-	if addr == "" {
-		addr = "127.0.0.1:0"
-	}
 	if p.API != "" {
 		addr = strings.TrimPrefix(p.API, "http://") // a restart keeps the address
 	}
-	var lc net.ListenConfig
-	l, err := lc.Listen(ctx, "tcp", addr)
+	var l net.Listener
+	var err error
+	if addr == "" {
+		l, err = daemon.ListenLocal(ctx)
+	} else {
+		var lc net.ListenConfig
+		l, err = lc.Listen(ctx, "tcp", addr)
+	}
 	if err != nil {
 		return err
 	}
