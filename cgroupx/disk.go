@@ -220,8 +220,13 @@ func pseudoFS(fstype string) bool {
 // DiskUsage returns the usage of the file systems mounted in process pid's
 // mount namespace (its root and volumes), measured with statfs through
 // /proc/<pid>/root so that the container's own view is used. Pseudo file
-// systems and those with no blocks are left out, as df does. With pid 0 the
-// container's init (see [Uptime]) is used.
+// systems and those with no blocks are left out, as df does, and so are
+// file systems that do not answer — a FUSE mount whose server died
+// (ENOTCONN, ECONNABORTED), a stale network mount (ESTALE), one the caller
+// may not look into (EACCES, EPERM), one failing with EIO: df reports those
+// and goes on with the rest, and one dead mount must not hide the others.
+// (A mount whose server hangs still blocks statfs; metrics calls it with a
+// timeout of its own.) With pid 0 the container's init (see [Uptime]) is used.
 func (c *Cgroup) DiskUsage(ctx context.Context, pid int) ([]DiskUsage, error) {
 	if pid == 0 {
 		u, err := c.Uptime(ctx)
@@ -256,6 +261,9 @@ func (c *Cgroup) DiskUsage(ctx context.Context, pid int) ([]DiskUsage, error) {
 			if errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ENOTDIR) {
 				continue // unmounted since, or hidden by a later mount
 			}
+			if deadMount(err) {
+				continue
+			}
 			return nil, annotate(err, "statfs %s", m.MountPoint)
 		}
 		if st.Blocks == 0 {
@@ -277,4 +285,15 @@ func (c *Cgroup) DiskUsage(ctx context.Context, pid int) ([]DiskUsage, error) {
 		out = append(out, d)
 	}
 	return out, nil
+}
+
+// deadMount reports whether statfs failed because the file system does not
+// answer or may not be looked into, rather than because of the caller.
+func deadMount(err error) bool {
+	for _, e := range []error{unix.ENOTCONN, unix.ECONNABORTED, unix.ESTALE, unix.EACCES, unix.EPERM, unix.EIO} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
 }
