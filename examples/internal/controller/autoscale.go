@@ -245,11 +245,22 @@ func (c *Controller) autoscaleLoop(ctx context.Context, t *term) {
 			return
 		case <-tick.C:
 		}
+		scaled := map[string]bool{}
 		for _, a := range c.Apps() {
 			if a.Spec.Autoscale != nil {
+				scaled[a.Spec.Name] = true
 				c.autoscaleApp(ctx, t, &a.App)
 			}
 		}
+		// An app deleted or no longer autoscaled takes its windows and
+		// proposal with it.
+		c.scalersMu.Lock()
+		for name := range c.scalers {
+			if !scaled[name] {
+				delete(c.scalers, name)
+			}
+		}
+		c.scalersMu.Unlock()
 	}
 }
 
