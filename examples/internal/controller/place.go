@@ -159,6 +159,12 @@ func (c *Controller) freeAddrs(vlan, n int) ([]netip.Prefix, netip.Addr, error) 
 		return nil, netip.Addr{}, &fieldError{field: "network.vlan", err: newError(ErrInvalid, "network.vlan: VLAN %d has no address pool (PUT /v1/networks/%d first)", vlan, vlan)}
 	}
 	used := c.cache.ips[vlan]
+	// A pool too full for the request is refused before any scan: a /8
+	// pool is 16M addresses, walked while the cache is read-locked.
+	if left := poolSize(pool) - len(used); left < n {
+		return nil, netip.Addr{}, &fieldError{field: "network.vlan", err: newError(ErrUnschedulable,
+			"VLAN %d (%v) has %d address(es) left, needs %d", vlan, pool.Subnet, max(left, 0), n)}
+	}
 	first := pool.Subnet.Addr()
 	last := lastAddr(pool.Subnet)
 	a := first.Next()

@@ -247,12 +247,14 @@ type NetworkView struct {
 }
 
 func poolSize(p *state.NetworkPool) int {
-	n := 1<<(32-p.Subnet.Bits()) - 2
-	if p.Gateway.IsValid() {
-		n--
-	}
+	n := 1<<(32-p.Subnet.Bits()) - 2 // less the network and broadcast addresses
+	first := p.Subnet.Addr().Next()
 	if p.From.IsValid() {
-		n -= addrDiff(p.Subnet.Addr().Next(), p.From)
+		n -= addrDiff(first, p.From)
+		first = p.From
+	}
+	if p.Gateway.IsValid() && !p.Gateway.Less(first) {
+		n--
 	}
 	return max(n, 0)
 }
