@@ -55,6 +55,7 @@ func run(ctx context.Context, args []string, _, stderr io.Writer) error {
 	fs.DurationVar(&cfg.SessionTTL, "session-ttl", 5*time.Second, "leader lease: a silent leader is replaced after about this long")
 	fs.DurationVar(&cfg.NodeGrace, "node-grace", 30*time.Second, "how long a lost node's instances wait before they are placed elsewhere")
 	fs.IntVar(&cfg.MaxTxnOps, "max-txn-ops", 128, "etcd's --max-txn-ops: the largest transaction (default 1024 with the embedded etcd)")
+	fs.StringVar(&cfg.AlertsURL, "alerts-url", "", "alertd's API (http://host:port): GET /v1/incidents and the dashboard show its incidents")
 	fs.BoolVar(&insecure, "insecure-registry", false, "plain HTTP to registries when checking images (loopback pilots)")
 	fs.BoolVar(&verbose, "v", false, "debug logging")
 	if err := daemon.Parse(fs, args); err != nil {

@@ -44,21 +44,27 @@ func TestAgentMetrics(t *testing.T) {
 	}}}
 	nodes := map[string]*state.Node{"n1": {Name: "n1", Addr: agentSrv.Listener.Addr().String()}}
 
+	apps := map[string]*state.App{"a": app}
 	src := &controller.AgentMetrics{}
-	first := src.Read(t.Context(), app, ins, nodes)["a-1"]
+	first := src.Read(t.Context(), apps, ins, nodes)["a-1"]
 	if !math.IsNaN(first.CPUCores) || first.Connections != 42 || first.MemoryBytes != 1<<20 || first.Requests != 0 {
 		t.Fatalf("first read %+v: want no CPU rate yet, 42 connections, 1 MiB, 0 requests", first)
 	}
 	time.Sleep(500 * time.Millisecond)
 	cpu.Add(250) // 0.25 s of CPU in about 0.5 s: half a core
 	requests.Add(120)
-	second := src.Read(t.Context(), app, ins, nodes)["a-1"]
+	second := src.Read(t.Context(), apps, ins, nodes)["a-1"]
 	if second.CPUCores < 0.3 || second.CPUCores > 0.55 || second.Requests != 120 {
 		t.Errorf("second read %+v: want about half a core and the counter at 120", second)
 	}
 	// An agent that does not answer leaves its instances out.
 	gone := map[string]*state.Node{"n1": {Name: "n1", Addr: "127.0.0.1:1"}}
-	if got := src.Read(t.Context(), app, ins, gone); len(got) != 0 {
+	if got := src.Read(t.Context(), apps, ins, gone); len(got) != 0 {
 		t.Errorf("an unreachable agent's instances read as %+v", got)
+	}
+	// A failed scrape keeps the last counter: the next good one is a rate.
+	cpu.Add(100)
+	if third := src.Read(t.Context(), apps, ins, nodes)["a-1"]; math.IsNaN(third.CPUCores) || third.CPUCores <= 0 {
+		t.Errorf("read after a failed scrape %+v: want a CPU rate", third)
 	}
 }

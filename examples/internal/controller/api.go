@@ -206,6 +206,7 @@ func (c *Controller) Handler() http.Handler {
 	})
 	h("GET /v1/usage", func(w http.ResponseWriter, _ *http.Request) error { return writeJSON(w, http.StatusOK, c.Showback()) })
 	c.inspectionRoutes(h)
+	c.activityRoutes(h)
 	h("GET /v1/quotas", func(w http.ResponseWriter, _ *http.Request) error { return writeJSON(w, http.StatusOK, c.Usage()) })
 	h("PUT /v1/quotas/{team}", func(w http.ResponseWriter, r *http.Request) error {
 		var q state.Quota

@@ -31,10 +31,11 @@ type InstanceMetrics struct {
 	At       time.Time
 }
 
-// MetricsSource reads the autoscale loop's numbers for the instances of
-// an app; instances it could not read are left out of the map.
+// MetricsSource measures instances: the controller calls Read once per
+// ActivityInterval with every instance of every app (apps by name, nodes
+// by name), and leaves the instances it could not read out of the map.
 type MetricsSource interface {
-	Read(ctx context.Context, app *state.App, ins []InstanceView, nodes map[string]*state.Node) map[string]InstanceMetrics
+	Read(ctx context.Context, apps map[string]*state.App, ins []InstanceView, nodes map[string]*state.Node) map[string]InstanceMetrics
 }
 
 // AgentMetrics reads CPU and connections from the agents' /metrics (the
@@ -60,12 +61,10 @@ var _ MetricsSource = (*AgentMetrics)(nil)
 const maxScrapeBytes = 32 << 20
 
 // Read implements MetricsSource.
-func (m *AgentMetrics) Read(ctx context.Context, app *state.App, ins []InstanceView, nodes map[string]*state.Node) map[string]InstanceMetrics {
+func (m *AgentMetrics) Read(ctx context.Context, apps map[string]*state.App, ins []InstanceView, nodes map[string]*state.Node) map[string]InstanceMetrics {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if m.last == nil {
-		m.last = map[string]cpuReading{}
-	}
+	last := make(map[string]cpuReading, len(ins)) // only the instances still there
 	byNode := map[string][]InstanceView{}
 	for _, v := range ins {
 		byNode[v.Desired.Node] = append(byNode[v.Desired.Node], v)
@@ -78,6 +77,11 @@ func (m *AgentMetrics) Read(ctx context.Context, app *state.App, ins []InstanceV
 		}
 		fams, err := m.scrape(ctx, "http://"+n.Addr+"/metrics")
 		if err != nil {
+			for _, v := range vs { // the next good scrape still gives a rate
+				if r, ok := m.last[v.Desired.ID]; ok {
+					last[v.Desired.ID] = r
+				}
+			}
 			continue
 		}
 		now := time.Now()
@@ -96,14 +100,22 @@ func (m *AgentMetrics) Read(ctx context.Context, app *state.App, ins []InstanceV
 			} else {
 				im.CPUCores = math.NaN() // the first reading gives no rate
 			}
-			m.last[id] = cpuReading{seconds: sec, at: now}
-			if a := app.Spec.Autoscale; a != nil && a.TPSMetric != "" && v.Desired.Network != nil {
+			last[id] = cpuReading{seconds: sec, at: now}
+			if a := autoscaleOf(apps[v.Desired.App]); a != nil && a.TPSMetric != "" && v.Desired.Network != nil {
 				im.Requests = m.counter(ctx, fmt.Sprintf("http://%s:%d/metrics", v.Desired.Network.IP.Addr(), a.MetricsPort), a.TPSMetric)
 			}
 			out[id] = im
 		}
 	}
+	m.last = last
 	return out
+}
+
+func autoscaleOf(a *state.App) *state.AutoscaleSpec {
+	if a == nil {
+		return nil
+	}
+	return a.Spec.Autoscale
 }
 
 func (m *AgentMetrics) client() *http.Client {
@@ -181,7 +193,6 @@ func sumBy(f *dto.MetricFamily, key string, where map[string]string) map[string]
 type scaler struct {
 	spec     state.AutoscaleSpec
 	as       *autoscale.Autoscaler
-	requests map[string]cpuReading // last request counter per instance
 	lastWhy  string
 	proposal *Proposal
 }
@@ -279,7 +290,7 @@ func (c *Controller) scalerFor(a *state.App) (*scaler, error) {
 	if err != nil {
 		return nil, err
 	}
-	s = &scaler{spec: *a.Spec.Autoscale, as: as, requests: map[string]cpuReading{}}
+	s = &scaler{spec: *a.Spec.Autoscale, as: as}
 	c.scalers[a.Spec.Name] = s
 	return s, nil
 }
@@ -291,15 +302,8 @@ func (c *Controller) autoscaleApp(ctx context.Context, t *term, a *state.App) {
 		return
 	}
 	ins := c.Instances(a.Spec.Name, "")
-	c.cache.mu.RLock()
-	nodes := make(map[string]*state.Node, len(c.cache.nodes))
-	for k, v := range c.cache.nodes {
-		nodes[k] = v
-	}
-	c.cache.mu.RUnlock()
-	read := c.cfg.Metrics.Read(ctx, a, ins, nodes)
+	read, tps, tpsOK := c.readings(a.Spec.Name, ins)
 	obs := autoscale.Observation{Now: c.cfg.Now(), Current: a.Spec.Replicas, App: map[string]float64{}}
-	tps, tpsOK := 0.0, a.Spec.Autoscale.TPS > 0
 	for _, v := range ins {
 		in := autoscale.Instance{Name: v.Desired.ID, Phase: autoscale.PhaseRunning, Ready: v.Ready}
 		if st := v.Status; st != nil {
@@ -316,22 +320,10 @@ func (c *Controller) autoscaleApp(ctx context.Context, t *term, a *state.App) {
 			if a.Spec.Autoscale.Connections > 0 {
 				in.Samples = append(in.Samples, autoscale.Sample{Metric: "connections", Value: m.Connections})
 			}
-			if tpsOK {
-				prev, had := s.requests[v.Desired.ID]
-				switch {
-				case math.IsNaN(m.Requests):
-					tpsOK = false
-				case had && m.Requests >= prev.seconds && m.At.After(prev.at):
-					tps += (m.Requests - prev.seconds) / m.At.Sub(prev.at).Seconds()
-				default:
-					tpsOK = false // the first reading, or a reset: no rate yet
-				}
-				s.requests[v.Desired.ID] = cpuReading{seconds: m.Requests, at: m.At}
-			}
 		}
 		obs.Instances = append(obs.Instances, in)
 	}
-	if tpsOK {
+	if tpsOK && a.Spec.Autoscale.TPS > 0 {
 		obs.App["tps"] = tps
 	}
 	d, err := s.as.Decide(obs)

@@ -21,7 +21,7 @@ type loadSource struct {
 
 func (l *loadSource) set(c float64) { l.mu.Lock(); l.cores = c; l.mu.Unlock() }
 
-func (l *loadSource) Read(_ context.Context, _ *state.App, ins []controller.InstanceView, _ map[string]*state.Node) map[string]controller.InstanceMetrics {
+func (l *loadSource) Read(_ context.Context, _ map[string]*state.App, ins []controller.InstanceView, _ map[string]*state.Node) map[string]controller.InstanceMetrics {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	out := map[string]controller.InstanceMetrics{}

@@ -82,8 +82,19 @@ type Config struct {
 	// AccountInterval is how often the leader adds up each app's usage for
 	// showback; zero means 1 min.
 	AccountInterval time.Duration
-	// Metrics reads the autoscale loop's numbers; nil means AgentMetrics
-	// over AgentClient.
+	// ActivityInterval is how often every controller measures every
+	// instance (Metrics, one pass over all apps) for the autoscale loop,
+	// usage, the ranking and the apps' history; zero means 10 s, or
+	// AutoscaleInterval or AccountInterval when shorter.
+	ActivityInterval time.Duration
+	// ActivityWindow is how much history is kept per app; zero means
+	// 30 min (at most 2,000 samples are kept, whatever the window).
+	ActivityWindow time.Duration
+	// AlertsURL is alertcorr's API (alertd, or the pilot's), whose
+	// incidents GET /v1/incidents passes on; empty means none.
+	AlertsURL string
+	// Metrics measures the instances; nil means AgentMetrics over
+	// AgentClient.
 	Metrics MetricsSource
 	// AgentClient talks to the agents (pre-distribution, metrics); nil
 	// means a client with a 30 s timeout.
@@ -99,7 +110,7 @@ func (c *Config) withDefaults() (Config, error) {
 	switch {
 	case c.Etcd == nil:
 		return out, newError(ErrInvalid, "Config.Etcd is nil")
-	case c.SessionTTL < 0 || c.NodeGrace < 0 || c.Resync < 0 || c.EventRetention < 0 || c.PredistributeTimeout < 0 || c.AutoscaleInterval < 0 || c.AccountInterval < 0:
+	case c.SessionTTL < 0 || c.NodeGrace < 0 || c.Resync < 0 || c.EventRetention < 0 || c.PredistributeTimeout < 0 || c.AutoscaleInterval < 0 || c.AccountInterval < 0 || c.ActivityInterval < 0 || c.ActivityWindow < 0:
 		return out, newError(ErrInvalid, "a negative duration in Config")
 	case c.SessionTTL > 0 && c.SessionTTL < time.Second:
 		return out, newError(ErrInvalid, "Config.SessionTTL %v below 1 s (etcd's lease granularity)", c.SessionTTL)
@@ -120,6 +131,8 @@ func (c *Config) withDefaults() (Config, error) {
 	def(&out.PredistributeTimeout, 5*time.Minute)
 	def(&out.AutoscaleInterval, 15*time.Second)
 	def(&out.AccountInterval, time.Minute)
+	def(&out.ActivityInterval, min(10*time.Second, out.AutoscaleInterval, out.AccountInterval))
+	def(&out.ActivityWindow, 30*time.Minute)
 	if out.Name == "" {
 		out.Name = "controller"
 	}

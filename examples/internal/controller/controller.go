@@ -41,6 +41,8 @@ type Controller struct {
 
 	scalersMu sync.Mutex
 	scalers   map[string]*scaler // app → its autoscale state, on the leader
+
+	activity *activity
 }
 
 // term is one period of leadership.
@@ -66,7 +68,7 @@ func New(cfg Config) (*Controller, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Controller{cfg: cfg, log: cfg.Logger, kick: make(chan struct{}, 1), warned: map[string]string{}, rolledAt: map[string]time.Time{}, scalers: map[string]*scaler{}}
+	c := &Controller{cfg: cfg, log: cfg.Logger, kick: make(chan struct{}, 1), warned: map[string]string{}, rolledAt: map[string]time.Time{}, scalers: map[string]*scaler{}, activity: newActivity(cfg)}
 	c.cache = newCache(cfg.Etcd, cfg.MaxEvents, cfg.Now, func(key string, err error) {
 		c.log.Warn("malformed value skipped", "key", key, "err", err)
 	})
@@ -111,6 +113,7 @@ func (c *Controller) Run(ctx context.Context) error {
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return c.cache.run(ctx) })
 	g.Go(func() error { c.campaign(ctx); return nil })
+	g.Go(func() error { c.activityLoop(ctx); return nil })
 	return g.Wait()
 }
 

@@ -24,6 +24,11 @@
 //	go c.Run(ctx)
 //	http.Serve(l, c.Handler()) // every call needs the cluster's bearer token
 //
+// Every controller measures every instance once per ActivityInterval
+// (Config.Metrics: by default the agents' /metrics, one scrape per node a
+// pass); the autoscale loop, showback, the busiest/idlest ranking and each
+// app's history all read that one pass.
+//
 // The API (JSON; errors are Problems with a stable Code):
 //
 //	GET    /healthz                         no token
@@ -33,6 +38,7 @@
 //	GET    /v1/apps/NAME/endpoints[?watch=1] ready instances (SSE with watch)
 //	GET    /v1/apps/NAME/proposal            a scaling decision awaiting approval
 //	POST   /v1/apps/NAME/proposal/approve    apply it
+//	GET    /v1/apps/NAME/history             replicas, ready, CPU, memory, TPS over the last 30 min
 //	GET    /v1/instances[?app=&node=]        GET /v1/instances/ID
 //	POST   /v1/instances/ID/resize           resources, in place
 //	POST   /v1/instances/ID/migrate          {"node": N}: commit, push, remove, recreate on N
@@ -45,5 +51,7 @@
 //	GET    /v1/inspection                    the last inspection round and fix result
 //	PUT    /v1/inspection/spec               the fleet's desired state (inspect.Spec)
 //	POST   /v1/inspection/fix                run the spec's fixes on failed members
+//	GET    /v1/ranking[?by=cpu|memory&n=10]  the busiest and idlest instances, apps and nodes
+//	GET    /v1/incidents                     alertcorr's open and resolved incidents (Config.AlertsURL)
 //	GET    /v1/leader
 package controller

@@ -23,10 +23,6 @@ func (c *Controller) account(ctx context.Context, t *term) {
 		ins := c.Instances(a.Spec.Name, "")
 		c.cache.mu.RLock()
 		prev := c.cache.usage[a.Spec.Name]
-		nodes := make(map[string]*state.Node, len(c.cache.nodes))
-		for k, v := range c.cache.nodes {
-			nodes[k] = v
-		}
 		c.cache.mu.RUnlock()
 		u := state.Usage{App: a.Spec.Name, Team: a.Spec.Team, Since: now, UpdatedAt: now}
 		if prev != nil {
@@ -40,7 +36,7 @@ func (c *Controller) account(ctx context.Context, t *term) {
 		if dt < 0 {
 			continue
 		}
-		measured := c.cfg.Metrics.Read(ctx, &a.App, ins, nodes)
+		measured, _, _ := c.readings(a.Spec.Name, ins)
 		for _, v := range ins {
 			u.AllocCoreHours += v.Desired.Resources.CPUs * dt
 			u.AllocGiBHours += float64(v.Desired.Resources.MemoryBytes) / (1 << 30) * dt

@@ -182,6 +182,9 @@ func Start(ctx context.Context, cfg Config) (p *Platform, err error) {
 			return p, err
 		}
 	}
+	if err := p.startAlerts(ctx, rctx); err != nil {
+		return p, err
+	}
 	if err := p.startController(ctx, rctx); err != nil {
 		return p, err
 	}
@@ -197,9 +200,6 @@ func Start(ctx context.Context, cfg Config) (p *Platform, err error) {
 		return p, err
 	}
 	if err := p.startInspection(rctx); err != nil {
-		return p, err
-	}
-	if err := p.startAlerts(ctx, rctx); err != nil {
 		return p, err
 	}
 	if cfg.Real {
@@ -255,7 +255,7 @@ func (p *Platform) startController(ctx, rctx context.Context) error {
 	c, err := controller.New(controller.Config{
 		Etcd: p.Etcd, Name: "controller", Advertise: l.Addr().String(), NodeGrace: p.cfg.NodeGrace, SessionTTL: 3 * time.Second,
 		MaxTxnOps: embedetcd.DefaultMaxTxnOps, Logger: p.log.With("part", "controller"),
-		AutoscaleInterval: p.cfg.AutoscaleInterval, Metrics: p.metricsSource(),
+		AutoscaleInterval: p.cfg.AutoscaleInterval, Metrics: p.metricsSource(), AlertsURL: p.AlertsURL,
 		CheckImage: func(ctx context.Context, ref string) error {
 			_, err := imagefs.Pull(ctx, ref, remote)
 			return err
@@ -433,12 +433,12 @@ type simLoad struct {
 var _ controller.MetricsSource = (*simLoad)(nil)
 
 // Read implements controller.MetricsSource.
-func (s *simLoad) Read(_ context.Context, app *state.App, ins []controller.InstanceView, _ map[string]*state.Node) map[string]controller.InstanceMetrics {
+func (s *simLoad) Read(_ context.Context, _ map[string]*state.App, ins []controller.InstanceView, _ map[string]*state.Node) map[string]controller.InstanceMetrics {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	out := map[string]controller.InstanceMetrics{}
 	for _, v := range ins {
-		out[v.Desired.ID] = controller.InstanceMetrics{CPUCores: s.cores[app.Spec.Name], MemoryBytes: float64(v.Desired.Resources.MemoryBytes) / 2, At: time.Now()}
+		out[v.Desired.ID] = controller.InstanceMetrics{CPUCores: s.cores[v.Desired.App], MemoryBytes: float64(v.Desired.Resources.MemoryBytes) / 2, At: time.Now()}
 	}
 	return out
 }

@@ -95,7 +95,7 @@ func TestPlatform(t *testing.T) {
 	src := &controller.AgentMetrics{}
 	waitFor(t, "the spinner's and the sleeper's CPU through the agents' /metrics", 30*time.Second, func() (bool, string) {
 		time.Sleep(2500 * time.Millisecond)
-		got := src.Read(t.Context(), &state.App{Spec: other}, append(oins, wins...), byName)
+		got := src.Read(t.Context(), map[string]*state.App{other.Name: {Spec: other}}, append(oins, wins...), byName)
 		spin, ok1 := got[oins[0].Desired.ID]
 		sleep, ok2 := got[wins[0].Desired.ID]
 		return ok1 && ok2 && spin.CPUCores > 0.1 && spin.CPUCores < 0.3 && sleep.CPUCores < 0.05, fmt.Sprintf("spinner %+v, sleeper %+v", spin, sleep)
