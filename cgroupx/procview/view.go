@@ -38,7 +38,14 @@ func (s *Server) content(ctx context.Context, kind nodeKind, pid uint32) ([]byte
 		if c == nil {
 			return readBounded(s.hostPath(kind), maxHostFile)
 		}
+		now := time.Now()
+		if b, ok := c.snaps.get(kind, now, s.cfg.MaxAge); ok {
+			return b, nil
+		}
 		b, err := s.render(ctx, kind, c)
+		if err == nil && s.cfg.MaxAge > 0 {
+			c.snaps.put(kind, now, b)
+		}
 		if err != nil && attempt == 0 && errors.Is(err, cgroupx.ErrNotFound) {
 			s.reg.forget(c)
 			continue

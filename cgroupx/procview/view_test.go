@@ -28,6 +28,14 @@ func fakeServer(t testing.TB) *Server {
 // for one test shares one fake host.
 func fakeServerWith(t testing.TB, edit func(*Config)) *Server {
 	t.Helper()
+	s, _ := fakeServerTree(t, edit)
+	return s
+}
+
+// fakeServerTree is fakeServerWith that also returns the fake tree, to
+// change it under the server.
+func fakeServerTree(t testing.TB, edit func(*Config)) (*Server, *cgroupxtest.Tree) {
+	t.Helper()
 	tree := cgroupxtest.New(t, cgroupxtest.V2)
 	tree.SetMemory("/shoal/web", cgroupxtest.Memory{Limit: 256 << 20, Usage: 100 << 20})
 	tree.SetCPU("/shoal/web", 50000, 100000)
@@ -46,7 +54,7 @@ func fakeServerWith(t testing.TB, edit func(*Config)) *Server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return s
+	return s, tree
 }
 
 func TestContentPerCaller(t *testing.T) {
