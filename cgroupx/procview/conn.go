@@ -37,6 +37,10 @@ const (
 type Conn struct {
 	file *os.File
 	init []byte
+	// handBack is where a server of this connection hands it back to a
+	// new holder (HandBackSocket of the holder's socket); "" for a
+	// connection this process mounted.
+	handBack string
 
 	closeOnce sync.Once
 	closeErr  error

@@ -22,6 +22,18 @@
 // fixed, so the new server knows every id the kernel learnt. A read never
 // fails with ENOTCONN because the server restarted.
 //
+// The holder may die too: a server that got its connection from a holder
+// listening on socket S hands it back on [HandBackSocket](S) for as long
+// as it serves, and a holder that starts on a view that is still mounted
+// takes the connection from there instead of mounting anew. Either
+// process can die alone, and be started again, without a read failing.
+// When both are gone at once (killed together, or the holder dies while
+// no server runs) nobody holds the connection: the kernel ends it, the
+// containers' bind mounts answer ENOTCONN and only restarting those
+// containers (or bind-mounting the new view over their files again)
+// mends them; the next holder finds nobody to hand the connection back,
+// unmounts the dead view and mounts a new one.
+//
 // The holder (examples/procviewd hold):
 //
 //	h, err := procview.NewHolder(ctx, procview.HolderConfig{

@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/shoalkit/shoal/cgroupx"
 	"github.com/shoalkit/shoal/cgroupx/procview"
 	"github.com/shoalkit/shoal/internal/testenv"
@@ -38,6 +40,13 @@ func newFixture(t *testing.T) *fixture {
 // newFixtureTB is newFixture for tests and benchmarks; cpu adds the
 // quota of half a CPU.
 func newFixtureTB(t testing.TB, cpu bool) *fixture {
+	t.Helper()
+	return newFixtureOf(t, cpu, true)
+}
+
+// newFixtureOf is newFixtureTB; without inProcessHolder, no holder
+// mounts the view (the test starts holder processes).
+func newFixtureOf(t testing.TB, cpu, inProcessHolder bool) *fixture {
 	t.Helper()
 	testenv.RequireFUSE(t)
 	ctx := t.Context()
@@ -88,6 +97,11 @@ func newFixtureTB(t testing.TB, cpu bool) *fixture {
 	f.mnt, f.sock = filepath.Join(tmp, "view"), filepath.Join(tmp, "holder.sock")
 	if err := os.Mkdir(f.mnt, 0o755); err != nil {
 		t.Fatal(err)
+	}
+	if !inProcessHolder {
+		// Holder processes killed by the test leave the view mounted.
+		t.Cleanup(func() { _ = procview.Unmount(f.mnt) })
+		return f
 	}
 	f.holder, err = procview.NewHolder(ctx, procview.HolderConfig{MountPoint: f.mnt, Socket: f.sock})
 	if err != nil {
@@ -487,5 +501,114 @@ func TestTwoContainersReadAtOnce(t *testing.T) {
 				break
 			}
 		}
+	}
+}
+
+// startHolderProcess re-executes the test binary as a holder of the
+// fixture's mount point, a process the test can kill.
+func (f *fixture) startHolderProcess(t *testing.T) *testenv.Process {
+	t.Helper()
+	return startChild(t, map[string]string{envHoldMount: f.mnt, envHoldSocket: f.sock}, "holding")
+}
+
+// TestHolderRestartLosesNoRead kills the holder and the server in turns
+// while a process in the container reads /proc/meminfo ten times a
+// second and the test reads it as fast as it can: a new holder takes the
+// connection back from the running server, a new server takes it from
+// the new holder, and no read fails.
+func TestHolderRestartLosesNoRead(t *testing.T) {
+	f := newFixtureOf(t, true, false)
+	holder := f.startHolderProcess(t)
+	srv := f.startServerProcess(t)
+	// Read through a bind mount of the view's file, as a container's
+	// /proc/meminfo is: it keeps the connection of the mount it was made
+	// from, whatever is mounted on the mount point later.
+	meminfo := filepath.Join(t.TempDir(), "meminfo")
+	if err := os.WriteFile(meminfo, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Mount(filepath.Join(f.mnt, "proc/meminfo"), meminfo, "", unix.MS_BIND|unix.MS_RDONLY, ""); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = unix.Unmount(meminfo, unix.MNT_DETACH) })
+	log := filepath.Join(t.TempDir(), "reads")
+	script := "i=0; while [ $i -lt 100000 ]; do if ! grep MemTotal " + meminfo + " >> " + log + "; then echo FAIL >> " + log + "; fi; sleep 0.1; i=$((i+1)); done"
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		f.inContainerBackground(t, script)
+	}()
+	hostDone := make(chan []error, 1)
+	hostReads := 0
+	stopHost := make(chan struct{})
+	go func() {
+		var errs []error
+		for {
+			select {
+			case <-stopHost:
+				hostDone <- errs
+				return
+			default:
+			}
+			if _, err := os.ReadFile(meminfo); err != nil {
+				errs = append(errs, err)
+			}
+			hostReads++
+		}
+	}()
+	time.Sleep(500 * time.Millisecond)
+	for range 2 {
+		holder.Kill(t)
+		time.Sleep(300 * time.Millisecond) // the server alone holds the connection
+		holder = f.startHolderProcess(t)
+		time.Sleep(300 * time.Millisecond)
+		srv.Kill(t)
+		time.Sleep(300 * time.Millisecond) // reads queue in the kernel
+		srv = f.startServerProcess(t)
+		time.Sleep(300 * time.Millisecond)
+	}
+	close(stopHost)
+	if errs := <-hostDone; len(errs) > 0 {
+		t.Errorf("%d host reads failed, first: %v", len(errs), errs[0])
+	}
+	for _, d := range f.ctrDirs {
+		killAll(d)
+	}
+	<-done
+	b, err := os.ReadFile(log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	want := "MemTotal:         " + strconv.Itoa(memLimit/1024) + " kB"
+	for i, l := range lines {
+		if l != want {
+			t.Errorf("read %d: %q, want %q", i, l, want)
+		}
+	}
+	if len(lines) < 10 {
+		t.Errorf("only %d reads in 3 s", len(lines))
+	}
+	if hostReads < 10 {
+		t.Errorf("only %d host reads", hostReads)
+	}
+	t.Logf("%d container reads, %d host reads, 2 holder and 2 server kills; holder: %s", len(lines), hostReads, holder.Output())
+}
+
+// TestHolderAfterBothDied: when the holder dies while no server runs,
+// nobody keeps the connection; the next holder finds nobody to hand it
+// back, mounts the view anew, and reads work again through the mount
+// point.
+func TestHolderAfterBothDied(t *testing.T) {
+	f := newFixtureOf(t, true, false)
+	f.startHolderProcess(t).Kill(t)
+	if _, err := os.ReadFile(filepath.Join(f.mnt, "proc/meminfo")); err == nil {
+		t.Fatal("a view without holder or server answered")
+	}
+	f.startHolderProcess(t)
+	f.startServerProcess(t)
+	out := f.inContainer(t, "cat "+filepath.Join(f.mnt, "proc/meminfo"))
+	if got := meminfoKB(t, out, "MemTotal"); got != memLimit/1024 {
+		t.Errorf("MemTotal = %d kB, want %d", got, memLimit/1024)
 	}
 }

@@ -211,6 +211,9 @@ func (s *Server) Serve(ctx context.Context, c *Conn) error {
 	defer stop.close()
 	defer s.reg.callers.clear() // no pidfd stays open while nobody serves
 	g.Go(func() error { return s.reg.run(gctx) })
+	if c.handBack != "" {
+		g.Go(func() error { s.handBack(gctx, c); return nil })
+	}
 	for range s.cfg.Readers {
 		g.Go(func() error { return s.answer(gctx, fd, stop.r, ps) })
 	}
