@@ -157,7 +157,7 @@ func (f *fixture) startServer(t testing.TB) {
 
 // startChild re-executes the test binary with env set and waits until it
 // prints ready.
-func startChild(t *testing.T, env map[string]string, ready string) *testenv.Process {
+func startChild(t testing.TB, env map[string]string, ready string) *testenv.Process {
 	t.Helper()
 	for k, v := range env {
 		t.Setenv(k, v)
@@ -183,7 +183,7 @@ func startChild(t *testing.T, env map[string]string, ready string) *testenv.Proc
 
 // startServerProcess re-executes the test binary as a server: a process
 // that can be killed like a crashing agent.
-func (f *fixture) startServerProcess(t *testing.T) *testenv.Process {
+func (f *fixture) startServerProcess(t testing.TB) *testenv.Process {
 	t.Helper()
 	return startChild(t, map[string]string{envServeSocket: f.sock, envServeParent: f.parent}, "serving")
 }
@@ -506,7 +506,7 @@ func TestTwoContainersReadAtOnce(t *testing.T) {
 
 // startHolderProcess re-executes the test binary as a holder of the
 // fixture's mount point, a process the test can kill.
-func (f *fixture) startHolderProcess(t *testing.T) *testenv.Process {
+func (f *fixture) startHolderProcess(t testing.TB) *testenv.Process {
 	t.Helper()
 	return startChild(t, map[string]string{envHoldMount: f.mnt, envHoldSocket: f.sock}, "holding")
 }
