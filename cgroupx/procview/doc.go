@@ -66,6 +66,18 @@
 // namespaces: the kernel gives a reader's pid in the pid namespace of the
 // process that mounted the view, and the server reads /proc/PID/cgroup.
 //
+// # Freshness and cost
+//
+// A read costs the kernel's FUSE round trips (OPEN, READ, and RELEASE in
+// the background) and, in READ, the caller's container and its rendered
+// file. Both are kept for [Config.MaxAge] (default 10 ms): which
+// container a calling thread is in (checked against a pidfd of that
+// thread, so a pid reused by another process is never mistaken for it),
+// and each container's rendered files. 10 ms is one unit of /proc/stat
+// and /proc/uptime (USER_HZ); memory.stat, behind most of meminfo, is
+// itself refreshed by the kernel only every 2 s. A negative MaxAge
+// renders every read, as lxcfs does.
+//
 // # sysinfo
 //
 // sysinfo(2) (BusyBox free and uptime, many runtimes) does not read /proc.

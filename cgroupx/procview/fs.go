@@ -142,10 +142,12 @@ func (f *rawFS) Read(cancel <-chan struct{}, in *fuse.ReadIn, _ []byte) (fuse.Re
 		f.mu.Unlock()
 	}
 	if !ok || in.Offset == 0 {
-		ctx, stop := cancelContext(cancel, f.srv.cfg.ReadTimeout)
 		var err error
-		b, err = f.srv.content(ctx, n.kind, in.Pid)
-		stop()
+		if b, ok = f.srv.snapshot(n.kind, in.Pid); !ok {
+			ctx, stop := cancelContext(cancel, f.srv.cfg.ReadTimeout)
+			b, err = f.srv.content(ctx, n.kind, in.Pid)
+			stop()
+		}
 		if err != nil {
 			f.srv.log.Debug("procview: read", "file", n.path, "pid", in.Pid, "err", err)
 			return nil, errnoOf(err)

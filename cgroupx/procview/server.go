@@ -244,21 +244,23 @@ func (s *Server) answer(ctx context.Context, fd, stop int, ps *fuse.ProtocolServ
 	out := make([]byte, requestBuf)
 	events := make([]unix.EpollEvent, 2)
 	for {
+		// Wait first, then read: a reader that waits only after a read
+		// found nothing makes four system calls a request instead of
+		// three. epoll_wait returns at once while requests are queued.
+		k, err := unix.EpollWait(ep, events, -1)
+		if err != nil && !errors.Is(err, unix.EINTR) {
+			return wrapError(ErrUnavailable, err, "epoll_wait")
+		}
+		for _, e := range events[:max(k, 0)] {
+			if int(e.Fd) == stop {
+				return ctx.Err()
+			}
+		}
 		n, err := unix.Read(fd, in)
 		switch {
 		case err == nil:
 		case errors.Is(err, unix.EAGAIN):
-			// Nothing queued: wait until there is, or until stop.
-			k, err := unix.EpollWait(ep, events, -1)
-			if err != nil && !errors.Is(err, unix.EINTR) {
-				return wrapError(ErrUnavailable, err, "epoll_wait")
-			}
-			for _, e := range events[:max(k, 0)] {
-				if int(e.Fd) == stop {
-					return ctx.Err()
-				}
-			}
-			continue
+			continue // another reader took it
 		case errors.Is(err, unix.ENODEV):
 			return newError(ErrClosed, "the view was unmounted")
 		case errors.Is(err, unix.EINTR), errors.Is(err, unix.ENOENT):

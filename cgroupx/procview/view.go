@@ -57,6 +57,18 @@ func (s *Server) content(ctx context.Context, kind nodeKind, pid uint32) ([]byte
 	}
 }
 
+// snapshot returns the rendering of kind kept for the container of pid,
+// if pid's container and that rendering are both younger than MaxAge:
+// the path of a read that needs neither a context nor a file.
+func (s *Server) snapshot(kind nodeKind, pid uint32) ([]byte, bool) {
+	now := time.Now()
+	c, ok := s.reg.callers.get(pid, now)
+	if !ok || c == nil {
+		return nil, false
+	}
+	return c.snaps.get(kind, now, s.cfg.MaxAge)
+}
+
 // hostPath is the host's own file for kind, under the configured root.
 func (s *Server) hostPath(kind nodeKind) string {
 	return filepath.Join(s.cfg.Root, fileTable()[nodeIndex(kind)].hostPath())
