@@ -99,19 +99,24 @@
 //
 // # sendfile and splice
 //
-// Files are opened with FOPEN_DIRECT_IO and have size 0: every read(2)
-// reaches the server and is answered for its caller. Linux 6.5 to at
-// least 6.18 serve splice(2) and sendfile(2) from a direct-I/O FUSE file
-// through the page cache (filemap_splice_read), bounded by the inode's
-// size, so BusyBox cat (which copies with sendfile) reads nothing. A size
-// would not help: the page cache and the size belong to the inode, which
-// every container shares, so a page filled for one container could be
-// served to another (lxcfs reports a size; with it BusyBox cat of lxcfs's
-// /proc/uptime loses its last byte when the text grew since). The
-// kernel fix makes such splices call read_iter (copy_splice_read for
-// FOPEN_DIRECT_IO, "fuse: use copy_splice_read()..." on linux-fsdevel,
-// marked for stable). Tools that read(2) — procps free, top, uptime,
-// BusyBox head, grep and top, glibc, Python, Java — are not affected.
+// Files are opened with FOPEN_DIRECT_IO: every read(2) reaches the
+// server and is answered for its caller. Linux 6.5 to at least 6.18
+// serve splice(2) and sendfile(2) from a direct-I/O FUSE file through the
+// page cache (filemap_splice_read), up to the inode's size; but the page
+// cache and the size belong to the inode, which every container shares,
+// so a page filled for one container could be served to another. The
+// view tells the two kinds of read apart (the kernel sends a direct read
+// with the reader's lock owner, FUSE_READ_LOCKOWNER, and a page-cache
+// read without) and refuses page-cache reads with EINVAL; a file's size
+// is the length of its text for the caller that asks (stat, lseek to the
+// end; never kept by the kernel), at least 1, so that sendfile finds
+// something to ask for and gets the EINVAL instead of copying nothing.
+// BusyBox cat and Go's io.Copy fall back to read(2) on EINVAL and copy
+// the whole file; GNU cat, procps, glibc, Python and Java read(2) from
+// the start. A program that splices and does not fall back sees the
+// error, never another container's numbers. The kernel fix
+// ("fuse: use copy_splice_read()..." on linux-fsdevel) makes such splices
+// direct reads, which the view answers.
 //
 // Errors read "procview: mount point "rel" is not absolute": the package
 // prefix once, what was wrong and with which value, then the cause. Each

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -610,5 +611,56 @@ func TestHolderAfterBothDied(t *testing.T) {
 	out := f.inContainer(t, "cat "+filepath.Join(f.mnt, "proc/meminfo"))
 	if got := meminfoKB(t, out, "MemTotal"); got != memLimit/1024 {
 		t.Errorf("MemTotal = %d kB, want %d", got, memLimit/1024)
+	}
+}
+
+// TestSendfileReaders: splice and sendfile from a view file (served by
+// Linux 6.5+ from the page cache, which all containers share) are refused
+// with EINVAL, never answered with another caller's or an empty text;
+// readers that fall back to read(2) on EINVAL — Go's io.Copy here,
+// BusyBox cat in TestRuncContainer — get the whole file. stat gives the
+// caller's own length.
+func TestSendfileReaders(t *testing.T) {
+	f := newFixture(t)
+	f.startServer(t)
+	meminfo := filepath.Join(f.mnt, "proc/meminfo")
+	src, err := os.Open(meminfo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	dst, err := os.Create(filepath.Join(t.TempDir(), "copy"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dst.Close()
+	n, err := unix.Sendfile(int(dst.Fd()), int(src.Fd()), nil, 1<<20)
+	if !errors.Is(err, unix.EINVAL) {
+		t.Errorf("sendfile = %d, %v; want EINVAL", n, err)
+	}
+	// io.Copy tries copy_file_range, splice and sendfile before read(2).
+	if _, err := src.Seek(0, 0); err != nil {
+		t.Fatal(err)
+	}
+	copied, err := io.Copy(dst, src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(dst.Name())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if int64(len(b)) != copied || meminfoKB(t, string(b), "MemTotal") == 0 || !strings.Contains(string(b), "\nSwapFree:") {
+		t.Errorf("io.Copy copied %d bytes:\n%s", copied, b)
+	}
+	// In the container: stat's size is the container's text's length,
+	// and cat (GNU, read(2)) and tail see the container's numbers.
+	out := f.inContainer(t, "stat -c %s "+meminfo+"; cat "+meminfo+" | wc -c; tail -n +1 "+meminfo+" | head -1")
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) != 3 || lines[0] != lines[1] {
+		t.Errorf("stat size and length differ:\n%s", out)
+	}
+	if len(lines) == 3 && lines[2] != "MemTotal:         "+strconv.Itoa(memLimit/1024)+" kB" {
+		t.Errorf("tail: %q", lines[2])
 	}
 }
