@@ -37,14 +37,18 @@ const (
 type Conn struct {
 	file *os.File
 	init []byte
+	// handBack is where a server of this connection hands it back to a
+	// new holder (HandBackSocket of the holder's socket); "" for a
+	// connection this process mounted.
+	handBack string
 
 	closeOnce sync.Once
 	closeErr  error
 }
 
 // Mount opens /dev/fuse, mounts the view's file system at dir with
-// mount(2) (root is needed; allow_other and default_permissions, so every
-// container's users may read and nobody may write), and reads the kernel's
+// mount(2) (root is needed; allow_other, so every container's users may
+// read; the server refuses every write), and reads the kernel's
 // INIT request, which it keeps unanswered for the server.
 func Mount(ctx context.Context, dir string) (*Conn, error) {
 	if err := ctx.Err(); err != nil {
@@ -61,7 +65,12 @@ func Mount(ctx context.Context, dir string) (*Conn, error) {
 		}
 		return nil, wrapError(kind, err, "open /dev/fuse")
 	}
-	opts := fmt.Sprintf("fd=%d,rootmode=40000,user_id=0,group_id=0,allow_other,default_permissions,max_read=%d", fd, maxRead)
+	// No default_permissions: with it the kernel would ask for a file's
+	// attributes before every open, and they are never kept (a file's
+	// size is its caller's): a round trip more per read. The modes are
+	// 0444 and 0555 all the same, and Open, SetAttr and Write refuse
+	// writing.
+	opts := fmt.Sprintf("fd=%d,rootmode=40000,user_id=0,group_id=0,allow_other,max_read=%d", fd, maxRead)
 	if err := unix.Mount("procview", dir, "fuse.procview", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, opts); err != nil {
 		_ = unix.Close(fd)
 		return nil, wrapError(ErrUnavailable, err, "mount %s", dir)

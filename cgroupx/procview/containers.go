@@ -22,9 +22,10 @@ import (
 // container is one container the view has answered for or found under a
 // parent: its cgroup and its load average.
 type container struct {
-	path string
-	cg   *cgroupx.Cgroup
-	load *cgroupx.LoadTracker
+	path  string
+	cg    *cgroupx.Cgroup
+	load  *cgroupx.LoadTracker
+	snaps snapshots
 }
 
 // registry maps callers to containers and keeps every container's load
@@ -38,6 +39,8 @@ type registry struct {
 	logger   *slog.Logger
 	// stateFile keeps the averages for the next server; "" keeps none.
 	stateFile string
+	// callers remembers the container of recent callers.
+	callers callerCache
 
 	mu       sync.Mutex
 	byPath   map[string]*container
@@ -83,6 +86,27 @@ func (r *registry) containerOf(ctx context.Context, pid uint32) (*container, err
 	if pid == 0 {
 		return nil, newError(ErrNotFound, "request without a caller pid")
 	}
+	now := time.Now()
+	if c, ok := r.callers.get(pid, now); ok {
+		return c, nil
+	}
+	// The pidfd is taken before /proc/PID/cgroup is read: if its thread
+	// is still alive after the read, the file was that thread's.
+	pidfd := openPidfd(pid)
+	c, err := r.resolve(ctx, pid)
+	if err != nil || pidfd < 0 || !alive(pidfd) {
+		if pidfd >= 0 {
+			_ = unix.Close(pidfd)
+		}
+		return c, err
+	}
+	r.callers.put(pid, pidfd, c, now)
+	return c, nil
+}
+
+// resolve reads the cgroups of pid and returns its container, nil for a
+// process outside every parent.
+func (r *registry) resolve(ctx context.Context, pid uint32) (*container, error) {
 	p := filepath.Join(r.procRoot, strconv.FormatUint(uint64(pid), 10), "cgroup")
 	b, err := readBounded(p, 64<<10)
 	if err != nil {
@@ -163,6 +187,7 @@ func (r *registry) tick(ctx context.Context, now time.Time) {
 		}
 	}
 	r.lastTick = now
+	r.callers.sweep(now)
 	for _, p := range r.parents {
 		for _, path := range r.children(ctx, p) {
 			if _, err := r.get(ctx, path); err != nil && !errors.Is(err, ErrNotFound) {
@@ -182,9 +207,7 @@ func (r *registry) tick(ctx context.Context, now time.Time) {
 		}
 		tc, err := c.cg.CountTasks(ctx)
 		if errors.Is(err, cgroupx.ErrNotFound) {
-			r.mu.Lock()
-			delete(r.byPath, c.path)
-			r.mu.Unlock()
+			r.forget(c)
 			continue
 		}
 		if err != nil {
@@ -286,8 +309,9 @@ func unwrapPath(err error) error {
 // forget drops c, whose cgroup is gone.
 func (r *registry) forget(c *container) {
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	if r.byPath[c.path] == c {
 		delete(r.byPath, c.path)
 	}
+	r.mu.Unlock()
+	r.callers.drop(c)
 }

@@ -22,6 +22,18 @@
 // fixed, so the new server knows every id the kernel learnt. A read never
 // fails with ENOTCONN because the server restarted.
 //
+// The holder may die too: a server that got its connection from a holder
+// listening on socket S hands it back on [HandBackSocket](S) for as long
+// as it serves, and a holder that starts on a view that is still mounted
+// takes the connection from there instead of mounting anew. Either
+// process can die alone, and be started again, without a read failing.
+// When both are gone at once (killed together, or the holder dies while
+// no server runs) nobody holds the connection: the kernel ends it, the
+// containers' bind mounts answer ENOTCONN and only restarting those
+// containers (or bind-mounting the new view over their files again)
+// mends them; the next holder finds nobody to hand the connection back,
+// unmounts the dead view and mounts a new one.
+//
 // The holder (examples/procviewd hold):
 //
 //	h, err := procview.NewHolder(ctx, procview.HolderConfig{
@@ -54,6 +66,18 @@
 // namespaces: the kernel gives a reader's pid in the pid namespace of the
 // process that mounted the view, and the server reads /proc/PID/cgroup.
 //
+// # Freshness and cost
+//
+// A read costs the kernel's FUSE round trips (OPEN, READ, and RELEASE in
+// the background) and, in READ, the caller's container and its rendered
+// file. Both are kept for [Config.MaxAge] (default 10 ms): which
+// container a calling thread is in (checked against a pidfd of that
+// thread, so a pid reused by another process is never mistaken for it),
+// and each container's rendered files. 10 ms is one unit of /proc/stat
+// and /proc/uptime (USER_HZ); memory.stat, behind most of meminfo, is
+// itself refreshed by the kernel only every 2 s. A negative MaxAge
+// renders every read, as lxcfs does.
+//
 // # sysinfo
 //
 // sysinfo(2) (BusyBox free and uptime, many runtimes) does not read /proc.
@@ -75,19 +99,24 @@
 //
 // # sendfile and splice
 //
-// Files are opened with FOPEN_DIRECT_IO and have size 0: every read(2)
-// reaches the server and is answered for its caller. Linux 6.5 to at
-// least 6.18 serve splice(2) and sendfile(2) from a direct-I/O FUSE file
-// through the page cache (filemap_splice_read), bounded by the inode's
-// size, so BusyBox cat (which copies with sendfile) reads nothing. A size
-// would not help: the page cache and the size belong to the inode, which
-// every container shares, so a page filled for one container could be
-// served to another (lxcfs reports a size; with it BusyBox cat of lxcfs's
-// /proc/uptime loses its last byte when the text grew since). The
-// kernel fix makes such splices call read_iter (copy_splice_read for
-// FOPEN_DIRECT_IO, "fuse: use copy_splice_read()..." on linux-fsdevel,
-// marked for stable). Tools that read(2) — procps free, top, uptime,
-// BusyBox head, grep and top, glibc, Python, Java — are not affected.
+// Files are opened with FOPEN_DIRECT_IO: every read(2) reaches the
+// server and is answered for its caller. Linux 6.5 to at least 6.18
+// serve splice(2) and sendfile(2) from a direct-I/O FUSE file through the
+// page cache (filemap_splice_read), up to the inode's size; but the page
+// cache and the size belong to the inode, which every container shares,
+// so a page filled for one container could be served to another. The
+// view tells the two kinds of read apart (the kernel sends a direct read
+// with the reader's lock owner, FUSE_READ_LOCKOWNER, and a page-cache
+// read without) and refuses page-cache reads with EINVAL; a file's size
+// is the length of its text for the caller that asks (stat, lseek to the
+// end; never kept by the kernel), at least 1, so that sendfile finds
+// something to ask for and gets the EINVAL instead of copying nothing.
+// BusyBox cat and Go's io.Copy fall back to read(2) on EINVAL and copy
+// the whole file; GNU cat, procps, glibc, Python and Java read(2) from
+// the start. A program that splices and does not fall back sees the
+// error, never another container's numbers. The kernel fix
+// ("fuse: use copy_splice_read()..." on linux-fsdevel) makes such splices
+// direct reads, which the view answers.
 //
 // Errors read "procview: mount point "rel" is not absolute": the package
 // prefix once, what was wrong and with which value, then the cause. Each

@@ -28,8 +28,8 @@ type rawFS struct {
 // maxOpenContents bounds how many partly read files keep their content.
 const maxOpenContents = 4096
 
-// entryTimeout is how long the kernel may cache names and attributes: the
-// tree never changes, and sizes are not used (direct I/O).
+// entryTimeout is how long the kernel may cache names, and the
+// attributes of directories: the tree never changes.
 const entryTimeout = time.Hour
 
 func newRawFS(s *Server) *rawFS {
@@ -47,7 +47,9 @@ func newRawFS(s *Server) *rawFS {
 // String names the file system in go-fuse's logs.
 func (f *rawFS) String() string { return "procview" }
 
-func (f *rawFS) attr(id uint64, out *fuse.Attr) {
+// attr fills the attributes of node id; size is what a file reports (see
+// fileSize).
+func (f *rawFS) attr(id uint64, out *fuse.Attr, size uint64) {
 	n, _ := nodeByID(id)
 	out.Ino = id
 	out.Nlink = 1
@@ -56,14 +58,15 @@ func (f *rawFS) attr(id uint64, out *fuse.Attr) {
 		out.Mode = syscall.S_IFDIR | 0o555
 		out.Nlink = 2
 	}
-	out.Size = 0
+	out.Size = size
 	t := uint64(f.start.Unix()) //nolint:gosec // after 1970
 	out.Atime, out.Mtime, out.Ctime = t, t, t
 	out.Blksize = 4096
 }
 
-// Lookup answers from the fixed table, with long timeouts: the tree never changes.
-func (f *rawFS) Lookup(_ <-chan struct{}, h *fuse.InHeader, name string, out *fuse.EntryOut) fuse.Status {
+// Lookup answers from the fixed table, with long timeouts for names: the
+// tree never changes. A file's attributes are not kept (see fileSize).
+func (f *rawFS) Lookup(cancel <-chan struct{}, h *fuse.InHeader, name string, out *fuse.EntryOut) fuse.Status {
 	id := lookup(h.NodeId, name)
 	if id == 0 {
 		return fuse.ENOENT
@@ -71,21 +74,56 @@ func (f *rawFS) Lookup(_ <-chan struct{}, h *fuse.InHeader, name string, out *fu
 	out.NodeId = id
 	out.Generation = 1
 	out.SetEntryTimeout(entryTimeout)
-	out.SetAttrTimeout(entryTimeout)
-	f.attr(id, &out.Attr)
+	out.SetAttrTimeout(f.attrTimeout(id))
+	f.attr(id, &out.Attr, f.fileSize(cancel, id, h.Pid))
 	return fuse.OK
+}
+
+// attrTimeout is how long the kernel keeps the attributes of id: an hour
+// for a directory, none for a file, whose size is its caller's.
+func (f *rawFS) attrTimeout(id uint64) time.Duration {
+	if n, ok := nodeByID(id); ok && n.kind == kindDir {
+		return entryTimeout
+	}
+	return 0
+}
+
+// fileSize is the size a file reports to the caller pid: the length of
+// its rendering for that caller, at least 1. A reader that seeks from the
+// end (tail) or stats first finds its own length; splice and sendfile,
+// which Linux 6.5 and later serve from the page cache up to the inode's
+// size, find something to read and ask for it, and are refused (see
+// Read), so that BusyBox cat and Go's io.Copy fall back to read(2). With
+// size 0 they would find nothing and copy nothing.
+func (f *rawFS) fileSize(cancel <-chan struct{}, id uint64, pid uint32) uint64 {
+	n, ok := nodeByID(id)
+	if !ok || n.kind == kindDir {
+		return 0
+	}
+	b, ok := f.srv.snapshot(n.kind, pid)
+	if !ok {
+		ctx, stop := cancelContext(cancel, f.srv.cfg.ReadTimeout)
+		var err error
+		b, err = f.srv.content(ctx, n.kind, pid)
+		stop()
+		if err != nil {
+			return 1
+		}
+	}
+	return max(uint64(len(b)), 1)
 }
 
 // Forget has nothing to drop: node ids are fixed.
 func (f *rawFS) Forget(uint64, uint64) {}
 
-// GetAttr gives read-only modes and size 0 (contents are made per read).
-func (f *rawFS) GetAttr(_ <-chan struct{}, in *fuse.GetAttrIn, out *fuse.AttrOut) fuse.Status {
+// GetAttr gives read-only modes and, for a file, the length of its
+// rendering for the caller (see fileSize).
+func (f *rawFS) GetAttr(cancel <-chan struct{}, in *fuse.GetAttrIn, out *fuse.AttrOut) fuse.Status {
 	if _, ok := nodeByID(in.NodeId); !ok {
 		return fuse.ENOENT
 	}
-	out.SetTimeout(entryTimeout)
-	f.attr(in.NodeId, &out.Attr)
+	out.SetTimeout(f.attrTimeout(in.NodeId))
+	f.attr(in.NodeId, &out.Attr, f.fileSize(cancel, in.NodeId, in.Pid))
 	return fuse.OK
 }
 
@@ -126,7 +164,14 @@ func (f *rawFS) Open(_ <-chan struct{}, in *fuse.OpenIn, out *fuse.OpenOut) fuse
 	return fuse.OK
 }
 
-// Read renders the file for the caller at offset 0 and serves later chunks from that rendering.
+// Read renders the file for the caller at offset 0 and serves later
+// chunks from that rendering. A read to fill the page cache is refused
+// with EINVAL: the page cache belongs to the inode, which every container
+// shares, so a page filled for one caller would be served to the next.
+// Linux sends such reads only for splice and sendfile (the files are
+// opened for direct I/O, whose reads come with the reader's lock owner,
+// FUSE_READ_LOCKOWNER; page-cache reads never do), and their callers
+// (BusyBox cat, Go's io.Copy) fall back to read(2) on EINVAL.
 func (f *rawFS) Read(cancel <-chan struct{}, in *fuse.ReadIn, _ []byte) (fuse.ReadResult, fuse.Status) {
 	n, ok := nodeByID(in.NodeId)
 	if !ok {
@@ -135,6 +180,9 @@ func (f *rawFS) Read(cancel <-chan struct{}, in *fuse.ReadIn, _ []byte) (fuse.Re
 	if n.kind == kindDir {
 		return nil, fuse.Status(syscall.EISDIR)
 	}
+	if in.ReadFlags&fuse.READ_LOCKOWNER == 0 {
+		return nil, fuse.EINVAL
+	}
 	var b []byte
 	if in.Offset > 0 {
 		f.mu.Lock()
@@ -142,10 +190,12 @@ func (f *rawFS) Read(cancel <-chan struct{}, in *fuse.ReadIn, _ []byte) (fuse.Re
 		f.mu.Unlock()
 	}
 	if !ok || in.Offset == 0 {
-		ctx, stop := cancelContext(cancel, f.srv.cfg.ReadTimeout)
 		var err error
-		b, err = f.srv.content(ctx, n.kind, in.Pid)
-		stop()
+		if b, ok = f.srv.snapshot(n.kind, in.Pid); !ok {
+			ctx, stop := cancelContext(cancel, f.srv.cfg.ReadTimeout)
+			b, err = f.srv.content(ctx, n.kind, in.Pid)
+			stop()
+		}
 		if err != nil {
 			f.srv.log.Debug("procview: read", "file", n.path, "pid", in.Pid, "err", err)
 			return nil, errnoOf(err)
@@ -205,15 +255,15 @@ func children(id uint64) []uint64 {
 
 // ReadDir lists a fixed directory.
 func (f *rawFS) ReadDir(_ <-chan struct{}, in *fuse.ReadIn, out *fuse.DirEntryList) fuse.Status {
-	return f.readDir(in, out, false)
+	return f.readDir(nil, in, out, false)
 }
 
 // ReadDirPlus lists a fixed directory with attributes.
-func (f *rawFS) ReadDirPlus(_ <-chan struct{}, in *fuse.ReadIn, out *fuse.DirEntryList) fuse.Status {
-	return f.readDir(in, out, true)
+func (f *rawFS) ReadDirPlus(cancel <-chan struct{}, in *fuse.ReadIn, out *fuse.DirEntryList) fuse.Status {
+	return f.readDir(cancel, in, out, true)
 }
 
-func (f *rawFS) readDir(in *fuse.ReadIn, out *fuse.DirEntryList, plus bool) fuse.Status {
+func (f *rawFS) readDir(cancel <-chan struct{}, in *fuse.ReadIn, out *fuse.DirEntryList, plus bool) fuse.Status {
 	n, ok := nodeByID(in.NodeId)
 	if !ok {
 		return fuse.ENOENT
@@ -242,8 +292,8 @@ func (f *rawFS) readDir(in *fuse.ReadIn, out *fuse.DirEntryList, plus bool) fuse
 		eo.NodeId = id
 		eo.Generation = 1
 		eo.SetEntryTimeout(entryTimeout)
-		eo.SetAttrTimeout(entryTimeout)
-		f.attr(id, &eo.Attr)
+		eo.SetAttrTimeout(f.attrTimeout(id))
+		f.attr(id, &eo.Attr, f.fileSize(cancel, id, in.Pid))
 	}
 	return fuse.OK
 }

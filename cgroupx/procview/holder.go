@@ -70,13 +70,46 @@ func NewHolder(ctx context.Context, cfg HolderConfig) (*Holder, error) {
 		_ = l.Close()
 		return nil, wrapError(ErrUnavailable, unwrapPath(err), "chmod %s", cfg.Socket)
 	}
-	conn, err := Mount(ctx, cfg.MountPoint)
+	conn, err := takeOrMount(ctx, cfg)
 	if err != nil {
 		_ = l.Close()
 		return nil, err
 	}
 	return &Holder{cfg: cfg, conn: conn, ln: l.(*net.UnixListener)}, nil
 }
+
+// takeOrMount takes the connection of a view already mounted at
+// cfg.MountPoint back from the server that answers it (a holder before
+// this one died), or mounts the view. A mounted view whose connection
+// nobody hands back is dead (its holder and server both died): it is
+// unmounted and mounted anew.
+func takeOrMount(ctx context.Context, cfg HolderConfig) (*Conn, error) {
+	mounted, err := Mounted(cfg.MountPoint)
+	if err != nil {
+		return nil, err
+	}
+	if mounted {
+		dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		conn, err := Dial(dctx, HandBackSocket(cfg.Socket))
+		cancel()
+		if err == nil {
+			conn.handBack = "" // a holder hands out on its own socket
+			cfg.Logger.InfoContext(ctx, "procview: took the connection back from its server", "mount", cfg.MountPoint)
+			return conn, nil
+		}
+		cfg.Logger.WarnContext(ctx, "procview: the mounted view has no server to hand it back: mounting anew", "mount", cfg.MountPoint, "err", err)
+		if err := Unmount(cfg.MountPoint); err != nil && !errors.Is(err, ErrNotFound) {
+			return nil, err
+		}
+	}
+	return Mount(ctx, cfg.MountPoint)
+}
+
+// HandBackSocket is where a server that got its connection from a holder
+// listening on socket hands the connection back to a new holder: socket
+// + ".back". A holder that starts on a view that is already mounted (its
+// predecessor died while a server ran) dials it.
+func HandBackSocket(socket string) string { return socket + ".back" }
 
 // Conn returns the holder's connection, for a server in the same process.
 func (h *Holder) Conn() *Conn { return h.conn }
@@ -100,20 +133,20 @@ func (h *Holder) Run(ctx context.Context) error {
 			time.Sleep(10 * time.Millisecond)
 			continue
 		}
-		if err := h.handOver(c); err != nil {
+		if err := handOver(c, h.conn); err != nil {
 			h.cfg.Logger.WarnContext(ctx, "procview: handover", "err", err)
 		}
 		_ = c.Close()
 	}
 }
 
-// handOver sends the descriptor and the INIT request over c.
-func (h *Holder) handOver(c *net.UnixConn) error {
-	rc, err := h.conn.file.SyscallConn()
+// handOver sends the descriptor and the INIT request of conn over c.
+func handOver(c *net.UnixConn, conn *Conn) error {
+	rc, err := conn.file.SyscallConn()
 	if err != nil {
 		return wrapError(ErrClosed, err, "connection")
 	}
-	msg := append([]byte(handoverMagic), h.conn.init...)
+	msg := append([]byte(handoverMagic), conn.init...)
 	var werr error
 	cerr := rc.Control(func(fd uintptr) {
 		_ = c.SetWriteDeadline(time.Now().Add(5 * time.Second))
@@ -150,7 +183,9 @@ func (h *Holder) Close() error {
 }
 
 // Dial connects to a holder's socket and receives its connection: the
-// /dev/fuse descriptor and the INIT request. Serve it with [Server.Serve].
+// /dev/fuse descriptor and the INIT request. Serve it with [Server.Serve],
+// which also hands the connection back to a new holder on
+// [HandBackSocket](socket) should the holder die.
 func Dial(ctx context.Context, socket string) (*Conn, error) {
 	var d net.Dialer
 	nc, err := d.DialContext(ctx, "unix", socket)
@@ -188,7 +223,7 @@ func Dial(ctx context.Context, socket string) (*Conn, error) {
 		return nil, err
 	}
 	unix.CloseOnExec(fds[0])
-	return &Conn{file: os.NewFile(uintptr(fds[0]), "/dev/fuse"), init: init}, nil
+	return &Conn{file: os.NewFile(uintptr(fds[0]), "/dev/fuse"), init: init, handBack: HandBackSocket(socket)}, nil
 }
 
 // parseRights returns the descriptors of SCM_RIGHTS control messages.

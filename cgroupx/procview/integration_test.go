@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,6 +14,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/shoalkit/shoal/cgroupx"
 	"github.com/shoalkit/shoal/cgroupx/procview"
@@ -38,6 +41,13 @@ func newFixture(t *testing.T) *fixture {
 // newFixtureTB is newFixture for tests and benchmarks; cpu adds the
 // quota of half a CPU.
 func newFixtureTB(t testing.TB, cpu bool) *fixture {
+	t.Helper()
+	return newFixtureOf(t, cpu, true)
+}
+
+// newFixtureOf is newFixtureTB; without inProcessHolder, no holder
+// mounts the view (the test starts holder processes).
+func newFixtureOf(t testing.TB, cpu, inProcessHolder bool) *fixture {
 	t.Helper()
 	testenv.RequireFUSE(t)
 	ctx := t.Context()
@@ -88,6 +98,11 @@ func newFixtureTB(t testing.TB, cpu bool) *fixture {
 	f.mnt, f.sock = filepath.Join(tmp, "view"), filepath.Join(tmp, "holder.sock")
 	if err := os.Mkdir(f.mnt, 0o755); err != nil {
 		t.Fatal(err)
+	}
+	if !inProcessHolder {
+		// Holder processes killed by the test leave the view mounted.
+		t.Cleanup(func() { _ = procview.Unmount(f.mnt) })
+		return f
 	}
 	f.holder, err = procview.NewHolder(ctx, procview.HolderConfig{MountPoint: f.mnt, Socket: f.sock})
 	if err != nil {
@@ -143,7 +158,7 @@ func (f *fixture) startServer(t testing.TB) {
 
 // startChild re-executes the test binary with env set and waits until it
 // prints ready.
-func startChild(t *testing.T, env map[string]string, ready string) *testenv.Process {
+func startChild(t testing.TB, env map[string]string, ready string) *testenv.Process {
 	t.Helper()
 	for k, v := range env {
 		t.Setenv(k, v)
@@ -169,7 +184,7 @@ func startChild(t *testing.T, env map[string]string, ready string) *testenv.Proc
 
 // startServerProcess re-executes the test binary as a server: a process
 // that can be killed like a crashing agent.
-func (f *fixture) startServerProcess(t *testing.T) *testenv.Process {
+func (f *fixture) startServerProcess(t testing.TB) *testenv.Process {
 	t.Helper()
 	return startChild(t, map[string]string{envServeSocket: f.sock, envServeParent: f.parent}, "serving")
 }
@@ -487,5 +502,165 @@ func TestTwoContainersReadAtOnce(t *testing.T) {
 				break
 			}
 		}
+	}
+}
+
+// startHolderProcess re-executes the test binary as a holder of the
+// fixture's mount point, a process the test can kill.
+func (f *fixture) startHolderProcess(t testing.TB) *testenv.Process {
+	t.Helper()
+	return startChild(t, map[string]string{envHoldMount: f.mnt, envHoldSocket: f.sock}, "holding")
+}
+
+// TestHolderRestartLosesNoRead kills the holder and the server in turns
+// while a process in the container reads /proc/meminfo ten times a
+// second and the test reads it as fast as it can: a new holder takes the
+// connection back from the running server, a new server takes it from
+// the new holder, and no read fails.
+func TestHolderRestartLosesNoRead(t *testing.T) {
+	f := newFixtureOf(t, true, false)
+	holder := f.startHolderProcess(t)
+	srv := f.startServerProcess(t)
+	// Read through a bind mount of the view's file, as a container's
+	// /proc/meminfo is: it keeps the connection of the mount it was made
+	// from, whatever is mounted on the mount point later.
+	meminfo := filepath.Join(t.TempDir(), "meminfo")
+	if err := os.WriteFile(meminfo, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Mount(filepath.Join(f.mnt, "proc/meminfo"), meminfo, "", unix.MS_BIND|unix.MS_RDONLY, ""); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = unix.Unmount(meminfo, unix.MNT_DETACH) })
+	log := filepath.Join(t.TempDir(), "reads")
+	script := "i=0; while [ $i -lt 100000 ]; do if ! grep MemTotal " + meminfo + " >> " + log + "; then echo FAIL >> " + log + "; fi; sleep 0.1; i=$((i+1)); done"
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		f.inContainerBackground(t, script)
+	}()
+	hostDone := make(chan []error, 1)
+	hostReads := 0
+	stopHost := make(chan struct{})
+	go func() {
+		var errs []error
+		for {
+			select {
+			case <-stopHost:
+				hostDone <- errs
+				return
+			default:
+			}
+			if _, err := os.ReadFile(meminfo); err != nil {
+				errs = append(errs, err)
+			}
+			hostReads++
+		}
+	}()
+	time.Sleep(500 * time.Millisecond)
+	for range 2 {
+		holder.Kill(t)
+		time.Sleep(300 * time.Millisecond) // the server alone holds the connection
+		holder = f.startHolderProcess(t)
+		time.Sleep(300 * time.Millisecond)
+		srv.Kill(t)
+		time.Sleep(300 * time.Millisecond) // reads queue in the kernel
+		srv = f.startServerProcess(t)
+		time.Sleep(300 * time.Millisecond)
+	}
+	close(stopHost)
+	if errs := <-hostDone; len(errs) > 0 {
+		t.Errorf("%d host reads failed, first: %v", len(errs), errs[0])
+	}
+	for _, d := range f.ctrDirs {
+		killAll(d)
+	}
+	<-done
+	b, err := os.ReadFile(log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	want := "MemTotal:         " + strconv.Itoa(memLimit/1024) + " kB"
+	for i, l := range lines {
+		if l != want {
+			t.Errorf("read %d: %q, want %q", i, l, want)
+		}
+	}
+	if len(lines) < 10 {
+		t.Errorf("only %d reads in 3 s", len(lines))
+	}
+	if hostReads < 10 {
+		t.Errorf("only %d host reads", hostReads)
+	}
+	t.Logf("%d container reads, %d host reads, 2 holder and 2 server kills; holder: %s", len(lines), hostReads, holder.Output())
+}
+
+// TestHolderAfterBothDied: when the holder dies while no server runs,
+// nobody keeps the connection; the next holder finds nobody to hand it
+// back, mounts the view anew, and reads work again through the mount
+// point.
+func TestHolderAfterBothDied(t *testing.T) {
+	f := newFixtureOf(t, true, false)
+	f.startHolderProcess(t).Kill(t)
+	if _, err := os.ReadFile(filepath.Join(f.mnt, "proc/meminfo")); err == nil {
+		t.Fatal("a view without holder or server answered")
+	}
+	f.startHolderProcess(t)
+	f.startServerProcess(t)
+	out := f.inContainer(t, "cat "+filepath.Join(f.mnt, "proc/meminfo"))
+	if got := meminfoKB(t, out, "MemTotal"); got != memLimit/1024 {
+		t.Errorf("MemTotal = %d kB, want %d", got, memLimit/1024)
+	}
+}
+
+// TestSendfileReaders: splice and sendfile from a view file (served by
+// Linux 6.5+ from the page cache, which all containers share) are refused
+// with EINVAL, never answered with another caller's or an empty text;
+// readers that fall back to read(2) on EINVAL — Go's io.Copy here,
+// BusyBox cat in TestRuncContainer — get the whole file. stat gives the
+// caller's own length.
+func TestSendfileReaders(t *testing.T) {
+	f := newFixture(t)
+	f.startServer(t)
+	meminfo := filepath.Join(f.mnt, "proc/meminfo")
+	src, err := os.Open(meminfo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	dst, err := os.Create(filepath.Join(t.TempDir(), "copy"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dst.Close()
+	n, err := unix.Sendfile(int(dst.Fd()), int(src.Fd()), nil, 1<<20)
+	if !errors.Is(err, unix.EINVAL) {
+		t.Errorf("sendfile = %d, %v; want EINVAL", n, err)
+	}
+	// io.Copy tries copy_file_range, splice and sendfile before read(2).
+	if _, err := src.Seek(0, 0); err != nil {
+		t.Fatal(err)
+	}
+	copied, err := io.Copy(dst, src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(dst.Name())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if int64(len(b)) != copied || meminfoKB(t, string(b), "MemTotal") == 0 || !strings.Contains(string(b), "\nSwapFree:") {
+		t.Errorf("io.Copy copied %d bytes:\n%s", copied, b)
+	}
+	// In the container: stat's size is the container's text's length,
+	// and cat (GNU, read(2)) and tail see the container's numbers.
+	out := f.inContainer(t, "stat -c %s "+meminfo+"; cat "+meminfo+" | wc -c; tail -n +1 "+meminfo+" | head -1")
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) != 3 || lines[0] != lines[1] {
+		t.Errorf("stat size and length differ:\n%s", out)
+	}
+	if len(lines) == 3 && lines[2] != "MemTotal:         "+strconv.Itoa(memLimit/1024)+" kB" {
+		t.Errorf("tail: %q", lines[2])
 	}
 }

@@ -18,11 +18,16 @@ const (
 	envServeParent = "PROCVIEW_TEST_SERVE_PARENT"
 	envStuckSocket = "PROCVIEW_TEST_STUCK_SOCKET"
 	envSysinfo     = "PROCVIEW_TEST_SYSINFO"
+	envHoldMount   = "PROCVIEW_TEST_HOLD_MOUNT"
+	envHoldSocket  = "PROCVIEW_TEST_HOLD_SOCKET"
 )
 
 func TestMain(m *testing.M) {
 	if sock := os.Getenv(envServeSocket); sock != "" {
 		os.Exit(serveChild(sock, os.Getenv(envServeParent)))
+	}
+	if mnt := os.Getenv(envHoldMount); mnt != "" {
+		os.Exit(holdChild(mnt, os.Getenv(envHoldSocket)))
 	}
 	if os.Getenv(envSysinfo) != "" {
 		os.Exit(sysinfoChild())
@@ -54,6 +59,25 @@ func serveChild(sock, parent string) int {
 	defer conn.Close()
 	fmt.Fprintln(os.Stderr, "serving")
 	if err := srv.Serve(ctx, conn); err != nil && ctx.Err() == nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	return 0
+}
+
+// holdChild holds the view at mnt (taking its connection back from a
+// server if it is mounted already) until SIGTERM (or SIGKILL); SIGTERM
+// leaves the view mounted, as a crash would.
+func holdChild(mnt, sock string) int {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
+	defer stop()
+	h, err := procview.NewHolder(ctx, procview.HolderConfig{MountPoint: mnt, Socket: sock})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	fmt.Fprintln(os.Stderr, "holding")
+	if err := h.Run(ctx); err != nil && ctx.Err() == nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}

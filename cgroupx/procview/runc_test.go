@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -22,9 +23,8 @@ func TestRuncContainer(t *testing.T) {
 	f := newFixture(t)
 	f.startServer(t)
 	b := testenv.NewBundle(t, "/bin/sh", "-c",
-		// head, not cat: BusyBox cat copies with sendfile(2), which this
-		// kernel serves from the page cache (see the package doc).
-		"head -1 /proc/meminfo; echo ==; head -1 /sys/devices/system/cpu/online; echo ==; grep -c ^processor /proc/cpuinfo; "+
+		// BusyBox cat copies with sendfile(2) first (see the package doc).
+		"cat /proc/meminfo | head -1; echo ==; cat /proc/meminfo | grep -c kB; echo ==; cat /proc/uptime; echo ==; head -1 /proc/meminfo; echo ==; head -1 /sys/devices/system/cpu/online; echo ==; grep -c ^processor /proc/cpuinfo; "+
 			"echo ==; head -1 /proc/uptime; echo ==; top -bn1 | head -1; echo ==; grep -c ^cpu /proc/stat")
 	editConfig(t, b, func(c map[string]any) {
 		mounts, _ := c["mounts"].([]any)
@@ -36,9 +36,20 @@ func TestRuncContainer(t *testing.T) {
 	})
 	out := b.Run(t, "procview-"+filepath.Base(f.parent))
 	parts := strings.Split(out, "==\n")
-	if len(parts) != 6 {
+	if len(parts) != 9 {
 		t.Fatalf("output:\n%s", out)
 	}
+	// BusyBox cat: the whole file, the container's.
+	if got := strings.TrimSpace(parts[0]); got != "MemTotal:         262144 kB" {
+		t.Errorf("cat meminfo: %q", got)
+	}
+	if n, err := strconv.Atoi(strings.TrimSpace(parts[1])); err != nil || n < 20 {
+		t.Errorf("cat meminfo has %q lines in kB, want the whole file", parts[1])
+	}
+	if up := strings.Fields(parts[2]); len(up) != 2 || len(up[0]) > 5 {
+		t.Errorf("cat uptime: %q", parts[2])
+	}
+	parts = parts[3:]
 	if got := strings.TrimSpace(parts[0]); got != "MemTotal:         262144 kB" {
 		t.Errorf("meminfo: %q", got)
 	}

@@ -33,6 +33,15 @@ type Config struct {
 	Readers int
 	// MaxContainers bounds the containers whose load is kept; default 4096.
 	MaxContainers int
+	// MaxAge is how old the numbers a read shows may be: a container's
+	// rendered file is served again, and the container a calling thread
+	// belongs to is remembered, for MaxAge. Default 10 ms: /proc/stat and
+	// /proc/uptime count in hundredths of a second (USER_HZ), so a
+	// snapshot younger than one unit shows what a fresh one would, and
+	// the kernel's memory.stat, which most of meminfo comes from, is
+	// itself refreshed only every 2 s. A negative MaxAge renders every
+	// read afresh and looks every caller up, as lxcfs does.
+	MaxAge time.Duration
 	// ReadTimeout bounds the work of one read; default 2 s.
 	ReadTimeout time.Duration
 	// LoadInterval is the period of the load-average scans; default
@@ -69,6 +78,9 @@ func (cfg Config) withDefaults() Config {
 	if cfg.ReadTimeout == 0 {
 		cfg.ReadTimeout = 2 * time.Second
 	}
+	if cfg.MaxAge == 0 {
+		cfg.MaxAge = 10 * time.Millisecond
+	}
 	if cfg.LoadInterval == 0 {
 		cfg.LoadInterval = cgroupx.LoadFreq
 	}
@@ -95,6 +107,8 @@ func (cfg Config) validate() error {
 		return newError(ErrInvalid, "Config.Readers %d out of range 1..64", cfg.Readers)
 	case cfg.MaxContainers < 0:
 		return newError(ErrInvalid, "Config.MaxContainers %d is negative", cfg.MaxContainers)
+	case cfg.MaxAge > time.Minute:
+		return newError(ErrInvalid, "Config.MaxAge %s is over a minute", cfg.MaxAge)
 	case cfg.ReadTimeout < 0:
 		return newError(ErrInvalid, "Config.ReadTimeout %s is negative", cfg.ReadTimeout)
 	case cfg.LoadInterval < 0:
@@ -132,6 +146,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		host: cfg.Host, parents: cfg.Parents, max: cfg.MaxContainers,
 		procRoot: filepath.Join(cfg.Root, "proc"), interval: cfg.LoadInterval,
 		logger: cfg.Logger, byPath: map[string]*container{}, stateFile: cfg.StateFile,
+		callers: callerCache{maxAge: cfg.MaxAge},
 	}
 	s.fs = newRawFS(s)
 	return s, nil
@@ -194,7 +209,11 @@ func (s *Server) Serve(ctx context.Context, c *Conn) error {
 		return err
 	}
 	defer stop.close()
+	defer s.reg.callers.clear() // no pidfd stays open while nobody serves
 	g.Go(func() error { return s.reg.run(gctx) })
+	if c.handBack != "" {
+		g.Go(func() error { s.handBack(gctx, c); return nil })
+	}
 	for range s.cfg.Readers {
 		g.Go(func() error { return s.answer(gctx, fd, stop.r, ps) })
 	}
@@ -225,21 +244,23 @@ func (s *Server) answer(ctx context.Context, fd, stop int, ps *fuse.ProtocolServ
 	out := make([]byte, requestBuf)
 	events := make([]unix.EpollEvent, 2)
 	for {
+		// Wait first, then read: a reader that waits only after a read
+		// found nothing makes four system calls a request instead of
+		// three. epoll_wait returns at once while requests are queued.
+		k, err := unix.EpollWait(ep, events, -1)
+		if err != nil && !errors.Is(err, unix.EINTR) {
+			return wrapError(ErrUnavailable, err, "epoll_wait")
+		}
+		for _, e := range events[:max(k, 0)] {
+			if int(e.Fd) == stop {
+				return ctx.Err()
+			}
+		}
 		n, err := unix.Read(fd, in)
 		switch {
 		case err == nil:
 		case errors.Is(err, unix.EAGAIN):
-			// Nothing queued: wait until there is, or until stop.
-			k, err := unix.EpollWait(ep, events, -1)
-			if err != nil && !errors.Is(err, unix.EINTR) {
-				return wrapError(ErrUnavailable, err, "epoll_wait")
-			}
-			for _, e := range events[:max(k, 0)] {
-				if int(e.Fd) == stop {
-					return ctx.Err()
-				}
-			}
-			continue
+			continue // another reader took it
 		case errors.Is(err, unix.ENODEV):
 			return newError(ErrClosed, "the view was unmounted")
 		case errors.Is(err, unix.EINTR), errors.Is(err, unix.ENOENT):

@@ -38,7 +38,14 @@ func (s *Server) content(ctx context.Context, kind nodeKind, pid uint32) ([]byte
 		if c == nil {
 			return readBounded(s.hostPath(kind), maxHostFile)
 		}
+		now := time.Now()
+		if b, ok := c.snaps.get(kind, now, s.cfg.MaxAge); ok {
+			return b, nil
+		}
 		b, err := s.render(ctx, kind, c)
+		if err == nil && s.cfg.MaxAge > 0 {
+			c.snaps.put(kind, now, b)
+		}
 		if err != nil && attempt == 0 && errors.Is(err, cgroupx.ErrNotFound) {
 			s.reg.forget(c)
 			continue
@@ -48,6 +55,18 @@ func (s *Server) content(ctx context.Context, kind nodeKind, pid uint32) ([]byte
 		}
 		return b, nil
 	}
+}
+
+// snapshot returns the rendering of kind kept for the container of pid,
+// if pid's container and that rendering are both younger than MaxAge:
+// the path of a read that needs neither a context nor a file.
+func (s *Server) snapshot(kind nodeKind, pid uint32) ([]byte, bool) {
+	now := time.Now()
+	c, ok := s.reg.callers.get(pid, now)
+	if !ok || c == nil {
+		return nil, false
+	}
+	return c.snaps.get(kind, now, s.cfg.MaxAge)
 }
 
 // hostPath is the host's own file for kind, under the configured root.

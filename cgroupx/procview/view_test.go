@@ -28,6 +28,14 @@ func fakeServer(t testing.TB) *Server {
 // for one test shares one fake host.
 func fakeServerWith(t testing.TB, edit func(*Config)) *Server {
 	t.Helper()
+	s, _ := fakeServerTree(t, edit)
+	return s
+}
+
+// fakeServerTree is fakeServerWith that also returns the fake tree, to
+// change it under the server.
+func fakeServerTree(t testing.TB, edit func(*Config)) (*Server, *cgroupxtest.Tree) {
+	t.Helper()
 	tree := cgroupxtest.New(t, cgroupxtest.V2)
 	tree.SetMemory("/shoal/web", cgroupxtest.Memory{Limit: 256 << 20, Usage: 100 << 20})
 	tree.SetCPU("/shoal/web", 50000, 100000)
@@ -46,7 +54,7 @@ func fakeServerWith(t testing.TB, edit func(*Config)) *Server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return s
+	return s, tree
 }
 
 func TestContentPerCaller(t *testing.T) {
@@ -128,8 +136,18 @@ func initRequest() []byte {
 	return request(opInit, 1, 0, 0, body)
 }
 
-// readRequest is a FUSE_READ of size bytes at off of node for pid.
+// readRequest is a FUSE_READ of size bytes at off of node for pid, as
+// read(2) of a direct-I/O file sends it (with the lock owner).
 func readRequest(node uint64, pid uint32, off uint64, size uint32) []byte {
+	b := pageCacheRead(node, pid, off, size)
+	binary.NativeEndian.PutUint32(b[inHeaderSize+20:], fuse.READ_LOCKOWNER) // read_flags
+	binary.NativeEndian.PutUint64(b[inHeaderSize+24:], 0x5eed)              // lock_owner
+	return b
+}
+
+// pageCacheRead is a FUSE_READ as the kernel sends it to fill the page
+// cache (splice, sendfile): without a lock owner.
+func pageCacheRead(node uint64, pid uint32, off uint64, size uint32) []byte {
 	body := make([]byte, 40)
 	binary.NativeEndian.PutUint64(body[0:], 1) // fh
 	binary.NativeEndian.PutUint64(body[8:], off)
@@ -160,6 +178,11 @@ func TestReadRequest(t *testing.T) {
 	}
 	if !bytes.HasPrefix(out[outHeaderSize:n], []byte("MemTotal:         262144 kB\n")) {
 		t.Errorf("READ = %q", out[outHeaderSize:n])
+	}
+	// A read to fill the shared page cache is refused.
+	n, _ = ps.HandleRequest([][]byte{pageCacheRead(3, 42, 0, 4096)}, [][]byte{out})
+	if errno := -int32(binary.NativeEndian.Uint32(out[4:])); n < outHeaderSize || syscall.Errno(errno) != syscall.EINVAL {
+		t.Errorf("page-cache READ answered errno %d, want EINVAL", errno)
 	}
 	// A write is refused.
 	n, _ = ps.HandleRequest([][]byte{request(16, 3, 3, 42, make([]byte, 48))}, [][]byte{out})

@@ -10,8 +10,11 @@
 // systemd unit of its own, Restart=always; the agent does not stop it).
 // serve (or the agent, which embeds the same server) dials the holder,
 // receives the connection and answers reads; kill or upgrade it at will:
-// reads wait in the kernel until the next one answers them. Stopping hold
-// unmounts the view.
+// reads wait in the kernel until the next one answers them. If hold dies
+// (a crash, SIGKILL) while serve runs, serve keeps the connection and a
+// new hold takes it back from serve (the socket's ".back" twin) instead of
+// mounting anew; only when both are gone at once is the connection lost.
+// Stopping hold on purpose (SIGTERM) unmounts the view.
 package main
 
 import (

@@ -24,6 +24,7 @@ const (
 	Runc        Component = "runc"       // runc and a static busybox for rootfs
 	Skopeo      Component = "skopeo"     // skopeo, an independent OCI image client
 	Lxcfs       Component = "lxcfs"      // lxcfs, the FUSE peer cgroupx is measured against
+	Procps      Component = "procps"     // Debian's procps top, free, uptime, and unshare/nsenter to give them namespaces
 	Containerd  Component = "containerd" // containerd and ctr, the peer imagefs is measured against
 	Umoci       Component = "umoci"      // umoci, an independent OCI image unpacker
 	UML         Component = "uml"        // user-mode-linux: a Linux kernel as a process, for pure cgroup v2 (see RunGuest)
@@ -96,6 +97,8 @@ func specOf(c Component) (componentSpec, bool) {
 		return componentSpec{packages: []string{"etcd-server"}}, true
 	case Lxcfs:
 		return componentSpec{packages: []string{"lxcfs"}, root: true, check: checkFuse}, true
+	case Procps:
+		return componentSpec{packages: []string{"procps", "util-linux"}, root: true}, true
 	}
 	return componentSpec{}, false
 }

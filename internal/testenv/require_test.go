@@ -89,7 +89,7 @@ func TestDecide(t *testing.T) {
 // packages are in it, each with the commands testenv looks up.
 func TestPackageList(t *testing.T) {
 	pkgs := packageCommands(debianPackages)
-	for _, c := range []Component{Root, OVS, Netns, Ping, Ethtool, Cgroups, OCIRegistry, Runc, Skopeo, Lxcfs, Containerd, Umoci, Promtool, CarbonCache, PrometheusServer, AlertmanagerServer, NodeExporterServer} {
+	for _, c := range []Component{Root, OVS, Netns, Ping, Ethtool, Cgroups, OCIRegistry, Runc, Skopeo, Lxcfs, Procps, Containerd, Umoci, Promtool, CarbonCache, PrometheusServer, AlertmanagerServer, NodeExporterServer} {
 		spec, ok := specOf(c)
 		if !ok {
 			t.Fatalf("component %s has no spec", c)
