@@ -248,11 +248,46 @@ func (c *Controller) authed(f func(w http.ResponseWriter, r *http.Request) error
 			return
 		}
 		r.Body = http.MaxBytesReader(w, r.Body, MaxBodyBytes)
-		if err := f(w, r); err != nil {
+		sw := &startedWriter{ResponseWriter: w}
+		if err := f(sw, r); err != nil {
+			if sw.started {
+				// The answer is on its way (a stream, or a body the
+				// client stopped reading): too late for a problem.
+				c.log.Debug("api: answer cut short", "method", r.Method, "path", r.URL.Path, "request_id", id, "err", err)
+				return
+			}
 			c.problem(w, r, c.toProblem(ctx, err))
 		}
 	})
 }
+
+// startedWriter notes whether a handler has begun its answer, after which
+// an error can no longer become a problem document.
+type startedWriter struct {
+	http.ResponseWriter
+	started bool
+}
+
+func (w *startedWriter) WriteHeader(status int) {
+	w.started = true
+	w.ResponseWriter.WriteHeader(status)
+}
+
+func (w *startedWriter) Write(b []byte) (int, error) {
+	w.started = true
+	return w.ResponseWriter.Write(b)
+}
+
+// Flush passes on to the connection's writer, for event streams.
+func (w *startedWriter) Flush() {
+	w.started = true
+	if fl, ok := w.ResponseWriter.(http.Flusher); ok {
+		fl.Flush()
+	}
+}
+
+// Unwrap lets http.ResponseController reach the connection's deadlines.
+func (w *startedWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 func (c *Controller) toProblem(ctx context.Context, err error) *Problem {
 	p := &Problem{Status: http.StatusInternalServerError, Code: CodeInternal, Title: "Internal Server Error", Detail: err.Error()}
