@@ -2,6 +2,7 @@ package container_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -45,7 +46,12 @@ func BenchmarkSysinfo(b *testing.B) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- srv.AcceptSeccomp(ctx, ln) }()
-	defer func() { cancel(); <-done }()
+	defer func() {
+		cancel()
+		if err := <-done; !errors.Is(err, context.Canceled) {
+			b.Errorf("AcceptSeccomp: %v", err)
+		}
+	}()
 
 	b.Run("host", func(b *testing.B) {
 		var sum float64
