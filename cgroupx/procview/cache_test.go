@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/shoalkit/shoal/cgroupx/cgroupxtest"
 )
 
@@ -104,5 +106,32 @@ func TestCallerCache(t *testing.T) {
 	cc.sweep(now.Add(time.Hour))
 	if len(cc.pids) != 0 {
 		t.Errorf("%d entries after a sweep", len(cc.pids))
+	}
+}
+
+// TestSysinfoSnapshot: an answer is served again while younger than
+// maxAge, never with a zero or negative maxAge, and an older answer never
+// replaces a newer one.
+func TestSysinfoSnapshot(t *testing.T) {
+	var s sysinfoSnapshot
+	t0 := time.Unix(1000, 0)
+	if _, ok := s.get(t0, time.Second); ok {
+		t.Fatal("an empty snapshot answered")
+	}
+	s.put(t0, unix.Sysinfo_t{Totalram: 1})
+	if si, ok := s.get(t0.Add(5*time.Millisecond), 10*time.Millisecond); !ok || si.Totalram != 1 {
+		t.Errorf("within maxAge: %v %v", si.Totalram, ok)
+	}
+	for _, tc := range []struct {
+		now    time.Time
+		maxAge time.Duration
+	}{{t0.Add(10 * time.Millisecond), 10 * time.Millisecond}, {t0, -1}, {t0, 0}, {t0.Add(-time.Second), time.Minute}} {
+		if _, ok := s.get(tc.now, tc.maxAge); ok {
+			t.Errorf("get(%v, %v) answered", tc.now.Sub(t0), tc.maxAge)
+		}
+	}
+	s.put(t0.Add(-time.Second), unix.Sysinfo_t{Totalram: 2})
+	if si, _ := s.get(t0, time.Second); si.Totalram != 1 {
+		t.Errorf("an older answer replaced a newer one: %d", si.Totalram)
 	}
 }

@@ -22,10 +22,11 @@ import (
 // container is one container the view has answered for or found under a
 // parent: its cgroup and its load average.
 type container struct {
-	path  string
-	cg    *cgroupx.Cgroup
-	load  *cgroupx.LoadTracker
-	snaps snapshots
+	path    string
+	cg      *cgroupx.Cgroup
+	load    *cgroupx.LoadTracker
+	snaps   snapshots
+	sysinfo sysinfoSnapshot
 }
 
 // registry maps callers to containers and keeps every container's load

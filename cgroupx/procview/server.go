@@ -34,7 +34,8 @@ type Config struct {
 	// MaxContainers bounds the containers whose load is kept; default 4096.
 	MaxContainers int
 	// MaxAge is how old the numbers a read shows may be: a container's
-	// rendered file is served again, and the container a calling thread
+	// rendered file (and its sysinfo(2) answer, see ServeSeccomp) is
+	// served again, and the container a calling thread
 	// belongs to is remembered, for MaxAge. Default 10 ms: /proc/stat and
 	// /proc/uptime count in hundredths of a second (USER_HZ), so a
 	// snapshot younger than one unit shows what a fresh one would, and

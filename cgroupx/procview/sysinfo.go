@@ -133,6 +133,10 @@ func (s *Server) sysinfo(ctx context.Context, pid uint32) (unix.Sysinfo_t, bool,
 	if err != nil || c == nil {
 		return unix.Sysinfo_t{}, false, err
 	}
+	now := time.Now()
+	if si, ok := c.sysinfo.get(now, s.cfg.MaxAge); ok {
+		return si, true, nil
+	}
 	m, err := c.cg.Meminfo(ctx)
 	if err != nil {
 		return unix.Sysinfo_t{}, false, err
@@ -156,7 +160,40 @@ func (s *Server) sysinfo(ctx context.Context, pid uint32) (unix.Sysinfo_t, bool,
 	for i, a := range load.Avenrun {
 		si.Loads[i] = a << (siLoadShift - cgroupx.FShift)
 	}
+	c.sysinfo.put(now, si)
 	return si, true, nil
+}
+
+// sysinfoSnapshot is a container's last sysinfo answer, served again while
+// younger than Config.MaxAge as its rendered files are: a runtime that
+// calls sysinfo in a loop costs the server one notification each, not a
+// walk over the container's cgroup files.
+type sysinfoSnapshot struct {
+	mu sync.Mutex
+	at time.Time
+	si unix.Sysinfo_t
+}
+
+// get returns the answer made within maxAge of now.
+func (s *sysinfoSnapshot) get(now time.Time, maxAge time.Duration) (unix.Sysinfo_t, bool) {
+	if maxAge <= 0 {
+		return unix.Sysinfo_t{}, false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.at.IsZero() || now.Sub(s.at) >= maxAge || now.Before(s.at) {
+		return unix.Sysinfo_t{}, false
+	}
+	return s.si, true
+}
+
+// put keeps an answer made at at, unless a newer one is kept.
+func (s *sysinfoSnapshot) put(at time.Time, si unix.Sysinfo_t) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if at.After(s.at) {
+		s.at, s.si = at, si
+	}
 }
 
 // writeSysinfo writes si at addr in process pid.

@@ -14,6 +14,7 @@ func TestFlags(t *testing.T) {
 		{"-name", "n1", "-gossip", "127.0.0.1:99999"},
 		{"-name", "Bad_Name"},
 		{"-nope"},
+		{"-name", "n1", "-sysinfo-socket", "/run/shoal/sysinfo.sock"},
 	} {
 		var stderr bytes.Buffer
 		if err := run(t.Context(), args, nil, &stderr); !errors.Is(err, daemon.ErrUsage) {

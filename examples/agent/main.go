@@ -15,7 +15,12 @@
 // allows instances to bind host directories under DIR. Build with
 // -tags seccomp (cgo, libseccomp-dev) for the containers' default seccomp
 // profile; without it they run unfiltered and the node's label
-// shoal.seccomp says "unavailable".
+// shoal.seccomp says "unavailable". With -procview DIR (procviewd hold's
+// mount) and -procview-socket, instances see their own memory, CPUs and
+// uptime in /proc; -sysinfo-socket PATH adds sysinfo(2) (BusyBox free and
+// uptime), answered through seccomp user notification, and the node's label
+// shoal.sysinfo says "seccomp", or "unavailable" where the build, libseccomp
+// or the kernel cannot.
 package main
 
 import (
@@ -79,12 +84,13 @@ func run(ctx context.Context, args []string, _, stderr io.Writer) error {
 	fs.DurationVar(&cfg.StopGrace, "stop-grace", 10*time.Second, "SIGTERM to SIGKILL")
 	fs.IntVar(&cfg.Parallel, "parallel", 8, "instances created or removed at once")
 	fs.StringVar(&listen, "listen", "127.0.0.1:7070", "address of the agent's API (metrics, blobs, logs)")
-	var procSocket, gossip, gossipHTTP, fixKeyFile string
+	var procSocket, sysinfoSocket, gossip, gossipHTTP, fixKeyFile string
 	fs.StringVar(&gossip, "gossip", "", "join the fleet's inspection gossip at this host:port (serf); empty: no inspection")
 	fs.StringVar(&gossipHTTP, "gossip-http", "127.0.0.1:0", "where inspection details and fixes are served (with -gossip)")
 	fs.StringVar(&fixKeyFile, "inspect-fix-key", "", "file holding the key inspection fix requests are signed with (with -gossip; none: fixes refused)")
 	fs.StringVar(&cfg.ProcView, "procview", "", "where procviewd hold mounted the live /proc; its files are bind-mounted into instances")
 	fs.StringVar(&procSocket, "procview-socket", "", "procviewd hold's socket: the agent serves the live /proc through it (survives the agent's restarts)")
+	fs.StringVar(&sysinfoSocket, "sysinfo-socket", "", "unix socket on which the agent takes its containers' seccomp listeners and answers their sysinfo(2) with the container's memory and uptime (with -procview; empty: sysinfo shows the host's; the node's label shoal.sysinfo says which)")
 	fs.BoolVar(&verbose, "v", false, "debug logging")
 	if err := daemon.Parse(fs, args); err != nil {
 		return err
@@ -95,6 +101,10 @@ func run(ctx context.Context, args []string, _, stderr io.Writer) error {
 			return daemon.UsageError(stderr, "agent: -gossip %q, want host:port", gossip)
 		}
 	}
+	if sysinfoSocket != "" && cfg.ProcView == "" {
+		return daemon.UsageError(stderr, "agent: -sysinfo-socket needs -procview (sysinfo is answered for instances with the live /proc)")
+	}
+	cfg.Sysinfo, cfg.SysinfoSocket = sysinfoSocket != "", sysinfoSocket
 	if !state.ValidName(cfg.Node.Name) {
 		return daemon.UsageError(stderr, "agent: -name %q is not a DNS label", cfg.Node.Name)
 	}
@@ -129,6 +139,14 @@ func run(ctx context.Context, args []string, _, stderr io.Writer) error {
 		return err
 	}
 	cfg.Node.Addr = l.Addr().String()
+	if procSocket != "" || cfg.Sysinfo {
+		// One server for the view and sysinfo, so both show the same loads.
+		view, err := procview.New(ctx, procview.Config{Parents: []string{"/" + cgroupParent}, StateFile: filepath.Join(runDir, "procview-load.json"), Logger: log})
+		if err != nil {
+			return err
+		}
+		cfg.ProcViewServer = view
+	}
 	a, err := agent.New(cfg)
 	if err != nil {
 		return err
@@ -141,10 +159,7 @@ func run(ctx context.Context, args []string, _, stderr io.Writer) error {
 	log.Info("agent starting", "node", cfg.Node.Name, "etcd", endpoints, "api", "http://"+cfg.Node.Addr, "runtime", cfg.Runtime.String())
 	parts := []daemon.Runner{a, daemon.HTTPServer(srv, l)}
 	if procSocket != "" {
-		view, err := procview.New(ctx, procview.Config{Parents: []string{"/" + cgroupParent}, StateFile: filepath.Join(runDir, "procview-load.json"), Logger: log})
-		if err != nil {
-			return err
-		}
+		view := cfg.ProcViewServer
 		parts = append(parts, daemon.RunnerFunc(func(ctx context.Context) error {
 			conn, err := procview.Dial(ctx, procSocket)
 			if err != nil {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"log/slog"
 	"maps"
+	"net"
 	"sync"
 	"time"
 
@@ -33,6 +34,10 @@ func seccompState() string {
 type Agent struct {
 	cfg Config
 	log *slog.Logger
+	// sysinfo is SysinfoLabel's value, fixed at New; sysinfoErr why it is
+	// unavailable.
+	sysinfo    string
+	sysinfoErr error
 
 	mu sync.Mutex
 	// desired is the latest view of desired/NODE/ (ids whose value was
@@ -67,6 +72,7 @@ func New(cfg Config) (*Agent, error) {
 		desired: map[string]state.Instance{}, bad: map[string]error{}, insts: map[string]*instance{},
 		kick: make(chan struct{}, 1), exits: make(chan exit),
 	}
+	a.sysinfo, a.sysinfoErr = sysinfoMode(c)
 	a.tokens.get = a.readToken
 	a.events = state.NewEventWriter(c.Etcd, "agent/"+c.Node.Name, c.EventRetention, c.Now)
 	return a, nil
@@ -78,10 +84,27 @@ func (a *Agent) Run(ctx context.Context) error {
 	if !container.SeccompAvailable() {
 		a.log.Warn("containers run without a seccomp filter: this agent was built without the seccomp tag")
 	}
+	var sysinfoLn *net.UnixListener
+	switch a.sysinfo {
+	case sysinfoSeccomp:
+		// Listening before any container starts: each start hands its
+		// listener over this socket.
+		ln, err := a.listenSysinfo(ctx)
+		if err != nil {
+			return err
+		}
+		defer ln.Close() // removes the socket
+		sysinfoLn = ln
+	case sysinfoUnavailable:
+		a.log.Warn("sysinfo in containers shows the host's numbers: seccomp user notification is unavailable", "err", a.sysinfoErr)
+	}
 	if err := a.adopt(ctx); err != nil {
 		return err
 	}
 	g, gctx := errgroup.WithContext(ctx)
+	if sysinfoLn != nil {
+		g.Go(func() error { return a.cfg.ProcViewServer.AcceptSeccomp(gctx, sysinfoLn) })
+	}
 	g.Go(func() error { return a.register(gctx) })
 	g.Go(func() error { return a.watch(gctx) })
 	g.Go(func() error { return a.loop(gctx) })
@@ -130,6 +153,7 @@ func (a *Agent) registerOnce(ctx context.Context, ttl int64) error {
 		node.Labels = map[string]string{}
 	}
 	node.Labels[SeccompLabel] = seccompState()
+	node.Labels[SysinfoLabel] = a.sysinfo
 	if imgs, err := a.cfg.Store.Images(ctx); err == nil {
 		for _, im := range imgs {
 			if im.Name != "" {

@@ -258,6 +258,9 @@ func TestAgent(t *testing.T) {
 		}
 		// Whether the containers run under the seccomp profile is said,
 		// also when they do not (built without the tag).
+		if got := node.Labels[agent.SysinfoLabel]; got != "off" {
+			t.Errorf("label %s = %q, want off (Config.Sysinfo unset)", agent.SysinfoLabel, got)
+		}
 		want := map[bool]string{true: "default", false: "unavailable"}[container.SeccompAvailable()]
 		if got := node.Labels[agent.SeccompLabel]; got != want {
 			t.Errorf("node label %s = %q, want %q", agent.SeccompLabel, got, want)

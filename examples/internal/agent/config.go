@@ -7,6 +7,7 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
+	"github.com/shoalkit/shoal/cgroupx/procview"
 	"github.com/shoalkit/shoal/examples/internal/container"
 	"github.com/shoalkit/shoal/examples/internal/state"
 	"github.com/shoalkit/shoal/imagefs"
@@ -47,6 +48,32 @@ type Config struct {
 	// /sys/devices/system/cpu/online, so free, top and uptime inside show
 	// the container's numbers. Empty: none.
 	ProcView string
+	// Sysinfo answers sysinfo(2) inside every instance that gets the
+	// live /proc (ProcView mounted, the instance not asking NoProcView)
+	// with its container's memory, swap, uptime and load, as the view's
+	// files do for free and top: BusyBox free and uptime, and the many
+	// runtimes that size themselves from sysinfo, call it instead of
+	// reading /proc. The container's seccomp filter sends sysinfo to a
+	// listener (seccomp user notification) that the container runtime
+	// hands to SysinfoSocket, where ProcViewServer answers. Where the
+	// build, libseccomp or the kernel lack user notification
+	// (container.SeccompNotifySupported) the agent runs without it, says
+	// so in its log and in the node's label SysinfoLabel, and starts
+	// instances as before. Needs ProcView, SysinfoSocket and
+	// ProcViewServer. A container keeps its listener only while the agent
+	// that started it runs: after the agent exits or restarts, sysinfo in
+	// that container fails with ENOSYS until the container is restarted.
+	Sysinfo bool
+	// SysinfoSocket is the unix socket path on which the agent takes the
+	// containers' seccomp listeners: a clean absolute path that fits a
+	// socket address; a stale socket there is replaced, its directory
+	// made. Required with Sysinfo.
+	SysinfoSocket string
+	// ProcViewServer is the node's live /proc server, the one that
+	// serves ProcView (so sysinfo's loads are the view's); with Sysinfo
+	// the agent answers its containers' sysinfo through it
+	// (AcceptSeccomp). Required with Sysinfo.
+	ProcViewServer *procview.Server
 	// VolumeDir holds instances' data volumes, one directory each, kept
 	// after the instance is deleted; required.
 	VolumeDir string
@@ -106,6 +133,12 @@ func (c *Config) withDefaults() (Config, error) {
 		return out, errs.New("agent", ErrInvalid, "Config.Parallel %d is negative", c.Parallel)
 	case c.LeaseTTL < 0 || c.Resync < 0 || c.StopGrace < 0 || c.BackoffMax < 0 || c.EventRetention < 0:
 		return out, errs.New("agent", ErrInvalid, "a negative duration in Config")
+	case c.Sysinfo && c.ProcView == "":
+		return out, errs.New("agent", ErrInvalid, "Config.Sysinfo needs Config.ProcView: sysinfo is answered for instances with the live /proc")
+	case c.Sysinfo && c.ProcViewServer == nil:
+		return out, errs.New("agent", ErrInvalid, "Config.Sysinfo needs Config.ProcViewServer")
+	case c.Sysinfo && !validSocketPath(c.SysinfoSocket):
+		return out, errs.New("agent", ErrInvalid, "Config.SysinfoSocket %q: want a clean absolute path of at most %d bytes", c.SysinfoSocket, maxSocketPath)
 	case c.LeaseTTL > 0 && c.LeaseTTL < 2*time.Second:
 		return out, errs.New("agent", ErrInvalid, "Config.LeaseTTL %v below 2 s (etcd's lease granularity)", c.LeaseTTL)
 	}

@@ -8,6 +8,7 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
+	"github.com/shoalkit/shoal/cgroupx/procview"
 	"github.com/shoalkit/shoal/examples/internal/agent"
 	"github.com/shoalkit/shoal/examples/internal/container"
 	"github.com/shoalkit/shoal/examples/internal/state"
@@ -33,6 +34,18 @@ func TestNewRejects(t *testing.T) {
 	if _, err := agent.New(good); err != nil {
 		t.Fatalf("New with only the required fields: %v", err)
 	}
+	view, err := procview.New(t.Context(), procview.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sysinfo := func(c *agent.Config) {
+		c.Sysinfo, c.ProcView, c.ProcViewServer, c.SysinfoSocket = true, "/var/lib/shoal/procview", view, "/run/shoal/sysinfo.sock"
+	}
+	withSysinfo := good
+	sysinfo(&withSysinfo)
+	if _, err := agent.New(withSysinfo); err != nil {
+		t.Fatalf("New with Sysinfo: %v", err)
+	}
 	for _, tt := range []struct {
 		name, field string
 		edit        func(*agent.Config)
@@ -47,6 +60,11 @@ func TestNewRejects(t *testing.T) {
 		{"relative volume root", "Config.VolumeRoots", func(c *agent.Config) { c.VolumeRoots = []string{"srv"} }},
 		{"volume root /", "Config.VolumeRoots", func(c *agent.Config) { c.VolumeRoots = []string{"/"} }},
 		{"short lease", "Config.LeaseTTL", func(c *agent.Config) { c.LeaseTTL = time.Second }},
+		{"sysinfo without procview", "Config.ProcView", func(c *agent.Config) { sysinfo(c); c.ProcView = "" }},
+		{"sysinfo without server", "Config.ProcViewServer", func(c *agent.Config) { sysinfo(c); c.ProcViewServer = nil }},
+		{"sysinfo without socket", "Config.SysinfoSocket", func(c *agent.Config) { sysinfo(c); c.SysinfoSocket = "" }},
+		{"sysinfo relative socket", "Config.SysinfoSocket", func(c *agent.Config) { sysinfo(c); c.SysinfoSocket = "run/s.sock" }},
+		{"sysinfo long socket", "Config.SysinfoSocket", func(c *agent.Config) { sysinfo(c); c.SysinfoSocket = "/" + strings.Repeat("s", 107) }},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := good

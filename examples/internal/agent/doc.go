@@ -45,6 +45,20 @@
 // removed through the API. Without "volume" the data stays behind: JD's
 // cold migration copied /export, which is what "volume": true does.
 //
+// Inside a container, free, top, uptime and cat /proc/cpuinfo show the
+// container's memory, CPUs, load and uptime: the node's live /proc
+// (package cgroupx/procview, Config.ProcView) is bind-mounted over the
+// container's /proc files, and with Config.Sysinfo the agent also answers
+// sysinfo(2), which BusyBox free and uptime and many runtimes call instead
+// of reading /proc: the container's seccomp filter sends it to a listener
+// (seccomp user notification) that the agent takes on
+// Config.SysinfoSocket and serves with its procview server. The node's
+// label shoal.sysinfo (SysinfoLabel) says "seccomp", "unavailable" (the
+// build, libseccomp or the kernel cannot notify: sysinfo shows the
+// host's numbers) or "off". A container keeps its listener only while the
+// agent that started it runs; after that agent exits, sysinfo in it fails
+// with ENOSYS until it is restarted.
+//
 // The HTTP API (Handler) is listed on Handler; all but /healthz, /metrics
 // and /blobs need the cluster token.
 package agent

@@ -219,7 +219,11 @@ func (a *Agent) start(ctx context.Context, inst *instance, img *imageConfig) err
 		return err
 	}
 	spec.Mounts = append(spec.Mounts, files...)
-	spec.Mounts = append(spec.Mounts, a.procView(inst.spec)...)
+	view := a.procView(inst.spec)
+	spec.Mounts = append(spec.Mounts, view...)
+	if len(view) > 0 && a.sysinfo == sysinfoSeccomp {
+		spec.SysinfoListener = a.cfg.SysinfoSocket
+	}
 	binds, err := a.binds(inst.spec)
 	if err != nil {
 		return err

@@ -64,6 +64,10 @@ func (r *Runtime) libcontainerConfig(s *Spec) *configs.Config {
 		}
 		mounts = append(mounts, &configs.Mount{Source: m.Source, Destination: m.Destination, Device: "bind", Flags: flags})
 	}
+	seccomp := seccompProfile()
+	if s.SysinfoListener != "" {
+		seccomp = withSysinfoNotify(seccomp, s.SysinfoListener)
+	}
 	labels := make([]string, 0, len(s.Labels))
 	for k, v := range s.Labels {
 		labels = append(labels, k+"="+v)
@@ -75,7 +79,7 @@ func (r *Runtime) libcontainerConfig(s *Spec) *configs.Config {
 		Capabilities:    caps,
 		Namespaces:      ns,
 		NoNewPrivileges: true,
-		Seccomp:         seccompProfile(),
+		Seccomp:         seccomp,
 		Hostname:        s.Hostname,
 		Mounts:          mounts,
 		Devices:         specconv.AllowedDevices,

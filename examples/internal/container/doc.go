@@ -28,6 +28,13 @@
 // containers run without a filter; SeccompAvailable tells which, and the
 // agent reports it in its node's labels.
 //
+// Spec.SysinfoListener adds one rule to that profile: sysinfo(2) goes to a
+// listener (seccomp user notification, SCMP_ACT_NOTIFY) that Start hands to
+// the unix socket it names, as runc does with the OCI ListenerPath, so that
+// the agent's procview server answers it with the container's memory and
+// uptime. SeccompNotifySupported says whether the build, libseccomp and the
+// kernel allow it; Start refuses it with ErrUnsupported where they do not.
+//
 // Logs are bounded the way logrotate's copytruncate is: when a log passes
 // its size, it is copied to NAME.1 and truncated; the container keeps
 // writing through its O_APPEND descriptor. Lines written between the copy

@@ -25,6 +25,9 @@ var (
 	ErrNotFound = errors.New("container: not found")
 	ErrExist    = errors.New("container: exists")
 	ErrRuntime  = errors.New("container: runtime failed")
+	// ErrUnsupported: the machine or the build lacks what was asked for
+	// (seccomp user notification for Spec.SysinfoListener).
+	ErrUnsupported = errors.New("container: unsupported")
 )
 
 func newError(kind error, format string, args ...any) error {
@@ -81,6 +84,18 @@ type Spec struct {
 	// Labels are kept with the container's state and returned by Get and
 	// List: what its owner needs to adopt it after a restart.
 	Labels map[string]string
+	// SysinfoListener, when set, is the unix socket that answers the
+	// container's sysinfo(2): its seccomp filter (the default profile, or
+	// one allowing everything when the binary has none) sends sysinfo to
+	// SCMP_ACT_NOTIFY, and Start hands each listener to this socket with
+	// the container's state, as runc does with
+	// specs.LinuxSeccomp.ListenerPath (procview.Server.AcceptSeccomp
+	// answers there). Something must accept on it before Start, and keep
+	// answering: while nobody holds a container's listener its sysinfo
+	// fails with ENOSYS. Start refuses it with ErrUnsupported where
+	// SeccompNotifySupported fails, and with ErrInvalid when it is not a
+	// clean absolute path that fits a socket address.
+	SysinfoListener string
 }
 
 // Runtime starts, finds and stops containers.
@@ -158,6 +173,9 @@ func (r *Runtime) Start(ctx context.Context, s Spec) (int, error) {
 	}
 	if fi, err := os.Stat(s.Rootfs); err != nil || !fi.IsDir() {
 		return 0, newError(ErrInvalid, "container %s: rootfs %q is not a directory", s.ID, s.Rootfs)
+	}
+	if err := checkSysinfoListener(&s); err != nil {
+		return 0, err
 	}
 	c, err := libcontainer.Create(r.cfg.Root, s.ID, r.libcontainerConfig(&s))
 	if errors.Is(err, libcontainer.ErrExist) {

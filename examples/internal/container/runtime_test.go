@@ -25,7 +25,7 @@ func TestMain(m *testing.M) {
 
 // newRuntime is a Runtime with its own state dir and cgroup parent,
 // removed when the test ends.
-func newRuntime(t *testing.T) (*container.Runtime, container.Config) {
+func newRuntime(t testing.TB) (*container.Runtime, container.Config) {
 	t.Helper()
 	testenv.Require(t, testenv.Root, testenv.Runc, testenv.Cgroups)
 	cfg := container.Config{
@@ -53,7 +53,7 @@ func newRuntime(t *testing.T) (*container.Runtime, container.Config) {
 	return rt, cfg
 }
 
-func rootfs(t *testing.T) string {
+func rootfs(t testing.TB) string {
 	t.Helper()
 	dir := t.TempDir()
 	testenv.BusyboxRootfs(t, dir)
