@@ -168,9 +168,9 @@ function rankTable(rows, kind, by) {
   rows.map((r) => h('tr', { dataset: { name: r.name } },
     h('td', {}, ref(r.name), r.simulated ? [' ', badge('SIM', 'sim')] : null),
     h('td', { class: 'muted' }, kind === 'instances' ? [appRef(r.app), ' · ', nodeRef(r.node)] : kind === 'apps' ? `${r.team || ''} · ${r.instances}` : r.instances),
-    h('td', { class: 'num cpu' + (by === 'cpu' ? ' key' : '') }, num(r.cpu_cores, 3)),
+    h('td', { class: 'num cpu' + (by === 'cpu' ? ' key' : ''), dataset: { v: r.cpu_cores } }, num(r.cpu_cores, 3)),
     h('td', {}, pctBar(r.cpu_cores, r.cpu_limit_cores)),
-    h('td', { class: 'num mem' + (by === 'memory' ? ' key' : '') }, bytes(r.memory_bytes)),
+    h('td', { class: 'num mem' + (by === 'memory' ? ' key' : ''), dataset: { v: r.memory_bytes } }, bytes(r.memory_bytes)),
     h('td', {}, pctBar(r.memory_bytes, r.memory_limit_bytes)))), 'Nothing measured.');
 }
 
@@ -199,11 +199,15 @@ export function ranking(env, query) {
   }), 5000);
 }
 
-function quotaCell(used, limit, fmt) {
-  return h('td', {}, h('div', { class: 'quota' }, h('span', { class: 'num' }, `${fmt(used)} / ${limit ? fmt(limit) : '∞'}`), limit ? bar(used, limit) : null));
+function quotaCell(field, used, limit, fmt) {
+  return h('td', { dataset: { field, used, limit: limit || 0 } }, h('div', { class: 'quota' }, h('span', { class: 'num' }, `${fmt(used)} / ${limit ? fmt(limit) : '∞'}`), limit ? bar(used, limit) : null));
 }
 
-const hours = (x) => num(x, 2);
+// hours shows a figure of hours with three significant digits (a new app
+// has held a few thousandths of a core-hour); the cell keeps the exact
+// figure in data-v.
+const hours = (x) => (x >= 100 ? String(Math.round(x)) : x > 0 ? Number(x.toPrecision(3)).toString() : '0');
+const hcell = (field, x) => h('td', { class: 'num', dataset: { field, v: x } }, hours(x));
 function efficiency(used, alloc) {
   return alloc > 0 ? `${Math.round((100 * used) / alloc)}%` : '—';
 }
@@ -214,29 +218,29 @@ export function usage(env) {
   env.title('Usage');
   return every(env, loaded(env, async (signal) => {
     const [show, quotas] = await Promise.all([get('/v1/usage', signal), get('/v1/quotas', signal)]);
-    return { show, quotas };
+    return { show: show || [], quotas: quotas || [] };
   }, ({ show, quotas }) => [
     h('h1', {}, 'Usage by team and app'),
     h('p', { class: 'sub' }, 'Quotas bound what a team\'s apps hold together; showback adds up what each app held (allocated) and used (measured) over time.'),
     h('h2', {}, 'Quotas'),
     table(['Team', 'CPUs', 'Memory', 'Instances'], quotas.map((t) => h('tr', { dataset: { team: t.team } },
       h('td', {}, h('b', {}, t.team)),
-      quotaCell(t.used.cpus || 0, t.quota?.cpus, (x) => num(x)),
-      quotaCell(t.used.memory_bytes || 0, t.quota?.memory_bytes, bytes),
-      quotaCell(t.used.instances || 0, t.quota?.instances, (x) => String(x)))), 'No teams.'),
+      quotaCell('cpus', t.used.cpus || 0, t.quota?.cpus, (x) => num(x)),
+      quotaCell('memory_bytes', t.used.memory_bytes || 0, t.quota?.memory_bytes, bytes),
+      quotaCell('instances', t.used.instances || 0, t.quota?.instances, (x) => String(x)))), 'No teams.'),
     h('h2', {}, 'Showback'),
     table(['Team / app', 'Allocated core-h', 'Used core-h', 'CPU used', 'Allocated GiB-h', 'Used GiB-h', 'Memory used', 'Since', 'Updated'],
       show.flatMap((t) => [
         h('tr', { class: 'team-row', dataset: { team: t.team } }, h('td', {}, h('b', {}, t.team)),
-          h('td', { class: 'num' }, hours(t.total.allocated_core_hours)), h('td', { class: 'num' }, hours(t.total.used_core_hours)),
+          hcell('allocated_core_hours', t.total.allocated_core_hours), hcell('used_core_hours', t.total.used_core_hours),
           h('td', { class: 'num' }, efficiency(t.total.used_core_hours, t.total.allocated_core_hours)),
-          h('td', { class: 'num' }, hours(t.total.allocated_gib_hours)), h('td', { class: 'num' }, hours(t.total.used_gib_hours)),
+          hcell('allocated_gib_hours', t.total.allocated_gib_hours), hcell('used_gib_hours', t.total.used_gib_hours),
           h('td', { class: 'num' }, efficiency(t.total.used_gib_hours, t.total.allocated_gib_hours)),
           h('td', { class: 'muted' }, ago(t.total.since)), h('td', { class: 'muted' }, ago(t.total.updated_at))),
-        ...t.apps.map((u) => h('tr', { class: 'app-row', dataset: { app: u.app } }, h('td', { class: 'indent' }, appRef(u.app)),
-          h('td', { class: 'num' }, hours(u.allocated_core_hours)), h('td', { class: 'num' }, hours(u.used_core_hours)),
+        ...(t.apps || []).map((u) => h('tr', { class: 'app-row', dataset: { app: u.app } }, h('td', { class: 'indent' }, appRef(u.app)),
+          hcell('allocated_core_hours', u.allocated_core_hours), hcell('used_core_hours', u.used_core_hours),
           h('td', { class: 'num' }, efficiency(u.used_core_hours, u.allocated_core_hours)),
-          h('td', { class: 'num' }, hours(u.allocated_gib_hours)), h('td', { class: 'num' }, hours(u.used_gib_hours)),
+          hcell('allocated_gib_hours', u.allocated_gib_hours), hcell('used_gib_hours', u.used_gib_hours),
           h('td', { class: 'num' }, efficiency(u.used_gib_hours, u.allocated_gib_hours)),
           h('td', { class: 'muted' }, ago(u.since)), h('td', { class: 'muted' }, ago(u.updated_at)))),
       ]), 'Nothing accounted yet.'),

@@ -50,7 +50,7 @@ export function overview(env) {
   const map = mapView(() => view.redraw());
   view = loaded(env, async (signal) => {
     const [nodes, apps, instances] = await Promise.all([get('/v1/nodes', signal), get('/v1/apps', signal), get('/v1/instances', signal)]);
-    return { nodes: remember(nodes), apps, byNode: groupByNode(instances) };
+    return { nodes: remember(nodes || []), apps: apps || [], byNode: groupByNode(instances || []) };
   }, ({ nodes, apps, byNode }) => {
     const lost = nodes.filter((n) => !n.live).length;
     const sim = nodes.filter((n) => n.node?.version === 'simulated').length;
@@ -147,12 +147,12 @@ export function app(env, name) {
       get('/v1/apps/' + enc(name), signal), get('/v1/instances?app=' + enc(name), signal),
       get('/v1/events?limit=30&app=' + enc(name), signal), get('/v1/nodes', signal),
       get('/v1/apps/' + enc(name) + '/history', signal), getOrNull('/v1/apps/' + enc(name) + '/proposal', signal)]);
-    remember(nodes);
+    remember(nodes || []);
     // The scaling decisions over the chart's time, and the last ones before.
     const since = history.samples.length ? '&since=' + enc(history.samples[0].at) : '';
     const all = await get('/v1/events?limit=5000&app=' + enc(name) + since, signal);
-    const decisions = scaleDecisions(all.filter((e) => SCALE_KINDS.has(e.kind)));
-    return { a, instances, events, history, proposal, decisions };
+    const decisions = scaleDecisions((all || []).filter((e) => SCALE_KINDS.has(e.kind)));
+    return { a, instances: instances || [], events: events || [], history, proposal, decisions };
   }, ({ a, instances, events, history, proposal, decisions }) => {
     const s = a.spec;
     const res = s.resources || {};
@@ -191,8 +191,8 @@ export function instance(env, id) {
   return loaded(env, async (signal) => {
     const [v, events, nodes] = await Promise.all([get('/v1/instances/' + enc(id), signal),
       get('/v1/events?limit=2000&instance=' + enc(id), signal), get('/v1/nodes', signal)]);
-    remember(nodes);
-    return { v, events };
+    remember(nodes || []);
+    return { v, events: events || [] };
   }, ({ v, events }) => {
     const d = v.desired;
     const st = v.status || {};
@@ -245,7 +245,7 @@ export function node(env, name) {
   const view = loaded(env, async (signal) => {
     const [nodes, instances, events] = await Promise.all([get('/v1/nodes', signal),
       get('/v1/instances?node=' + enc(name), signal), get('/v1/events?limit=30&node=' + enc(name), signal)]);
-    return { n: remember(nodes).find((x) => x.name === name), instances, events };
+    return { n: remember(nodes || []).find((x) => x.name === name), instances: instances || [], events: events || [] };
   }, ({ n, instances, events }) => {
     if (!n) return [h('h1', {}, name), h('div', { class: 'error' }, 'The controller knows no such node.')];
     const r = n.node || {};
