@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -34,10 +35,26 @@ type platform struct {
 	url   string
 	token string
 	fleet *simnode.Fleet
+	etcd  *clientv3.Client
+}
+
+// platformOptions shape a platform: its racks and nodes per rack (3 of 1
+// when zero), and changes to the controller's Config.
+type platformOptions struct {
+	racks, perRack int
+	config         func(*controller.Config)
 }
 
 func startPlatform(t *testing.T) *platform {
 	t.Helper()
+	return startPlatformWith(t, platformOptions{})
+}
+
+func startPlatformWith(t *testing.T, o platformOptions) *platform {
+	t.Helper()
+	if o.racks == 0 {
+		o.racks, o.perRack = 3, 1
+	}
 	etcd, err := embedetcd.Start(t.Context(), embedetcd.Config{Dir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
@@ -52,7 +69,7 @@ func startPlatform(t *testing.T) *platform {
 		return cli
 	}
 	fleet, err := simnode.Start(t.Context(), simnode.Config{
-		Etcd: client(), Nodes: simnode.Racks(3, 1, state.Capacity{CPUs: 8, MemoryBytes: 16 << 30}), LeaseTTL: 2 * time.Second,
+		Etcd: client(), Nodes: simnode.Racks(o.racks, o.perRack, state.Capacity{CPUs: 8, MemoryBytes: 16 << 30}), LeaseTTL: 2 * time.Second,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -60,10 +77,14 @@ func startPlatform(t *testing.T) *platform {
 	t.Cleanup(func() { _ = fleet.Close() })
 
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(testenv.FreePort(t)))
-	c, err := controller.New(controller.Config{
+	cfg := controller.Config{
 		Etcd: client(), Name: "c1", Advertise: addr,
 		SessionTTL: 2 * time.Second, NodeGrace: 2 * time.Second, Resync: 500 * time.Millisecond,
-	})
+	}
+	if o.config != nil {
+		o.config(&cfg)
+	}
+	c, err := controller.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -99,7 +120,7 @@ func startPlatform(t *testing.T) *platform {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	return &platform{t: t, url: "http://" + addr, token: token, fleet: fleet}
+	return &platform{t: t, url: "http://" + addr, token: token, fleet: fleet, etcd: client()}
 }
 
 // call makes an API call with the token and decodes a 2xx answer into out.
@@ -133,6 +154,42 @@ func (p *platform) call(method, path, requestID, body string, out any) {
 type browser struct {
 	t   *testing.T
 	ctx context.Context //nolint:containedctx // the tab's lifetime, for the test's helpers
+
+	mu      sync.Mutex
+	console []chromedp.ConsoleMessage // errors and exceptions the page wrote
+}
+
+// watchConsole keeps the errors and uncaught exceptions of the tab.
+func (b *browser) watchConsole() {
+	msgs := chromedp.Console(b.ctx)
+	go func() {
+		for m, err := range msgs {
+			if err != nil {
+				return
+			}
+			if m.Type == chromedp.ConsoleError || m.IsException() {
+				b.mu.Lock()
+				b.console = append(b.console, m)
+				b.mu.Unlock()
+			}
+		}
+	}()
+}
+
+// consoleErrors returns what the page wrote as errors so far, but the
+// 404 of an app's scaling proposal when it has none (the API's way to say
+// so, which the browser logs as a failed load).
+func (b *browser) consoleErrors() []string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var out []string
+	for _, m := range b.console {
+		if m.Source == "network" && strings.Contains(m.Text, "404") && strings.HasSuffix(m.URL, "/proposal") {
+			continue
+		}
+		out = append(out, m.String()+" "+m.URL)
+	}
+	return out
 }
 
 func startBrowser(t *testing.T) *browser {
@@ -156,7 +213,9 @@ func startBrowser(t *testing.T) *browser {
 	if err := chromedp.Do(ctx); err != nil {
 		t.Fatalf("starting %s: %v", c.Path, err)
 	}
-	return &browser{t: t, ctx: ctx}
+	b := &browser{t: t, ctx: ctx}
+	b.watchConsole()
+	return b
 }
 
 // tab opens another tab of the same browser: its own sessionStorage.
@@ -330,6 +389,10 @@ func TestDashboardInBrowser(t *testing.T) {
 	b.eval(`document.querySelector('.node[data-node=n3]').innerText`, &card)
 	if !strings.Contains(card, "SIMULATED") {
 		t.Errorf("lost n3 shows %q, want it still SIMULATED (its last report)", card)
+	}
+
+	if errs := b.consoleErrors(); len(errs) > 0 {
+		t.Errorf("console errors:\n%s", strings.Join(errs, "\n"))
 	}
 
 	// A wrong token: the refusal screen, and the token forgotten.

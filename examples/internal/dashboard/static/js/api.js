@@ -52,6 +52,30 @@ export async function get(path, signal) {
   return r.json();
 }
 
+/** getOrNull fetches a JSON answer, or null when the API answers 404
+ * (an app with no scaling proposal). */
+export async function getOrNull(path, signal) {
+  try {
+    return await get(path, signal);
+  } catch (err) {
+    if (err instanceof ApiError && err.status === 404) return null;
+    throw err;
+  }
+}
+
+/** post sends a change with a JSON body (or none) and returns the answer. */
+export async function post(path, body) {
+  const init = { method: 'POST', headers: headers('application/json'), cache: 'no-store' };
+  if (body !== undefined) {
+    init.headers['Content-Type'] = 'application/json';
+    init.body = JSON.stringify(body);
+  }
+  const r = await fetch(path, init);
+  if (r.status === 401) throw new Unauthorized();
+  if (!r.ok) throw new ApiError(r.status, await problem(r));
+  return r.json();
+}
+
 // A line longer than this is not something our API sends: refuse it rather
 // than grow a buffer without bound.
 const MAX_LINE = 1 << 20;

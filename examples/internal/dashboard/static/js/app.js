@@ -4,6 +4,7 @@
 import { takeToken, token, forgetToken, follow, Unauthorized } from './api.js';
 import { h } from './dom.js';
 import * as views from './views.js';
+import * as ops from './ops.js';
 
 const $ = (id) => document.getElementById(id);
 const main = $('main');
@@ -61,6 +62,10 @@ function route() {
     case 'instances': view = views.instance(e, parts[1] || ''); break;
     case 'nodes': view = views.node(e, parts[1] || ''); break;
     case 'events': view = views.events(e, query); nav = 'events'; break;
+    case 'incidents': view = ops.incidents(e); nav = 'incidents'; break;
+    case 'inspection': view = ops.inspection(e); nav = 'inspection'; break;
+    case 'ranking': view = ops.ranking(e, query); nav = 'ranking'; break;
+    case 'usage': view = ops.usage(e); nav = 'usage'; break;
     default: view = views.overview(e);
   }
   for (const a of document.querySelectorAll('[data-nav]')) a.classList.toggle('on', a.dataset.nav === nav);

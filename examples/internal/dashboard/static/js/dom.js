@@ -67,3 +67,27 @@ export function table(columns, rows, empty) {
     h('thead', {}, h('tr', {}, columns.map((c) => h('th', {}, c)))),
     h('tbody', {}, rows)));
 }
+
+/**
+ * confirmAction asks before a change: a modal dialog saying what will
+ * happen, resolved true on its confirm button, false on Cancel or Escape.
+ */
+export function confirmAction(title, text, okLabel, danger) {
+  return new Promise((resolve) => {
+    const dlg = h('dialog', { class: 'confirm', 'aria-label': title },
+      h('h2', {}, title), h('p', {}, text),
+      h('div', { class: 'actions' },
+        h('button', { type: 'button', class: 'cancel', onclick: () => dlg.close('cancel') }, 'Cancel'),
+        h('button', { type: 'button', class: danger ? 'danger' : 'primary', 'data-confirm': true, onclick: () => dlg.close('ok') }, okLabel)));
+    dlg.addEventListener('close', () => { dlg.remove(); resolve(dlg.returnValue === 'ok'); });
+    document.body.append(dlg);
+    dlg.showModal();
+  });
+}
+
+/** num formats a number with at most digits decimals, no trailing zeros. */
+export function num(n, digits = 2) {
+  if (n === null || n === undefined || Number.isNaN(n)) return '—';
+  const f = 10 ** digits;
+  return (Math.round(n * f) / f).toString();
+}

@@ -1,77 +1,15 @@
 // The pages: each view loads what it shows from the API and renders it
 // again on refresh (the app calls refresh when an event lands).
 
-import { get, follow } from './api.js';
-import { h, badge, bar, bytes, cpus, ago, clock, table } from './dom.js';
+import { get, getOrNull, post, follow } from './api.js';
+import { loaded, appRef, instRef, reqRef } from './view.js';
+import { h, badge, bar, bytes, cpus, ago, clock, table, confirmAction } from './dom.js';
 import { remember, nodeRef, nodeStatus, phaseBadge, rolloutBadge, simBadge } from './nodes.js';
+import { mapView, groupByNode, nodeCard } from './map.js';
+import { appChart, scaleDecisions, decisionsTable, SCALE_KINDS } from './chart.js';
+import { timeline } from './timeline.js';
 
 const enc = encodeURIComponent;
-const appRef = (name) => (name ? h('a', { href: '#/apps/' + enc(name) }, name) : '');
-const instRef = (id) => (id ? h('a', { href: '#/instances/' + enc(id), class: 'mono' }, id) : '');
-const reqRef = (id) => (id ? h('a', { href: '#/events?request_id=' + enc(id), class: 'reqid mono', title: 'show this request\'s events' }, id) : '');
-
-/**
- * loaded makes a view from load (API calls → data) and render (data →
- * elements): a refresh while one runs is folded into one more run.
- */
-function loaded(env, load, render) {
-  let busy = false;
-  let again = false;
-  const refresh = async () => {
-    if (busy) { again = true; return; }
-    busy = true;
-    try {
-      do {
-        again = false;
-        const data = await load(env.signal);
-        if (env.signal.aborted) return;
-        env.show(render(data));
-      } while (again);
-    } catch (err) {
-      env.fail(err);
-    } finally {
-      busy = false;
-    }
-  };
-  return { start: refresh, refresh };
-}
-
-function meter(label, used, total, text) {
-  return h('div', { class: 'meter' }, h('span', {}, label), bar(used, total), h('span', { class: 'v' }, text));
-}
-
-function nodeCard(n) {
-  const cap = n.node?.capacity || {};
-  const cls = 'node' + (n.live ? '' : ' lost') + (n.cordon ? ' cordoned' : '');
-  return h('div', { class: cls, dataset: { node: n.name } },
-    h('div', { class: 'node-h' },
-      h('a', { class: 'name', href: '#/nodes/' + enc(n.name) }, n.name),
-      n.node?.version === 'simulated' ? simBadge() : null,
-      nodeStatus(n)),
-    meter('CPU', n.allocated_cpus, cap.cpus, `${cpus(n.allocated_cpus)} / ${cpus(cap.cpus)}`),
-    meter('Mem', n.allocated_memory_bytes, cap.memory_bytes, `${bytes(n.allocated_memory_bytes)} / ${bytes(cap.memory_bytes)}`),
-    h('div', { class: 'meter' }, h('span', {}, 'Inst'), h('span', { class: 'muted' }, `${n.instances} instance${n.instances === 1 ? '' : 's'}`),
-      h('span', { class: 'v muted' }, n.node?.addr || '')));
-}
-
-function racks(nodes) {
-  const by = new Map();
-  for (const n of nodes) {
-    const rack = n.node?.rack || 'no rack reported';
-    if (!by.has(rack)) by.set(rack, { switches: new Set(), nodes: [] });
-    const r = by.get(rack);
-    if (n.node?.switch) r.switches.add(n.node.switch);
-    r.nodes.push(n);
-  }
-  const names = [...by.keys()].sort();
-  return h('div', { class: 'racks' }, names.map((name) => {
-    const r = by.get(name);
-    const sw = [...r.switches].join(', ');
-    return h('section', { class: 'rack', dataset: { rack: name } },
-      h('div', { class: 'rack-h' }, h('span', {}, 'Rack ', h('b', {}, name)), h('span', {}, sw ? 'switch ' + sw : '')),
-      r.nodes.map(nodeCard));
-  }));
-}
 
 function tile(n, label, bad) {
   return h('div', { class: 'tile' + (bad ? ' bad' : '') }, h('div', { class: 'n' }, n), h('div', { class: 'l' }, label));
@@ -104,13 +42,16 @@ function ranking(nodes) {
       h('td', { class: 'num' }, t.n.instances))), 'No nodes report.');
 }
 
-/** overview: tiles, nodes by rack, the fullest nodes, the apps. */
+/** overview: tiles, the map of racks, nodes and containers, the apps, the
+ * fullest nodes. */
 export function overview(env) {
   env.title('Overview');
-  return loaded(env, async (signal) => {
-    const [nodes, apps] = await Promise.all([get('/v1/nodes', signal), get('/v1/apps', signal)]);
-    return { nodes: remember(nodes), apps };
-  }, ({ nodes, apps }) => {
+  let view = null;
+  const map = mapView(() => view.redraw());
+  view = loaded(env, async (signal) => {
+    const [nodes, apps, instances] = await Promise.all([get('/v1/nodes', signal), get('/v1/apps', signal), get('/v1/instances', signal)]);
+    return { nodes: remember(nodes || []), apps: apps || [], byNode: groupByNode(instances || []) };
+  }, ({ nodes, apps, byNode }) => {
     const lost = nodes.filter((n) => !n.live).length;
     const sim = nodes.filter((n) => n.node?.version === 'simulated').length;
     const ready = apps.reduce((s, a) => s + a.ready, 0);
@@ -127,12 +68,13 @@ export function overview(env) {
         tile(apps.length, 'apps'),
         tile(`${ready} / ${inst}`, 'instances ready', ready < inst),
         tile(`${cpus(alloc)} / ${cpus(cap)}`, 'CPUs allocated')),
-      h('h2', {}, 'Nodes by rack'),
-      racks(nodes),
+      h('h2', {}, 'Racks, nodes and containers'),
+      map.render(nodes, byNode),
       h('h2', {}, 'Apps'), appsTable(apps),
       h('h2', {}, 'Most allocated nodes'), ranking(nodes),
     ];
   });
+  return view;
 }
 
 function instancesTable(list, { showApp } = {}) {
@@ -188,13 +130,30 @@ export function app(env, name) {
     onEvent: (kind, data) => { endpoints = kind === 'endpoints' ? data : []; drawEndpoints(); },
   });
   drawEndpoints();
+  const chart = appChart();
+  env.signal.addEventListener('abort', () => chart.destroy());
+  const approve = async (p) => {
+    const ok = await confirmAction('Approve scaling?', `Scale ${name} from ${p.current} to ${p.desired} replicas, as the autoscaler proposes: ${p.reason}`, `Scale to ${p.desired}`);
+    if (!ok) return;
+    try {
+      await post('/v1/apps/' + enc(name) + '/proposal/approve');
+      view.refresh();
+    } catch (err) {
+      env.fail(err);
+    }
+  };
   const view = loaded(env, async (signal) => {
-    const [a, instances, events, nodes] = await Promise.all([
+    const [a, instances, events, nodes, history, proposal] = await Promise.all([
       get('/v1/apps/' + enc(name), signal), get('/v1/instances?app=' + enc(name), signal),
-      get('/v1/events?limit=30&app=' + enc(name), signal), get('/v1/nodes', signal)]);
-    remember(nodes);
-    return { a, instances, events };
-  }, ({ a, instances, events }) => {
+      get('/v1/events?limit=30&app=' + enc(name), signal), get('/v1/nodes', signal),
+      get('/v1/apps/' + enc(name) + '/history', signal), getOrNull('/v1/apps/' + enc(name) + '/proposal', signal)]);
+    remember(nodes || []);
+    // The scaling decisions over the chart's time, and the last ones before.
+    const since = history.samples.length ? '&since=' + enc(history.samples[0].at) : '';
+    const all = await get('/v1/events?limit=5000&app=' + enc(name) + since, signal);
+    const decisions = scaleDecisions((all || []).filter((e) => SCALE_KINDS.has(e.kind)));
+    return { a, instances: instances || [], events: events || [], history, proposal, decisions };
+  }, ({ a, instances, events, history, proposal, decisions }) => {
     const s = a.spec;
     const res = s.resources || {};
     return [
@@ -210,11 +169,19 @@ export function app(env, name) {
           h('dt', {}, 'Autoscale'), h('dd', {}, s.autoscale ? `${s.autoscale.min}–${s.autoscale.max}${s.autoscale.approve ? ', approved by people' : ''}` : 'off'),
           h('dt', {}, 'Last request'), h('dd', {}, reqRef(a.request_id)))),
         h('div', {}, h('h2', { style: 'margin-top:0' }, 'Endpoints ', h('span', { class: 'muted' }, '(live)')), endpointsBox)),
+      proposal ? h('div', { class: 'proposal', id: 'proposal' },
+        h('div', {}, h('b', {}, `The autoscaler proposes ${proposal.current} → ${proposal.desired} replicas`),
+          h('div', { class: 'muted' }, `${proposal.reason} · proposed ${ago(proposal.proposed)}, waiting for approval`)),
+        h('button', { type: 'button', class: 'primary', id: 'approve', onclick: () => approve(proposal) }, 'Approve')) : null,
+      h('h2', {}, 'Replicas and load ', h('span', { class: 'muted' }, `(every ${history.interval_seconds} s, ${history.samples.length} samples; marks are scaling decisions)`)),
+      h('div', { class: 'card chart-card' }, chart.box),
+      h('h2', {}, 'Scaling decisions'),
+      decisionsTable(decisions.filter((d) => d.kind !== 'AutoscaleHeld' || d === decisions[decisions.length - 1]), reqRef),
       h('h2', {}, 'Instances'),
       instancesTable(instances),
       recentEvents(events, '#/events?app=' + enc(name)),
     ];
-  });
+  }, ({ history, decisions }) => chart.update(history, decisions));
   return view;
 }
 
@@ -223,9 +190,9 @@ export function instance(env, id) {
   env.title(id);
   return loaded(env, async (signal) => {
     const [v, events, nodes] = await Promise.all([get('/v1/instances/' + enc(id), signal),
-      get('/v1/events?limit=50&instance=' + enc(id), signal), get('/v1/nodes', signal)]);
-    remember(nodes);
-    return { v, events };
+      get('/v1/events?limit=2000&instance=' + enc(id), signal), get('/v1/nodes', signal)]);
+    remember(nodes || []);
+    return { v, events: events || [] };
   }, ({ v, events }) => {
     const d = v.desired;
     const st = v.status || {};
@@ -249,35 +216,60 @@ export function instance(env, id) {
           h('dt', {}, 'Reason'), h('dd', {}, st.reason ? `${st.reason}${st.field ? ' (' + st.field + ')' : ''}` : '—'),
           h('dt', {}, 'Message'), h('dd', {}, st.message || '—'),
           h('dt', {}, 'Reported'), h('dd', {}, st.updated_at ? ago(st.updated_at) : 'never'))))),
-      recentEvents(events, '#/events?instance=' + enc(id)),
+      h('h2', {}, 'State over time'),
+      timeline(events, v.status),
+      recentEvents(events.slice(-50), '#/events?instance=' + enc(id)),
     ];
   });
 }
 
-/** node: one node's report and what runs on it. */
+const NODE_ACTIONS = [
+  ['cordon', 'Cordon', () => 'The node takes no new instances; those on it keep running.', false],
+  ['drain', 'Drain', (n) => `The node takes no new instances and its ${n} instance${n === 1 ? '' : 's'} are moved to other nodes.`, true],
+  ['uncordon', 'Uncordon', () => 'The node takes new instances again.', false],
+];
+
+/** node: one node's report and what runs on it, with cordon, drain and
+ * uncordon behind a confirmation. */
 export function node(env, name) {
   env.title(name);
-  return loaded(env, async (signal) => {
+  const nodeAction = async (verb, label, text, danger) => {
+    if (!await confirmAction(`${label} ${name}?`, text, label, danger)) return;
+    try {
+      await post('/v1/nodes/' + enc(name) + '/' + verb);
+      view.refresh();
+    } catch (err) {
+      env.fail(err);
+    }
+  };
+  const view = loaded(env, async (signal) => {
     const [nodes, instances, events] = await Promise.all([get('/v1/nodes', signal),
       get('/v1/instances?node=' + enc(name), signal), get('/v1/events?limit=30&node=' + enc(name), signal)]);
-    return { n: remember(nodes).find((x) => x.name === name), instances, events };
+    return { n: remember(nodes || []).find((x) => x.name === name), instances: instances || [], events: events || [] };
   }, ({ n, instances, events }) => {
     if (!n) return [h('h1', {}, name), h('div', { class: 'error' }, 'The controller knows no such node.')];
     const r = n.node || {};
     return [
-      h('h1', {}, name, ' ', r.version === 'simulated' ? simBadge() : null, ' ', nodeStatus(n)),
+      h('div', { class: 'title-row' },
+        h('h1', {}, name, ' ', r.version === 'simulated' ? simBadge() : null, ' ', nodeStatus(n)),
+        h('div', { class: 'actions' }, NODE_ACTIONS.map(([verb, label, text, danger]) => h('button', {
+          type: 'button', class: danger ? 'danger' : '', dataset: { action: verb },
+          disabled: (verb === 'uncordon' && !n.cordon) || (verb === 'cordon' && n.cordon === 'cordon') || (verb === 'drain' && n.cordon === 'drain'),
+          onclick: () => nodeAction(verb, label, text(instances.length), danger),
+        }, label)))),
       h('p', { class: 'sub' }, n.remembered ? 'Its agent stopped reporting: this is its last report seen by this page.' : `agent ${r.version || ''} at ${r.addr || '—'}, up since ${r.started_at ? ago(r.started_at) : '—'}`),
       h('div', { class: 'grid2' },
         h('div', { class: 'card' }, h('dl', { class: 'kv' },
           h('dt', {}, 'Zone / room'), h('dd', {}, `${r.zone || '—'} / ${r.room || '—'}`),
           h('dt', {}, 'Rack / switch'), h('dd', {}, `${r.rack || '—'} / ${r.switch || '—'}`),
           h('dt', {}, 'Images'), h('dd', { class: 'mono' }, (r.images || []).join(', ') || '—'))),
-        nodeCard(n)),
+        nodeCard(n, instances)),
       h('h2', {}, 'Instances'),
       instancesTable(instances, { showApp: true }),
       recentEvents(events, '#/events?node=' + enc(name)),
     ];
   });
+  return view;
 }
 
 const FILTERS = [['request_id', 'Request id'], ['instance', 'Instance'], ['app', 'App'], ['node', 'Node']];
