@@ -70,14 +70,25 @@ func (s *Server) ServeSeccomp(ctx context.Context, fd int) error {
 	fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}, {Fd: int32(stopPipe.r), Events: unix.POLLIN}} //nolint:gosec // descriptors fit int32
 	var buf [notifSize]byte
 	for {
-		if _, err := unix.Poll(fds, -1); err != nil && !errors.Is(err, unix.EINTR) {
+		if _, err := unix.Poll(fds, -1); errors.Is(err, unix.EINTR) {
+			// A signal (the Go runtime's preemption, often) cut the wait
+			// short and the events are not filled in: wait again, or the
+			// receive below blocks until a notification that may never
+			// come, deaf to ctx.
+			continue
+		} else if err != nil {
 			return wrapError(ErrUnavailable, err, "poll seccomp listener")
 		}
 		if fds[1].Revents != 0 {
 			return ctx.Err()
 		}
-		if fds[0].Revents&unix.POLLHUP != 0 && fds[0].Revents&unix.POLLIN == 0 {
+		switch ev := fds[0].Revents; {
+		case ev&unix.POLLNVAL != 0:
+			return newError(ErrInvalid, "seccomp listener %d is not an open descriptor", fd)
+		case ev&unix.POLLIN == 0 && ev&(unix.POLLHUP|unix.POLLERR) != 0:
 			return nil // the filter's processes are gone
+		case ev&unix.POLLIN == 0:
+			continue
 		}
 		clear(buf[:]) // the kernel refuses a buffer that is not zeroed
 		if err := ioctlPtr(fd, unix.SECCOMP_IOCTL_NOTIF_RECV, unsafe.Pointer(&buf[0])); err != nil {

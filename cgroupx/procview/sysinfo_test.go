@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -26,40 +27,7 @@ func TestSysinfoThroughSeccomp(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), envSysinfo+"=1")
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	lines := bufio.NewScanner(stdout)
-	if !lines.Scan() {
-		t.Fatal("child said nothing")
-	}
-	first := lines.Text()
-	num, ok := strings.CutPrefix(first, "listener ")
-	if !ok {
-		t.Fatalf("child: %s", first)
-	}
-	childFd, _ := strconv.Atoi(num)
-	pidfd, err := unix.PidfdOpen(cmd.Process.Pid, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer unix.Close(pidfd)
-	listener, err := unix.PidfdGetfd(pidfd, childFd, 0)
-	if err != nil {
-		t.Fatalf("pidfd_getfd: %v", err)
-	}
-	defer unix.Close(listener)
+	cmd, listener, stdin, lines := startSysinfoChild(t)
 	for _, d := range f.ctrDirs {
 		if err := os.WriteFile(filepath.Join(d, "cgroup.procs"), []byte(strconv.Itoa(cmd.Process.Pid)), 0o644); err != nil {
 			t.Fatal(err)
@@ -111,5 +79,82 @@ func TestSysinfoThroughSeccomp(t *testing.T) {
 	}
 	if unit := n(5); unit != 1 {
 		t.Errorf("mem_unit = %d", unit)
+	}
+}
+
+// startSysinfoChild starts a child process whose sysinfo(2) notifies a
+// seccomp listener, and returns the child, the listener (taken with
+// pidfd_getfd, closed when the test ends), the child's stdin ("go\n"
+// makes it call sysinfo) and its output lines.
+func startSysinfoChild(t *testing.T) (*exec.Cmd, int, io.Writer, *bufio.Scanner) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), envSysinfo+"=1")
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	lines := bufio.NewScanner(stdout)
+	if !lines.Scan() {
+		t.Fatal("child said nothing")
+	}
+	first := lines.Text()
+	num, ok := strings.CutPrefix(first, "listener ")
+	if !ok {
+		t.Fatalf("child: %s", first)
+	}
+	childFd, _ := strconv.Atoi(num)
+	pidfd, err := unix.PidfdOpen(cmd.Process.Pid, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = unix.Close(pidfd) }()
+	listener, err := unix.PidfdGetfd(pidfd, childFd, 0)
+	if err != nil {
+		t.Fatalf("pidfd_getfd: %v", err)
+	}
+	t.Cleanup(func() { _ = unix.Close(listener) })
+	return cmd, listener, stdin, lines
+}
+
+// TestServeSeccompStops: ServeSeccomp returns when its context ends, also
+// after signals interrupted its wait (the Go runtime's preemption signals
+// do, all the time): an interrupted poll must not fall into a receive that
+// blocks until the next notification, which may never come.
+func TestServeSeccompStops(t *testing.T) {
+	srv, err := procview.New(t.Context(), procview.Config{Parents: []string{"/none"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, listener, _, _ := startSysinfoChild(t)
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- srv.ServeSeccomp(ctx, listener) }()
+	// Interrupt every thread of this process, the server's among them,
+	// for half a second.
+	for end := time.Now().Add(500 * time.Millisecond); time.Now().Before(end); {
+		tasks, _ := os.ReadDir("/proc/self/task")
+		for _, task := range tasks {
+			tid, _ := strconv.Atoi(task.Name())
+			_ = unix.Tgkill(os.Getpid(), tid, unix.SIGURG)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if !errors.Is(err, context.Canceled) {
+			t.Errorf("ServeSeccomp: %v, want context.Canceled", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("ServeSeccomp did not return after its context ended")
 	}
 }
