@@ -268,11 +268,13 @@ type startedWriter struct {
 	started bool
 }
 
+// WriteHeader notes the start and passes on.
 func (w *startedWriter) WriteHeader(status int) {
 	w.started = true
 	w.ResponseWriter.WriteHeader(status)
 }
 
+// Write notes the start and passes on.
 func (w *startedWriter) Write(b []byte) (int, error) {
 	w.started = true
 	return w.ResponseWriter.Write(b)
