@@ -42,7 +42,7 @@ deps:
 PILOTFLAGS ?=
 pilot:
 	@if [ "$$(id -u)" = 0 ]; then ./scripts/debian-deps; fi
-	cd examples && $(GO) run ./pilot $(PILOTFLAGS)
+	cd examples && $(GO) run -tags=$(GOTAGS) ./pilot $(PILOTFLAGS)
 
 fmt:
 	$(TOOL) gofumpt -w .

@@ -114,6 +114,9 @@ func (p *Platform) startAgent(ctx, rctx context.Context, n state.Node, run strin
 	ag, err := agent.New(agent.Config{
 		Node: n, Etcd: p.Etcd, Runtime: a.rt, Store: a.store, Remote: remote, Network: agent.SwitchNetwork{Switch: a.vs},
 		Metrics: a.metrics, StateDir: filepath.Join(a.dir, "instances"), VolumeDir: filepath.Join(a.dir, "volumes"), ProcView: p.procView,
+		// sysinfo(2) answered for the container, where the build, libseccomp
+		// and the kernel allow (the node's label shoal.sysinfo says).
+		Sysinfo: p.procViewSrv != nil, SysinfoSocket: filepath.Join(a.dir, "sysinfo.sock"), ProcViewServer: p.procViewSrv,
 		LeaseTTL: 3 * time.Second, Resync: 2 * time.Second, StopGrace: 2 * time.Second, Logger: log,
 	})
 	if err != nil {
@@ -286,7 +289,7 @@ func (p *Platform) startProcView(ctx, rctx context.Context, nodes []state.Node, 
 		defer close(done)
 		_ = srv.Serve(sctx, conn)
 	}()
-	p.procView = dir
+	p.procView, p.procViewSrv = dir, srv
 	p.closeProcView = func() {
 		_ = procview.Unmount(dir)
 		cancel()

@@ -24,6 +24,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/shoalkit/shoal/cgroupx/procview"
+
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 
@@ -115,6 +117,7 @@ type Platform struct {
 	// procView is where the live /proc is mounted for the real agents;
 	// closeProcView unmounts it once their containers are gone.
 	procView      string
+	procViewSrv   *procview.Server // answers the containers' sysinfo(2) too
 	closeProcView func()
 	// fixKey signs inspection fixes; inspectStop ends a node's inspection
 	// agent (KillNode).

@@ -23,6 +23,14 @@ const prometheusRules = `groups:
     expr: label_replace(rate(container_cpu_usage_seconds_total{name!=""}[20s]), "container", "$1", "name", "(.*)") > 0.1
     labels: {severity: warning}
     annotations: {summary: "a container uses more than a tenth of a core"}
+  - alert: ContainerCPUNearLimit
+    expr: label_replace(rate(container_cpu_usage_seconds_total{name!=""}[10s]) / ignoring(cpu) (container_spec_cpu_quota{name!=""} / container_spec_cpu_period{name!=""} > 0), "container", "$1", "name", "(.*)") > 0.8
+    labels: {severity: warning}
+    annotations: {summary: "a container uses more than 80 % of its CPU quota"}
+  - alert: ContainerCPUThrottled
+    expr: label_replace(rate(container_cpu_cfs_throttled_periods_total{name!=""}[10s]) / (rate(container_cpu_cfs_periods_total{name!=""}[10s]) > 0), "container", "$1", "name", "(.*)") > 0.5
+    labels: {severity: warning}
+    annotations: {summary: "a container is held back by its CPU quota in most periods"}
   - alert: ContainerMemoryNearLimit
     expr: label_replace(container_memory_working_set_bytes{name!=""} / (container_spec_memory_limit_bytes{name!=""} > 0), "container", "$1", "name", "(.*)") > 0.9
     labels: {severity: warning}

@@ -2,6 +2,7 @@ package platform_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"os/exec"
 	"path/filepath"
@@ -50,7 +51,8 @@ func TestPrometheus(t *testing.T) {
 		t.Fatalf("deploy: %v (running %v)", err, d.Running)
 	}
 	id := d.Created[0].ID
-	waitFor(t, "Prometheus's ContainerCPUHigh for "+id+" in alertcorr", 90*time.Second, func() (bool, string) {
+	want := []string{"ContainerCPUHigh", "ContainerCPUNearLimit", "ContainerCPUThrottled"}
+	waitFor(t, fmt.Sprintf("Prometheus's %v for %s in alertcorr", want, id), 90*time.Second, func() (bool, string) {
 		req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, p.AlertsURL+"/api/v2/alerts", nil)
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
@@ -63,12 +65,18 @@ func TestPrometheus(t *testing.T) {
 		if err := json.NewDecoder(resp.Body).Decode(&alerts); err != nil {
 			return false, err.Error()
 		}
+		got := map[string]bool{}
 		for _, a := range alerts {
-			if a.Labels["alertname"] == "ContainerCPUHigh" && a.Labels["container"] == id {
-				return true, ""
+			if a.Labels["container"] == id {
+				got[a.Labels["alertname"]] = true
 			}
 		}
-		return false, "not yet"
+		for _, w := range want {
+			if !got[w] {
+				return false, fmt.Sprintf("has %v", got)
+			}
+		}
+		return true, ""
 	})
 	if st := p.Alerts.Stats(); st.UnknownEntity != 0 {
 		t.Errorf("alertcorr did not know %d alerts' entities", st.UnknownEntity)
