@@ -221,8 +221,11 @@ func (a *Agent) start(ctx context.Context, inst *instance, img *imageConfig) err
 	spec.Mounts = append(spec.Mounts, files...)
 	view := a.procView(inst.spec)
 	spec.Mounts = append(spec.Mounts, view...)
-	if len(view) > 0 && a.sysinfo == sysinfoSeccomp {
-		spec.SysinfoListener = a.cfg.SysinfoSocket
+	if len(view) > 0 {
+		spec.Env = cpuEnv(spec.Env, inst.spec.Resources)
+		if a.sysinfo == sysinfoSeccomp {
+			spec.SysinfoListener = a.cfg.SysinfoSocket
+		}
 	}
 	binds, err := a.binds(inst.spec)
 	if err != nil {

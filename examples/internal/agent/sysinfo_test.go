@@ -111,19 +111,20 @@ func toolsImage(t *testing.T, n *node) string {
 }
 
 // sysinfoScript prints, between "==" lines: procps free, BusyBox free,
-// BusyBox uptime, the processors of /proc/cpuinfo, nproc and the probe's
+// BusyBox uptime, the processors of /proc/cpuinfo, coreutils nproc (by
+// path: the image's PATH finds BusyBox's applets first) and the probe's
 // sysinfo; then, once the test creates /export/go, the probe again (its
 // exit code after) into /export/after.
-const sysinfoScript = "free; echo ==; busybox free; echo ==; busybox uptime; echo ==; grep -c ^processor /proc/cpuinfo; echo ==; nproc; echo ==; sysinfo-probe; echo ==end; " +
+const sysinfoScript = "/usr/bin/free; echo ==; busybox free; echo ==; busybox uptime; echo ==; grep -c ^processor /proc/cpuinfo; echo ==; /usr/bin/nproc; echo ==; sysinfo-probe; echo ==end; " +
 	"while [ ! -e /export/go ]; do sleep 0.05; done; " +
 	"{ sysinfo-probe; echo probe=$?; busybox uptime; } > /export/after 2>&1; exec sleep 1000"
 
 // TestAgentSysinfo: an agent with the live /proc and Sysinfo starts two
 // instances at once, 256 MiB and half a CPU, 128 MiB and two CPUs. In
 // each, procps free (which reads /proc/meminfo), BusyBox free and uptime
-// and a Go program (which call sysinfo(2)) and /proc/cpuinfo show that
-// container's memory, uptime and CPUs; a process on the host sees the
-// host. The node says shoal.sysinfo=seccomp. After the agent exits, the
+// and a Go program (which call sysinfo(2)), /proc/cpuinfo and coreutils
+// nproc show that container's memory, uptime and CPUs; a process on the
+// host sees the host. The node says shoal.sysinfo=seccomp. After the agent exits, the
 // containers' listeners are gone: sysinfo fails at once with ENOSYS
 // (the kernel's answer when nobody holds the listener), it does not hang.
 func TestAgentSysinfo(t *testing.T) {
@@ -133,23 +134,26 @@ func TestAgentSysinfo(t *testing.T) {
 	image := toolsImage(t, n)
 	n.startAgent()
 
-	inst := func(id string, mem int64, cpus float64) state.Instance {
+	inst := func(id string, mem int64, cpus float64, env []string) state.Instance {
 		return state.Instance{
 			ID: id, App: "si", Generation: 1, RequestID: "req-" + id, Image: image, Kind: state.Thin,
-			Command:   []string{"/bin/sh", "-c", sysinfoScript},
+			Command: []string{"/bin/sh", "-c", sysinfoScript}, Env: env,
 			Resources: state.Resources{MemoryBytes: mem, CPUs: cpus},
 			Volume:    &state.Volume{SizeBytes: 16 << 20, Mount: "/export"},
 		}
 	}
 	type want struct {
-		id        string
-		mem       int64
-		cpus      float64
-		processor string
+		id               string
+		mem              int64
+		cpus             float64
+		env              []string
+		processor, nproc string
 	}
-	wants := []want{{"si-1", 256 << 20, 0.5, "1"}, {"si-2", 128 << 20, 2, "2"}}
+	// nproc takes OMP_NUM_THREADS, which the agent sets from the quota
+	// unless the instance sets it (si-2).
+	wants := []want{{"si-1", 256 << 20, 0.5, nil, "1", "1"}, {"si-2", 128 << 20, 2, []string{"OMP_NUM_THREADS=3"}, "2", "3"}}
 	for _, w := range wants {
-		n.put(inst(w.id, w.mem, w.cpus))
+		n.put(inst(w.id, w.mem, w.cpus, w.env))
 	}
 	for _, w := range wants {
 		n.waitStatus(w.id, "running", running)
@@ -172,7 +176,9 @@ func TestAgentSysinfo(t *testing.T) {
 		if got := strings.TrimSpace(parts[3]); got != w.processor {
 			t.Errorf("%s: /proc/cpuinfo has %s processors, want %s", w.id, got, w.processor)
 		}
-		t.Logf("%s: nproc says %s (sched_getaffinity: the cpuset's CPUs, not the quota)", w.id, strings.TrimSpace(parts[4]))
+		if got := strings.TrimSpace(parts[4]); got != w.nproc {
+			t.Errorf("%s: nproc says %s, want %s", w.id, got, w.nproc)
+		}
 		if want := fmt.Sprintf("sysinfo totalram=%d unit=1 uptime=", w.mem); !strings.HasPrefix(parts[5], want) {
 			t.Errorf("%s: probe %q, want %s…", w.id, parts[5], want)
 		}
