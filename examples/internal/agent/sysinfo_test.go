@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -291,4 +292,65 @@ func hostMemTotal(t *testing.T) uint64 {
 	}
 	t.Fatal("no MemTotal in /proc/meminfo")
 	return 0
+}
+
+// TestAgentSysinfoSocket: Run refuses a SysinfoSocket path that is not a
+// socket, or a socket another process answers on, naming the field; a
+// stale socket left by a dead agent is replaced, and removed when Run
+// ends. Where user notification is unavailable the agent runs all the
+// same and says so in its label.
+func TestAgentSysinfoSocket(t *testing.T) {
+	n := newNode(t)
+	view, err := procview.New(t.Context(), procview.Config{Parents: []string{filepath.Dir(n.cfg.Runtime.CgroupPath("x"))}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sock := filepath.Join(t.TempDir(), "sysinfo.sock")
+	n.cfg.ProcView, n.cfg.ProcViewServer = t.TempDir(), view // not mounted: no instance gets it
+	n.cfg.Sysinfo, n.cfg.SysinfoSocket = true, sock
+	if container.SeccompNotifySupported() != nil {
+		n.startAgent()
+		if got := nodeLabel(t, n, agent.SysinfoLabel); got != "unavailable" {
+			t.Errorf("label %s = %q, want unavailable", agent.SysinfoLabel, got)
+		}
+		return
+	}
+	runErr := func() error {
+		a, err := agent.New(n.cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+		defer cancel()
+		return a.Run(ctx)
+	}
+	if err := os.WriteFile(sock, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := runErr(); !errors.Is(err, agent.ErrInvalid) || !strings.Contains(err.Error(), "Config.SysinfoSocket") {
+		t.Errorf("a regular file: Run = %v, want ErrInvalid naming Config.SysinfoSocket", err)
+	}
+	if err := os.Remove(sock); err != nil {
+		t.Fatal(err)
+	}
+	live, err := net.ListenUnix("unix", &net.UnixAddr{Name: sock, Net: "unix"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := runErr(); !errors.Is(err, agent.ErrInvalid) || !strings.Contains(err.Error(), "another process") {
+		t.Errorf("a live socket: Run = %v, want ErrInvalid", err)
+	}
+	live.SetUnlinkOnClose(false) // a dead agent's socket stays behind
+	if err := live.Close(); err != nil {
+		t.Fatal(err)
+	}
+	n.startAgent()
+	if got := nodeLabel(t, n, agent.SysinfoLabel); got != "seccomp" {
+		t.Errorf("label %s = %q, want seccomp", agent.SysinfoLabel, got)
+	}
+	n.stop()
+	n.stop = func() {}
+	if _, err := os.Stat(sock); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the socket after Run: %v", err)
+	}
 }
