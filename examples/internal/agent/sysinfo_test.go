@@ -2,15 +2,18 @@ package agent_test
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -127,7 +130,8 @@ const sysinfoScript = "/usr/bin/free; echo ==; busybox free; echo ==; busybox up
 // nproc show that container's memory, uptime and CPUs; a process on the
 // host sees the host. The node says shoal.sysinfo=seccomp. After the agent exits, the
 // containers' listeners are gone: sysinfo fails at once with ENOSYS
-// (the kernel's answer when nobody holds the listener), it does not hang.
+// (the kernel's answer when nobody holds the listener), it does not hang;
+// a new agent adopting them warns that it is so.
 func TestAgentSysinfo(t *testing.T) {
 	n := newNode(t)
 	requireSeccompNotify(t)
@@ -214,6 +218,36 @@ func TestAgentSysinfo(t *testing.T) {
 	if _, err := os.Stat(n.cfg.SysinfoSocket); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("the agent left its socket: %v", err)
 	}
+
+	// A new agent adopts them and says their sysinfo fails.
+	var logs lockedBuffer
+	n.cfg.Logger = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	n.startAgent()
+	deadline := time.Now().Add(10 * time.Second)
+	for strings.Count(logs.String(), "sysinfo(2) fails with ENOSYS") < len(wants) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the new agent did not warn of both containers:\n%s", logs.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// lockedBuffer is a bytes.Buffer for a logger and a reader at once.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 // nodeLabel waits for n's registration and returns one of its labels.

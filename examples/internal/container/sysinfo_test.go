@@ -86,6 +86,9 @@ func TestSysinfoListener(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, "the container's first sysinfo", func() bool { _, err := os.Stat(filepath.Join(shared, "ready")); return err == nil })
+	if in, err := rt.Get("si-1"); err != nil || in.SysinfoListener != sock {
+		t.Errorf("Get: SysinfoListener %q, %v; want %s", in.SysinfoListener, err, sock)
+	}
 	hostOut, err := exec.CommandContext(t.Context(), probe).CombinedOutput()
 	if err != nil {
 		t.Fatalf("probe on the host: %v\n%s", err, hostOut)
