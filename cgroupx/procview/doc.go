@@ -95,7 +95,10 @@
 // SCMP_ACT_ALLOW (or the usual profile), listenerPath
 // "/run/shoal/seccomp.sock", syscalls [{names ["sysinfo"], action
 // SCMP_ACT_NOTIFY}]}. [Server.ServeSeccomp] serves one listener descriptor
-// got some other way.
+// got some other way. A container's answer is kept for Config.MaxAge, as
+// its files are. Only the process holding a listener can answer it: once
+// it closes (the agent exits), the kernel fails that container's sysinfo
+// at once with ENOSYS until the container is started again.
 //
 // # sendfile and splice
 //

@@ -46,7 +46,10 @@ type Config struct {
 	// NoProcView gets its files bind-mounted read-only over /proc/meminfo,
 	// cpuinfo, stat, uptime, loadavg, diskstats, swaps and
 	// /sys/devices/system/cpu/online, so free, top and uptime inside show
-	// the container's numbers. Empty: none.
+	// the container's numbers; an instance with a CPU quota also gets
+	// OMP_NUM_THREADS set to the quota rounded up unless its image or spec
+	// sets it, which coreutils nproc reads before counting the CPUs it may
+	// run on (all of the node's). Empty: none.
 	ProcView string
 	// Sysinfo answers sysinfo(2) inside every instance that gets the
 	// live /proc (ProcView mounted, the instance not asking NoProcView)

@@ -48,7 +48,8 @@
 // Inside a container, free, top, uptime and cat /proc/cpuinfo show the
 // container's memory, CPUs, load and uptime: the node's live /proc
 // (package cgroupx/procview, Config.ProcView) is bind-mounted over the
-// container's /proc files, and with Config.Sysinfo the agent also answers
+// container's /proc files (and OMP_NUM_THREADS is set from the CPU quota,
+// for nproc), and with Config.Sysinfo the agent also answers
 // sysinfo(2), which BusyBox free and uptime and many runtimes call instead
 // of reading /proc: the container's seccomp filter sends it to a listener
 // (seccomp user notification) that the agent takes on

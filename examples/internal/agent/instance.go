@@ -86,6 +86,10 @@ func (a *Agent) adopt(ctx context.Context) error {
 			a.spawnWaiter(ctx, in.ID, in.PID)
 		}
 		a.log.Info("adopted", "id", in.ID, "running", in.Running, "pid", in.PID)
+		if in.Running && in.SysinfoListener != "" {
+			// Its seccomp listener was the earlier agent's and closed with it.
+			a.log.Warn("adopted container's sysinfo(2) fails with ENOSYS until it restarts", "id", in.ID)
+		}
 	}
 	a.restoreRestarts(ctx)
 	return nil
@@ -221,8 +225,11 @@ func (a *Agent) start(ctx context.Context, inst *instance, img *imageConfig) err
 	spec.Mounts = append(spec.Mounts, files...)
 	view := a.procView(inst.spec)
 	spec.Mounts = append(spec.Mounts, view...)
-	if len(view) > 0 && a.sysinfo == sysinfoSeccomp {
-		spec.SysinfoListener = a.cfg.SysinfoSocket
+	if len(view) > 0 {
+		spec.Env = cpuEnv(spec.Env, inst.spec.Resources)
+		if a.sysinfo == sysinfoSeccomp {
+			spec.SysinfoListener = a.cfg.SysinfoSocket
+		}
 	}
 	binds, err := a.binds(inst.spec)
 	if err != nil {

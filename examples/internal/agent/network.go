@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/shoalkit/shoal/cgroupx/procview"
 	"github.com/shoalkit/shoal/examples/internal/container"
@@ -160,4 +162,28 @@ func (a *Agent) procView(want state.Instance) []container.Mount {
 		out = append(out, container.Mount{Source: m.Source, Destination: m.Destination, ReadOnly: true})
 	}
 	return out
+}
+
+// ompNumThreads is the environment variable coreutils nproc (and OpenMP)
+// takes the number of CPUs from before sched_getaffinity(2).
+const ompNumThreads = "OMP_NUM_THREADS"
+
+// cpuEnv returns env with OMP_NUM_THREADS set to the instance's CPU quota
+// rounded up, for an instance with the live /proc and a quota whose image
+// and spec do not set it themselves: nproc counts the CPUs a process may
+// run on (the cpuset, every CPU of the node), not its quota, and reads
+// this variable first, so it agrees with /proc/cpuinfo and
+// /sys/devices/system/cpu/online; an OpenMP program starts as many
+// threads as the quota can run. Resizing the quota in place leaves the
+// variable as it was until the container restarts.
+func cpuEnv(env []string, res state.Resources) []string {
+	if res.CPUs <= 0 {
+		return env
+	}
+	for _, kv := range env {
+		if strings.HasPrefix(kv, ompNumThreads+"=") {
+			return env
+		}
+	}
+	return append(env, fmt.Sprintf("%s=%d", ompNumThreads, int(math.Ceil(res.CPUs))))
 }

@@ -2,14 +2,18 @@ package agent_test
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -111,21 +115,23 @@ func toolsImage(t *testing.T, n *node) string {
 }
 
 // sysinfoScript prints, between "==" lines: procps free, BusyBox free,
-// BusyBox uptime, the processors of /proc/cpuinfo, nproc and the probe's
+// BusyBox uptime, the processors of /proc/cpuinfo, coreutils nproc (by
+// path: the image's PATH finds BusyBox's applets first) and the probe's
 // sysinfo; then, once the test creates /export/go, the probe again (its
 // exit code after) into /export/after.
-const sysinfoScript = "free; echo ==; busybox free; echo ==; busybox uptime; echo ==; grep -c ^processor /proc/cpuinfo; echo ==; nproc; echo ==; sysinfo-probe; echo ==end; " +
+const sysinfoScript = "/usr/bin/free; echo ==; busybox free; echo ==; busybox uptime; echo ==; grep -c ^processor /proc/cpuinfo; echo ==; /usr/bin/nproc; echo ==; sysinfo-probe; echo ==end; " +
 	"while [ ! -e /export/go ]; do sleep 0.05; done; " +
 	"{ sysinfo-probe; echo probe=$?; busybox uptime; } > /export/after 2>&1; exec sleep 1000"
 
 // TestAgentSysinfo: an agent with the live /proc and Sysinfo starts two
 // instances at once, 256 MiB and half a CPU, 128 MiB and two CPUs. In
 // each, procps free (which reads /proc/meminfo), BusyBox free and uptime
-// and a Go program (which call sysinfo(2)) and /proc/cpuinfo show that
-// container's memory, uptime and CPUs; a process on the host sees the
-// host. The node says shoal.sysinfo=seccomp. After the agent exits, the
+// and a Go program (which call sysinfo(2)), /proc/cpuinfo and coreutils
+// nproc show that container's memory, uptime and CPUs; a process on the
+// host sees the host. The node says shoal.sysinfo=seccomp. After the agent exits, the
 // containers' listeners are gone: sysinfo fails at once with ENOSYS
-// (the kernel's answer when nobody holds the listener), it does not hang.
+// (the kernel's answer when nobody holds the listener), it does not hang;
+// a new agent adopting them warns that it is so.
 func TestAgentSysinfo(t *testing.T) {
 	n := newNode(t)
 	requireSeccompNotify(t)
@@ -133,23 +139,26 @@ func TestAgentSysinfo(t *testing.T) {
 	image := toolsImage(t, n)
 	n.startAgent()
 
-	inst := func(id string, mem int64, cpus float64) state.Instance {
+	inst := func(id string, mem int64, cpus float64, env []string) state.Instance {
 		return state.Instance{
 			ID: id, App: "si", Generation: 1, RequestID: "req-" + id, Image: image, Kind: state.Thin,
-			Command:   []string{"/bin/sh", "-c", sysinfoScript},
+			Command: []string{"/bin/sh", "-c", sysinfoScript}, Env: env,
 			Resources: state.Resources{MemoryBytes: mem, CPUs: cpus},
 			Volume:    &state.Volume{SizeBytes: 16 << 20, Mount: "/export"},
 		}
 	}
 	type want struct {
-		id        string
-		mem       int64
-		cpus      float64
-		processor string
+		id               string
+		mem              int64
+		cpus             float64
+		env              []string
+		processor, nproc string
 	}
-	wants := []want{{"si-1", 256 << 20, 0.5, "1"}, {"si-2", 128 << 20, 2, "2"}}
+	// nproc takes OMP_NUM_THREADS, which the agent sets from the quota
+	// unless the instance sets it (si-2).
+	wants := []want{{"si-1", 256 << 20, 0.5, nil, "1", "1"}, {"si-2", 128 << 20, 2, []string{"OMP_NUM_THREADS=3"}, "2", "3"}}
 	for _, w := range wants {
-		n.put(inst(w.id, w.mem, w.cpus))
+		n.put(inst(w.id, w.mem, w.cpus, w.env))
 	}
 	for _, w := range wants {
 		n.waitStatus(w.id, "running", running)
@@ -172,7 +181,9 @@ func TestAgentSysinfo(t *testing.T) {
 		if got := strings.TrimSpace(parts[3]); got != w.processor {
 			t.Errorf("%s: /proc/cpuinfo has %s processors, want %s", w.id, got, w.processor)
 		}
-		t.Logf("%s: nproc says %s (sched_getaffinity: the cpuset's CPUs, not the quota)", w.id, strings.TrimSpace(parts[4]))
+		if got := strings.TrimSpace(parts[4]); got != w.nproc {
+			t.Errorf("%s: nproc says %s, want %s", w.id, got, w.nproc)
+		}
 		if want := fmt.Sprintf("sysinfo totalram=%d unit=1 uptime=", w.mem); !strings.HasPrefix(parts[5], want) {
 			t.Errorf("%s: probe %q, want %s…", w.id, parts[5], want)
 		}
@@ -207,6 +218,36 @@ func TestAgentSysinfo(t *testing.T) {
 	if _, err := os.Stat(n.cfg.SysinfoSocket); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("the agent left its socket: %v", err)
 	}
+
+	// A new agent adopts them and says their sysinfo fails.
+	var logs lockedBuffer
+	n.cfg.Logger = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	n.startAgent()
+	deadline := time.Now().Add(10 * time.Second)
+	for strings.Count(logs.String(), "sysinfo(2) fails with ENOSYS") < len(wants) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the new agent did not warn of both containers:\n%s", logs.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// lockedBuffer is a bytes.Buffer for a logger and a reader at once.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 // nodeLabel waits for n's registration and returns one of its labels.
@@ -285,4 +326,65 @@ func hostMemTotal(t *testing.T) uint64 {
 	}
 	t.Fatal("no MemTotal in /proc/meminfo")
 	return 0
+}
+
+// TestAgentSysinfoSocket: Run refuses a SysinfoSocket path that is not a
+// socket, or a socket another process answers on, naming the field; a
+// stale socket left by a dead agent is replaced, and removed when Run
+// ends. Where user notification is unavailable the agent runs all the
+// same and says so in its label.
+func TestAgentSysinfoSocket(t *testing.T) {
+	n := newNode(t)
+	view, err := procview.New(t.Context(), procview.Config{Parents: []string{filepath.Dir(n.cfg.Runtime.CgroupPath("x"))}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sock := filepath.Join(t.TempDir(), "sysinfo.sock")
+	n.cfg.ProcView, n.cfg.ProcViewServer = t.TempDir(), view // not mounted: no instance gets it
+	n.cfg.Sysinfo, n.cfg.SysinfoSocket = true, sock
+	if container.SeccompNotifySupported() != nil {
+		n.startAgent()
+		if got := nodeLabel(t, n, agent.SysinfoLabel); got != "unavailable" {
+			t.Errorf("label %s = %q, want unavailable", agent.SysinfoLabel, got)
+		}
+		return
+	}
+	runErr := func() error {
+		a, err := agent.New(n.cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+		defer cancel()
+		return a.Run(ctx)
+	}
+	if err := os.WriteFile(sock, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := runErr(); !errors.Is(err, agent.ErrInvalid) || !strings.Contains(err.Error(), "Config.SysinfoSocket") {
+		t.Errorf("a regular file: Run = %v, want ErrInvalid naming Config.SysinfoSocket", err)
+	}
+	if err := os.Remove(sock); err != nil {
+		t.Fatal(err)
+	}
+	live, err := net.ListenUnix("unix", &net.UnixAddr{Name: sock, Net: "unix"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := runErr(); !errors.Is(err, agent.ErrInvalid) || !strings.Contains(err.Error(), "another process") {
+		t.Errorf("a live socket: Run = %v, want ErrInvalid", err)
+	}
+	live.SetUnlinkOnClose(false) // a dead agent's socket stays behind
+	if err := live.Close(); err != nil {
+		t.Fatal(err)
+	}
+	n.startAgent()
+	if got := nodeLabel(t, n, agent.SysinfoLabel); got != "seccomp" {
+		t.Errorf("label %s = %q, want seccomp", agent.SysinfoLabel, got)
+	}
+	n.stop()
+	n.stop = func() {}
+	if _, err := os.Stat(sock); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the socket after Run: %v", err)
+	}
 }

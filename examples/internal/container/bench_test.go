@@ -1,17 +1,13 @@
 package container_test
 
 import (
-	"context"
-	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/shoalkit/shoal/cgroupx/procview"
 	"github.com/shoalkit/shoal/examples/internal/container"
 	"github.com/shoalkit/shoal/examples/internal/state"
 	"github.com/shoalkit/shoal/internal/testenv"
@@ -33,25 +29,8 @@ func BenchmarkSysinfo(b *testing.B) {
 	}
 	root := rootfs(b)
 	probe := testenv.SysinfoProbe(b, filepath.Join(root, "bin"))
-	srv, err := procview.New(b.Context(), procview.Config{Parents: []string{"/" + cfg.CgroupParent}})
-	if err != nil {
-		b.Fatal(err)
-	}
-	sock := filepath.Join(b.TempDir(), "sysinfo.sock")
-	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: sock, Net: "unix"})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer ln.Close()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.AcceptSeccomp(ctx, ln) }()
-	defer func() {
-		cancel()
-		if err := <-done; !errors.Is(err, context.Canceled) {
-			b.Errorf("AcceptSeccomp: %v", err)
-		}
-	}()
+	sock, stop := serveSysinfo(b, cfg.CgroupParent)
+	defer stop()
 
 	b.Run("host", func(b *testing.B) {
 		var sum float64

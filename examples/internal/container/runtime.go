@@ -238,6 +238,11 @@ type Info struct {
 	Rootfs string
 	// Labels are the Spec's.
 	Labels map[string]string
+	// SysinfoListener is the Spec's: where the container's seccomp
+	// listener was handed when it started. Only that process can answer
+	// it; a Runtime in another process (an agent started again) finds
+	// its sysinfo failing with ENOSYS until it is started anew.
+	SysinfoListener string
 }
 
 // Get returns a container's Info; ErrNotFound if there is none.
@@ -267,6 +272,9 @@ func info(c *libcontainer.Container) (Info, error) {
 	}
 	if in.Running {
 		in.PID = st.InitProcessPid
+	}
+	if cfg.Seccomp != nil {
+		in.SysinfoListener = cfg.Seccomp.ListenerPath
 	}
 	return in, nil
 }

@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -56,27 +57,14 @@ func TestSysinfoListener(t *testing.T) {
 	}
 	root := rootfs(t)
 	probe := testenv.SysinfoProbe(t, filepath.Join(root, "bin"))
-	srv, err := procview.New(t.Context(), procview.Config{Parents: []string{"/" + cfg.CgroupParent}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sock := filepath.Join(t.TempDir(), "sysinfo.sock")
-	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: sock, Net: "unix"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	done := make(chan error, 1)
-	go func() { done <- srv.AcceptSeccomp(ctx, ln) }()
+	sock, stop := serveSysinfo(t, cfg.CgroupParent)
 
 	shared := t.TempDir()
 	script := "/bin/sysinfo-probe; busybox free | grep Mem:; busybox uptime; echo ready > /x/ready; " +
 		"while [ ! -e /x/go ]; do sleep 0.05; done; " +
 		"/bin/sysinfo-probe; echo probe=$?; busybox uptime; echo uptime=$?; echo done > /x/done; exec sleep 1000"
 	const mem = 256 << 20
-	_, err = rt.Start(t.Context(), container.Spec{
+	_, err := rt.Start(t.Context(), container.Spec{
 		ID: "si-1", Rootfs: root, Args: []string{"/bin/sh", "-c", script},
 		Mounts:          []container.Mount{{Source: shared, Destination: "/x"}},
 		Resources:       state.Resources{MemoryBytes: mem, CPUs: 0.5},
@@ -86,6 +74,9 @@ func TestSysinfoListener(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, "the container's first sysinfo", func() bool { _, err := os.Stat(filepath.Join(shared, "ready")); return err == nil })
+	if in, err := rt.Get("si-1"); err != nil || in.SysinfoListener != sock {
+		t.Errorf("Get: SysinfoListener %q, %v; want %s", in.SysinfoListener, err, sock)
+	}
 	hostOut, err := exec.CommandContext(t.Context(), probe).CombinedOutput()
 	if err != nil {
 		t.Fatalf("probe on the host: %v\n%s", err, hostOut)
@@ -94,10 +85,7 @@ func TestSysinfoListener(t *testing.T) {
 		t.Errorf("the host sees the container's memory: %s", hostOut)
 	}
 
-	cancel() // the listener's holder goes away, as when the agent exits
-	if err := <-done; !errors.Is(err, context.Canceled) {
-		t.Errorf("AcceptSeccomp = %v", err)
-	}
+	stop() // the listener's holder goes away, as when the agent exits
 	start := time.Now()
 	if err := os.WriteFile(filepath.Join(shared, "go"), nil, 0o644); err != nil {
 		t.Fatal(err)
@@ -137,4 +125,36 @@ func TestSysinfoListener(t *testing.T) {
 	if err := rt.Delete(t.Context(), "si-1", 0); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// serveSysinfo answers the sysinfo of containers under the cgroup parent
+// with procview's AcceptSeccomp on a socket in a temp dir, until stop
+// (also at the end of the test), which checks that it ended with its
+// context.
+func serveSysinfo(t testing.TB, parent string) (sock string, stop func()) {
+	t.Helper()
+	srv, err := procview.New(t.Context(), procview.Config{Parents: []string{"/" + parent}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sock = filepath.Join(t.TempDir(), "sysinfo.sock")
+	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: sock, Net: "unix"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.AcceptSeccomp(ctx, ln) }()
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; !errors.Is(err, context.Canceled) {
+				t.Errorf("AcceptSeccomp: %v", err)
+			}
+			_ = ln.Close()
+		})
+	}
+	t.Cleanup(stop)
+	return sock, stop
 }
