@@ -44,9 +44,15 @@ export function nodeHealth(n, list) {
 
 function square(v, link) {
   const health = instanceHealth(v);
+  if (!link) {
+    // A compact node's squares: the node's title tells them apart, and
+    // thousands of them are made on every page.
+    const i = document.createElement('i');
+    i.className = 'ct ' + health;
+    return i;
+  }
   const title = `${v.desired.id} (${v.desired.app}): ${v.status?.phase || 'not reported'}${v.ready ? ', ready' : ''}`;
-  return link ? h('a', { class: 'ct ' + health, href: '#/instances/' + enc(v.desired.id), title, dataset: { instance: v.desired.id } })
-    : h('i', { class: 'ct ' + health, title });
+  return h('a', { class: 'ct ' + health, href: '#/instances/' + enc(v.desired.id), title, dataset: { instance: v.desired.id } });
 }
 
 function meter(label, used, total, text) {
@@ -72,8 +78,11 @@ export function nodeCard(n, list) {
 function compactNode(n, list) {
   const health = nodeHealth(n, list);
   const cap = n.node?.capacity || {};
+  const by = { ok: 0, warn: 0, info: 0, bad: 0, off: 0 };
+  for (const v of list) by[instanceHealth(v)]++;
   const title = `${n.name} · rack ${n.node?.rack || '—'} · ${n.live ? (n.cordon ? n.cordon === 'drain' ? 'draining' : 'cordoned' : 'live') : 'data report timed out'}` +
-    ` · CPU ${cpus(n.allocated_cpus)}/${cpus(cap.cpus)} · ${list.length} container${list.length === 1 ? '' : 's'}`;
+    ` · CPU ${cpus(n.allocated_cpus)}/${cpus(cap.cpus)} · ${list.length} container${list.length === 1 ? '' : 's'}` +
+    (by.ok === list.length ? '' : ` (${by.ok} running, ${by.warn} not ready, ${by.info} on the way, ${by.bad} failed, ${by.off} stopped)`);
   const shown = list.slice(0, MAX_SQUARES);
   return h('a', { class: 'cnode ' + health + (n.cordon ? ' cordoned' : ''), href: '#/nodes/' + enc(n.name), title, dataset: { node: n.name, health } },
     h('span', { class: 'cname' }, n.name),
