@@ -31,7 +31,7 @@ import (
 // controller whose server carries the API and the dashboard, as the pilot
 // mounts them.
 type platform struct {
-	t     *testing.T
+	t     testing.TB
 	url   string
 	token string
 	fleet *simnode.Fleet
@@ -45,12 +45,12 @@ type platformOptions struct {
 	config         func(*controller.Config)
 }
 
-func startPlatform(t *testing.T) *platform {
+func startPlatform(t testing.TB) *platform {
 	t.Helper()
 	return startPlatformWith(t, platformOptions{})
 }
 
-func startPlatformWith(t *testing.T, o platformOptions) *platform {
+func startPlatformWith(t testing.TB, o platformOptions) *platform {
 	t.Helper()
 	if o.racks == 0 {
 		o.racks, o.perRack = 3, 1
@@ -152,8 +152,11 @@ func (p *platform) call(method, path, requestID, body string, out any) {
 
 // browser is a headless Chromium tab.
 type browser struct {
-	t   *testing.T
+	t   testing.TB
 	ctx context.Context //nolint:containedctx // the tab's lifetime, for the test's helpers
+
+	// close closes a tab opened by tab.
+	close func()
 
 	mu      sync.Mutex
 	console []chromedp.ConsoleMessage // errors and exceptions the page wrote
@@ -192,7 +195,7 @@ func (b *browser) consoleErrors() []string {
 	return out
 }
 
-func startBrowser(t *testing.T) *browser {
+func startBrowser(t testing.TB) *browser {
 	t.Helper()
 	c := testenv.FindChromium(t)
 	opts := []chromedp.ExecAllocatorOption{chromedp.ExecPath(c.Path)}
@@ -227,7 +230,9 @@ func (b *browser) tab() *browser {
 	if err := chromedp.Do(ctx); err != nil {
 		b.t.Fatalf("opening a tab: %v", err)
 	}
-	return &browser{t: b.t, ctx: ctx}
+	tab := &browser{t: b.t, ctx: ctx, close: cancel}
+	tab.watchConsole()
+	return tab
 }
 
 func (b *browser) run(actions ...chromedp.Action[chromedp.Void]) {

@@ -89,12 +89,15 @@ function start() {
   $('shell').hidden = false;
   ticker = new AbortController();
   const live = $('live');
+  let opened = false;
   // Only new events: each one means something changed.
   follow('/v1/events/stream?since=0s', {
     signal: ticker.signal,
     onUnauthorized: refused,
     onState: (on) => { live.classList.toggle('on', on); live.textContent = on ? 'live' : 'reconnecting…'; },
-    onOpen: refreshSoon,
+    // A reconnect may have missed events: look again. The first open
+    // comes while the view is still loading.
+    onOpen: () => { if (opened) refreshSoon(); opened = true; },
     onEvent: refreshSoon,
   });
   route();

@@ -44,9 +44,15 @@ export function nodeHealth(n, list) {
 
 function square(v, link) {
   const health = instanceHealth(v);
+  if (!link) {
+    // A compact node's squares: the node's title tells them apart, and
+    // thousands of them are made on every page.
+    const i = document.createElement('i');
+    i.className = 'ct ' + health;
+    return i;
+  }
   const title = `${v.desired.id} (${v.desired.app}): ${v.status?.phase || 'not reported'}${v.ready ? ', ready' : ''}`;
-  return link ? h('a', { class: 'ct ' + health, href: '#/instances/' + enc(v.desired.id), title, dataset: { instance: v.desired.id } })
-    : h('i', { class: 'ct ' + health, title });
+  return h('a', { class: 'ct ' + health, href: '#/instances/' + enc(v.desired.id), title, dataset: { instance: v.desired.id } });
 }
 
 function meter(label, used, total, text) {
@@ -72,8 +78,11 @@ export function nodeCard(n, list) {
 function compactNode(n, list) {
   const health = nodeHealth(n, list);
   const cap = n.node?.capacity || {};
+  const by = { ok: 0, warn: 0, info: 0, bad: 0, off: 0 };
+  for (const v of list) by[instanceHealth(v)]++;
   const title = `${n.name} · rack ${n.node?.rack || '—'} · ${n.live ? (n.cordon ? n.cordon === 'drain' ? 'draining' : 'cordoned' : 'live') : 'data report timed out'}` +
-    ` · CPU ${cpus(n.allocated_cpus)}/${cpus(cap.cpus)} · ${list.length} container${list.length === 1 ? '' : 's'}`;
+    ` · CPU ${cpus(n.allocated_cpus)}/${cpus(cap.cpus)} · ${list.length} container${list.length === 1 ? '' : 's'}` +
+    (by.ok === list.length ? '' : ` (${by.ok} running, ${by.warn} not ready, ${by.info} on the way, ${by.bad} failed, ${by.off} stopped)`);
   const shown = list.slice(0, MAX_SQUARES);
   return h('a', { class: 'cnode ' + health + (n.cordon ? ' cordoned' : ''), href: '#/nodes/' + enc(n.name), title, dataset: { node: n.name, health } },
     h('span', { class: 'cname' }, n.name),
@@ -103,44 +112,65 @@ const legend = () => h('div', { class: 'legend' },
     .map(([c, text]) => h('span', {}, h('i', { class: 'ct ' + c }), text)));
 
 /**
- * mapView makes the map's state (page, filter, problems only), kept across
- * refreshes; render draws nodes with their instances (grouped by node).
+ * mapView makes the map and its state (page, filter, problems only), kept
+ * across refreshes: render(nodes, byNode) draws nodes with their instances
+ * (grouped by node) and returns the map's element. A page flip or a filter
+ * draws the map again from the same data, not the whole page.
  */
-export function mapView(onChange) {
+export function mapView() {
   const st = { page: 0, filter: '', problems: false };
+  let nodes = [];
+  let byNode = new Map();
+  const again = () => fill();
   const filterInput = h('input', {
     id: 'map-filter', type: 'search', placeholder: 'node or rack', autocomplete: 'off', spellcheck: 'false',
-    oninput: () => { st.filter = filterInput.value.trim(); st.page = 0; onChange(); },
+    oninput: () => { st.filter = filterInput.value.trim(); st.page = 0; again(); },
   });
-  const problems = h('input', { id: 'map-problems', type: 'checkbox', onchange: () => { st.problems = problems.checked; st.page = 0; onChange(); } });
+  const problems = h('input', { id: 'map-problems', type: 'checkbox', onchange: () => { st.problems = problems.checked; st.page = 0; again(); } });
+  const go = (d) => () => { st.page += d; again(); };
+  const counts = h('span', { class: 'muted', id: 'map-counts' });
+  const prev = h('button', { type: 'button', id: 'map-prev', onclick: go(-1) }, '‹ Prev');
+  const next = h('button', { type: 'button', id: 'map-next', onclick: go(1) }, 'Next ›');
+  const pageText = h('span', { id: 'map-page' });
+  const bar = h('div', { class: 'map-bar' },
+    h('label', {}, 'Find ', filterInput),
+    h('label', { class: 'check' }, problems, ' only nodes in trouble'),
+    counts, h('span', { class: 'pager' }, prev, pageText, next));
+  const racksBox = h('div', { class: 'racks' });
+  const box = h('div', { class: 'map' }, bar, legend(), racksBox);
+
+  function fill() {
+    const listOf = (n) => byNode.get(n.name) || [];
+    const compact = nodes.length >= COMPACT_AT;
+    box.classList.toggle('compact', compact);
+    racksBox.classList.toggle('compact', compact);
+    bar.hidden = !compact;
+    if (!compact) {
+      racksBox.replaceChildren(...byRack(nodes).map((r) => rackSection(r, r.nodes.map((n) => nodeCard(n, listOf(n))), false)));
+      return;
+    }
+    const f = st.filter.toLowerCase();
+    const shown = nodes.filter((n) => (!f || n.name.toLowerCase().includes(f) || (n.node?.rack || '').toLowerCase().includes(f)) &&
+      (!st.problems || nodeHealth(n, listOf(n)) !== 'ok'));
+    const pages = Math.max(1, Math.ceil(shown.length / PAGE));
+    st.page = Math.max(0, Math.min(st.page, pages - 1));
+    const from = st.page * PAGE;
+    const page = shown.slice(from, from + PAGE);
+    const c = { ok: 0, warn: 0, bad: 0 };
+    for (const n of nodes) c[nodeHealth(n, listOf(n))]++;
+    counts.textContent = `${c.ok} healthy · ${c.warn} warning · ${c.bad} in trouble`;
+    pageText.textContent = shown.length ? `nodes ${from + 1}–${from + page.length} of ${shown.length} · page ${st.page + 1} of ${pages}` : 'no node matches';
+    prev.disabled = st.page === 0;
+    next.disabled = st.page >= pages - 1;
+    racksBox.replaceChildren(...byRack(page).map((r) => rackSection(r, h('div', { class: 'cnodes' }, r.nodes.map((n) => compactNode(n, listOf(n)))), true)));
+  }
+
   return {
-    render(nodes, byNode) {
-      const listOf = (n) => byNode.get(n.name) || [];
-      if (nodes.length < COMPACT_AT) {
-        return h('div', { class: 'map' }, legend(), h('div', { class: 'racks' },
-          byRack(nodes).map((r) => rackSection(r, r.nodes.map((n) => nodeCard(n, listOf(n))), false))));
-      }
-      const f = st.filter.toLowerCase();
-      const shown = nodes.filter((n) => (!f || n.name.toLowerCase().includes(f) || (n.node?.rack || '').toLowerCase().includes(f)) &&
-        (!st.problems || nodeHealth(n, listOf(n)) !== 'ok'));
-      const pages = Math.max(1, Math.ceil(shown.length / PAGE));
-      st.page = Math.min(st.page, pages - 1);
-      const from = st.page * PAGE;
-      const page = shown.slice(from, from + PAGE);
-      const go = (d) => () => { st.page = Math.max(0, Math.min(pages - 1, st.page + d)); onChange(); };
-      const counts = { ok: 0, warn: 0, bad: 0 };
-      for (const n of nodes) counts[nodeHealth(n, listOf(n))]++;
-      return h('div', { class: 'map compact' },
-        h('div', { class: 'map-bar' },
-          h('label', {}, 'Find ', filterInput),
-          h('label', { class: 'check' }, problems, ' only nodes in trouble'),
-          h('span', { class: 'muted', id: 'map-counts' }, `${counts.ok} healthy · ${counts.warn} warning · ${counts.bad} in trouble`),
-          h('span', { class: 'pager' },
-            h('button', { type: 'button', id: 'map-prev', onclick: go(-1), disabled: st.page === 0 }, '‹ Prev'),
-            h('span', { id: 'map-page' }, shown.length ? `nodes ${from + 1}–${from + page.length} of ${shown.length} · page ${st.page + 1} of ${pages}` : 'no node matches'),
-            h('button', { type: 'button', id: 'map-next', onclick: go(1), disabled: st.page >= pages - 1 }, 'Next ›'))),
-        legend(),
-        h('div', { class: 'racks compact' }, byRack(page).map((r) => rackSection(r, h('div', { class: 'cnodes' }, r.nodes.map((n) => compactNode(n, listOf(n)))), true))));
+    render(ns, bn) {
+      nodes = ns;
+      byNode = bn;
+      fill();
+      return box;
     },
   };
 }

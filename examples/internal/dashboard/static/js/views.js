@@ -6,7 +6,6 @@ import { loaded, appRef, instRef, reqRef } from './view.js';
 import { h, badge, bar, bytes, cpus, ago, clock, table, confirmAction } from './dom.js';
 import { remember, nodeRef, nodeStatus, phaseBadge, rolloutBadge, simBadge } from './nodes.js';
 import { mapView, groupByNode, nodeCard } from './map.js';
-import { appChart, scaleDecisions, decisionsTable, SCALE_KINDS } from './chart.js';
 import { timeline } from './timeline.js';
 
 const enc = encodeURIComponent;
@@ -46,12 +45,17 @@ function ranking(nodes) {
  * fullest nodes. */
 export function overview(env) {
   env.title('Overview');
-  let view = null;
-  const map = mapView(() => view.redraw());
-  view = loaded(env, async (signal) => {
-    const [nodes, apps, instances] = await Promise.all([get('/v1/nodes', signal), get('/v1/apps', signal), get('/v1/instances', signal)]);
-    return { nodes: remember(nodes || []), apps: apps || [], byNode: groupByNode(instances || []) };
-  }, ({ nodes, apps, byNode }) => {
+  const map = mapView();
+  // The instances (20,000 in a big cluster) come after the nodes: the map
+  // is drawn with the nodes first and gets its containers when they land.
+  let byNode = new Map();
+  let seen = false;
+  return loaded(env, async (signal) => {
+    const instances = get('/v1/instances', signal);
+    instances.catch(() => {}); // a failure is reported by after
+    const [nodes, apps] = await Promise.all([get('/v1/nodes', signal), get('/v1/apps', signal)]);
+    return { nodes: remember(nodes || []), apps: apps || [], instances };
+  }, ({ nodes, apps }) => {
     const lost = nodes.filter((n) => !n.live).length;
     const sim = nodes.filter((n) => n.node?.version === 'simulated').length;
     const ready = apps.reduce((s, a) => s + a.ready, 0);
@@ -73,8 +77,15 @@ export function overview(env) {
       h('h2', {}, 'Apps'), appsTable(apps),
       h('h2', {}, 'Most allocated nodes'), ranking(nodes),
     ];
+  }, ({ nodes, instances }) => {
+    instances.then((list) => {
+      if (env.signal.aborted) return;
+      byNode = groupByNode(list || []);
+      map.render(nodes, byNode);
+      if (!seen) performance.mark('shoal:containers');
+      seen = true;
+    }, env.fail);
   });
-  return view;
 }
 
 function instancesTable(list, { showApp } = {}) {
@@ -130,8 +141,10 @@ export function app(env, name) {
     onEvent: (kind, data) => { endpoints = kind === 'endpoints' ? data : []; drawEndpoints(); },
   });
   drawEndpoints();
-  const chart = appChart();
-  env.signal.addEventListener('abort', () => chart.destroy());
+  // The chart library loads with the first app page, not with the overview.
+  const charts = import('./chart.js');
+  let chart = null;
+  env.signal.addEventListener('abort', () => { if (chart) chart.destroy(); });
   const approve = async (p) => {
     const ok = await confirmAction('Approve scaling?', `Scale ${name} from ${p.current} to ${p.desired} replicas, as the autoscaler proposes: ${p.reason}`, `Scale to ${p.desired}`);
     if (!ok) return;
@@ -143,6 +156,8 @@ export function app(env, name) {
     }
   };
   const view = loaded(env, async (signal) => {
+    const { appChart, scaleDecisions, decisionsTable, SCALE_KINDS } = await charts;
+    if (!chart) chart = appChart();
     const [a, instances, events, nodes, history, proposal] = await Promise.all([
       get('/v1/apps/' + enc(name), signal), get('/v1/instances?app=' + enc(name), signal),
       get('/v1/events?limit=30&app=' + enc(name), signal), get('/v1/nodes', signal),
@@ -152,8 +167,8 @@ export function app(env, name) {
     const since = history.samples.length ? '&since=' + enc(history.samples[0].at) : '';
     const all = await get('/v1/events?limit=5000&app=' + enc(name) + since, signal);
     const decisions = scaleDecisions((all || []).filter((e) => SCALE_KINDS.has(e.kind)));
-    return { a, instances: instances || [], events: events || [], history, proposal, decisions };
-  }, ({ a, instances, events, history, proposal, decisions }) => {
+    return { a, instances: instances || [], events: events || [], history, proposal, decisions, decisionsTable };
+  }, ({ a, instances, events, history, proposal, decisions, decisionsTable }) => {
     const s = a.spec;
     const res = s.resources || {};
     return [
