@@ -100,17 +100,18 @@ func joinContainer(b *testing.B, f *fixture) {
 	}
 }
 
-// startLxcfs runs lxcfs in the foreground on a private mount point and
-// stops it by pid (it unmounts on SIGTERM); a lazy unmount follows in case
-// it did not.
-func startLxcfs(b *testing.B) (string, int) {
+// startLxcfs runs lxcfs in the foreground with the given options on a
+// private mount point and stops it by pid (it unmounts on SIGTERM); a
+// lazy unmount follows in case it did not.
+func startLxcfs(b testing.TB, opts ...string) (string, int) {
 	b.Helper()
 	mnt := filepath.Join(b.TempDir(), "lxcfs")
 	if err := os.Mkdir(mnt, 0o755); err != nil {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { _ = exec.Command("umount", "-l", mnt).Run() })
-	p := testenv.StartProcess(b, "lxcfs", "-f", "--pidfile", filepath.Join(filepath.Dir(mnt), "lxcfs.pid"), mnt)
+	args := append([]string{"-f", "--pidfile", filepath.Join(filepath.Dir(mnt), "lxcfs.pid")}, opts...)
+	p := testenv.StartProcess(b, "lxcfs", append(args, mnt)...)
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		if _, err := os.Stat(filepath.Join(mnt, "proc/meminfo")); err == nil {

@@ -29,25 +29,8 @@ func BenchmarkTop(b *testing.B) {
 	testenv.Require(b, testenv.Procps)
 	f := newFixtureTB(b, false)
 	f.startServer(b)
-	var binds strings.Builder
-	for _, m := range procview.BindMounts(f.mnt) {
-		binds.WriteString("mount --bind " + m.Source + " " + m.Destination + " || exit 98; ")
-	}
-	var join strings.Builder
-	for _, d := range f.ctrDirs {
-		join.WriteString("echo $$ > '" + filepath.Join(d, "cgroup.procs") + "' || exit 99; ")
-	}
 	// pid 1 of the namespace and 99 sleeps: 100 processes.
-	script := binds.String() + "for i in $(seq 99); do sleep 100000 & done; echo ready; wait"
-	ctr := testenv.StartProcess(b, "/bin/sh", "-c", join.String()+"exec unshare -m -p -f --mount-proc /bin/sh -c '"+script+"'")
-	deadline := time.Now().Add(20 * time.Second)
-	for !strings.Contains(ctr.Output(), "ready") {
-		if time.Now().After(deadline) {
-			b.Fatalf("container did not start:\n%s", ctr.Output())
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	init := childPid(b, ctr.Pid)
+	init := f.startNamespaced(b, "for i in $(seq 99); do sleep 100000 & done")
 	top := func(b *testing.B, target int, want string) {
 		out, err := exec.Command("nsenter", "-t", strconv.Itoa(target), "-m", "-p", "top", "-bn1").CombinedOutput()
 		if err != nil {
@@ -77,8 +60,45 @@ func BenchmarkTop(b *testing.B) {
 	})
 }
 
+// startNamespaced starts a container for procps: a pid and mount
+// namespace made by unshare on the host's root file system (so procps and
+// its libraries are the host's), in the fixture's container cgroup, with
+// /proc mounted for its pid namespace and the view's files bind-mounted
+// over it as BindMounts lists them. Its init runs script, then waits for
+// its children; it returns the init's pid (for nsenter). The container is
+// stopped by pid when the test ends.
+func (f *fixture) startNamespaced(tb testing.TB, script string) int {
+	tb.Helper()
+	var binds strings.Builder
+	for _, m := range procview.BindMounts(f.mnt) {
+		binds.WriteString("mount --bind " + m.Source + " " + m.Destination + " || exit 98; ")
+	}
+	var join strings.Builder
+	for _, d := range f.ctrDirs {
+		join.WriteString("echo $$ > '" + filepath.Join(d, "cgroup.procs") + "' || exit 99; ")
+	}
+	file := filepath.Join(tb.TempDir(), "init.sh")
+	if err := os.WriteFile(file, []byte(binds.String()+script+"\necho ready; wait\n"), 0o644); err != nil {
+		tb.Fatal(err)
+	}
+	ctr := testenv.StartProcess(tb, "/bin/sh", "-c", join.String()+"exec unshare -m -p -f --mount-proc /bin/sh "+file)
+	deadline := time.Now().Add(20 * time.Second)
+	for !strings.Contains(ctr.Output(), "ready") {
+		select {
+		case <-ctr.Done():
+			tb.Fatalf("container exited: %v\n%s", ctr.Err(), ctr.Output())
+		default:
+		}
+		if time.Now().After(deadline) {
+			tb.Fatalf("container did not start:\n%s", ctr.Output())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return childPid(tb, ctr.Pid)
+}
+
 // childPid is the one child of process pid.
-func childPid(b *testing.B, pid int) int {
+func childPid(b testing.TB, pid int) int {
 	b.Helper()
 	data, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "task", strconv.Itoa(pid), "children"))
 	if err != nil {

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime"
+	"strconv"
 	"syscall"
 	"testing"
 
@@ -20,6 +22,7 @@ const (
 	envSysinfo     = "PROCVIEW_TEST_SYSINFO"
 	envHoldMount   = "PROCVIEW_TEST_HOLD_MOUNT"
 	envHoldSocket  = "PROCVIEW_TEST_HOLD_SOCKET"
+	envHoldAnon    = "PROCVIEW_TEST_HOLD_ANON"
 )
 
 func TestMain(m *testing.M) {
@@ -28,6 +31,9 @@ func TestMain(m *testing.M) {
 	}
 	if mnt := os.Getenv(envHoldMount); mnt != "" {
 		os.Exit(holdChild(mnt, os.Getenv(envHoldSocket)))
+	}
+	if mib := os.Getenv(envHoldAnon); mib != "" {
+		os.Exit(holdAnon(mib))
 	}
 	if os.Getenv(envSysinfo) != "" {
 		os.Exit(sysinfoChild())
@@ -81,5 +87,25 @@ func holdChild(mnt, sock string) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
+	return 0
+}
+
+// holdAnon touches mib MiB of anonymous memory, says so, and keeps it
+// until SIGTERM (or SIGKILL): memory in use in a container.
+func holdAnon(mib string) int {
+	n, err := strconv.Atoi(mib)
+	if err != nil || n <= 0 {
+		fmt.Fprintln(os.Stderr, "bad", envHoldAnon, mib)
+		return 1
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
+	defer stop()
+	mem := make([]byte, n<<20)
+	for i := 0; i < len(mem); i += 4096 { // a byte a page faults it in
+		mem[i] = 1
+	}
+	fmt.Println("holding")
+	<-ctx.Done()
+	runtime.KeepAlive(mem)
 	return 0
 }
