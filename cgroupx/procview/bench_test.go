@@ -27,6 +27,33 @@ func BenchmarkRead(b *testing.B) {
 	f.startServer(b)
 	lxcfs, lxcfsPid := startLxcfs(b)
 	joinContainer(b, f)
+	benchmarkRead(b, f, lxcfs, lxcfsPid, 0)
+}
+
+// BenchmarkReadServerProcess is BenchmarkRead with the view's server in a
+// process of its own (the test binary re-executed, as the agent is), so
+// that reader and server do not share this process's Go scheduler, as
+// they do not in a node, and as lxcfs and its reader do not: a server
+// thread woken by a request never waits for a P that the blocked reader
+// holds. "cpu-ns/read" is the reader's and the server's.
+func BenchmarkReadServerProcess(b *testing.B) {
+	testenv.Require(b, testenv.Lxcfs)
+	f := newFixtureTB(b, false)
+	srv := f.startServerProcess(b)
+	lxcfs, lxcfsPid := startLxcfs(b)
+	joinContainer(b, f)
+	benchmarkRead(b, f, lxcfs, lxcfsPid, srv.Pid)
+}
+
+// benchmarkRead reads through the view of f and through lxcfs mounted at
+// lxcfs; serverPid is the view's server when it is not this process (0).
+func benchmarkRead(b *testing.B, f *fixture, lxcfs string, lxcfsPid, serverPid int) {
+	serverCPU := func(b *testing.B) int64 {
+		if serverPid == 0 {
+			return 0 // counted in selfCPU
+		}
+		return threadsCPU(b, serverPid)
+	}
 	buf := make([]byte, 8192)
 	read := func(b *testing.B, path string) {
 		fd, err := os.Open(path)
@@ -41,12 +68,12 @@ func BenchmarkRead(b *testing.B) {
 	for _, file := range []string{"meminfo", "loadavg"} {
 		ours := filepath.Join(f.mnt, "proc", file)
 		b.Run("procview/"+file, func(b *testing.B) {
-			cpu0 := selfCPU(b)
+			cpu0, s0 := selfCPU(b), serverCPU(b)
 			for b.Loop() {
 				read(b, ours)
 			}
-			// Reader and server are this process.
-			b.ReportMetric(float64(selfCPU(b)-cpu0)/float64(b.N), "cpu-ns/read")
+			// The reader (this process) and the server.
+			b.ReportMetric(float64(selfCPU(b)-cpu0+serverCPU(b)-s0)/float64(b.N), "cpu-ns/read")
 		})
 		b.Run("lxcfs/"+file, func(b *testing.B) {
 			theirs := filepath.Join(lxcfs, "proc", file)
