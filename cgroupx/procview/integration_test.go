@@ -193,11 +193,7 @@ func (f *fixture) startServerProcess(t testing.TB) *testenv.Process {
 // its output.
 func (f *fixture) inContainer(t *testing.T, script string) string {
 	t.Helper()
-	var join strings.Builder
-	for _, d := range f.ctrDirs {
-		join.WriteString("echo $$ > '" + filepath.Join(d, "cgroup.procs") + "' || exit 99; ")
-	}
-	out, err := exec.CommandContext(t.Context(), "/bin/sh", "-c", join.String()+script).CombinedOutput()
+	out, err := f.containerCommand(t, script).CombinedOutput()
 	if err != nil {
 		t.Fatalf("%s: %v\n%s", script, err, out)
 	}
@@ -361,11 +357,17 @@ func TestServerRestartLosesNoRead(t *testing.T) {
 // inContainerBackground runs a script in the container until it is
 // killed.
 func (f *fixture) inContainerBackground(t *testing.T, script string) {
+	_ = f.containerCommand(t, script).Run()
+}
+
+// containerCommand is a shell that moves itself into the container
+// cgroup, then runs script.
+func (f *fixture) containerCommand(t *testing.T, script string) *exec.Cmd {
 	var join strings.Builder
 	for _, d := range f.ctrDirs {
 		join.WriteString("echo $$ > '" + filepath.Join(d, "cgroup.procs") + "' || exit 99; ")
 	}
-	_ = exec.Command("/bin/sh", "-c", join.String()+script).Run()
+	return exec.CommandContext(t.Context(), "/bin/sh", "-c", join.String()+script)
 }
 
 // TestRequestOfADeadServerIsResent: a server takes a read's request and

@@ -1,13 +1,17 @@
 package procview_test
 
 import (
+	"bytes"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/shoalkit/shoal/cgroupx"
 	"github.com/shoalkit/shoal/internal/testenv"
@@ -54,15 +58,24 @@ func TestParityWithLxcfs(t *testing.T) {
 		"while ! grep -q holding " + hold + "; do sleep 0.05; done",
 		"while :; do :; done &", // the container's load
 	}, "\n"))
-	// run runs script in the container (its cgroup, pid and mount
-	// namespaces) and returns its output cut at "==" lines.
-	run := func(script string) []string {
-		t.Helper()
+	// script writes a shell script for the container (its cgroup, pid and
+	// mount namespaces) and returns the command that runs it there.
+	script := func(text string) *exec.Cmd {
 		file := filepath.Join(t.TempDir(), "script.sh")
-		if err := os.WriteFile(file, []byte(script), 0o644); err != nil {
+		if err := os.WriteFile(file, []byte(text), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		return strings.Split(f.inContainer(t, "exec nsenter -t "+strconv.Itoa(init)+" -m -p /bin/sh "+file), "==\n")
+		return f.containerCommand(t, "exec nsenter -t "+strconv.Itoa(init)+" -m -p /bin/sh "+file)
+	}
+	// run runs text in the container and returns its output cut at "=="
+	// lines.
+	run := func(text string) []string {
+		t.Helper()
+		out, err := script(text).CombinedOutput()
+		if err != nil {
+			t.Fatalf("%s: %v\n%s", text, err, out)
+		}
+		return strings.Split(string(out), "==\n")
 	}
 	lx := func(path string) string { return filepath.Join(lxcfs, path) }
 
@@ -75,15 +88,44 @@ func TestParityWithLxcfs(t *testing.T) {
 		time.Sleep(500 * time.Millisecond)
 	}
 
-	// Memory: the view and lxcfs read back to back by the container,
-	// cgroupx right after.
-	out := run("cat /proc/meminfo; echo ==; cat " + lx("proc/meminfo"))
+	// Memory: the view and lxcfs read back to back by the container, and
+	// cgroupx while the shell that read is still there (its pages and
+	// nsenter's are the container's too); then the shell ends.
+	ready, resume := filepath.Join(dir, "read"), filepath.Join(dir, "resume")
+	if err := unix.Mkfifo(resume, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var memOut bytes.Buffer
+	cmd := script("cat /proc/meminfo; echo ==; cat " + lx("proc/meminfo") + "; : > " + ready + "; read x < " + resume)
+	cmd.Stdout, cmd.Stderr = &memOut, &memOut
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	for {
+		if _, err := os.Stat(ready); err == nil {
+			break
+		}
+		select {
+		case err := <-exited:
+			t.Fatalf("reading meminfo: %v\n%s", err, memOut.String())
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
 	want, err := f.ctr.Meminfo(t.Context())
 	if err != nil {
 		t.Fatal(err)
 	}
+	if err := os.WriteFile(resume, []byte("\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-exited; err != nil {
+		t.Fatalf("reading meminfo: %v\n%s", err, memOut.String())
+	}
+	out := strings.Split(memOut.String(), "==\n")
 	if len(out) != 2 {
-		t.Fatalf("output:\n%s", strings.Join(out, "==\n"))
+		t.Fatalf("output:\n%s", memOut.String())
 	}
 	view, theirs := parseMeminfo(t, "view", out[0]), parseMeminfo(t, "lxcfs", out[1])
 	t.Logf("MemFree %d / %d / %d kB, MemAvailable %d / %d / %d kB, Cached %d / %d / %d kB, Shmem %d kB (view / lxcfs / cgroupx)",
