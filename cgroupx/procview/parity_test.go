@@ -24,7 +24,7 @@ const mib = 1 << 20
 // with memory in use (64 MiB anonymous, 16 MiB on a tmpfs, 8 MiB of a
 // file's page cache) and one busy process reads /proc through the view
 // and through lxcfs on the same cgroup, and the test asks cgroupx (what
-// ctools prints) right after. The container is a pid and mount namespace
+// ctools prints) while the shell that read is still in it. The container is a pid and mount namespace
 // on the host's root file system with the view's files bind-mounted over
 // its /proc (startNamespaced), so Debian's procps free, top and uptime
 // run unmodified; lxcfs is mounted elsewhere and read by path. lxcfs runs
