@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -170,6 +171,53 @@ func TestPilotSimulated(t *testing.T) {
 		t.Errorf("%d nodes registered, want 5", len(nodes))
 	}
 	p.stop(t, 30*time.Second)
+}
+
+// TestPilotNotRoot: without root the pilot says plainly that its nodes
+// are simulated and runs the control plane over them. As root the test
+// runs itself again as nobody.
+func TestPilotNotRoot(t *testing.T) {
+	if os.Geteuid() != 0 {
+		p := startPilot(t, time.Minute)
+		if out := p.out.String(); !strings.HasPrefix(out, "not root: ") || !strings.Contains(out, "(SIMULATED: nothing runs)") {
+			t.Errorf("without root the pilot must say its nodes are simulated:\n%s", out)
+		}
+		p.stop(t, 30*time.Second)
+		return
+	}
+	// nobody must be able to run this binary: a copy in a directory
+	// anyone may enter.
+	dir, err := os.MkdirTemp("", "pilot-notroot-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.RemoveAll(dir) })
+	self, err := os.ReadFile("/proc/self/exe")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(dir, "pilot.test")
+	if err := os.WriteFile(bin, self, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	home := filepath.Join(dir, "home")
+	if err := os.Mkdir(home, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chown(home, 65534, 65534); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.CommandContext(t.Context(), bin, "-test.run=^TestPilotNotRoot$", "-test.v")
+	cmd.Dir = home
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "TMPDIR=" + home, "HOME=" + home}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "--- PASS: TestPilotNotRoot") {
+		t.Fatalf("as nobody: %v\n%s", err, out)
+	}
 }
 
 // BenchmarkPilotUp is the time from start to "Shoal pilot is up" (API
