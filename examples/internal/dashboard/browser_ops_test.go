@@ -205,11 +205,21 @@ func TestOperatorPagesInBrowser(t *testing.T) {
 		}
 	}
 
-	// The ranking: the API's figures.
+	// The ranking: the API's figures, once cache's new instances are
+	// measured (the figures then hold still: the load is fixed).
+	var rk controller.Ranking
+	for deadline := time.Now().Add(15 * time.Second); ; {
+		p.call("GET", "/v1/ranking?by=cpu&n=5", "", "", &rk)
+		if len(rk.Apps.Busiest) > 0 && rk.Apps.Busiest[0].Name == "cache" && rk.Apps.Busiest[0].Instances == prop.Desired {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("ranking %+v: cache's %d instances not measured after 15 s", rk.Apps, prop.Desired)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 	b.run(chromedp.Navigate(p.url + "/ui/#/ranking?by=cpu&n=5"))
 	b.wait("the ranking", `document.querySelector('#busiest-apps tr[data-name]')`)
-	var rk controller.Ranking
-	p.call("GET", "/v1/ranking?by=cpu&n=5", "", "", &rk)
 	for kind, rows := range map[string][]controller.RankRow{"busiest-apps": rk.Apps.Busiest, "idlest-apps": rk.Apps.Idlest, "busiest-nodes": rk.Nodes.Busiest, "busiest-instances": rk.Instances.Busiest} {
 		var got [][3]string
 		b.eval(fmt.Sprintf(`[...document.querySelectorAll('#%s tr[data-name]')].map((r) => [r.dataset.name, r.querySelector('td.cpu').dataset.v, r.querySelector('td.mem').dataset.v])`, kind), &got)

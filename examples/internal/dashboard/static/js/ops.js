@@ -172,7 +172,7 @@ function rankTable(rows, kind, by) {
   return table([kind === 'instances' ? 'Instance' : kind === 'apps' ? 'App' : 'Node', kind === 'instances' ? 'App · node' : kind === 'apps' ? 'Team · instances' : 'Instances',
     'CPU cores', 'of limit', 'Memory', 'of limit'],
   rows.map((r) => h('tr', { dataset: { name: r.name } },
-    h('td', {}, ref(r.name), r.simulated ? [' ', badge('SIM', 'sim')] : null),
+    h('td', {}, ref(r.name)),
     h('td', { class: 'muted' }, kind === 'instances' ? [appRef(r.app), ' · ', nodeRef(r.node)] : kind === 'apps' ? `${r.team || ''} · ${r.instances}` : r.instances),
     h('td', { class: 'num cpu' + (by === 'cpu' ? ' key' : ''), dataset: { v: r.cpu_cores } }, num(r.cpu_cores, 3)),
     h('td', {}, pctBar(r.cpu_cores, r.cpu_limit_cores)),
