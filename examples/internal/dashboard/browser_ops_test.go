@@ -197,6 +197,10 @@ func TestOperatorPagesInBrowser(t *testing.T) {
 		t.Fatalf("alertcorr has %d open incidents, want 1", len(incs.Open))
 	}
 	b.wait("the incident, live", fmt.Sprintf(`document.querySelector('.incident[data-incident=%q]')`, incs.Open[0].ID))
+	b.click(`a[data-nav=overview]`)
+	b.wait("one open incident on the overview", `document.querySelector('#tile-incidents .n')?.innerText === '1'`)
+	b.click(`a[data-nav=incidents]`)
+	b.wait("the incident again", fmt.Sprintf(`document.querySelector('.incident[data-incident=%q]')`, incs.Open[0].ID))
 	var card string
 	b.eval(fmt.Sprintf(`document.querySelector('.incident[data-incident=%q]').innerText`, incs.Open[0].ID), &card)
 	for _, w := range append([]string{"host n2", incs.Open[0].Rule, "3 member alerts", "HostDown", "ContainerDown", "critical"}, incs.Open[0].Evidence...) {
@@ -257,6 +261,10 @@ func TestOperatorPagesInBrowser(t *testing.T) {
 	}
 	b.run(chromedp.Navigate(p.url + "/ui/#/inspection"))
 	b.wait("the round", `document.querySelector('tr[data-member=n2]')`)
+	b.click(`a[data-nav=overview]`)
+	b.wait("two members in trouble on the overview (n2 failed, n3 dead)", `document.querySelector('#tile-inspection .n')?.innerText === '2'`)
+	b.click(`#tile-inspection`)
+	b.wait("the round again", `document.querySelector('tr[data-member=n2]')`)
 	var counts map[string]string
 	b.eval(`Object.fromEntries([...document.querySelectorAll('#inspection-counts .tile')].map((t) => [t.dataset.status, t.querySelector('.n').innerText]))`, &counts)
 	if counts["passed"] != "1" || counts["failed"] != "1" || counts["dead"] != "1" || counts["silent"] != "0" {

@@ -180,14 +180,16 @@ func (b *browser) watchConsole() {
 }
 
 // consoleErrors returns what the page wrote as errors so far, but the
-// 404 of an app's scaling proposal when it has none (the API's way to say
-// so, which the browser logs as a failed load).
+// 404 of an app's scaling proposal when it has none and the 503 of
+// /v1/incidents when no alert correlation is configured (the API's way to
+// say so, which the browser logs as a failed load).
 func (b *browser) consoleErrors() []string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	var out []string
 	for _, m := range b.console {
-		if m.Source == "network" && strings.Contains(m.Text, "404") && strings.HasSuffix(m.URL, "/proposal") {
+		if m.Source == "network" && (strings.Contains(m.Text, "404") && strings.HasSuffix(m.URL, "/proposal") ||
+			strings.Contains(m.Text, "503") && strings.HasSuffix(m.URL, "/v1/incidents")) {
 			continue
 		}
 		out = append(out, m.String()+" "+m.URL)
@@ -398,6 +400,23 @@ func TestDashboardInBrowser(t *testing.T) {
 
 	if errs := b.consoleErrors(); len(errs) > 0 {
 		t.Errorf("console errors:\n%s", strings.Join(errs, "\n"))
+	}
+
+	// No alert correlation configured: the incidents page says so.
+	b.click(`a[data-nav=incidents]`)
+	b.wait("incidents unavailable", `document.querySelector('#unavailable')?.innerText.includes('no alert correlation configured')`)
+	var tileText string
+	b.click(`a[data-nav=overview]`)
+	time.Sleep(5500 * time.Millisecond) // a refresh of the overview at least
+	var asked int
+	b.eval(`performance.getEntriesByType('resource').filter((r) => r.name.endsWith('/v1/incidents')).length`, &asked)
+	if asked != 2 { // the incidents page's, and the overview's first
+		t.Errorf("/v1/incidents asked %d times, want 2: once by its page, once by the overview", asked)
+	}
+	b.wait("the incidents tile", `document.querySelector('#tile-incidents .n')?.innerText === '—'`)
+	b.eval(`document.querySelector('#tile-incidents').title`, &tileText)
+	if !strings.Contains(tileText, "no alert correlation configured") {
+		t.Errorf("the incidents tile's title %q does not say why it has no figure", tileText)
 	}
 
 	// A wrong token: the refusal screen, and the token forgotten.
