@@ -54,7 +54,7 @@ function troubleTiles() {
     return { el, set: (text, bad, title) => { n.textContent = text; el.classList.toggle('bad', bad); el.title = title || ''; } };
   };
   const inc = make('tile-incidents', '#/incidents', 'open incidents');
-  const insp = make('tile-inspection', '#/inspection', 'failed inspection');
+  const insp = make('tile-inspection', '#/inspection', 'nodes failing inspection');
   return {
     incidents: inc.el,
     inspection: insp.el,
