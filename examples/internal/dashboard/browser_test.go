@@ -120,7 +120,27 @@ func startPlatformWith(t testing.TB, o platformOptions) *platform {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	return &platform{t: t, url: "http://" + addr, token: token, fleet: fleet, etcd: client()}
+	p := &platform{t: t, url: "http://" + addr, token: token, fleet: fleet, etcd: client()}
+	// Every node registered and seen by the controller, or a deploy under a
+	// loaded machine finds no node to place on.
+	want := o.racks * o.perRack
+	for {
+		var nodes []controller.NodeView
+		p.call("GET", "/v1/nodes", "", "", &nodes)
+		live := 0
+		for _, n := range nodes {
+			if n.Live {
+				live++
+			}
+		}
+		if live == want {
+			return p
+		}
+		if time.Now().After(deadline.Add(2 * time.Minute)) {
+			t.Fatalf("%d of %d nodes live after 2 minutes", live, want)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
 
 // call makes an API call with the token and decodes a 2xx answer into out.

@@ -125,7 +125,8 @@ export function inspection(env) {
     const failed = rep.members.filter((m) => m.status === 'failed').length;
     const who = picked.length ? `${picked.length} picked node${picked.length === 1 ? '' : 's'} (${picked.join(', ')})` : `every failed node (${failed})`;
     const ok = await confirmAction(dryRun ? 'Dry run the fixes?' : 'Run the fixes?',
-      `${dryRun ? 'Ask' : 'Have'} the agents on ${who} ${dryRun ? 'what they would do to' : ''} fix their failed checks of spec ${rep.spec}${dryRun ? '; nothing is changed.' : '. This changes those nodes.'}`,
+      dryRun ? `Ask the agents on ${who} what they would do to fix their failed checks of spec ${rep.spec}; nothing is changed.`
+        : `Have the agents on ${who} fix their failed checks of spec ${rep.spec}. This changes those nodes.`,
       dryRun ? 'Dry run' : 'Fix', !dryRun);
     if (!ok) return;
     try {
