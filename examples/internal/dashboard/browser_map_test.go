@@ -10,10 +10,13 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/chromedp/chromedp"
 
 	"github.com/shoalkit/shoal/examples/internal/controller"
+	"github.com/shoalkit/shoal/examples/internal/fleetinspect"
+	"github.com/shoalkit/shoal/inspect"
 )
 
 var update = flag.Bool("update", false, "write docs/dashboard.png, the overview's screenshot")
@@ -87,13 +90,21 @@ func TestCompactMapInBrowser(t *testing.T) {
 // it to docs/dashboard.png.
 func TestOverviewScreenshot(t *testing.T) {
 	b := startBrowser(t)
-	p := startPlatformWith(t, platformOptions{racks: 3, perRack: 2})
+	al := startAlerts(t)
+	al.storm(t)
+	p := startPlatformWith(t, platformOptions{racks: 3, perRack: 2, config: func(c *controller.Config) { c.AlertsURL = al.url }})
+	if err := fleetinspect.StoreReport(t.Context(), p.etcd, &inspect.Report{
+		Spec: 1, Started: time.Now(), Counts: map[inspect.MemberStatus]int{inspect.StatusPassed: 5, inspect.StatusFailed: 1},
+		Members: []inspect.MemberReport{{Name: "n2", Status: inspect.StatusFailed, Failed: []string{"ntp-synced"}}},
+	}); err != nil {
+		t.Fatal(err)
+	}
 	p.call("PUT", "/v1/networks/10", "req-pool", pool, nil)
 	p.call("POST", "/v1/apps?wait=20s", "req-web", webApp, nil)
 	p.call("POST", "/v1/apps?wait=20s", "req-cache", cacheApp, nil)
 	p.call("POST", "/v1/nodes/n6/cordon", "req-cordon", "", nil)
 	b.run(chromedp.EmulateViewport(1366, 768), chromedp.Navigate(p.url+"/ui/#token="+p.token))
-	b.wait("the overview", `document.querySelectorAll('.node').length === 6 && document.querySelectorAll('.node .ct.ok').length === 4 && document.querySelector('.node[data-node=n6]').innerText.includes('cordoned')`)
+	b.wait("the overview", `document.querySelectorAll('.node').length === 6 && document.querySelectorAll('.node .ct.ok').length === 4 && document.querySelector('.node[data-node=n6]').innerText.includes('cordoned') && document.querySelector('#tile-incidents .n').innerText === '1' && document.querySelector('#tile-inspection .n').innerText === '1'`)
 	var width, height int
 	b.eval(`document.documentElement.clientWidth`, &width)
 	b.eval(`document.documentElement.scrollHeight`, &height)

@@ -137,6 +137,7 @@ func TestOperatorPagesInBrowser(t *testing.T) {
 	b.wait("the chart drawn", `(() => { const c = document.querySelector('#app-chart canvas'); return c && c.width > 0 && c.height > 0 && c.getBoundingClientRect().width > 300; })()`)
 	p.call("POST", "/v1/apps/web/scale", "req-scale-web", `{"replicas":4}`, nil)
 	b.wait("the AppScaled mark on the chart", `document.querySelector('#app-chart .scale-mark[data-kind=AppScaled]')`)
+	b.fitsLaptop("app")
 	b.wait("the decision listed", `[...document.querySelectorAll('#scale-decisions tr[data-kind=AppScaled]')].some((r) => r.innerText.includes('req-scale-web') && r.innerText.includes('4 replica(s)'))`)
 	var mark string
 	b.eval(`document.querySelector('#app-chart .scale-mark[data-kind=AppScaled]').title`, &mark)
@@ -197,6 +198,11 @@ func TestOperatorPagesInBrowser(t *testing.T) {
 		t.Fatalf("alertcorr has %d open incidents, want 1", len(incs.Open))
 	}
 	b.wait("the incident, live", fmt.Sprintf(`document.querySelector('.incident[data-incident=%q]')`, incs.Open[0].ID))
+	b.click(`a[data-nav=overview]`)
+	b.wait("one open incident on the overview", `document.querySelector('#tile-incidents .n')?.innerText === '1'`)
+	b.click(`a[data-nav=incidents]`)
+	b.wait("the incident again", fmt.Sprintf(`document.querySelector('.incident[data-incident=%q]')`, incs.Open[0].ID))
+	b.fitsLaptop("incidents")
 	var card string
 	b.eval(fmt.Sprintf(`document.querySelector('.incident[data-incident=%q]').innerText`, incs.Open[0].ID), &card)
 	for _, w := range append([]string{"host n2", incs.Open[0].Rule, "3 member alerts", "HostDown", "ContainerDown", "critical"}, incs.Open[0].Evidence...) {
@@ -205,11 +211,21 @@ func TestOperatorPagesInBrowser(t *testing.T) {
 		}
 	}
 
-	// The ranking: the API's figures.
+	// The ranking: the API's figures, once cache's new instances are
+	// measured (the figures then hold still: the load is fixed).
+	var rk controller.Ranking
+	for deadline := time.Now().Add(15 * time.Second); ; {
+		p.call("GET", "/v1/ranking?by=cpu&n=5", "", "", &rk)
+		if len(rk.Apps.Busiest) > 0 && rk.Apps.Busiest[0].Name == "cache" && rk.Apps.Busiest[0].Instances == prop.Desired {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("ranking %+v: cache's %d instances not measured after 15 s", rk.Apps, prop.Desired)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 	b.run(chromedp.Navigate(p.url + "/ui/#/ranking?by=cpu&n=5"))
 	b.wait("the ranking", `document.querySelector('#busiest-apps tr[data-name]')`)
-	var rk controller.Ranking
-	p.call("GET", "/v1/ranking?by=cpu&n=5", "", "", &rk)
 	for kind, rows := range map[string][]controller.RankRow{"busiest-apps": rk.Apps.Busiest, "idlest-apps": rk.Apps.Idlest, "busiest-nodes": rk.Nodes.Busiest, "busiest-instances": rk.Instances.Busiest} {
 		var got [][3]string
 		b.eval(fmt.Sprintf(`[...document.querySelectorAll('#%s tr[data-name]')].map((r) => [r.dataset.name, r.querySelector('td.cpu').dataset.v, r.querySelector('td.mem').dataset.v])`, kind), &got)
@@ -223,6 +239,7 @@ func TestOperatorPagesInBrowser(t *testing.T) {
 			}
 		}
 	}
+	b.fitsLaptop("ranking")
 	if rk.Apps.Busiest[0].Name != "cache" {
 		t.Errorf("busiest app %q, want cache", rk.Apps.Busiest[0].Name)
 	}
@@ -247,6 +264,10 @@ func TestOperatorPagesInBrowser(t *testing.T) {
 	}
 	b.run(chromedp.Navigate(p.url + "/ui/#/inspection"))
 	b.wait("the round", `document.querySelector('tr[data-member=n2]')`)
+	b.click(`a[data-nav=overview]`)
+	b.wait("two members in trouble on the overview (n2 failed, n3 dead)", `document.querySelector('#tile-inspection .n')?.innerText === '2'`)
+	b.click(`#tile-inspection`)
+	b.wait("the round again", `document.querySelector('tr[data-member=n2]')`)
 	var counts map[string]string
 	b.eval(`Object.fromEntries([...document.querySelectorAll('#inspection-counts .tile')].map((t) => [t.dataset.status, t.querySelector('.n').innerText]))`, &counts)
 	if counts["passed"] != "1" || counts["failed"] != "1" || counts["dead"] != "1" || counts["silent"] != "0" {
@@ -262,6 +283,7 @@ func TestOperatorPagesInBrowser(t *testing.T) {
 	if !strings.Contains(row, "ntp-synced: fail observed no, want yes") {
 		t.Errorf("n2's row %q lacks its failed check's detail", row)
 	}
+	b.fitsLaptop("inspection")
 	b.click(`tr[data-member=n2] input.pick`)
 	b.click(`#dry-run`)
 	b.wait("the confirm dialog", `document.querySelector('dialog.confirm[open]')?.innerText.includes('n2')`)
@@ -289,6 +311,7 @@ func TestOperatorPagesInBrowser(t *testing.T) {
 	if quota["cpus"] != "4/6 4 / 6" || quota["instances"] != "4/10 4 / 10" || !strings.HasPrefix(quota["memory_bytes"], "1073741824/2147483648 1.0 GiB / 2.0 GiB") {
 		t.Errorf("shop's quota cells %q: want 4 of 6 CPUs, 1 of 2 GiB, 4 of 10 instances", quota)
 	}
+	b.fitsLaptop("usage")
 	// Accounting adds up every 3 s: compare the page with the API between
 	// two passes.
 	b.wait("web accounted", `parseFloat(document.querySelector('tr.app-row[data-app=web] td[data-field=allocated_core_hours]')?.dataset.v) > 0`)
@@ -364,4 +387,15 @@ func number(s string) float64 {
 func (b *browser) click(sel string) {
 	b.t.Helper()
 	b.wait(sel, fmt.Sprintf(`(() => { const el = document.querySelector(%q); if (!el) return false; el.click(); return true; })()`, sel))
+}
+
+// fitsLaptop fails the test when the page is wider than the 1366 px window
+// (it would scroll sideways on a laptop).
+func (b *browser) fitsLaptop(page string) {
+	b.t.Helper()
+	var width int
+	b.eval(`document.documentElement.scrollWidth`, &width)
+	if width > 1366 {
+		b.t.Errorf("the %s page is %d px wide in a 1366 px window", page, width)
+	}
 }

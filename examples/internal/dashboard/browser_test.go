@@ -120,7 +120,27 @@ func startPlatformWith(t testing.TB, o platformOptions) *platform {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	return &platform{t: t, url: "http://" + addr, token: token, fleet: fleet, etcd: client()}
+	p := &platform{t: t, url: "http://" + addr, token: token, fleet: fleet, etcd: client()}
+	// Every node registered and seen by the controller, or a deploy under a
+	// loaded machine finds no node to place on.
+	want := o.racks * o.perRack
+	for {
+		var nodes []controller.NodeView
+		p.call("GET", "/v1/nodes", "", "", &nodes)
+		live := 0
+		for _, n := range nodes {
+			if n.Live {
+				live++
+			}
+		}
+		if live == want {
+			return p
+		}
+		if time.Now().After(deadline.Add(2 * time.Minute)) {
+			t.Fatalf("%d of %d nodes live after 2 minutes", live, want)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
 
 // call makes an API call with the token and decodes a 2xx answer into out.
@@ -180,14 +200,16 @@ func (b *browser) watchConsole() {
 }
 
 // consoleErrors returns what the page wrote as errors so far, but the
-// 404 of an app's scaling proposal when it has none (the API's way to say
-// so, which the browser logs as a failed load).
+// 404 of an app's scaling proposal when it has none and the 503 of
+// /v1/incidents when no alert correlation is configured (the API's way to
+// say so, which the browser logs as a failed load).
 func (b *browser) consoleErrors() []string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	var out []string
 	for _, m := range b.console {
-		if m.Source == "network" && strings.Contains(m.Text, "404") && strings.HasSuffix(m.URL, "/proposal") {
+		if m.Source == "network" && (strings.Contains(m.Text, "404") && strings.HasSuffix(m.URL, "/proposal") ||
+			strings.Contains(m.Text, "503") && strings.HasSuffix(m.URL, "/v1/incidents")) {
 			continue
 		}
 		out = append(out, m.String()+" "+m.URL)
@@ -400,6 +422,23 @@ func TestDashboardInBrowser(t *testing.T) {
 		t.Errorf("console errors:\n%s", strings.Join(errs, "\n"))
 	}
 
+	// No alert correlation configured: the incidents page says so.
+	b.click(`a[data-nav=incidents]`)
+	b.wait("incidents unavailable", `document.querySelector('#unavailable')?.innerText.includes('no alert correlation configured')`)
+	var tileText string
+	b.click(`a[data-nav=overview]`)
+	time.Sleep(5500 * time.Millisecond) // a refresh of the overview at least
+	var asked int
+	b.eval(`performance.getEntriesByType('resource').filter((r) => r.name.endsWith('/v1/incidents')).length`, &asked)
+	if asked != 2 { // the incidents page's, and the overview's first
+		t.Errorf("/v1/incidents asked %d times, want 2: once by its page, once by the overview", asked)
+	}
+	b.wait("the incidents tile", `document.querySelector('#tile-incidents .n')?.innerText === '—'`)
+	b.eval(`document.querySelector('#tile-incidents').title`, &tileText)
+	if !strings.Contains(tileText, "no alert correlation configured") {
+		t.Errorf("the incidents tile's title %q does not say why it has no figure", tileText)
+	}
+
 	// A wrong token: the refusal screen, and the token forgotten.
 	b.run(chromedp.Navigate(p.url + "/ui/#token=wrong"))
 	b.wait("the refusal", `!document.getElementById('gate').hidden && document.getElementById('shell').hidden && document.getElementById('gate-title').innerText === 'Token refused'`)
@@ -455,5 +494,81 @@ func TestSSEParserInBrowser(t *testing.T) {
 	want := []string{"endpoints=[1,\n2]", `event={"a":1}`, "message=no event name"}
 	if strings.Join(got, "|") != strings.Join(want, "|") {
 		t.Errorf("parsed %q, want %q", got, want)
+	}
+}
+
+// The instance timeline's states and the chart's scaling decisions, from
+// events as the controller and the agents record them.
+func TestTimelineAndDecisionsInBrowser(t *testing.T) {
+	b := startBrowser(t)
+	srv := &http.Server{Handler: dashboard.Handler(), ReadHeaderTimeout: 5 * time.Second}
+	var lc net.ListenConfig
+	l, err := lc.Listen(t.Context(), "tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(testenv.FreePort(t))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = srv.Serve(l) }()
+	t.Cleanup(func() { _ = srv.Close() })
+	b.run(chromedp.Navigate("http://" + l.Addr().String() + "/ui/"))
+	b.wait("the page", `document.getElementById('gate-title').innerText === 'No token'`)
+
+	ev := func(sec int, kind, reason, msg string) map[string]string {
+		return map[string]string{"time": time.Date(2026, 12, 4, 10, 0, sec, 0, time.UTC).Format(time.RFC3339Nano), "kind": kind, "reason": reason, "message": msg}
+	}
+	// Out of order, as a merge of two publishers may be.
+	events := []map[string]string{
+		ev(5, "Started", "", "pid 42"),
+		ev(0, "InstanceScheduled", "AppDeployed", "vlan 10 10.0.10.2/24"),
+		ev(2, "Creating", "", ""),
+		ev(9, "Resized", "", "2 CPUs"),
+		ev(12, "Restarted", "OOMKilled", "restart 1"),
+		ev(13, "Started", "", "pid 43"),
+	}
+	status := map[string]string{"phase": "CrashLoop", "updated_at": time.Date(2026, 12, 4, 10, 0, 20, 0, time.UTC).Format(time.RFC3339Nano), "reason": "BackOff"}
+	js, _ := json.Marshal([]any{events, status})
+	var got struct {
+		States []struct {
+			State, Health, Kind, Why string
+			From                     float64
+		}
+		Marks []struct{ Kind string }
+	}
+	b.eval(fmt.Sprintf(`import('./js/timeline.js').then((m) => { const [e, s] = %s; const r = m.transitions(e, s);
+		return { States: r.states.map((x) => ({ State: x.state, Health: x.health, Kind: x.kind, Why: x.why, From: x.from })), Marks: r.marks.map((x) => ({ Kind: x.kind })) }; })`, js), &got)
+	var states []string
+	for _, s := range got.States {
+		states = append(states, s.State+"/"+s.Health)
+	}
+	want := "Scheduled/info,Creating/info,Running/ok,Restarting/warn,Running/ok,CrashLoop/bad"
+	if strings.Join(states, ",") != want {
+		t.Errorf("states %v, want %s", states, want)
+	}
+	if len(got.Marks) != 1 || got.Marks[0].Kind != "Resized" {
+		t.Errorf("marks %+v, want the resize", got.Marks)
+	}
+	if len(got.States) == 6 && (got.States[3].Why != "OOMKilled: restart 1" || got.States[5].Why != "BackOff" || got.States[5].From != float64(time.Date(2026, 12, 4, 10, 0, 20, 0, time.UTC).UnixMilli())) {
+		t.Errorf("the restart %+v or the crash loop %+v lost its reason or time", got.States[3], got.States[5])
+	}
+
+	// One autoscale decision is two events under one request id: the
+	// decision with its reason, and the change it made.
+	scale := []map[string]string{
+		{"time": "2026-12-04T10:00:10Z", "kind": "AutoScaled", "request_id": "req-a", "reason": "max-rate", "message": "2 → 4: cpu 200% over 50%"},
+		{"time": "2026-12-04T10:00:10.01Z", "kind": "AutoScaled", "request_id": "req-a", "message": "generation 1, 4 replica(s): 2 created, 0 removed"},
+		{"time": "2026-12-04T10:00:01Z", "kind": "AppScaled", "request_id": "req-m", "message": "generation 1, 2 replica(s): 1 created, 0 removed"},
+		{"time": "2026-12-04T10:00:05Z", "kind": "InstanceScheduled", "request_id": "req-m"},
+	}
+	js, _ = json.Marshal(scale)
+	var decisions []struct {
+		Kind, Reason, RequestID string
+		Messages                []string
+	}
+	b.eval(fmt.Sprintf(`import('./js/chart.js').then((m) => m.scaleDecisions(%s).map((d) => ({ Kind: d.kind, Reason: d.reason, RequestID: d.request_id, Messages: d.messages })))`, js), &decisions)
+	if len(decisions) != 2 || decisions[0].Kind != "AppScaled" || decisions[1].Kind != "AutoScaled" || decisions[1].Reason != "max-rate" ||
+		len(decisions[1].Messages) != 2 || decisions[1].RequestID != "req-a" {
+		t.Errorf("decisions %+v: want AppScaled, then one AutoScaled (max-rate) with both messages", decisions)
+	}
+	if errs := b.consoleErrors(); len(errs) > 0 {
+		t.Errorf("console errors:\n%s", strings.Join(errs, "\n"))
 	}
 }

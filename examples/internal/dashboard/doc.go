@@ -3,7 +3,9 @@
 // its own address under /ui/#/:
 //
 //   - Overview (#/): tiles (nodes live, reports timed out, cordoned, apps,
-//     instances ready, CPUs allocated); the map of racks and switches,
+//     instances ready, CPUs allocated, and, read after the page is drawn,
+//     open incidents and members in trouble in the last inspection round,
+//     each a link to its page); the map of racks and switches,
 //     their nodes and each node's containers as small squares coloured by
 //     health (green running and ready, amber not ready, blue on its way,
 //     red failed or crash loop, grey stopped; a node's border red when its
@@ -21,9 +23,9 @@
 //     decision marked where it happened (AppScaled, AutoScaled,
 //     ScaleApproved, ScaleProposed, ScaleFailed, AutoscaleHeld; its title
 //     says why) and listed below with its reason and request (a hold only
-//     when it is the latest); the
-//     autoscaler's waiting proposal with an Approve button (confirmed
-//     first); its live endpoints, instances and recent events.
+//     when it is the latest); the autoscaler's waiting proposal with an
+//     Approve button (confirmed first); its live endpoints, instances and
+//     recent events.
 //   - Instance (#/instances/ID): desired and reported state, and its states
 //     over time: a band of the states its events and status record
 //     (Scheduled, Creating, Running, Restarting, Failed, …) with the other

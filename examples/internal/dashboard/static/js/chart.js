@@ -46,13 +46,18 @@ function marksPlugin(getMarks) {
     const layer = u.over;
     for (const el of [...layer.querySelectorAll('.scale-mark')]) el.remove();
     const [lo, hi] = [u.scales.x.min, u.scales.x.max];
+    // Labels of marks close together are stacked rather than overlaid.
+    const placed = [];
     for (const d of getMarks()) {
       if (d.t < lo || d.t > hi) continue;
       const left = u.valToPos(d.t, 'x');
+      const row = placed.filter((x) => left - x < 110).length;
+      placed.push(left);
+      const right = left > layer.clientWidth - 110;
       layer.append(h('div', {
-        class: 'scale-mark ' + (MARK_CLASS[d.kind] || ''), style: `left:${left.toFixed(1)}px`,
+        class: 'scale-mark ' + (MARK_CLASS[d.kind] || '') + (right ? ' flip' : ''), style: `left:${left.toFixed(1)}px`,
         title: `${clock(d.time)} ${explain(d)}`, dataset: { kind: d.kind },
-      }, h('span', {}, d.kind)));
+      }, h('span', { style: `top:${2 + 16 * (row % 6)}px` }, d.kind)));
     }
   };
   return { hooks: { draw } };
@@ -92,7 +97,7 @@ export function appChart() {
     plot = new uPlot({
       ...size(), series, axes,
       scales: { x: { time: true, range: (_, lo, hi) => (lo === null || hi === null ? [Date.now() / 1000 - 60, Date.now() / 1000]
-        : [lo, Math.max(hi, lo + 1, ...marks.map((m) => m.t))]) }, n: { range: (_, lo, hi) => [0, Math.max(1, hi) * 1.15] } },
+        : [lo, Math.max(hi, lo + 1, ...marks.map((m) => m.t))]) }, n: { range: (_, lo, hi) => [0, Math.max(1, hi) * 1.15] }, cpu: { range: (_, lo, hi) => [0, Math.max(0.1, hi) * 1.15] } },
       legend: { live: true },
       cursor: { drag: { x: true, y: false } },
       plugins: [marksPlugin(() => marks)],

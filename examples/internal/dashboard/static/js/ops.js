@@ -81,9 +81,14 @@ export function incidents(env) {
 const STATUS_KIND = { passed: 'ok', failed: 'bad', stale: 'warn', dead: 'bad', left: '', unreachable: 'warn', silent: 'warn' };
 const STATUSES = ['passed', 'failed', 'stale', 'dead', 'left', 'unreachable', 'silent'];
 
-function memberRows(members) {
+// memberRows lists members; picked holds the failed ones ticked for a fix
+// (kept across the page's refreshes).
+function memberRows(members, picked) {
   return members.map((m) => h('tr', { dataset: { member: m.name, status: m.status } },
-    h('td', {}, m.status === 'failed' ? h('input', { type: 'checkbox', class: 'pick', value: m.name, 'aria-label': 'fix ' + m.name }) : null),
+    h('td', {}, m.status === 'failed' ? h('input', {
+      type: 'checkbox', class: 'pick', value: m.name, 'aria-label': 'fix ' + m.name, checked: picked.has(m.name),
+      onchange: (e) => { if (e.target.checked) picked.add(m.name); else picked.delete(m.name); },
+    }) : null),
     h('td', {}, nodeRef(m.name)),
     h('td', {}, badge(m.status, STATUS_KIND[m.status] || '')),
     h('td', { class: 'mono' }, (m.failed || []).join(', ')),
@@ -112,14 +117,16 @@ function fixResult(fix) {
  * run of the failed checks behind a confirmation. */
 export function inspection(env) {
   env.title('Inspection');
-  const st = { all: false, ordered: '' };
+  const st = { all: false, ordered: '', picked: new Set() };
   let view = null;
   const order = async (rep, dryRun) => {
-    const picked = [...document.querySelectorAll('input.pick:checked')].map((i) => i.value);
+    const failedNames = new Set(rep.members.filter((m) => m.status === 'failed').map((m) => m.name));
+    const picked = [...st.picked].filter((n) => failedNames.has(n)).sort();
     const failed = rep.members.filter((m) => m.status === 'failed').length;
     const who = picked.length ? `${picked.length} picked node${picked.length === 1 ? '' : 's'} (${picked.join(', ')})` : `every failed node (${failed})`;
     const ok = await confirmAction(dryRun ? 'Dry run the fixes?' : 'Run the fixes?',
-      `${dryRun ? 'Ask' : 'Have'} the agents on ${who} ${dryRun ? 'what they would do to' : ''} fix their failed checks of spec ${rep.spec}${dryRun ? '; nothing is changed.' : '. This changes those nodes.'}`,
+      dryRun ? `Ask the agents on ${who} what they would do to fix their failed checks of spec ${rep.spec}; nothing is changed.`
+        : `Have the agents on ${who} fix their failed checks of spec ${rep.spec}. This changes those nodes.`,
       dryRun ? 'Dry run' : 'Fix', !dryRun);
     if (!ok) return;
     try {
@@ -150,11 +157,11 @@ export function inspection(env) {
         st.ordered ? h('span', { class: 'muted', id: 'fix-ordered' }, 'Order ', reqRef(st.ordered), ' sent') : null,
         h('button', { type: 'button', id: 'dry-run', onclick: () => order(rep, true) }, 'Dry run'),
         h('button', { type: 'button', class: 'danger', id: 'fix', disabled: !rep.counts?.failed, onclick: () => order(rep, false) }, 'Fix')),
-      table(['', 'Member', 'Status', 'Failed checks', 'Spec held', 'Why'], memberRows(members), st.all ? 'No members.' : 'Every member passed.'),
+      table(['', 'Member', 'Status', 'Failed checks', 'Spec held', 'Why'], memberRows(members, st.picked), st.all ? 'No members.' : 'Every member passed.'),
       h('h2', {}, 'Last fix'), fixResult(fix),
     ];
   });
-  return every(env, view, 5000);
+  return view;
 }
 
 function pctBar(used, limit) {
@@ -166,7 +173,7 @@ function rankTable(rows, kind, by) {
   return table([kind === 'instances' ? 'Instance' : kind === 'apps' ? 'App' : 'Node', kind === 'instances' ? 'App · node' : kind === 'apps' ? 'Team · instances' : 'Instances',
     'CPU cores', 'of limit', 'Memory', 'of limit'],
   rows.map((r) => h('tr', { dataset: { name: r.name } },
-    h('td', {}, ref(r.name), r.simulated ? [' ', badge('SIM', 'sim')] : null),
+    h('td', {}, ref(r.name)),
     h('td', { class: 'muted' }, kind === 'instances' ? [appRef(r.app), ' · ', nodeRef(r.node)] : kind === 'apps' ? `${r.team || ''} · ${r.instances}` : r.instances),
     h('td', { class: 'num cpu' + (by === 'cpu' ? ' key' : ''), dataset: { v: r.cpu_cores } }, num(r.cpu_cores, 3)),
     h('td', {}, pctBar(r.cpu_cores, r.cpu_limit_cores)),
@@ -182,7 +189,7 @@ export function ranking(env, query) {
   const by = q.get('by') === 'memory' ? 'memory' : 'cpu';
   const n = Math.min(100, Math.max(1, parseInt(q.get('n') || '10', 10) || 10));
   const link = (b, k) => '#/ranking?by=' + b + '&n=' + k;
-  return every(env, loaded(env, (signal) => orUnavailable(get(`/v1/ranking?by=${by}&n=${n}`, signal)), ({ data, unavailable }) => {
+  return loaded(env, (signal) => orUnavailable(get(`/v1/ranking?by=${by}&n=${n}`, signal)), ({ data, unavailable }) => {
     const head = [h('h1', {}, 'Busiest and idlest'),
       h('div', { class: 'toolbar' },
         h('span', { class: 'seg-ctl' }, ['cpu', 'memory'].map((b) => h('a', { href: link(b, n), class: b === by ? 'on' : '', dataset: { by: b } }, b === 'cpu' ? 'By CPU' : 'By memory'))),
@@ -196,7 +203,7 @@ export function ranking(env, query) {
           h('div', { class: 'rank', id: `busiest-${kind}` }, h('h3', {}, 'Busiest'), rankTable(data[kind].busiest, kind, by)),
           h('div', { class: 'rank', id: `idlest-${kind}` }, h('h3', {}, 'Idlest'), rankTable(data[kind].idlest, kind, by)))]),
     ];
-  }), 5000);
+  });
 }
 
 function quotaCell(field, used, limit, fmt) {
@@ -216,7 +223,7 @@ function efficiency(used, alloc) {
  * each app held and used (core-hours, GiB-hours) since it was deployed. */
 export function usage(env) {
   env.title('Usage');
-  return every(env, loaded(env, async (signal) => {
+  return loaded(env, async (signal) => {
     const [show, quotas] = await Promise.all([get('/v1/usage', signal), get('/v1/quotas', signal)]);
     return { show: show || [], quotas: quotas || [] };
   }, ({ show, quotas }) => [
@@ -244,5 +251,5 @@ export function usage(env) {
           h('td', { class: 'num' }, efficiency(u.used_gib_hours, u.allocated_gib_hours)),
           h('td', { class: 'muted' }, ago(u.since)), h('td', { class: 'muted' }, ago(u.updated_at)))),
       ]), 'Nothing accounted yet.'),
-  ]), 5000);
+  ]);
 }

@@ -1,7 +1,7 @@
 // The pages: each view loads what it shows from the API and renders it
 // again on refresh (the app calls refresh when an event lands).
 
-import { get, getOrNull, post, follow } from './api.js';
+import { get, getOrNull, post, follow, ApiError } from './api.js';
 import { loaded, appRef, instRef, reqRef } from './view.js';
 import { h, badge, bar, bytes, cpus, ago, clock, table, confirmAction } from './dom.js';
 import { remember, nodeRef, nodeStatus, phaseBadge, rolloutBadge, simBadge } from './nodes.js';
@@ -41,6 +41,43 @@ function ranking(nodes) {
       h('td', { class: 'num' }, t.n.instances))), 'No nodes report.');
 }
 
+/** troubleTiles are the overview's tiles of open incidents and of
+ * members that failed the last inspection round, links to their pages,
+ * read after the page is drawn (alertcorr is another service: a slow one
+ * must not hold the overview), keeping their last figures meanwhile. */
+let noAlerts = '';
+
+function troubleTiles() {
+  const make = (id, href, label) => {
+    const n = h('div', { class: 'n' }, '…');
+    const el = h('a', { class: 'tile link', id, href }, n, h('div', { class: 'l' }, label));
+    return { el, set: (text, bad, title) => { n.textContent = text; el.classList.toggle('bad', bad); el.title = title || ''; } };
+  };
+  const inc = make('tile-incidents', '#/incidents', 'open incidents');
+  const insp = make('tile-inspection', '#/inspection', 'nodes failing inspection');
+  return {
+    incidents: inc.el,
+    inspection: insp.el,
+    update(signal) {
+      if (noAlerts) inc.set('—', false, noAlerts);
+      else {
+        get('/v1/incidents', signal).then((d) => inc.set(String((d.open || []).length), (d.open || []).length > 0), (err) => {
+          if (signal.aborted) return;
+          // A controller without alert correlation says so with a 503:
+          // asked once a page load, not on every refresh.
+          if (err instanceof ApiError && err.status === 503) noAlerts = err.problem.detail || err.message;
+          inc.set('—', false, err.message);
+        });
+      }
+      get('/v1/inspection', signal).then((d) => {
+        const c = d.report?.counts || {};
+        const bad = (c.failed || 0) + (c.dead || 0) + (c.unreachable || 0) + (c.silent || 0) + (c.stale || 0);
+        insp.set(d.report ? String(bad) : '—', bad > 0, d.report ? `${c.failed || 0} failed, ${c.dead || 0} dead, ${c.unreachable || 0} unreachable, ${c.silent || 0} silent, ${c.stale || 0} stale` : 'no round reported yet');
+      }, (err) => { if (!signal.aborted) insp.set('—', false, err.message); });
+    },
+  };
+}
+
 /** overview: tiles, the map of racks, nodes and containers, the apps, the
  * fullest nodes. */
 export function overview(env) {
@@ -50,6 +87,7 @@ export function overview(env) {
   // is drawn with the nodes first and gets its containers when they land.
   let byNode = new Map();
   let seen = false;
+  const opsTiles = troubleTiles();
   return loaded(env, async (signal) => {
     const instances = get('/v1/instances', signal);
     instances.catch(() => {}); // a failure is reported by after
@@ -71,13 +109,15 @@ export function overview(env) {
         tile(nodes.filter((n) => n.cordon).length, 'cordoned'),
         tile(apps.length, 'apps'),
         tile(`${ready} / ${inst}`, 'instances ready', ready < inst),
-        tile(`${cpus(alloc)} / ${cpus(cap)}`, 'CPUs allocated')),
+        tile(`${cpus(alloc)} / ${cpus(cap)}`, 'CPUs allocated'),
+        opsTiles.incidents, opsTiles.inspection),
       h('h2', {}, 'Racks, nodes and containers'),
       map.render(nodes, byNode),
       h('h2', {}, 'Apps'), appsTable(apps),
       h('h2', {}, 'Most allocated nodes'), ranking(nodes),
     ];
   }, ({ nodes, instances }) => {
+    opsTiles.update(env.signal);
     instances.then((list) => {
       if (env.signal.aborted) return;
       byNode = groupByNode(list || []);
