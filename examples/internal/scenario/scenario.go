@@ -66,7 +66,6 @@ type story struct {
 	cl    *controller.Client
 	out   io.Writer
 	image string
-	web   []state.Instance
 	res   *Result
 }
 
@@ -182,7 +181,6 @@ func (s *story) deploy(ctx context.Context) (string, error) {
 	if !d.Running {
 		return "", fmt.Errorf("not all %d instances running after 2 min", len(d.Created))
 	}
-	s.web = d.Created
 	nodes := map[string]bool{}
 	for _, in := range d.Created {
 		nodes[in.Node] = true
