@@ -24,14 +24,13 @@ import (
 	"sync"
 	"time"
 
-	"github.com/shoalkit/shoal/cgroupx/procview"
-
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 
 	"github.com/google/go-containerregistry/pkg/registry"
 
 	"github.com/shoalkit/shoal/alertcorr"
+	"github.com/shoalkit/shoal/cgroupx/procview"
 	"github.com/shoalkit/shoal/examples/internal/controller"
 	"github.com/shoalkit/shoal/examples/internal/daemon"
 	"github.com/shoalkit/shoal/examples/internal/dashboard"
