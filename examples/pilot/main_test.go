@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -302,10 +303,15 @@ func inode(path string) uint64 {
 	return 0
 }
 
-// mountPoints are this mount namespace's mount points.
+// mountPoints are the host's mount points, as this thread sees them:
+// /proc/thread-self, not /proc/self, whose main thread libcontainer can
+// leave in a container's mount namespace (a thread that setns()es, locked,
+// and ends is wedged when it is the main thread), as cgroupx.NewHost does.
 func mountPoints(t *testing.T) []string {
 	t.Helper()
-	mi, err := os.ReadFile("/proc/self/mountinfo")
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	mi, err := os.ReadFile("/proc/thread-self/mountinfo")
 	if err != nil {
 		t.Fatal(err)
 	}
