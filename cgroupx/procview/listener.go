@@ -133,6 +133,11 @@ func (s *Server) AcceptSeccomp(ctx context.Context, ln *net.UnixListener) error 
 	return err
 }
 
+// KeepsListeners reports whether AcceptSeccomp has the holder of
+// Config.HolderSocket keep the listeners it serves, so that they outlive
+// this server.
+func (s *Server) KeepsListeners() bool { return s.cfg.HolderSocket != "" }
+
 // keep gives the holder a duplicate of a container's listener; a failure
 // is logged (the listener is served all the same, but will not outlive
 // this server).

@@ -86,7 +86,7 @@ func (a *Agent) adopt(ctx context.Context) error {
 			a.spawnWaiter(ctx, in.ID, in.PID)
 		}
 		a.log.Info("adopted", "id", in.ID, "running", in.Running, "pid", in.PID)
-		if in.Running && in.SysinfoListener != "" {
+		if in.Running && in.SysinfoListener != "" && !a.keepsListeners() {
 			// Its seccomp listener was the earlier agent's and closed with it.
 			a.log.Warn("adopted container's sysinfo(2) fails with ENOSYS until it restarts", "id", in.ID)
 		}

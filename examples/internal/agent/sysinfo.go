@@ -79,3 +79,11 @@ func (a *Agent) listenSysinfo(ctx context.Context) (*net.UnixListener, error) {
 	}
 	return ln, nil
 }
+
+// keepsListeners reports whether the containers' seccomp listeners
+// outlive this agent: ProcViewServer gives each to a procview holder
+// (procview.Config.HolderSocket), from which the next agent's server takes
+// them back.
+func (a *Agent) keepsListeners() bool {
+	return a.cfg.ProcViewServer != nil && a.cfg.ProcViewServer.KeepsListeners()
+}
