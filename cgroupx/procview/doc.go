@@ -43,9 +43,11 @@
 // next server answers it; it never fails with ENOSYS because the server
 // restarted. The holder drops a listener when it reports POLLHUP (the
 // container's processes are gone) and keeps at most
-// HolderConfig.MaxListeners. What a holder keeps dies with it: after the
-// holder restarts, the listeners of running containers live only in the
-// server that serves them, and are lost when it exits too.
+// HolderConfig.MaxListeners. A server that sees the holder's socket made
+// anew (the holder restarted and lost what it kept) gives it every
+// listener it serves again, within a second; as with the FUSE connection,
+// only the holder and the server gone at once lose a container's
+// listener, and its sysinfo fails with ENOSYS until it restarts.
 //
 // The holder (examples/procviewd hold):
 //

@@ -35,7 +35,7 @@ func TestSysinfoSurvivesServerRestart(t *testing.T) {
 		}
 	}
 	seccompSock := filepath.Join(t.TempDir(), "seccomp.sock")
-	stopA := startSeccompServer(t, f, seccompSock)
+	stopA := startSeccompServer(t, f, f.sock, seccompSock)
 	handLikeRunc(t, seccompSock, "ctr-1", cmd.Process.Pid, listener)
 	waitFor(t, "the holder to keep the listener", func() bool { return f.holder.Listeners() == 1 })
 	// Only server A and the holder hold the listener now: the test's
@@ -61,7 +61,7 @@ func TestSysinfoSurvivesServerRestart(t *testing.T) {
 	case <-time.After(300 * time.Millisecond):
 	}
 
-	stopB := startSeccompServer(t, f, filepath.Join(t.TempDir(), "seccomp.sock"))
+	stopB := startSeccompServer(t, f, f.sock, filepath.Join(t.TempDir(), "seccomp.sock"))
 	defer stopB()
 	var line string
 	select {
@@ -80,11 +80,12 @@ func TestSysinfoSurvivesServerRestart(t *testing.T) {
 	waitFor(t, "the holder to drop the listener of an exited container", func() bool { return f.holder.Listeners() == 0 })
 }
 
-// startSeccompServer starts a server with the fixture's holder taking
-// listeners on sock; the returned function stops it.
-func startSeccompServer(t *testing.T, f *fixture, sock string) (stop func()) {
+// startSeccompServer starts a server for the fixture's container, with
+// the holder on holderSock, taking listeners on sock; the returned
+// function stops it.
+func startSeccompServer(t *testing.T, f *fixture, holderSock, sock string) (stop func()) {
 	t.Helper()
-	srv, err := procview.New(t.Context(), procview.Config{Parents: []string{f.parent}, HolderSocket: f.sock})
+	srv, err := procview.New(t.Context(), procview.Config{Parents: []string{f.parent}, HolderSocket: holderSock})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -109,6 +110,98 @@ func startSeccompServer(t *testing.T, f *fixture, sock string) (stop func()) {
 	}
 	t.Cleanup(stop)
 	return stop
+}
+
+// TestListenersSurviveHolderRestart: the holder restarts while a server
+// serves a container's listener; the server gives the new holder the
+// listener, so that a server restart after that still loses no sysinfo.
+func TestListenersSurviveHolderRestart(t *testing.T) {
+	f := newFixture(t)
+	cmd, listener, stdin, lines := startSysinfoChild(t)
+	for _, d := range f.ctrDirs {
+		if err := os.WriteFile(filepath.Join(d, "cgroup.procs"), []byte(strconv.Itoa(cmd.Process.Pid)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dir := t.TempDir()
+	mnt, sock := filepath.Join(dir, "view"), filepath.Join(dir, "h.sock")
+	if err := os.Mkdir(mnt, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	h1, stopH1 := startHolder(t, mnt, sock)
+	seccompSock := filepath.Join(dir, "seccomp.sock")
+	stopA := startSeccompServer(t, f, sock, seccompSock)
+	handLikeRunc(t, seccompSock, "ctr-1", cmd.Process.Pid, listener)
+	waitFor(t, "the first holder to keep the listener", func() bool { return h1.Listeners() == 1 })
+	dropFd(t, listener)
+	say(t, stdin, "close")
+	if got := nextLine(t, lines, 10*time.Second); got != "closed" {
+		t.Fatalf("child: %q", got)
+	}
+
+	stopH1()
+	h2, stopH2 := startHolder(t, mnt, sock)
+	defer stopH2()
+	waitFor(t, "the server to give the new holder its listener", func() bool { return h2.Listeners() == 1 })
+
+	stopA()
+	say(t, stdin, "go")
+	got := scanLine(lines)
+	select {
+	case line := <-got:
+		t.Fatalf("sysinfo returned with no server running: %q", line)
+	case <-time.After(300 * time.Millisecond):
+	}
+	stopB := startSeccompServer(t, f, sock, filepath.Join(dir, "seccomp2.sock"))
+	defer stopB()
+	select {
+	case line := <-got:
+		if fields := strings.Fields(line); len(fields) != 7 || fields[1] != strconv.Itoa(memLimit) {
+			t.Fatalf("child: %q, want the container's sysinfo", line)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the waiting sysinfo was never answered")
+	}
+}
+
+// scanLine reads the next line in the background.
+func scanLine(lines *bufio.Scanner) <-chan string {
+	got := make(chan string, 1)
+	go func() {
+		if lines.Scan() {
+			got <- lines.Text()
+		}
+	}()
+	return got
+}
+
+// startHolder runs a holder in this process; the returned function
+// stops and closes it (unmounting its view).
+func startHolder(t *testing.T, mnt, sock string) (*procview.Holder, func()) {
+	t.Helper()
+	h, err := procview.NewHolder(t.Context(), procview.HolderConfig{MountPoint: mnt, Socket: sock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- h.Run(ctx) }()
+	stopped := false
+	stop := func() {
+		if stopped {
+			return
+		}
+		stopped = true
+		cancel()
+		if err := <-done; !errors.Is(err, context.Canceled) {
+			t.Errorf("holder Run: %v", err)
+		}
+		if err := h.Close(); err != nil {
+			t.Error(err)
+		}
+	}
+	t.Cleanup(stop)
+	return h, stop
 }
 
 // handLikeRunc sends listener fd to sock as runc does: the OCI container

@@ -82,12 +82,11 @@ func (s *Server) AcceptSeccomp(ctx context.Context, ln *net.UnixListener) error 
 	g.SetLimit(s.cfg.MaxContainers + 2)
 	stop := context.AfterFunc(gctx, func() { _ = ln.SetDeadline(time.Unix(1, 0)) })
 	defer stop()
-	served := &servedSet{ids: map[string]int{}}
+	served := &servedSet{ids: map[string]int{}, fds: map[string]int{}}
 	serve := func(h seccompHandover, fd int) {
-		served.add(h.id)
+		served.add(h.id, fd)
 		g.Go(func() error {
-			defer served.done(h.id)
-			defer unix.Close(fd)
+			defer served.done(h.id, fd)
 			if err := s.ServeSeccomp(gctx, fd); err != nil && gctx.Err() == nil {
 				s.log.WarnContext(gctx, "procview: seccomp listener", "id", h.id, "pid", h.pid, "err", err)
 			}
@@ -97,6 +96,10 @@ func (s *Server) AcceptSeccomp(ctx context.Context, ln *net.UnixListener) error 
 	if s.cfg.HolderSocket != "" {
 		g.Go(func() error {
 			s.serveKept(gctx, served, serve)
+			return nil
+		})
+		g.Go(func() error {
+			s.rekeep(gctx, served)
 			return nil
 		})
 	}
@@ -181,29 +184,83 @@ func (s *Server) serveKept(ctx context.Context, served *servedSet, serve func(se
 	}
 }
 
-// servedSet counts the listeners served per container id.
+// rekeep gives the holder every listener this server serves again
+// whenever the holder's listener socket is made anew (the holder
+// restarted and lost what it kept), checking every second until ctx is
+// done.
+func (s *Server) rekeep(ctx context.Context, served *servedSet) {
+	path := ListenerSocket(s.cfg.HolderSocket)
+	last := socketStamp(path)
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		stamp := socketStamp(path)
+		if stamp == (fileStamp{}) || stamp == last {
+			continue
+		}
+		last = stamp
+		n, err := served.keepAll(ctx, s.cfg.HolderSocket)
+		if err != nil {
+			s.log.WarnContext(ctx, "procview: seccomp listeners not kept by the new holder", "socket", s.cfg.HolderSocket, "err", err)
+			last = fileStamp{} // again at the next tick
+			continue
+		}
+		s.log.InfoContext(ctx, "procview: gave a new holder the seccomp listeners served", "listeners", n)
+	}
+}
+
+// fileStamp tells a file from one made anew at the same path: the inode
+// number alone does not (a file system reuses the number of a file just
+// removed), its change time with it does.
+type fileStamp struct {
+	ino, ctimeSec, ctimeNsec int64
+}
+
+// socketStamp is path's stamp, zero when it cannot be had.
+func socketStamp(path string) fileStamp {
+	var st unix.Stat_t
+	if err := unix.Lstat(path, &st); err != nil {
+		return fileStamp{}
+	}
+	return fileStamp{int64(st.Ino), st.Ctim.Sec, st.Ctim.Nsec} //nolint:gosec // inode numbers fit
+}
+
+// servedSet counts the listeners served per container id and knows the
+// last one of each.
 type servedSet struct {
 	mu  sync.Mutex
 	ids map[string]int
+	fds map[string]int
 }
 
-func (s *servedSet) add(id string) {
+func (s *servedSet) add(id string, fd int) {
 	if id == "" {
 		return
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.ids[id]++
+	s.fds[id] = fd
 }
 
-func (s *servedSet) done(id string) {
+// done closes fd, whose serving ended.
+func (s *servedSet) done(id string, fd int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_ = unix.Close(fd) // under the lock: keepAll never sends a closed number
 	if id == "" {
 		return
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	if s.ids[id]--; s.ids[id] <= 0 {
 		delete(s.ids, id)
+	}
+	if s.fds[id] == fd {
+		delete(s.fds, id)
 	}
 }
 
@@ -211,6 +268,26 @@ func (s *servedSet) has(id string) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.ids[id] > 0
+}
+
+// keepAll gives the holder on socket every listener served and returns
+// how many it kept.
+func (s *servedSet) keepAll(ctx context.Context, socket string) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var errs []error
+	n := 0
+	for id, fd := range s.fds {
+		kctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		err := KeepListener(kctx, socket, id, fd)
+		cancel()
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		n++
+	}
+	return n, errors.Join(errs...)
 }
 
 // receiveSeccomp reads runc's message: the process state and its

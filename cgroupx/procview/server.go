@@ -58,7 +58,8 @@ type Config struct {
 	// HolderSocket is the socket of a [Holder] (HolderConfig.Socket) that
 	// keeps containers' seccomp listeners across this server's restarts:
 	// AcceptSeccomp gives it a duplicate of every listener it takes and
-	// serves the ones it keeps. Default "": a container's listener lives
+	// serves the ones it keeps (and gives a restarted holder the ones it
+	// serves again). Default "": a container's listener lives
 	// only as long as this server, and its sysinfo(2) fails with ENOSYS
 	// once the server exits.
 	HolderSocket string
