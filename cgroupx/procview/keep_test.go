@@ -61,11 +61,13 @@ func TestSysinfoSurvivesServerRestart(t *testing.T) {
 	case <-time.After(300 * time.Millisecond):
 	}
 
+	start := time.Now()
 	stopB := startSeccompServer(t, f, f.sock, filepath.Join(t.TempDir(), "seccomp.sock"))
 	defer stopB()
 	var line string
 	select {
 	case line = <-got:
+		t.Logf("the waiting sysinfo answered %v after server B started", time.Since(start).Round(time.Microsecond))
 	case <-time.After(10 * time.Second):
 		t.Fatal("the waiting sysinfo was never answered after the restart")
 	}
