@@ -7,9 +7,11 @@ import (
 	"errors"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -112,6 +114,60 @@ func startSeccompServer(t *testing.T, f *fixture, holderSock, sock string) (stop
 	}
 	t.Cleanup(stop)
 	return stop
+}
+
+// TestSysinfoSurvivesServerKill: the server is a process of its own,
+// killed with SIGKILL while it serves the container's listener; the
+// container's sysinfo waits, and the next server process answers it.
+func TestSysinfoSurvivesServerKill(t *testing.T) {
+	f := newFixture(t)
+	cmd, listener, stdin, lines := startSysinfoChild(t)
+	for _, d := range f.ctrDirs {
+		if err := os.WriteFile(filepath.Join(d, "cgroup.procs"), []byte(strconv.Itoa(cmd.Process.Pid)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dir := t.TempDir()
+	startServer := func(sock string) *exec.Cmd {
+		srv := exec.Command(os.Args[0], "-test.run=^$")
+		srv.Env = append(os.Environ(), envSeccompSocket+"="+sock, envServeSocket+"="+f.sock, envServeParent+"="+f.parent)
+		srv.Stderr = os.Stderr
+		if err := srv.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = srv.Process.Kill(); _ = srv.Wait() })
+		waitFor(t, "the server's socket", func() bool { _, err := os.Stat(sock); return err == nil })
+		return srv
+	}
+	a := startServer(filepath.Join(dir, "a.sock"))
+	handLikeRunc(t, filepath.Join(dir, "a.sock"), "ctr-1", cmd.Process.Pid, listener)
+	waitFor(t, "the holder to keep the listener", func() bool { return f.holder.Listeners() == 1 })
+	dropFd(t, listener)
+	say(t, stdin, "close")
+	if got := nextLine(t, lines, 10*time.Second); got != "closed" {
+		t.Fatalf("child: %q", got)
+	}
+	if err := a.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	_ = a.Wait()
+
+	say(t, stdin, "go")
+	got := scanLine(lines)
+	select {
+	case line := <-got:
+		t.Fatalf("sysinfo returned with the server killed: %q", line)
+	case <-time.After(300 * time.Millisecond):
+	}
+	startServer(filepath.Join(dir, "b.sock"))
+	select {
+	case line := <-got:
+		if fields := strings.Fields(line); len(fields) != 7 || fields[1] != strconv.Itoa(memLimit) {
+			t.Fatalf("child: %q, want the container's sysinfo", line)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the waiting sysinfo was never answered")
+	}
 }
 
 // TestListenersSurviveHolderRestart: the holder restarts while a server
