@@ -47,7 +47,12 @@
 // anew (the holder restarted and lost what it kept) gives it every
 // listener it serves again, within a second; as with the FUSE connection,
 // only the holder and the server gone at once lose a container's
-// listener, and its sysinfo fails with ENOSYS until it restarts.
+// listener, and its sysinfo fails with ENOSYS until it restarts. One
+// call can still be caught: a server killed between receiving a
+// notification and answering it (tens of microseconds) leaves that call
+// waiting, since the kernel gives a received notification to no other
+// server, until a signal interrupts it; a server that stops on its
+// context finishes the answer it has started.
 //
 // The holder (examples/procviewd hold):
 //
