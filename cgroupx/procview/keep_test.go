@@ -364,6 +364,18 @@ func TestHolderRefusesBadListenerMessages(t *testing.T) {
 	}
 	defer unix.Close(pipe[0])
 	defer unix.Close(pipe[1])
+	// A client that sends nothing holds up no one else.
+	silent, err := net.DialUnix("unixpacket", nil, &net.UnixAddr{Name: procview.ListenerSocket(sock), Net: "unixpacket"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer silent.Close()
+	start := time.Now()
+	defer func() {
+		if d := time.Since(start); d > 3*time.Second {
+			t.Errorf("the requests took %v beside a silent client", d)
+		}
+	}()
 	for _, tc := range []struct {
 		name string
 		msg  string

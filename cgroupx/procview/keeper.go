@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/sync/errgroup"
 	"golang.org/x/sys/unix"
 )
 
@@ -166,11 +167,15 @@ func (k *keeper) close() {
 	_ = unix.Close(k.wake[1])
 }
 
-// serve answers the requests of servers on ln until ctx is done or ln is
-// closed.
+// serve answers the requests of servers on ln, up to 8 at once (a
+// client that sends nothing holds one for 5 s, not the others), until ctx
+// is done or ln is closed.
 func (k *keeper) serve(ctx context.Context, ln *net.UnixListener) error {
 	stop := context.AfterFunc(ctx, func() { _ = ln.SetDeadline(time.Unix(1, 0)) })
 	defer stop()
+	var g errgroup.Group
+	g.SetLimit(8)
+	defer func() { _ = g.Wait() }()
 	for {
 		c, err := ln.AcceptUnix()
 		if err != nil {
@@ -188,10 +193,13 @@ func (k *keeper) serve(ctx context.Context, ln *net.UnixListener) error {
 			}
 			continue
 		}
-		if err := k.answer(c); err != nil {
-			k.log.WarnContext(ctx, "procview: listener request", "err", err)
-		}
-		_ = c.Close()
+		g.Go(func() error {
+			if err := k.answer(c); err != nil {
+				k.log.WarnContext(ctx, "procview: listener request", "err", err)
+			}
+			_ = c.Close()
+			return nil
+		})
 	}
 }
 

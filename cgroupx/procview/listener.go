@@ -79,7 +79,7 @@ func parseProcessState(b []byte, nfds int) (seccompHandover, error) {
 // and are answered then.
 func (s *Server) AcceptSeccomp(ctx context.Context, ln *net.UnixListener) error {
 	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(s.cfg.MaxContainers + 2)
+	g.SetLimit(s.cfg.MaxContainers + 3) // the accept loop, serveKept and rekeep besides
 	stop := context.AfterFunc(gctx, func() { _ = ln.SetDeadline(time.Unix(1, 0)) })
 	defer stop()
 	served := &servedSet{ids: map[string]int{}, fds: map[string]int{}}
