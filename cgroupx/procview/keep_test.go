@@ -40,6 +40,13 @@ func TestSysinfoSurvivesServerRestart(t *testing.T) {
 	stopA := startSeccompServer(t, f, f.sock, seccompSock)
 	handLikeRunc(t, seccompSock, "ctr-1", cmd.Process.Pid, listener)
 	waitFor(t, "the holder to keep the listener", func() bool { return f.holder.Listeners() == 1 })
+	asker, err := procview.New(t.Context(), procview.Config{Parents: []string{f.parent}, HolderSocket: f.sock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ids, err := asker.KeptListenerIDs(t.Context()); err != nil || len(ids) != 1 || ids[0] != "ctr-1" {
+		t.Errorf("KeptListenerIDs = %q, %v; want [ctr-1]", ids, err)
+	}
 	// Only server A and the holder hold the listener now: the test's
 	// copy becomes /dev/null and the child closes its own.
 	dropFd(t, listener)

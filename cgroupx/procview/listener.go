@@ -141,6 +141,25 @@ func (s *Server) AcceptSeccomp(ctx context.Context, ln *net.UnixListener) error 
 // this server.
 func (s *Server) KeepsListeners() bool { return s.cfg.HolderSocket != "" }
 
+// KeptListenerIDs returns the ids of the containers whose seccomp
+// listeners the holder of Config.HolderSocket keeps (their sysinfo is
+// answered after this server starts); ErrInvalid without a HolderSocket.
+func (s *Server) KeptListenerIDs(ctx context.Context) ([]string, error) {
+	if s.cfg.HolderSocket == "" {
+		return nil, newError(ErrInvalid, "Config.HolderSocket is empty: no holder keeps listeners")
+	}
+	kept, err := KeptListeners(ctx, s.cfg.HolderSocket)
+	if err != nil {
+		return nil, err
+	}
+	ids := make([]string, len(kept))
+	for i, l := range kept {
+		ids[i] = l.ID
+		_ = unix.Close(l.FD)
+	}
+	return ids, nil
+}
+
 // keep gives the holder a duplicate of a container's listener; a failure
 // is logged (the listener is served all the same, but will not outlive
 // this server).
