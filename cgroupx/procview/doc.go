@@ -34,6 +34,26 @@
 // mends them; the next holder finds nobody to hand the connection back,
 // unmounts the dead view and mounts a new one.
 //
+// The holder keeps the containers' seccomp listeners as well (see
+// sysinfo below): a server with [Config.HolderSocket] gives the holder a
+// duplicate of each listener runc hands it ([KeepListener], on
+// [ListenerSocket](S)), and a server that starts takes every listener the
+// holder keeps ([KeptListeners]) and serves it. While no server runs, a
+// container's sysinfo(2) waits in the kernel, as a read does, and the
+// next server answers it; it never fails with ENOSYS because the server
+// restarted. The holder drops a listener when it reports POLLHUP (the
+// container's processes are gone) and keeps at most
+// HolderConfig.MaxListeners. A server that sees the holder's socket made
+// anew (the holder restarted and lost what it kept) gives it every
+// listener it serves again, within a second; as with the FUSE connection,
+// only the holder and the server gone at once lose a container's
+// listener, and its sysinfo fails with ENOSYS until it restarts. One
+// call can still be caught: a server killed between receiving a
+// notification and answering it (tens of microseconds) leaves that call
+// waiting, since the kernel gives a received notification to no other
+// server, until a signal interrupts it; a server that stops on its
+// context finishes the answer it has started.
+//
 // The holder (examples/procviewd hold):
 //
 //	h, err := procview.NewHolder(ctx, procview.HolderConfig{
@@ -96,9 +116,14 @@
 // "/run/shoal/seccomp.sock", syscalls [{names ["sysinfo"], action
 // SCMP_ACT_NOTIFY}]}. [Server.ServeSeccomp] serves one listener descriptor
 // got some other way. A container's answer is kept for Config.MaxAge, as
-// its files are. Only the process holding a listener can answer it: once
-// it closes (the agent exits), the kernel fails that container's sysinfo
-// at once with ENOSYS until the container is started again.
+// its files are. A listener open in no process (its server exited and no
+// holder keeps it) cannot be answered: the kernel fails that container's
+// sysinfo at once with ENOSYS until the container is started again.
+// Config.HolderSocket (the holder's socket) prevents that: the holder
+// keeps every listener, and a restarted server takes them back:
+//
+//	srv, err := procview.New(ctx, procview.Config{HolderSocket: "/run/shoal/procview.sock"})
+//	go srv.AcceptSeccomp(ctx, ln) // keeps new listeners, serves the kept ones
 //
 // # sendfile and splice
 //

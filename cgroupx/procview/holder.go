@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/sync/errgroup"
 	"golang.org/x/sys/unix"
 )
 
@@ -24,6 +25,10 @@ type HolderConfig struct {
 	// Socket is the unix socket servers dial to receive the connection
 	// ("/run/shoal/procview.sock"). A stale socket file is replaced.
 	Socket string
+	// MaxListeners bounds the containers' seccomp listeners the holder
+	// keeps (see [KeepListener]); default 4096, at most 65536. A keep
+	// beyond it is refused.
+	MaxListeners int
 	// Logger receives handover errors; nil discards them.
 	Logger *slog.Logger
 }
@@ -42,6 +47,9 @@ type Holder struct {
 	cfg  HolderConfig
 	conn *Conn
 	ln   *net.UnixListener
+	// kept holds containers' seccomp listeners, handed out on keepLn.
+	kept   *keeper
+	keepLn *net.UnixListener
 
 	closeOnce sync.Once
 	closeErr  error
@@ -55,27 +63,56 @@ func NewHolder(ctx context.Context, cfg HolderConfig) (*Holder, error) {
 	if cfg.Socket == "" || !filepath.IsAbs(cfg.Socket) {
 		return nil, newError(ErrInvalid, "HolderConfig.Socket %q is not an absolute path", cfg.Socket)
 	}
+	if cfg.MaxListeners < 0 || cfg.MaxListeners > maxKeptListeners {
+		return nil, newError(ErrInvalid, "HolderConfig.MaxListeners %d out of range 0..%d", cfg.MaxListeners, maxKeptListeners)
+	}
+	if cfg.MaxListeners == 0 {
+		cfg.MaxListeners = 4096
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	if err := os.Remove(cfg.Socket); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return nil, wrapError(ErrUnavailable, unwrapPath(err), "remove stale socket %s", cfg.Socket)
-	}
-	var lc net.ListenConfig
-	l, err := lc.Listen(ctx, "unix", cfg.Socket)
+	l, err := listenSocket(ctx, "unix", cfg.Socket)
 	if err != nil {
-		return nil, wrapError(ErrUnavailable, err, "listen on %s", cfg.Socket)
+		return nil, err
 	}
-	if err := os.Chmod(cfg.Socket, 0o600); err != nil {
-		_ = l.Close()
-		return nil, wrapError(ErrUnavailable, unwrapPath(err), "chmod %s", cfg.Socket)
-	}
-	conn, err := takeOrMount(ctx, cfg)
+	kl, err := listenSocket(ctx, "unixpacket", ListenerSocket(cfg.Socket))
 	if err != nil {
 		_ = l.Close()
 		return nil, err
 	}
-	return &Holder{cfg: cfg, conn: conn, ln: l.(*net.UnixListener)}, nil
+	kept, err := newKeeper(cfg.MaxListeners, cfg.Logger)
+	if err != nil {
+		_ = l.Close()
+		_ = kl.Close()
+		return nil, err
+	}
+	conn, err := takeOrMount(ctx, cfg)
+	if err != nil {
+		_ = l.Close()
+		_ = kl.Close()
+		kept.close()
+		return nil, err
+	}
+	return &Holder{cfg: cfg, conn: conn, ln: l, kept: kept, keepLn: kl}, nil
+}
+
+// listenSocket listens on the unix socket path (0600), replacing a stale
+// socket file.
+func listenSocket(ctx context.Context, network, path string) (*net.UnixListener, error) {
+	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, wrapError(ErrUnavailable, unwrapPath(err), "remove stale socket %s", path)
+	}
+	var lc net.ListenConfig
+	l, err := lc.Listen(ctx, network, path)
+	if err != nil {
+		return nil, wrapError(ErrUnavailable, err, "listen on %s", path)
+	}
+	if err := os.Chmod(path, 0o600); err != nil {
+		_ = l.Close()
+		return nil, wrapError(ErrUnavailable, unwrapPath(err), "chmod %s", path)
+	}
+	return l.(*net.UnixListener), nil
 }
 
 // takeOrMount takes the connection of a view already mounted at
@@ -114,10 +151,29 @@ func HandBackSocket(socket string) string { return socket + ".back" }
 // Conn returns the holder's connection, for a server in the same process.
 func (h *Holder) Conn() *Conn { return h.conn }
 
-// Run hands the connection to every server that dials the socket, until
-// ctx is done or the holder is closed; it returns ctx's error, or nil after
-// Close. The mount stays until Close.
+// Run hands the connection to every server that dials the socket, and
+// keeps and hands out containers' seccomp listeners on
+// [ListenerSocket](socket), until ctx is done or the holder is closed; it
+// returns ctx's error, or nil after Close. The mount and the kept
+// listeners stay until Close.
 func (h *Holder) Run(ctx context.Context) error {
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return h.kept.serve(gctx, h.keepLn) })
+	g.Go(func() error { return h.kept.watch(gctx) })
+	g.Go(func() error { return h.handOut(gctx) })
+	err := g.Wait()
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	return err
+}
+
+// Listeners is the number of seccomp listeners the holder keeps.
+func (h *Holder) Listeners() int { return h.kept.count() }
+
+// handOut hands the connection to every server that dials the socket
+// until ctx is done or the holder is closed (nil).
+func (h *Holder) handOut(ctx context.Context) error {
 	stop := context.AfterFunc(ctx, func() { _ = h.ln.SetDeadline(time.Unix(1, 0)) })
 	defer stop()
 	for {
@@ -167,6 +223,8 @@ func handOver(c *net.UnixConn, conn *Conn) error {
 func (h *Holder) Close() error {
 	h.closeOnce.Do(func() {
 		err := h.ln.Close()
+		_ = h.keepLn.Close()
+		h.kept.close()
 		_ = os.Remove(h.cfg.Socket)
 		uerr := Unmount(h.cfg.MountPoint)
 		cerr := h.conn.Close()

@@ -3,6 +3,7 @@ package procview_test
 import (
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"os/signal"
 	"runtime"
@@ -23,9 +24,15 @@ const (
 	envHoldMount   = "PROCVIEW_TEST_HOLD_MOUNT"
 	envHoldSocket  = "PROCVIEW_TEST_HOLD_SOCKET"
 	envHoldAnon    = "PROCVIEW_TEST_HOLD_ANON"
+	// envSeccompSocket: take seccomp listeners there (with the holder of
+	// envServeSocket and the parent envServeParent), as an agent does.
+	envSeccompSocket = "PROCVIEW_TEST_SECCOMP_SOCKET"
 )
 
 func TestMain(m *testing.M) {
+	if sock := os.Getenv(envSeccompSocket); sock != "" {
+		os.Exit(seccompChild(sock, os.Getenv(envServeSocket), os.Getenv(envServeParent)))
+	}
 	if sock := os.Getenv(envServeSocket); sock != "" {
 		os.Exit(serveChild(sock, os.Getenv(envServeParent)))
 	}
@@ -107,5 +114,28 @@ func holdAnon(mib string) int {
 	fmt.Println("holding")
 	<-ctx.Done()
 	runtime.KeepAlive(mem)
+	return 0
+}
+
+// seccompChild takes seccomp listeners on sock and keeps them with the
+// holder on holderSock until SIGTERM (or SIGKILL).
+func seccompChild(sock, holderSock, parent string) int {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
+	defer stop()
+	srv, err := procview.New(ctx, procview.Config{Parents: []string{parent}, HolderSocket: holderSock})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: sock, Net: "unix"})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer ln.Close()
+	if err := srv.AcceptSeccomp(ctx, ln); err != nil && ctx.Err() == nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
 	return 0
 }

@@ -55,6 +55,14 @@ type Config struct {
 	// between are folded as an idle period, as the kernel does). Its
 	// directory must exist. Default "": averages restart from zero.
 	StateFile string
+	// HolderSocket is the socket of a [Holder] (HolderConfig.Socket) that
+	// keeps containers' seccomp listeners across this server's restarts:
+	// AcceptSeccomp gives it a duplicate of every listener it takes and
+	// serves the ones it keeps (and gives a restarted holder the ones it
+	// serves again). Default "": a container's listener lives
+	// only as long as this server, and its sysinfo(2) fails with ENOSYS
+	// once the server exits.
+	HolderSocket string
 	// Logger receives errors the server survives; nil discards them.
 	Logger *slog.Logger
 }
@@ -99,6 +107,9 @@ func (cfg Config) validate() error {
 	}
 	if cfg.StateFile != "" && !filepath.IsAbs(cfg.StateFile) {
 		return newError(ErrInvalid, "Config.StateFile %q is not absolute", cfg.StateFile)
+	}
+	if cfg.HolderSocket != "" && !filepath.IsAbs(cfg.HolderSocket) {
+		return newError(ErrInvalid, "Config.HolderSocket %q is not absolute", cfg.HolderSocket)
 	}
 	if !filepath.IsAbs(cfg.Root) {
 		return newError(ErrInvalid, "Config.Root %q is not absolute", cfg.Root)

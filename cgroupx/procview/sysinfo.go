@@ -110,7 +110,10 @@ func (s *Server) ServeSeccomp(ctx context.Context, fd int) error {
 func (s *Server) answerNotif(ctx context.Context, fd int, n notif) {
 	errno, cont := int32(0), true
 	if n.nr == unix.SYS_SYSINFO && n.arch == auditArch() {
-		rctx, cancel := context.WithTimeout(ctx, s.cfg.ReadTimeout)
+		// The answer is finished when ctx ends meanwhile: a notification
+		// received and never answered leaves its caller waiting for good
+		// (the kernel gives it to no other receiver).
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.ReadTimeout)
 		si, ok, err := s.sysinfo(rctx, n.pid)
 		cancel()
 		switch {

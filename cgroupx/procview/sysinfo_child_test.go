@@ -12,7 +12,7 @@ import (
 
 // sysinfoChild installs a seccomp filter that sends sysinfo(2) to a
 // listener (SECCOMP_RET_USER_NOTIF) on this thread, prints the listener's
-// descriptor, waits for a line on stdin (the parent has taken the
+// descriptor, closes it at "close" on stdin, waits for another line (the parent has taken the
 // listener and moved this process into a container), calls sysinfo and
 // prints what it got.
 func sysinfoChild() int {
@@ -38,9 +38,24 @@ func sysinfoChild() int {
 		return 1
 	}
 	fmt.Println("listener", fd)
-	if _, err := bufio.NewReader(os.Stdin).ReadString('\n'); err != nil {
-		fmt.Println("stdin:", err)
-		return 1
+	in := bufio.NewReader(os.Stdin)
+	for {
+		line, err := in.ReadString('\n')
+		if err != nil {
+			fmt.Println("stdin:", err)
+			return 1
+		}
+		if line != "close\n" {
+			break
+		}
+		// The parent has its own copy: with this one closed, the
+		// listener lives only where the parent put it (runc's init
+		// closes its copy too once it has handed it over).
+		if err := unix.Close(int(fd)); err != nil {
+			fmt.Println("close:", err)
+			return 1
+		}
+		fmt.Println("closed")
 	}
 	var si unix.Sysinfo_t
 	if err := unix.Sysinfo(&si); err != nil {

@@ -254,15 +254,18 @@ func FuzzParseProcessState(f *testing.F) {
 	f.Add([]byte(`{"fds":[],"pid":1}`), 0)
 	f.Add([]byte(`{"fds":["x","seccompFd"],"pid":-1}`), 2)
 	f.Fuzz(func(t *testing.T, b []byte, nfds int) {
-		i, pid, err := parseProcessState(b, nfds)
+		h, err := parseProcessState(b, nfds)
 		if err != nil {
 			if !errors.Is(err, ErrInvalid) {
 				t.Fatalf("error of no kind: %v", err)
 			}
 			return
 		}
-		if i < 0 || i >= nfds || pid <= 0 {
-			t.Fatalf("index %d of %d, pid %d", i, nfds, pid)
+		if h.index < 0 || h.index >= nfds || h.pid <= 0 {
+			t.Fatalf("index %d of %d, pid %d", h.index, nfds, h.pid)
+		}
+		if h.id != "" && validListenerID(h.id) != nil {
+			t.Fatalf("id %q", h.id)
 		}
 	})
 }
@@ -335,6 +338,33 @@ func FuzzParseSavedLoads(f *testing.F) {
 			if !isContainerPath(p, []string{"/shoal"}) {
 				t.Fatalf("kept %q", p)
 			}
+		}
+	})
+}
+
+func FuzzParseListenerMessage(f *testing.F) {
+	for _, s := range []string{
+		"PVL1 keep web-1", "PVL1 take", "PVL1 ok", "PVL1 end", "PVL1 listener a.b+c_d",
+		"PVL1 err invalid procview: bad", "PVL1 err other x", "PVL1 keep ..", "PVL1 take x", "PVL0 take", "PVL1 keep \xff",
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		verb, arg, err := parseListenerMessage(b)
+		if err != nil {
+			if !errors.Is(err, ErrInvalid) {
+				t.Fatalf("error of no kind: %v", err)
+			}
+			return
+		}
+		if len(b) > maxListenerMessage {
+			t.Fatalf("accepted %d bytes", len(b))
+		}
+		if got := string(listenerMessage(verb, arg)); got != string(b) {
+			t.Fatalf("%q parsed as %q %q, which makes %q", b, verb, arg, got)
+		}
+		if (verb == verbKeep || verb == verbListener) && validListenerID(arg) != nil {
+			t.Fatalf("accepted id %q", arg)
 		}
 	})
 }

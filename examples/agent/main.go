@@ -20,7 +20,10 @@
 // uptime in /proc; -sysinfo-socket PATH adds sysinfo(2) (BusyBox free and
 // uptime), answered through seccomp user notification, and the node's label
 // shoal.sysinfo says "seccomp", or "unavailable" where the build, libseccomp
-// or the kernel cannot.
+// or the kernel cannot. With -procview-socket, procviewd hold also keeps
+// the containers' seccomp listeners: their sysinfo waits while the agent
+// restarts and the new agent answers it (without it, sysinfo fails with
+// ENOSYS in containers the agent did not start itself).
 package main
 
 import (
@@ -141,7 +144,12 @@ func run(ctx context.Context, args []string, _, stderr io.Writer) error {
 	cfg.Node.Addr = l.Addr().String()
 	if procSocket != "" || cfg.Sysinfo {
 		// One server for the view and sysinfo, so both show the same loads.
-		view, err := procview.New(ctx, procview.Config{Parents: []string{"/" + cgroupParent}, StateFile: filepath.Join(runDir, "procview-load.json"), Logger: log})
+		// With the holder's socket, the holder also keeps the containers'
+		// seccomp listeners, so their sysinfo survives this agent's restarts.
+		view, err := procview.New(ctx, procview.Config{
+			Parents: []string{"/" + cgroupParent}, StateFile: filepath.Join(runDir, "procview-load.json"),
+			HolderSocket: procSocket, Logger: log,
+		})
 		if err != nil {
 			return err
 		}

@@ -14,7 +14,11 @@
 // (a crash, SIGKILL) while serve runs, serve keeps the connection and a
 // new hold takes it back from serve (the socket's ".back" twin) instead of
 // mounting anew; only when both are gone at once is the connection lost.
-// Stopping hold on purpose (SIGTERM) unmounts the view.
+// Stopping hold on purpose (SIGTERM) unmounts the view. hold also keeps
+// the containers' seccomp listeners that the agent gives it (on the
+// socket's ".seccomp" twin), so that their sysinfo(2) waits through an
+// agent restart instead of failing with ENOSYS; it drops each when its
+// container's processes are gone.
 package main
 
 import (

@@ -63,9 +63,16 @@ type Config struct {
 	// (container.SeccompNotifySupported) the agent runs without it, says
 	// so in its log and in the node's label SysinfoLabel, and starts
 	// instances as before. Needs ProcView, SysinfoSocket and
-	// ProcViewServer. A container keeps its listener only while the agent
-	// that started it runs: after the agent exits or restarts, sysinfo in
-	// that container fails with ENOSYS until the container is restarted.
+	// ProcViewServer. When ProcViewServer has a holder
+	// (procview.Config.HolderSocket, as the agent command sets with
+	// -procview-socket), the holder keeps a duplicate of every
+	// container's listener: while no agent runs, sysinfo in a container
+	// waits, and the next agent's server takes the listeners from the
+	// holder and answers it (and adopted containers keep their sysinfo).
+	// Without a holder (an in-process server of its own), a container's
+	// listener lives only as long as the agent that started it: after
+	// that agent exits or restarts, sysinfo in the container fails with
+	// ENOSYS until the container is restarted.
 	Sysinfo bool
 	// SysinfoSocket is the unix socket path on which the agent takes the
 	// containers' seccomp listeners: a clean absolute path that fits a

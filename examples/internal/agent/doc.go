@@ -56,9 +56,12 @@
 // Config.SysinfoSocket and serves with its procview server. The node's
 // label shoal.sysinfo (SysinfoLabel) says "seccomp", "unavailable" (the
 // build, libseccomp or the kernel cannot notify: sysinfo shows the
-// host's numbers) or "off". A container keeps its listener only while the
-// agent that started it runs; after that agent exits, sysinfo in it fails
-// with ENOSYS until it is restarted.
+// host's numbers) or "off". With a procview holder behind the server
+// (procview.Config.HolderSocket) the listeners outlive the agent: while
+// no agent runs a container's sysinfo waits, and the next agent answers
+// it. Without one, a container keeps its listener only while the agent
+// that started it runs; after that agent exits, sysinfo in it fails with
+// ENOSYS until it is restarted.
 //
 // The HTTP API (Handler) is listed on Handler; all but /healthz, /metrics
 // and /blobs need the cluster token.

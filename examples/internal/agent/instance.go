@@ -61,6 +61,7 @@ func (a *Agent) adopt(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	kept := a.keptListeners(ctx)
 	for _, in := range infos {
 		raw, ok := in.Labels[specLabel]
 		if !ok {
@@ -86,8 +87,10 @@ func (a *Agent) adopt(ctx context.Context) error {
 			a.spawnWaiter(ctx, in.ID, in.PID)
 		}
 		a.log.Info("adopted", "id", in.ID, "running", in.Running, "pid", in.PID)
-		if in.Running && in.SysinfoListener != "" {
-			// Its seccomp listener was the earlier agent's and closed with it.
+		if in.Running && in.SysinfoListener != "" && !kept[in.ID] {
+			// Its seccomp listener was the earlier agent's and closed with
+			// it (no holder kept it: none is configured, or the container
+			// started before its holder or agent kept listeners).
 			a.log.Warn("adopted container's sysinfo(2) fails with ENOSYS until it restarts", "id", in.ID)
 		}
 	}

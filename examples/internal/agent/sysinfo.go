@@ -79,3 +79,32 @@ func (a *Agent) listenSysinfo(ctx context.Context) (*net.UnixListener, error) {
 	}
 	return ln, nil
 }
+
+// keepsListeners reports whether the containers' seccomp listeners
+// outlive this agent: ProcViewServer gives each to a procview holder
+// (procview.Config.HolderSocket), from which the next agent's server takes
+// them back.
+func (a *Agent) keepsListeners() bool {
+	return a.cfg.ProcViewServer != nil && a.cfg.ProcViewServer.KeepsListeners()
+}
+
+// keptListeners is the set of containers whose seccomp listeners the
+// procview holder keeps (their sysinfo survived the earlier agent); empty
+// when no holder keeps listeners or it cannot be asked.
+func (a *Agent) keptListeners(ctx context.Context) map[string]bool {
+	kept := map[string]bool{}
+	if a.sysinfo != sysinfoSeccomp || !a.keepsListeners() {
+		return kept
+	}
+	kctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	ids, err := a.cfg.ProcViewServer.KeptListenerIDs(kctx)
+	if err != nil {
+		a.log.Warn("the procview holder could not say which seccomp listeners it keeps", "err", err)
+		return kept
+	}
+	for _, id := range ids {
+		kept[id] = true
+	}
+	return kept
+}

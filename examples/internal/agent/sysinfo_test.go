@@ -40,9 +40,11 @@ func requireSeccompNotify(t *testing.T) {
 
 // liveProc mounts a procview view for n's containers (a holder in this
 // process, a server on its connection) and sets n's Config to bind it into
-// instances and answer their sysinfo on a socket of the test's. Everything
-// is stopped and unmounted at the end, after the node's containers.
-func liveProc(t *testing.T, n *node) {
+// instances and answer their sysinfo on a socket of the test's; with keep,
+// the server has the holder keep the containers' seccomp listeners.
+// Everything is stopped and unmounted at the end, after the node's
+// containers.
+func liveProc(t *testing.T, n *node, keep bool) {
 	t.Helper()
 	testenv.RequireFUSE(t)
 	tmp := t.TempDir()
@@ -55,7 +57,11 @@ func liveProc(t *testing.T, n *node) {
 		t.Fatal(err)
 	}
 	parent := filepath.Dir(n.cfg.Runtime.CgroupPath("x"))
-	srv, err := procview.New(t.Context(), procview.Config{Parents: []string{parent}})
+	pcfg := procview.Config{Parents: []string{parent}}
+	if keep {
+		pcfg.HolderSocket = holderSock
+	}
+	srv, err := procview.New(t.Context(), pcfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -135,7 +141,7 @@ const sysinfoScript = "/usr/bin/free; echo ==; busybox free; echo ==; busybox up
 func TestAgentSysinfo(t *testing.T) {
 	n := newNode(t)
 	requireSeccompNotify(t)
-	liveProc(t, n)
+	liveProc(t, n, false)
 	image := toolsImage(t, n)
 	n.startAgent()
 
@@ -229,6 +235,56 @@ func TestAgentSysinfo(t *testing.T) {
 			t.Fatalf("the new agent did not warn of both containers:\n%s", logs.String())
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestAgentSysinfoSurvivesRestart: with a holder that keeps the seccomp
+// listeners, an agent stops while its container runs; BusyBox free in the
+// container waits instead of failing with ENOSYS, and once a new agent
+// starts (and adopts the container, warning of nothing) it shows the
+// container's memory.
+func TestAgentSysinfoSurvivesRestart(t *testing.T) {
+	n := newNode(t)
+	requireSeccompNotify(t)
+	liveProc(t, n, true)
+	n.startAgent()
+	const mem = 192 << 20
+	n.put(state.Instance{
+		ID: "keep-1", App: "si", Generation: 1, RequestID: "req-keep-1", Image: n.image, Kind: state.Thin,
+		Command: []string{"/bin/sh", "-c", "busybox free; echo ==end; while [ ! -e /export/go ]; do sleep 0.05; done; " +
+			"busybox free > /export/after.tmp 2>&1; echo status=$? >> /export/after.tmp; mv /export/after.tmp /export/after; exec sleep 1000"},
+		Resources: state.Resources{MemoryBytes: mem},
+		Volume:    &state.Volume{SizeBytes: 16 << 20, Mount: "/export"},
+	})
+	n.waitStatus("keep-1", "running", running)
+	out := waitOutput(t, n.cfg.Runtime.LogPath("keep-1"), "==end\n")
+	kib := fmt.Sprint(mem >> 10)
+	if f := strings.Fields(memLine(out)); len(f) < 2 || f[1] != kib {
+		t.Fatalf("BusyBox free with the agent: %q, want total %s KiB", memLine(out), kib)
+	}
+
+	n.stop()
+	n.stop = func() {}
+	data := filepath.Join(n.cfg.VolumeDir, "keep-1", "data")
+	if err := os.WriteFile(filepath.Join(data, "go"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(500 * time.Millisecond)
+	if b, err := os.ReadFile(filepath.Join(data, "after")); err == nil {
+		t.Fatalf("BusyBox free returned with no agent running:\n%s", b)
+	}
+
+	var logs lockedBuffer
+	n.cfg.Logger = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	start := time.Now()
+	n.startAgent()
+	after := waitOutput(t, filepath.Join(data, "after"), "status=")
+	t.Logf("after the restart, within %v:\n%s", time.Since(start).Round(time.Millisecond), after)
+	if f := strings.Fields(memLine(after)); len(f) < 2 || f[1] != kib || !strings.Contains(after, "status=0") {
+		t.Errorf("BusyBox free across the restart: %q, want total %s KiB", after, kib)
+	}
+	if strings.Contains(logs.String(), "ENOSYS") {
+		t.Errorf("the new agent warned of ENOSYS:\n%s", logs.String())
 	}
 }
 

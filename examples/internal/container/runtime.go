@@ -92,7 +92,8 @@ type Spec struct {
 	// specs.LinuxSeccomp.ListenerPath (procview.Server.AcceptSeccomp
 	// answers there). Something must accept on it before Start, and keep
 	// answering: while nobody holds a container's listener its sysinfo
-	// fails with ENOSYS. Start refuses it with ErrUnsupported where
+	// fails with ENOSYS (a procview holder can hold it across restarts of
+	// the answering process: procview.Config.HolderSocket). Start refuses it with ErrUnsupported where
 	// SeccompNotifySupported fails, and with ErrInvalid when it is not a
 	// clean absolute path that fits a socket address.
 	SysinfoListener string
@@ -239,9 +240,11 @@ type Info struct {
 	// Labels are the Spec's.
 	Labels map[string]string
 	// SysinfoListener is the Spec's: where the container's seccomp
-	// listener was handed when it started. Only that process can answer
-	// it; a Runtime in another process (an agent started again) finds
-	// its sysinfo failing with ENOSYS until it is started anew.
+	// listener was handed when it started. Only a process holding the
+	// listener can answer it: a Runtime in another process (an agent
+	// started again) finds its sysinfo failing with ENOSYS until it is
+	// started anew, unless a procview holder kept the listener
+	// (procview.Config.HolderSocket) and hands it to the new agent.
 	SysinfoListener string
 }
 
