@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"reflect"
 	"strconv"
 	"strings"
 	"time"
@@ -328,6 +329,11 @@ func (c *Controller) problem(w http.ResponseWriter, r *http.Request, p *Problem)
 func writeJSON(w http.ResponseWriter, status int, v any) error {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
+	if rv := reflect.ValueOf(v); rv.Kind() == reflect.Slice && rv.IsNil() {
+		// An empty list is [], not null: clients range over it.
+		_, err := io.WriteString(w, "[]\n")
+		return err
+	}
 	return json.NewEncoder(w).Encode(v)
 }
 

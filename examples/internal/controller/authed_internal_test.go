@@ -12,7 +12,8 @@ import (
 
 // TestAuthedAnswerStarted: a handler that fails after it began its answer
 // (a stream cut, a client gone) leaves the answer as it was: no second
-// status line, no problem document glued to the body.
+// status line, no problem document glued to the body. And an empty list
+// is answered [], not null.
 func TestAuthedAnswerStarted(t *testing.T) {
 	c := &Controller{log: slog.New(slog.NewTextHandler(io.Discard, nil)), cache: &cache{token: "tok"}}
 	tests := []struct {
@@ -24,6 +25,13 @@ func TestAuthedAnswerStarted(t *testing.T) {
 		{"error before the answer", func(http.ResponseWriter, *http.Request) error {
 			return newError(ErrNotFound, "app %q", "x")
 		}, http.StatusNotFound, `"code":"not_found"`},
+		{"an empty list is []", func(w http.ResponseWriter, _ *http.Request) error {
+			var apps []AppView
+			return writeJSON(w, http.StatusOK, apps)
+		}, http.StatusOK, "[]\n"},
+		{"a list", func(w http.ResponseWriter, _ *http.Request) error {
+			return writeJSON(w, http.StatusOK, []string{"a"})
+		}, http.StatusOK, "[\"a\"]\n"},
 		{"error after the answer", func(w http.ResponseWriter, _ *http.Request) error {
 			_ = writeJSON(w, http.StatusOK, map[string]int{"n": 1})
 			return errors.New("client went away")
