@@ -27,6 +27,7 @@ func TestParseCgroupMounts(t *testing.T) {
 			want: []cgroupMount{
 				{dir: "/sys/fs/cgroup/cpu,cpuacct", controllers: []string{"cpu", "cpuacct"}},
 				{dir: "/sys/fs/cgroup/memory", controllers: []string{"memory"}},
+				{dir: "/sys/fs/cgroup/systemd", named: true},
 				{dir: "/sys/fs/cgroup/unified", v2: true},
 			},
 		},
@@ -51,7 +52,7 @@ func TestParseCgroupMounts(t *testing.T) {
 				t.Fatalf("got %+v, want %+v", got, tt.want)
 			}
 			for i := range got {
-				if got[i].dir != tt.want[i].dir || got[i].v2 != tt.want[i].v2 || !slices.Equal(got[i].controllers, tt.want[i].controllers) {
+				if got[i].dir != tt.want[i].dir || got[i].v2 != tt.want[i].v2 || got[i].named != tt.want[i].named || !slices.Equal(got[i].controllers, tt.want[i].controllers) {
 					t.Errorf("mount %d = %+v, want %+v", i, got[i], tt.want[i])
 				}
 			}
