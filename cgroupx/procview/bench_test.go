@@ -120,11 +120,7 @@ func joinContainer(b *testing.B, f *fixture) {
 			_ = os.WriteFile(filepath.Join(d, "cgroup.procs"), pid, 0o644)
 		}
 	})
-	for _, d := range f.ctrDirs {
-		if err := os.WriteFile(filepath.Join(d, "cgroup.procs"), pid, 0o644); err != nil {
-			b.Fatal(err)
-		}
-	}
+	f.enter(b, os.Getpid())
 }
 
 // startLxcfs runs lxcfs in the foreground with the given options on a

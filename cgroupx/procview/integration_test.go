@@ -133,6 +133,16 @@ func killAll(dir string) {
 	}
 }
 
+// enter moves process pid into the fixture's container, in every hierarchy.
+func (f *fixture) enter(t testing.TB, pid int) {
+	t.Helper()
+	for _, d := range f.ctrDirs {
+		if err := os.WriteFile(filepath.Join(d, "cgroup.procs"), []byte(strconv.Itoa(pid)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 // startServer runs a server in this process until the test ends.
 func (f *fixture) startServer(t testing.TB) {
 	t.Helper()

@@ -31,11 +31,7 @@ import (
 func TestSysinfoSurvivesServerRestart(t *testing.T) {
 	f := newFixture(t)
 	cmd, listener, stdin, lines := startSysinfoChild(t)
-	for _, d := range f.ctrDirs {
-		if err := os.WriteFile(filepath.Join(d, "cgroup.procs"), []byte(strconv.Itoa(cmd.Process.Pid)), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	f.enter(t, cmd.Process.Pid)
 	seccompSock := filepath.Join(t.TempDir(), "seccomp.sock")
 	stopA := startSeccompServer(t, f, f.sock, seccompSock)
 	handLikeRunc(t, seccompSock, "ctr-1", cmd.Process.Pid, listener)
@@ -129,11 +125,7 @@ func startSeccompServer(t *testing.T, f *fixture, holderSock, sock string) (stop
 func TestSysinfoSurvivesServerKill(t *testing.T) {
 	f := newFixture(t)
 	cmd, listener, stdin, lines := startSysinfoChild(t)
-	for _, d := range f.ctrDirs {
-		if err := os.WriteFile(filepath.Join(d, "cgroup.procs"), []byte(strconv.Itoa(cmd.Process.Pid)), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	f.enter(t, cmd.Process.Pid)
 	dir := t.TempDir()
 	startServer := func(sock string) *exec.Cmd {
 		srv := exec.Command(os.Args[0], "-test.run=^$")
@@ -183,11 +175,7 @@ func TestSysinfoSurvivesServerKill(t *testing.T) {
 func TestListenersSurviveHolderRestart(t *testing.T) {
 	f := newFixture(t)
 	cmd, listener, stdin, lines := startSysinfoChild(t)
-	for _, d := range f.ctrDirs {
-		if err := os.WriteFile(filepath.Join(d, "cgroup.procs"), []byte(strconv.Itoa(cmd.Process.Pid)), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	f.enter(t, cmd.Process.Pid)
 	dir := t.TempDir()
 	mnt, sock := filepath.Join(dir, "view"), filepath.Join(dir, "h.sock")
 	if err := os.Mkdir(mnt, 0o755); err != nil {

@@ -7,7 +7,6 @@ import (
 	"io"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -28,11 +27,7 @@ func TestSysinfoThroughSeccomp(t *testing.T) {
 		t.Fatal(err)
 	}
 	cmd, listener, stdin, lines := startSysinfoChild(t)
-	for _, d := range f.ctrDirs {
-		if err := os.WriteFile(filepath.Join(d, "cgroup.procs"), []byte(strconv.Itoa(cmd.Process.Pid)), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	f.enter(t, cmd.Process.Pid)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- srv.ServeSeccomp(ctx, listener) }()

@@ -458,16 +458,7 @@ func TestDashboardInBrowser(t *testing.T) {
 // allows, fed in arbitrary pieces.
 func TestSSEParserInBrowser(t *testing.T) {
 	b := startBrowser(t)
-	srv := &http.Server{Handler: dashboard.Handler(), ReadHeaderTimeout: 5 * time.Second}
-	var lc net.ListenConfig
-	l, err := lc.Listen(t.Context(), "tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(testenv.FreePort(t))))
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = srv.Serve(l) }()
-	t.Cleanup(func() { _ = srv.Close() })
-	b.run(chromedp.Navigate("http://" + l.Addr().String() + "/ui/"))
-	b.wait("the page", `document.getElementById('gate-title').innerText === 'No token'`)
+	openPageAlone(t, b)
 
 	stream := "event: endpoints\ndata: [1,\ndata: 2]\n\n: a comment\r\nevent: event\r\ndata:{\"a\":1}\r\n\r\ndata: no event name\n\nretry: 5\nid: 7\n\n"
 	var got []string
@@ -501,16 +492,7 @@ func TestSSEParserInBrowser(t *testing.T) {
 // events as the controller and the agents record them.
 func TestTimelineAndDecisionsInBrowser(t *testing.T) {
 	b := startBrowser(t)
-	srv := &http.Server{Handler: dashboard.Handler(), ReadHeaderTimeout: 5 * time.Second}
-	var lc net.ListenConfig
-	l, err := lc.Listen(t.Context(), "tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(testenv.FreePort(t))))
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = srv.Serve(l) }()
-	t.Cleanup(func() { _ = srv.Close() })
-	b.run(chromedp.Navigate("http://" + l.Addr().String() + "/ui/"))
-	b.wait("the page", `document.getElementById('gate-title').innerText === 'No token'`)
+	openPageAlone(t, b)
 
 	ev := func(sec int, kind, reason, msg string) map[string]string {
 		return map[string]string{"time": time.Date(2026, 12, 4, 10, 0, sec, 0, time.UTC).Format(time.RFC3339Nano), "kind": kind, "reason": reason, "message": msg}
@@ -571,4 +553,21 @@ func TestTimelineAndDecisionsInBrowser(t *testing.T) {
 	if errs := b.consoleErrors(); len(errs) > 0 {
 		t.Errorf("console errors:\n%s", strings.Join(errs, "\n"))
 	}
+}
+
+// openPageAlone serves the dashboard's files alone (no controller) and
+// opens the page, which without a token shows its gate: for tests of the
+// page's own modules.
+func openPageAlone(t *testing.T, b *browser) {
+	t.Helper()
+	srv := &http.Server{Handler: dashboard.Handler(), ReadHeaderTimeout: 5 * time.Second}
+	var lc net.ListenConfig
+	l, err := lc.Listen(t.Context(), "tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(testenv.FreePort(t))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = srv.Serve(l) }()
+	t.Cleanup(func() { _ = srv.Close() })
+	b.run(chromedp.Navigate("http://" + l.Addr().String() + "/ui/"))
+	b.wait("the page", `document.getElementById('gate-title').innerText === 'No token'`)
 }
