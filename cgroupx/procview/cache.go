@@ -53,6 +53,17 @@ func alive(pidfd int) bool {
 // get returns the container remembered for tid, if the entry is younger
 // than maxAge and its thread is the one alive under that id.
 func (cc *callerCache) get(tid uint32, now time.Time) (*container, bool) {
+	return cc.find(tid, now, true)
+}
+
+// recent is get without the check that tid's thread is still alive (a
+// system call): a guess, for what only decides how a request is
+// scheduled (see rawFS.quick).
+func (cc *callerCache) recent(tid uint32, now time.Time) (*container, bool) {
+	return cc.find(tid, now, false)
+}
+
+func (cc *callerCache) find(tid uint32, now time.Time, checkAlive bool) (*container, bool) {
 	if cc.maxAge <= 0 {
 		return nil, false
 	}
@@ -61,7 +72,7 @@ func (cc *callerCache) get(tid uint32, now time.Time) (*container, bool) {
 	cc.mu.Lock()
 	defer cc.mu.Unlock()
 	e, ok := cc.pids[tid]
-	if !ok || now.Sub(e.at) >= cc.maxAge || now.Before(e.at) || !alive(e.pidfd) {
+	if !ok || now.Sub(e.at) >= cc.maxAge || now.Before(e.at) || (checkAlive && !alive(e.pidfd)) {
 		return nil, false
 	}
 	return e.c, true

@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"sync"
 
@@ -34,16 +33,40 @@ const (
 // (when it resumes the connection after another server). Close it when
 // done; the connection itself lives as long as any process holds the
 // descriptor.
+//
+// The descriptor is kept as a number, not an *os.File: os.NewFile
+// registers a non-blocking descriptor with the runtime's epoll instance,
+// and /dev/fuse is non-blocking whenever a server has used it (the flag
+// belongs to the open file, which every holder of the connection shares),
+// so every request the kernel queued would also wake one of the runtime's
+// threads, for nothing: a quarter of the cost of a read (BENCHMARKS.md).
 type Conn struct {
-	file *os.File
 	init []byte
 	// handBack is where a server of this connection hands it back to a
 	// new holder (HandBackSocket of the holder's socket); "" for a
 	// connection this process mounted.
 	handBack string
 
-	closeOnce sync.Once
-	closeErr  error
+	mu       sync.RWMutex
+	fd       int // -1 once closed
+	closeErr error
+}
+
+// newConn returns the connection of descriptor fd, which it takes.
+func newConn(fd int, init []byte, handBack string) *Conn {
+	return &Conn{fd: fd, init: init, handBack: handBack}
+}
+
+// control runs f with the connection's descriptor, which stays open while
+// f runs; it fails with ErrClosed once c is closed.
+func (c *Conn) control(f func(fd int)) error {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	if c.fd < 0 {
+		return newError(ErrClosed, "the connection is closed")
+	}
+	f(c.fd)
+	return nil
 }
 
 // Mount opens /dev/fuse, mounts the view's file system at dir with
@@ -89,7 +112,7 @@ func Mount(ctx context.Context, dir string) (*Conn, error) {
 		_ = unix.Unmount(dir, unix.MNT_DETACH)
 		return nil, err
 	}
-	return &Conn{file: os.NewFile(uintptr(fd), "/dev/fuse"), init: init}, nil
+	return newConn(fd, init, ""), nil
 }
 
 func readRetry(fd int, buf []byte) (int, error) {
@@ -138,10 +161,13 @@ func checkInit(b []byte) error {
 // idempotent. The mount stays and the connection lives on while another
 // process (the holder) holds its descriptor.
 func (c *Conn) Close() error {
-	c.closeOnce.Do(func() {
-		if err := c.file.Close(); err != nil {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.fd >= 0 {
+		if err := unix.Close(c.fd); err != nil {
 			c.closeErr = wrapError(ErrUnavailable, err, "close /dev/fuse")
 		}
-	})
+		c.fd = -1
+	}
 	return c.closeErr
 }

@@ -2,6 +2,7 @@ package procview
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"path"
 	"sync"
@@ -111,6 +112,48 @@ func (f *rawFS) fileSize(cancel <-chan struct{}, id uint64, pid uint32) uint64 {
 		}
 	}
 	return max(uint64(len(b)), 1)
+}
+
+// FUSE opcodes quick tells apart (include/uapi/linux/fuse.h).
+const (
+	opLookup      = 1
+	opGetAttr     = 3
+	opRead        = 15
+	opReadDirPlus = 44
+)
+
+// quick reports whether request req can be answered without rendering a
+// file (reading a container's cgroup files, counting its processes),
+// which may take long: everything but a read or a file's attributes for a
+// caller whose container has no fresh rendering kept (a read past the
+// first chunk of an open file is answered from what that file showed
+// first). Lookups and directory listings with attributes are counted
+// slow: the kernel keeps names and directories an hour.
+func (f *rawFS) quick(req []byte) bool {
+	if len(req) < inHeaderSize {
+		return true // refused as it is
+	}
+	op := binary.NativeEndian.Uint32(req[4:])
+	switch op {
+	case opLookup, opReadDirPlus:
+		return false
+	case opGetAttr, opRead:
+	default:
+		return true
+	}
+	n, ok := nodeByID(binary.NativeEndian.Uint64(req[16:]))
+	if !ok || n.kind == kindDir {
+		return true
+	}
+	if op == opRead && len(req) >= inHeaderSize+16 && binary.NativeEndian.Uint64(req[inHeaderSize+8:]) > 0 {
+		f.mu.Lock()
+		_, kept := f.open[binary.NativeEndian.Uint64(req[inHeaderSize:])]
+		f.mu.Unlock()
+		if kept {
+			return true
+		}
+	}
+	return f.srv.fresh(n.kind, binary.NativeEndian.Uint32(req[32:]))
 }
 
 // Forget has nothing to drop: node ids are fixed.

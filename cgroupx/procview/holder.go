@@ -198,18 +198,13 @@ func (h *Holder) handOut(ctx context.Context) error {
 
 // handOver sends the descriptor and the INIT request of conn over c.
 func handOver(c *net.UnixConn, conn *Conn) error {
-	rc, err := conn.file.SyscallConn()
-	if err != nil {
-		return wrapError(ErrClosed, err, "connection")
-	}
 	msg := append([]byte(handoverMagic), conn.init...)
 	var werr error
-	cerr := rc.Control(func(fd uintptr) {
+	if err := conn.control(func(fd int) {
 		_ = c.SetWriteDeadline(time.Now().Add(5 * time.Second))
-		_, _, werr = c.WriteMsgUnix(msg, unix.UnixRights(int(fd)), nil)
-	})
-	if cerr != nil {
-		return wrapError(ErrClosed, cerr, "connection")
+		_, _, werr = c.WriteMsgUnix(msg, unix.UnixRights(fd), nil)
+	}); err != nil {
+		return err
 	}
 	if werr != nil {
 		return wrapError(ErrUnavailable, werr, "send connection")
@@ -281,7 +276,7 @@ func Dial(ctx context.Context, socket string) (*Conn, error) {
 		return nil, err
 	}
 	unix.CloseOnExec(fds[0])
-	return &Conn{file: os.NewFile(uintptr(fds[0]), "/dev/fuse"), init: init, handBack: HandBackSocket(socket)}, nil
+	return newConn(fds[0], init, HandBackSocket(socket)), nil
 }
 
 // parseRights returns the descriptors of SCM_RIGHTS control messages.

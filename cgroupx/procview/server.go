@@ -29,7 +29,9 @@ type Config struct {
 	// caller outside any container, and the lines passed through); default
 	// "/".
 	Root string
-	// Readers is how many requests are answered at once; default 4.
+	// Readers is how many requests are answered at once; default 4. One
+	// of them waits for the kernel's requests and answers those that need
+	// no rendering itself (see Server.Serve).
 	Readers int
 	// MaxContainers bounds the containers whose load is kept; default 4096.
 	MaxContainers int
@@ -168,6 +170,13 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 // error) or the view is unmounted (an error wrapping [ErrClosed]); it also
 // keeps the load averages meanwhile. It does not close c.
 //
+// One goroutine at a time waits for the kernel's requests and answers
+// those whose answer is at hand (opens, releases, a file rendered for the
+// caller's container less than MaxAge ago); a request that needs a
+// rendering (cgroup files to read, processes to count) makes it hand the
+// wait to another of the Readers first, so that a container whose cgroup
+// files are slow to answer holds up no other reader.
+//
 // A server that resumes a connection another server answered before (a
 // restart, an upgrade) must not redo the FUSE INIT handshake: the kernel
 // knows it only once. Serve replays the recorded INIT request into its
@@ -181,12 +190,12 @@ func (s *Server) Serve(ctx context.Context, c *Conn) error {
 		return err
 	}
 	defer unix.Close(fd)
-	// Readers wait in epoll instances of their own on the connection and
-	// on a pipe that ctx's end makes readable. The runtime's netpoller is
-	// not used: a process that serves FUSE and also opens a file of the
-	// mount (the runtime registers every opened file with epoll, which
-	// sends the server a POLL request while holding the epoll instance's
-	// lock) would deadlock its own poller.
+	// The reader waits in poll(2) on the connection and on a pipe that
+	// ctx's end makes readable. The runtime's netpoller is not used: a
+	// process that serves FUSE and also opens a file of the mount (the
+	// runtime registers every opened file with epoll, which sends the
+	// server a POLL request while holding the epoll instance's lock) would
+	// deadlock its own poller.
 	ps := fuse.NewProtocolServer(s.fs, &fuse.MountOptions{
 		MaxWrite:      maxRead,
 		MaxReadAhead:  maxRead,
@@ -216,19 +225,12 @@ func (s *Server) Serve(ctx context.Context, c *Conn) error {
 		}
 	}
 	g, gctx := errgroup.WithContext(ctx)
-	stop, err := newStopPipe(gctx)
-	if err != nil {
-		return err
-	}
-	defer stop.close()
 	defer s.reg.callers.clear() // no pidfd stays open while nobody serves
 	g.Go(func() error { return s.reg.run(gctx) })
 	if c.handBack != "" {
 		g.Go(func() error { s.handBack(gctx, c); return nil })
 	}
-	for range s.cfg.Readers {
-		g.Go(func() error { return s.answer(gctx, fd, stop.r, ps) })
-	}
+	g.Go(func() error { return s.answer(gctx, fd, ps) })
 	err = g.Wait()
 	if ctx.Err() != nil {
 		return ctx.Err()
@@ -236,82 +238,107 @@ func (s *Server) Serve(ctx context.Context, c *Conn) error {
 	return err
 }
 
-// answer reads requests from fd and writes the protocol server's replies,
-// until stop becomes readable or the kernel ends the connection. Each
-// reader waits in an epoll instance of its own with EPOLLEXCLUSIVE on the
-// connection, so that a request wakes one reader, not all of them.
-func (s *Server) answer(ctx context.Context, fd, stop int, ps *fuse.ProtocolServer) error {
-	ep, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+// answer answers the requests of fd with cfg.Readers goroutines, as Serve
+// says, until ctx is done or the kernel ends the connection. The one that
+// waits holds the lead (the token in lead); quick tells which requests it
+// answers itself.
+//
+// One goroutine waiting for the connection, not several: each request
+// wakes the one thread that answered the last, which stays warm. On a
+// 2-vCPU virtual machine a read of /proc/meminfo (open, read, close) took
+// 53–66 µs so, against 70–99 µs with four readers each waiting in
+// epoll_wait and 40–48 µs through a FUSE server in C that answers
+// constants (BENCHMARKS.md, cgroupx/procview).
+func (s *Server) answer(ctx context.Context, fd int, ps *fuse.ProtocolServer) error {
+	stop, err := newStopPipe(ctx)
 	if err != nil {
-		return wrapError(ErrUnavailable, err, "epoll_create")
+		return err
 	}
-	defer unix.Close(ep)
-	if err := unix.EpollCtl(ep, unix.EPOLL_CTL_ADD, fd, &unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLEXCLUSIVE, Fd: int32(fd)}); err != nil { //nolint:gosec // descriptors fit int32
-		return wrapError(ErrUnavailable, err, "epoll_ctl /dev/fuse")
+	defer stop.close()
+	lead := make(chan struct{}, 1)
+	lead <- struct{}{}
+	g, gctx := errgroup.WithContext(ctx)
+	for range s.cfg.Readers {
+		g.Go(func() error { return s.follow(gctx, fd, stop.r, lead, ps) })
 	}
-	if err := unix.EpollCtl(ep, unix.EPOLL_CTL_ADD, stop, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(stop)}); err != nil { //nolint:gosec // descriptors fit int32
-		return wrapError(ErrUnavailable, err, "epoll_ctl stop pipe")
-	}
+	return g.Wait()
+}
+
+// follow waits for the lead, then waits for requests and answers them
+// until one needs rendering (it passes the lead on and answers that one),
+// stop becomes readable or the connection ends.
+func (s *Server) follow(ctx context.Context, fd, stop int, lead chan struct{}, ps *fuse.ProtocolServer) error {
 	in := make([]byte, requestBuf)
 	out := make([]byte, requestBuf)
-	events := make([]unix.EpollEvent, 2)
+	fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}, {Fd: int32(stop), Events: unix.POLLIN}} //nolint:gosec // descriptors fit int32
 	for {
-		// Wait first, then read: a reader that waits only after a read
-		// found nothing makes four system calls a request instead of
-		// three. epoll_wait returns at once while requests are queued.
-		k, err := unix.EpollWait(ep, events, -1)
-		if err != nil && !errors.Is(err, unix.EINTR) {
-			return wrapError(ErrUnavailable, err, "epoll_wait")
-		}
-		for _, e := range events[:max(k, 0)] {
-			if int(e.Fd) == stop {
-				return ctx.Err()
-			}
-		}
-		n, err := unix.Read(fd, in)
-		switch {
-		case err == nil:
-		case errors.Is(err, unix.EAGAIN):
-			continue // another reader took it
-		case errors.Is(err, unix.ENODEV):
-			return newError(ErrClosed, "the view was unmounted")
-		case errors.Is(err, unix.EINTR), errors.Is(err, unix.ENOENT):
-			continue // an interrupted request
-		default:
-			return wrapError(ErrUnavailable, err, "read /dev/fuse")
-		}
-		m, st := ps.HandleRequest([][]byte{in[:n]}, [][]byte{out})
-		if !st.Ok() || m == 0 {
-			continue // FORGET and friends have no reply
-		}
-		if _, err := unix.Write(fd, out[:m]); err != nil && !errors.Is(err, unix.ENOENT) {
-			if errors.Is(err, unix.ENODEV) {
-				return newError(ErrClosed, "the view was unmounted")
-			}
-			s.log.WarnContext(ctx, "procview: reply", "err", err)
-		}
 		select {
+		case <-lead:
 		case <-ctx.Done():
 			return ctx.Err()
-		default:
+		}
+		for {
+			// Wait first, then read: a reader that waits only after a
+			// read found nothing makes four system calls a request
+			// instead of three. poll returns at once while requests are
+			// queued.
+			if _, err := unix.Poll(fds, -1); err != nil && !errors.Is(err, unix.EINTR) {
+				return wrapError(ErrUnavailable, err, "poll /dev/fuse")
+			}
+			if fds[1].Revents != 0 || ctx.Err() != nil {
+				lead <- struct{}{}
+				return ctx.Err()
+			}
+			n, err := unix.Read(fd, in)
+			switch {
+			case err == nil:
+			case errors.Is(err, unix.EAGAIN), errors.Is(err, unix.EINTR), errors.Is(err, unix.ENOENT):
+				continue // another server took it; an interrupted request
+			case errors.Is(err, unix.ENODEV):
+				return newError(ErrClosed, "the view was unmounted")
+			default:
+				return wrapError(ErrUnavailable, err, "read /dev/fuse")
+			}
+			if s.fs.quick(in[:n]) {
+				if err := s.reply(ctx, fd, ps, in[:n], out); err != nil {
+					return err
+				}
+				continue
+			}
+			lead <- struct{}{}
+			if err := s.reply(ctx, fd, ps, in[:n], out); err != nil {
+				return err
+			}
+			break
 		}
 	}
+}
+
+// reply answers req into out and writes the answer to fd.
+func (s *Server) reply(ctx context.Context, fd int, ps *fuse.ProtocolServer, req, out []byte) error {
+	m, st := ps.HandleRequest([][]byte{req}, [][]byte{out})
+	if !st.Ok() || m == 0 {
+		return nil // FORGET and friends have no reply
+	}
+	if _, err := unix.Write(fd, out[:m]); err != nil && !errors.Is(err, unix.ENOENT) {
+		if errors.Is(err, unix.ENODEV) {
+			return newError(ErrClosed, "the view was unmounted")
+		}
+		s.log.WarnContext(ctx, "procview: reply", "err", err)
+	}
+	return nil
 }
 
 // dupNonblock returns a duplicate of c's descriptor in non-blocking mode.
 // The flag is the open file's, shared with the holder (which reads no
 // more) and other servers.
 func dupNonblock(c *Conn) (int, error) {
-	rc, err := c.file.SyscallConn()
-	if err != nil {
-		return -1, wrapError(ErrClosed, err, "connection")
-	}
 	dup := -1
 	var derr error
-	if err := rc.Control(func(fd uintptr) {
-		dup, derr = unix.FcntlInt(fd, unix.F_DUPFD_CLOEXEC, 0)
+	if err := c.control(func(fd int) {
+		dup, derr = unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 0)
 	}); err != nil {
-		return -1, wrapError(ErrClosed, err, "connection")
+		return -1, err
 	}
 	if derr != nil {
 		return -1, wrapError(ErrUnavailable, derr, "dup /dev/fuse")

@@ -69,6 +69,19 @@ func (s *Server) snapshot(kind nodeKind, pid uint32) ([]byte, bool) {
 	return c.snaps.get(kind, now, s.cfg.MaxAge)
 }
 
+// fresh reports whether a read of kind by pid will find a rendering
+// kept: snapshot without the check that pid is still the thread it was,
+// for rawFS.quick.
+func (s *Server) fresh(kind nodeKind, pid uint32) bool {
+	now := time.Now()
+	c, ok := s.reg.callers.recent(pid, now)
+	if !ok || c == nil {
+		return false
+	}
+	_, ok = c.snaps.get(kind, now, s.cfg.MaxAge)
+	return ok
+}
+
 // hostPath is the host's own file for kind, under the configured root.
 func (s *Server) hostPath(kind nodeKind) string {
 	return filepath.Join(s.cfg.Root, fileTable()[nodeIndex(kind)].hostPath())
