@@ -30,6 +30,22 @@ func TestUptime(t *testing.T) {
 			if u != want {
 				t.Errorf("uptime %+v, want %+v", u, want)
 			}
+			// Oldest then UptimeSince is Uptime; UptimeSince with a kept
+			// oldest process reads no stat (pid 5 is gone from /proc).
+			ctr := open(ctx, t, h, "/ctr")
+			first, err := ctr.Oldest(ctx)
+			if err != nil || first.PID != 5 || first.StartTime != 25000 {
+				t.Fatalf("Oldest = %+v, %v; want pid 5 started at 25000", first, err)
+			}
+			if err := os.RemoveAll(tree.Root + "/proc/5"); err != nil {
+				t.Fatal(err)
+			}
+			if again, err := ctr.Oldest(ctx); err != nil || again.PID != 7 {
+				t.Fatalf("Oldest after pid 5 exited = %+v, %v; want pid 7", again, err)
+			}
+			if u, err := ctr.UptimeSince(ctx, first); err != nil || u != want {
+				t.Errorf("UptimeSince = %+v, %v; want %+v", u, err, want)
+			}
 			var b bytes.Buffer
 			if err := cgroupx.WriteUptime(&b, cgroupx.Uptime{Uptime: 350735*time.Second + 479*time.Millisecond, Idle: 2 * time.Second}); err != nil {
 				t.Fatal(err)

@@ -66,11 +66,25 @@ func (h *Host) HostUptime(ctx context.Context) (uptime, idle time.Duration, err 
 }
 
 // Uptime returns the container's uptime and idle time. A cgroup with no
-// processes has no uptime: the error wraps [ErrNotFound].
+// processes has no uptime: the error wraps [ErrNotFound]. It is
+// [Cgroup.Oldest] then [Cgroup.UptimeSince].
 func (c *Cgroup) Uptime(ctx context.Context) (Uptime, error) {
-	pids, err := c.PIDs(ctx)
+	first, err := c.Oldest(ctx)
 	if err != nil {
 		return Uptime{}, err
+	}
+	return c.UptimeSince(ctx, first)
+}
+
+// Oldest returns the stat of the cgroup's oldest process, the one a
+// container's uptime counts from. It reads every process's stat: a caller
+// that asks for the uptime often can keep the answer and call
+// [Cgroup.UptimeSince] meanwhile. A cgroup with no processes: the error
+// wraps [ErrNotFound].
+func (c *Cgroup) Oldest(ctx context.Context) (ProcStat, error) {
+	pids, err := c.PIDs(ctx)
+	if err != nil {
+		return ProcStat{}, err
 	}
 	var first ProcStat
 	found := false
@@ -80,15 +94,21 @@ func (c *Cgroup) Uptime(ctx context.Context) (Uptime, error) {
 			continue // exited
 		}
 		if rerr != nil {
-			return Uptime{}, rerr
+			return ProcStat{}, rerr
 		}
 		if !found || st.StartTime < first.StartTime {
 			first, found = st, true
 		}
 	}
 	if !found {
-		return Uptime{}, newError(ErrNotFound, "cgroup %s has no processes", c.path)
+		return ProcStat{}, newError(ErrNotFound, "cgroup %s has no processes", c.path)
 	}
+	return first, nil
+}
+
+// UptimeSince is [Cgroup.Uptime] for a container whose oldest process is
+// first (as [Cgroup.Oldest] returned it); it reads no process's stat.
+func (c *Cgroup) UptimeSince(ctx context.Context, first ProcStat) (Uptime, error) {
 	hostUp, _, err := c.host.HostUptime(ctx)
 	if err != nil {
 		return Uptime{}, err

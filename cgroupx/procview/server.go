@@ -42,8 +42,10 @@ type Config struct {
 	// /proc/uptime count in hundredths of a second (USER_HZ), so a
 	// snapshot younger than one unit shows what a fresh one would, and
 	// the kernel's memory.stat, which most of meminfo comes from, is
-	// itself refreshed only every 2 s. A negative MaxAge renders every
-	// read afresh and looks every caller up, as lxcfs does.
+	// itself refreshed only every 2 s. (A container's oldest process,
+	// whose start its uptime counts from, is remembered for a second.) A
+	// negative MaxAge renders every read afresh, looks every caller up
+	// and finds every oldest process again, as lxcfs does.
 	MaxAge time.Duration
 	// ReadTimeout bounds the work of one read; default 2 s.
 	ReadTimeout time.Duration

@@ -155,7 +155,7 @@ func (s *Server) sysinfo(ctx context.Context, pid uint32) (unix.Sysinfo_t, bool,
 	if err != nil {
 		return unix.Sysinfo_t{}, false, err
 	}
-	u, err := c.cg.Uptime(ctx)
+	u, err := c.uptime(ctx, s.oldestAge())
 	if err != nil {
 		return unix.Sysinfo_t{}, false, err
 	}

@@ -82,6 +82,15 @@ func (s *Server) fresh(kind nodeKind, pid uint32) bool {
 	return ok
 }
 
+// oldestAge is how long a container's oldest process is remembered (see
+// the constant): not at all with a negative MaxAge.
+func (s *Server) oldestAge() time.Duration {
+	if s.cfg.MaxAge < 0 {
+		return 0
+	}
+	return oldestAge
+}
+
 // hostPath is the host's own file for kind, under the configured root.
 func (s *Server) hostPath(kind nodeKind) string {
 	return filepath.Join(s.cfg.Root, fileTable()[nodeIndex(kind)].hostPath())
@@ -126,7 +135,7 @@ func (s *Server) render(ctx context.Context, kind nodeKind, c *container) ([]byt
 		err = s.renderStat(ctx, w, c)
 	case kindUptime:
 		var u cgroupx.Uptime
-		if u, err = c.cg.Uptime(ctx); err != nil {
+		if u, err = c.uptime(ctx, s.oldestAge()); err != nil {
 			return nil, err
 		}
 		err = cgroupx.WriteUptime(w, u)
@@ -178,7 +187,7 @@ func (s *Server) renderStat(ctx context.Context, w *sliceWriter, c *container) e
 	if err != nil {
 		return err
 	}
-	u, err := c.cg.Uptime(ctx)
+	u, err := c.uptime(ctx, s.oldestAge())
 	if err != nil {
 		return err
 	}

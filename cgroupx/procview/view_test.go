@@ -368,3 +368,32 @@ func FuzzParseListenerMessage(f *testing.F) {
 		}
 	})
 }
+
+// TestOldestProcessKept: a container's oldest process is looked for once
+// a second (every process's stat is read to find it), not at every read;
+// with a negative MaxAge at every read.
+func TestOldestProcessKept(t *testing.T) {
+	cases := []struct {
+		name   string
+		maxAge time.Duration
+		want   string // /proc/uptime after an older process joined
+	}{
+		{"default: kept", 0, "100.00 "},
+		{"MaxAge -1: found again", -1, "500.00 "},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			s, tree := fakeServerTree(t, func(cfg *Config) { cfg.MaxAge = c.maxAge })
+			b, err := s.content(t.Context(), kindUptime, 42)
+			if err != nil || !strings.HasPrefix(string(b), "100.00 ") {
+				t.Fatalf("uptime %q, %v; want 100.00 (host up 1000 s, the container's oldest from 900 s)", b, err)
+			}
+			// Started at 500 s: had it been there, the container would be up 500 s.
+			tree.AddProcess("/shoal/web", cgroupxtest.Process{PID: 44, StartTime: 50000})
+			time.Sleep(20 * time.Millisecond) // past MaxAge: the file is rendered again
+			if b, err = s.content(t.Context(), kindUptime, 42); err != nil || !strings.HasPrefix(string(b), c.want) {
+				t.Errorf("uptime %q, %v; want %q", b, err, c.want)
+			}
+		})
+	}
+}
