@@ -179,6 +179,15 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 // wait to another of the Readers first, so that a container whose cgroup
 // files are slow to answer holds up no other reader.
 //
+// A process that serves the view should read the view's files with
+// system calls (unix.Open, unix.Read), not os.Open: the runtime registers
+// a file it opens with its epoll instance, the kernel asks the view's
+// server whether the file can be polled (once, until the server says no)
+// inside that registration, which the runtime does not count as a system
+// call, and a garbage collection that starts meanwhile waits for it while
+// the goroutines that would answer wait for the collection: the whole
+// process hangs.
+//
 // A server that resumes a connection another server answered before (a
 // restart, an upgrade) must not redo the FUSE INIT handshake: the kernel
 // knows it only once. Serve replays the recorded INIT request into its
