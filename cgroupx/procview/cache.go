@@ -56,13 +56,8 @@ func (cc *callerCache) get(tid uint32, now time.Time) (*container, bool) {
 	return cc.find(tid, now, true)
 }
 
-// recent is get without the check that tid's thread is still alive (a
-// system call): a guess, for what only decides how a request is
-// scheduled (see rawFS.quick).
-func (cc *callerCache) recent(tid uint32, now time.Time) (*container, bool) {
-	return cc.find(tid, now, false)
-}
-
+// find is get, with the check that tid's thread is still alive only if
+// checkAlive.
 func (cc *callerCache) find(tid uint32, now time.Time, checkAlive bool) (*container, bool) {
 	if cc.maxAge <= 0 {
 		return nil, false

@@ -61,25 +61,25 @@ func (s *Server) content(ctx context.Context, kind nodeKind, pid uint32) ([]byte
 // if pid's container and that rendering are both younger than MaxAge:
 // the path of a read that needs neither a context nor a file.
 func (s *Server) snapshot(kind nodeKind, pid uint32) ([]byte, bool) {
+	return s.kept(kind, pid, true)
+}
+
+// fresh reports whether a read of kind by pid will find a rendering
+// kept: snapshot without the check that pid is still the thread it was
+// (a system call), a guess for rawFS.quick, which only decides who
+// answers.
+func (s *Server) fresh(kind nodeKind, pid uint32) bool {
+	_, ok := s.kept(kind, pid, false)
+	return ok
+}
+
+func (s *Server) kept(kind nodeKind, pid uint32, checkAlive bool) ([]byte, bool) {
 	now := time.Now()
-	c, ok := s.reg.callers.get(pid, now)
+	c, ok := s.reg.callers.find(pid, now, checkAlive)
 	if !ok || c == nil {
 		return nil, false
 	}
 	return c.snaps.get(kind, now, s.cfg.MaxAge)
-}
-
-// fresh reports whether a read of kind by pid will find a rendering
-// kept: snapshot without the check that pid is still the thread it was,
-// for rawFS.quick.
-func (s *Server) fresh(kind nodeKind, pid uint32) bool {
-	now := time.Now()
-	c, ok := s.reg.callers.recent(pid, now)
-	if !ok || c == nil {
-		return false
-	}
-	_, ok = c.snaps.get(kind, now, s.cfg.MaxAge)
-	return ok
 }
 
 // oldestAge is how long a container's oldest process is remembered (see

@@ -210,6 +210,7 @@ func FuzzHandleRequest(f *testing.F) {
 		if len(req) > requestBuf {
 			return
 		}
+		_ = s.fs.quick(req) // the reader's look at a request, before the protocol server's
 		n, _ := ps.HandleRequest([][]byte{req}, [][]byte{out})
 		if n > len(out) {
 			t.Fatalf("answer of %d bytes", n)
